@@ -1,0 +1,40 @@
+/* The native /v1 API: handlers and the route table that names them. */
+#ifndef PQ_API_API_H
+#define PQ_API_API_H
+
+#include <jansson.h>
+
+#include "core/job.h"
+#include "http/request.h"
+#include "http/router.h"
+
+extern const pq_route pq_api_routes[];
+extern const size_t pq_api_n_routes;
+
+/* health */
+pq_err pq_api_health(pq_req *req);
+pq_err pq_api_ready(pq_req *req);
+
+/* jobs, for clients */
+pq_err pq_api_job_submit(pq_req *req);
+pq_err pq_api_job_get(pq_req *req);
+pq_err pq_api_job_list(pq_req *req);
+pq_err pq_api_job_cancel(pq_req *req);
+
+/* jobs, for workers */
+pq_err pq_api_job_complete(pq_req *req);
+pq_err pq_api_job_fail(pq_req *req);
+
+/* workers */
+pq_err pq_api_worker_register(pq_req *req);
+pq_err pq_api_worker_get(pq_req *req);
+pq_err pq_api_worker_heartbeat(pq_req *req);
+pq_err pq_api_worker_lease(pq_req *req);
+
+/* job_json.c: the job's public shape (new reference; NULL on OOM) */
+json_t *pq_api_job_json(const pq_job *job);
+json_t *pq_api_time(int64_t ms); /* RFC 3339 string, or null for 0 */
+/* Validates a submit body and builds a job (the caller owns it). */
+pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out);
+
+#endif

@@ -1,0 +1,20 @@
+#include "api/api.h"
+#include "core/clock.h"
+
+static int64_t started_ms;
+
+__attribute__((constructor)) static void note_start(void) { started_ms = pq_mono_ms(); }
+
+pq_err pq_api_health(pq_req *req) {
+  return pq_req_reply(req, 200,
+                      json_pack("{s:s,s:s,s:I}", "status", "ok", "version", PQ_VERSION, "uptime_s",
+                                (json_int_t)((pq_mono_ms() - started_ms) / 1000)));
+}
+
+pq_err pq_api_ready(pq_req *req) {
+  if (pq_req_server_stopping(req))
+    return pq_req_fail(req, PQ_ERR_SHUTTING_DOWN, NULL, "the server is shutting down");
+  if (!pq_coord_ready(req->coord))
+    return pq_req_fail(req, PQ_ERR_STORE_FAILED, NULL, "the job store is not answering");
+  return pq_req_reply(req, 200, json_pack("{s:s}", "status", "ready"));
+}

@@ -1,0 +1,50 @@
+#include <stdlib.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+
+int pq_cli_call(const pq_cli_client_opts *o, const char *method, const char *path, json_t *body,
+                long timeout_ms, json_t **out) {
+  *out = NULL;
+  pq_client *c = pq_client_new(o->coordinator, o->api_key);
+  if (!c) return 1;
+  long status = 0;
+  pq_err e = pq_client_call(c, method, path, body, timeout_ms, &status, out);
+  pq_client_free(c);
+  if (e != PQ_OK) {
+    fprintf(stderr, "promptq: cannot reach the coordinator at %s\n", o->coordinator);
+    return 1;
+  }
+  if (status < 200 || status > 299) {
+    json_t *err = json_object_get(*out, "error");
+    fprintf(stderr, "promptq: %ld %s: %s\n", status,
+            json_string_value(json_object_get(err, "code")) ?: "ERROR",
+            pq_client_error_text(*out, "no details"));
+    json_decref(*out);
+    *out = NULL;
+    return 1;
+  }
+  return 0;
+}
+
+void pq_cli_print_json(json_t *v) {
+  char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+  if (s) puts(s);
+  free(s);
+}
+
+int pq_cli_data_path(const char *data, char *out, size_t size) {
+  if (mkdir(data, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "promptq: cannot create data folder %s: %s\n", data, strerror(errno));
+    return -1;
+  }
+  if ((size_t)snprintf(out, size, "%s/promptq.db", data) >= size) {
+    fprintf(stderr, "promptq: data folder path is too long\n");
+    return -1;
+  }
+  return 0;
+}

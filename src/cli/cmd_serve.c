@@ -1,0 +1,181 @@
+/* promptq serve: the coordinator. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/coord.h"
+#include "core/log.h"
+#include "http/server.h"
+
+typedef struct {
+  char listen[128];
+  char data[1024];
+  char log_level[16];
+  char sync[16];
+  int64_t lease_timeout_ms;
+  int max_attempts;
+  int64_t worker_timeout_ms;
+  int64_t retry_backoff_ms, retry_backoff_max_ms;
+  int64_t reap_interval_ms;
+  int64_t max_body;
+  int64_t max_wait_ms;
+  int threads;
+  int connection_limit, per_ip_limit;
+  int64_t idle_timeout_ms;
+  int batch_max;
+} serve_opts;
+
+#define O(field) offsetof(serve_opts, field)
+#define S(field) sizeof(((serve_opts *)0)->field)
+static const pq_opt serve_options[] = {
+    {"listen", "PROMPTQ_LISTEN", PQ_OPT_STR, O(listen), S(listen), "127.0.0.1:8080", 0, 0,
+     "HOST:PORT to listen on (port 0: any free port)"},
+    {"data", "PROMPTQ_DATA", PQ_OPT_STR, O(data), S(data), "./data", 0, 0,
+     "data folder: the SQLite store (and later keys and secrets)"},
+    {"log-level", "PROMPTQ_LOG_LEVEL", PQ_OPT_STR, O(log_level), S(log_level), "info", 0, 0,
+     "debug, info (one line per request), warn or error"},
+    {"sync", "PROMPTQ_SYNC", PQ_OPT_STR, O(sync), S(sync), "full", 0, 0,
+     "full: every commit is fsynced (survives power loss); normal: survives a crash only"},
+    {"lease-timeout", "PROMPTQ_LEASE_TIMEOUT", PQ_OPT_MS, O(lease_timeout_ms), 0, "60s", 100, 86400000,
+     "how long a lease lasts without a heartbeat (jobs may set their own)"},
+    {"max-attempts", "PROMPTQ_MAX_ATTEMPTS", PQ_OPT_INT, O(max_attempts), 0, "3", 1, 100,
+     "attempts before a job is dead (jobs may set their own)"},
+    {"worker-timeout", "PROMPTQ_WORKER_TIMEOUT", PQ_OPT_MS, O(worker_timeout_ms), 0, "30s", 100,
+     86400000, "a worker silent this long is offline and its leases lapse"},
+    {"retry-backoff", "PROMPTQ_RETRY_BACKOFF", PQ_OPT_MS, O(retry_backoff_ms), 0, "1s", 1, 3600000,
+     "delay before the first retry; doubles per attempt"},
+    {"retry-backoff-max", "PROMPTQ_RETRY_BACKOFF_MAX", PQ_OPT_MS, O(retry_backoff_max_ms), 0, "60s",
+     1, 86400000, "longest delay between retries"},
+    {"reap-interval", "PROMPTQ_REAP_INTERVAL", PQ_OPT_MS, O(reap_interval_ms), 0, "250ms", 10,
+     60000, "how often lapsed leases, ended ttls and silent workers are looked for"},
+    {"max-body", "PROMPTQ_MAX_BODY", PQ_OPT_SIZE, O(max_body), 0, "1m", 1024, 1073741824,
+     "largest request body accepted (413 beyond)"},
+    {"max-wait", "PROMPTQ_MAX_WAIT", PQ_OPT_MS, O(max_wait_ms), 0, "60s", 1000, 3600000,
+     "longest a long-poll (?wait=, wait_s) may wait"},
+    {"threads", "PROMPTQ_THREADS", PQ_OPT_INT, O(threads), 0, "2", 1, 256,
+     "HTTP threads (each serves many connections)"},
+    {"connection-limit", "PROMPTQ_CONNECTION_LIMIT", PQ_OPT_INT, O(connection_limit), 0, "4096", 1,
+     1000000, "open connections at most"},
+    {"per-ip-limit", "PROMPTQ_PER_IP_LIMIT", PQ_OPT_INT, O(per_ip_limit), 0, "2048", 1, 1000000,
+     "open connections from one address at most"},
+    {"idle-timeout", "PROMPTQ_IDLE_TIMEOUT", PQ_OPT_MS, O(idle_timeout_ms), 0, "30s", 1000,
+     3600000, "an idle or stalled connection is closed after this"},
+    {"batch-max", "PROMPTQ_BATCH_MAX", PQ_OPT_INT, O(batch_max), 0, "1024", 1, 100000,
+     "operations committed together in one transaction at most"},
+};
+#undef O
+#undef S
+
+static int parse_listen(const char *listen, char *host, size_t host_size, int *port) {
+  const char *colon = strrchr(listen, ':');
+  if (!colon || colon == listen || (size_t)(colon - listen) >= host_size) return -1;
+  char *end;
+  long p = strtol(colon + 1, &end, 10);
+  if (*end || p < 0 || p > 65535 || colon[1] == '\0') return -1;
+  memcpy(host, listen, (size_t)(colon - listen));
+  host[colon - listen] = '\0';
+  *port = (int)p;
+  return 0;
+}
+
+/* One coordinator per data folder: a second would keep its own index. */
+static int lock_data(const char *data) {
+  char path[1100];
+  snprintf(path, sizeof path, "%s/promptq.lock", data);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    fprintf(stderr, "promptq: %s is in use by another promptq serve (%s)\n", data,
+            strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int pq_cmd_serve(int argc, char **argv) {
+  serve_opts o;
+  pq_args args;
+  char err[512], host[64], db[1200];
+  int port, lock_fd = -1, result = 1;
+  size_t n_opts = sizeof serve_options / sizeof serve_options[0];
+  if (pq_opts_load(serve_options, n_opts, &o, argc, argv, &args, err, sizeof err) != 0) {
+    fprintf(stderr, "promptq serve: %s\n", err);
+    return 2;
+  }
+  if (args.help) {
+    pq_opts_usage(stdout, "promptq serve [options]", "Runs a coordinator: the HTTP API and the job store.",
+                  serve_options, n_opts);
+    return 0;
+  }
+  int level = pq_log_parse_level(o.log_level);
+  bool sync_full = strcmp(o.sync, "full") == 0;
+  if (level < 0 || (!sync_full && strcmp(o.sync, "normal") != 0) || args.n_positional ||
+      parse_listen(o.listen, host, sizeof host, &port) != 0) {
+    fprintf(stderr, "promptq serve: check --listen (HOST:PORT), --log-level and --sync (see --help)\n");
+    return 2;
+  }
+  pq_log_set_level((pq_log_level)level);
+  if (pq_cli_data_path(o.data, db, sizeof db) != 0 || (lock_fd = lock_data(o.data)) < 0) return 1;
+
+  /* signals are taken by sigwait below, never by the other threads */
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  pq_coord_config cc = {
+      .backend = &pq_store_sqlite_ops,
+      .store = {.path = db, .sync_full = sync_full, .busy_timeout_ms = 5000, .read_pool_size = 8},
+      .lease_timeout_ms = o.lease_timeout_ms,
+      .max_attempts = o.max_attempts,
+      .worker_timeout_ms = o.worker_timeout_ms,
+      .retry_backoff_ms = o.retry_backoff_ms,
+      .retry_backoff_max_ms = o.retry_backoff_max_ms,
+      .reap_interval_ms = o.reap_interval_ms,
+      .batch_max = o.batch_max,
+  };
+  pq_coord *coord = NULL;
+  pq_server *server = NULL;
+  pq_err e = pq_coord_open(&cc, &coord);
+  if (e != PQ_OK) {
+    pq_error("cannot open the store at %s: %s", db, pq_err_message(e));
+    goto out;
+  }
+  pq_server_config sc = {
+      .host = host,
+      .port = port,
+      .threads = o.threads,
+      .connection_limit = o.connection_limit,
+      .per_ip_limit = o.per_ip_limit,
+      .idle_timeout_s = (int)(o.idle_timeout_ms / 1000),
+      .max_body = o.max_body,
+      .max_wait_s = (int)(o.max_wait_ms / 1000),
+      .routes = pq_api_routes,
+      .n_routes = pq_api_n_routes,
+  };
+  if ((e = pq_server_start(&sc, coord, &server)) != PQ_OK) goto out;
+  pq_info("promptq %s listening on http://%s:%d (store %s, sync=%s)", PQ_VERSION, host,
+          pq_server_port(server), db, o.sync);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  pq_info("received %s: stopping (answering waiting requests, finishing those in flight)",
+          sig == SIGINT ? "SIGINT" : "SIGTERM");
+  result = 0;
+out:
+  pq_server_stop(server);
+  pq_coord_close(coord);
+  if (lock_fd >= 0) close(lock_fd);
+  if (result == 0) pq_info("stopped cleanly");
+  return result;
+}

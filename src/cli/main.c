@@ -1,0 +1,48 @@
+/* promptq: one binary, several commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/ids.h"
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *help;
+} commands[] = {
+    {"serve", pq_cmd_serve, "run a coordinator"},
+    {"worker", pq_cmd_worker, "run a worker that leases and runs jobs"},
+    {"submit", pq_cmd_submit, "submit a job (and wait for its answer with --wait)"},
+    {"jobs", pq_cmd_jobs, "list, show or cancel jobs: jobs ls|show ID|cancel ID"},
+    {"migrate", pq_cmd_migrate, "apply the store's schema migrations"},
+};
+
+static void usage(FILE *out) {
+  fprintf(out, "promptq %s: a durable queue for asynchronous AI jobs\n\nusage: promptq COMMAND [options]\n\n",
+          PQ_VERSION);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(out, "  %-10s %s\n\n'promptq COMMAND --help' describes each command's options.\n", "version",
+          "print the version");
+}
+
+int main(int argc, char **argv) {
+  if (pq_ids_init() != 0) {
+    fprintf(stderr, "promptq: cannot initialise libsodium\n");
+    return 1;
+  }
+  if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+      strcmp(argv[1], "-h") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    printf("promptq %s\n", PQ_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "promptq: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

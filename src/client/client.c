@@ -1,0 +1,127 @@
+#include "client/client.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pq_client {
+  CURL *curl;
+  char *base;
+  char *auth_header;
+  volatile sig_atomic_t *abort_flag;
+};
+
+typedef struct {
+  char *data;
+  size_t len, cap;
+} buffer;
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+pq_client *pq_client_new(const char *base_url, const char *api_key) {
+  pthread_once(&global_once, global_init);
+  pq_client *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  size_t len = strlen(base_url);
+  while (len && base_url[len - 1] == '/') len--;
+  c->base = strndup(base_url, len);
+  c->curl = curl_easy_init();
+  if (api_key && *api_key) {
+    size_t n = strlen(api_key) + 32;
+    if ((c->auth_header = malloc(n))) snprintf(c->auth_header, n, "Authorization: Bearer %s", api_key);
+  }
+  if (!c->base || !c->curl) {
+    pq_client_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void pq_client_free(pq_client *c) {
+  if (!c) return;
+  if (c->curl) curl_easy_cleanup(c->curl);
+  free(c->base);
+  free(c->auth_header);
+  free(c);
+}
+
+void pq_client_set_abort(pq_client *c, volatile sig_atomic_t *flag) { c->abort_flag = flag; }
+
+static size_t on_data(char *ptr, size_t size, size_t n, void *ud) {
+  buffer *b = ud;
+  size_t len = size * n;
+  if (b->len + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->len + len + 1) cap *= 2;
+    char *grown = realloc(b->data, cap);
+    if (!grown) return 0;
+    b->data = grown;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, ptr, len);
+  b->len += len;
+  b->data[b->len] = '\0';
+  return len;
+}
+
+static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c2, curl_off_t d) {
+  (void)a, (void)b, (void)c2, (void)d;
+  pq_client *c = ud;
+  return c->abort_flag && *c->abort_flag ? 1 : 0;
+}
+
+pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t *body,
+                      long timeout_ms, long *status, json_t **out) {
+  pq_err result = PQ_OK;
+  buffer resp = {0};
+  char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  size_t url_len = strlen(c->base) + strlen(path) + 1;
+  char *url = malloc(url_len);
+  struct curl_slist *headers = NULL;
+  *out = NULL;
+  *status = 0;
+  if (!url || (body && !payload)) {
+    result = PQ_ERR_NO_MEMORY;
+    goto out;
+  }
+  snprintf(url, url_len, "%s%s", c->base, path);
+  headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Accept: application/json");
+  headers = curl_slist_append(headers, "Expect:");
+  if (c->auth_header) headers = curl_slist_append(headers, c->auth_header);
+  CURL *h = c->curl;
+  curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 30000L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+  if (payload) curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+  else if (strcmp(method, "POST") == 0) curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+  CURLcode rc = curl_easy_perform(h);
+  if (rc != CURLE_OK) {
+    result = PQ_ERR_UNAVAILABLE;
+    goto out;
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+  if (resp.len) *out = json_loadb(resp.data, resp.len, 0, NULL);
+out:
+  curl_slist_free_all(headers);
+  free(resp.data);
+  free(payload);
+  free(url);
+  return result;
+}
+
+const char *pq_client_error_text(json_t *response, const char *fallback) {
+  const char *msg = json_string_value(json_object_get(json_object_get(response, "error"), "message"));
+  return msg ? msg : fallback;
+}

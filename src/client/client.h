@@ -1,0 +1,31 @@
+/* A small JSON-over-HTTP client (libcurl) for the worker and the CLI.
+ * One pq_client per thread; it keeps its connection alive between calls. */
+#ifndef PQ_CLIENT_CLIENT_H
+#define PQ_CLIENT_CLIENT_H
+
+#include <jansson.h>
+#include <signal.h>
+
+#include "core/error.h"
+
+typedef struct pq_client pq_client;
+
+/* base_url: "http://127.0.0.1:8080" (copied). api_key may be NULL. */
+pq_client *pq_client_new(const char *base_url, const char *api_key);
+void pq_client_free(pq_client *c);
+
+/* Calls abort_flag-watching transfers off when *flag becomes non-zero. */
+void pq_client_set_abort(pq_client *c, volatile sig_atomic_t *flag);
+
+/* Sends method path with body (borrowed; NULL for none) and waits up to
+ * timeout_ms. PQ_OK when an HTTP answer came (whatever its status, in
+ * *status; its JSON body, or NULL, in *out: the caller's to decref);
+ * PQ_ERR_UNAVAILABLE when the coordinator could not be reached or the call
+ * was aborted. */
+pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t *body,
+                      long timeout_ms, long *status, json_t **out);
+
+/* The message of an error envelope, or a fallback (borrowed). */
+const char *pq_client_error_text(json_t *response, const char *fallback);
+
+#endif

@@ -1,0 +1,115 @@
+#include "http/request.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/server_internal.h"
+
+struct pq__arena_chunk {
+  pq__arena_chunk *next;
+  size_t used, size;
+  max_align_t data[];
+};
+
+void *pq_req_alloc(pq_req *req, size_t size) {
+  size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+  pq__arena_chunk *c = req->arena;
+  if (!c || c->size - c->used < size) {
+    size_t cap = size > 4096 ? size : 4096;
+    if (!(c = malloc(sizeof *c + cap))) return NULL;
+    c->used = 0;
+    c->size = cap;
+    c->next = req->arena;
+    req->arena = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += size;
+  memset(p, 0, size);
+  return p;
+}
+
+void pq__req_arena_free(pq_req *req) {
+  while (req->arena) {
+    pq__arena_chunk *next = req->arena->next;
+    free(req->arena);
+    req->arena = next;
+  }
+}
+
+char *pq_req_strndup(pq_req *req, const char *s, size_t n) {
+  char *p = pq_req_alloc(req, n + 1);
+  if (p) {
+    memcpy(p, s, n);
+    p[n] = '\0';
+  }
+  return p;
+}
+
+const char *pq_req_param(pq_req *req, const char *name) {
+  size_t len = strlen(name);
+  for (int i = 0; i < req->match.n_params; i++)
+    if (req->match.params[i].name_len == len && memcmp(req->match.params[i].name, name, len) == 0)
+      return pq_req_strndup(req, req->match.params[i].value, req->match.params[i].value_len);
+  return NULL;
+}
+
+const char *pq_req_query(pq_req *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *pq_req_header(pq_req *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+pq_err pq_req_reply(pq_req *req, int status, json_t *body) {
+  free(req->reply);
+  req->reply = NULL;
+  req->reply_len = 0;
+  req->status = status;
+  if (body) {
+    req->reply = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!req->reply) return PQ_ERR_NO_MEMORY;
+    req->reply_len = strlen(req->reply);
+  }
+  return PQ_OK;
+}
+
+pq_err pq_req_fail(pq_req *req, pq_err err, json_t *details, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  req->error = err;
+  req->error_message = pq_req_strndup(req, buf, strlen(buf));
+  json_decref(req->error_details);
+  req->error_details = details;
+  return err;
+}
+
+static void op_done(pq_op *op) { pq_req_wake(op->ud); }
+
+void pq_req_run_op(pq_req *req, pq_handler_fn resume) {
+  pq_req_park(req, resume); /* before submitting: done may come at once */
+  req->op.done = op_done;
+  req->op.ud = req;
+  pq_coord_submit(req->coord, &req->op);
+}
+
+static void waiter_woken(pq_waiter *w, pq_wake_reason why) {
+  (void)why;
+  pq_req_wake(w->data);
+}
+
+void pq_req_wait_job(pq_req *req, const char *job_id, uint64_t seen_version, pq_handler_fn resume) {
+  pq_req_park(req, resume);
+  req->waiter.wake = waiter_woken;
+  req->waiter.data = req;
+  if (pq_hub_wait(pq_coord_hub(req->coord), &req->waiter, pq_coord_job_key(job_id), seen_version,
+                  req->deadline_ms) != PQ_OK)
+    pq_req_wake(req); /* stale or stopping: look again now */
+}

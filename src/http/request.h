@@ -1,0 +1,92 @@
+/* A request as handlers see it, and what they may do with it.
+ *
+ * Lifetime: the server creates a pq_req when a request arrives and frees it,
+ * with everything allocated through pq_req_alloc(), its parsed body and any
+ * pending response, in one place when the request ends (h2o's rule).
+ * Strings returned by the accessors are borrowed for the request's life.
+ *
+ * A handler returns PQ_OK after pq_req_reply() or pq_req_park(), or an error
+ * (set with pq_req_fail() to give a message and details), which the server
+ * turns into the one error envelope. */
+#ifndef PQ_HTTP_REQUEST_H
+#define PQ_HTTP_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/coord.h"
+#include "core/error.h"
+#include "http/router.h"
+
+typedef struct pq_server pq_server;
+typedef struct pq__arena_chunk pq__arena_chunk;
+
+struct pq_req {
+  /* read-only for handlers */
+  const char *method;
+  const char *path;
+  pq_route_match match;
+  json_t *body;          /* parsed JSON body (NULL when none); borrowed */
+  char request_id[24];
+  pq_coord *coord;       /* borrowed */
+  pq_server *server;     /* borrowed */
+  /* scratch that outlives a park: one operation, one waiter */
+  pq_op op;
+  pq_waiter waiter;
+  int64_t deadline_ms;   /* for waits: pq_mono_ms() */
+  uint64_t seen_version;
+  void *state;           /* the handler's own, from pq_req_alloc */
+  /* private to the server */
+  struct MHD_Connection *conn;
+  char *raw_body;
+  size_t raw_len, raw_cap;
+  bool too_large, parked;
+  pq_handler_fn resume;
+  int status;
+  char *reply;           /* serialized body (malloc'd) */
+  size_t reply_len;
+  char allow[64];
+  pq_err error;
+  char *error_message;   /* arena */
+  json_t *error_details;
+  int64_t started_us;
+  pq__arena_chunk *arena;
+};
+
+/* Per-request memory, freed when the request ends. NULL on OOM. */
+void *pq_req_alloc(pq_req *req, size_t size);
+char *pq_req_strndup(pq_req *req, const char *s, size_t n);
+
+/* A {name} capture from the route, a query argument, a header; NULL when absent. */
+const char *pq_req_param(pq_req *req, const char *name);
+const char *pq_req_query(pq_req *req, const char *name);
+const char *pq_req_header(pq_req *req, const char *name);
+
+/* Sets the response; takes ownership of body (which may be NULL: no body). */
+pq_err pq_req_reply(pq_req *req, int status, json_t *body);
+
+/* Records an error's message (printf-style) and details (taken; may be NULL)
+ * and returns err, for `return pq_req_fail(...)`. */
+pq_err pq_req_fail(pq_req *req, pq_err err, json_t *details, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Suspends the request: the handler returns PQ_OK, and once pq_req_wake()
+ * is called (from any thread, once per park) resume runs on an HTTP thread. */
+void pq_req_park(pq_req *req, pq_handler_fn resume);
+void pq_req_wake(pq_req *req);
+
+/* Parks the request on req->op in the coordinator; resume runs when done. */
+void pq_req_run_op(pq_req *req, pq_handler_fn resume);
+
+/* Parks until the job changes (key: pq_coord_job_key), req->deadline_ms
+ * passes or the server stops; resume runs then. seen_version is the hub
+ * version read before the job was read. */
+void pq_req_wait_job(pq_req *req, const char *job_id, uint64_t seen_version, pq_handler_fn resume);
+
+/* True once the server is shutting down (waits should answer now). */
+bool pq_req_server_stopping(pq_req *req);
+/* The server's cap on long-poll waits, in seconds. */
+int pq_req_max_wait_s(pq_req *req);
+
+#endif

@@ -1,0 +1,51 @@
+/* The route table and its matcher.
+ *
+ * A route is (method, pattern, handler, flags, role); patterns are literal
+ * segments and {name} captures ("/v1/jobs/{id}/cancel"). Matching says 404
+ * when no pattern fits the path and 405 (with the allowed methods) when a
+ * pattern fits but not for this method. */
+#ifndef PQ_HTTP_ROUTER_H
+#define PQ_HTTP_ROUTER_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+
+typedef struct pq_req pq_req;
+typedef pq_err (*pq_handler_fn)(pq_req *req);
+
+enum {
+  PQ_ROUTE_JSON = 1u << 0,      /* a body, when present, must be a JSON object */
+  PQ_ROUTE_BODY = 1u << 1,      /* the body is required */
+};
+
+/* Who may call a route. Enforced by the dispatcher once identity exists;
+ * every route says it now so none can be forgotten later. */
+typedef enum { PQ_ROLE_PUBLIC, PQ_ROLE_CLIENT, PQ_ROLE_WORKER, PQ_ROLE_ADMIN } pq_role;
+
+typedef struct pq_route {
+  const char *method;
+  const char *pattern;
+  pq_handler_fn handler;
+  unsigned flags;
+  pq_role role;
+  const char *name; /* stable label for logs and metrics */
+} pq_route;
+
+#define PQ_ROUTE_MAX_PARAMS 4
+
+typedef struct pq_route_match {
+  const pq_route *route;
+  int n_params;
+  struct {
+    const char *name, *value; /* point into the pattern and the path */
+    size_t name_len, value_len;
+  } params[PQ_ROUTE_MAX_PARAMS];
+  char allow[64]; /* for 405: "GET, POST" */
+} pq_route_match;
+
+/* PQ_OK with m->route set, PQ_ERR_NOT_FOUND or PQ_ERR_METHOD_NOT_ALLOWED. */
+pq_err pq_router_match(const pq_route *routes, size_t n, const char *method, const char *path,
+                       pq_route_match *m);
+
+#endif

@@ -1,0 +1,300 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "http/request.h"
+#include "http/server_internal.h"
+
+struct pq_server {
+  struct MHD_Daemon *daemon;
+  pq_coord *coord;
+  pq_server_config cfg;
+  pthread_mutex_t mu;
+  pthread_cond_t idle_cv;
+  size_t parked;
+  bool stopping;
+};
+
+/* ---- parking ---- */
+
+void pq_req_park(pq_req *req, pq_handler_fn resume) {
+  pq_server *s = req->server;
+  req->parked = true;
+  req->resume = resume;
+  pthread_mutex_lock(&s->mu);
+  s->parked++;
+  pthread_mutex_unlock(&s->mu);
+  MHD_suspend_connection(req->conn);
+}
+
+void pq_req_wake(pq_req *req) { MHD_resume_connection(req->conn); }
+
+static void unparked(pq_req *req) {
+  pq_server *s = req->server;
+  req->parked = false;
+  pthread_mutex_lock(&s->mu);
+  if (--s->parked == 0 && s->stopping) pthread_cond_broadcast(&s->idle_cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+bool pq_req_server_stopping(pq_req *req) {
+  pq_server *s = req->server;
+  pthread_mutex_lock(&s->mu);
+  bool stopping = s->stopping;
+  pthread_mutex_unlock(&s->mu);
+  return stopping;
+}
+
+int pq_req_max_wait_s(pq_req *req) { return req->server->cfg.max_wait_s; }
+
+/* ---- responses ---- */
+
+static void build_error_body(pq_req *req) {
+  pq_err e = req->error;
+  char ts[PQ_TIME_BUF];
+  json_t *details = req->error_details ? req->error_details : json_object();
+  req->error_details = NULL;
+  json_t *body = json_pack("{s:{s:s,s:s,s:o,s:b},s:s,s:s}", "error", "code", pq_err_code(e),
+                           "message", req->error_message ? req->error_message : pq_err_message(e),
+                           "details", details, "retryable", pq_err_retryable(e), "request_id",
+                           req->request_id, "timestamp", pq_format_time(pq_now_ms(), ts, sizeof ts));
+  pq_req_reply(req, pq_err_http_status(e), body);
+}
+
+static enum MHD_Result send_reply(pq_req *req) {
+  if (req->error != PQ_OK) build_error_body(req);
+  struct MHD_Response *r;
+  if (req->reply) {
+    r = MHD_create_response_from_buffer(req->reply_len, req->reply, MHD_RESPMEM_MUST_FREE);
+    if (r) req->reply = NULL; /* MHD frees it */
+  } else {
+    r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  }
+  if (!r) return MHD_NO;
+  if (req->reply_len) MHD_add_response_header(r, "Content-Type", "application/json");
+  MHD_add_response_header(r, "X-Request-Id", req->request_id);
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  if (req->error == PQ_ERR_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", req->allow);
+  if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE) MHD_add_response_header(r, "Connection", "close");
+  enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+/* ---- dispatch ---- */
+
+static bool is_json_type(const char *ct) {
+  if (!ct) return true; /* absent: taken as JSON */
+  size_t n = strcspn(ct, ";");
+  while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+  return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+         (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+static pq_err parse_body(pq_req *req) {
+  if (!is_json_type(pq_req_header(req, "Content-Type")))
+    return pq_req_fail(req, PQ_ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
+                       "Content-Type must be application/json");
+  json_error_t jerr;
+  req->body = json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!req->body)
+    return pq_req_fail(req, PQ_ERR_INVALID_JSON,
+                       json_pack("{s:i,s:i,s:s}", "line", jerr.line, "column", jerr.column,
+                                 "reason", jerr.text),
+                       "the request body is not valid JSON: %s", jerr.text);
+  if (!json_is_object(req->body))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "the request body must be a JSON object");
+  return PQ_OK;
+}
+
+static pq_err dispatch(pq_req *req) {
+  pq_server *s = req->server;
+  pq_err e = pq_router_match(s->cfg.routes, s->cfg.n_routes, req->method, req->path, &req->match);
+  if (e == PQ_ERR_METHOD_NOT_ALLOWED) {
+    memcpy(req->allow, req->match.allow, sizeof req->allow);
+    return pq_req_fail(req, e, json_pack("{s:s}", "allow", req->allow),
+                       "%s is not allowed on %s", req->method, req->path);
+  }
+  if (e != PQ_OK) return pq_req_fail(req, e, NULL, "no route for %s %s", req->method, req->path);
+  const pq_route *route = req->match.route;
+  if (req->too_large)
+    return pq_req_fail(req, PQ_ERR_PAYLOAD_TOO_LARGE,
+                       json_pack("{s:I}", "max_bytes", (json_int_t)s->cfg.max_body),
+                       "the request body is larger than %lld bytes", (long long)s->cfg.max_body);
+  if ((route->flags & PQ_ROUTE_JSON) && req->raw_len > 0 && (e = parse_body(req)) != PQ_OK) return e;
+  if ((route->flags & PQ_ROUTE_BODY) && !req->body)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "a JSON body is required");
+  return route->handler(req);
+}
+
+static pq_req *req_new(pq_server *s, struct MHD_Connection *conn, const char *url,
+                       const char *method) {
+  pq_req *req = calloc(1, sizeof *req);
+  if (!req) return NULL;
+  req->started_us = pq_mono_us();
+  req->server = s;
+  req->coord = s->coord;
+  req->conn = conn;
+  req->method = pq_req_strndup(req, method, strlen(method));
+  req->path = pq_req_strndup(req, url, strlen(url));
+  const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+  bool usable = given && *given && strlen(given) < sizeof req->request_id;
+  for (const char *p = given; usable && *p; p++)
+    usable = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             *p == '-' || *p == '_';
+  if (usable) snprintf(req->request_id, sizeof req->request_id, "%s", given);
+  else pq_random_hex(req->request_id, 8);
+  if (!req->method || !req->path) {
+    pq__req_arena_free(req);
+    free(req);
+    return NULL;
+  }
+  return req;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls) {
+  (void)version;
+  pq_server *s = cls;
+  pq_req *req = *con_cls;
+  if (!req) {
+    if (!(req = req_new(s, conn, url, method))) return MHD_NO;
+    *con_cls = req;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body) {
+      req->too_large = true; /* answer before reading the body, then close */
+      req->error = dispatch(req);
+      return send_reply(req);
+    }
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    size_t n = *upload_size;
+    *upload_size = 0;
+    if (req->too_large) return MHD_YES;
+    if ((int64_t)(req->raw_len + n) > s->cfg.max_body) {
+      req->too_large = true;
+      free(req->raw_body);
+      req->raw_body = NULL;
+      req->raw_len = 0;
+      return MHD_YES;
+    }
+    if (req->raw_len + n > req->raw_cap) {
+      size_t cap = req->raw_cap ? req->raw_cap : 1024;
+      while (cap < req->raw_len + n) cap *= 2;
+      char *grown = realloc(req->raw_body, cap);
+      if (!grown) return MHD_NO;
+      req->raw_body = grown;
+      req->raw_cap = cap;
+    }
+    memcpy(req->raw_body + req->raw_len, upload, n);
+    req->raw_len += n;
+    return MHD_YES;
+  }
+  pq_err result;
+  if (req->parked) {
+    unparked(req);
+    pq_handler_fn resume = req->resume;
+    req->resume = NULL;
+    result = resume(req);
+  } else {
+    result = dispatch(req);
+  }
+  if (req->parked) return MHD_YES;
+  if (result != PQ_OK) req->error = result;
+  return send_reply(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why) {
+  (void)cls;
+  (void)conn;
+  pq_req *req = *con_cls;
+  if (!req) return;
+  *con_cls = NULL;
+  if (pq_log_enabled(PQ_LOG_INFO)) {
+    double ms = (double)(pq_mono_us() - req->started_us) / 1000.0;
+    pq_info("%s %s %d %.2fms id=%s%s", req->method, req->path, req->status, ms, req->request_id,
+            why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+  }
+  pq_op_release(&req->op);
+  json_decref(req->body);
+  json_decref(req->error_details);
+  free(req->raw_body);
+  free(req->reply);
+  pq__req_arena_free(req);
+  free(req);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char buf[512];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  buf[strcspn(buf, "\n")] = '\0';
+  pq_warn("http: %s", buf);
+}
+
+pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server **out) {
+  pq_server *s = calloc(1, sizeof *s);
+  if (!s) return PQ_ERR_NO_MEMORY;
+  s->coord = coord;
+  s->cfg = *cfg;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->idle_cv, NULL);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+  if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+    pq_error("http: '%s' is not an IPv4 address", cfg->host);
+    pq_server_stop(s);
+    return PQ_ERR_INVALID_REQUEST;
+  }
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  s->daemon = MHD_start_daemon(
+      flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 2),
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->connection_limit,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
+      on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+      s, MHD_OPTION_END);
+  if (!s->daemon) {
+    pq_error("http: cannot listen on %s:%d", cfg->host, cfg->port);
+    pq_server_stop(s);
+    return PQ_ERR_UNAVAILABLE;
+  }
+  *out = s;
+  return PQ_OK;
+}
+
+int pq_server_port(pq_server *s) {
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+  return info ? info->port : 0;
+}
+
+void pq_server_stop(pq_server *s) {
+  if (!s) return;
+  if (s->daemon) {
+    MHD_quiesce_daemon(s->daemon); /* no new connections */
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->mu);
+    pq_coord_shutdown(s->coord); /* waiting requests are woken and answer */
+    pthread_mutex_lock(&s->mu);
+    while (s->parked > 0) pthread_cond_wait(&s->idle_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    MHD_stop_daemon(s->daemon);
+  }
+  pthread_cond_destroy(&s->idle_cv);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}

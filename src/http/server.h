@@ -1,0 +1,39 @@
+/* The HTTP server: libmicrohttpd with a small pool of epoll threads.
+ *
+ * Requests that wait (for a commit, a job, a lease) are suspended, not
+ * parked on a thread, so thousands can wait at once. The dispatcher does
+ * routing (404/405), body limits (413), JSON parsing and the error envelope
+ * once, for every route. */
+#ifndef PQ_HTTP_SERVER_H
+#define PQ_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/coord.h"
+#include "http/router.h"
+
+typedef struct pq_server pq_server;
+
+typedef struct pq_server_config {
+  const char *host;          /* IPv4 address to bind */
+  int port;                  /* 0: any free port (see pq_server_port) */
+  int threads;
+  int connection_limit;
+  int per_ip_limit;
+  int idle_timeout_s;
+  int64_t max_body;
+  int max_wait_s;            /* the longest a long-poll may wait */
+  const pq_route *routes;    /* borrowed, must outlive the server */
+  size_t n_routes;
+} pq_server_config;
+
+/* Starts listening. coord is borrowed. Free with pq_server_stop(). */
+pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server **out);
+int pq_server_port(pq_server *s);
+/* Graceful stop: no new connections, waiting requests answer now, requests
+ * in flight finish; then the server is freed. The coordinator is left open. */
+void pq_server_stop(pq_server *s);
+
+#endif

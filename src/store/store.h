@@ -1,0 +1,110 @@
+/* The store: where every job and worker lives durably.
+ *
+ * A backend is a const pq_store_ops table behind the opaque pq_store handle
+ * (SQLite today; PostgreSQL will be a second table). No backend type such as
+ * sqlite3* appears outside its own file.
+ *
+ * Connections: writes happen only on the one write connection, owned by the
+ * coordinator's writer thread, between begin() and commit(). Reads take a
+ * connection from the read pool with pq_store_acquire(PQ_CONN_READ) and give
+ * it back with pq_store_release(); a read connection never sees uncommitted
+ * data.
+ *
+ * Ownership: functions that return a pq_job/pq_worker hand it to the caller
+ * (free with pq_job_free/pq_worker_free); arguments are borrowed. */
+#ifndef PQ_STORE_STORE_H
+#define PQ_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/job.h"
+
+typedef struct pq_store pq_store;
+typedef struct pq_conn pq_conn;
+
+typedef enum { PQ_CONN_READ, PQ_CONN_WRITE } pq_conn_kind;
+
+typedef struct pq_store_config {
+  const char *path;      /* backend-specific location (SQLite: the database file) */
+  bool sync_full;        /* fsync at every commit (durable against power loss) */
+  int busy_timeout_ms;
+  int read_pool_size;
+} pq_store_config;
+
+typedef struct pq_job_filter {
+  int state;             /* -1 = any */
+  const char *model;     /* NULL = any */
+  int64_t limit, offset;
+} pq_job_filter;
+
+/* Called for each row of a scan; return non-zero to stop. The job is
+ * borrowed (the callback may change it, not keep it). */
+typedef int (*pq_job_scan_fn)(void *ctx, pq_job *job);
+
+typedef struct pq_store_ops {
+  const char *name;
+  pq_err (*open)(const pq_store_config *cfg, pq_store **out);
+  void (*close)(pq_store *s);
+  /* Applies pending schema migrations; *applied gets how many ran. */
+  pq_err (*migrate)(pq_store *s, int *applied);
+  int (*schema_version)(pq_store *s);
+
+  pq_conn *(*acquire)(pq_store *s, pq_conn_kind kind);
+  void (*release)(pq_store *s, pq_conn *c);
+
+  pq_err (*begin)(pq_conn *c);
+  pq_err (*commit)(pq_conn *c);
+  void (*rollback)(pq_conn *c);
+
+  /* jobs */
+  pq_err (*job_insert)(pq_conn *c, pq_job *job); /* sets job->number */
+  /* By public id, or by number when id is NULL. PQ_ERR_NOT_FOUND when absent. */
+  pq_err (*job_get)(pq_conn *c, const char *id, int64_t number, pq_job **out);
+  pq_err (*job_get_by_idempotency_key)(pq_conn *c, const char *key, pq_job **out);
+  /* Writes every mutable field of job if the stored row is still in
+   * expect_state (and holds expect_token when not NULL): a compare-and-set.
+   * PQ_ERR_STALE when the row moved on. */
+  pq_err (*job_update)(pq_conn *c, const pq_job *job, pq_job_state expect_state,
+                       const char *expect_token);
+  pq_err (*job_list)(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n,
+                     int64_t *total);
+  /* Queued jobs, oldest first (index rebuild). */
+  pq_err (*job_scan_queued)(pq_conn *c, pq_job_scan_fn fn, void *ctx);
+  /* Leased jobs whose lease ended by now, and queued jobs whose ttl ended. */
+  pq_err (*job_scan_due)(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
+  /* For a worker's heartbeat: push each of its leases to now plus that job's
+   * lease timeout; list its leased job
+   * ids that a client asked to cancel (caller frees the array and strings). */
+  pq_err (*job_extend_leases)(pq_conn *c, const char *worker_id, int64_t now);
+  pq_err (*job_cancel_requested)(pq_conn *c, const char *worker_id, char ***ids, size_t *n);
+  /* A worker went offline: its leases end now. */
+  pq_err (*job_end_leases)(pq_conn *c, const char *worker_id, int64_t now);
+  pq_err (*job_count)(pq_conn *c, int state, int64_t *count);
+
+  /* workers */
+  pq_err (*worker_insert)(pq_conn *c, const pq_worker *w);
+  pq_err (*worker_get)(pq_conn *c, const char *id, pq_worker **out);
+  pq_err (*worker_touch)(pq_conn *c, const char *id, int64_t now);
+  /* Marks online workers unseen since before as offline; calls fn with each id. */
+  pq_err (*worker_mark_offline)(pq_conn *c, int64_t before,
+                                void (*fn)(void *ctx, const char *id), void *ctx);
+  pq_err (*worker_count_online)(pq_conn *c, int64_t *count);
+} pq_store_ops;
+
+extern const pq_store_ops pq_store_sqlite_ops;
+
+/* The backends compiled in, NULL-terminated (for the contract tests). */
+extern const pq_store_ops *const pq_store_backends[];
+
+/* Finds a backend by name ("sqlite"); NULL when unknown. */
+const pq_store_ops *pq_store_find(const char *name);
+
+/* Every handle starts with its ops table, so callers can reach it. */
+struct pq_store {
+  const pq_store_ops *ops;
+};
+
+#endif

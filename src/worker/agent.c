@@ -1,0 +1,281 @@
+#include "worker/agent.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/client.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "worker/backend.h"
+
+typedef struct agent agent;
+
+typedef struct {
+  agent *a;
+  pthread_t thread;
+  char job_id[PQ_UUID_LEN + 1]; /* guarded by a->mu */
+  volatile sig_atomic_t cancel;
+} slot;
+
+struct agent {
+  const pq_agent_config *cfg;
+  const pq_backend_ops *backend;
+  void *backend_ctx;
+  volatile sig_atomic_t *stop;
+  pthread_mutex_t mu;
+  char worker_id[PQ_UUID_LEN + 1];
+  int64_t heartbeat_ms;
+  json_t *models;
+  slot *slots;
+};
+
+static void sleep_ms(agent *a, int64_t ms) {
+  /* in short steps, so a stop is noticed quickly */
+  while (ms > 0 && !*a->stop) {
+    int64_t step = ms < 50 ? ms : 50;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000};
+    nanosleep(&ts, NULL);
+    ms -= step;
+  }
+}
+
+static int64_t next_backoff(int64_t d) { return d < 5000 ? d * 2 : 5000; }
+
+/* Registers (again, when stale_id names the id that stopped working). */
+static int ensure_registered(agent *a, pq_client *c, const char *stale_id) {
+  pthread_mutex_lock(&a->mu);
+  if (stale_id && strcmp(a->worker_id, stale_id) != 0) { /* another thread did it */
+    pthread_mutex_unlock(&a->mu);
+    return 0;
+  }
+  json_t *body = json_pack("{s:s,s:O,s:{s:i,s:s}}", "name", a->cfg->name, "models", a->models,
+                           "capabilities", "max_concurrency", a->cfg->concurrency, "backend",
+                           a->backend->name);
+  int64_t delay = 100;
+  int result = -1;
+  while (!*a->stop) {
+    long status;
+    json_t *resp = NULL;
+    pq_err e = pq_client_call(c, "POST", "/v1/workers", body, 10000,
+                              &status, &resp);
+    if (e == PQ_OK && status == 201) {
+      snprintf(a->worker_id, sizeof a->worker_id, "%s",
+               json_string_value(json_object_get(resp, "id")) ?: "");
+      json_int_t beat = json_integer_value(json_object_get(resp, "heartbeat_interval_ms"));
+      a->heartbeat_ms = beat > 0 ? beat : 10000;
+      pq_info("worker: registered as %s (%s)", a->worker_id, a->cfg->name);
+      json_decref(resp);
+      result = 0;
+      break;
+    }
+    if (e == PQ_OK && status >= 400 && status < 500) {
+      pq_error("worker: registration refused (%ld): %s", status,
+               pq_client_error_text(resp, "no reason given"));
+      json_decref(resp);
+      break;
+    }
+    pq_warn("worker: cannot reach %s, retrying in %lld ms", a->cfg->coordinator, (long long)delay);
+    json_decref(resp);
+    pthread_mutex_unlock(&a->mu);
+    sleep_ms(a, delay);
+    pthread_mutex_lock(&a->mu);
+    delay = next_backoff(delay);
+  }
+  json_decref(body);
+  pthread_mutex_unlock(&a->mu);
+  return result;
+}
+
+static void current_id(agent *a, char out[PQ_UUID_LEN + 1]) {
+  pthread_mutex_lock(&a->mu);
+  memcpy(out, a->worker_id, PQ_UUID_LEN + 1);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* Posts a result until the coordinator answers; gives up on a 4xx. */
+static void report(pq_client *c, const char *path, json_t *body) {
+  int64_t delay = 100;
+  for (int tries = 0; tries < 30; tries++) {
+    long status;
+    json_t *resp = NULL;
+    pq_err e = pq_client_call(c, "POST", path, body, 30000, &status, &resp);
+    if (e == PQ_OK && status < 500) {
+      if (status >= 400)
+        pq_warn("worker: %s refused (%ld): %s", path, status,
+                pq_client_error_text(resp, "no reason given"));
+      json_decref(resp);
+      return;
+    }
+    json_decref(resp);
+    struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (delay % 1000) * 1000000};
+    nanosleep(&ts, NULL); /* even when stopping: an acknowledged result must get through */
+    delay = next_backoff(delay);
+  }
+  pq_error("worker: gave up reporting %s; the lease will lapse and the job retry", path);
+}
+
+static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
+  const char *id = json_string_value(json_object_get(job, "id"));
+  const char *model = json_string_value(json_object_get(job, "model"));
+  const char *token = json_string_value(json_object_get(json_object_get(job, "lease"), "token"));
+  if (!id || !token) return;
+  pthread_mutex_lock(&a->mu);
+  snprintf(s->job_id, sizeof s->job_id, "%s", id);
+  s->cancel = 0;
+  pthread_mutex_unlock(&a->mu);
+
+  pq_backend_result r = {0};
+  a->backend->run(a->backend_ctx, model ? model : "", json_object_get(job, "input"), &s->cancel, &r);
+
+  char path[128];
+  json_t *body;
+  if (r.failed) {
+    snprintf(path, sizeof path, "/v1/jobs/%s/fail", id);
+    body = json_pack("{s:s,s:{s:s,s:s},s:b}", "lease", token, "error", "code", r.error_code,
+                     "message", r.error_message, "retryable", r.retryable);
+  } else {
+    snprintf(path, sizeof path, "/v1/jobs/%s/complete", id);
+    body = json_pack("{s:s,s:s,s:{s:I,s:I}}", "lease", token, "output", r.output ? r.output : "",
+                     "usage", "prompt_tokens", (json_int_t)r.prompt_tokens, "completion_tokens",
+                     (json_int_t)r.completion_tokens);
+  }
+  report(c, path, body);
+  pq_info("worker: job %s %s%s", id, r.failed ? "failed" : "done", s->cancel ? " (cancelled)" : "");
+  json_decref(body);
+  pq_backend_result_clear(&r);
+  pthread_mutex_lock(&a->mu);
+  s->job_id[0] = '\0';
+  pthread_mutex_unlock(&a->mu);
+}
+
+static void *slot_main(void *arg) {
+  slot *s = arg;
+  agent *a = s->a;
+  pq_client *c = pq_client_new(a->cfg->coordinator, a->cfg->api_key);
+  if (!c) return NULL;
+  int64_t delay = 100;
+  long wait_s = (long)(a->cfg->lease_wait_ms / 1000);
+  json_t *lease_body = json_pack("{s:i,s:i}", "max_jobs", 1, "wait_s", (int)wait_s);
+  while (!*a->stop) {
+    char id[PQ_UUID_LEN + 1], path[128];
+    current_id(a, id);
+    snprintf(path, sizeof path, "/v1/workers/%s/lease", id);
+    long status;
+    json_t *resp = NULL;
+    pq_client_set_abort(c, a->stop); /* a stop ends a waiting lease at once */
+    pq_err e = pq_client_call(c, "POST", path, lease_body, wait_s * 1000 + 10000, &status, &resp);
+    pq_client_set_abort(c, NULL);
+    if (e != PQ_OK || status >= 500) {
+      json_decref(resp);
+      if (*a->stop) break;
+      pq_warn("worker: lease failed (%s), retrying in %lld ms",
+              e != PQ_OK ? "coordinator unreachable" : "server error", (long long)delay);
+      sleep_ms(a, delay);
+      delay = next_backoff(delay);
+      continue;
+    }
+    delay = 100;
+    if (status == 404) {
+      json_decref(resp);
+      ensure_registered(a, c, id);
+      continue;
+    }
+    if (status != 200) {
+      pq_error("worker: lease refused (%ld): %s", status, pq_client_error_text(resp, "?"));
+      json_decref(resp);
+      sleep_ms(a, 1000);
+      continue;
+    }
+    size_t i;
+    json_t *job;
+    json_array_foreach(json_object_get(resp, "jobs"), i, job) run_job(a, s, c, job);
+    json_decref(resp);
+  }
+  json_decref(lease_body);
+  pq_client_free(c);
+  return NULL;
+}
+
+static void heartbeat_loop(agent *a) {
+  pq_client *c = pq_client_new(a->cfg->coordinator, a->cfg->api_key);
+  if (!c) return;
+  while (!*a->stop) {
+    sleep_ms(a, a->heartbeat_ms);
+    if (*a->stop) break;
+    char id[PQ_UUID_LEN + 1], path[128];
+    current_id(a, id);
+    snprintf(path, sizeof path, "/v1/workers/%s/heartbeat", id);
+    long status;
+    json_t *resp = NULL;
+    if (pq_client_call(c, "POST", path, NULL, 10000, &status, &resp) != PQ_OK) {
+      pq_warn("worker: heartbeat failed: coordinator unreachable");
+    } else if (status == 404) {
+      ensure_registered(a, c, id);
+    } else if (status == 200) {
+      size_t i;
+      json_t *jid;
+      pthread_mutex_lock(&a->mu);
+      json_array_foreach(json_object_get(resp, "cancel"), i, jid) {
+        for (int k = 0; k < a->cfg->concurrency; k++)
+          if (json_string_value(jid) && strcmp(a->slots[k].job_id, json_string_value(jid)) == 0)
+            a->slots[k].cancel = 1;
+      }
+      pthread_mutex_unlock(&a->mu);
+    }
+    json_decref(resp);
+  }
+  pq_client_free(c);
+}
+
+static json_t *parse_models(const char *list) {
+  json_t *arr = json_array();
+  char *copy = strdup(list), *save = NULL;
+  for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ') tok++;
+    if (*tok) json_array_append_new(arr, json_string(tok));
+  }
+  free(copy);
+  return arr;
+}
+
+int pq_agent_run(const pq_agent_config *cfg, volatile sig_atomic_t *stop) {
+  agent a = {.cfg = cfg, .stop = stop};
+  int result = 1;
+  int started = 0;
+  pthread_mutex_init(&a.mu, NULL);
+  if (!(a.backend = pq_backend_find(cfg->backend))) {
+    pq_error("worker: unknown backend '%s' (available: echo)", cfg->backend);
+    goto out;
+  }
+  pq_backend_config bcfg = {.echo_delay_ms = cfg->echo_delay_ms};
+  if (a.backend->create(&bcfg, &a.backend_ctx) != 0) goto out;
+  a.models = parse_models(cfg->models);
+  if (json_array_size(a.models) == 0) {
+    pq_error("worker: give at least one --model");
+    goto out;
+  }
+  pq_client *c = pq_client_new(cfg->coordinator, cfg->api_key);
+  int registered = c ? ensure_registered(&a, c, NULL) : -1;
+  pq_client_free(c);
+  if (registered != 0) goto out;
+  if (!(a.slots = calloc((size_t)cfg->concurrency, sizeof *a.slots))) goto out;
+  for (; started < cfg->concurrency; started++) {
+    a.slots[started].a = &a;
+    if (pthread_create(&a.slots[started].thread, NULL, slot_main, &a.slots[started]) != 0) break;
+  }
+  pq_info("worker: serving %s with backend %s, %d slots", cfg->models, cfg->backend, started);
+  heartbeat_loop(&a);
+  result = 0;
+out:
+  for (int i = 0; i < started; i++) pthread_join(a.slots[i].thread, NULL);
+  free(a.slots);
+  json_decref(a.models);
+  if (a.backend && a.backend_ctx) a.backend->destroy(a.backend_ctx);
+  pthread_mutex_destroy(&a.mu);
+  if (result == 0) pq_info("worker: stopped");
+  return result;
+}

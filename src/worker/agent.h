@@ -1,0 +1,24 @@
+/* The worker agent: registers with a coordinator, heartbeats, leases jobs
+ * (long-poll), runs them on a backend, and reports results, retrying its
+ * calls with backoff. Stops cleanly: in-flight jobs finish and are reported. */
+#ifndef PQ_WORKER_AGENT_H
+#define PQ_WORKER_AGENT_H
+
+#include <signal.h>
+#include <stdint.h>
+
+typedef struct pq_agent_config {
+  char coordinator[512];
+  char backend[32];
+  char models[1024];     /* comma-separated */
+  int concurrency;
+  char name[128];
+  char api_key[512];
+  int64_t echo_delay_ms;
+  int64_t lease_wait_ms; /* how long one lease call may wait for a job */
+} pq_agent_config;
+
+/* Runs until *stop becomes non-zero. Returns 0, or 1 when it could not start. */
+int pq_agent_run(const pq_agent_config *cfg, volatile sig_atomic_t *stop);
+
+#endif

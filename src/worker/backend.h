@@ -1,0 +1,41 @@
+/* Worker backends: what turns a job's input into an output. Each backend is
+ * a const ops table (echo today; OpenAI-compatible servers next). A backend
+ * instance is shared by the worker's slots, so run() must be thread-safe. */
+#ifndef PQ_WORKER_BACKEND_H
+#define PQ_WORKER_BACKEND_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct pq_backend_config {
+  int64_t echo_delay_ms; /* echo: pause per token, to make streaming visible */
+} pq_backend_config;
+
+typedef struct pq_backend_result {
+  char *output;          /* malloc'd text; may be partial after a cancel */
+  int64_t prompt_tokens, completion_tokens;
+  bool failed;
+  bool retryable;        /* for failures: may another attempt succeed? */
+  char error_code[64];
+  char error_message[256];
+} pq_backend_result;
+
+typedef struct pq_backend_ops {
+  const char *name;
+  /* *ctx is the backend's; NULL is a fine value. Returns 0 or -1. */
+  int (*create)(const pq_backend_config *cfg, void **ctx);
+  void (*destroy)(void *ctx);
+  /* input: the job's input object (borrowed). *cancel turns non-zero when
+   * the client cancelled the job: stop and return what there is. */
+  void (*run)(void *ctx, const char *model, json_t *input, volatile sig_atomic_t *cancel,
+              pq_backend_result *out);
+} pq_backend_ops;
+
+extern const pq_backend_ops pq_backend_echo;
+
+const pq_backend_ops *pq_backend_find(const char *name);
+void pq_backend_result_clear(pq_backend_result *r);
+
+#endif
