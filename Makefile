@@ -1,0 +1,46 @@
+# promptq: `make run` starts a demo coordinator with a local worker;
+# `make test` runs every suite (unit, API, and both again under ASan+UBSan).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BENCH_BUILD ?= build-release
+
+.PHONY: all bootstrap build asan run test unit api bench clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+$(BENCH_BUILD)/build.ninja:
+	meson setup $(BENCH_BUILD) --buildtype=release -Db_ndebug=true
+
+build: bootstrap $(BUILD)/build.ninja
+	@ninja -C $(BUILD)
+
+asan: bootstrap $(ASAN_BUILD)/build.ninja
+	@ninja -C $(ASAN_BUILD)
+
+run: build
+	@scripts/run-demo $(BUILD)/promptq
+
+test: build asan
+	@scripts/run-tests $(BUILD) $(ASAN_BUILD)
+
+unit: build
+	@meson test -C $(BUILD) --suite unit --print-errorlogs
+
+api: build
+	@PROMPTQ_BIN=$(BUILD)/promptq /usr/bin/python3 -m pytest -q tests/api
+
+bench: bootstrap $(BENCH_BUILD)/build.ninja
+	@ninja -C $(BENCH_BUILD)
+	@scripts/run-bench $(BENCH_BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)

@@ -1,0 +1,96 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "api/api.h"
+#include "http/router.h"
+
+static pq_err h(pq_req *r) { (void)r; return PQ_OK; }
+
+static const pq_route routes[] = {
+    {"GET", "/v1/jobs", h, 0, PQ_ROLE_CLIENT, "list"},
+    {"POST", "/v1/jobs", h, 0, PQ_ROLE_CLIENT, "submit"},
+    {"GET", "/v1/jobs/{id}", h, 0, PQ_ROLE_CLIENT, "get"},
+    {"POST", "/v1/jobs/{id}/cancel", h, 0, PQ_ROLE_CLIENT, "cancel"},
+    {"POST", "/v1/workers/{wid}/jobs/{jid}", h, 0, PQ_ROLE_WORKER, "two"},
+};
+#define N (sizeof routes / sizeof routes[0])
+
+static void literal_and_method(void **state) {
+  (void)state;
+  pq_route_match m;
+  assert_int_equal(pq_router_match(routes, N, "GET", "/v1/jobs", &m), PQ_OK);
+  assert_string_equal(m.route->name, "list");
+  assert_int_equal(pq_router_match(routes, N, "POST", "/v1/jobs", &m), PQ_OK);
+  assert_string_equal(m.route->name, "submit");
+}
+
+static void captures(void **state) {
+  (void)state;
+  pq_route_match m;
+  assert_int_equal(pq_router_match(routes, N, "POST", "/v1/jobs/abc-1/cancel", &m), PQ_OK);
+  assert_string_equal(m.route->name, "cancel");
+  assert_int_equal(m.n_params, 1);
+  assert_int_equal(m.params[0].value_len, 5);
+  assert_memory_equal(m.params[0].value, "abc-1", 5);
+  assert_int_equal(pq_router_match(routes, N, "POST", "/v1/workers/w1/jobs/j2", &m), PQ_OK);
+  assert_int_equal(m.n_params, 2);
+  assert_memory_equal(m.params[1].name, "jid", 3);
+  assert_memory_equal(m.params[1].value, "j2", 2);
+}
+
+static void not_found_vs_not_allowed(void **state) {
+  (void)state;
+  pq_route_match m;
+  assert_int_equal(pq_router_match(routes, N, "GET", "/v1/nothing", &m), PQ_ERR_NOT_FOUND);
+  assert_int_equal(pq_router_match(routes, N, "GET", "/v1/jobs/", &m), PQ_ERR_NOT_FOUND); /* empty id */
+  assert_int_equal(pq_router_match(routes, N, "GET", "/v1/jobs/a/b", &m), PQ_ERR_NOT_FOUND);
+  assert_int_equal(pq_router_match(routes, N, "GET", "/v1", &m), PQ_ERR_NOT_FOUND);
+  assert_int_equal(pq_router_match(routes, N, "DELETE", "/v1/jobs", &m), PQ_ERR_METHOD_NOT_ALLOWED);
+  assert_string_equal(m.allow, "GET, POST");
+  assert_int_equal(pq_router_match(routes, N, "GET", "/v1/jobs/x/cancel", &m), PQ_ERR_METHOD_NOT_ALLOWED);
+  assert_string_equal(m.allow, "POST");
+}
+
+/* The real table: every route reachable, names unique, patterns well formed. */
+static void api_table_is_consistent(void **state) {
+  (void)state;
+  for (size_t i = 0; i < pq_api_n_routes; i++) {
+    const pq_route *r = &pq_api_routes[i];
+    assert_non_null(r->handler);
+    assert_non_null(r->name);
+    assert_true(r->pattern[0] == '/');
+    for (size_t k = 0; k < i; k++) {
+      assert_string_not_equal(r->name, pq_api_routes[k].name);
+      assert_false(strcmp(r->method, pq_api_routes[k].method) == 0 &&
+                   strcmp(r->pattern, pq_api_routes[k].pattern) == 0);
+    }
+    char path[256];
+    size_t o = 0;
+    for (const char *p = r->pattern; *p && o < sizeof path - 2;) {
+      if (*p == '{') {
+        path[o++] = 'x';
+        while (*p && *p != '}') p++;
+        if (*p) p++;
+      } else {
+        path[o++] = *p++;
+      }
+    }
+    path[o] = '\0';
+    pq_route_match m;
+    assert_int_equal(pq_router_match(pq_api_routes, pq_api_n_routes, r->method, path, &m), PQ_OK);
+    assert_ptr_equal(m.route, r);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(literal_and_method),
+      cmocka_unit_test(captures),
+      cmocka_unit_test(not_found_vs_not_allowed),
+      cmocka_unit_test(api_table_is_consistent),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,325 @@
+/* The store contract: every backend in pq_store_backends must pass it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/ids.h"
+#include "store/store.h"
+
+static const pq_store_ops *ops;
+
+typedef struct {
+  char dir[64];
+  char path[128];
+  pq_store *store;
+  pq_conn *w;
+} fixture;
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  snprintf(f->dir, sizeof f->dir, "/tmp/pqstore-XXXXXX");
+  if (!mkdtemp(f->dir)) return -1;
+  snprintf(f->path, sizeof f->path, "%s/test.db", f->dir);
+  pq_store_config cfg = {.path = f->path, .sync_full = true, .read_pool_size = 2};
+  if (ops->open(&cfg, &f->store) != PQ_OK) return -1;
+  if (ops->migrate(f->store, NULL) != PQ_OK) return -1;
+  f->w = ops->acquire(f->store, PQ_CONN_WRITE);
+  *state = f;
+  return f->w ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  if (f->w) ops->release(f->store, f->w);
+  ops->close(f->store);
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+  if (system(cmd) != 0) return -1;
+  free(f);
+  return 0;
+}
+
+static pq_job *make_job(const char *model, int priority, int64_t now) {
+  pq_job *j = pq_job_new();
+  pq_uuid7(now, j->id);
+  j->model = strdup(model);
+  j->input = strdup("{\"prompt\":\"hi\"}");
+  j->priority = priority;
+  j->state = PQ_JOB_QUEUED;
+  j->max_attempts = 3;
+  j->lease_timeout_ms = 1000;
+  j->created_at = j->updated_at = now;
+  return j;
+}
+
+static int64_t insert(fixture *f, const char *model, int priority, int64_t now) {
+  pq_job *j = make_job(model, priority, now);
+  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t n = j->number;
+  pq_job_free(j);
+  return n;
+}
+
+static void migrations_are_idempotent(void **state) {
+  fixture *f = *state;
+  int applied = -1;
+  int version = ops->schema_version(f->store);
+  assert_true(version >= 1);
+  assert_int_equal(ops->migrate(f->store, &applied), PQ_OK);
+  assert_int_equal(applied, 0);
+  assert_int_equal(ops->schema_version(f->store), version);
+}
+
+static void insert_then_read_back(void **state) {
+  fixture *f = *state;
+  pq_job *j = make_job("m", 4, 1000);
+  j->expires_at = 99999;
+  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
+  assert_true(j->number > 0);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_conn *r = ops->acquire(f->store, PQ_CONN_READ);
+  pq_job *by_id = NULL, *by_number = NULL;
+  assert_int_equal(ops->job_get(r, j->id, 0, &by_id), PQ_OK);
+  assert_int_equal(ops->job_get(r, NULL, j->number, &by_number), PQ_OK);
+  assert_string_equal(by_id->id, by_number->id);
+  assert_string_equal(by_id->model, "m");
+  assert_string_equal(by_id->input, "{\"prompt\":\"hi\"}");
+  assert_int_equal(by_id->priority, 4);
+  assert_int_equal(by_id->state, PQ_JOB_QUEUED);
+  assert_int_equal(by_id->expires_at, 99999);
+  assert_null(by_id->lease_token);
+  pq_job *none = NULL;
+  assert_int_equal(ops->job_get(r, "00000000-0000-7000-8000-000000000000", 0, &none), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->job_get(r, NULL, 424242, &none), PQ_ERR_NOT_FOUND);
+  ops->release(f->store, r);
+  pq_job_free(by_id);
+  pq_job_free(by_number);
+  pq_job_free(j);
+}
+
+static void uncommitted_writes_are_invisible_to_readers(void **state) {
+  fixture *f = *state;
+  pq_job *j = make_job("m", 0, 1);
+  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
+  pq_conn *r = ops->acquire(f->store, PQ_CONN_READ);
+  pq_job *seen = NULL;
+  assert_int_equal(ops->job_get(r, j->id, 0, &seen), PQ_ERR_NOT_FOUND);
+  ops->rollback(f->w);
+  assert_int_equal(ops->job_get(r, j->id, 0, &seen), PQ_ERR_NOT_FOUND); /* rolled back */
+  ops->release(f->store, r);
+  pq_job_free(j);
+}
+
+static void update_is_compare_and_set(void **state) {
+  fixture *f = *state;
+  int64_t n = insert(f, "m", 0, 10);
+  pq_job *j = NULL;
+  assert_int_equal(ops->job_get(f->w, NULL, n, &j), PQ_OK);
+  assert_int_equal(ops->begin(f->w), PQ_OK);
+  j->state = PQ_JOB_LEASED;
+  j->attempts = 1;
+  j->lease_token = strdup("tok-1");
+  j->worker_id = strdup("w");
+  j->lease_expires_at = 5000;
+  assert_int_equal(ops->job_update(f->w, j, PQ_JOB_LEASED, NULL), PQ_ERR_STALE); /* wrong state */
+  assert_int_equal(ops->job_update(f->w, j, PQ_JOB_QUEUED, NULL), PQ_OK);
+  j->state = PQ_JOB_COMPLETED;
+  j->output = strdup("\"done\"");
+  j->prompt_tokens = 3;
+  j->completion_tokens = 5;
+  assert_int_equal(ops->job_update(f->w, j, PQ_JOB_LEASED, "tok-2"), PQ_ERR_STALE); /* fencing */
+  assert_int_equal(ops->job_update(f->w, j, PQ_JOB_LEASED, "tok-1"), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_job *back = NULL;
+  assert_int_equal(ops->job_get(f->w, NULL, n, &back), PQ_OK);
+  assert_int_equal(back->state, PQ_JOB_COMPLETED);
+  assert_string_equal(back->output, "\"done\"");
+  assert_int_equal(back->completion_tokens, 5);
+  assert_int_equal(back->attempts, 1);
+  pq_job_free(back);
+  pq_job_free(j);
+}
+
+static void idempotency_keys_are_unique(void **state) {
+  fixture *f = *state;
+  pq_job *a = make_job("m", 0, 1), *b = make_job("m", 0, 2);
+  a->idempotency_key = strdup("k1");
+  b->idempotency_key = strdup("k1");
+  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, a), PQ_OK);
+  pq_job *found = NULL;
+  assert_int_equal(ops->job_get_by_idempotency_key(f->w, "k1", &found), PQ_OK);
+  assert_string_equal(found->id, a->id);
+  assert_int_not_equal(ops->job_insert(f->w, b), PQ_OK);
+  ops->rollback(f->w);
+  pq_job *none = NULL;
+  assert_int_equal(ops->job_get_by_idempotency_key(f->w, "k2", &none), PQ_ERR_NOT_FOUND);
+  pq_job_free(found);
+  pq_job_free(a);
+  pq_job_free(b);
+}
+
+static void list_filters_and_pages(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 7; i++) insert(f, i % 2 ? "odd" : "even", 0, 100 + i);
+  pq_job **jobs = NULL;
+  size_t n = 0;
+  int64_t total = 0;
+  pq_job_filter all = {.state = -1, .limit = 3, .offset = 0};
+  assert_int_equal(ops->job_list(f->w, &all, &jobs, &n, &total), PQ_OK);
+  assert_int_equal(n, 3);
+  assert_int_equal(total, 7);
+  assert_true(jobs[0]->number > jobs[1]->number); /* newest first */
+  pq_job_free_array(jobs, n);
+  pq_job_filter even = {.state = PQ_JOB_QUEUED, .model = "even", .limit = 10, .offset = 1};
+  assert_int_equal(ops->job_list(f->w, &even, &jobs, &n, &total), PQ_OK);
+  assert_int_equal(total, 4);
+  assert_int_equal(n, 3);
+  for (size_t i = 0; i < n; i++) assert_string_equal(jobs[i]->model, "even");
+  pq_job_free_array(jobs, n);
+  pq_job_filter done = {.state = PQ_JOB_COMPLETED, .limit = 10};
+  assert_int_equal(ops->job_list(f->w, &done, &jobs, &n, &total), PQ_OK);
+  assert_int_equal(n, 0);
+  assert_int_equal(total, 0);
+  pq_job_free_array(jobs, n);
+  int64_t count = 0;
+  assert_int_equal(ops->job_count(f->w, PQ_JOB_QUEUED, &count), PQ_OK);
+  assert_int_equal(count, 7);
+}
+
+static int collect(void *ctx, pq_job *j) {
+  int64_t *numbers = ctx;
+  numbers[++numbers[0]] = j->number;
+  return 0;
+}
+
+static void scans_find_queued_and_due(void **state) {
+  fixture *f = *state;
+  int64_t a = insert(f, "m", 0, 1), b = insert(f, "m", 0, 2), c = insert(f, "m", 0, 3);
+  pq_job *jb = NULL, *jc = NULL;
+  ops->job_get(f->w, NULL, b, &jb);
+  ops->job_get(f->w, NULL, c, &jc);
+  ops->begin(f->w);
+  jb->state = PQ_JOB_LEASED; /* lease ends at 500 */
+  jb->lease_token = strdup("t");
+  jb->worker_id = strdup("w1");
+  jb->lease_expires_at = 500;
+  assert_int_equal(ops->job_update(f->w, jb, PQ_JOB_QUEUED, NULL), PQ_OK);
+  jc->expires_at = 700; /* ttl ends at 700 */
+  assert_int_equal(ops->job_update(f->w, jc, PQ_JOB_QUEUED, NULL), PQ_OK);
+  ops->commit(f->w);
+  int64_t seen[8] = {0};
+  assert_int_equal(ops->job_scan_queued(f->w, collect, seen), PQ_OK);
+  assert_int_equal(seen[0], 2);
+  assert_int_equal(seen[1], a);
+  assert_int_equal(seen[2], c);
+  int64_t due[8] = {0};
+  assert_int_equal(ops->job_scan_due(f->w, 400, 10, collect, due), PQ_OK);
+  assert_int_equal(due[0], 0);
+  assert_int_equal(ops->job_scan_due(f->w, 800, 10, collect, due), PQ_OK);
+  assert_int_equal(due[0], 2);
+  /* heartbeats extend leases; a cancel request is reported; offline ends them */
+  ops->begin(f->w);
+  assert_int_equal(ops->job_extend_leases(f->w, "w1", 10000), PQ_OK);
+  jb->cancel_requested = true;
+  jb->lease_expires_at = 11000;
+  assert_int_equal(ops->job_update(f->w, jb, PQ_JOB_LEASED, "t"), PQ_OK);
+  ops->commit(f->w);
+  char **ids = NULL;
+  size_t n = 0;
+  assert_int_equal(ops->job_cancel_requested(f->w, "w1", &ids, &n), PQ_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(ids[0], jb->id);
+  free(ids[0]);
+  free(ids);
+  pq_job *back = NULL;
+  ops->job_get(f->w, NULL, b, &back);
+  assert_int_equal(back->lease_expires_at, 11000);
+  pq_job_free(back);
+  ops->begin(f->w);
+  assert_int_equal(ops->job_end_leases(f->w, "w1", 900), PQ_OK);
+  ops->commit(f->w);
+  ops->job_get(f->w, NULL, b, &back);
+  assert_int_equal(back->lease_expires_at, 900);
+  pq_job_free(back);
+  pq_job_free(jb);
+  pq_job_free(jc);
+}
+
+static void note_id(void *ctx, const char *id) { snprintf(ctx, PQ_UUID_LEN + 1, "%s", id); }
+
+static void workers(void **state) {
+  fixture *f = *state;
+  pq_worker w = {.name = "gpu-1", .models = "[\"m\"]", .capabilities = "{}", .created_at = 10,
+                 .last_seen_at = 10};
+  pq_uuid7(10, w.id);
+  ops->begin(f->w);
+  assert_int_equal(ops->worker_insert(f->w, &w), PQ_OK);
+  ops->commit(f->w);
+  pq_worker *back = NULL;
+  assert_int_equal(ops->worker_get(f->w, w.id, &back), PQ_OK);
+  assert_string_equal(back->name, "gpu-1");
+  assert_string_equal(back->models, "[\"m\"]");
+  assert_true(back->online);
+  pq_worker_free(back);
+  ops->begin(f->w);
+  assert_int_equal(ops->worker_touch(f->w, w.id, 50), PQ_OK);
+  assert_int_equal(ops->worker_touch(f->w, "00000000-0000-7000-8000-000000000000", 50), PQ_ERR_NOT_FOUND);
+  char gone[PQ_UUID_LEN + 1] = "";
+  assert_int_equal(ops->worker_mark_offline(f->w, 40, note_id, gone), PQ_OK);
+  assert_string_equal(gone, "");
+  assert_int_equal(ops->worker_mark_offline(f->w, 60, note_id, gone), PQ_OK);
+  assert_string_equal(gone, w.id);
+  ops->commit(f->w);
+  int64_t online = -1;
+  assert_int_equal(ops->worker_count_online(f->w, &online), PQ_OK);
+  assert_int_equal(online, 0);
+}
+
+static void survives_reopen(void **state) {
+  fixture *f = *state;
+  int64_t n = insert(f, "m", 2, 5);
+  ops->release(f->store, f->w);
+  f->w = NULL;
+  ops->close(f->store);
+  pq_store_config cfg = {.path = f->path, .sync_full = true};
+  assert_int_equal(ops->open(&cfg, &f->store), PQ_OK);
+  assert_int_equal(ops->migrate(f->store, NULL), PQ_OK);
+  f->w = ops->acquire(f->store, PQ_CONN_WRITE);
+  pq_job *j = NULL;
+  assert_int_equal(ops->job_get(f->w, NULL, n, &j), PQ_OK);
+  assert_int_equal(j->priority, 2);
+  pq_job_free(j);
+}
+
+int main(void) {
+  pq_ids_init();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(migrations_are_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(insert_then_read_back, setup, teardown),
+      cmocka_unit_test_setup_teardown(uncommitted_writes_are_invisible_to_readers, setup, teardown),
+      cmocka_unit_test_setup_teardown(update_is_compare_and_set, setup, teardown),
+      cmocka_unit_test_setup_teardown(idempotency_keys_are_unique, setup, teardown),
+      cmocka_unit_test_setup_teardown(list_filters_and_pages, setup, teardown),
+      cmocka_unit_test_setup_teardown(scans_find_queued_and_due, setup, teardown),
+      cmocka_unit_test_setup_teardown(workers, setup, teardown),
+      cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
+  };
+  int failed = 0;
+  for (size_t i = 0; pq_store_backends[i]; i++) {
+    ops = pq_store_backends[i];
+    char name[64];
+    snprintf(name, sizeof name, "store contract: %s", ops->name);
+    failed += _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+  }
+  return failed;
+}
