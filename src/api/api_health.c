@@ -1,5 +1,6 @@
 #include "api/api.h"
 #include "core/clock.h"
+#include "http/server.h"
 
 static int64_t started_ms;
 
@@ -7,8 +8,9 @@ __attribute__((constructor)) static void note_start(void) { started_ms = pq_mono
 
 pq_err pq_api_health(pq_req *req) {
   return pq_req_reply(req, 200,
-                      json_pack("{s:s,s:s,s:I}", "status", "ok", "version", PQ_VERSION, "uptime_s",
-                                (json_int_t)((pq_mono_ms() - started_ms) / 1000)));
+                      json_pack("{s:s,s:s,s:I,s:I}", "status", "ok", "version", PQ_VERSION,
+                                "uptime_s", (json_int_t)((pq_mono_ms() - started_ms) / 1000),
+                                "waiting_requests", (json_int_t)pq_server_waiting(req->server)));
 }
 
 pq_err pq_api_ready(pq_req *req) {

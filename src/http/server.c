@@ -106,7 +106,7 @@ static pq_err parse_body(pq_req *req) {
     return pq_req_fail(req, PQ_ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
                        "Content-Type must be application/json");
   json_error_t jerr;
-  req->body = json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES, &jerr);
+  req->body = json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   if (!req->body)
     return pq_req_fail(req, PQ_ERR_INVALID_JSON,
                        json_pack("{s:i,s:i,s:s}", "line", jerr.line, "column", jerr.column,
@@ -223,6 +223,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   pq_req *req = *con_cls;
   if (!req) return;
   *con_cls = NULL;
+  /* a parked request whose client left is ended here without being resumed */
+  if (req->parked) unparked(req);
   if (pq_log_enabled(PQ_LOG_INFO)) {
     double ms = (double)(pq_mono_us() - req->started_us) / 1000.0;
     pq_info("%s %s %d %.2fms id=%s%s", req->method, req->path, req->status, ms, req->request_id,
@@ -260,13 +262,13 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
   }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   s->daemon = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 2),
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->connection_limit,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-      s, MHD_OPTION_END);
+      on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
   if (!s->daemon) {
     pq_error("http: cannot listen on %s:%d", cfg->host, cfg->port);
     pq_server_stop(s);
@@ -274,6 +276,13 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
   }
   *out = s;
   return PQ_OK;
+}
+
+size_t pq_server_waiting(pq_server *s) {
+  pthread_mutex_lock(&s->mu);
+  size_t n = s->parked;
+  pthread_mutex_unlock(&s->mu);
+  return n;
 }
 
 int pq_server_port(pq_server *s) {
