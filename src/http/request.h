@@ -42,6 +42,7 @@ struct pq_req {
   char *raw_body;
   size_t raw_len, raw_cap;
   bool too_large, parked;
+  bool dispatched, answered; /* each happens at most once per request */
   pq_handler_fn resume;
   int status;
   char *reply;           /* serialized body (malloc'd) */

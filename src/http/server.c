@@ -88,6 +88,7 @@ static enum MHD_Result send_reply(pq_req *req) {
   if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE) MHD_add_response_header(r, "Connection", "close");
   enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, r);
   MHD_destroy_response(r);
+  req->answered = true;
   return ret;
 }
 
@@ -174,6 +175,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body) {
       req->too_large = true; /* answer before reading the body, then close */
+      req->dispatched = true;
       req->error = dispatch(req);
       return send_reply(req);
     }
@@ -202,14 +204,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     req->raw_len += n;
     return MHD_YES;
   }
+  /* libmicrohttpd may call again after the answer is queued (seen with
+   * 0.9.75 when a resumed connection meets shutdown): never run a route twice */
+  if (req->answered) return MHD_NO;
   pq_err result;
   if (req->parked) {
     unparked(req);
     pq_handler_fn resume = req->resume;
     req->resume = NULL;
     result = resume(req);
-  } else {
+  } else if (!req->dispatched) {
+    req->dispatched = true;
     result = dispatch(req);
+  } else {
+    return MHD_NO;
   }
   if (req->parked) return MHD_YES;
   if (result != PQ_OK) req->error = result;
