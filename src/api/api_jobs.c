@@ -75,7 +75,7 @@ static pq_err get_again(pq_req *req) {
 }
 
 pq_err pq_api_job_get(pq_req *req) {
-  const char *id;
+  const char *id = NULL;
   int64_t wait_s = 0;
   pq_err e;
   if ((e = job_id_param(req, &id)) || (e = pq_query_int(req, "wait", 0, pq_req_max_wait_s(req), &wait_s)))
@@ -124,7 +124,7 @@ static pq_err job_done(pq_req *req) {
 }
 
 pq_err pq_api_job_cancel(pq_req *req) {
-  const char *id;
+  const char *id = NULL;
   pq_err e = job_id_param(req, &id);
   if (e != PQ_OK) return e;
   req->op.kind = PQ_OP_CANCEL;
@@ -136,7 +136,7 @@ pq_err pq_api_job_cancel(pq_req *req) {
 pq_err pq_api_job_complete(pq_req *req) {
   static const char *const fields[] = {"lease", "output", "usage", NULL};
   static const char *const usage_fields[] = {"prompt_tokens", "completion_tokens", "total_tokens", NULL};
-  const char *id, *lease = NULL;
+  const char *id = NULL, *lease = NULL;
   int64_t prompt = 0, completion = 0, total = 0;
   json_t *body = req->body, *usage = json_object_get(body, "usage");
   pq_err e;
@@ -174,7 +174,7 @@ pq_err pq_api_job_complete(pq_req *req) {
 pq_err pq_api_job_fail(pq_req *req) {
   static const char *const fields[] = {"lease", "error", "retryable", NULL};
   static const char *const error_fields[] = {"code", "message", NULL};
-  const char *id, *lease = NULL, *code = NULL, *message = NULL;
+  const char *id = NULL, *lease = NULL, *code = NULL, *message = NULL;
   bool retryable = false;
   json_t *error = json_object_get(req->body, "error");
   pq_err e;

@@ -96,7 +96,7 @@ pq_err pq_api_worker_register(pq_req *req) {
 }
 
 pq_err pq_api_worker_get(pq_req *req) {
-  const char *id;
+  const char *id = NULL;
   pq_worker *w = NULL;
   pq_err e;
   if ((e = worker_id_param(req, &id))) return e;
@@ -122,7 +122,7 @@ static pq_err heartbeat_done(pq_req *req) {
 }
 
 pq_err pq_api_worker_heartbeat(pq_req *req) {
-  const char *id;
+  const char *id = NULL;
   pq_err e = worker_id_param(req, &id);
   if (e != PQ_OK) return e;
   req->op.kind = PQ_OP_HEARTBEAT;
@@ -151,7 +151,7 @@ static pq_err lease_done(pq_req *req) {
 
 pq_err pq_api_worker_lease(pq_req *req) {
   static const char *const fields[] = {"models", "max_jobs", "wait_s", NULL};
-  const char *id;
+  const char *id = NULL;
   int64_t max_jobs = 1, wait_s = 0;
   json_t *body = req->body ? req->body : NULL;
   json_t *models = body ? json_object_get(body, "models") : NULL;

@@ -337,6 +337,10 @@ void pq_coord_close(pq_coord *c) {
   if (!c) return;
   pq_coord_shutdown(c);
   if (c->writer_started) pthread_join(c->writer, NULL);
+  if (c->stats.batches)
+    pq_info("coordinator: %llu operations in %llu transactions (%.1f per commit)",
+            (unsigned long long)c->stats.batched_ops, (unsigned long long)c->stats.batches,
+            (double)c->stats.batched_ops / (double)c->stats.batches);
   pq_hub_free(c->hub);
   pq_sched_free(c->sched);
   if (c->wconn) c->ops->release(c->store, c->wconn);

@@ -4,7 +4,12 @@
 #include <sodium.h>
 #include <string.h>
 
-int pq_ids_init(void) { return sodium_init() < 0 ? -1 : 0; }
+int pq_ids_init(void) {
+  /* libsodium's userspace ChaCha20 generator, seeded from the kernel: as
+   * strong as the default, without a getrandom() call for every id and token */
+  randombytes_set_implementation(&randombytes_internal_implementation);
+  return sodium_init() < 0 ? -1 : 0;
+}
 
 static void to_hex(const unsigned char *in, size_t n, char *out) {
   static const char hex[] = "0123456789abcdef";

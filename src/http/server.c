@@ -268,7 +268,8 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
     pq_server_stop(s);
     return PQ_ERR_INVALID_REQUEST;
   }
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                   MHD_USE_TURBO;
   s->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,

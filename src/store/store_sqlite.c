@@ -45,7 +45,8 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_state ON jobs(state, number);"
     "CREATE INDEX jobs_model ON jobs(model, number);"
     "CREATE INDEX jobs_lease_due ON jobs(lease_expires_at) WHERE state = 'leased';"
-    "CREATE INDEX jobs_ttl_due ON jobs(expires_at) WHERE state = 'queued';"
+    "CREATE INDEX jobs_ttl_due ON jobs(expires_at)"
+    "  WHERE state = 'queued' AND expires_at IS NOT NULL;"
     "CREATE INDEX jobs_worker ON jobs(worker_id) WHERE state = 'leased';"
     "CREATE UNIQUE INDEX jobs_idempotency ON jobs(idempotency_key)"
     "  WHERE idempotency_key IS NOT NULL;"
@@ -96,15 +97,17 @@ static const char *const stmt_sql[S__COUNT] = {
         "completion_tokens = ?13, error_code = ?14, error_message = ?15, expires_at = ?16 "
         "WHERE number = ?17 AND state = ?18 AND (?19 IS NULL OR lease_token = ?19)",
     [S_JOB_SCAN_QUEUED] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number",
-    [S_JOB_DUE_LEASES] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'leased' "
+    /* INDEXED BY: the planner, without statistics, would walk jobs_state and
+     * cost grows with the queue; these must stay O(due rows) */
+    [S_JOB_DUE_LEASES] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_lease_due WHERE state = 'leased' "
                          "AND lease_expires_at <= ?1 ORDER BY lease_expires_at LIMIT ?2",
-    [S_JOB_DUE_TTL] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' "
+    [S_JOB_DUE_TTL] = "SELECT " JOB_COLS " FROM jobs INDEXED BY jobs_ttl_due WHERE state = 'queued' "
                       "AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
-    [S_JOB_EXTEND] = "UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?2 + lease_timeout_ms) "
+    [S_JOB_EXTEND] = "UPDATE jobs INDEXED BY jobs_worker SET lease_expires_at = MAX(lease_expires_at, ?2 + lease_timeout_ms) "
                      "WHERE worker_id = ?1 AND state = 'leased'",
-    [S_JOB_CANCEL_REQ] = "SELECT id FROM jobs WHERE worker_id = ?1 AND state = 'leased' "
+    [S_JOB_CANCEL_REQ] = "SELECT id FROM jobs INDEXED BY jobs_worker WHERE worker_id = ?1 AND state = 'leased' "
                          "AND cancel_requested = 1",
-    [S_JOB_END_LEASES] = "UPDATE jobs SET lease_expires_at = ?2 "
+    [S_JOB_END_LEASES] = "UPDATE jobs INDEXED BY jobs_worker SET lease_expires_at = ?2 "
                          "WHERE worker_id = ?1 AND state = 'leased'",
     [S_JOB_COUNT_STATE] = "SELECT COUNT(*) FROM jobs WHERE state = ?1",
     [S_JOB_COUNT_ALL] = "SELECT COUNT(*) FROM jobs",

@@ -1,0 +1,385 @@
+/* pqbench: load and latency measurements against a running promptq (or the
+ * bare ceiling server). Blocking keep-alive HTTP/1.1 connections, one thread
+ * each: the simplest client that costs the server's CPU the least.
+ *
+ *   pqbench submit   URL CONNS SECONDS      submits/s and latency
+ *   pqbench drain    URL JOBS SUBMITTERS WORKERS   end-to-end jobs/s
+ *   pqbench dispatch URL SAMPLES            submit -> waiting worker latency
+ *   pqbench lease    URL SAMPLES            lease latency at the queue's current depth
+ *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "store/store.h"
+
+/* ---- a tiny blocking HTTP/1.1 client ---- */
+
+typedef struct {
+  struct sockaddr_in addr;
+  int fd;
+  char buf[1 << 16];
+  size_t len;
+} conn;
+
+static void conn_init(conn *c, const char *url) {
+  const char *hostport = strstr(url, "://") ? strstr(url, "://") + 3 : url;
+  char host[64];
+  int port = 80;
+  sscanf(hostport, "%63[^:]:%d", host, &port);
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  c->addr.sin_family = AF_INET;
+  c->addr.sin_port = htons((uint16_t)port);
+  inet_pton(AF_INET, host, &c->addr.sin_addr);
+}
+
+static int conn_open(conn *c) {
+  c->fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(c->fd, (struct sockaddr *)&c->addr, sizeof c->addr) != 0) {
+    close(c->fd);
+    c->fd = -1;
+    return -1;
+  }
+  c->len = 0;
+  return 0;
+}
+
+/* Returns the status (or -1), with *body pointing into c->buf (NUL-terminated). */
+static int http(conn *c, const char *method, const char *path, const char *body, char **out) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (c->fd < 0 && conn_open(c) != 0) return -1;
+    char req[8192];
+    size_t blen = body ? strlen(body) : 0;
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, path, blen, body ? body : "");
+    if (write(c->fd, req, (size_t)n) != n) goto retry;
+    c->len = 0;
+    char *hdr_end = NULL;
+    while (!(hdr_end = memmem(c->buf, c->len, "\r\n\r\n", 4))) {
+      ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len - 1);
+      if (r <= 0) goto retry;
+      c->len += (size_t)r;
+    }
+    int status = atoi(c->buf + 9);
+    size_t clen = 0;
+    for (char *p = c->buf; p < hdr_end; p = strstr(p, "\r\n") + 2)
+      if (strncasecmp(p, "Content-Length:", 15) == 0) clen = strtoul(p + 15, NULL, 10);
+    size_t need = (size_t)(hdr_end + 4 - c->buf) + clen;
+    while (c->len < need) {
+      ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - c->len - 1);
+      if (r <= 0) goto retry;
+      c->len += (size_t)r;
+    }
+    c->buf[need] = '\0';
+    if (out) *out = hdr_end + 4;
+    return status;
+  retry:
+    close(c->fd);
+    c->fd = -1;
+  }
+  return -1;
+}
+
+/* ---- statistics ---- */
+
+typedef struct {
+  int64_t *us;
+  size_t n, cap;
+} samples;
+
+static void add(samples *s, int64_t us) {
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 1024;
+    s->us = realloc(s->us, s->cap * sizeof *s->us);
+  }
+  s->us[s->n++] = us;
+}
+
+static int cmp64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(samples *s, double p) {
+  if (!s->n) return 0;
+  qsort(s->us, s->n, sizeof *s->us, cmp64);
+  size_t i = (size_t)(p / 100.0 * (double)(s->n - 1));
+  return (double)s->us[i] / 1000.0;
+}
+
+static void merge(samples *into, samples *from) {
+  for (size_t i = 0; i < from->n; i++) add(into, from->us[i]);
+  free(from->us);
+}
+
+/* ---- submit: CONNS connections submitting for SECONDS ---- */
+
+static const char *g_url;
+static atomic_int g_stop;
+static atomic_long g_count, g_errors;
+
+static const char *job_body = "{\"model\":\"echo\",\"prompt\":\"benchmark prompt of a few words\"}";
+
+typedef struct {
+  pthread_t t;
+  samples lat;
+} submitter;
+
+static void *submit_main(void *arg) {
+  submitter *s = arg;
+  conn *c = malloc(sizeof *c);
+  conn_init(c, g_url);
+  while (!atomic_load(&g_stop)) {
+    int64_t t0 = pq_mono_us();
+    int st = http(c, "POST", "/v1/jobs", job_body, NULL);
+    if (st == 202) {
+      add(&s->lat, pq_mono_us() - t0);
+      atomic_fetch_add(&g_count, 1);
+    } else {
+      atomic_fetch_add(&g_errors, 1);
+    }
+  }
+  if (c->fd >= 0) close(c->fd);
+  free(c);
+  return NULL;
+}
+
+static int cmd_submit(int conns, double seconds) {
+  submitter *s = calloc((size_t)conns, sizeof *s);
+  for (int i = 0; i < conns; i++) pthread_create(&s[i].t, NULL, submit_main, &s[i]);
+  int64_t t0 = pq_mono_us();
+  usleep((useconds_t)(seconds * 1e6));
+  atomic_store(&g_stop, 1);
+  samples all = {0};
+  for (int i = 0; i < conns; i++) {
+    pthread_join(s[i].t, NULL);
+    merge(&all, &s[i].lat);
+  }
+  double el = (double)(pq_mono_us() - t0) / 1e6;
+  printf("submit: %d connections, %.1f s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %ld\n",
+         conns, el, (double)atomic_load(&g_count) / el, pct(&all, 50), pct(&all, 99),
+         atomic_load(&g_errors));
+  free(all.us);
+  free(s);
+  return 0;
+}
+
+/* ---- drain: submitters and workers at once ---- */
+
+static atomic_long g_to_submit, g_completed;
+static long g_total;
+
+static void *drain_submitter(void *arg) {
+  (void)arg;
+  conn *c = malloc(sizeof *c);
+  conn_init(c, g_url);
+  while (atomic_fetch_sub(&g_to_submit, 1) > 0)
+    if (http(c, "POST", "/v1/jobs", job_body, NULL) != 202) atomic_fetch_add(&g_errors, 1);
+  if (c->fd >= 0) close(c->fd);
+  free(c);
+  return NULL;
+}
+
+static int register_worker(conn *c, char id[64]) {
+  char *body;
+  if (http(c, "POST", "/v1/workers", "{\"name\":\"bench\",\"models\":[\"echo\"]}", &body) != 201)
+    return -1;
+  json_t *j = json_loads(body, 0, NULL);
+  snprintf(id, 64, "%s", json_string_value(json_object_get(j, "id")));
+  json_decref(j);
+  return 0;
+}
+
+/* Leases up to max jobs (waiting up to wait_s) and completes each. */
+static int lease_and_complete(conn *c, const char *wid, int max, int wait_s, samples *lease_lat) {
+  char path[160], req[256], *body;
+  snprintf(path, sizeof path, "/v1/workers/%s/lease", wid);
+  snprintf(req, sizeof req, "{\"max_jobs\":%d,\"wait_s\":%d}", max, wait_s);
+  int64_t t0 = pq_mono_us();
+  if (http(c, "POST", path, req, &body) != 200) return -1;
+  if (lease_lat) add(lease_lat, pq_mono_us() - t0);
+  json_t *resp = json_loads(body, 0, NULL);
+  size_t i, done = 0;
+  json_t *job;
+  json_array_foreach(json_object_get(resp, "jobs"), i, job) {
+    char cpath[160], creq[512];
+    snprintf(cpath, sizeof cpath, "/v1/jobs/%s/complete", json_string_value(json_object_get(job, "id")));
+    snprintf(creq, sizeof creq,
+             "{\"lease\":\"%s\",\"output\":\"ok\",\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1}}",
+             json_string_value(json_object_get(json_object_get(job, "lease"), "token")));
+    if (http(c, "POST", cpath, creq, NULL) == 200) done++;
+    else atomic_fetch_add(&g_errors, 1);
+  }
+  json_decref(resp);
+  return (int)done;
+}
+
+static void *drain_worker(void *arg) {
+  (void)arg;
+  conn *c = malloc(sizeof *c);
+  conn_init(c, g_url);
+  char wid[64];
+  if (register_worker(c, wid) == 0)
+    while (atomic_load(&g_completed) < g_total) {
+      int n = lease_and_complete(c, wid, 1, 1, NULL);
+      if (n > 0) atomic_fetch_add(&g_completed, n);
+    }
+  if (c->fd >= 0) close(c->fd);
+  free(c);
+  return NULL;
+}
+
+static int cmd_drain(long jobs, int submitters, int workers) {
+  g_total = jobs;
+  atomic_store(&g_to_submit, jobs);
+  pthread_t *t = calloc((size_t)(submitters + workers), sizeof *t);
+  int64_t t0 = pq_mono_us();
+  for (int i = 0; i < workers; i++) pthread_create(&t[i], NULL, drain_worker, NULL);
+  for (int i = 0; i < submitters; i++) pthread_create(&t[workers + i], NULL, drain_submitter, NULL);
+  for (int i = 0; i < submitters + workers; i++) pthread_join(t[i], NULL);
+  double el = (double)(pq_mono_us() - t0) / 1e6;
+  printf("drain: %ld jobs submitted, leased and completed over HTTP by %d submitters and %d "
+         "workers in %.2f s: %.0f jobs/s (%.0f HTTP req/s), errors %ld\n",
+         jobs, submitters, workers, el, (double)jobs / el, 3.0 * (double)jobs / el,
+         atomic_load(&g_errors));
+  free(t);
+  return 0;
+}
+
+/* ---- dispatch: submit -> an idle, waiting worker holds the job ---- */
+
+typedef struct {
+  char wid[64];
+  atomic_long got_at; /* mono us when the lease answer arrived */
+  atomic_int parked_round;
+} dispatch_state;
+
+static dispatch_state g_ds;
+
+static void *dispatch_worker(void *arg) {
+  (void)arg;
+  conn *c = malloc(sizeof *c);
+  conn_init(c, g_url);
+  char path[160], *body;
+  snprintf(path, sizeof path, "/v1/workers/%s/lease", g_ds.wid);
+  while (!atomic_load(&g_stop)) {
+    int st = http(c, "POST", path, "{\"max_jobs\":1,\"wait_s\":5}", &body);
+    int64_t now = pq_mono_us();
+    if (st != 200) break;
+    json_t *resp = json_loads(body, 0, NULL);
+    json_t *job = json_array_get(json_object_get(resp, "jobs"), 0);
+    if (job) {
+      atomic_store(&g_ds.got_at, now);
+      char cpath[160], creq[256];
+      snprintf(cpath, sizeof cpath, "/v1/jobs/%s/complete", json_string_value(json_object_get(job, "id")));
+      snprintf(creq, sizeof creq, "{\"lease\":\"%s\",\"output\":\"ok\"}",
+               json_string_value(json_object_get(json_object_get(job, "lease"), "token")));
+      http(c, "POST", cpath, creq, NULL);
+    }
+    json_decref(resp);
+  }
+  if (c->fd >= 0) close(c->fd);
+  free(c);
+  return NULL;
+}
+
+static int cmd_dispatch(int n) {
+  conn c;
+  conn_init(&c, g_url);
+  if (register_worker(&c, g_ds.wid) != 0) return 1;
+  pthread_t t;
+  pthread_create(&t, NULL, dispatch_worker, NULL);
+  samples lat = {0};
+  for (int i = 0; i < n; i++) {
+    usleep(3000); /* let the worker finish the last job and park its next lease */
+    atomic_store(&g_ds.got_at, 0);
+    int64_t t0 = pq_mono_us();
+    if (http(&c, "POST", "/v1/jobs", job_body, NULL) != 202) return 1;
+    while (!atomic_load(&g_ds.got_at)) sched_yield();
+    add(&lat, atomic_load(&g_ds.got_at) - t0);
+  }
+  atomic_store(&g_stop, 1);
+  pthread_join(t, NULL);
+  printf("dispatch: %d samples, submit sent -> waiting worker has the job: p50 %.3f ms, p90 %.3f "
+         "ms, p99 %.3f ms, max %.3f ms\n",
+         n, pct(&lat, 50), pct(&lat, 90), pct(&lat, 99), pct(&lat, 100));
+  close(c.fd);
+  return 0;
+}
+
+/* ---- lease: lease one + complete, against an already full queue ---- */
+
+static int cmd_lease(int n) {
+  conn c;
+  conn_init(&c, g_url);
+  char wid[64];
+  if (register_worker(&c, wid) != 0) return 1;
+  samples lat = {0};
+  /* one submit per lease keeps the queue at its depth; only the lease is timed */
+  for (int i = -200; i < n; i++) {
+    if (http(&c, "POST", "/v1/jobs", job_body, NULL) != 202) return 1;
+    if (lease_and_complete(&c, wid, 1, 0, i >= 0 ? &lat : NULL) != 1) return 1;
+  }
+  double sum = 0;
+  for (size_t i = 0; i < lat.n; i++) sum += (double)lat.us[i];
+  printf("lease: %d leases of one job: mean %.3f ms, p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, "
+         "max %.3f ms\n", n, sum / (double)lat.n / 1000.0, pct(&lat, 50), pct(&lat, 99),
+         pct(&lat, 99.9), pct(&lat, 100));
+  close(c.fd);
+  return 0;
+}
+
+/* ---- fill: queued jobs straight into a store, for the depth test ---- */
+
+static int cmd_fill(const char *dir, long n) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/promptq.db", dir);
+  pq_store_config cfg = {.path = path, .sync_full = false};
+  const pq_store_ops *ops = &pq_store_sqlite_ops;
+  pq_store *s;
+  if (ops->open(&cfg, &s) != PQ_OK || ops->migrate(s, NULL) != PQ_OK) return 1;
+  pq_conn *w = ops->acquire(s, PQ_CONN_WRITE);
+  int64_t now = pq_now_ms();
+  ops->begin(w);
+  for (long i = 0; i < n; i++) {
+    pq_job j = {.model = "echo", .input = "{\"prompt\":\"depth\"}", .state = PQ_JOB_QUEUED,
+                .priority = (int)(i % 3), .max_attempts = 3, .lease_timeout_ms = 60000,
+                .created_at = now, .updated_at = now};
+    pq_uuid7(now, j.id);
+    if (ops->job_insert(w, &j) != PQ_OK) return 1;
+  }
+  ops->commit(w);
+  ops->release(s, w);
+  ops->close(s);
+  printf("fill: %ld queued jobs in %s\n", n, path);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  pq_ids_init();
+  if (argc >= 5 && strcmp(argv[1], "submit") == 0) return g_url = argv[2], cmd_submit(atoi(argv[3]), atof(argv[4]));
+  if (argc >= 6 && strcmp(argv[1], "drain") == 0)
+    return g_url = argv[2], cmd_drain(atol(argv[3]), atoi(argv[4]), atoi(argv[5]));
+  if (argc >= 4 && strcmp(argv[1], "dispatch") == 0) return g_url = argv[2], cmd_dispatch(atoi(argv[3]));
+  if (argc >= 4 && strcmp(argv[1], "lease") == 0) return g_url = argv[2], cmd_lease(atoi(argv[3]));
+  if (argc >= 4 && strcmp(argv[1], "fill") == 0) return cmd_fill(argv[2], atol(argv[3]));
+  fprintf(stderr, "usage: see the comment at the top of bench/pqbench.c\n");
+  return 2;
+}
