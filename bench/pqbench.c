@@ -357,7 +357,7 @@ static int cmd_fill(const char *dir, long n) {
   if (ops->open(&cfg, &s) != PQ_OK || ops->migrate(s, NULL) != PQ_OK) return 1;
   pq_conn *w = ops->acquire(s, PQ_CONN_WRITE);
   int64_t now = pq_now_ms();
-  ops->begin(w);
+  ops->begin(w, false);
   for (long i = 0; i < n; i++) {
     pq_job j = {.model = "echo", .input = "{\"prompt\":\"depth\"}", .state = PQ_JOB_QUEUED,
                 .priority = (int)(i % 3), .max_attempts = 3, .lease_timeout_ms = 60000,

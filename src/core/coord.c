@@ -189,10 +189,20 @@ static void batch_free(pq__batch *b) {
   free(b->offline);
 }
 
+/* Must this operation be on stable storage before it is acknowledged? A lease
+ * or heartbeat need not: lost in a power cut, the job is simply leased again
+ * and the first worker's late result is refused (at-least-once, as for a
+ * lapsed lease). Jobs, results and cancellations must. */
+static bool needs_sync(const pq_op *op) {
+  return op->kind != PQ_OP_LEASE && op->kind != PQ_OP_HEARTBEAT;
+}
+
 static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
   pq__batch b = {.c = c, .now = pq_now_ms()};
   size_t n_ops = 0;
-  pq_err result = c->ops->begin(c->wconn);
+  bool durable = false;
+  for (pq_op *op = batch; op && !durable; op = op->next) durable = needs_sync(op);
+  pq_err result = c->ops->begin(c->wconn, durable);
   if (result == PQ_OK) {
     pq_sched_promote(c->sched, b.now);
     for (pq_op *op = batch; op; op = op->next, n_ops++) {

@@ -55,7 +55,10 @@ typedef struct pq_store_ops {
   pq_conn *(*acquire)(pq_store *s, pq_conn_kind kind);
   void (*release)(pq_store *s, pq_conn *c);
 
-  pq_err (*begin)(pq_conn *c);
+  /* durable: this transaction's commit must reach stable storage before it
+   * returns (when the store is configured to sync at all). A non-durable
+   * commit survives a process crash, and the next durable commit covers it. */
+  pq_err (*begin)(pq_conn *c, bool durable);
   pq_err (*commit)(pq_conn *c);
   void (*rollback)(pq_conn *c);
 

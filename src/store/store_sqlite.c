@@ -69,7 +69,7 @@ static const char *const migrations[] = {
   "completion_tokens, error_code, error_message, idempotency_key, request_hash"
 
 typedef enum {
-  S_BEGIN, S_COMMIT, S_ROLLBACK,
+  S_BEGIN, S_COMMIT, S_ROLLBACK, S_SYNC_FULL, S_SYNC_NORMAL,
   S_JOB_INSERT, S_JOB_GET_ID, S_JOB_GET_NUMBER, S_JOB_GET_IDEM, S_JOB_UPDATE,
   S_JOB_SCAN_QUEUED, S_JOB_DUE_LEASES, S_JOB_DUE_TTL, S_JOB_EXTEND, S_JOB_CANCEL_REQ,
   S_JOB_END_LEASES, S_JOB_COUNT_STATE, S_JOB_COUNT_ALL,
@@ -83,6 +83,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
+    [S_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [S_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
     [S_JOB_INSERT] =
         "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, "
         "lease_timeout_ms, created_at, updated_at, not_before, expires_at, idempotency_key, "
@@ -137,6 +139,8 @@ struct pq_conn {
   sqlite3_stmt *stmts[S__COUNT];
   pq_conn *next_free;
   bool writer;
+  bool sync_full; /* the connection's current synchronous setting */
+  bool may_sync;  /* the store is configured to fsync at all */
 };
 
 typedef struct {
@@ -177,6 +181,7 @@ static pq_conn *conn_open(sqlite_store *s, bool writer) {
   pq_conn *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->writer = writer;
+  c->sync_full = c->may_sync = s->sync_full;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(s->path, &c->db, flags, NULL) != SQLITE_OK) {
     pq_error("sqlite: cannot open %s: %s", s->path, c->db ? sqlite3_errmsg(c->db) : "no memory");
@@ -344,7 +349,15 @@ static pq_err run_simple(pq_conn *c, stmt_id id) {
   return rc == SQLITE_DONE ? PQ_OK : fail(c->db, stmt_sql[id]);
 }
 
-static pq_err sq_begin(pq_conn *c) { return run_simple(c, S_BEGIN); }
+static pq_err sq_begin(pq_conn *c, bool durable) {
+  bool full = durable && c->may_sync;
+  if (full != c->sync_full) { /* a pragma, so only between transactions */
+    pq_err result = run_simple(c, full ? S_SYNC_FULL : S_SYNC_NORMAL);
+    if (result != PQ_OK) return result;
+    c->sync_full = full;
+  }
+  return run_simple(c, S_BEGIN);
+}
 static pq_err sq_commit(pq_conn *c) { return run_simple(c, S_COMMIT); }
 static void sq_rollback(pq_conn *c) {
   if (!sqlite3_get_autocommit(c->db)) run_simple(c, S_ROLLBACK);

@@ -59,7 +59,7 @@ static pq_job *make_job(const char *model, int priority, int64_t now) {
 
 static int64_t insert(fixture *f, const char *model, int priority, int64_t now) {
   pq_job *j = make_job(model, priority, now);
-  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
   assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
   assert_int_equal(ops->commit(f->w), PQ_OK);
   int64_t n = j->number;
@@ -81,7 +81,7 @@ static void insert_then_read_back(void **state) {
   fixture *f = *state;
   pq_job *j = make_job("m", 4, 1000);
   j->expires_at = 99999;
-  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
   assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
   assert_true(j->number > 0);
   assert_int_equal(ops->commit(f->w), PQ_OK);
@@ -108,7 +108,7 @@ static void insert_then_read_back(void **state) {
 static void uncommitted_writes_are_invisible_to_readers(void **state) {
   fixture *f = *state;
   pq_job *j = make_job("m", 0, 1);
-  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
   assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
   pq_conn *r = ops->acquire(f->store, PQ_CONN_READ);
   pq_job *seen = NULL;
@@ -124,7 +124,7 @@ static void update_is_compare_and_set(void **state) {
   int64_t n = insert(f, "m", 0, 10);
   pq_job *j = NULL;
   assert_int_equal(ops->job_get(f->w, NULL, n, &j), PQ_OK);
-  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
   j->state = PQ_JOB_LEASED;
   j->attempts = 1;
   j->lease_token = strdup("tok-1");
@@ -154,7 +154,7 @@ static void idempotency_keys_are_unique(void **state) {
   pq_job *a = make_job("m", 0, 1), *b = make_job("m", 0, 2);
   a->idempotency_key = strdup("k1");
   b->idempotency_key = strdup("k1");
-  assert_int_equal(ops->begin(f->w), PQ_OK);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
   assert_int_equal(ops->job_insert(f->w, a), PQ_OK);
   pq_job *found = NULL;
   assert_int_equal(ops->job_get_by_idempotency_key(f->w, "k1", &found), PQ_OK);
@@ -208,7 +208,7 @@ static void scans_find_queued_and_due(void **state) {
   pq_job *jb = NULL, *jc = NULL;
   ops->job_get(f->w, NULL, b, &jb);
   ops->job_get(f->w, NULL, c, &jc);
-  ops->begin(f->w);
+  ops->begin(f->w, true);
   jb->state = PQ_JOB_LEASED; /* lease ends at 500 */
   jb->lease_token = strdup("t");
   jb->worker_id = strdup("w1");
@@ -228,7 +228,7 @@ static void scans_find_queued_and_due(void **state) {
   assert_int_equal(ops->job_scan_due(f->w, 800, 10, collect, due), PQ_OK);
   assert_int_equal(due[0], 2);
   /* heartbeats extend leases; a cancel request is reported; offline ends them */
-  ops->begin(f->w);
+  ops->begin(f->w, true);
   assert_int_equal(ops->job_extend_leases(f->w, "w1", 10000), PQ_OK);
   jb->cancel_requested = true;
   jb->lease_expires_at = 11000;
@@ -245,7 +245,7 @@ static void scans_find_queued_and_due(void **state) {
   ops->job_get(f->w, NULL, b, &back);
   assert_int_equal(back->lease_expires_at, 11000);
   pq_job_free(back);
-  ops->begin(f->w);
+  ops->begin(f->w, true);
   assert_int_equal(ops->job_end_leases(f->w, "w1", 900), PQ_OK);
   ops->commit(f->w);
   ops->job_get(f->w, NULL, b, &back);
@@ -262,7 +262,7 @@ static void workers(void **state) {
   pq_worker w = {.name = "gpu-1", .models = "[\"m\"]", .capabilities = "{}", .created_at = 10,
                  .last_seen_at = 10};
   pq_uuid7(10, w.id);
-  ops->begin(f->w);
+  ops->begin(f->w, true);
   assert_int_equal(ops->worker_insert(f->w, &w), PQ_OK);
   ops->commit(f->w);
   pq_worker *back = NULL;
@@ -271,7 +271,7 @@ static void workers(void **state) {
   assert_string_equal(back->models, "[\"m\"]");
   assert_true(back->online);
   pq_worker_free(back);
-  ops->begin(f->w);
+  ops->begin(f->w, true);
   assert_int_equal(ops->worker_touch(f->w, w.id, 50), PQ_OK);
   assert_int_equal(ops->worker_touch(f->w, "00000000-0000-7000-8000-000000000000", 50), PQ_ERR_NOT_FOUND);
   char gone[PQ_UUID_LEN + 1] = "";
@@ -287,7 +287,11 @@ static void workers(void **state) {
 
 static void survives_reopen(void **state) {
   fixture *f = *state;
-  int64_t n = insert(f, "m", 2, 5);
+  pq_job *quick = make_job("m", 1, 4);
+  assert_int_equal(ops->begin(f->w, false), PQ_OK); /* a lease-like, unsynced commit */
+  assert_int_equal(ops->job_insert(f->w, quick), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t n = insert(f, "m", 2, 5); /* durable, and covers the one before */
   ops->release(f->store, f->w);
   f->w = NULL;
   ops->close(f->store);
@@ -299,6 +303,9 @@ static void survives_reopen(void **state) {
   assert_int_equal(ops->job_get(f->w, NULL, n, &j), PQ_OK);
   assert_int_equal(j->priority, 2);
   pq_job_free(j);
+  assert_int_equal(ops->job_get(f->w, quick->id, 0, &j), PQ_OK);
+  pq_job_free(j);
+  pq_job_free(quick);
 }
 
 int main(void) {
