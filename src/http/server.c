@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/ids.h"
@@ -21,9 +22,14 @@ struct pq_server {
   pq_server_config cfg;
   pthread_mutex_t mu;
   pthread_cond_t idle_cv;
-  size_t parked;
+  size_t parked;   /* requests suspended, waiting to be woken */
+  size_t active;   /* requests between arrival and completion */
   bool stopping;
 };
+
+/* How long a stop waits for requests in flight before closing them anyway
+ * (a client trickling a body must not hold the process hostage). */
+#define STOP_GRACE_MS 10000
 
 /* ---- parking ---- */
 
@@ -85,7 +91,8 @@ static enum MHD_Result send_reply(pq_req *req) {
   MHD_add_response_header(r, "X-Request-Id", req->request_id);
   MHD_add_response_header(r, "Cache-Control", "no-store");
   if (req->error == PQ_ERR_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", req->allow);
-  if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE) MHD_add_response_header(r, "Connection", "close");
+  if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE || pq_req_server_stopping(req))
+    MHD_add_response_header(r, "Connection", "close");
   enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, r);
   MHD_destroy_response(r);
   req->answered = true;
@@ -144,6 +151,9 @@ static pq_req *req_new(pq_server *s, struct MHD_Connection *conn, const char *ur
   if (!req) return NULL;
   req->started_us = pq_mono_us();
   req->server = s;
+  pthread_mutex_lock(&s->mu);
+  s->active++;
+  pthread_mutex_unlock(&s->mu);
   req->coord = s->coord;
   req->conn = conn;
   req->method = pq_req_strndup(req, method, strlen(method));
@@ -156,6 +166,9 @@ static pq_req *req_new(pq_server *s, struct MHD_Connection *conn, const char *ur
   if (usable) snprintf(req->request_id, sizeof req->request_id, "%s", given);
   else pq_random_hex(req->request_id, 8);
   if (!req->method || !req->path) {
+    pthread_mutex_lock(&s->mu);
+    s->active--;
+    pthread_mutex_unlock(&s->mu);
     pq__req_arena_free(req);
     free(req);
     return NULL;
@@ -243,8 +256,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   json_decref(req->error_details);
   free(req->raw_body);
   free(req->reply);
+  pq_server *s = req->server;
   pq__req_arena_free(req);
   free(req);
+  pthread_mutex_lock(&s->mu);
+  if (--s->active == 0 && s->stopping) pthread_cond_broadcast(&s->idle_cv);
+  pthread_mutex_unlock(&s->mu);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -307,8 +324,16 @@ void pq_server_stop(pq_server *s) {
     s->stopping = true;
     pthread_mutex_unlock(&s->mu);
     pq_coord_shutdown(s->coord); /* waiting requests are woken and answer */
+    /* parked requests always finish (the hub and the writer answer them);
+     * then give requests in flight time to send their answers */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += STOP_GRACE_MS / 1000;
     pthread_mutex_lock(&s->mu);
     while (s->parked > 0) pthread_cond_wait(&s->idle_cv, &s->mu);
+    while (s->active > 0 && pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) == 0) {
+    }
+    if (s->active > 0) pq_warn("http: closing %zu unfinished requests", s->active);
     pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->daemon);
   }
