@@ -230,8 +230,10 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     }
     if (rebuild_index(c) != PQ_OK) pq_error("coordinator: cannot rebuild the index");
   } else {
-    PQ__STAT_ADD(c, batches, 1);
-    PQ__STAT_ADD(c, batched_ops, n_ops);
+    if (n_ops) { /* reaper-only passes are not group commits */
+      PQ__STAT_ADD(c, batches, 1);
+      PQ__STAT_ADD(c, batched_ops, n_ops);
+    }
     for (size_t i = 0; i < b.n_published; i++)
       pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
   }
