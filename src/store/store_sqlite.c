@@ -423,6 +423,14 @@ static pq_job *row_to_job(sqlite3_stmt *st) {
   return j;
 }
 
+/* Runs a statement that returns no rows and makes it ready for reuse. */
+static int step_done(sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc;
+}
+
 /* Steps a SELECT expected to return at most one job. */
 static pq_err one_job(pq_conn *c, sqlite3_stmt *st, pq_job **out) {
   pq_err result = PQ_OK;
@@ -458,9 +466,7 @@ static pq_err sq_job_insert(pq_conn *c, pq_job *j) {
   bind_ms(st, 12, j->expires_at);
   bind_text(st, 13, j->idempotency_key);
   bind_text(st, 14, j->request_hash);
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+  int rc = step_done(st);
   if (rc != SQLITE_DONE) return fail(c->db, "insert job");
   j->number = sqlite3_last_insert_rowid(c->db);
   return PQ_OK;
@@ -504,9 +510,7 @@ static pq_err sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_sta
   sqlite3_bind_int64(st, 17, j->number);
   bind_text(st, 18, pq_job_state_name(expect_state));
   bind_text(st, 19, expect_token);
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+  int rc = step_done(st);
   if (rc != SQLITE_DONE) return fail(c->db, "update job");
   return sqlite3_changes(c->db) == 1 ? PQ_OK : PQ_ERR_STALE;
 }
@@ -623,9 +627,7 @@ static pq_err worker_id_update(pq_conn *c, stmt_id id, const char *worker_id, in
   if (!st) return PQ_ERR_STORE_FAILED;
   bind_text(st, 1, worker_id);
   sqlite3_bind_int64(st, 2, t);
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+  int rc = step_done(st);
   return rc == SQLITE_DONE ? PQ_OK : fail(c->db, stmt_sql[id]);
 }
 
@@ -687,9 +689,7 @@ static pq_err sq_worker_insert(pq_conn *c, const pq_worker *w) {
   bind_text(st, 4, w->capabilities);
   sqlite3_bind_int64(st, 5, w->created_at);
   sqlite3_bind_int64(st, 6, w->last_seen_at);
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+  int rc = step_done(st);
   return rc == SQLITE_DONE ? PQ_OK : fail(c->db, "insert worker");
 }
 
