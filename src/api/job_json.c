@@ -46,6 +46,15 @@ json_t *pq_api_job_json(const pq_job *j) {
       parsed_or_string(j->output), "usage", usage, "error", error, "latency_ms", latency);
 }
 
+const char *pq_api_end_code(const pq_job *job) {
+  switch (job->state) {
+    case PQ_JOB_CANCELLED: return "CANCELLED";
+    case PQ_JOB_EXPIRED: return "EXPIRED";
+    case PQ_JOB_DEAD: return "MAX_ATTEMPTS";
+    default: return "FAILED";
+  }
+}
+
 /* ---- submit validation ---- */
 
 static pq_err check_messages(pq_req *req, json_t *messages) {

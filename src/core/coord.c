@@ -194,7 +194,8 @@ static void batch_free(pq__batch *b) {
  * and the first worker's late result is refused (at-least-once, as for a
  * lapsed lease). Jobs, results and cancellations must. */
 static bool needs_sync(const pq_op *op) {
-  return op->kind != PQ_OP_LEASE && op->kind != PQ_OP_HEARTBEAT;
+  /* streamed output is progress: the result a worker completes with is durable */
+  return op->kind != PQ_OP_LEASE && op->kind != PQ_OP_HEARTBEAT && op->kind != PQ_OP_APPEND;
 }
 
 static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
@@ -385,6 +386,15 @@ pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out) {
   pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
   if (!conn) return PQ_ERR_STORE_FAILED;
   pq_err result = c->ops->worker_get(conn, id, out);
+  c->ops->release(c->store, conn);
+  return result;
+}
+
+pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
+                       pq_job_event **out, size_t *n) {
+  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
+  if (!conn) return PQ_ERR_STORE_FAILED;
+  pq_err result = c->ops->event_list(conn, job_number, attempt, after, limit, out, n);
   c->ops->release(c->store, conn);
   return result;
 }

@@ -46,6 +46,7 @@ typedef enum {
   PQ_OP_CANCEL,
   PQ_OP_HEARTBEAT,
   PQ_OP_REGISTER,
+  PQ_OP_APPEND, /* a worker streams output: entries for the job's event log */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -80,6 +81,11 @@ struct pq_op {
     struct { const char *job_id; } cancel;
     struct { const char *worker_id; } heartbeat;
     struct { pq_worker *worker; } reg; /* borrowed; id and times are filled in */
+    struct {
+      const char *job_id, *token;
+      const char *const *data; /* JSON texts, one event each */
+      size_t n;
+    } append;
   } in;
   struct {
     pq_err result;
@@ -89,6 +95,8 @@ struct pq_op {
     size_t n_jobs;
     char **cancel_ids;  /* heartbeat: leased jobs a client asked to cancel */
     size_t n_cancel;
+    int64_t last_seq;   /* append: the seq of the last entry written */
+    bool cancel_requested; /* append: a client asked to cancel this job */
   } out;
   pq_op_done_fn done;
   void *ud;             /* the caller's */
@@ -129,6 +137,9 @@ pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **ou
 pq_err pq_coord_list_jobs(pq_coord *c, const pq_job_filter *f, pq_job ***out, size_t *n,
                           int64_t *total);
 pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out);
+/* Entries of one attempt of a job's event log after seq `after`. */
+pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
+                       pq_job_event **out, size_t *n);
 
 /* Waiting for a job to change: the hub, and the key a job's changes are
  * published under. */

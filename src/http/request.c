@@ -105,6 +105,21 @@ static void waiter_woken(pq_waiter *w, pq_wake_reason why) {
   pq_req_wake(w->data);
 }
 
+pq_err pq_req_stream(pq_req *req, int status, const char *content_type, pq_stream_fn fill) {
+  req->status = status;
+  req->stream_type = content_type;
+  req->stream_fn = fill;
+  return PQ_OK;
+}
+
+void pq_req_stream_wait(pq_req *req, uint64_t key, uint64_t seen_version, int64_t deadline_ms) {
+  MHD_suspend_connection(req->conn); /* first: the wake may come at once */
+  req->waiter.wake = waiter_woken;
+  req->waiter.data = req;
+  if (pq_hub_wait(pq_coord_hub(req->coord), &req->waiter, key, seen_version, deadline_ms) != PQ_OK)
+    pq_req_wake(req);
+}
+
 void pq_req_wait_job(pq_req *req, const char *job_id, uint64_t seen_version, pq_handler_fn resume) {
   pq_req_park(req, resume);
   req->waiter.wake = waiter_woken;

@@ -20,6 +20,11 @@
 #include "http/router.h"
 
 typedef struct pq_server pq_server;
+
+/* Fills buf (max bytes) with more of a streamed answer. Returns the number of
+ * bytes written; 0 after pq_req_stream_wait() (called again once woken); or
+ * -1 to end the stream. */
+typedef long (*pq_stream_fn)(pq_req *req, char *buf, size_t max);
 typedef struct pq__arena_chunk pq__arena_chunk;
 
 struct pq_req {
@@ -37,8 +42,11 @@ struct pq_req {
   int64_t deadline_ms;   /* for waits: pq_mono_ms() */
   uint64_t seen_version;
   void *state;           /* the handler's own, from pq_req_alloc */
+  void (*state_free)(pq_req *req); /* called when the request ends, if set */
   /* private to the server */
   struct MHD_Connection *conn;
+  pq_stream_fn stream_fn;
+  const char *stream_type;
   char *raw_body;
   size_t raw_len, raw_cap;
   bool too_large, parked;
@@ -84,6 +92,14 @@ void pq_req_run_op(pq_req *req, pq_handler_fn resume);
  * passes or the server stops; resume runs then. seen_version is the hub
  * version read before the job was read. */
 void pq_req_wait_job(pq_req *req, const char *job_id, uint64_t seen_version, pq_handler_fn resume);
+
+/* Answers with a stream of content_type (borrowed, static): fill is called
+ * whenever the client can take more, until it returns -1 or the client leaves. */
+pq_err pq_req_stream(pq_req *req, int status, const char *content_type, pq_stream_fn fill);
+
+/* From a fill callback: suspend until key is published (after seen_version),
+ * deadline_ms passes or the server stops; then fill is called again. */
+void pq_req_stream_wait(pq_req *req, uint64_t key, uint64_t seen_version, int64_t deadline_ms);
 
 /* True once the server is shutting down (waits should answer now). */
 bool pq_req_server_stopping(pq_req *req);

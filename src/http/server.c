@@ -77,10 +77,27 @@ static void build_error_body(pq_req *req) {
   pq_req_reply(req, pq_err_http_status(e), body);
 }
 
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)pos;
+  pq_req *req = cls;
+  long n = req->stream_fn(req, buf, max);
+  if (n < 0) return MHD_CONTENT_READER_END_OF_STREAM;
+  return n; /* 0: the fill suspended the connection until there is more */
+}
+
 static enum MHD_Result send_reply(pq_req *req) {
-  if (req->error != PQ_OK) build_error_body(req);
+  if (req->error != PQ_OK) {
+    req->stream_fn = NULL;
+    build_error_body(req);
+  }
   struct MHD_Response *r;
-  if (req->reply) {
+  if (req->stream_fn) {
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_stream, req, NULL);
+    if (r) {
+      MHD_add_response_header(r, "Content-Type", req->stream_type);
+      MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* proxies: do not hold it back */
+    }
+  } else if (req->reply) {
     r = MHD_create_response_from_buffer(req->reply_len, req->reply, MHD_RESPMEM_MUST_FREE);
     if (r) req->reply = NULL; /* MHD frees it */
   } else {
@@ -251,6 +268,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pq_info("%s %s %d %.2fms id=%s%s", req->method, req->path, req->status, ms, req->request_id,
             why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
   }
+  if (req->state_free) req->state_free(req);
   pq_op_release(&req->op);
   json_decref(req->body);
   json_decref(req->error_details);

@@ -40,6 +40,18 @@ typedef struct pq_job_filter {
   int64_t limit, offset;
 } pq_job_filter;
 
+/* One entry of a job's event log: what a worker streamed (kind "chunk",
+ * data: JSON text). Entries are numbered per attempt from 1. */
+typedef struct pq_job_event {
+  int attempt;
+  int64_t seq;
+  char *kind;
+  char *data;
+  int64_t created_at;
+} pq_job_event;
+
+void pq_job_events_free(pq_job_event *events, size_t n);
+
 /* Called for each row of a scan; return non-zero to stop. The job is
  * borrowed (the callback may change it, not keep it). */
 typedef int (*pq_job_scan_fn)(void *ctx, pq_job *job);
@@ -86,6 +98,13 @@ typedef struct pq_store_ops {
   /* A worker went offline: its leases end now. */
   pq_err (*job_end_leases)(pq_conn *c, const char *worker_id, int64_t now);
   pq_err (*job_count)(pq_conn *c, int state, int64_t *count);
+
+  /* the event log: append takes the next seq of (job, attempt) and returns it */
+  pq_err (*event_append)(pq_conn *c, int64_t job_number, int attempt, const char *kind,
+                         const char *data, int64_t now, int64_t *seq);
+  /* entries of one attempt with seq > after, in order, at most limit */
+  pq_err (*event_list)(pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit,
+                       pq_job_event **out, size_t *n);
 
   /* workers */
   pq_err (*worker_insert)(pq_conn *c, const pq_worker *w);

@@ -59,6 +59,15 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  last_seen_at INTEGER NOT NULL);"
     "CREATE INDEX workers_online ON workers(last_seen_at) WHERE online = 1;",
+    /* 2: what workers stream while they generate */
+    "CREATE TABLE job_events ("
+    "  job_number INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (job_number, attempt, seq)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -74,6 +83,7 @@ typedef enum {
   S_JOB_SCAN_QUEUED, S_JOB_DUE_LEASES, S_JOB_DUE_TTL, S_JOB_EXTEND, S_JOB_CANCEL_REQ,
   S_JOB_END_LEASES, S_JOB_COUNT_STATE, S_JOB_COUNT_ALL,
   S_WORKER_INSERT, S_WORKER_GET, S_WORKER_TOUCH, S_WORKER_OFFLINE, S_WORKER_COUNT,
+  S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST,
   S_LIST_0, S_LIST_1, S_LIST_2, S_LIST_3, /* job_list by (state?1:0)|(model?2:0) */
   S_LCOUNT_0, S_LCOUNT_1, S_LCOUNT_2, S_LCOUNT_3,
   S__COUNT
@@ -121,6 +131,12 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_WORKER_OFFLINE] = "UPDATE workers SET online = 0 WHERE online = 1 AND last_seen_at < ?1 "
                          "RETURNING id",
     [S_WORKER_COUNT] = "SELECT COUNT(*) FROM workers WHERE online = 1",
+    [S_EVENT_NEXT] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events "
+                     "WHERE job_number = ?1 AND attempt = ?2",
+    [S_EVENT_INSERT] = "INSERT INTO job_events (job_number, attempt, seq, kind, data, created_at) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_EVENT_LIST] = "SELECT attempt, seq, kind, data, created_at FROM job_events "
+                     "WHERE job_number = ?1 AND attempt = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
     [S_LIST_0] = "SELECT " JOB_COLS " FROM jobs ORDER BY number DESC LIMIT ?3 OFFSET ?4",
     [S_LIST_1] = "SELECT " JOB_COLS " FROM jobs WHERE state = ?1 "
                  "ORDER BY number DESC LIMIT ?3 OFFSET ?4",
@@ -678,6 +694,70 @@ static pq_err sq_job_count(pq_conn *c, int state, int64_t *count) {
   return count_one(c, st, count);
 }
 
+/* ---- the event log ---- */
+
+static pq_err sq_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind,
+                              const char *data, int64_t now, int64_t *seq) {
+  sqlite3_stmt *next = stmt(c, S_EVENT_NEXT), *ins = stmt(c, S_EVENT_INSERT);
+  if (!next || !ins) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(next, 1, job_number);
+  sqlite3_bind_int(next, 2, attempt);
+  int64_t n = 0;
+  pq_err result = count_one(c, next, &n);
+  if (result != PQ_OK) return result;
+  sqlite3_bind_int64(ins, 1, job_number);
+  sqlite3_bind_int(ins, 2, attempt);
+  sqlite3_bind_int64(ins, 3, n);
+  bind_text(ins, 4, kind);
+  bind_text(ins, 5, data);
+  sqlite3_bind_int64(ins, 6, now);
+  if (step_done(ins) != SQLITE_DONE) return fail(c->db, "append event");
+  *seq = n;
+  return PQ_OK;
+}
+
+static pq_err sq_event_list(pq_conn *c, int64_t job_number, int attempt, int64_t after,
+                            size_t limit, pq_job_event **out, size_t *n) {
+  sqlite3_stmt *st = stmt(c, S_EVENT_LIST);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, job_number);
+  sqlite3_bind_int(st, 2, attempt);
+  sqlite3_bind_int64(st, 3, after);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+  pq_err result = PQ_OK;
+  pq_job_event *events = NULL;
+  size_t len = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pq_job_event *grown = realloc(events, (len + 1) * sizeof *grown);
+    if (!grown) {
+      result = PQ_ERR_NO_MEMORY;
+      break;
+    }
+    events = grown;
+    pq_job_event *e = &events[len++];
+    memset(e, 0, sizeof *e);
+    e->attempt = sqlite3_column_int(st, 0);
+    e->seq = sqlite3_column_int64(st, 1);
+    e->created_at = sqlite3_column_int64(st, 4);
+    if (col_dup(st, 2, &e->kind) || col_dup(st, 3, &e->data) || !e->kind || !e->data) {
+      result = PQ_ERR_NO_MEMORY;
+      break;
+    }
+  }
+  if (result == PQ_OK && rc != SQLITE_DONE) result = fail(c->db, "list events");
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (result != PQ_OK) {
+    pq_job_events_free(events, len);
+    events = NULL;
+    len = 0;
+  }
+  *out = events;
+  *n = len;
+  return result;
+}
+
 /* ---- workers ---- */
 
 static pq_err sq_worker_insert(pq_conn *c, const pq_worker *w) {
@@ -767,6 +847,8 @@ const pq_store_ops pq_store_sqlite_ops = {
     .job_cancel_requested = sq_job_cancel_requested,
     .job_end_leases = sq_job_end_leases,
     .job_count = sq_job_count,
+    .event_append = sq_event_append,
+    .event_list = sq_event_list,
     .worker_insert = sq_worker_insert,
     .worker_get = sq_worker_get,
     .worker_touch = sq_worker_touch,

@@ -255,6 +255,37 @@ static void scans_find_queued_and_due(void **state) {
   pq_job_free(jc);
 }
 
+static void event_log(void **state) {
+  fixture *f = *state;
+  int64_t n = insert(f, "m", 0, 1), seq = 0;
+  assert_int_equal(ops->begin(f->w, false), PQ_OK);
+  const char *chunks[] = {"\"Hel\"", "\"lo\"", "\" world\""};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks[i], 10 + i, &seq), PQ_OK);
+    assert_int_equal(seq, i + 1);
+  }
+  assert_int_equal(ops->event_append(f->w, n, 2, "chunk", "\"again\"", 20, &seq), PQ_OK);
+  assert_int_equal(seq, 1); /* numbered per attempt */
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_conn *r = ops->acquire(f->store, PQ_CONN_READ);
+  pq_job_event *ev = NULL;
+  size_t count = 0;
+  assert_int_equal(ops->event_list(r, n, 1, 1, 100, &ev, &count), PQ_OK);
+  assert_int_equal(count, 2);
+  assert_int_equal(ev[0].seq, 2);
+  assert_string_equal(ev[0].data, "\"lo\"");
+  assert_string_equal(ev[1].kind, "chunk");
+  assert_int_equal(ev[1].created_at, 12);
+  pq_job_events_free(ev, count);
+  assert_int_equal(ops->event_list(r, n, 1, 0, 1, &ev, &count), PQ_OK); /* limit */
+  assert_int_equal(count, 1);
+  pq_job_events_free(ev, count);
+  assert_int_equal(ops->event_list(r, n, 3, 0, 10, &ev, &count), PQ_OK);
+  assert_int_equal(count, 0);
+  pq_job_events_free(ev, count);
+  ops->release(f->store, r);
+}
+
 static void note_id(void *ctx, const char *id) { snprintf(ctx, PQ_UUID_LEN + 1, "%s", id); }
 
 static void workers(void **state) {
@@ -318,6 +349,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(idempotency_keys_are_unique, setup, teardown),
       cmocka_unit_test_setup_teardown(list_filters_and_pages, setup, teardown),
       cmocka_unit_test_setup_teardown(scans_find_queued_and_due, setup, teardown),
+      cmocka_unit_test_setup_teardown(event_log, setup, teardown),
       cmocka_unit_test_setup_teardown(workers, setup, teardown),
       cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
   };
