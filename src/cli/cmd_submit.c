@@ -11,6 +11,7 @@ typedef struct {
   char system[8192];
   int priority;
   bool wait;
+  bool stream;
   int64_t timeout_ms;
 } submit_opts;
 
@@ -23,6 +24,8 @@ static const pq_opt submit_options[] = {
      "a system prompt"},
     {"priority", NULL, PQ_OPT_INT, O(priority), 0, "0", -1000, 1000, "higher runs first"},
     {"wait", NULL, PQ_OPT_BOOL, O(wait), 0, "false", 0, 0, "wait for the job and print its output"},
+    {"stream", NULL, PQ_OPT_BOOL, O(stream), 0, "false", 0, 0,
+     "print the output as it is generated (resumes if the connection drops)"},
     {"timeout", NULL, PQ_OPT_MS, O(timeout_ms), 0, "10m", 1000, 86400000, "with --wait: give up after"},
 };
 #undef O
@@ -30,6 +33,59 @@ static const pq_opt submit_options[] = {
 static const char *output_text(json_t *job) {
   json_t *out = json_object_get(job, "output");
   return json_is_string(out) ? json_string_value(out) : NULL;
+}
+
+typedef struct {
+  size_t printed;     /* bytes of output already shown */
+  char last_id[64];
+  int result;         /* -1 while running, then the exit code */
+} stream_state;
+
+static int on_stream_event(void *ctx, const char *event, const char *id, const char *data) {
+  stream_state *st = ctx;
+  snprintf(st->last_id, sizeof st->last_id, "%s", id);
+  json_t *d = json_loads(data, 0, NULL);
+  if (strcmp(event, "progress") == 0 && json_integer_value(json_object_get(d, "attempt")) > 1 &&
+      st->printed) {
+    fprintf(stderr, "\n[promptq: the worker stopped; retrying from the start]\n");
+    st->printed = 0;
+  } else if (strcmp(event, "chunk") == 0) {
+    const char *text = json_string_value(json_object_get(d, "content"));
+    if (text) {
+      fputs(text, stdout);
+      fflush(stdout);
+      st->printed += strlen(text);
+    }
+  } else if (strcmp(event, "complete") == 0) {
+    /* whatever the worker did not stream comes with the result */
+    const char *out = output_text(d);
+    if (out && strlen(out) > st->printed) fputs(out + st->printed, stdout);
+    else if (!out && st->printed == 0) pq_cli_print_json(json_object_get(d, "output"));
+    putchar('\n');
+    st->result = 0;
+  } else if (strcmp(event, "error") == 0) {
+    fprintf(stderr, "%spromptq submit: the job ended %s: %s\n", st->printed ? "\n" : "",
+            json_string_value(json_object_get(d, "status")) ?: "?",
+            json_string_value(json_object_get(d, "message")) ?: json_string_value(json_object_get(d, "code")) ?: "");
+    st->result = 1;
+  }
+  json_decref(d);
+  return st->result >= 0;
+}
+
+static int stream_job(const pq_cli_client_opts *o, const char *id) {
+  char path[160];
+  snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
+  stream_state st = {.result = -1};
+  pq_client *c = pq_client_new(o->coordinator, o->api_key);
+  for (int tries = 0; c && st.result < 0 && tries < 10; tries++) {
+    long status = 0;
+    pq_client_sse(c, path, st.last_id, on_stream_event, &st, &status);
+    if (status >= 400) break;
+  }
+  pq_client_free(c);
+  if (st.result < 0) fprintf(stderr, "\npromptq submit: lost the stream of job %s\n", id);
+  return st.result < 0 ? 1 : st.result;
 }
 
 int pq_cmd_submit(int argc, char **argv) {
@@ -54,6 +110,11 @@ int pq_cmd_submit(int argc, char **argv) {
   json_decref(body);
   if (rc != 0) return 1;
   const char *id = json_string_value(json_object_get(resp, "id"));
+  if (o.stream) {
+    rc = stream_job(&o.client, id);
+    json_decref(resp);
+    return rc;
+  }
   if (!o.wait) {
     if (o.client.json) pq_cli_print_json(resp);
     else printf("%s\n", id);

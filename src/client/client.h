@@ -25,6 +25,16 @@ void pq_client_set_abort(pq_client *c, volatile sig_atomic_t *flag);
 pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t *body,
                       long timeout_ms, long *status, json_t **out);
 
+/* Reads a Server-Sent Events stream at path until it ends, the connection
+ * drops, or on_event returns non-zero. last_event_id (may be NULL) resumes.
+ * on_event gets the event name ("message" when none), its id (or "") and
+ * its data. PQ_OK when the stream ended or was stopped by on_event,
+ * PQ_ERR_UNAVAILABLE when the connection failed or dropped, *status the HTTP
+ * status. */
+typedef int (*pq_sse_fn)(void *ctx, const char *event, const char *id, const char *data);
+pq_err pq_client_sse(pq_client *c, const char *path, const char *last_event_id, pq_sse_fn on_event,
+                     void *ctx, long *status);
+
 /* The message of an error envelope, or a fallback (borrowed). */
 const char *pq_client_error_text(json_t *response, const char *fallback);
 

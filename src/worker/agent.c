@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "client/client.h"
+#include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "worker/backend.h"
@@ -118,6 +119,42 @@ static void report(pq_client *c, const char *path, json_t *body) {
   pq_error("worker: gave up reporting %s; the lease will lapse and the job retry", path);
 }
 
+/* Streaming: tokens are batched and posted every STREAM_BATCH_MS. */
+#define STREAM_BATCH_MS 50
+
+typedef struct {
+  slot *s;
+  pq_client *c;
+  const char *job_id, *token;
+  json_t *pending; /* array of strings not yet posted */
+  int64_t started_ms, last_post_ms;
+  bool posted;
+} stream_ctx;
+
+static void post_chunks(stream_ctx *st) {
+  if (json_array_size(st->pending) == 0) return;
+  char path[128];
+  snprintf(path, sizeof path, "/v1/jobs/%s/chunks", st->job_id);
+  json_t *body = json_pack("{s:s,s:O}", "lease", st->token, "chunks", st->pending);
+  long status;
+  json_t *resp = NULL;
+  /* progress only: a failed post is not retried, the result carries everything */
+  if (body && pq_client_call(st->c, "POST", path, body, 10000, &status, &resp) == PQ_OK &&
+      status == 200 && json_is_true(json_object_get(resp, "cancel_requested")))
+    st->s->cancel = 1;
+  json_decref(resp);
+  json_decref(body);
+  json_array_clear(st->pending);
+  st->posted = true;
+  st->last_post_ms = pq_mono_ms();
+}
+
+static void on_emit(void *ctx, const char *text, size_t len) {
+  stream_ctx *st = ctx;
+  json_array_append_new(st->pending, json_stringn(text, len));
+  if (pq_mono_ms() - st->last_post_ms >= STREAM_BATCH_MS) post_chunks(st);
+}
+
 static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
   const char *id = json_string_value(json_object_get(job, "id"));
   const char *model = json_string_value(json_object_get(job, "model"));
@@ -129,7 +166,13 @@ static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
   pthread_mutex_unlock(&a->mu);
 
   pq_backend_result r = {0};
-  a->backend->run(a->backend_ctx, model ? model : "", json_object_get(job, "input"), &s->cancel, &r);
+  stream_ctx st = {.s = s, .c = c, .job_id = id, .token = token, .pending = json_array(),
+                   .started_ms = pq_mono_ms()};
+  st.last_post_ms = st.started_ms;
+  a->backend->run(a->backend_ctx, model ? model : "", json_object_get(job, "input"), &s->cancel,
+                  on_emit, &st, &r);
+  if (st.posted) post_chunks(&st); /* a streamed job's log ends complete; a quick one just completes */
+  json_decref(st.pending);
 
   char path[128];
   json_t *body;

@@ -22,6 +22,10 @@ typedef struct pq_backend_result {
   char error_message[256];
 } pq_backend_result;
 
+/* Streams a piece of output as it is produced (the backend keeps building
+ * out->output as well). ctx is the agent's. */
+typedef void (*pq_backend_emit_fn)(void *ctx, const char *text, size_t len);
+
 typedef struct pq_backend_ops {
   const char *name;
   /* *ctx is the backend's; NULL is a fine value. Returns 0 or -1. */
@@ -30,7 +34,7 @@ typedef struct pq_backend_ops {
   /* input: the job's input object (borrowed). *cancel turns non-zero when
    * the client cancelled the job: stop and return what there is. */
   void (*run)(void *ctx, const char *model, json_t *input, volatile sig_atomic_t *cancel,
-              pq_backend_result *out);
+              pq_backend_emit_fn emit, void *emit_ctx, pq_backend_result *out);
 } pq_backend_ops;
 
 extern const pq_backend_ops pq_backend_echo;

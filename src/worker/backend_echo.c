@@ -50,7 +50,7 @@ static const char *text_to_echo(json_t *input, int64_t *prompt_tokens) {
 }
 
 static void echo_run(void *ctx, const char *model, json_t *input, volatile sig_atomic_t *cancel,
-                     pq_backend_result *out) {
+                     pq_backend_emit_fn emit, void *emit_ctx, pq_backend_result *out) {
   (void)model;
   echo_ctx *e = ctx;
   const char *text = text_to_echo(input, &out->prompt_tokens);
@@ -73,6 +73,7 @@ static void echo_run(void *ctx, const char *model, json_t *input, volatile sig_a
       nanosleep(&ts, NULL);
     }
     memcpy(out->output + pos, text + pos, end - pos);
+    if (emit) emit(emit_ctx, text + pos, end - pos);
     pos = end;
     out->completion_tokens++;
   }
