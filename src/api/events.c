@@ -87,16 +87,9 @@ out:
   return result;
 }
 
-/* ---- the native SSE stream ---- */
+/* ---- streaming to a client ---- */
 
-typedef struct {
-  pq_event_cursor cur;
-  char *pending;     /* formatted, not yet written */
-  size_t len, off, cap;
-  int64_t last_write_ms;
-} sse_stream;
-
-static int append(sse_stream *s, const char *text, size_t n) {
+int pq_event_stream_append(pq_event_stream *s, const char *text, size_t n) {
   if (s->len + n > s->cap) {
     size_t cap = s->cap ? s->cap : 4096;
     while (cap < s->len + n) cap *= 2;
@@ -110,20 +103,69 @@ static int append(sse_stream *s, const char *text, size_t n) {
   return 0;
 }
 
-static int sse_event(sse_stream *s, const char *name, const char *id, json_t *data) {
+static long stream_fill(pq_req *req, char *buf, size_t max) {
+  pq_event_stream *s = req->state;
+  for (;;) {
+    if (s->off < s->len) {
+      size_t n = s->len - s->off < max ? s->len - s->off : max;
+      memcpy(buf, s->pending + s->off, n);
+      s->off += n;
+      if (s->off == s->len) s->off = s->len = 0;
+      s->last_write_ms = pq_mono_ms();
+      return (long)n;
+    }
+    if (s->ended || s->cur.done || pq_req_server_stopping(req)) return -1;
+    uint64_t version;
+    if (pq_event_cursor_next(req->coord, &s->cur, s->emit, s, &version) != PQ_OK) return -1;
+    if (s->len > 0) continue;
+    if (s->cur.done) return -1;
+    if (pq_mono_ms() - s->last_write_ms >= KEEPALIVE_MS) { /* keeps proxies from closing it */
+      if (pq_event_stream_append(s, ": keepalive\n\n", 13) != 0) return -1;
+      continue;
+    }
+    pq_req_stream_wait(req, pq_coord_job_key(s->cur.job_id), version, s->last_write_ms + KEEPALIVE_MS);
+    return 0;
+  }
+}
+
+static void stream_free(pq_req *req) {
+  pq_event_stream *s = req->state;
+  free(s->pending);
+}
+
+pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_event_id,
+                             const char *content_type, pq_ev_emit_fn emit, void *format,
+                             pq_event_stream **out) {
+  pq_event_stream *s = pq_req_alloc(req, sizeof *s);
+  if (!s) return PQ_ERR_NO_MEMORY;
+  snprintf(s->cur.job_id, sizeof s->cur.job_id, "%s", job_id);
+  pq_event_cursor_resume(&s->cur, last_event_id);
+  s->emit = emit;
+  s->format = format;
+  s->last_write_ms = pq_mono_ms();
+  req->state = s;
+  req->state_free = stream_free;
+  if (out) *out = s;
+  return pq_req_stream(req, 200, content_type, stream_fill);
+}
+
+/* ---- the native format ---- */
+
+static int sse_event(pq_event_stream *s, const char *name, const char *id, json_t *data) {
   char *text = json_dumps(data, JSON_COMPACT);
   json_decref(data);
   if (!text) return -1;
   char head[128];
   int n = snprintf(head, sizeof head, "id: %s\nevent: %s\ndata: ", id, name);
-  int rc = append(s, head, (size_t)n) || append(s, text, strlen(text)) || append(s, "\n\n", 2);
+  int rc = pq_event_stream_append(s, head, (size_t)n) || pq_event_stream_append(s, text, strlen(text)) ||
+           pq_event_stream_append(s, "\n\n", 2);
   free(text);
   return rc;
 }
 
 static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *job,
                     const pq_job_event *ev) {
-  sse_stream *s = ctx;
+  pq_event_stream *s = ctx;
   switch (kind) {
     case PQ_EV_QUEUED:
       return sse_event(s, "progress", id, json_pack("{s:s,s:s}", "status", "queued", "id", job->id));
@@ -145,37 +187,6 @@ static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *jo
   return 0;
 }
 
-static long sse_fill(pq_req *req, char *buf, size_t max) {
-  sse_stream *s = req->state;
-  for (;;) {
-    if (s->off < s->len) {
-      size_t n = s->len - s->off < max ? s->len - s->off : max;
-      memcpy(buf, s->pending + s->off, n);
-      s->off += n;
-      if (s->off == s->len) s->off = s->len = 0;
-      s->last_write_ms = pq_mono_ms();
-      return (long)n;
-    }
-    if (s->cur.done || pq_req_server_stopping(req)) return -1;
-    uint64_t version;
-    if (pq_event_cursor_next(req->coord, &s->cur, sse_emit, s, &version) != PQ_OK) return -1;
-    if (s->len > 0) continue;
-    if (s->cur.done) return -1;
-    int64_t now = pq_mono_ms();
-    if (now - s->last_write_ms >= KEEPALIVE_MS) { /* keeps proxies from closing an idle stream */
-      if (append(s, ": keepalive\n\n", 13) != 0) return -1;
-      continue;
-    }
-    pq_req_stream_wait(req, pq_coord_job_key(s->cur.job_id), version, s->last_write_ms + KEEPALIVE_MS);
-    return 0;
-  }
-}
-
-static void sse_free(pq_req *req) {
-  sse_stream *s = req->state;
-  free(s->pending);
-}
-
 pq_err pq_api_job_events(pq_req *req) {
   const char *id = pq_req_param(req, "id");
   pq_job *job = NULL;
@@ -184,15 +195,9 @@ pq_err pq_api_job_events(pq_req *req) {
     return pq_req_fail(req, e, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
   if (e != PQ_OK) return e;
   pq_job_free(job);
-  sse_stream *s = pq_req_alloc(req, sizeof *s);
-  if (!s) return PQ_ERR_NO_MEMORY;
-  snprintf(s->cur.job_id, sizeof s->cur.job_id, "%s", id);
   const char *last = pq_req_header(req, "Last-Event-ID");
-  pq_event_cursor_resume(&s->cur, last ? last : pq_req_query(req, "last_event_id"));
-  s->last_write_ms = pq_mono_ms();
-  req->state = s;
-  req->state_free = sse_free;
-  return pq_req_stream(req, 200, "text/event-stream", sse_fill);
+  return pq_event_stream_start(req, id, last ? last : pq_req_query(req, "last_event_id"),
+                               "text/event-stream", sse_emit, NULL, NULL);
 }
 
 /* ---- POST /v1/jobs/{id}/chunks: a worker streams output ---- */

@@ -38,6 +38,26 @@ void pq_event_cursor_resume(pq_event_cursor *cur, const char *last_event_id);
 pq_err pq_event_cursor_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn emit, void *ctx,
                             uint64_t *version);
 
+/* A job's events streamed to a client in some format: emit (called with the
+ * stream as ctx) appends text with pq_event_stream_append; waiting,
+ * keepalives and the end of the stream are handled here. */
+typedef struct pq_event_stream {
+  pq_event_cursor cur;
+  pq_ev_emit_fn emit;
+  void *format;          /* the formatter's own state */
+  bool end_after_final;  /* close once the final event is written */
+  bool ended;            /* the formatter has written its last word */
+  char *pending;
+  size_t len, off, cap;
+  int64_t last_write_ms;
+} pq_event_stream;
+
+int pq_event_stream_append(pq_event_stream *s, const char *text, size_t n);
+/* Answers req with the stream (content_type is static); s is allocated here. */
+pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_event_id,
+                             const char *content_type, pq_ev_emit_fn emit, void *format,
+                             pq_event_stream **out);
+
 /* The events endpoint's route handler and the workers' chunk upload. */
 pq_err pq_api_job_events(pq_req *req);
 pq_err pq_api_job_chunks(pq_req *req);

@@ -1,32 +1,48 @@
-/* Every route the native API serves. The dispatcher does routing, body limits,
- * JSON parsing and errors; a route's role says who may call it. */
+/* Every route promptq serves. The dispatcher does routing, body limits, JSON
+ * parsing and errors; a route's role says who may call it, and a dialect's
+ * routes name their own error shape. */
 #include "api/api.h"
 #include "api/events.h"
+#include "api/openai.h"
 
 #define JSON PQ_ROUTE_JSON
 #define BODY PQ_ROUTE_BODY
+#define ROUTE(m, pattern_, handler_, flags_, role_, name_)                                 \
+  {.method = m, .pattern = pattern_, .handler = handler_, .flags = flags_, .role = role_, \
+   .name = name_}
+#define OPENAI(m, pattern_, handler_, flags_, name_)                                       \
+  {.method = m, .pattern = pattern_, .handler = handler_, .flags = flags_,                \
+   .role = PQ_ROLE_CLIENT, .name = name_, .render_error = pq_openai_error}
 
 const pq_route pq_api_routes[] = {
-    {"GET", "/health", pq_api_health, 0, PQ_ROLE_PUBLIC, "health"},
-    {"GET", "/ready", pq_api_ready, 0, PQ_ROLE_PUBLIC, "ready"},
+    ROUTE("GET", "/health", pq_api_health, 0, PQ_ROLE_PUBLIC, "health"),
+    ROUTE("GET", "/ready", pq_api_ready, 0, PQ_ROLE_PUBLIC, "ready"),
 
-    {"POST", "/v1/jobs", pq_api_job_submit, JSON | BODY, PQ_ROLE_CLIENT, "jobs.submit"},
-    {"GET", "/v1/jobs", pq_api_job_list, 0, PQ_ROLE_CLIENT, "jobs.list"},
-    {"GET", "/v1/jobs/{id}", pq_api_job_get, 0, PQ_ROLE_CLIENT, "jobs.get"},
-    {"POST", "/v1/jobs/{id}/cancel", pq_api_job_cancel, JSON, PQ_ROLE_CLIENT, "jobs.cancel"},
-    {"GET", "/v1/jobs/{id}/events", pq_api_job_events, 0, PQ_ROLE_CLIENT, "jobs.events"},
+    /* clients */
+    ROUTE("POST", "/v1/jobs", pq_api_job_submit, JSON | BODY, PQ_ROLE_CLIENT, "jobs.submit"),
+    ROUTE("GET", "/v1/jobs", pq_api_job_list, 0, PQ_ROLE_CLIENT, "jobs.list"),
+    ROUTE("GET", "/v1/jobs/{id}", pq_api_job_get, 0, PQ_ROLE_CLIENT, "jobs.get"),
+    ROUTE("POST", "/v1/jobs/{id}/cancel", pq_api_job_cancel, JSON, PQ_ROLE_CLIENT, "jobs.cancel"),
+    ROUTE("GET", "/v1/jobs/{id}/events", pq_api_job_events, 0, PQ_ROLE_CLIENT, "jobs.events"),
 
-    {"POST", "/v1/jobs/{id}/complete", pq_api_job_complete, JSON | BODY, PQ_ROLE_WORKER,
-     "jobs.complete"},
-    {"POST", "/v1/jobs/{id}/fail", pq_api_job_fail, JSON | BODY, PQ_ROLE_WORKER, "jobs.fail"},
-    {"POST", "/v1/jobs/{id}/chunks", pq_api_job_chunks, JSON | BODY, PQ_ROLE_WORKER, "jobs.chunks"},
+    /* workers */
+    ROUTE("POST", "/v1/jobs/{id}/complete", pq_api_job_complete, JSON | BODY, PQ_ROLE_WORKER,
+          "jobs.complete"),
+    ROUTE("POST", "/v1/jobs/{id}/fail", pq_api_job_fail, JSON | BODY, PQ_ROLE_WORKER, "jobs.fail"),
+    ROUTE("POST", "/v1/jobs/{id}/chunks", pq_api_job_chunks, JSON | BODY, PQ_ROLE_WORKER,
+          "jobs.chunks"),
+    ROUTE("POST", "/v1/workers", pq_api_worker_register, JSON | BODY, PQ_ROLE_WORKER,
+          "workers.register"),
+    ROUTE("GET", "/v1/workers/{id}", pq_api_worker_get, 0, PQ_ROLE_WORKER, "workers.get"),
+    ROUTE("POST", "/v1/workers/{id}/heartbeat", pq_api_worker_heartbeat, JSON, PQ_ROLE_WORKER,
+          "workers.heartbeat"),
+    ROUTE("POST", "/v1/workers/{id}/lease", pq_api_worker_lease, JSON, PQ_ROLE_WORKER,
+          "workers.lease"),
 
-    {"POST", "/v1/workers", pq_api_worker_register, JSON | BODY, PQ_ROLE_WORKER,
-     "workers.register"},
-    {"GET", "/v1/workers/{id}", pq_api_worker_get, 0, PQ_ROLE_WORKER, "workers.get"},
-    {"POST", "/v1/workers/{id}/heartbeat", pq_api_worker_heartbeat, JSON, PQ_ROLE_WORKER,
-     "workers.heartbeat"},
-    {"POST", "/v1/workers/{id}/lease", pq_api_worker_lease, JSON, PQ_ROLE_WORKER, "workers.lease"},
+    /* the OpenAI-compatible front door, through the same queue */
+    OPENAI("POST", "/v1/chat/completions", pq_openai_chat, JSON | BODY, "openai.chat"),
+    OPENAI("GET", "/v1/models", pq_openai_models, 0, "openai.models"),
+    OPENAI("GET", "/v1/models/{model}", pq_openai_model, 0, "openai.model"),
 };
 
 const size_t pq_api_n_routes = sizeof pq_api_routes / sizeof pq_api_routes[0];

@@ -390,6 +390,14 @@ pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out) {
   return result;
 }
 
+pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n) {
+  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
+  if (!conn) return PQ_ERR_STORE_FAILED;
+  pq_err result = c->ops->worker_list_online(conn, out, n);
+  c->ops->release(c->store, conn);
+  return result;
+}
+
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n) {
   pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);

@@ -137,6 +137,7 @@ pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **ou
 pq_err pq_coord_list_jobs(pq_coord *c, const pq_job_filter *f, pq_job ***out, size_t *n,
                           int64_t *total);
 pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out);
+pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n);
 /* Entries of one attempt of a job's event log after seq `after`. */
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n);

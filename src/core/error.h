@@ -26,6 +26,7 @@
   X(NO_MEMORY,              503, true,  "out of memory")                                   \
   X(STORE_FAILED,           503, true,  "the job store failed")                            \
   X(SHUTTING_DOWN,          503, true,  "the server is shutting down")                     \
+  X(TIMEOUT,                504, true,  "the job did not finish in time")                  \
   X(STALE,                  500, true,  "state changed while waiting (internal)")          \
   X(UNAVAILABLE,            503, true,  "the coordinator could not be reached")
 

@@ -23,6 +23,12 @@ enum {
  * every route says it now so none can be forgotten later. */
 typedef enum { PQ_ROLE_PUBLIC, PQ_ROLE_CLIENT, PQ_ROLE_WORKER, PQ_ROLE_ADMIN } pq_role;
 
+/* Renders an error in a dialect's own shape: returns the body (new
+ * reference) and may set *status. NULL on a route: the native envelope. */
+typedef struct json_t json_t;
+typedef json_t *(*pq_error_render_fn)(pq_req *req, pq_err err, const char *message,
+                                      json_t *details, int *status);
+
 typedef struct pq_route {
   const char *method;
   const char *pattern;
@@ -30,6 +36,7 @@ typedef struct pq_route {
   unsigned flags;
   pq_role role;
   const char *name; /* stable label for logs and metrics */
+  pq_error_render_fn render_error;
 } pq_route;
 
 #define PQ_ROUTE_MAX_PARAMS 4

@@ -67,6 +67,14 @@ int pq_req_max_wait_s(pq_req *req) { return req->server->cfg.max_wait_s; }
 
 static void build_error_body(pq_req *req) {
   pq_err e = req->error;
+  const pq_route *route = req->match.route;
+  if (route && route->render_error) { /* a dialect answers in its own shape */
+    int status = pq_err_http_status(e);
+    json_t *body = route->render_error(req, e, req->error_message ? req->error_message : pq_err_message(e),
+                                       req->error_details, &status);
+    pq_req_reply(req, status, body);
+    return;
+  }
   char ts[PQ_TIME_BUF];
   json_t *details = req->error_details ? req->error_details : json_object();
   req->error_details = NULL;

@@ -114,6 +114,8 @@ typedef struct pq_store_ops {
   pq_err (*worker_mark_offline)(pq_conn *c, int64_t before,
                                 void (*fn)(void *ctx, const char *id), void *ctx);
   pq_err (*worker_count_online)(pq_conn *c, int64_t *count);
+  /* Online workers (caller frees each with pq_worker_free, and the array). */
+  pq_err (*worker_list_online)(pq_conn *c, pq_worker ***out, size_t *n);
 } pq_store_ops;
 
 extern const pq_store_ops pq_store_sqlite_ops;

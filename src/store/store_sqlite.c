@@ -83,6 +83,7 @@ typedef enum {
   S_JOB_SCAN_QUEUED, S_JOB_DUE_LEASES, S_JOB_DUE_TTL, S_JOB_EXTEND, S_JOB_CANCEL_REQ,
   S_JOB_END_LEASES, S_JOB_COUNT_STATE, S_JOB_COUNT_ALL,
   S_WORKER_INSERT, S_WORKER_GET, S_WORKER_TOUCH, S_WORKER_OFFLINE, S_WORKER_COUNT,
+  S_WORKER_ONLINE,
   S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST,
   S_LIST_0, S_LIST_1, S_LIST_2, S_LIST_3, /* job_list by (state?1:0)|(model?2:0) */
   S_LCOUNT_0, S_LCOUNT_1, S_LCOUNT_2, S_LCOUNT_3,
@@ -131,6 +132,8 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_WORKER_OFFLINE] = "UPDATE workers SET online = 0 WHERE online = 1 AND last_seen_at < ?1 "
                          "RETURNING id",
     [S_WORKER_COUNT] = "SELECT COUNT(*) FROM workers WHERE online = 1",
+    [S_WORKER_ONLINE] = "SELECT id, name, models, capabilities, online, created_at, last_seen_at "
+                        "FROM workers WHERE online = 1 ORDER BY created_at",
     [S_EVENT_NEXT] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events "
                      "WHERE job_number = ?1 AND attempt = ?2",
     [S_EVENT_INSERT] = "INSERT INTO job_events (job_number, attempt, seq, kind, data, created_at) "
@@ -773,6 +776,50 @@ static pq_err sq_worker_insert(pq_conn *c, const pq_worker *w) {
   return rc == SQLITE_DONE ? PQ_OK : fail(c->db, "insert worker");
 }
 
+static pq_worker *row_to_worker(sqlite3_stmt *st) {
+  pq_worker *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  const unsigned char *wid = sqlite3_column_text(st, 0);
+  snprintf(w->id, sizeof w->id, "%s", wid ? (const char *)wid : "");
+  if (col_dup(st, 1, &w->name) || col_dup(st, 2, &w->models) || col_dup(st, 3, &w->capabilities)) {
+    pq_worker_free(w);
+    return NULL;
+  }
+  w->online = sqlite3_column_int(st, 4) != 0;
+  w->created_at = sqlite3_column_int64(st, 5);
+  w->last_seen_at = sqlite3_column_int64(st, 6);
+  return w;
+}
+
+static pq_err sq_worker_list_online(pq_conn *c, pq_worker ***out, size_t *n) {
+  sqlite3_stmt *st = stmt(c, S_WORKER_ONLINE);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq_err result = PQ_OK;
+  pq_worker **list = NULL;
+  size_t len = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    pq_worker **grown = realloc(list, (len + 1) * sizeof *grown);
+    if (grown) list = grown;
+    if (!grown || !(list[len] = row_to_worker(st))) {
+      result = PQ_ERR_NO_MEMORY;
+      break;
+    }
+    len++;
+  }
+  if (result == PQ_OK && rc != SQLITE_DONE) result = fail(c->db, "list workers");
+  sqlite3_reset(st);
+  if (result != PQ_OK) {
+    for (size_t i = 0; i < len; i++) pq_worker_free(list[i]);
+    free(list);
+    list = NULL;
+    len = 0;
+  }
+  *out = list;
+  *n = len;
+  return result;
+}
+
 static pq_err sq_worker_get(pq_conn *c, const char *id, pq_worker **out) {
   sqlite3_stmt *st = stmt(c, S_WORKER_GET);
   if (!st) return PQ_ERR_STORE_FAILED;
@@ -780,19 +827,7 @@ static pq_err sq_worker_get(pq_conn *c, const char *id, pq_worker **out) {
   bind_text(st, 1, id);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
-    pq_worker *w = calloc(1, sizeof *w);
-    const unsigned char *wid = sqlite3_column_text(st, 0);
-    if (w) snprintf(w->id, sizeof w->id, "%s", wid ? (const char *)wid : "");
-    if (!w || col_dup(st, 1, &w->name) || col_dup(st, 2, &w->models) ||
-        col_dup(st, 3, &w->capabilities)) {
-      pq_worker_free(w);
-      result = PQ_ERR_NO_MEMORY;
-    } else {
-      w->online = sqlite3_column_int(st, 4) != 0;
-      w->created_at = sqlite3_column_int64(st, 5);
-      w->last_seen_at = sqlite3_column_int64(st, 6);
-      *out = w;
-    }
+    if (!(*out = row_to_worker(st))) result = PQ_ERR_NO_MEMORY;
   } else {
     result = rc == SQLITE_DONE ? PQ_ERR_NOT_FOUND : fail(c->db, "get worker");
   }
@@ -854,4 +889,5 @@ const pq_store_ops pq_store_sqlite_ops = {
     .worker_touch = sq_worker_touch,
     .worker_mark_offline = sq_worker_mark_offline,
     .worker_count_online = sq_worker_count_online,
+    .worker_list_online = sq_worker_list_online,
 };

@@ -9,12 +9,13 @@
 
 static pq_err h(pq_req *r) { (void)r; return PQ_OK; }
 
+#define R(m, p, n) {.method = m, .pattern = p, .handler = h, .name = n}
 static const pq_route routes[] = {
-    {"GET", "/v1/jobs", h, 0, PQ_ROLE_CLIENT, "list"},
-    {"POST", "/v1/jobs", h, 0, PQ_ROLE_CLIENT, "submit"},
-    {"GET", "/v1/jobs/{id}", h, 0, PQ_ROLE_CLIENT, "get"},
-    {"POST", "/v1/jobs/{id}/cancel", h, 0, PQ_ROLE_CLIENT, "cancel"},
-    {"POST", "/v1/workers/{wid}/jobs/{jid}", h, 0, PQ_ROLE_WORKER, "two"},
+    R("GET", "/v1/jobs", "list"),
+    R("POST", "/v1/jobs", "submit"),
+    R("GET", "/v1/jobs/{id}", "get"),
+    R("POST", "/v1/jobs/{id}/cancel", "cancel"),
+    R("POST", "/v1/workers/{wid}/jobs/{jid}", "two"),
 };
 #define N (sizeof routes / sizeof routes[0])
 
