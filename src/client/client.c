@@ -1,4 +1,5 @@
 #include "client/client.h"
+#include "client/sse.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -128,64 +129,14 @@ const char *pq_client_error_text(json_t *response, const char *fallback) {
 
 /* ---- Server-Sent Events ---- */
 
-typedef struct {
-  buffer line, data;
-  char event[64], id[64];
-  pq_sse_fn on_event;
-  void *ctx;
-  int stopped;
-} sse_parser;
-
-static int sse_line(sse_parser *p, char *line) {
-  if (*line == '\0') { /* a blank line dispatches the event */
-    if (p->data.len) {
-      if (p->data.data[p->data.len - 1] == '\n') p->data.data[--p->data.len] = '\0';
-      if (p->on_event(p->ctx, p->event[0] ? p->event : "message", p->id, p->data.data)) return 1;
-    }
-    p->data.len = 0;
-    p->event[0] = '\0';
-    return 0;
-  }
-  if (*line == ':') return 0; /* a comment (keepalive) */
-  char *value = strchr(line, ':');
-  if (value) {
-    *value++ = '\0';
-    if (*value == ' ') value++;
-  } else {
-    value = line + strlen(line);
-  }
-  if (strcmp(line, "event") == 0) snprintf(p->event, sizeof p->event, "%s", value);
-  else if (strcmp(line, "id") == 0) snprintf(p->id, sizeof p->id, "%s", value);
-  else if (strcmp(line, "data") == 0) {
-    if (on_data(value, 1, strlen(value), &p->data) != strlen(value) || on_data("\n", 1, 1, &p->data) != 1)
-      return 1;
-  }
-  return 0;
-}
-
 static size_t on_sse_data(char *ptr, size_t size, size_t n, void *ud) {
-  sse_parser *p = ud;
-  size_t len = size * n;
-  for (size_t i = 0; i < len; i++) {
-    if (ptr[i] == '\n') {
-      char empty = '\0';
-      char *line = p->line.len ? p->line.data : &empty;
-      if (p->line.len && line[p->line.len - 1] == '\r') line[--p->line.len] = '\0';
-      p->line.len = 0;
-      if (sse_line(p, line)) {
-        p->stopped = 1;
-        return 0; /* ends the transfer */
-      }
-    } else if (on_data(ptr + i, 1, 1, &p->line) != 1) {
-      return 0;
-    }
-  }
-  return len;
+  return pq_sse_feed(ud, ptr, size * n) == 0 ? size * n : 0; /* 0 ends the transfer */
 }
 
 pq_err pq_client_sse(pq_client *c, const char *path, const char *last_event_id, pq_sse_fn on_event,
                      void *ctx, long *status) {
-  sse_parser p = {.on_event = on_event, .ctx = ctx};
+  pq_sse_parser p;
+  pq_sse_init(&p, on_event, ctx);
   size_t url_len = strlen(c->base) + strlen(path) + 1;
   char *url = malloc(url_len), resume[128];
   if (!url) return PQ_ERR_NO_MEMORY;
@@ -212,7 +163,7 @@ pq_err pq_client_sse(pq_client *c, const char *path, const char *last_event_id, 
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
   curl_slist_free_all(headers);
   free(url);
-  free(p.line.data);
-  free(p.data.data);
-  return rc == CURLE_OK || p.stopped ? PQ_OK : PQ_ERR_UNAVAILABLE;
+  int stopped = p.stopped;
+  pq_sse_free(&p);
+  return rc == CURLE_OK || stopped ? PQ_OK : PQ_ERR_UNAVAILABLE;
 }

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <signal.h>
 
+#include "client/sse.h"
 #include "core/error.h"
 
 typedef struct pq_client pq_client;
@@ -31,7 +32,6 @@ pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t
  * its data. PQ_OK when the stream ended or was stopped by on_event,
  * PQ_ERR_UNAVAILABLE when the connection failed or dropped, *status the HTTP
  * status. */
-typedef int (*pq_sse_fn)(void *ctx, const char *event, const char *id, const char *data);
 pq_err pq_client_sse(pq_client *c, const char *path, const char *last_event_id, pq_sse_fn on_event,
                      void *ctx, long *status);
 
