@@ -129,6 +129,19 @@ static pq_err build_input(pq_req *req, json_t *src, json_t **out) {
     return e;
   json_t *messages = json_object_get(src, "messages");
   json_t *params = json_object_get(src, "params");
+  json_t *embeddings = json_object_get(src, "embeddings");
+  if (embeddings && !json_is_null(embeddings)) { /* texts to embed instead of a prompt */
+    bool ok = json_is_string(embeddings) ||
+              (json_is_array(embeddings) && json_array_size(embeddings) > 0 && json_array_size(embeddings) <= 2048);
+    size_t i;
+    json_t *t;
+    if (json_is_array(embeddings)) json_array_foreach(embeddings, i, t) ok &= json_is_string(t);
+    if (!ok || prompt || messages || system)
+      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "embeddings"),
+                         "'embeddings' must be a string or 1 to 2048 strings, without a prompt or messages");
+    *out = json_pack("{s:O}", "embeddings", embeddings);
+    return *out ? PQ_OK : PQ_ERR_NO_MEMORY;
+  }
   if (messages && !json_is_null(messages) && (e = check_messages(req, messages))) return e;
   if (params && !json_is_null(params) && (e = check_params(req, params))) return e;
   bool has_messages = messages && json_is_array(messages);
@@ -145,9 +158,9 @@ static pq_err build_input(pq_req *req, json_t *src, json_t **out) {
 }
 
 pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
-  static const char *const fields[] = {"model", "system", "prompt", "messages", "params", "input",
-                                       "priority", "max_attempts", "ttl_s", "lease_timeout_s", NULL};
-  static const char *const input_fields[] = {"system", "prompt", "messages", "params", NULL};
+  static const char *const fields[] = {"model", "system", "prompt", "messages", "params", "embeddings",
+                                       "input", "priority", "max_attempts", "ttl_s", "lease_timeout_s", NULL};
+  static const char *const input_fields[] = {"system", "prompt", "messages", "params", "embeddings", NULL};
   const char *model = NULL;
   int64_t priority = 0, max_attempts = 0, ttl_s = 0, lease_s = 0;
   json_t *input = NULL;

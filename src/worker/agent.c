@@ -182,7 +182,9 @@ static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
                      "message", r.error_message, "retryable", r.retryable);
   } else {
     snprintf(path, sizeof path, "/v1/jobs/%s/complete", id);
-    body = json_pack("{s:s,s:s,s:{s:I,s:I}}", "lease", token, "output", r.output ? r.output : "",
+    json_t *output = r.output_is_json && r.output ? json_loads(r.output, 0, NULL)
+                                                  : json_string(r.output ? r.output : "");
+    body = json_pack("{s:s,s:o,s:{s:I,s:I}}", "lease", token, "output", output ? output : json_null(),
                      "usage", "prompt_tokens", (json_int_t)r.prompt_tokens, "completion_tokens",
                      (json_int_t)r.completion_tokens);
   }
@@ -291,11 +293,20 @@ int pq_agent_run(const pq_agent_config *cfg, volatile sig_atomic_t *stop) {
   int started = 0;
   pthread_mutex_init(&a.mu, NULL);
   if (!(a.backend = pq_backend_find(cfg->backend))) {
-    pq_error("worker: unknown backend '%s' (available: echo)", cfg->backend);
+    pq_error("worker: unknown backend '%s' (available: echo, openai)", cfg->backend);
     goto out;
   }
-  pq_backend_config bcfg = {.echo_delay_ms = cfg->echo_delay_ms};
-  if (a.backend->create(&bcfg, &a.backend_ctx) != 0) goto out;
+  const char *key = cfg->api_key_env[0] ? getenv(cfg->api_key_env) : NULL;
+  pq_backend_config bcfg = {.echo_delay_ms = cfg->echo_delay_ms,
+                            .base_url = cfg->base_url,
+                            .api_key = key,
+                            .upstream_model = cfg->upstream_model,
+                            .timeout_ms = cfg->request_timeout_ms};
+  if (a.backend->create(&bcfg, &a.backend_ctx) != 0) {
+    pq_error("worker: backend %s cannot start%s", a.backend->name,
+             strcmp(a.backend->name, "openai") == 0 ? " (give --base-url)" : "");
+    goto out;
+  }
   a.models = parse_models(cfg->models);
   if (json_array_size(a.models) == 0) {
     pq_error("worker: give at least one --model");

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const pq_backend_ops *const backends[] = {&pq_backend_echo, NULL};
+static const pq_backend_ops *const backends[] = {&pq_backend_echo, &pq_backend_openai, NULL};
 
 const pq_backend_ops *pq_backend_find(const char *name) {
   for (size_t i = 0; backends[i]; i++)

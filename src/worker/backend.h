@@ -10,11 +10,16 @@
 #include <stdint.h>
 
 typedef struct pq_backend_config {
-  int64_t echo_delay_ms; /* echo: pause per token, to make streaming visible */
+  int64_t echo_delay_ms;   /* echo: pause per token, to make streaming visible */
+  const char *base_url;    /* openai: "http://127.0.0.1:8000/v1" */
+  const char *api_key;     /* openai: sent as a Bearer token; may be empty */
+  const char *upstream_model; /* openai: the name upstream knows; empty = the job's model */
+  int64_t timeout_ms;      /* openai: one upstream request at most */
 } pq_backend_config;
 
 typedef struct pq_backend_result {
   char *output;          /* malloc'd text; may be partial after a cancel */
+  bool output_is_json;   /* output is a JSON document (embeddings), not text */
   int64_t prompt_tokens, completion_tokens;
   bool failed;
   bool retryable;        /* for failures: may another attempt succeed? */
@@ -38,6 +43,7 @@ typedef struct pq_backend_ops {
 } pq_backend_ops;
 
 extern const pq_backend_ops pq_backend_echo;
+extern const pq_backend_ops pq_backend_openai;
 
 const pq_backend_ops *pq_backend_find(const char *name);
 void pq_backend_result_clear(pq_backend_result *r);

@@ -2,6 +2,7 @@
  * whitespace-separated token at a time. Deterministic, for demos and tests;
  * tokens are counted as words. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,10 +50,37 @@ static const char *text_to_echo(json_t *input, int64_t *prompt_tokens) {
   return text ? text : "";
 }
 
+/* Embeddings: 8 numbers per text from its hash, the same every time. */
+static void echo_embed(const char *model, json_t *texts, pq_backend_result *out) {
+  json_t *list = json_is_array(texts) ? json_incref(texts) : json_pack("[O]", texts);
+  json_t *data = json_array();
+  size_t i;
+  json_t *t;
+  json_array_foreach(list, i, t) {
+    const char *s = json_string_value(t);
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = s ? s : ""; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    json_t *vec = json_array();
+    for (int k = 0; k < 8; k++, h = h * 6364136223846793005ull + 1442695040888963407ull)
+      json_array_append_new(vec, json_real((double)(h >> 11) / (double)(1ull << 53) * 2.0 - 1.0));
+    json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object", "embedding", "index", (json_int_t)i,
+                                          "embedding", vec));
+    out->prompt_tokens += count_words(s);
+  }
+  json_t *result = json_pack("{s:s,s:o,s:s}", "object", "list", "data", data, "model", model);
+  out->output = json_dumps(result, JSON_COMPACT);
+  out->output_is_json = true;
+  json_decref(result);
+  json_decref(list);
+}
+
 static void echo_run(void *ctx, const char *model, json_t *input, volatile sig_atomic_t *cancel,
                      pq_backend_emit_fn emit, void *emit_ctx, pq_backend_result *out) {
-  (void)model;
   echo_ctx *e = ctx;
+  if (json_object_get(input, "embeddings")) {
+    echo_embed(model, json_object_get(input, "embeddings"), out);
+    return;
+  }
   const char *text = text_to_echo(input, &out->prompt_tokens);
   size_t len = strlen(text);
   if (!(out->output = malloc(len + 1))) {
