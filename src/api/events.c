@@ -10,7 +10,6 @@
 #include "core/ids.h"
 #include "http/json_in.h"
 
-#define KEEPALIVE_MS 15000
 #define EVENTS_PER_READ 256
 #define MAX_CHUNKS_PER_POST 1024
 
@@ -119,11 +118,12 @@ static long stream_fill(pq_req *req, char *buf, size_t max) {
     if (pq_event_cursor_next(req->coord, &s->cur, s->emit, s, &version) != PQ_OK) return -1;
     if (s->len > 0) continue;
     if (s->cur.done) return -1;
-    if (pq_mono_ms() - s->last_write_ms >= KEEPALIVE_MS) { /* keeps proxies from closing it */
+    int64_t keepalive = pq_req_keepalive_ms(req);
+    if (pq_mono_ms() - s->last_write_ms >= keepalive) { /* keeps proxies from closing it */
       if (pq_event_stream_append(s, ": keepalive\n\n", 13) != 0) return -1;
       continue;
     }
-    pq_req_stream_wait(req, pq_coord_job_key(s->cur.job_id), version, s->last_write_ms + KEEPALIVE_MS);
+    pq_req_stream_wait(req, pq_coord_job_key(s->cur.job_id), version, s->last_write_ms + keepalive);
     return 0;
   }
 }

@@ -28,6 +28,7 @@ typedef struct {
   int64_t reap_interval_ms;
   int64_t max_body;
   int64_t max_wait_ms;
+  int64_t keepalive_ms;
   int threads;
   int connection_limit, per_ip_limit;
   int64_t idle_timeout_ms;
@@ -61,6 +62,8 @@ static const pq_opt serve_options[] = {
      "largest request body accepted (413 beyond)"},
     {"max-wait", "PROMPTQ_MAX_WAIT", PQ_OPT_MS, O(max_wait_ms), 0, "60s", 1000, 3600000,
      "longest a long-poll (?wait=, wait_s) may wait"},
+    {"keepalive", "PROMPTQ_KEEPALIVE", PQ_OPT_MS, O(keepalive_ms), 0, "15s", 100, 3600000,
+     "an idle event stream gets a comment line this often (keeps proxies from closing it)"},
     {"threads", "PROMPTQ_THREADS", PQ_OPT_INT, O(threads), 0, "2", 1, 256,
      "HTTP threads (each serves many connections)"},
     {"connection-limit", "PROMPTQ_CONNECTION_LIMIT", PQ_OPT_INT, O(connection_limit), 0, "4096", 1,
@@ -161,6 +164,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .idle_timeout_s = (int)(o.idle_timeout_ms / 1000),
       .max_body = o.max_body,
       .max_wait_s = (int)(o.max_wait_ms / 1000),
+      .keepalive_ms = o.keepalive_ms,
       .routes = pq_api_routes,
       .n_routes = pq_api_n_routes,
   };

@@ -105,5 +105,7 @@ void pq_req_stream_wait(pq_req *req, uint64_t key, uint64_t seen_version, int64_
 bool pq_req_server_stopping(pq_req *req);
 /* The server's cap on long-poll waits, in seconds. */
 int pq_req_max_wait_s(pq_req *req);
+/* How often an idle stream sends a keepalive comment, in ms. */
+int64_t pq_req_keepalive_ms(pq_req *req);
 
 #endif

@@ -63,6 +63,10 @@ bool pq_req_server_stopping(pq_req *req) {
 
 int pq_req_max_wait_s(pq_req *req) { return req->server->cfg.max_wait_s; }
 
+int64_t pq_req_keepalive_ms(pq_req *req) {
+  return req->server->cfg.keepalive_ms > 0 ? req->server->cfg.keepalive_ms : 15000;
+}
+
 /* ---- responses ---- */
 
 static void build_error_body(pq_req *req) {

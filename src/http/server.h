@@ -25,6 +25,7 @@ typedef struct pq_server_config {
   int idle_timeout_s;
   int64_t max_body;
   int max_wait_s;            /* the longest a long-poll may wait */
+  int64_t keepalive_ms;      /* a comment line on idle streams this often */
   const pq_route *routes;    /* borrowed, must outlive the server */
   size_t n_routes;
 } pq_server_config;

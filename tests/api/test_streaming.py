@@ -221,3 +221,17 @@ def test_submit_stream_prints_tokens_from_a_real_worker(server):
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=PATIENCE) == 0
         log.close()
+
+
+def test_idle_streams_get_keepalive_comments(make_server):
+    server = make_server("--keepalive", "200ms")
+    ack = server.submit("nobody runs this")
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(f"GET /v1/jobs/{ack['id']}/events HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    s.settimeout(PATIENCE)
+    seen = b""
+    while seen.count(b": keepalive") < 2:  # and again: they keep coming
+        data = s.recv(4096)
+        assert data, "the stream closed"
+        seen += data
+    s.close()
