@@ -6,7 +6,9 @@
  *   pqbench drain    URL JOBS SUBMITTERS WORKERS   end-to-end jobs/s
  *   pqbench dispatch URL SAMPLES            submit -> waiting worker latency
  *   pqbench lease    URL SAMPLES            lease latency at the queue's current depth
- *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store */
+ *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store
+ *   pqbench relay    URL PID STREAMS TOKENS_PER_S SECONDS   token relay: latency and CPU
+ *   pqbench idle     URL PID SUBSCRIBERS   memory per idle event-stream subscriber */
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -372,6 +374,209 @@ static int cmd_fill(const char *dir, long n) {
   return 0;
 }
 
+/* ---- relay: workers post tokens, subscribers receive them ---- */
+
+static double proc_cpu_s(int pid) { /* utime + stime of a process */
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  unsigned long ut = 0, st = 0;
+  if (p) sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long proc_rss_kb(int pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen(path, "r");
+  long kb = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) kb = atol(line + 6);
+  if (f) fclose(f);
+  return kb;
+}
+
+typedef struct {
+  pthread_t t;
+  char job[64], token[80];
+  samples lat;
+  long received;
+} relay_stream;
+
+static int g_tokens_per_s;
+static double g_seconds;
+static atomic_long g_relayed;
+
+static void *relay_subscriber(void *arg) {
+  relay_stream *r = arg;
+  conn *c = malloc(sizeof *c);
+  conn_init(c, g_url);
+  if (conn_open(c) != 0) return NULL;
+  char req[256];
+  int n = snprintf(req, sizeof req, "GET /v1/jobs/%s/events HTTP/1.1\r\nHost: b\r\n\r\n", r->job);
+  if (write(c->fd, req, (size_t)n) != n) return NULL;
+  char buf[16384], line[512];
+  size_t ll = 0;
+  ssize_t got;
+  while (!atomic_load(&g_stop) && (got = read(c->fd, buf, sizeof buf)) > 0) {
+    int64_t now = pq_mono_us();
+    for (ssize_t i = 0; i < got; i++) {
+      if (buf[i] != '\n') {
+        if (ll < sizeof line - 1) line[ll++] = buf[i];
+        continue;
+      }
+      line[ll] = '\0';
+      ll = 0;
+      const char *p = strstr(line, "\"content\":\"");
+      if (strncmp(line, "data: ", 6) == 0 && p) { /* each token carries its post time */
+        add(&r->lat, now - atoll(p + 11));
+        r->received++;
+        atomic_fetch_add(&g_relayed, 1);
+      }
+    }
+  }
+  close(c->fd);
+  free(c);
+  return NULL;
+}
+
+static void *relay_feeder(void *arg) {
+  relay_stream *r = arg;
+  conn *c = malloc(sizeof *c);
+  conn_init(c, g_url);
+  char path[128], body[1024];
+  snprintf(path, sizeof path, "/v1/jobs/%s/chunks", r->job);
+  /* like the worker agent: what was generated in the last 50 ms, in one post */
+  double per_batch = g_tokens_per_s * 0.05, owed = 0;
+  /* workers are not in step with each other: start somewhere in the period */
+  int64_t next = pq_mono_us() + (int64_t)(((uintptr_t)r * 2654435761u) % 50000);
+  usleep((useconds_t)(next - pq_mono_us() > 0 ? next - pq_mono_us() : 0));
+  while (!atomic_load(&g_stop)) {
+    owed += per_batch;
+    int k = (int)owed;
+    owed -= k;
+    if (k > 0) {
+      int64_t t = pq_mono_us();
+      int len = snprintf(body, sizeof body, "{\"lease\":\"%s\",\"chunks\":[", r->token);
+      for (int i = 0; i < k; i++)
+        len += snprintf(body + len, sizeof body - (size_t)len, "%s\"%lld\"", i ? "," : "", (long long)t);
+      snprintf(body + len, sizeof body - (size_t)len, "]}");
+      if (http(c, "POST", path, body, NULL) != 200) atomic_fetch_add(&g_errors, 1);
+    }
+    next += 50000;
+    int64_t sleep_us = next - pq_mono_us();
+    if (sleep_us > 0) usleep((useconds_t)sleep_us);
+  }
+  if (c->fd >= 0) close(c->fd);
+  free(c);
+  return NULL;
+}
+
+static int cmd_relay(int pid, int streams, int tokens_per_s, double seconds) {
+  g_tokens_per_s = tokens_per_s;
+  g_seconds = seconds;
+  conn c;
+  conn_init(&c, g_url);
+  char wid[64], *body;
+  if (register_worker(&c, wid) != 0) return 1;
+  relay_stream *r = calloc((size_t)streams, sizeof *r);
+  for (int i = 0; i < streams; i++) {
+    if (http(&c, "POST", "/v1/jobs", job_body, &body) != 202) return 1;
+    json_t *j = json_loads(body, 0, NULL);
+    snprintf(r[i].job, sizeof r[i].job, "%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+  }
+  char lpath[160];
+  snprintf(lpath, sizeof lpath, "/v1/workers/%s/lease", wid);
+  for (int i = 0; i < streams;) { /* lease them all; match tokens by job id */
+    if (http(&c, "POST", lpath, "{\"max_jobs\":64}", &body) != 200) return 1;
+    json_t *resp = json_loads(body, 0, NULL);
+    size_t k;
+    json_t *job;
+    json_array_foreach(json_object_get(resp, "jobs"), k, job) {
+      const char *id = json_string_value(json_object_get(job, "id"));
+      for (int s = 0; s < streams; s++)
+        if (strcmp(r[s].job, id) == 0)
+          snprintf(r[s].token, sizeof r[s].token, "%s",
+                   json_string_value(json_object_get(json_object_get(job, "lease"), "token")));
+      i++;
+    }
+    json_decref(resp);
+  }
+  for (int i = 0; i < streams; i++) pthread_create(&r[i].t, NULL, relay_subscriber, &r[i]);
+  usleep(500000); /* subscribers connected and parked */
+  pthread_t *feeders = calloc((size_t)streams, sizeof *feeders);
+  double cpu0 = proc_cpu_s(pid);
+  long relayed0 = atomic_load(&g_relayed);
+  for (int i = 0; i < streams; i++) pthread_create(&feeders[i], NULL, relay_feeder, &r[i]);
+  usleep((useconds_t)(seconds * 1e6));
+  atomic_store(&g_stop, 1);
+  for (int i = 0; i < streams; i++) pthread_join(feeders[i], NULL);
+  double cpu = proc_cpu_s(pid) - cpu0;
+  long relayed = atomic_load(&g_relayed) - relayed0;
+  /* subscribers are blocked in read: end their jobs so their streams close */
+  for (int i = 0; i < streams; i++) {
+    char cpath[160], creq[256];
+    snprintf(cpath, sizeof cpath, "/v1/jobs/%s/complete", r[i].job);
+    snprintf(creq, sizeof creq, "{\"lease\":\"%s\",\"output\":\"x\"}", r[i].token);
+    http(&c, "POST", cpath, creq, NULL);
+  }
+  samples all = {0};
+  for (int i = 0; i < streams; i++) {
+    pthread_join(r[i].t, NULL);
+    merge(&all, &r[i].lat);
+  }
+  printf("relay: %d streams x %d tokens/s for %.0f s: %ld tokens relayed (%.0f/s); post -> "
+         "subscriber p50 %.2f ms, p99 %.2f ms; coordinator CPU %.1f ms per 1,000 tokens "
+         "(%.0f%% of one core); errors %ld\n",
+         streams, tokens_per_s, seconds, relayed, (double)relayed / seconds, pct(&all, 50),
+         pct(&all, 99), cpu * 1000.0 / ((double)relayed / 1000.0), cpu / seconds * 100.0,
+         atomic_load(&g_errors));
+  free(all.us);
+  free(r);
+  free(feeders);
+  close(c.fd);
+  return 0;
+}
+
+/* ---- idle: memory per parked subscriber ---- */
+
+static int cmd_idle(int pid, int n) {
+  conn c;
+  conn_init(&c, g_url);
+  char *body;
+  if (http(&c, "POST", "/v1/jobs", "{\"model\":\"nobody-serves-this\",\"prompt\":\"x\"}", &body) != 202)
+    return 1;
+  json_t *j = json_loads(body, 0, NULL);
+  char req[256];
+  int len = snprintf(req, sizeof req, "GET /v1/jobs/%s/events HTTP/1.1\r\nHost: b\r\n\r\n",
+                     json_string_value(json_object_get(j, "id")));
+  json_decref(j);
+  long before = proc_rss_kb(pid);
+  int *fds = calloc((size_t)n, sizeof *fds);
+  char buf[4096];
+  for (int i = 0; i < n; i++) {
+    conn s;
+    conn_init(&s, g_url);
+    if (conn_open(&s) != 0 || write(s.fd, req, (size_t)len) != len) return 1;
+    fds[i] = s.fd;
+  }
+  for (int i = 0; i < n; i++) /* each has its first event: it is parked */
+    if (read(fds[i], buf, sizeof buf) <= 0) return 1;
+  usleep(200000);
+  long after = proc_rss_kb(pid);
+  printf("idle: %d parked event-stream subscribers: coordinator RSS %ld -> %ld KiB, %.1f KiB each\n",
+         n, before, after, (double)(after - before) / n);
+  for (int i = 0; i < n; i++) close(fds[i]);
+  free(fds);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   pq_ids_init();
   if (argc >= 5 && strcmp(argv[1], "submit") == 0) return g_url = argv[2], cmd_submit(atoi(argv[3]), atof(argv[4]));
@@ -380,6 +585,9 @@ int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "dispatch") == 0) return g_url = argv[2], cmd_dispatch(atoi(argv[3]));
   if (argc >= 4 && strcmp(argv[1], "lease") == 0) return g_url = argv[2], cmd_lease(atoi(argv[3]));
   if (argc >= 4 && strcmp(argv[1], "fill") == 0) return cmd_fill(argv[2], atol(argv[3]));
+  if (argc >= 7 && strcmp(argv[1], "relay") == 0)
+    return g_url = argv[2], cmd_relay(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
+  if (argc >= 5 && strcmp(argv[1], "idle") == 0) return g_url = argv[2], cmd_idle(atoi(argv[3]), atoi(argv[4]));
   fprintf(stderr, "usage: see the comment at the top of bench/pqbench.c\n");
   return 2;
 }

@@ -35,54 +35,75 @@ static int emit_id(pq_event_cursor *cur, pq_ev_emit_fn emit, void *ctx, pq_ev_ki
   return 0;
 }
 
+/* The full job, read once per call and only when an event shows it. */
+typedef struct {
+  pq_coord *coord;
+  const pq_job *peek;
+  pq_job *full;
+} job_view;
+
+static const pq_job *full_job(job_view *v) {
+  if (!v->full && pq_coord_get_job(v->coord, v->peek->id, 0, &v->full) != PQ_OK) return NULL;
+  return v->full;
+}
+
 pq_err pq_event_cursor_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn emit, void *ctx,
                             uint64_t *version) {
   *version = pq_hub_version(pq_coord_hub(coord), pq_coord_job_key(cur->job_id));
-  pq_job *job = NULL;
-  pq_err result = pq_coord_get_job(coord, cur->job_id, 0, &job);
+  pq_job peek;
+  pq_err result = pq_coord_peek_job(coord, cur->job_id, &peek);
   if (result != PQ_OK) return result;
+  job_view view = {.coord = coord, .peek = &peek};
+  const pq_job *job;
   if (!cur->started) {
+    if (!(job = full_job(&view))) goto gone;
     if (emit(ctx, PQ_EV_QUEUED, "0.0", job, NULL) != 0) goto out;
     cur->started = true;
   }
   /* a newer attempt began: announce it, and its chunks start from 1 */
-  int attempt = job->attempts;
-  if (attempt > cur->attempt && (job->state != PQ_JOB_QUEUED || job->leased_at)) {
-    if (job->state == PQ_JOB_QUEUED) attempt--; /* waiting out a retry: that attempt ended */
-    if (attempt > cur->attempt && emit_id(cur, emit, ctx, PQ_EV_LEASED, attempt, 0, job, NULL))
-      goto out;
+  int attempt = peek.attempts;
+  if (attempt > cur->attempt && (peek.state != PQ_JOB_QUEUED || peek.leased_at)) {
+    if (peek.state == PQ_JOB_QUEUED) attempt--; /* waiting out a retry: that attempt ended */
+    if (attempt > cur->attempt) {
+      if (!(job = full_job(&view))) goto gone;
+      if (emit_id(cur, emit, ctx, PQ_EV_LEASED, attempt, 0, job, NULL)) goto out;
+    }
   }
-  for (bool more = attempt > 0;more;) {
+  for (bool more = attempt > 0; more;) {
     pq_job_event *events = NULL;
     size_t n = 0;
-    if ((result = pq_coord_events(coord, job->number, cur->attempt, cur->seq, EVENTS_PER_READ,
+    if ((result = pq_coord_events(coord, peek.number, cur->attempt, cur->seq, EVENTS_PER_READ,
                                   &events, &n)) != PQ_OK)
       goto out;
     size_t i = 0;
     for (; i < n; i++)
-      if (emit_id(cur, emit, ctx, PQ_EV_CHUNK, events[i].attempt, events[i].seq, job, &events[i]))
+      if (emit_id(cur, emit, ctx, PQ_EV_CHUNK, events[i].attempt, events[i].seq, &peek, &events[i]))
         break;
     more = i == n && n == EVENTS_PER_READ;
     pq_job_events_free(events, n);
     if (i < n) goto out;
   }
-  if (pq_job_state_terminal(job->state) && !cur->done) {
+  if (pq_job_state_terminal(peek.state) && !cur->done) {
     /* the final event's id follows the attempt's last chunk, so a client
      * whose Last-Event-ID is past every chunk has already seen it */
     bool seen = false;
     if (cur->seq > 0) {
       pq_job_event *at = NULL;
       size_t n = 0;
-      if ((result = pq_coord_events(coord, job->number, cur->attempt, cur->seq - 1, 1, &at, &n)))
+      if ((result = pq_coord_events(coord, peek.number, cur->attempt, cur->seq - 1, 1, &at, &n)))
         goto out;
       seen = n == 0;
       pq_job_events_free(at, n);
     }
+    if (!seen && !(job = full_job(&view))) goto gone;
     if (seen || emit_id(cur, emit, ctx, PQ_EV_FINAL, cur->attempt, cur->seq + 1, job, NULL) == 0)
       cur->done = true;
   }
+  goto out;
+gone:
+  result = PQ_ERR_STORE_FAILED;
 out:
-  pq_job_free(job);
+  pq_job_free(view.full);
   return result;
 }
 

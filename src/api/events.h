@@ -25,8 +25,9 @@ typedef struct pq_event_cursor {
   bool done;         /* the final event was sent */
 } pq_event_cursor;
 
-/* Called for each new event; event is NULL except for chunks. Returns 0, or
- * non-zero to stop for now (the cursor stays before this event). */
+/* Called for each new event; event is NULL except for chunks. For chunks the
+ * job holds only its number, state and attempts; for the others, all of it.
+ * Returns 0, or non-zero to stop for now (the cursor stays before this event). */
 typedef int (*pq_ev_emit_fn)(void *ctx, pq_ev_kind kind, const char *id, const pq_job *job,
                              const pq_job_event *event);
 

@@ -276,9 +276,8 @@ static pq_err run_append(pq__batch *b, pq_op *op) {
   pq_job *job = NULL;
   pq_err result = leased_job(b, op->in.append.job_id, op->in.append.token, &job);
   if (result != PQ_OK) return result;
-  for (size_t i = 0; result == PQ_OK && i < op->in.append.n; i++)
-    result = b->c->ops->event_append(b->c->wconn, job->number, job->attempts, "chunk",
-                                     op->in.append.data[i], b->now, &op->out.last_seq);
+  result = b->c->ops->event_append(b->c->wconn, job->number, job->attempts, "chunk",
+                                   op->in.append.data, op->in.append.n, b->now, &op->out.last_seq);
   op->out.cancel_requested = job->cancel_requested;
   if (result == PQ_OK && pq__publish(b, job->id)) result = PQ_ERR_NO_MEMORY;
   pq_job_free(job);

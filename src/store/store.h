@@ -79,6 +79,9 @@ typedef struct pq_store_ops {
   /* By public id, or by number when id is NULL. PQ_ERR_NOT_FOUND when absent. */
   pq_err (*job_get)(pq_conn *c, const char *id, int64_t number, pq_job **out);
   pq_err (*job_get_by_idempotency_key)(pq_conn *c, const char *key, pq_job **out);
+  /* Only number, state, attempts and leased_at (the rest zero): what a stream
+   * reader needs on every wake-up, without the input and output. */
+  pq_err (*job_peek)(pq_conn *c, const char *id, pq_job *out);
   /* Writes every mutable field of job if the stored row is still in
    * expect_state (and holds expect_token when not NULL): a compare-and-set.
    * PQ_ERR_STALE when the row moved on. */
@@ -99,9 +102,10 @@ typedef struct pq_store_ops {
   pq_err (*job_end_leases)(pq_conn *c, const char *worker_id, int64_t now);
   pq_err (*job_count)(pq_conn *c, int state, int64_t *count);
 
-  /* the event log: append takes the next seq of (job, attempt) and returns it */
+  /* the event log: appends n entries after the last of (job, attempt);
+   * *seq gets the last one's number */
   pq_err (*event_append)(pq_conn *c, int64_t job_number, int attempt, const char *kind,
-                         const char *data, int64_t now, int64_t *seq);
+                         const char *const *data, size_t n, int64_t now, int64_t *seq);
   /* entries of one attempt with seq > after, in order, at most limit */
   pq_err (*event_list)(pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n);

@@ -84,7 +84,7 @@ typedef enum {
   S_JOB_END_LEASES, S_JOB_COUNT_STATE, S_JOB_COUNT_ALL,
   S_WORKER_INSERT, S_WORKER_GET, S_WORKER_TOUCH, S_WORKER_OFFLINE, S_WORKER_COUNT,
   S_WORKER_ONLINE,
-  S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST,
+  S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST, S_JOB_PEEK,
   S_LIST_0, S_LIST_1, S_LIST_2, S_LIST_3, /* job_list by (state?1:0)|(model?2:0) */
   S_LCOUNT_0, S_LCOUNT_1, S_LCOUNT_2, S_LCOUNT_3,
   S__COUNT
@@ -134,6 +134,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_WORKER_COUNT] = "SELECT COUNT(*) FROM workers WHERE online = 1",
     [S_WORKER_ONLINE] = "SELECT id, name, models, capabilities, online, created_at, last_seen_at "
                         "FROM workers WHERE online = 1 ORDER BY created_at",
+    [S_JOB_PEEK] = "SELECT number, state, attempts, leased_at FROM jobs WHERE id = ?1",
     [S_EVENT_NEXT] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events "
                      "WHERE job_number = ?1 AND attempt = ?2",
     [S_EVENT_INSERT] = "INSERT INTO job_events (job_number, attempt, seq, kind, data, created_at) "
@@ -700,23 +701,46 @@ static pq_err sq_job_count(pq_conn *c, int state, int64_t *count) {
 /* ---- the event log ---- */
 
 static pq_err sq_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind,
-                              const char *data, int64_t now, int64_t *seq) {
+                              const char *const *data, size_t n, int64_t now, int64_t *seq) {
   sqlite3_stmt *next = stmt(c, S_EVENT_NEXT), *ins = stmt(c, S_EVENT_INSERT);
   if (!next || !ins) return PQ_ERR_STORE_FAILED;
   sqlite3_bind_int64(next, 1, job_number);
   sqlite3_bind_int(next, 2, attempt);
-  int64_t n = 0;
-  pq_err result = count_one(c, next, &n);
-  if (result != PQ_OK) return result;
-  sqlite3_bind_int64(ins, 1, job_number);
-  sqlite3_bind_int(ins, 2, attempt);
-  sqlite3_bind_int64(ins, 3, n);
-  bind_text(ins, 4, kind);
-  bind_text(ins, 5, data);
-  sqlite3_bind_int64(ins, 6, now);
-  if (step_done(ins) != SQLITE_DONE) return fail(c->db, "append event");
-  *seq = n;
-  return PQ_OK;
+  int64_t first = 0;
+  pq_err result = count_one(c, next, &first);
+  for (size_t i = 0; result == PQ_OK && i < n; i++) {
+    sqlite3_bind_int64(ins, 1, job_number);
+    sqlite3_bind_int(ins, 2, attempt);
+    sqlite3_bind_int64(ins, 3, first + (int64_t)i);
+    bind_text(ins, 4, kind);
+    bind_text(ins, 5, data[i]);
+    sqlite3_bind_int64(ins, 6, now);
+    if (step_done(ins) != SQLITE_DONE) result = fail(c->db, "append event");
+  }
+  if (result == PQ_OK) *seq = first + (int64_t)n - 1;
+  return result;
+}
+
+static pq_err sq_job_peek(pq_conn *c, const char *id, pq_job *out) {
+  sqlite3_stmt *st = stmt(c, S_JOB_PEEK);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, id);
+  int rc = sqlite3_step(st);
+  pq_err result = PQ_OK;
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", id);
+    out->number = sqlite3_column_int64(st, 0);
+    int state = pq_job_state_parse((const char *)sqlite3_column_text(st, 1));
+    out->state = state < 0 ? PQ_JOB_FAILED : (pq_job_state)state;
+    out->attempts = sqlite3_column_int(st, 2);
+    out->leased_at = sqlite3_column_int64(st, 3);
+  } else {
+    result = rc == SQLITE_DONE ? PQ_ERR_NOT_FOUND : fail(c->db, "peek job");
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return result;
 }
 
 static pq_err sq_event_list(pq_conn *c, int64_t job_number, int attempt, int64_t after,
@@ -874,6 +898,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .job_insert = sq_job_insert,
     .job_get = sq_job_get,
     .job_get_by_idempotency_key = sq_job_get_by_idem,
+    .job_peek = sq_job_peek,
     .job_update = sq_job_update,
     .job_list = sq_job_list,
     .job_scan_queued = sq_job_scan_queued,

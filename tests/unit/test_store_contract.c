@@ -260,11 +260,12 @@ static void event_log(void **state) {
   int64_t n = insert(f, "m", 0, 1), seq = 0;
   assert_int_equal(ops->begin(f->w, false), PQ_OK);
   const char *chunks[] = {"\"Hel\"", "\"lo\"", "\" world\""};
-  for (int i = 0; i < 3; i++) {
-    assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks[i], 10 + i, &seq), PQ_OK);
-    assert_int_equal(seq, i + 1);
-  }
-  assert_int_equal(ops->event_append(f->w, n, 2, "chunk", "\"again\"", 20, &seq), PQ_OK);
+  assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks, 2, 10, &seq), PQ_OK);
+  assert_int_equal(seq, 2);
+  assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks + 2, 1, 12, &seq), PQ_OK);
+  assert_int_equal(seq, 3); /* continues after the last */
+  const char *again[] = {"\"again\""};
+  assert_int_equal(ops->event_append(f->w, n, 2, "chunk", again, 1, 20, &seq), PQ_OK);
   assert_int_equal(seq, 1); /* numbered per attempt */
   assert_int_equal(ops->commit(f->w), PQ_OK);
   pq_conn *r = ops->acquire(f->store, PQ_CONN_READ);
@@ -276,6 +277,14 @@ static void event_log(void **state) {
   assert_string_equal(ev[0].data, "\"lo\"");
   assert_string_equal(ev[1].kind, "chunk");
   assert_int_equal(ev[1].created_at, 12);
+  pq_job *full = NULL, peek;
+  assert_int_equal(ops->job_get(r, NULL, n, &full), PQ_OK);
+  assert_int_equal(ops->job_peek(r, full->id, &peek), PQ_OK);
+  assert_int_equal(peek.number, n);
+  assert_int_equal(peek.state, PQ_JOB_QUEUED);
+  assert_null(peek.input); /* only the state: no prompt, no output */
+  pq_job_free(full);
+  assert_int_equal(ops->job_peek(r, "00000000-0000-7000-8000-000000000000", &peek), PQ_ERR_NOT_FOUND);
   pq_job_events_free(ev, count);
   assert_int_equal(ops->event_list(r, n, 1, 0, 1, &ev, &count), PQ_OK); /* limit */
   assert_int_equal(count, 1);
