@@ -163,6 +163,7 @@ pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_e
   pq_event_cursor_resume(&s->cur, last_event_id);
   s->emit = emit;
   s->format = format;
+  s->coord = req->coord;
   s->last_write_ms = pq_mono_ms();
   req->state = s;
   req->state_free = stream_free;
@@ -184,12 +185,21 @@ static int sse_event(pq_event_stream *s, const char *name, const char *id, json_
   return rc;
 }
 
+#define POSITION_CAP 1000
+
 static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *job,
                     const pq_job_event *ev) {
   pq_event_stream *s = ctx;
   switch (kind) {
-    case PQ_EV_QUEUED:
-      return sse_event(s, "progress", id, json_pack("{s:s,s:s}", "status", "queued", "id", job->id));
+    case PQ_EV_QUEUED: {
+      json_t *data = json_pack("{s:s,s:s}", "status", "queued", "id", job->id);
+      int64_t ahead = 0;
+      if (job->state == PQ_JOB_QUEUED && pq_coord_jobs_ahead(s->coord, job, POSITION_CAP, &ahead) == PQ_OK) {
+        json_object_set_new(data, "position", json_integer(ahead + 1)); /* 1: next to run */
+        if (ahead >= POSITION_CAP) json_object_set_new(data, "more_ahead", json_true());
+      }
+      return sse_event(s, "progress", id, data);
+    }
     case PQ_EV_LEASED:
       return sse_event(s, "progress", id,
                        json_pack("{s:s,s:i,s:s?}", "status", "running", "attempt", job->attempts,

@@ -46,6 +46,7 @@ typedef struct pq_event_stream {
   pq_event_cursor cur;
   pq_ev_emit_fn emit;
   void *format;          /* the formatter's own state */
+  pq_coord *coord;       /* borrowed */
   bool end_after_final;  /* close once the final event is written */
   bool ended;            /* the formatter has written its last word */
   char *pending;

@@ -373,6 +373,14 @@ pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **ou
   return result;
 }
 
+pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t *ahead) {
+  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
+  if (!conn) return PQ_ERR_STORE_FAILED;
+  pq_err result = c->ops->job_ahead(conn, job, cap, ahead);
+  c->ops->release(c->store, conn);
+  return result;
+}
+
 pq_err pq_coord_peek_job(pq_coord *c, const char *id, pq_job *out) {
   pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
   if (!conn) return PQ_ERR_STORE_FAILED;

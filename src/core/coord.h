@@ -134,6 +134,8 @@ void pq_op_release(pq_op *op);
 
 /* Reads: *out is the caller's (pq_job_free / pq_job_free_array). */
 pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **out);
+/* How many queued jobs run before this one (at most cap). */
+pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t *ahead);
 /* The job's number, state, attempts and leased_at only (see job_peek). */
 pq_err pq_coord_peek_job(pq_coord *c, const char *id, pq_job *out);
 pq_err pq_coord_list_jobs(pq_coord *c, const pq_job_filter *f, pq_job ***out, size_t *n,

@@ -101,6 +101,9 @@ typedef struct pq_store_ops {
   /* A worker went offline: its leases end now. */
   pq_err (*job_end_leases)(pq_conn *c, const char *worker_id, int64_t now);
   pq_err (*job_count)(pq_conn *c, int state, int64_t *count);
+  /* Queued jobs of the same model that run before this one (older, with the
+   * same or a higher priority), counting at most cap. */
+  pq_err (*job_ahead)(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead);
 
   /* the event log: appends n entries after the last of (job, attempt);
    * *seq gets the last one's number */

@@ -84,7 +84,7 @@ typedef enum {
   S_JOB_END_LEASES, S_JOB_COUNT_STATE, S_JOB_COUNT_ALL,
   S_WORKER_INSERT, S_WORKER_GET, S_WORKER_TOUCH, S_WORKER_OFFLINE, S_WORKER_COUNT,
   S_WORKER_ONLINE,
-  S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST, S_JOB_PEEK,
+  S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST, S_JOB_PEEK, S_JOB_AHEAD,
   S_LIST_0, S_LIST_1, S_LIST_2, S_LIST_3, /* job_list by (state?1:0)|(model?2:0) */
   S_LCOUNT_0, S_LCOUNT_1, S_LCOUNT_2, S_LCOUNT_3,
   S__COUNT
@@ -134,6 +134,9 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_WORKER_COUNT] = "SELECT COUNT(*) FROM workers WHERE online = 1",
     [S_WORKER_ONLINE] = "SELECT id, name, models, capabilities, online, created_at, last_seen_at "
                         "FROM workers WHERE online = 1 ORDER BY created_at",
+    /* walks only queued jobs older than this one, and stops at the cap */
+    [S_JOB_AHEAD] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_state "
+                    "WHERE state = 'queued' AND number < ?1 AND model = ?2 AND priority >= ?3 LIMIT ?4)",
     [S_JOB_PEEK] = "SELECT number, state, attempts, leased_at FROM jobs WHERE id = ?1",
     [S_EVENT_NEXT] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events "
                      "WHERE job_number = ?1 AND attempt = ?2",
@@ -721,6 +724,16 @@ static pq_err sq_event_append(pq_conn *c, int64_t job_number, int attempt, const
   return result;
 }
 
+static pq_err sq_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead) {
+  sqlite3_stmt *st = stmt(c, S_JOB_AHEAD);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, job->number);
+  bind_text(st, 2, job->model);
+  sqlite3_bind_int(st, 3, job->priority);
+  sqlite3_bind_int64(st, 4, cap);
+  return count_one(c, st, ahead);
+}
+
 static pq_err sq_job_peek(pq_conn *c, const char *id, pq_job *out) {
   sqlite3_stmt *st = stmt(c, S_JOB_PEEK);
   if (!st) return PQ_ERR_STORE_FAILED;
@@ -907,6 +920,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .job_cancel_requested = sq_job_cancel_requested,
     .job_end_leases = sq_job_end_leases,
     .job_count = sq_job_count,
+    .job_ahead = sq_job_ahead,
     .event_append = sq_event_append,
     .event_list = sq_event_list,
     .worker_insert = sq_worker_insert,

@@ -235,3 +235,19 @@ def test_idle_streams_get_keepalive_comments(make_server):
         assert data, "the stream closed"
         seen += data
     s.close()
+
+
+def test_a_queued_job_knows_its_position(server):
+    ids = [server.submit(f"job {i}", model="m")["id"] for i in range(3)]
+    server.submit("other model", model="other")
+    urgent = server.submit("urgent", model="m", priority=5)["id"]
+
+    def first_event(job_id):
+        r = requests.get(f"{server.url}/v1/jobs/{job_id}/events", stream=True, timeout=PATIENCE)
+        for line in r.iter_lines(decode_unicode=True):
+            if line.startswith("data: "):
+                r.close()
+                return json.loads(line[6:])
+
+    assert [first_event(i)["position"] for i in ids] == [1, 2, 3]
+    assert first_event(urgent)["position"] == 1  # a higher priority runs first
