@@ -89,7 +89,7 @@ static pq_err run_submit(pq__batch *b, pq_op *op) {
   pq_err result;
   if (job->idempotency_key) {
     pq_job *seen = NULL;
-    result = c->ops->job_get_by_idempotency_key(c->wconn, job->idempotency_key, &seen);
+    result = c->ops->job_get_by_idempotency_key(c->wconn, job->owner, job->idempotency_key, &seen);
     if (result == PQ_OK) {
       bool same = seen->request_hash && job->request_hash &&
                   strcmp(seen->request_hash, job->request_hash) == 0;

@@ -18,10 +18,13 @@
   X(METHOD_NOT_ALLOWED,     405, false, "this method is not allowed on this resource")     \
   X(LEASE_MISMATCH,         409, false, "the lease token is stale or not this worker's")   \
   X(INVALID_STATE,          409, false, "the job is not in a state that allows this")      \
+  X(ALREADY_EXISTS,         409, false, "it exists already")                               \
   X(PAYLOAD_TOO_LARGE,      413, false, "the request body is too large")                   \
   X(UNSUPPORTED_MEDIA_TYPE, 415, false, "the request body must be application/json")      \
   X(IDEMPOTENCY_MISMATCH,   422, false, "the idempotency key was used for another request") \
   X(RATE_LIMIT_EXCEEDED,    429, true,  "too many requests")                               \
+  X(QUEUE_QUOTA_EXCEEDED,   429, true,  "too many of your jobs are queued")                \
+  X(STREAM_QUOTA_EXCEEDED,  429, true,  "too many open streams for this credential")       \
   X(INTERNAL,               500, true,  "internal error")                                  \
   X(NO_MEMORY,              503, true,  "out of memory")                                   \
   X(STORE_FAILED,           503, true,  "the job store failed")                            \

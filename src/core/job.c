@@ -47,6 +47,7 @@ void pq_job_free(pq_job *job) {
   free(job->error_message);
   free(job->idempotency_key);
   free(job->request_hash);
+  free(job->owner);
   free(job);
 }
 
@@ -70,4 +71,21 @@ void pq_worker_free(pq_worker *w) {
   free(w->models);
   free(w->capabilities);
   free(w);
+}
+
+void pq_user_free(pq_user *u) {
+  if (!u) return;
+  free(u->name);
+  free(u->password_hash);
+  free(u);
+}
+
+void pq_api_key_free(pq_api_key *k) {
+  if (!k) return;
+  free(k->user_id);
+  free(k->prefix);
+  free(k->hash);
+  free(k->scope);
+  free(k->name);
+  free(k);
 }

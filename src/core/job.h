@@ -59,6 +59,7 @@ typedef struct pq_job {
   char *error_code, *error_message;
   char *idempotency_key;
   char *request_hash;          /* hash of the submit body, for idempotency checks */
+  char *owner;                 /* the submitting user's id; "" when the server runs --open */
 } pq_job;
 
 pq_job *pq_job_new(void);      /* zeroed; NULL on OOM */
@@ -78,5 +79,29 @@ typedef struct pq_worker {
 } pq_worker;
 
 void pq_worker_free(pq_worker *w);
+
+typedef struct pq_user {
+  char id[PQ_UUID_LEN + 1];
+  char *name;
+  char *password_hash;         /* argon2id, libsodium's string form */
+  bool admin;
+  bool disabled;
+  int64_t created_at;
+} pq_user;
+
+void pq_user_free(pq_user *u);
+
+/* An API key as stored: never the key itself, only its SHA-256. */
+typedef struct pq_api_key {
+  char id[PQ_UUID_LEN + 1];
+  char *user_id;
+  char *prefix;                /* the first characters, to recognise it in a list */
+  char *hash;                  /* hex SHA-256 of the whole key */
+  char *scope;                 /* "client", "worker" or "admin" */
+  char *name;
+  int64_t created_at, expires_at, revoked_at; /* 0: never / not */
+} pq_api_key;
+
+void pq_api_key_free(pq_api_key *k);
 
 #endif

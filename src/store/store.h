@@ -37,6 +37,7 @@ typedef struct pq_store_config {
 typedef struct pq_job_filter {
   int state;             /* -1 = any */
   const char *model;     /* NULL = any */
+  const char *owner;     /* NULL = anyone's */
   int64_t limit, offset;
 } pq_job_filter;
 
@@ -78,7 +79,7 @@ typedef struct pq_store_ops {
   pq_err (*job_insert)(pq_conn *c, pq_job *job); /* sets job->number */
   /* By public id, or by number when id is NULL. PQ_ERR_NOT_FOUND when absent. */
   pq_err (*job_get)(pq_conn *c, const char *id, int64_t number, pq_job **out);
-  pq_err (*job_get_by_idempotency_key)(pq_conn *c, const char *key, pq_job **out);
+  pq_err (*job_get_by_idempotency_key)(pq_conn *c, const char *owner, const char *key, pq_job **out);
   /* Only number, state, attempts and leased_at (the rest zero): what a stream
    * reader needs on every wake-up, without the input and output. */
   pq_err (*job_peek)(pq_conn *c, const char *id, pq_job *out);
@@ -123,6 +124,21 @@ typedef struct pq_store_ops {
   pq_err (*worker_count_online)(pq_conn *c, int64_t *count);
   /* Online workers (caller frees each with pq_worker_free, and the array). */
   pq_err (*worker_list_online)(pq_conn *c, pq_worker ***out, size_t *n);
+
+  /* queued jobs of one owner, counting at most cap */
+  pq_err (*job_count_queued_by_owner)(pq_conn *c, const char *owner, int64_t cap, int64_t *n);
+
+  /* users and API keys */
+  pq_err (*user_insert)(pq_conn *c, const pq_user *u);          /* PQ_ERR_ALREADY_EXISTS */
+  pq_err (*user_get)(pq_conn *c, const char *id, const char *name, pq_user **out);
+  pq_err (*user_list)(pq_conn *c, pq_user ***out, size_t *n);
+  pq_err (*user_set_disabled)(pq_conn *c, const char *name, bool disabled);
+  pq_err (*key_insert)(pq_conn *c, const pq_api_key *k);
+  pq_err (*key_get_by_hash)(pq_conn *c, const char *hash, pq_api_key **out);
+  /* user_id NULL: everyone's */
+  pq_err (*key_list)(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n);
+  /* by id or prefix; user_id (when not NULL) must own it. PQ_ERR_NOT_FOUND */
+  pq_err (*key_revoke)(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 } pq_store_ops;
 
 extern const pq_store_ops pq_store_sqlite_ops;

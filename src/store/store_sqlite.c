@@ -68,6 +68,31 @@ static const char *const migrations[] = {
     "  data TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (job_number, attempt, seq)) WITHOUT ROWID;",
+    /* 3: users, API keys (hashes only), and who owns each job */
+    "CREATE TABLE users ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  admin INTEGER NOT NULL DEFAULT 0,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  user_id TEXT NOT NULL REFERENCES users(id),"
+    "  prefix TEXT NOT NULL,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  scope TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER,"
+    "  revoked_at INTEGER);"
+    "CREATE INDEX api_keys_user ON api_keys(user_id);"
+    "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "DROP INDEX jobs_idempotency;"
+    "CREATE UNIQUE INDEX jobs_idempotency ON jobs(owner, idempotency_key)"
+    "  WHERE idempotency_key IS NOT NULL;"
+    "CREATE INDEX jobs_owner ON jobs(owner, number);"
+    "CREATE INDEX jobs_owner_queued ON jobs(owner) WHERE state = 'queued';",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -75,7 +100,9 @@ static const char *const migrations[] = {
   "number, id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
   "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "   \
   "lease_token, lease_expires_at, cancel_requested, output, prompt_tokens, "              \
-  "completion_tokens, error_code, error_message, idempotency_key, request_hash"
+  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner"
+
+#define KEY_COLS "id, user_id, prefix, hash, scope, name, created_at, expires_at, revoked_at"
 
 typedef enum {
   S_BEGIN, S_COMMIT, S_ROLLBACK, S_SYNC_FULL, S_SYNC_NORMAL,
@@ -85,8 +112,9 @@ typedef enum {
   S_WORKER_INSERT, S_WORKER_GET, S_WORKER_TOUCH, S_WORKER_OFFLINE, S_WORKER_COUNT,
   S_WORKER_ONLINE,
   S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST, S_JOB_PEEK, S_JOB_AHEAD,
-  S_LIST_0, S_LIST_1, S_LIST_2, S_LIST_3, /* job_list by (state?1:0)|(model?2:0) */
-  S_LCOUNT_0, S_LCOUNT_1, S_LCOUNT_2, S_LCOUNT_3,
+  S_COUNT_OWNER_QUEUED,
+  S_USER_INSERT, S_USER_GET_ID, S_USER_GET_NAME, S_USER_LIST, S_USER_DISABLE,
+  S_KEY_INSERT, S_KEY_GET_HASH, S_KEY_LIST_USER, S_KEY_LIST_ALL, S_KEY_REVOKE,
   S__COUNT
 } stmt_id;
 
@@ -99,10 +127,10 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_JOB_INSERT] =
         "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, "
         "lease_timeout_ms, created_at, updated_at, not_before, expires_at, idempotency_key, "
-        "request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "request_hash, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [S_JOB_GET_ID] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
     [S_JOB_GET_NUMBER] = "SELECT " JOB_COLS " FROM jobs WHERE number = ?1",
-    [S_JOB_GET_IDEM] = "SELECT " JOB_COLS " FROM jobs WHERE idempotency_key = ?1",
+    [S_JOB_GET_IDEM] = "SELECT " JOB_COLS " FROM jobs WHERE owner = ?2 AND idempotency_key = ?1",
     [S_JOB_UPDATE] =
         "UPDATE jobs SET state = ?1, attempts = ?2, updated_at = ?3, not_before = ?4, "
         "leased_at = ?5, finished_at = ?6, worker_id = ?7, lease_token = ?8, "
@@ -137,6 +165,21 @@ static const char *const stmt_sql[S__COUNT] = {
     /* walks only queued jobs older than this one, and stops at the cap */
     [S_JOB_AHEAD] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_state "
                     "WHERE state = 'queued' AND number < ?1 AND model = ?2 AND priority >= ?3 LIMIT ?4)",
+    [S_COUNT_OWNER_QUEUED] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_owner_queued "
+                             "WHERE owner = ?1 AND state = 'queued' LIMIT ?2)",
+    [S_USER_INSERT] = "INSERT INTO users (id, name, password_hash, admin, disabled, created_at) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_USER_GET_ID] = "SELECT id, name, password_hash, admin, disabled, created_at FROM users WHERE id = ?1",
+    [S_USER_GET_NAME] = "SELECT id, name, password_hash, admin, disabled, created_at FROM users WHERE name = ?1",
+    [S_USER_LIST] = "SELECT id, name, password_hash, admin, disabled, created_at FROM users ORDER BY name",
+    [S_USER_DISABLE] = "UPDATE users SET disabled = ?2 WHERE name = ?1",
+    [S_KEY_INSERT] = "INSERT INTO api_keys (id, user_id, prefix, hash, scope, name, created_at, expires_at) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_KEY_GET_HASH] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1",
+    [S_KEY_LIST_USER] = "SELECT " KEY_COLS " FROM api_keys WHERE user_id = ?1 ORDER BY created_at",
+    [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at",
+    [S_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?3 WHERE (id = ?1 OR prefix = ?1) "
+                     "AND (?2 IS NULL OR user_id = ?2) AND revoked_at IS NULL",
     [S_JOB_PEEK] = "SELECT number, state, attempts, leased_at FROM jobs WHERE id = ?1",
     [S_EVENT_NEXT] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events "
                      "WHERE job_number = ?1 AND attempt = ?2",
@@ -144,22 +187,14 @@ static const char *const stmt_sql[S__COUNT] = {
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_EVENT_LIST] = "SELECT attempt, seq, kind, data, created_at FROM job_events "
                      "WHERE job_number = ?1 AND attempt = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
-    [S_LIST_0] = "SELECT " JOB_COLS " FROM jobs ORDER BY number DESC LIMIT ?3 OFFSET ?4",
-    [S_LIST_1] = "SELECT " JOB_COLS " FROM jobs WHERE state = ?1 "
-                 "ORDER BY number DESC LIMIT ?3 OFFSET ?4",
-    [S_LIST_2] = "SELECT " JOB_COLS " FROM jobs WHERE model = ?2 "
-                 "ORDER BY number DESC LIMIT ?3 OFFSET ?4",
-    [S_LIST_3] = "SELECT " JOB_COLS " FROM jobs WHERE state = ?1 AND model = ?2 "
-                 "ORDER BY number DESC LIMIT ?3 OFFSET ?4",
-    [S_LCOUNT_0] = "SELECT COUNT(*) FROM jobs",
-    [S_LCOUNT_1] = "SELECT COUNT(*) FROM jobs WHERE state = ?1",
-    [S_LCOUNT_2] = "SELECT COUNT(*) FROM jobs WHERE model = ?2",
-    [S_LCOUNT_3] = "SELECT COUNT(*) FROM jobs WHERE state = ?1 AND model = ?2",
 };
+
+#define LIST_VARIANTS 16 /* (state, model, owner) filters x (rows, count) */
 
 struct pq_conn {
   sqlite3 *db;
   sqlite3_stmt *stmts[S__COUNT];
+  sqlite3_stmt *lists[LIST_VARIANTS];
   pq_conn *next_free;
   bool writer;
   bool sync_full; /* the connection's current synchronous setting */
@@ -196,6 +231,7 @@ static pq_err exec_sql(sqlite3 *db, const char *sql) {
 static void conn_close(pq_conn *c) {
   if (!c) return;
   for (int i = 0; i < S__COUNT; i++) sqlite3_finalize(c->stmts[i]);
+  for (int i = 0; i < LIST_VARIANTS; i++) sqlite3_finalize(c->lists[i]);
   sqlite3_close(c->db);
   free(c);
 }
@@ -439,6 +475,7 @@ static pq_job *row_to_job(sqlite3_stmt *st) {
   bad |= col_dup(st, i++, &j->error_message);
   bad |= col_dup(st, i++, &j->idempotency_key);
   bad |= col_dup(st, i++, &j->request_hash);
+  bad |= col_dup(st, i++, &j->owner);
   if (bad || !j->model || !j->input) {
     pq_job_free(j);
     return NULL;
@@ -489,6 +526,7 @@ static pq_err sq_job_insert(pq_conn *c, pq_job *j) {
   bind_ms(st, 12, j->expires_at);
   bind_text(st, 13, j->idempotency_key);
   bind_text(st, 14, j->request_hash);
+  bind_text(st, 15, j->owner ? j->owner : "");
   int rc = step_done(st);
   if (rc != SQLITE_DONE) return fail(c->db, "insert job");
   j->number = sqlite3_last_insert_rowid(c->db);
@@ -503,10 +541,11 @@ static pq_err sq_job_get(pq_conn *c, const char *id, int64_t number, pq_job **ou
   return one_job(c, st, out);
 }
 
-static pq_err sq_job_get_by_idem(pq_conn *c, const char *key, pq_job **out) {
+static pq_err sq_job_get_by_idem(pq_conn *c, const char *owner, const char *key, pq_job **out) {
   sqlite3_stmt *st = stmt(c, S_JOB_GET_IDEM);
   if (!st) return PQ_ERR_STORE_FAILED;
   bind_text(st, 1, key);
+  bind_text(st, 2, owner ? owner : "");
   return one_job(c, st, out);
 }
 
@@ -582,17 +621,32 @@ static pq_err count_one(pq_conn *c, sqlite3_stmt *st, int64_t *count) {
   return rc == SQLITE_ROW ? PQ_OK : fail(c->db, sqlite3_sql(st));
 }
 
+/* The statement for one combination of filters, prepared once per connection. */
+static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count) {
+  int slot = filters | (count ? 8 : 0);
+  if (c->lists[slot]) return c->lists[slot];
+  char sql[1024];
+  snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE 1%s%s%s%s", count ? "COUNT(*)" : JOB_COLS,
+           filters & 1 ? " AND state = ?1" : "", filters & 2 ? " AND model = ?2" : "",
+           filters & 4 ? " AND owner = ?5" : "", count ? "" : " ORDER BY number DESC LIMIT ?3 OFFSET ?4");
+  if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->lists[slot], NULL) != SQLITE_OK) {
+    fail(c->db, sql);
+    return NULL;
+  }
+  return c->lists[slot];
+}
+
 static pq_err sq_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n,
                           int64_t *total) {
-  int variant = (f->state >= 0 ? 1 : 0) | (f->model ? 2 : 0);
-  sqlite3_stmt *list = stmt(c, (stmt_id)(S_LIST_0 + variant));
-  sqlite3_stmt *cnt = stmt(c, (stmt_id)(S_LCOUNT_0 + variant));
+  int filters = (f->state >= 0 ? 1 : 0) | (f->model ? 2 : 0) | (f->owner ? 4 : 0);
+  sqlite3_stmt *list = list_stmt(c, filters, false), *cnt = list_stmt(c, filters, true);
   if (!list || !cnt) return PQ_ERR_STORE_FAILED;
   const char *state = f->state >= 0 ? pq_job_state_name((pq_job_state)f->state) : NULL;
   for (int k = 0; k < 2; k++) {
     sqlite3_stmt *st = k ? cnt : list;
-    if (sqlite3_bind_parameter_index(st, "?1")) bind_text(st, 1, state);
-    if (sqlite3_bind_parameter_index(st, "?2")) bind_text(st, 2, f->model);
+    if (state) bind_text(st, 1, state);
+    if (f->model) bind_text(st, 2, f->model);
+    if (f->owner) bind_text(st, 5, f->owner);
   }
   sqlite3_bind_int64(list, 3, f->limit);
   sqlite3_bind_int64(list, 4, f->offset);
@@ -798,6 +852,180 @@ static pq_err sq_event_list(pq_conn *c, int64_t job_number, int attempt, int64_t
   return result;
 }
 
+/* ---- users and API keys ---- */
+
+static pq_err sq_count_queued_by_owner(pq_conn *c, const char *owner, int64_t cap, int64_t *n) {
+  sqlite3_stmt *st = stmt(c, S_COUNT_OWNER_QUEUED);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, owner);
+  sqlite3_bind_int64(st, 2, cap);
+  return count_one(c, st, n);
+}
+
+static pq_err constraint_or_fail(pq_conn *c, int rc, const char *what) {
+  if (rc == SQLITE_DONE) return PQ_OK;
+  if ((sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_CONSTRAINT) return PQ_ERR_ALREADY_EXISTS;
+  return fail(c->db, what);
+}
+
+static pq_err sq_user_insert(pq_conn *c, const pq_user *u) {
+  sqlite3_stmt *st = stmt(c, S_USER_INSERT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, u->id);
+  bind_text(st, 2, u->name);
+  bind_text(st, 3, u->password_hash);
+  sqlite3_bind_int(st, 4, u->admin);
+  sqlite3_bind_int(st, 5, u->disabled);
+  sqlite3_bind_int64(st, 6, u->created_at);
+  return constraint_or_fail(c, step_done(st), "insert user");
+}
+
+static pq_user *row_to_user(sqlite3_stmt *st) {
+  pq_user *u = calloc(1, sizeof *u);
+  if (!u) return NULL;
+  const unsigned char *id = sqlite3_column_text(st, 0);
+  snprintf(u->id, sizeof u->id, "%s", id ? (const char *)id : "");
+  if (col_dup(st, 1, &u->name) || col_dup(st, 2, &u->password_hash)) {
+    pq_user_free(u);
+    return NULL;
+  }
+  u->admin = sqlite3_column_int(st, 3) != 0;
+  u->disabled = sqlite3_column_int(st, 4) != 0;
+  u->created_at = sqlite3_column_int64(st, 5);
+  return u;
+}
+
+static pq_api_key *row_to_key(sqlite3_stmt *st) {
+  pq_api_key *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  const unsigned char *id = sqlite3_column_text(st, 0);
+  snprintf(k->id, sizeof k->id, "%s", id ? (const char *)id : "");
+  if (col_dup(st, 1, &k->user_id) || col_dup(st, 2, &k->prefix) || col_dup(st, 3, &k->hash) ||
+      col_dup(st, 4, &k->scope) || col_dup(st, 5, &k->name)) {
+    pq_api_key_free(k);
+    return NULL;
+  }
+  k->created_at = sqlite3_column_int64(st, 6);
+  k->expires_at = sqlite3_column_int64(st, 7);
+  k->revoked_at = sqlite3_column_int64(st, 8);
+  return k;
+}
+
+/* Steps a statement into a list built by make(); free with free_one. */
+static pq_err collect_rows(pq_conn *c, sqlite3_stmt *st, void *(*make)(sqlite3_stmt *),
+                           void (*free_one)(void *), void ***out, size_t *n) {
+  pq_err result = PQ_OK;
+  void **list = NULL;
+  size_t len = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    void **grown = realloc(list, (len + 1) * sizeof *grown);
+    if (grown) list = grown;
+    if (!grown || !(list[len] = make(st))) {
+      result = PQ_ERR_NO_MEMORY;
+      break;
+    }
+    len++;
+  }
+  if (result == PQ_OK && rc != SQLITE_DONE) result = fail(c->db, sqlite3_sql(st));
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (result != PQ_OK) {
+    for (size_t i = 0; i < len; i++) free_one(list[i]);
+    free(list);
+    list = NULL;
+    len = 0;
+  }
+  *out = list;
+  *n = len;
+  return result;
+}
+
+static void *make_user(sqlite3_stmt *st) { return row_to_user(st); }
+static void free_user(void *u) { pq_user_free(u); }
+static void *make_key(sqlite3_stmt *st) { return row_to_key(st); }
+static void free_key(void *k) { pq_api_key_free(k); }
+
+static pq_err sq_user_get(pq_conn *c, const char *id, const char *name, pq_user **out) {
+  sqlite3_stmt *st = stmt(c, id ? S_USER_GET_ID : S_USER_GET_NAME);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, id ? id : name);
+  pq_user **list;
+  size_t n;
+  pq_err result = collect_rows(c, st, make_user, free_user, (void ***)&list, &n);
+  if (result != PQ_OK) return result;
+  if (n == 0) {
+    free(list);
+    return PQ_ERR_NOT_FOUND;
+  }
+  *out = list[0];
+  free(list);
+  return PQ_OK;
+}
+
+static pq_err sq_user_list(pq_conn *c, pq_user ***out, size_t *n) {
+  sqlite3_stmt *st = stmt(c, S_USER_LIST);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  return collect_rows(c, st, make_user, free_user, (void ***)out, n);
+}
+
+static pq_err sq_user_set_disabled(pq_conn *c, const char *name, bool disabled) {
+  sqlite3_stmt *st = stmt(c, S_USER_DISABLE);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, name);
+  sqlite3_bind_int(st, 2, disabled);
+  if (step_done(st) != SQLITE_DONE) return fail(c->db, "disable user");
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+}
+
+static pq_err sq_key_insert(pq_conn *c, const pq_api_key *k) {
+  sqlite3_stmt *st = stmt(c, S_KEY_INSERT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, k->id);
+  bind_text(st, 2, k->user_id);
+  bind_text(st, 3, k->prefix);
+  bind_text(st, 4, k->hash);
+  bind_text(st, 5, k->scope);
+  bind_text(st, 6, k->name);
+  sqlite3_bind_int64(st, 7, k->created_at);
+  bind_ms(st, 8, k->expires_at);
+  return constraint_or_fail(c, step_done(st), "insert key");
+}
+
+static pq_err sq_key_get_by_hash(pq_conn *c, const char *hash, pq_api_key **out) {
+  sqlite3_stmt *st = stmt(c, S_KEY_GET_HASH);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, hash);
+  pq_api_key **list;
+  size_t n;
+  pq_err result = collect_rows(c, st, make_key, free_key, (void ***)&list, &n);
+  if (result != PQ_OK) return result;
+  if (n == 0) {
+    free(list);
+    return PQ_ERR_NOT_FOUND;
+  }
+  *out = list[0];
+  free(list);
+  return PQ_OK;
+}
+
+static pq_err sq_key_list(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n) {
+  sqlite3_stmt *st = stmt(c, user_id ? S_KEY_LIST_USER : S_KEY_LIST_ALL);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  if (user_id) bind_text(st, 1, user_id);
+  return collect_rows(c, st, make_key, free_key, (void ***)out, n);
+}
+
+static pq_err sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now) {
+  sqlite3_stmt *st = stmt(c, S_KEY_REVOKE);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  bind_text(st, 1, id_or_prefix);
+  bind_text(st, 2, user_id);
+  sqlite3_bind_int64(st, 3, now);
+  if (step_done(st) != SQLITE_DONE) return fail(c->db, "revoke key");
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+}
+
 /* ---- workers ---- */
 
 static pq_err sq_worker_insert(pq_conn *c, const pq_worker *w) {
@@ -929,4 +1157,13 @@ const pq_store_ops pq_store_sqlite_ops = {
     .worker_mark_offline = sq_worker_mark_offline,
     .worker_count_online = sq_worker_count_online,
     .worker_list_online = sq_worker_list_online,
+    .job_count_queued_by_owner = sq_count_queued_by_owner,
+    .user_insert = sq_user_insert,
+    .user_get = sq_user_get,
+    .user_list = sq_user_list,
+    .user_set_disabled = sq_user_set_disabled,
+    .key_insert = sq_key_insert,
+    .key_get_by_hash = sq_key_get_by_hash,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
 };

@@ -157,12 +157,23 @@ static void idempotency_keys_are_unique(void **state) {
   assert_int_equal(ops->begin(f->w, true), PQ_OK);
   assert_int_equal(ops->job_insert(f->w, a), PQ_OK);
   pq_job *found = NULL;
-  assert_int_equal(ops->job_get_by_idempotency_key(f->w, "k1", &found), PQ_OK);
+  assert_int_equal(ops->job_get_by_idempotency_key(f->w, "", "k1", &found), PQ_OK);
   assert_string_equal(found->id, a->id);
   assert_int_not_equal(ops->job_insert(f->w, b), PQ_OK);
   ops->rollback(f->w);
   pq_job *none = NULL;
-  assert_int_equal(ops->job_get_by_idempotency_key(f->w, "k2", &none), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->job_get_by_idempotency_key(f->w, "", "k2", &none), PQ_ERR_NOT_FOUND);
+  /* keys are per owner: another user may use the same one */
+  pq_job *theirs = make_job("m", 0, 3);
+  theirs->idempotency_key = strdup("k1");
+  theirs->owner = strdup("someone-else");
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, theirs), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->job_get_by_idempotency_key(f->w, "someone-else", "k1", &none), PQ_OK);
+  assert_string_equal(none->id, theirs->id);
+  pq_job_free(none);
+  pq_job_free(theirs);
   pq_job_free(found);
   pq_job_free(a);
   pq_job_free(b);
@@ -295,6 +306,92 @@ static void event_log(void **state) {
   ops->release(f->store, r);
 }
 
+static void users_keys_and_owners(void **state) {
+  fixture *f = *state;
+  pq_user ann = {.name = "ann", .password_hash = "$argon2id$x", .admin = true, .created_at = 1};
+  pq_user bob = {.name = "bob", .password_hash = "$argon2id$y", .created_at = 2};
+  pq_uuid7(1, ann.id);
+  pq_uuid7(2, bob.id);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->user_insert(f->w, &ann), PQ_OK);
+  assert_int_equal(ops->user_insert(f->w, &bob), PQ_OK);
+  pq_user again = bob;
+  pq_uuid7(3, again.id);
+  assert_int_equal(ops->user_insert(f->w, &again), PQ_ERR_ALREADY_EXISTS);
+  pq_api_key key = {.user_id = bob.id, .prefix = "pq_live_abcd", .hash = "h1", .scope = "worker",
+                    .name = "gpu", .created_at = 5, .expires_at = 99};
+  pq_uuid7(5, key.id);
+  assert_int_equal(ops->key_insert(f->w, &key), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+
+  pq_user *u = NULL;
+  assert_int_equal(ops->user_get(f->w, NULL, "bob", &u), PQ_OK);
+  assert_string_equal(u->id, bob.id);
+  assert_false(u->admin);
+  pq_user_free(u);
+  assert_int_equal(ops->user_get(f->w, ann.id, NULL, &u), PQ_OK);
+  assert_true(u->admin);
+  pq_user_free(u);
+  assert_int_equal(ops->user_get(f->w, NULL, "carol", &u), PQ_ERR_NOT_FOUND);
+  pq_user **users;
+  size_t n;
+  assert_int_equal(ops->user_list(f->w, &users, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  for (size_t i = 0; i < n; i++) pq_user_free(users[i]);
+  free(users);
+
+  pq_api_key *k = NULL;
+  assert_int_equal(ops->key_get_by_hash(f->w, "h1", &k), PQ_OK);
+  assert_string_equal(k->scope, "worker");
+  assert_int_equal(k->expires_at, 99);
+  assert_int_equal(k->revoked_at, 0);
+  pq_api_key_free(k);
+  pq_api_key **keys;
+  assert_int_equal(ops->key_list(f->w, ann.id, &keys, &n), PQ_OK);
+  assert_int_equal(n, 0);
+  free(keys);
+  assert_int_equal(ops->key_list(f->w, NULL, &keys, &n), PQ_OK);
+  assert_int_equal(n, 1);
+  pq_api_key_free(keys[0]);
+  free(keys);
+
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->key_revoke(f->w, "pq_live_abcd", ann.id, 50), PQ_ERR_NOT_FOUND); /* not hers */
+  assert_int_equal(ops->key_revoke(f->w, "pq_live_abcd", bob.id, 50), PQ_OK);
+  assert_int_equal(ops->key_revoke(f->w, key.id, NULL, 60), PQ_ERR_NOT_FOUND); /* already */
+  assert_int_equal(ops->user_set_disabled(f->w, "bob", true), PQ_OK);
+  assert_int_equal(ops->user_set_disabled(f->w, "carol", true), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->key_get_by_hash(f->w, "h1", &k), PQ_OK);
+  assert_int_equal(k->revoked_at, 50);
+  pq_api_key_free(k);
+  assert_int_equal(ops->user_get(f->w, NULL, "bob", &u), PQ_OK);
+  assert_true(u->disabled);
+  pq_user_free(u);
+
+  /* jobs belong to their owner */
+  for (int i = 0; i < 3; i++) {
+    pq_job *j = make_job("m", 0, 10 + i);
+    j->owner = strdup(i < 2 ? bob.id : ann.id);
+    assert_int_equal(ops->begin(f->w, true), PQ_OK);
+    assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
+    assert_int_equal(ops->commit(f->w), PQ_OK);
+    pq_job_free(j);
+  }
+  pq_job **jobs;
+  int64_t total;
+  pq_job_filter mine = {.state = -1, .owner = bob.id, .limit = 10};
+  assert_int_equal(ops->job_list(f->w, &mine, &jobs, &n, &total), PQ_OK);
+  assert_int_equal(total, 2);
+  assert_string_equal(jobs[0]->owner, bob.id);
+  pq_job_free_array(jobs, n);
+  int64_t queued;
+  assert_int_equal(ops->job_count_queued_by_owner(f->w, bob.id, 100, &queued), PQ_OK);
+  assert_int_equal(queued, 2);
+  assert_int_equal(ops->job_count_queued_by_owner(f->w, bob.id, 1, &queued), PQ_OK);
+  assert_int_equal(queued, 1); /* capped */
+}
+
 static void note_id(void *ctx, const char *id) { snprintf(ctx, PQ_UUID_LEN + 1, "%s", id); }
 
 static void workers(void **state) {
@@ -359,6 +456,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(list_filters_and_pages, setup, teardown),
       cmocka_unit_test_setup_teardown(scans_find_queued_and_due, setup, teardown),
       cmocka_unit_test_setup_teardown(event_log, setup, teardown),
+      cmocka_unit_test_setup_teardown(users_keys_and_owners, setup, teardown),
       cmocka_unit_test_setup_teardown(workers, setup, teardown),
       cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
   };
