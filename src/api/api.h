@@ -25,6 +25,16 @@ pq_err pq_api_job_cancel(pq_req *req);
 pq_err pq_api_job_complete(pq_req *req);
 pq_err pq_api_job_fail(pq_req *req);
 
+/* identity */
+pq_err pq_api_token(pq_req *req);
+pq_err pq_api_keys_create(pq_req *req);
+pq_err pq_api_keys_list(pq_req *req);
+pq_err pq_api_keys_revoke(pq_req *req);
+/* True when the caller may see this job (theirs, or an admin). */
+bool pq_api_may_see(const pq_req *req, const pq_job *job);
+/* The owner new jobs get, and the filter for listings (NULL: all). */
+const char *pq_api_owner(const pq_req *req);
+
 /* workers */
 pq_err pq_api_worker_register(pq_req *req);
 pq_err pq_api_worker_get(pq_req *req);

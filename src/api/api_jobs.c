@@ -16,6 +16,17 @@ static pq_err job_id_param(pq_req *req, const char **out) {
   return PQ_OK;
 }
 
+bool pq_api_may_see(const pq_req *req, const pq_job *job) {
+  return req->caller.admin || strcmp(job->owner ? job->owner : "", req->caller.user_id) == 0;
+}
+
+const char *pq_api_owner(const pq_req *req) { return req->caller.user_id; }
+
+/* Someone else's job does not exist, as far as this caller can tell. */
+static pq_err not_theirs(pq_req *req, const char *id) {
+  return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s}", "id", id), "no job with id '%s'", id);
+}
+
 static pq_err op_error(pq_req *req) {
   pq_err e = req->op.out.result;
   const char *id = pq_req_param(req, "id");
@@ -47,6 +58,10 @@ pq_err pq_api_job_submit(pq_req *req) {
   pq_job *job = NULL;
   pq_err e = pq_api_parse_submit(req, req->body, &job);
   if (e != PQ_OK) return e;
+  if (!(job->owner = strdup(pq_api_owner(req)))) {
+    pq_job_free(job);
+    return PQ_ERR_NO_MEMORY;
+  }
   req->op.kind = PQ_OP_SUBMIT;
   req->op.in.submit.job = job;
   pq_req_run_op(req, submit_done);
@@ -60,8 +75,12 @@ static pq_err get_again(pq_req *req) {
   uint64_t version = pq_hub_version(pq_coord_hub(req->coord), pq_coord_job_key(id));
   pq_job *job = NULL;
   pq_err e = pq_coord_get_job(req->coord, id, 0, &job);
-  if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, json_pack("{s:s}", "id", id), "no job with id '%s'", id);
+  if (e == PQ_ERR_NOT_FOUND) return not_theirs(req, id);
   if (e != PQ_OK) return e;
+  if (!pq_api_may_see(req, job)) {
+    pq_job_free(job);
+    return not_theirs(req, id);
+  }
   bool waiting = !pq_job_state_terminal(job->state) && req->deadline_ms > pq_mono_ms() &&
                  !pq_req_server_stopping(req);
   if (waiting) {
@@ -87,7 +106,8 @@ pq_err pq_api_job_get(pq_req *req) {
 /* ---- list ---- */
 
 pq_err pq_api_job_list(pq_req *req) {
-  pq_job_filter f = {.state = -1, .model = pq_req_query(req, "model"), .limit = 50, .offset = 0};
+  pq_job_filter f = {.state = -1, .model = pq_req_query(req, "model"), .limit = 50, .offset = 0,
+                     .owner = req->caller.admin ? NULL : pq_api_owner(req)};
   pq_err e;
   if ((e = pq_query_int(req, "limit", 1, 1000, &f.limit)) ||
       (e = pq_query_int(req, "offset", 0, INT64_MAX / 2, &f.offset)))

@@ -329,6 +329,10 @@ pq_err pq_openai_chat(pq_req *req) {
   e = pq_api_parse_submit(req, native, &job);
   json_decref(native);
   if (e != PQ_OK) return e;
+  if (!(job->owner = strdup(pq_api_owner(req)))) {
+    pq_job_free(job);
+    return PQ_ERR_NO_MEMORY;
+  }
   req->state = st;
   req->op.kind = PQ_OP_SUBMIT;
   req->op.in.submit.job = job;

@@ -18,6 +18,12 @@ const pq_route pq_api_routes[] = {
     ROUTE("GET", "/health", pq_api_health, 0, PQ_ROLE_PUBLIC, "health"),
     ROUTE("GET", "/ready", pq_api_ready, 0, PQ_ROLE_PUBLIC, "ready"),
 
+    /* identity */
+    ROUTE("POST", "/v1/auth/token", pq_api_token, JSON | BODY | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC, "auth.token"),
+    ROUTE("POST", "/v1/keys", pq_api_keys_create, JSON, PQ_ROLE_CLIENT, "keys.create"),
+    ROUTE("GET", "/v1/keys", pq_api_keys_list, 0, PQ_ROLE_CLIENT, "keys.list"),
+    ROUTE("DELETE", "/v1/keys/{id}", pq_api_keys_revoke, 0, PQ_ROLE_CLIENT, "keys.revoke"),
+
     /* clients */
     ROUTE("POST", "/v1/jobs", pq_api_job_submit, JSON | BODY, PQ_ROLE_CLIENT, "jobs.submit"),
     ROUTE("GET", "/v1/jobs", pq_api_job_list, 0, PQ_ROLE_CLIENT, "jobs.list"),

@@ -9,7 +9,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "api/api.h"
+#include "auth/access.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/coord.h"
@@ -33,6 +36,12 @@ typedef struct {
   int connection_limit, per_ip_limit;
   int64_t idle_timeout_ms;
   int batch_max;
+  bool open;
+  char jwt_secret[512];
+  int64_t jwt_ttl_ms;
+  char jwt_issuer[128], jwt_audience[128];
+  int rate_client, burst_client, rate_worker, burst_worker, rate_login;
+  int max_queued_per_user, max_streams_per_key;
 } serve_opts;
 
 #define O(field) offsetof(serve_opts, field)
@@ -74,6 +83,30 @@ static const pq_opt serve_options[] = {
      3600000, "an idle or stalled connection is closed after this"},
     {"batch-max", "PROMPTQ_BATCH_MAX", PQ_OPT_INT, O(batch_max), 0, "1024", 1, 100000,
      "operations committed together in one transaction at most"},
+    {"open", "PROMPTQ_OPEN", PQ_OPT_BOOL, O(open), 0, "false", 0, 0,
+     "no credentials needed: every caller is an admin (for a local demo only)"},
+    {"jwt-secret", "PROMPTQ_JWT_SECRET", PQ_OPT_STR, O(jwt_secret), S(jwt_secret), NULL, 0, 0,
+     "HS256 signing secret, 32 bytes at least (default: DATA/jwt.secret, made on first start)"},
+    {"jwt-ttl", "PROMPTQ_JWT_TTL", PQ_OPT_MS, O(jwt_ttl_ms), 0, "1h", 60000, 2592000000,
+     "how long a token from /v1/auth/token lasts"},
+    {"jwt-issuer", "PROMPTQ_JWT_ISSUER", PQ_OPT_STR, O(jwt_issuer), S(jwt_issuer), "promptq", 0, 0,
+     "the iss of tokens issued and accepted"},
+    {"jwt-audience", "PROMPTQ_JWT_AUDIENCE", PQ_OPT_STR, O(jwt_audience), S(jwt_audience), "promptq", 0, 0,
+     "the aud of tokens issued and accepted"},
+    {"rate-client", "PROMPTQ_RATE_CLIENT", PQ_OPT_INT, O(rate_client), 0, "100", 0, 10000000,
+     "client requests per minute per key or user (0: unlimited)"},
+    {"burst-client", "PROMPTQ_BURST_CLIENT", PQ_OPT_INT, O(burst_client), 0, "20", 1, 10000000,
+     "client requests allowed at once"},
+    {"rate-worker", "PROMPTQ_RATE_WORKER", PQ_OPT_INT, O(rate_worker), 0, "1000", 0, 10000000,
+     "worker requests per minute per key"},
+    {"burst-worker", "PROMPTQ_BURST_WORKER", PQ_OPT_INT, O(burst_worker), 0, "100", 1, 10000000,
+     "worker requests allowed at once"},
+    {"rate-login", "PROMPTQ_RATE_LOGIN", PQ_OPT_INT, O(rate_login), 0, "10", 0, 10000000,
+     "login attempts per minute per address"},
+    {"max-queued-per-user", "PROMPTQ_MAX_QUEUED_PER_USER", PQ_OPT_INT, O(max_queued_per_user), 0,
+     "10000", 0, 100000000, "a user's queued jobs at most (0: unlimited)"},
+    {"max-streams-per-key", "PROMPTQ_MAX_STREAMS_PER_KEY", PQ_OPT_INT, O(max_streams_per_key), 0,
+     "100", 0, 1000000, "open event streams per credential (0: unlimited)"},
 };
 #undef O
 #undef S
@@ -128,6 +161,8 @@ int pq_cmd_serve(int argc, char **argv) {
   }
   pq_log_set_level((pq_log_level)level);
   if (pq_cli_data_path(o.data, db, sizeof db) != 0 || (lock_fd = lock_data(o.data)) < 0) return 1;
+  pq_coord *coord = NULL;
+  pq_server *server = NULL;
 
   /* signals are taken by sigwait below, never by the other threads */
   sigset_t stop_signals;
@@ -147,9 +182,29 @@ int pq_cmd_serve(int argc, char **argv) {
       .retry_backoff_max_ms = o.retry_backoff_max_ms,
       .reap_interval_ms = o.reap_interval_ms,
       .batch_max = o.batch_max,
+      .max_queued_per_owner = o.max_queued_per_user,
   };
-  pq_coord *coord = NULL;
-  pq_server *server = NULL;
+  unsigned char *secret = NULL;
+  size_t secret_len = 0;
+  pq_access *access = NULL;
+  char why[300];
+  if (!o.open && pq_jwt_load_secret(o.jwt_secret, o.data, &secret, &secret_len, why, sizeof why) != PQ_OK) {
+    pq_error("%s", why);
+    goto out;
+  }
+  pq_access_config ac = {
+      .open = o.open,
+      .jwt = {.secret = secret, .secret_len = secret_len, .issuer = o.jwt_issuer,
+              .audience = o.jwt_audience, .ttl_s = o.jwt_ttl_ms / 1000, .leeway_s = 30},
+      .client = {.limit = o.rate_client, .window_s = 60, .burst = o.burst_client},
+      .worker = {.limit = o.rate_worker, .window_s = 60, .burst = o.burst_worker},
+      .login = {.limit = o.rate_login, .window_s = 60, .burst = o.rate_login > 5 ? 5 : o.rate_login},
+      .max_streams_per_key = o.max_streams_per_key,
+      .hash_threads = 2,
+  };
+  if (o.open)
+    pq_warn("OPEN MODE: no credentials are checked and every caller is an admin. "
+            "Never expose this server beyond this machine.");
   pq_err e = pq_coord_open(&cc, &coord);
   if (e != PQ_OK) {
     pq_error("cannot open the store at %s: %s", db, pq_err_message(e));
@@ -165,9 +220,15 @@ int pq_cmd_serve(int argc, char **argv) {
       .max_body = o.max_body,
       .max_wait_s = (int)(o.max_wait_ms / 1000),
       .keepalive_ms = o.keepalive_ms,
+      .access = access,
       .routes = pq_api_routes,
       .n_routes = pq_api_n_routes,
   };
+  if (!(access = pq_access_new(&ac, coord))) {
+    pq_error("cannot set up access control");
+    goto out;
+  }
+  sc.access = access;
   if ((e = pq_server_start(&sc, coord, &server)) != PQ_OK) goto out;
   pq_info("promptq %s listening on http://%s:%d (store %s, sync=%s)", PQ_VERSION, host,
           pq_server_port(server), db, o.sync);
@@ -178,7 +239,10 @@ int pq_cmd_serve(int argc, char **argv) {
   result = 0;
 out:
   pq_server_stop(server);
+  pq_access_free(access);
   pq_coord_close(coord);
+  if (secret) sodium_memzero(secret, secret_len);
+  free(secret);
   if (lock_fd >= 0) close(lock_fd);
   if (result == 0) pq_info("stopped cleanly");
   return result;

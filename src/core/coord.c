@@ -414,6 +414,30 @@ pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n) {
   return result;
 }
 
+pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out) {
+  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
+  if (!conn) return PQ_ERR_STORE_FAILED;
+  pq_err result = c->ops->user_get(conn, id, name, out);
+  c->ops->release(c->store, conn);
+  return result;
+}
+
+pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out) {
+  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
+  if (!conn) return PQ_ERR_STORE_FAILED;
+  pq_err result = c->ops->key_get_by_hash(conn, hash, out);
+  c->ops->release(c->store, conn);
+  return result;
+}
+
+pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, size_t *n) {
+  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
+  if (!conn) return PQ_ERR_STORE_FAILED;
+  pq_err result = c->ops->key_list(conn, user_id, out, n);
+  c->ops->release(c->store, conn);
+  return result;
+}
+
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n) {
   pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);

@@ -36,6 +36,7 @@ typedef struct pq_coord_config {
   int64_t retry_backoff_max_ms;
   int64_t reap_interval_ms;     /* how often leases, ttls and workers are checked */
   int batch_max;                /* operations per transaction at most */
+  int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
 } pq_coord_config;
 
 typedef enum {
@@ -47,6 +48,7 @@ typedef enum {
   PQ_OP_HEARTBEAT,
   PQ_OP_REGISTER,
   PQ_OP_APPEND, /* a worker streams output: entries for the job's event log */
+  PQ_OP_EXEC,   /* any other write, as a function run inside the transaction */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -86,6 +88,10 @@ struct pq_op {
       const char *const *data; /* JSON texts, one event each */
       size_t n;
     } append;
+    struct {
+      pq_err (*fn)(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now);
+      void *arg;
+    } exec;
   } in;
   struct {
     pq_err result;
@@ -142,6 +148,10 @@ pq_err pq_coord_list_jobs(pq_coord *c, const pq_job_filter *f, pq_job ***out, si
                           int64_t *total);
 pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out);
 pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n);
+/* Users and keys, read from the store (by id, or by name when id is NULL). */
+pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out);
+pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out);
+pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, size_t *n);
 /* Entries of one attempt of a job's event log after seq `after`. */
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n);

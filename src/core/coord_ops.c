@@ -107,6 +107,15 @@ static pq_err run_submit(pq__batch *b, pq_op *op) {
       return result;
     }
   }
+  if (c->cfg.max_queued_per_owner > 0 && job->owner && *job->owner) {
+    int64_t queued = 0;
+    result = c->ops->job_count_queued_by_owner(c->wconn, job->owner, c->cfg.max_queued_per_owner, &queued);
+    if (result == PQ_OK && queued >= c->cfg.max_queued_per_owner) result = PQ_ERR_QUEUE_QUOTA_EXCEEDED;
+    if (result != PQ_OK) {
+      pq_job_free(job);
+      return result;
+    }
+  }
   job->state = PQ_JOB_QUEUED;
   job->created_at = job->updated_at = b->now;
   if (job->max_attempts <= 0) job->max_attempts = c->cfg.max_attempts;
@@ -314,6 +323,7 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_HEARTBEAT: return run_heartbeat(b, op);
     case PQ_OP_REGISTER: return run_register(b, op);
     case PQ_OP_APPEND: return run_append(b, op);
+    case PQ_OP_EXEC: return op->in.exec.fn(b->c->wconn, b->c->ops, op->in.exec.arg, b->now);
   }
   return PQ_ERR_INTERNAL;
 }

@@ -106,6 +106,13 @@ static void waiter_woken(pq_waiter *w, pq_wake_reason why) {
 }
 
 pq_err pq_req_stream(pq_req *req, int status, const char *content_type, pq_stream_fn fill) {
+  if (!req->stream_slot && req->caller.known) {
+    if (!pq_access_stream_acquire(pq_req_access(req), req->caller.limit_key))
+      return pq_req_fail(req, PQ_ERR_STREAM_QUOTA_EXCEEDED,
+                         json_pack("{s:i}", "max_streams", pq_access_config_of(pq_req_access(req))->max_streams_per_key),
+                         "this credential has too many open streams");
+    req->stream_slot = true;
+  }
   req->status = status;
   req->stream_type = content_type;
   req->stream_fn = fill;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/access.h"
 #include "core/coord.h"
 #include "core/error.h"
 #include "http/router.h"
@@ -36,6 +37,7 @@ struct pq_req {
   char request_id[24];
   pq_coord *coord;       /* borrowed */
   pq_server *server;     /* borrowed */
+  pq_identity caller;    /* who is calling (caller.known on non-public routes) */
   /* scratch that outlives a park: one operation, one waiter */
   pq_op op;
   pq_waiter waiter;
@@ -47,6 +49,9 @@ struct pq_req {
   struct MHD_Connection *conn;
   pq_stream_fn stream_fn;
   const char *stream_type;
+  bool stream_slot;      /* holds one of the caller's stream slots */
+  const pq_rate_policy *rate_policy; /* the limit applied to this request */
+  pq_rate_decision rate;
   char *raw_body;
   size_t raw_len, raw_cap;
   bool too_large, parked;
@@ -100,6 +105,9 @@ pq_err pq_req_stream(pq_req *req, int status, const char *content_type, pq_strea
 /* From a fill callback: suspend until key is published (after seen_version),
  * deadline_ms passes or the server stops; then fill is called again. */
 void pq_req_stream_wait(pq_req *req, uint64_t key, uint64_t seen_version, int64_t deadline_ms);
+
+/* The server's access control (never NULL). */
+pq_access *pq_req_access(pq_req *req);
 
 /* True once the server is shutting down (waits should answer now). */
 bool pq_req_server_stopping(pq_req *req);

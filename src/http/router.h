@@ -17,6 +17,7 @@ typedef pq_err (*pq_handler_fn)(pq_req *req);
 enum {
   PQ_ROUTE_JSON = 1u << 0,      /* a body, when present, must be a JSON object */
   PQ_ROUTE_BODY = 1u << 1,      /* the body is required */
+  PQ_ROUTE_LOGIN = 1u << 2,     /* public, rate limited per address (logins) */
 };
 
 /* Who may call a route. Enforced by the dispatcher once identity exists;

@@ -62,6 +62,7 @@ bool pq_req_server_stopping(pq_req *req) {
 }
 
 int pq_req_max_wait_s(pq_req *req) { return req->server->cfg.max_wait_s; }
+pq_access *pq_req_access(pq_req *req) { return req->server->cfg.access; }
 
 int64_t pq_req_keepalive_ms(pq_req *req) {
   return req->server->cfg.keepalive_ms > 0 ? req->server->cfg.keepalive_ms : 15000;
@@ -87,6 +88,28 @@ static void build_error_body(pq_req *req) {
                            "details", details, "retryable", pq_err_retryable(e), "request_id",
                            req->request_id, "timestamp", pq_format_time(pq_now_ms(), ts, sizeof ts));
   pq_req_reply(req, pq_err_http_status(e), body);
+}
+
+/* RateLimit-Policy / RateLimit (IETF draft) and the common X-RateLimit-* set. */
+static void add_rate_headers(struct MHD_Response *r, const pq_req *req) {
+  const pq_rate_policy *p = req->rate_policy;
+  char v[128];
+  snprintf(v, sizeof v, "%lld;w=%lld;burst=%lld", (long long)p->limit, (long long)p->window_s,
+           (long long)p->burst);
+  MHD_add_response_header(r, "RateLimit-Policy", v);
+  snprintf(v, sizeof v, "limit=%lld, remaining=%lld, reset=%lld", (long long)p->burst,
+           (long long)req->rate.remaining, (long long)req->rate.reset_s);
+  MHD_add_response_header(r, "RateLimit", v);
+  snprintf(v, sizeof v, "%lld", (long long)p->limit);
+  MHD_add_response_header(r, "X-RateLimit-Limit", v);
+  snprintf(v, sizeof v, "%lld", (long long)req->rate.remaining);
+  MHD_add_response_header(r, "X-RateLimit-Remaining", v);
+  snprintf(v, sizeof v, "%lld", (long long)(pq_now_ms() / 1000 + req->rate.reset_s)); /* epoch seconds */
+  MHD_add_response_header(r, "X-RateLimit-Reset", v);
+  if (!req->rate.allowed) {
+    snprintf(v, sizeof v, "%lld", (long long)req->rate.retry_after_s);
+    MHD_add_response_header(r, "Retry-After", v);
+  }
 }
 
 static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max) {
@@ -119,6 +142,8 @@ static enum MHD_Result send_reply(pq_req *req) {
   if (req->reply_len) MHD_add_response_header(r, "Content-Type", "application/json");
   MHD_add_response_header(r, "X-Request-Id", req->request_id);
   MHD_add_response_header(r, "Cache-Control", "no-store");
+  if (req->rate_policy) add_rate_headers(r, req);
+  if (req->error == PQ_ERR_UNAUTHORIZED) MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"promptq\"");
   if (req->error == PQ_ERR_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", req->allow);
   if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE || pq_req_server_stopping(req))
     MHD_add_response_header(r, "Connection", "close");
@@ -154,6 +179,53 @@ static pq_err parse_body(pq_req *req) {
   return PQ_OK;
 }
 
+static void client_address(pq_req *req, char *out, size_t size) {
+  const union MHD_ConnectionInfo *info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  snprintf(out, size, "?");
+  if (!info || !info->client_addr) return;
+  const struct sockaddr *sa = info->client_addr;
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)size);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
+/* Who is calling, may they, and how often: once here for every route. */
+static pq_err check_access(pq_req *req, const pq_route *route) {
+  pq_access *a = req->server->cfg.access;
+  const pq_access_config *ac = pq_access_config_of(a);
+  char rate_key[80];
+  if (route->role == PQ_ROLE_PUBLIC) {
+    if (!(route->flags & PQ_ROUTE_LOGIN) || ac->open) return PQ_OK;
+    char addr[64];
+    client_address(req, addr, sizeof addr);
+    snprintf(rate_key, sizeof rate_key, "login:%s", addr);
+    req->rate_policy = &ac->login;
+  } else {
+    const char *why = NULL;
+    pq_err e = pq_access_identify(a, pq_req_header(req, "Authorization"), pq_req_header(req, "X-Api-Key"),
+                                  &req->caller, &why);
+    if (e == PQ_ERR_UNAUTHORIZED) return pq_req_fail(req, e, NULL, "%s", why);
+    if (e != PQ_OK) return e;
+    if (!pq_access_allows(&req->caller, route->role))
+      return pq_req_fail(req, PQ_ERR_FORBIDDEN, json_pack("{s:s,s:s}", "scope", pq_scope_name(req->caller.scope),
+                                                        "needs", route->role == PQ_ROLE_WORKER ? "worker" :
+                                                                 route->role == PQ_ROLE_ADMIN ? "admin" : "client"),
+                         "this credential may not call %s %s", req->method, route->pattern);
+    if (ac->open) return PQ_OK; /* the demo is not rate limited */
+    snprintf(rate_key, sizeof rate_key, "%s:%s", route->role == PQ_ROLE_WORKER ? "w" : "c",
+             req->caller.limit_key);
+    req->rate_policy = route->role == PQ_ROLE_WORKER ? &ac->worker : &ac->client;
+  }
+  req->rate = pq_access_limit(a, req->rate_policy, rate_key);
+  if (req->rate.allowed) return PQ_OK;
+  return pq_req_fail(req, PQ_ERR_RATE_LIMIT_EXCEEDED,
+                     json_pack("{s:I}", "retry_after_s", (json_int_t)req->rate.retry_after_s),
+                     "rate limit of %lld requests per %lld s exceeded; retry in %lld s",
+                     (long long)req->rate_policy->limit, (long long)req->rate_policy->window_s,
+                     (long long)req->rate.retry_after_s);
+}
+
 static pq_err dispatch(pq_req *req) {
   pq_server *s = req->server;
   pq_err e = pq_router_match(s->cfg.routes, s->cfg.n_routes, req->method, req->path, &req->match);
@@ -164,6 +236,7 @@ static pq_err dispatch(pq_req *req) {
   }
   if (e != PQ_OK) return pq_req_fail(req, e, NULL, "no route for %s %s", req->method, req->path);
   const pq_route *route = req->match.route;
+  if ((e = check_access(req, route)) != PQ_OK) return e;
   if (req->too_large)
     return pq_req_fail(req, PQ_ERR_PAYLOAD_TOO_LARGE,
                        json_pack("{s:I}", "max_bytes", (json_int_t)s->cfg.max_body),
@@ -281,6 +354,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
   }
   if (req->state_free) req->state_free(req);
+  if (req->stream_slot) pq_access_stream_release(req->server->cfg.access, req->caller.limit_key);
   pq_op_release(&req->op);
   json_decref(req->body);
   json_decref(req->error_details);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/access.h"
 #include "core/coord.h"
 #include "http/router.h"
 
@@ -26,6 +27,7 @@ typedef struct pq_server_config {
   int64_t max_body;
   int max_wait_s;            /* the longest a long-poll may wait */
   int64_t keepalive_ms;      /* a comment line on idle streams this often */
+  pq_access *access;         /* who may call what; borrowed */
   const pq_route *routes;    /* borrowed, must outlive the server */
   size_t n_routes;
 } pq_server_config;

@@ -38,9 +38,10 @@ def wait_until(predicate, timeout=PATIENCE, what="condition"):
 
 
 class Server:
-    def __init__(self, data_dir, args=()):
+    def __init__(self, data_dir, args=(), secured=False):
         self.data_dir = data_dir
-        self.args = list(args)
+        # most suites test the queue, not identity: they run open unless asked
+        self.args = list(args) if secured else ["--open", *args]
         self.proc = None
         self.log_path = None
         self.url = None
@@ -165,8 +166,8 @@ def tmpdir_path():
 def make_server(tmpdir_path):
     servers = []
 
-    def make(*args, data_dir=None):
-        s = Server(data_dir or tmpdir_path, args)
+    def make(*args, data_dir=None, secured=False):
+        s = Server(data_dir or tmpdir_path, args, secured=secured)
         servers.append(s)
         return s.start()
 

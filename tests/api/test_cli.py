@@ -91,7 +91,7 @@ def test_environment_and_config_file(tmpdir_path):
     data = os.path.join(tmpdir_path, "d")
     config = os.path.join(tmpdir_path, "promptq.conf")
     with open(config, "w") as f:
-        f.write(f"listen = 127.0.0.1:0\ndata = {data}\nmax-body = 2k\n")
+        f.write(f"listen = 127.0.0.1:0\ndata = {data}\nmax-body = 2k\nopen = true\n")
     env = dict(os.environ, PROMPTQ_CONFIG=config, PROMPTQ_LOG_LEVEL="info")
     log_path = os.path.join(tmpdir_path, "serve.log")
     with open(log_path, "w") as log:

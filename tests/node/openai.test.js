@@ -36,7 +36,7 @@ function stop(child) {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'promptq-node-'));
   const log = join(dir, 'serve.log');
-  serve = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir],
+  serve = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--open'],
                 { stdio: ['ignore', openSync(log, 'w'), openSync(log, 'a')] });
   const port = await waitFor(() => readFileSync(log, 'utf8').match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1],
                              'promptq serve to listen');
