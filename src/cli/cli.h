@@ -11,6 +11,8 @@ int pq_cmd_worker(int argc, char **argv);
 int pq_cmd_submit(int argc, char **argv);
 int pq_cmd_jobs(int argc, char **argv);
 int pq_cmd_migrate(int argc, char **argv);
+int pq_cmd_user(int argc, char **argv);
+int pq_cmd_key(int argc, char **argv);
 
 /* Options shared by the commands that talk to a coordinator. */
 typedef struct pq_cli_client_opts {

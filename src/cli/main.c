@@ -15,6 +15,8 @@ static const struct {
     {"submit", pq_cmd_submit, "submit a job (and wait for its answer with --wait)"},
     {"jobs", pq_cmd_jobs, "list, show or cancel jobs: jobs ls|show ID|cancel ID"},
     {"migrate", pq_cmd_migrate, "apply the store's schema migrations"},
+    {"user", pq_cmd_user, "users: user add NAME [--admin] | ls | disable NAME | enable NAME"},
+    {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},
 };
 
 static void usage(FILE *out) {
