@@ -147,6 +147,12 @@ pq_err pq_api_job_cancel(pq_req *req) {
   const char *id = NULL;
   pq_err e = job_id_param(req, &id);
   if (e != PQ_OK) return e;
+  pq_job *job = NULL;
+  if ((e = pq_coord_get_job(req->coord, id, 0, &job)) == PQ_ERR_NOT_FOUND) return not_theirs(req, id);
+  if (e != PQ_OK) return e;
+  bool theirs = pq_api_may_see(req, job);
+  pq_job_free(job);
+  if (!theirs) return not_theirs(req, id);
   req->op.kind = PQ_OP_CANCEL;
   req->op.in.cancel.job_id = id;
   pq_req_run_op(req, job_done);
