@@ -365,86 +365,54 @@ void pq_coord_close(pq_coord *c) {
 
 /* ---- reads ---- */
 
+/* One store read on a connection borrowed from the read pool. */
+#define READ_ONCE(c, op, ...)                                         \
+  pq_conn *conn_ = (c)->ops->acquire((c)->store, PQ_CONN_READ);       \
+  if (!conn_) return PQ_ERR_STORE_FAILED;                             \
+  pq_err result_ = (c)->ops->op(conn_, __VA_ARGS__);                  \
+  (c)->ops->release((c)->store, conn_);                               \
+  return result_
+
 pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **out) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->job_get(conn, id, number, out);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, job_get, id, number, out);
 }
 
 pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t *ahead) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->job_ahead(conn, job, cap, ahead);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, job_ahead, job, cap, ahead);
 }
 
 pq_err pq_coord_peek_job(pq_coord *c, const char *id, pq_job *out) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->job_peek(conn, id, out);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, job_peek, id, out);
 }
 
 pq_err pq_coord_list_jobs(pq_coord *c, const pq_job_filter *f, pq_job ***out, size_t *n,
                           int64_t *total) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->job_list(conn, f, out, n, total);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, job_list, f, out, n, total);
 }
 
 pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->worker_get(conn, id, out);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, worker_get, id, out);
 }
 
 pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->worker_list_online(conn, out, n);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, worker_list_online, out, n);
 }
 
 pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->user_get(conn, id, name, out);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, user_get, id, name, out);
 }
 
 pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->key_get_by_hash(conn, hash, out);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, key_get_by_hash, hash, out);
 }
 
 pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, size_t *n) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->key_list(conn, user_id, out, n);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, key_list, user_id, out, n);
 }
 
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n) {
-  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
-  if (!conn) return PQ_ERR_STORE_FAILED;
-  pq_err result = c->ops->event_list(conn, job_number, attempt, after, limit, out, n);
-  c->ops->release(c->store, conn);
-  return result;
+  READ_ONCE(c, event_list, job_number, attempt, after, limit, out, n);
 }
 
 bool pq_coord_ready(pq_coord *c) {
