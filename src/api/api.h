@@ -14,6 +14,7 @@ extern const size_t pq_api_n_routes;
 /* health */
 pq_err pq_api_health(pq_req *req);
 pq_err pq_api_ready(pq_req *req);
+pq_err pq_api_metrics(pq_req *req);
 
 /* jobs, for clients */
 pq_err pq_api_job_submit(pq_req *req);

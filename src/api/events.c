@@ -110,34 +110,24 @@ out:
 /* ---- streaming to a client ---- */
 
 int pq_event_stream_append(pq_event_stream *s, const char *text, size_t n) {
-  if (s->len + n > s->cap) {
-    size_t cap = s->cap ? s->cap : 4096;
-    while (cap < s->len + n) cap *= 2;
-    char *grown = realloc(s->pending, cap);
-    if (!grown) return -1;
-    s->pending = grown;
-    s->cap = cap;
-  }
-  memcpy(s->pending + s->len, text, n);
-  s->len += n;
-  return 0;
+  return pq_buf_add(&s->pending, text, n);
 }
 
 static long stream_fill(pq_req *req, char *buf, size_t max) {
   pq_event_stream *s = req->state;
   for (;;) {
-    if (s->off < s->len) {
-      size_t n = s->len - s->off < max ? s->len - s->off : max;
-      memcpy(buf, s->pending + s->off, n);
+    if (s->off < s->pending.len) {
+      size_t n = s->pending.len - s->off < max ? s->pending.len - s->off : max;
+      memcpy(buf, s->pending.data + s->off, n);
       s->off += n;
-      if (s->off == s->len) s->off = s->len = 0;
+      if (s->off == s->pending.len) s->off = s->pending.len = 0;
       s->last_write_ms = pq_mono_ms();
       return (long)n;
     }
     if (s->ended || s->cur.done || pq_req_server_stopping(req)) return -1;
     uint64_t version;
     if (pq_event_cursor_next(req->coord, &s->cur, s->emit, s, &version) != PQ_OK) return -1;
-    if (s->len > 0) continue;
+    if (s->pending.len > 0) continue;
     if (s->cur.done) return -1;
     int64_t keepalive = pq_req_keepalive_ms(req);
     if (pq_mono_ms() - s->last_write_ms >= keepalive) { /* keeps proxies from closing it */
@@ -151,7 +141,7 @@ static long stream_fill(pq_req *req, char *buf, size_t max) {
 
 static void stream_free(pq_req *req) {
   pq_event_stream *s = req->state;
-  free(s->pending);
+  pq_buf_free(&s->pending);
 }
 
 pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_event_id,

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/job.h"
 #include "http/request.h"
 #include "store/store.h"
@@ -49,8 +50,8 @@ typedef struct pq_event_stream {
   pq_coord *coord;       /* borrowed */
   bool end_after_final;  /* close once the final event is written */
   bool ended;            /* the formatter has written its last word */
-  char *pending;
-  size_t len, off, cap;
+  pq_buf pending;         /* formatted, not yet written */
+  size_t off;             /* how much of it was written */
   int64_t last_write_ms;
 } pq_event_stream;
 

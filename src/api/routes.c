@@ -17,6 +17,7 @@
 const pq_route pq_api_routes[] = {
     ROUTE("GET", "/health", pq_api_health, 0, PQ_ROLE_PUBLIC, "health"),
     ROUTE("GET", "/ready", pq_api_ready, 0, PQ_ROLE_PUBLIC, "ready"),
+    ROUTE("GET", "/metrics", pq_api_metrics, 0, PQ_ROLE_PUBLIC, "metrics"),
 
     /* identity */
     ROUTE("POST", "/v1/auth/token", pq_api_token, JSON | BODY | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC, "auth.token"),

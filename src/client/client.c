@@ -1,5 +1,6 @@
 #include "client/client.h"
 #include "client/sse.h"
+#include "core/buf.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -12,11 +13,6 @@ struct pq_client {
   char *auth_header;
   volatile sig_atomic_t *abort_flag;
 };
-
-typedef struct {
-  char *data;
-  size_t len, cap;
-} buffer;
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -51,20 +47,7 @@ void pq_client_free(pq_client *c) {
 void pq_client_set_abort(pq_client *c, volatile sig_atomic_t *flag) { c->abort_flag = flag; }
 
 static size_t on_data(char *ptr, size_t size, size_t n, void *ud) {
-  buffer *b = ud;
-  size_t len = size * n;
-  if (b->len + len + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 4096;
-    while (cap < b->len + len + 1) cap *= 2;
-    char *grown = realloc(b->data, cap);
-    if (!grown) return 0;
-    b->data = grown;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, ptr, len);
-  b->len += len;
-  b->data[b->len] = '\0';
-  return len;
+  return pq_buf_add(ud, ptr, size * n) == 0 ? size * n : 0;
 }
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c2, curl_off_t d) {
@@ -76,7 +59,7 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c2, curl
 pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t *body,
                       long timeout_ms, long *status, json_t **out) {
   pq_err result = PQ_OK;
-  buffer resp = {0};
+  pq_buf resp = {0};
   char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
   size_t url_len = strlen(c->base) + strlen(path) + 1;
   char *url = malloc(url_len);

@@ -155,6 +155,59 @@ static void park_lease(pq_coord *c, pq_op *op) {
   }
 }
 
+/* ---- gauges: queued and leased jobs per model ---- */
+
+static pq__model_count *count_for(pq_coord *c, const char *model) {
+  for (size_t i = 0; i < c->n_counts; i++)
+    if (strcmp(c->counts[i].model, model) == 0) return &c->counts[i];
+  if (c->n_counts == c->cap_counts) {
+    size_t cap = c->cap_counts ? c->cap_counts * 2 : 8;
+    pq__model_count *grown = realloc(c->counts, cap * sizeof *grown);
+    if (!grown) return NULL;
+    c->counts = grown;
+    c->cap_counts = cap;
+  }
+  pq__model_count *m = &c->counts[c->n_counts];
+  if (!(m->model = strdup(model))) return NULL;
+  m->queued = m->leased = 0;
+  c->n_counts++;
+  return m;
+}
+
+void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to) {
+  pthread_mutex_lock(&c->counts_mu);
+  pq__model_count *m = count_for(c, model);
+  if (m) {
+    if (from == PQ_JOB_QUEUED) m->queued--;
+    if (from == PQ_JOB_LEASED) m->leased--;
+    if (to == PQ_JOB_QUEUED) m->queued++;
+    if (to == PQ_JOB_LEASED) m->leased++;
+  }
+  pthread_mutex_unlock(&c->counts_mu);
+}
+
+static void add_count(void *ctx, const char *model, pq_job_state s, int64_t n) {
+  pq_coord *c = ctx;
+  pq__model_count *m = count_for(c, model);
+  if (m && s == PQ_JOB_QUEUED) m->queued = n;
+  if (m && s == PQ_JOB_LEASED) m->leased = n;
+}
+
+static pq_err rebuild_counts(pq_coord *c) {
+  pthread_mutex_lock(&c->counts_mu);
+  for (size_t i = 0; i < c->n_counts; i++) c->counts[i].queued = c->counts[i].leased = 0;
+  pq_err result = c->ops->job_count_active(c->wconn, add_count, c);
+  pthread_mutex_unlock(&c->counts_mu);
+  return result;
+}
+
+void pq_coord_active_counts(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t queued,
+                                                    int64_t leased), void *ctx) {
+  pthread_mutex_lock(&c->counts_mu);
+  for (size_t i = 0; i < c->n_counts; i++) fn(ctx, c->counts[i].model, c->counts[i].queued, c->counts[i].leased);
+  pthread_mutex_unlock(&c->counts_mu);
+}
+
 /* ---- the index ---- */
 
 typedef struct {
@@ -229,7 +282,8 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
       pq_op_release(b.handed[i]);
       b.handed[i]->out.result = PQ_ERR_STORE_FAILED;
     }
-    if (rebuild_index(c) != PQ_OK) pq_error("coordinator: cannot rebuild the index");
+    if (rebuild_index(c) != PQ_OK || rebuild_counts(c) != PQ_OK)
+      pq_error("coordinator: cannot rebuild the index");
   } else {
     if (n_ops) { /* reaper-only passes are not group commits */
       PQ__STAT_ADD(c, batches, 1);
@@ -302,7 +356,7 @@ static pq_err start(pq_coord *c) {
   if ((result = c->ops->migrate(c->store, &applied))) return result;
   if (!(c->wconn = c->ops->acquire(c->store, PQ_CONN_WRITE))) return PQ_ERR_STORE_FAILED;
   if (!(c->sched = pq_sched_new()) || !(c->hub = pq_hub_new())) return PQ_ERR_NO_MEMORY;
-  if ((result = rebuild_index(c))) return result;
+  if ((result = rebuild_index(c)) || (result = rebuild_counts(c))) return result;
   pq_info("coordinator: %zu queued jobs indexed", pq_sched_total(c->sched));
   c->next_reap_ms = pq_mono_ms();
   if (pthread_create(&c->writer, NULL, writer_main, c) != 0) return PQ_ERR_INTERNAL;
@@ -327,6 +381,7 @@ pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_init(&c->counts_mu, NULL);
   pthread_cond_init(&c->cv, &attr);
   pthread_condattr_destroy(&attr);
   pq_err result = start(c);
@@ -360,6 +415,9 @@ void pq_coord_close(pq_coord *c) {
   if (c->store) c->ops->close(c->store);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
+  for (size_t i = 0; i < c->n_counts; i++) free(c->counts[i].model);
+  free(c->counts);
+  pthread_mutex_destroy(&c->counts_mu);
   free(c);
 }
 

@@ -162,6 +162,9 @@ pq_hub *pq_coord_hub(pq_coord *c);
 uint64_t pq_coord_job_key(const char *job_id);
 
 void pq_coord_get_stats(pq_coord *c, pq_coord_stats *out);
+/* Calls fn with each model's queued and leased counts (kept in memory). */
+void pq_coord_active_counts(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t queued,
+                                                    int64_t leased), void *ctx);
 const pq_coord_config *pq_coord_config_of(pq_coord *c);
 /* True while the store answers a trivial read. */
 bool pq_coord_ready(pq_coord *c);

@@ -25,7 +25,18 @@ struct pq_coord {
   bool closing, stopped;
   int64_t next_reap_ms; /* monotonic */
   pq_coord_stats stats; /* written by the writer, read with atomics */
+  pthread_mutex_t counts_mu; /* queued/leased per model, for the gauges */
+  struct pq__model_count *counts;
+  size_t n_counts, cap_counts;
 };
+
+typedef struct pq__model_count {
+  char *model;
+  int64_t queued, leased;
+} pq__model_count;
+
+/* A job of model moved from one state to another (-1: from nowhere). */
+void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to);
 
 /* One transaction's worth of work, on the writer thread. */
 typedef struct pq__batch {

@@ -29,6 +29,7 @@ static pq_err transition(pq__batch *b, pq_job *job, pq_job_state from, const cha
   if (!pq_job_transition_allowed(from, job->state)) return PQ_ERR_INVALID_STATE;
   job->updated_at = b->now;
   pq_err result = b->c->ops->job_update(b->c->wconn, job, from, token);
+  if (result == PQ_OK) pq__count_move(b->c, job->model, (int)from, job->state);
   if (result == PQ_OK && pq__publish(b, job->id) != 0) result = PQ_ERR_NO_MEMORY;
   return result;
 }
@@ -123,6 +124,7 @@ static pq_err run_submit(pq__batch *b, pq_op *op) {
   if (!job->id[0]) pq_uuid7(b->now, job->id);
   op->out.job = job;
   if ((result = c->ops->job_insert(c->wconn, job))) return result;
+  pq__count_move(c, job->model, -1, PQ_JOB_QUEUED);
   if (pq_sched_push(c->sched, job->model, job->number, job->priority, 0, b->now) ||
       pq__publish(b, job->id))
     return PQ_ERR_NO_MEMORY;

@@ -78,6 +78,15 @@ pq_err pq_req_reply(pq_req *req, int status, json_t *body) {
   return PQ_OK;
 }
 
+pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char *text) {
+  free(req->reply);
+  req->reply = text;
+  req->reply_len = text ? strlen(text) : 0;
+  req->reply_type = content_type;
+  req->status = status;
+  return text ? PQ_OK : PQ_ERR_NO_MEMORY;
+}
+
 pq_err pq_req_fail(pq_req *req, pq_err err, json_t *details, const char *fmt, ...) {
   char buf[512];
   va_list ap;

@@ -59,6 +59,8 @@ struct pq_req {
   pq_handler_fn resume;
   int status;
   char *reply;           /* serialized body (malloc'd) */
+  const char *reply_type; /* NULL: application/json */
+  bool stream_counted;
   size_t reply_len;
   char allow[64];
   pq_err error;
@@ -79,6 +81,9 @@ const char *pq_req_header(pq_req *req, const char *name);
 
 /* Sets the response; takes ownership of body (which may be NULL: no body). */
 pq_err pq_req_reply(pq_req *req, int status, json_t *body);
+
+/* Sets a non-JSON response; takes ownership of text (malloc'd). */
+pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char *text);
 
 /* Records an error's message (printf-style) and details (taken; may be NULL)
  * and returns err, for `return pq_req_fail(...)`. */

@@ -4,20 +4,36 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "http/request.h"
 #include "http/server_internal.h"
 
+/* Upper bounds, in seconds, of the latency histogram's buckets. */
+static const double latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                         0.1,    0.25,  0.5,    1,     2.5,  5,    10};
+#define N_BUCKETS (sizeof latency_buckets / sizeof latency_buckets[0])
+#define N_STATUSES 500 /* 100..599 */
+
+typedef struct {
+  uint64_t by_status[N_STATUSES];
+  uint64_t buckets[N_BUCKETS + 1]; /* the last is +Inf */
+  uint64_t sum_us, count;
+} route_metrics;
+
 struct pq_server {
   struct MHD_Daemon *daemon;
+  route_metrics *metrics; /* one per route, and one for requests that matched none */
+  uint64_t streams;       /* event streams open now */
   pq_coord *coord;
   pq_server_config cfg;
   pthread_mutex_t mu;
@@ -129,6 +145,8 @@ static enum MHD_Result send_reply(pq_req *req) {
   if (req->stream_fn) {
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_stream, req, NULL);
     if (r) {
+      __atomic_fetch_add(&req->server->streams, 1, __ATOMIC_RELAXED);
+      req->stream_counted = true;
       MHD_add_response_header(r, "Content-Type", req->stream_type);
       MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* proxies: do not hold it back */
     }
@@ -139,7 +157,8 @@ static enum MHD_Result send_reply(pq_req *req) {
     r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   }
   if (!r) return MHD_NO;
-  if (req->reply_len) MHD_add_response_header(r, "Content-Type", "application/json");
+  if (req->reply_len)
+    MHD_add_response_header(r, "Content-Type", req->reply_type ? req->reply_type : "application/json");
   MHD_add_response_header(r, "X-Request-Id", req->request_id);
   MHD_add_response_header(r, "Cache-Control", "no-store");
   if (req->rate_policy) add_rate_headers(r, req);
@@ -339,6 +358,61 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
   return send_reply(req);
 }
 
+static void record_metrics(pq_server *s, const pq_req *req) {
+  size_t idx = req->match.route ? (size_t)(req->match.route - s->cfg.routes) : s->cfg.n_routes;
+  route_metrics *m = &s->metrics[idx];
+  int status = req->status >= 100 && req->status < 600 ? req->status : 500;
+  uint64_t us = (uint64_t)(pq_mono_us() - req->started_us);
+  size_t b = 0;
+  while (b < N_BUCKETS && (double)us / 1e6 > latency_buckets[b]) b++;
+  __atomic_fetch_add(&m->by_status[status - 100], 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&m->buckets[b], 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&m->sum_us, us, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&m->count, 1, __ATOMIC_RELAXED);
+  if (req->stream_counted) __atomic_fetch_sub(&s->streams, 1, __ATOMIC_RELAXED);
+}
+
+char *pq_server_metrics_text(pq_server *s) {
+  pq_buf t = {0};
+  pq_buf_printf(&t, "# HELP api_requests_total HTTP requests answered, by route, method and status.\n"
+          "# TYPE api_requests_total counter\n");
+  for (size_t r = 0; r <= s->cfg.n_routes; r++) {
+    const char *name = r < s->cfg.n_routes ? s->cfg.routes[r].name : "unmatched";
+    const char *method = r < s->cfg.n_routes ? s->cfg.routes[r].method : "any";
+    for (int st = 0; st < N_STATUSES; st++) {
+      uint64_t n = __atomic_load_n(&s->metrics[r].by_status[st], __ATOMIC_RELAXED);
+      if (n) pq_buf_printf(&t, "api_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n", name, method,
+                 st + 100, (unsigned long long)n);
+    }
+  }
+  pq_buf_printf(&t, "# HELP api_request_duration_seconds Time from a request's arrival to its answer.\n"
+          "# TYPE api_request_duration_seconds histogram\n");
+  for (size_t r = 0; r <= s->cfg.n_routes; r++) {
+    route_metrics *m = &s->metrics[r];
+    uint64_t count = __atomic_load_n(&m->count, __ATOMIC_RELAXED);
+    if (!count) continue;
+    const char *name = r < s->cfg.n_routes ? s->cfg.routes[r].name : "unmatched";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= N_BUCKETS; b++) {
+      cumulative += __atomic_load_n(&m->buckets[b], __ATOMIC_RELAXED);
+      if (b < N_BUCKETS)
+        pq_buf_printf(&t, "api_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", name,
+            latency_buckets[b], (unsigned long long)cumulative);
+      else
+        pq_buf_printf(&t, "api_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name,
+            (unsigned long long)cumulative);
+    }
+    pq_buf_printf(&t, "api_request_duration_seconds_sum{route=\"%s\"} %.6f\n", name,
+        (double)__atomic_load_n(&m->sum_us, __ATOMIC_RELAXED) / 1e6);
+    pq_buf_printf(&t, "api_request_duration_seconds_count{route=\"%s\"} %llu\n", name, (unsigned long long)cumulative);
+  }
+  pq_buf_printf(&t, "# HELP sse_subscribers Event streams open now.\n# TYPE sse_subscribers gauge\nsse_subscribers %llu\n",
+      (unsigned long long)__atomic_load_n(&s->streams, __ATOMIC_RELAXED));
+  pq_buf_printf(&t, "# HELP waiting_requests Requests parked: long-polls and requests awaiting a commit.\n"
+          "# TYPE waiting_requests gauge\nwaiting_requests %zu\n", pq_server_waiting(s));
+  return t.data;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode why) {
   (void)cls;
@@ -353,6 +427,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pq_info("%s %s %d %.2fms id=%s%s", req->method, req->path, req->status, ms, req->request_id,
             why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
   }
+  record_metrics(req->server, req);
   if (req->state_free) req->state_free(req);
   if (req->stream_slot) pq_access_stream_release(req->server->cfg.access, req->caller.limit_key);
   pq_op_release(&req->op);
@@ -381,6 +456,10 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
   if (!s) return PQ_ERR_NO_MEMORY;
   s->coord = coord;
   s->cfg = *cfg;
+  if (!(s->metrics = calloc(cfg->n_routes + 1, sizeof *s->metrics))) {
+    free(s);
+    return PQ_ERR_NO_MEMORY;
+  }
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
@@ -443,5 +522,6 @@ void pq_server_stop(pq_server *s) {
   }
   pthread_cond_destroy(&s->idle_cv);
   pthread_mutex_destroy(&s->mu);
+  free(s->metrics);
   free(s);
 }

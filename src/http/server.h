@@ -35,6 +35,10 @@ typedef struct pq_server_config {
 /* Starts listening. coord is borrowed. Free with pq_server_stop(). */
 pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server **out);
 int pq_server_port(pq_server *s);
+/* The HTTP metrics in Prometheus text (api_requests_total,
+ * api_request_duration_seconds, sse_subscribers). Caller frees. */
+char *pq_server_metrics_text(pq_server *s);
+
 /* Requests parked right now (long-polls, and requests awaiting a commit). */
 size_t pq_server_waiting(pq_server *s);
 /* Graceful stop: no new connections, waiting requests answer now, requests

@@ -125,6 +125,9 @@ typedef struct pq_store_ops {
   /* Online workers (caller frees each with pq_worker_free, and the array). */
   pq_err (*worker_list_online)(pq_conn *c, pq_worker ***out, size_t *n);
 
+  /* jobs queued and leased, per model (for the gauges; at start) */
+  pq_err (*job_count_active)(pq_conn *c, void (*fn)(void *ctx, const char *model, pq_job_state s,
+                                                    int64_t n), void *ctx);
   /* queued jobs of one owner, counting at most cap */
   pq_err (*job_count_queued_by_owner)(pq_conn *c, const char *owner, int64_t cap, int64_t *n);
 

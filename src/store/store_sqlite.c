@@ -112,7 +112,7 @@ typedef enum {
   S_WORKER_INSERT, S_WORKER_GET, S_WORKER_TOUCH, S_WORKER_OFFLINE, S_WORKER_COUNT,
   S_WORKER_ONLINE,
   S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST, S_JOB_PEEK, S_JOB_AHEAD,
-  S_COUNT_OWNER_QUEUED,
+  S_COUNT_OWNER_QUEUED, S_COUNT_ACTIVE,
   S_USER_INSERT, S_USER_GET_ID, S_USER_GET_NAME, S_USER_LIST, S_USER_DISABLE,
   S_KEY_INSERT, S_KEY_GET_HASH, S_KEY_LIST_USER, S_KEY_LIST_ALL, S_KEY_REVOKE,
   S__COUNT
@@ -165,6 +165,8 @@ static const char *const stmt_sql[S__COUNT] = {
     /* walks only queued jobs older than this one, and stops at the cap */
     [S_JOB_AHEAD] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_state "
                     "WHERE state = 'queued' AND number < ?1 AND model = ?2 AND priority >= ?3 LIMIT ?4)",
+    [S_COUNT_ACTIVE] = "SELECT model, state, COUNT(*) FROM jobs INDEXED BY jobs_state "
+                       "WHERE state IN ('queued', 'leased') GROUP BY model, state",
     [S_COUNT_OWNER_QUEUED] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_owner_queued "
                              "WHERE owner = ?1 AND state = 'queued' LIMIT ?2)",
     [S_USER_INSERT] = "INSERT INTO users (id, name, password_hash, admin, disabled, created_at) "
@@ -862,6 +864,20 @@ static pq_err sq_count_queued_by_owner(pq_conn *c, const char *owner, int64_t ca
   return count_one(c, st, n);
 }
 
+static pq_err sq_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_job_state, int64_t),
+                              void *ctx) {
+  sqlite3_stmt *st = stmt(c, S_COUNT_ACTIVE);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int state = pq_job_state_parse((const char *)sqlite3_column_text(st, 1));
+    if (state >= 0)
+      fn(ctx, (const char *)sqlite3_column_text(st, 0), (pq_job_state)state, sqlite3_column_int64(st, 2));
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? PQ_OK : fail(c->db, "count active jobs");
+}
+
 static pq_err constraint_or_fail(pq_conn *c, int rc, const char *what) {
   if (rc == SQLITE_DONE) return PQ_OK;
   if ((sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_CONSTRAINT) return PQ_ERR_ALREADY_EXISTS;
@@ -1158,6 +1174,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .worker_count_online = sq_worker_count_online,
     .worker_list_online = sq_worker_list_online,
     .job_count_queued_by_owner = sq_count_queued_by_owner,
+    .job_count_active = sq_count_active,
     .user_insert = sq_user_insert,
     .user_get = sq_user_get,
     .user_list = sq_user_list,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "client/sse.h"
+#include "core/buf.h"
 #include "worker/backend.h"
 
 #define MAX_ERROR_BODY 65536
@@ -24,26 +25,6 @@ typedef struct {
 } oa_ctx;
 
 typedef struct {
-  char *data;
-  size_t len, cap;
-} text_buf;
-
-static int buf_add(text_buf *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 1024;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *grown = realloc(b->data, cap);
-    if (!grown) return -1;
-    b->data = grown;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, s, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-  return 0;
-}
-
-typedef struct {
   CURL *h;
   pq_backend_result *out;
   pq_backend_emit_fn emit;
@@ -51,7 +32,7 @@ typedef struct {
   volatile sig_atomic_t *cancel;
   bool streaming;
   pq_sse_parser sse;
-  text_buf text;     /* the answer so far (chat) or the body (embeddings, errors) */
+  pq_buf text;     /* the answer so far (chat) or the body (embeddings, errors) */
   int64_t deltas;
   bool done, finished, malformed, cancelled, usage_seen;
   char stream_error[256];
@@ -108,7 +89,7 @@ static int on_stream_event(void *ctx, const char *event, const char *id, const c
   const char *content = json_string_value(json_object_get(json_object_get(choice, "delta"), "content"));
   if (content && *content) {
     size_t n = strlen(content);
-    if (buf_add(&call->text, content, n) != 0) {
+    if (pq_buf_add(&call->text, content, n) != 0) {
       json_decref(chunk);
       return 1;
     }
@@ -133,7 +114,7 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud) {
   curl_easy_getinfo(call->h, CURLINFO_RESPONSE_CODE, &status);
   if (call->streaming && status == 200) return pq_sse_feed(&call->sse, ptr, len) == 0 ? len : 0;
   if (call->text.len + len > MAX_ERROR_BODY && status != 200) return len; /* keep the start */
-  return buf_add(&call->text, ptr, len) == 0 ? len : 0;
+  return pq_buf_add(&call->text, ptr, len) == 0 ? len : 0;
 }
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
