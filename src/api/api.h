@@ -36,6 +36,10 @@ bool pq_api_may_see(const pq_req *req, const pq_job *job);
 /* The owner new jobs get, and the filter for listings (NULL: all). */
 const char *pq_api_owner(const pq_req *req);
 
+/* receipts */
+pq_err pq_api_job_receipt(pq_req *req);
+pq_err pq_api_receipt_key(pq_req *req);
+
 /* workers */
 pq_err pq_api_worker_register(pq_req *req);
 pq_err pq_api_worker_get(pq_req *req);

@@ -31,6 +31,8 @@ const pq_route pq_api_routes[] = {
     ROUTE("GET", "/v1/jobs/{id}", pq_api_job_get, 0, PQ_ROLE_CLIENT, "jobs.get"),
     ROUTE("POST", "/v1/jobs/{id}/cancel", pq_api_job_cancel, JSON, PQ_ROLE_CLIENT, "jobs.cancel"),
     ROUTE("GET", "/v1/jobs/{id}/events", pq_api_job_events, 0, PQ_ROLE_CLIENT, "jobs.events"),
+    ROUTE("GET", "/v1/jobs/{id}/receipt", pq_api_job_receipt, 0, PQ_ROLE_CLIENT, "jobs.receipt"),
+    ROUTE("GET", "/v1/receipts/key", pq_api_receipt_key, 0, PQ_ROLE_PUBLIC, "receipts.key"),
 
     /* workers */
     ROUTE("POST", "/v1/jobs/{id}/complete", pq_api_job_complete, JSON | BODY, PQ_ROLE_WORKER,

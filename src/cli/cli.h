@@ -14,6 +14,7 @@ int pq_cmd_migrate(int argc, char **argv);
 int pq_cmd_user(int argc, char **argv);
 int pq_cmd_key(int argc, char **argv);
 int pq_cmd_routes(int argc, char **argv);
+int pq_cmd_receipt(int argc, char **argv);
 
 /* Options shared by the commands that talk to a coordinator. */
 typedef struct pq_cli_client_opts {

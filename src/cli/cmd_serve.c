@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "auth/access.h"
+#include "core/receipt.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/coord.h"
@@ -140,7 +141,7 @@ static int lock_data(const char *data) {
 int pq_cmd_serve(int argc, char **argv) {
   serve_opts o;
   pq_args args;
-  char err[512], host[64], db[1200];
+  char err[512], host[64], db[1200], why_buf[300];
   int port, lock_fd = -1, result = 1;
   size_t n_opts = sizeof serve_options / sizeof serve_options[0];
   if (pq_opts_load(serve_options, n_opts, &o, argc, argv, &args, err, sizeof err) != 0) {
@@ -163,6 +164,9 @@ int pq_cmd_serve(int argc, char **argv) {
   if (pq_cli_data_path(o.data, db, sizeof db) != 0 || (lock_fd = lock_data(o.data)) < 0) return 1;
   pq_coord *coord = NULL;
   pq_server *server = NULL;
+  pq_access *access = NULL;
+  unsigned char *secret = NULL;
+  size_t secret_len = 0;
 
   /* signals are taken by sigwait below, never by the other threads */
   sigset_t stop_signals;
@@ -184,9 +188,12 @@ int pq_cmd_serve(int argc, char **argv) {
       .batch_max = o.batch_max,
       .max_queued_per_owner = o.max_queued_per_user,
   };
-  unsigned char *secret = NULL;
-  size_t secret_len = 0;
-  pq_access *access = NULL;
+  static pq_receipt_key receipt_key;
+  if (pq_receipt_key_load(o.data, &receipt_key, why_buf, sizeof why_buf) != PQ_OK) {
+    pq_error("%s", why_buf);
+    goto out;
+  }
+  cc.receipt_key = &receipt_key;
   char why[300];
   if (!o.open && pq_jwt_load_secret(o.jwt_secret, o.data, &secret, &secret_len, why, sizeof why) != PQ_OK) {
     pq_error("%s", why);

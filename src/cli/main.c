@@ -16,6 +16,7 @@ static const struct {
     {"jobs", pq_cmd_jobs, "list, show or cancel jobs: jobs ls|show ID|cancel ID"},
     {"migrate", pq_cmd_migrate, "apply the store's schema migrations"},
     {"user", pq_cmd_user, "users: user add NAME [--admin] | ls | disable NAME | enable NAME"},
+    {"receipt", pq_cmd_receipt, "check a signed receipt: receipt verify FILE [--public-key B64]"},
     {"routes", pq_cmd_routes, "print the HTTP routes and who may call them (--json)"},
     {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},
 };

@@ -37,6 +37,7 @@ typedef struct pq_coord_config {
   int64_t reap_interval_ms;     /* how often leases, ttls and workers are checked */
   int batch_max;                /* operations per transaction at most */
   int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
+  const struct pq_receipt_key *receipt_key; /* signs receipts; borrowed, may be NULL */
 } pq_coord_config;
 
 typedef enum {

@@ -220,7 +220,8 @@ def test_jobs_belong_to_their_owner(tenants, secured):
     mine = req(server, "POST", "/v1/jobs", carol, {"model": "m", "prompt": "carol's"}).json()
     jid = job["id"]
     for method, path in [("GET", f"/v1/jobs/{jid}"), ("GET", f"/v1/jobs/{jid}?wait=1"),
-                         ("POST", f"/v1/jobs/{jid}/cancel"), ("GET", f"/v1/jobs/{jid}/events")]:
+                         ("POST", f"/v1/jobs/{jid}/cancel"), ("GET", f"/v1/jobs/{jid}/events"),
+                         ("GET", f"/v1/jobs/{jid}/receipt")]:
         assert_error(req(server, method, path, carol), 404, "NOT_FOUND")
     listing = req(server, "GET", "/v1/jobs", carol).json()
     assert [j["id"] for j in listing["data"]] == [mine["id"]] and listing["pagination"]["total"] == 1

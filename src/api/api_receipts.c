@@ -1,0 +1,41 @@
+/* GET /v1/jobs/{id}/receipt and GET /v1/receipts/key. */
+#include <string.h>
+
+#include "api/api.h"
+#include "core/ids.h"
+#include "core/receipt.h"
+
+static const pq_receipt_key *signer(pq_req *req) { return pq_coord_config_of(req->coord)->receipt_key; }
+
+pq_err pq_api_receipt_key(pq_req *req) {
+  const pq_receipt_key *key = signer(req);
+  if (!key) return pq_req_fail(req, PQ_ERR_NOT_FOUND, NULL, "this coordinator signs no receipts");
+  char pk[64], id[17];
+  pq_receipt_public_b64(key->public_key, pk, sizeof pk);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, key->public_key, sizeof key->public_key);
+  sodium_bin2hex(id, sizeof id, digest, 8);
+  return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:s}", "algorithm", "ed25519", "public_key", pk, "key_id", id));
+}
+
+pq_err pq_api_job_receipt(pq_req *req) {
+  const char *id = pq_req_param(req, "id");
+  pq_job *job = NULL;
+  pq_err e = id && pq_is_uuid(id) ? pq_coord_get_job(req->coord, id, 0, &job) : PQ_ERR_NOT_FOUND;
+  if (e == PQ_OK && !pq_api_may_see(req, job)) e = PQ_ERR_NOT_FOUND;
+  if (e == PQ_ERR_NOT_FOUND) {
+    pq_job_free(job);
+    return pq_req_fail(req, e, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
+  }
+  if (e != PQ_OK) return e;
+  if (job->state != PQ_JOB_COMPLETED) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_STATE, json_pack("{s:s}", "status", pq_job_state_name(job->state)),
+                    "only a completed job has a receipt; this one is %s", pq_job_state_name(job->state));
+    pq_job_free(job);
+    return e;
+  }
+  json_t *receipt = signer(req) ? pq_receipt_issue(signer(req), job) : NULL;
+  pq_job_free(job);
+  if (!receipt) return pq_req_fail(req, PQ_ERR_NOT_FOUND, NULL, "this coordinator signs no receipts");
+  return pq_req_reply(req, 200, receipt);
+}
