@@ -8,8 +8,27 @@
 #include "http/request.h"
 #include "http/router.h"
 
+/* Settings for the handlers (pq_server_config.app). */
+typedef struct pq_api_settings {
+  const char *default_model; /* for dialects whose jobs name no model */
+} pq_api_settings;
+
+const pq_api_settings *pq_api_settings_of(pq_req *req);
+
 extern const pq_route pq_api_routes[];
 extern const size_t pq_api_n_routes;
+
+/* dialects: 000 (the prompt queue) and 001 (the task API) */
+pq_err pq_d000_auth(pq_req *req);
+pq_err pq_d000_submit(pq_req *req);
+pq_err pq_d000_get(pq_req *req);
+pq_err pq_d001_task(pq_req *req);
+pq_err pq_d001_get(pq_req *req);
+pq_err pq_d001_list(pq_req *req);
+pq_err pq_d001_stats(pq_req *req);
+/* {"error": "..."}; the 000 form answers a bad token with 403, as documented */
+json_t *pq_dialect_plain_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
+json_t *pq_d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
 
 /* health */
 pq_err pq_api_health(pq_req *req);
@@ -35,6 +54,12 @@ pq_err pq_api_keys_revoke(pq_req *req);
 bool pq_api_may_see(const pq_req *req, const pq_job *job);
 /* The owner new jobs get, and the filter for listings (NULL: all). */
 const char *pq_api_owner(const pq_req *req);
+
+/* Waits (parked) until job_id has ended, then calls answer with the job
+ * (borrowed; NULL when wait_ms ran out or the server is stopping, and the
+ * job keeps going). For APIs that answer a job synchronously. */
+typedef pq_err (*pq_job_answer_fn)(pq_req *req, const pq_job *job);
+pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer);
 
 /* receipts */
 pq_err pq_api_job_receipt(pq_req *req);

@@ -1,5 +1,6 @@
 /* /v1/jobs: submit, read (with long-poll), list, cancel; and the worker's
  * complete and fail. */
+#include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -223,4 +224,38 @@ pq_err pq_api_job_fail(pq_req *req) {
   req->op.in.fail.retryable = retryable;
   pq_req_run_op(req, job_done);
   return PQ_OK;
+}
+
+/* ---- answering once a job has ended ---- */
+
+typedef struct {
+  char job_id[PQ_UUID_LEN + 1];
+  pq_job_answer_fn answer;
+} done_wait;
+
+static pq_err done_again(pq_req *req) {
+  done_wait *w = req->state;
+  uint64_t version = pq_hub_version(pq_coord_hub(req->coord), pq_coord_job_key(w->job_id));
+  pq_job *job = NULL;
+  pq_err e = pq_coord_get_job(req->coord, w->job_id, 0, &job);
+  if (e != PQ_OK) return e;
+  if (!pq_job_state_terminal(job->state)) {
+    pq_job_free(job);
+    if (pq_mono_ms() >= req->deadline_ms || pq_req_server_stopping(req)) return w->answer(req, NULL);
+    pq_req_wait_job(req, w->job_id, version, done_again);
+    return PQ_OK;
+  }
+  e = w->answer(req, job);
+  pq_job_free(job);
+  return e;
+}
+
+pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer) {
+  done_wait *w = pq_req_alloc(req, sizeof *w);
+  if (!w) return PQ_ERR_NO_MEMORY;
+  snprintf(w->job_id, sizeof w->job_id, "%s", job_id);
+  w->answer = answer;
+  req->state = w;
+  req->deadline_ms = pq_mono_ms() + wait_ms;
+  return done_again(req);
 }

@@ -189,36 +189,24 @@ static pq_err job_failed(pq_req *req, const pq_job *job) {
                      job->error_message ? job->error_message : "no result");
 }
 
-static pq_err chat_wait(pq_req *req) {
-  chat_state *st = req->state;
+static chat_state *chat_of(pq_req *req) { return req->user; }
+
+static pq_err chat_answer(pq_req *req, const pq_job *job) {
+  chat_state *st = chat_of(req);
   const char *job_id = st->id + strlen("chatcmpl-");
-  uint64_t version = pq_hub_version(pq_coord_hub(req->coord), pq_coord_job_key(job_id));
-  pq_job *job = NULL;
-  pq_err e = pq_coord_get_job(req->coord, job_id, 0, &job);
-  if (e != PQ_OK) return e;
-  if (!pq_job_state_terminal(job->state)) {
-    pq_job_free(job);
-    if (pq_mono_ms() >= req->deadline_ms || pq_req_server_stopping(req))
-      return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"),
-                         "the job %s has not finished; it keeps running (GET /v1/jobs/%s)", job_id, job_id);
-    pq_req_wait_job(req, job_id, version, chat_wait);
-    return PQ_OK;
-  }
-  if (job->state != PQ_JOB_COMPLETED) {
-    e = job_failed(req, job);
-    pq_job_free(job);
-    return e;
-  }
+  if (!job)
+    return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"),
+                       "the job %s has not finished; it keeps running (GET /v1/jobs/%s)", job_id, job_id);
+  if (job->state != PQ_JOB_COMPLETED) return job_failed(req, job);
   char *text;
   output_text(job, &text);
-  e = pq_req_reply(req, 200,
-                   json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s,s:s,s:n},s:n,s:s}],s:o}", "id", st->id,
-                             "object", "chat.completion", "created", (json_int_t)st->created, "model",
-                             st->model, "choices", "index", 0, "message", "role", "assistant",
-                             "content", text ? text : "", "refusal", "logprobs", "finish_reason",
-                             "stop", "usage", usage_json(job)));
+  pq_err e = pq_req_reply(req, 200,
+                          json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s,s:s,s:n},s:n,s:s}],s:o}", "id", st->id,
+                                    "object", "chat.completion", "created", (json_int_t)st->created, "model",
+                                    st->model, "choices", "index", 0, "message", "role", "assistant",
+                                    "content", text ? text : "", "refusal", "logprobs", "finish_reason",
+                                    "stop", "usage", usage_json(job)));
   free(text);
-  pq_job_free(job);
   return e;
 }
 
@@ -287,14 +275,11 @@ static int openai_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job 
 
 static pq_err chat_submitted(pq_req *req) {
   if (req->op.out.result != PQ_OK) return req->op.out.result;
-  chat_state *st = req->state;
+  chat_state *st = chat_of(req);
   const pq_job *job = req->op.out.job;
   snprintf(st->id, sizeof st->id, "chatcmpl-%s", job->id);
   st->created = job->created_at / 1000;
-  if (!st->stream) {
-    req->deadline_ms = pq_mono_ms() + CHAT_WAIT_MS;
-    return chat_wait(req);
-  }
+  if (!st->stream) return pq_api_answer_when_done(req, job->id, CHAT_WAIT_MS, chat_answer);
   pq_event_stream *s;
   chat_state *format = st;
   pq_err e = pq_event_stream_start(req, job->id, NULL, "text/event-stream", openai_emit, format, &s);
@@ -333,7 +318,7 @@ pq_err pq_openai_chat(pq_req *req) {
     pq_job_free(job);
     return PQ_ERR_NO_MEMORY;
   }
-  req->state = st;
+  req->user = st;
   req->op.kind = PQ_OP_SUBMIT;
   req->op.in.submit.job = job;
   pq_req_run_op(req, chat_submitted);

@@ -10,6 +10,9 @@
 #define ROUTE(m, pattern_, handler_, flags_, role_, name_)                                 \
   {.method = m, .pattern = pattern_, .handler = handler_, .flags = flags_, .role = role_, \
    .name = name_}
+#define DIALECT(m, pattern_, handler_, flags_, role_, name_, errors_)                      \
+  {.method = m, .pattern = pattern_, .handler = handler_, .flags = flags_, .role = role_, \
+   .name = name_, .render_error = errors_}
 #define OPENAI(m, pattern_, handler_, flags_, name_)                                       \
   {.method = m, .pattern = pattern_, .handler = handler_, .flags = flags_,                \
    .role = PQ_ROLE_CLIENT, .name = name_, .render_error = pq_openai_error}
@@ -52,6 +55,19 @@ const pq_route pq_api_routes[] = {
     OPENAI("POST", "/v1/chat/completions", pq_openai_chat, JSON | BODY, "openai.chat"),
     OPENAI("GET", "/v1/models", pq_openai_models, 0, "openai.models"),
     OPENAI("GET", "/v1/models/{model}", pq_openai_model, 0, "openai.model"),
+
+    /* seed 000: the asynchronous prompt queue */
+    DIALECT("POST", "/auth", pq_d000_auth, JSON | BODY | PQ_ROUTE_JSON_TYPE | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC,
+            "d000.auth", pq_d000_error),
+    DIALECT("POST", "/jobs", pq_d000_submit, JSON | BODY | PQ_ROUTE_JSON_TYPE, PQ_ROLE_CLIENT, "d000.submit",
+            pq_d000_error),
+    DIALECT("GET", "/jobs/{job_id}", pq_d000_get, 0, PQ_ROLE_CLIENT, "d000.get", pq_d000_error),
+
+    /* seed 001: the task API (without money); its /health is the native one */
+    DIALECT("POST", "/api/task", pq_d001_task, JSON | BODY, PQ_ROLE_CLIENT, "d001.task", pq_dialect_plain_error),
+    DIALECT("GET", "/api/task/{task_id}", pq_d001_get, 0, PQ_ROLE_CLIENT, "d001.get", pq_dialect_plain_error),
+    DIALECT("GET", "/api/tasks", pq_d001_list, 0, PQ_ROLE_CLIENT, "d001.list", pq_dialect_plain_error),
+    DIALECT("GET", "/api/stats", pq_d001_stats, 0, PQ_ROLE_CLIENT, "d001.stats", pq_dialect_plain_error),
 };
 
 const size_t pq_api_n_routes = sizeof pq_api_routes / sizeof pq_api_routes[0];

@@ -43,6 +43,7 @@ typedef struct {
   char jwt_issuer[128], jwt_audience[128];
   int rate_client, burst_client, rate_worker, burst_worker, rate_login;
   int max_queued_per_user, max_streams_per_key;
+  char default_model[128];
 } serve_opts;
 
 #define O(field) offsetof(serve_opts, field)
@@ -106,6 +107,8 @@ static const pq_opt serve_options[] = {
      "login attempts per minute per address"},
     {"max-queued-per-user", "PROMPTQ_MAX_QUEUED_PER_USER", PQ_OPT_INT, O(max_queued_per_user), 0,
      "10000", 0, 100000000, "a user's queued jobs at most (0: unlimited)"},
+    {"default-model", "PROMPTQ_DEFAULT_MODEL", PQ_OPT_STR, O(default_model), S(default_model), "echo", 0, 0,
+     "the model for jobs of APIs that name none (the prompt queue, the task API)"},
     {"max-streams-per-key", "PROMPTQ_MAX_STREAMS_PER_KEY", PQ_OPT_INT, O(max_streams_per_key), 0,
      "100", 0, 1000000, "open event streams per credential (0: unlimited)"},
 };
@@ -138,12 +141,34 @@ static int lock_data(const char *data) {
   return fd;
 }
 
+/* The seed APIs' own environment variables, as aliases of ours (ours win).
+ * Returns -1 when they ask for something this build cannot do. */
+static int seed_environment(void) {
+  static const char *const db[] = {"DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "DB_SSLMODE"};
+  for (size_t i = 0; i < sizeof db / sizeof db[0]; i++)
+    if (getenv(db[i])) {
+      fprintf(stderr, "promptq serve: %s selects PostgreSQL, which this build does not have yet; unset the "
+                      "DB_* variables to use the embedded SQLite store in --data\n", db[i]);
+      return -1;
+    }
+  char listen[64];
+  const char *port = getenv("APP_PORT"); /* the prompt queue's port, on every interface as it was */
+  if (port && !getenv("PROMPTQ_LISTEN")) {
+    snprintf(listen, sizeof listen, "0.0.0.0:%s", port);
+    setenv("PROMPTQ_LISTEN", listen, 0);
+  }
+  if (getenv("JWT_SECRET")) setenv("PROMPTQ_JWT_SECRET", getenv("JWT_SECRET"), 0);
+  if (getenv("MAX_REQUESTSPERMINUTE")) setenv("PROMPTQ_RATE_CLIENT", getenv("MAX_REQUESTSPERMINUTE"), 0);
+  return 0;
+}
+
 int pq_cmd_serve(int argc, char **argv) {
   serve_opts o;
   pq_args args;
   char err[512], host[64], db[1200], why_buf[300];
   int port, lock_fd = -1, result = 1;
   size_t n_opts = sizeof serve_options / sizeof serve_options[0];
+  if (seed_environment() != 0) return 2;
   if (pq_opts_load(serve_options, n_opts, &o, argc, argv, &args, err, sizeof err) != 0) {
     fprintf(stderr, "promptq serve: %s\n", err);
     return 2;
@@ -217,6 +242,8 @@ int pq_cmd_serve(int argc, char **argv) {
     pq_error("cannot open the store at %s: %s", db, pq_err_message(e));
     goto out;
   }
+  static pq_api_settings settings;
+  settings.default_model = o.default_model;
   pq_server_config sc = {
       .host = host,
       .port = port,
@@ -228,6 +255,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .max_wait_s = (int)(o.max_wait_ms / 1000),
       .keepalive_ms = o.keepalive_ms,
       .access = access,
+      .app = &settings,
       .routes = pq_api_routes,
       .n_routes = pq_api_n_routes,
   };

@@ -464,6 +464,15 @@ pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out) {
   READ_ONCE(c, key_get_by_hash, hash, out);
 }
 
+pq_err pq_coord_job_totals(pq_coord *c, const char *owner, int64_t *total, int64_t *completed,
+                           int64_t *tokens) {
+  READ_ONCE(c, job_totals, owner, total, completed, tokens);
+}
+
+pq_err pq_coord_list_users(pq_coord *c, pq_user ***out, size_t *n) {
+  READ_ONCE(c, user_list, out, n);
+}
+
 pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, size_t *n) {
   READ_ONCE(c, key_list, user_id, out, n);
 }

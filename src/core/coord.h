@@ -152,6 +152,9 @@ pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n);
 /* Users and keys, read from the store (by id, or by name when id is NULL). */
 pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out);
 pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out);
+pq_err pq_coord_job_totals(pq_coord *c, const char *owner, int64_t *total, int64_t *completed,
+                           int64_t *tokens);
+pq_err pq_coord_list_users(pq_coord *c, pq_user ***out, size_t *n);
 pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, size_t *n);
 /* Entries of one attempt of a job's event log after seq `after`. */
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,

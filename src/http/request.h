@@ -44,6 +44,7 @@ struct pq_req {
   int64_t deadline_ms;   /* for waits: pq_mono_ms() */
   uint64_t seen_version;
   void *state;           /* the handler's own, from pq_req_alloc */
+  void *user;            /* a second slot for a handler that uses a shared helper's state */
   void (*state_free)(pq_req *req); /* called when the request ends, if set */
   /* private to the server */
   struct MHD_Connection *conn;
@@ -110,6 +111,9 @@ pq_err pq_req_stream(pq_req *req, int status, const char *content_type, pq_strea
 /* From a fill callback: suspend until key is published (after seen_version),
  * deadline_ms passes or the server stops; then fill is called again. */
 void pq_req_stream_wait(pq_req *req, uint64_t key, uint64_t seen_version, int64_t deadline_ms);
+
+/* The settings the server was given for its handlers (pq_server_config.app). */
+const void *pq_req_app(pq_req *req);
 
 /* The server's access control (never NULL). */
 pq_access *pq_req_access(pq_req *req);

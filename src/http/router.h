@@ -18,6 +18,7 @@ enum {
   PQ_ROUTE_JSON = 1u << 0,      /* a body, when present, must be a JSON object */
   PQ_ROUTE_BODY = 1u << 1,      /* the body is required */
   PQ_ROUTE_LOGIN = 1u << 2,     /* public, rate limited per address (logins) */
+  PQ_ROUTE_JSON_TYPE = 1u << 3, /* Content-Type: application/json must be sent */
 };
 
 /* Who may call a route. Enforced by the dispatcher once identity exists;

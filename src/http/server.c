@@ -79,6 +79,7 @@ bool pq_req_server_stopping(pq_req *req) {
 
 int pq_req_max_wait_s(pq_req *req) { return req->server->cfg.max_wait_s; }
 pq_access *pq_req_access(pq_req *req) { return req->server->cfg.access; }
+const void *pq_req_app(pq_req *req) { return req->server->cfg.app; }
 
 int64_t pq_req_keepalive_ms(pq_req *req) {
   return req->server->cfg.keepalive_ms > 0 ? req->server->cfg.keepalive_ms : 15000;
@@ -260,6 +261,8 @@ static pq_err dispatch(pq_req *req) {
     return pq_req_fail(req, PQ_ERR_PAYLOAD_TOO_LARGE,
                        json_pack("{s:I}", "max_bytes", (json_int_t)s->cfg.max_body),
                        "the request body is larger than %lld bytes", (long long)s->cfg.max_body);
+  if ((route->flags & PQ_ROUTE_JSON_TYPE) && !pq_req_header(req, "Content-Type"))
+    return pq_req_fail(req, PQ_ERR_UNSUPPORTED_MEDIA_TYPE, NULL, "Content-Type must be application/json");
   if ((route->flags & PQ_ROUTE_JSON) && req->raw_len > 0 && (e = parse_body(req)) != PQ_OK) return e;
   if ((route->flags & PQ_ROUTE_BODY) && !req->body)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "a JSON body is required");

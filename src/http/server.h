@@ -28,6 +28,7 @@ typedef struct pq_server_config {
   int max_wait_s;            /* the longest a long-poll may wait */
   int64_t keepalive_ms;      /* a comment line on idle streams this often */
   pq_access *access;         /* who may call what; borrowed */
+  const void *app;           /* the API's own settings, for handlers; borrowed */
   const pq_route *routes;    /* borrowed, must outlive the server */
   size_t n_routes;
 } pq_server_config;

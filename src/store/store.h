@@ -125,6 +125,8 @@ typedef struct pq_store_ops {
   /* Online workers (caller frees each with pq_worker_free, and the array). */
   pq_err (*worker_list_online)(pq_conn *c, pq_worker ***out, size_t *n);
 
+  /* all jobs (owner NULL) or one owner's: how many, how many completed, tokens used */
+  pq_err (*job_totals)(pq_conn *c, const char *owner, int64_t *total, int64_t *completed, int64_t *tokens);
   /* jobs queued and leased, per model (for the gauges; at start) */
   pq_err (*job_count_active)(pq_conn *c, void (*fn)(void *ctx, const char *model, pq_job_state s,
                                                     int64_t n), void *ctx);

@@ -112,7 +112,7 @@ typedef enum {
   S_WORKER_INSERT, S_WORKER_GET, S_WORKER_TOUCH, S_WORKER_OFFLINE, S_WORKER_COUNT,
   S_WORKER_ONLINE,
   S_EVENT_NEXT, S_EVENT_INSERT, S_EVENT_LIST, S_JOB_PEEK, S_JOB_AHEAD,
-  S_COUNT_OWNER_QUEUED, S_COUNT_ACTIVE,
+  S_COUNT_OWNER_QUEUED, S_COUNT_ACTIVE, S_TOTALS_ALL, S_TOTALS_OWNER,
   S_USER_INSERT, S_USER_GET_ID, S_USER_GET_NAME, S_USER_LIST, S_USER_DISABLE,
   S_KEY_INSERT, S_KEY_GET_HASH, S_KEY_LIST_USER, S_KEY_LIST_ALL, S_KEY_REVOKE,
   S__COUNT
@@ -165,6 +165,10 @@ static const char *const stmt_sql[S__COUNT] = {
     /* walks only queued jobs older than this one, and stops at the cap */
     [S_JOB_AHEAD] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_state "
                     "WHERE state = 'queued' AND number < ?1 AND model = ?2 AND priority >= ?3 LIMIT ?4)",
+    [S_TOTALS_ALL] = "SELECT COUNT(*), COALESCE(SUM(state = 'completed'), 0), "
+                     "COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM jobs",
+    [S_TOTALS_OWNER] = "SELECT COUNT(*), COALESCE(SUM(state = 'completed'), 0), "
+                       "COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM jobs WHERE owner = ?1",
     [S_COUNT_ACTIVE] = "SELECT model, state, COUNT(*) FROM jobs INDEXED BY jobs_state "
                        "WHERE state IN ('queued', 'leased') GROUP BY model, state",
     [S_COUNT_OWNER_QUEUED] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_owner_queued "
@@ -864,6 +868,22 @@ static pq_err sq_count_queued_by_owner(pq_conn *c, const char *owner, int64_t ca
   return count_one(c, st, n);
 }
 
+static pq_err sq_job_totals(pq_conn *c, const char *owner, int64_t *total, int64_t *completed,
+                            int64_t *tokens) {
+  sqlite3_stmt *st = stmt(c, owner ? S_TOTALS_OWNER : S_TOTALS_ALL);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  if (owner) bind_text(st, 1, owner);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *total = sqlite3_column_int64(st, 0);
+    *completed = sqlite3_column_int64(st, 1);
+    *tokens = sqlite3_column_int64(st, 2);
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc == SQLITE_ROW ? PQ_OK : fail(c->db, "job totals");
+}
+
 static pq_err sq_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_job_state, int64_t),
                               void *ctx) {
   sqlite3_stmt *st = stmt(c, S_COUNT_ACTIVE);
@@ -1175,6 +1195,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .worker_list_online = sq_worker_list_online,
     .job_count_queued_by_owner = sq_count_queued_by_owner,
     .job_count_active = sq_count_active,
+    .job_totals = sq_job_totals,
     .user_insert = sq_user_insert,
     .user_get = sq_user_get,
     .user_list = sq_user_list,

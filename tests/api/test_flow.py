@@ -121,7 +121,7 @@ def test_get_wait_times_out_with_the_current_state(server):
 
 def test_health_ready_and_request_ids(server):
     r = server.get("/health")
-    assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert r.status_code == 200 and r.json()["status"] == "healthy" and r.json()["timestamp"]
     assert len(r.headers["X-Request-Id"]) >= 8
     r = server.get("/ready")
     assert r.status_code == 200 and r.json() == {"status": "ready"}

@@ -1,0 +1,80 @@
+/* The asynchronous prompt queue (shared/seeds/000): POST /auth, POST /jobs,
+ * GET /jobs/{job_id}, over the native jobs. Jobs run on the default model
+ * (--default-model); ids are the jobs' integer numbers; a bad token is 403. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "http/json_in.h"
+
+json_t *pq_dialect_plain_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
+  (void)req, (void)err, (void)details, (void)status;
+  return json_pack("{s:s}", "error", message);
+}
+
+json_t *pq_d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
+  if (err == PQ_ERR_UNAUTHORIZED && strcmp(req->path, "/auth") != 0) *status = 403; /* "Invalid JWT Token" */
+  return pq_dialect_plain_error(req, err, message, details, status);
+}
+
+pq_err pq_d000_auth(pq_req *req) { return pq_api_token(req); } /* the same login, the same JWT */
+
+static pq_err submitted(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  return pq_req_reply(req, 201, json_pack("{s:I}", "job_id", (json_int_t)req->op.out.job->number));
+}
+
+pq_err pq_d000_submit(pq_req *req) {
+  static const char *const fields[] = {"system", "prompt", NULL};
+  const char *system = NULL, *prompt = NULL;
+  pq_err e;
+  if ((e = pq_json_only(req, req->body, "the job", fields)) ||
+      (e = pq_json_string(req, req->body, "system", false, 0, &system)) ||
+      (e = pq_json_string(req, req->body, "prompt", false, 0, &prompt)))
+    return e;
+  if ((!system || !*system) && (!prompt || !*prompt))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "'system' or 'prompt' must hold a prompt");
+  json_t *native = json_pack("{s:s,s:s?,s:s?}", "model", pq_api_settings_of(req)->default_model, "system",
+                             system && *system ? system : NULL, "prompt", prompt && *prompt ? prompt : NULL);
+  pq_job *job = NULL;
+  e = pq_api_parse_submit(req, native, &job);
+  json_decref(native);
+  if (e != PQ_OK) return e;
+  if (!(job->owner = strdup(pq_api_owner(req)))) {
+    pq_job_free(job);
+    return PQ_ERR_NO_MEMORY;
+  }
+  req->op.kind = PQ_OP_SUBMIT;
+  req->op.in.submit.job = job;
+  pq_req_run_op(req, submitted);
+  return PQ_OK;
+}
+
+pq_err pq_d000_get(pq_req *req) {
+  const char *param = pq_req_param(req, "job_id");
+  char *end = NULL;
+  long long number = param ? strtoll(param, &end, 10) : 0;
+  pq_job *job = NULL;
+  pq_err e = param && *param && !*end && number > 0 ? pq_coord_get_job(req->coord, NULL, number, &job)
+                                                    : PQ_ERR_NOT_FOUND;
+  if (e == PQ_OK && !pq_api_may_see(req, job)) e = PQ_ERR_NOT_FOUND;
+  if (e != PQ_OK) {
+    pq_job_free(job);
+    return e == PQ_ERR_NOT_FOUND ? pq_req_fail(req, e, NULL, "job %s not found", param ? param : "") : e;
+  }
+  if (!pq_job_state_terminal(job->state)) {
+    pq_job_free(job);
+    return pq_req_reply(req, 202, json_pack("{s:s,s:n}", "status", "In progress", "response"));
+  }
+  json_t *out = job->output ? json_loads(job->output, JSON_DECODE_ANY, NULL) : NULL;
+  json_t *body;
+  if (job->state == PQ_JOB_COMPLETED)
+    body = json_pack("{s:s,s:o}", "status", "Completed", "response",
+                     json_is_string(out) ? json_incref(out) : json_string(job->output ? job->output : ""));
+  else /* not in the document: a job that ended without an answer */
+    body = json_pack("{s:s,s:n,s:s}", "status", "Failed", "response", "error",
+                     job->error_message ? job->error_message : pq_api_end_code(job));
+  json_decref(out);
+  pq_job_free(job);
+  return pq_req_reply(req, 200, body);
+}

@@ -1,0 +1,164 @@
+/* The task API (shared/seeds/001), the part without money: GET /health (the
+ * native one answers in its shape), POST /api/task run synchronously through
+ * the queue, GET /api/task/{id}, GET /api/tasks, GET /api/stats. `provider`
+ * names a model live workers serve (default: --default-model). Costs and
+ * financials are zero until prices exist. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "http/json_in.h"
+
+#define TASK_WAIT_MS (10 * 60 * 1000)
+
+/* pending | processing | completed | failed, as the document names them */
+static const char *task_status(pq_job_state s) {
+  switch (s) {
+    case PQ_JOB_QUEUED: return "pending";
+    case PQ_JOB_LEASED: return "processing";
+    case PQ_JOB_COMPLETED: return "completed";
+    default: return "failed";
+  }
+}
+
+static char *output_text(const pq_job *job) {
+  json_t *out = job->output ? json_loads(job->output, JSON_DECODE_ANY, NULL) : NULL;
+  char *text = json_is_string(out) ? strdup(json_string_value(out)) : out ? json_dumps(out, JSON_ENCODE_ANY) : NULL;
+  json_decref(out);
+  return text;
+}
+
+static pq_err task_answer(pq_req *req, const pq_job *job) {
+  if (!job) return pq_req_fail(req, PQ_ERR_TIMEOUT, NULL, "the task did not finish in time");
+  if (job->state != PQ_JOB_COMPLETED)
+    return pq_req_fail(req, PQ_ERR_INTERNAL, NULL, "the task failed: %s",
+                       job->error_message ? job->error_message : pq_api_end_code(job));
+  char *text = output_text(job);
+  pq_err e = pq_req_reply(req, 200,
+                          json_pack("{s:I,s:s,s:I,s:f,s:s}", "task_id", (json_int_t)job->number, "response",
+                                    text ? text : "", "tokens_used",
+                                    (json_int_t)(job->prompt_tokens + job->completion_tokens), "cost", 0.0,
+                                    "provider", job->model));
+  free(text);
+  return e;
+}
+
+static pq_err task_submitted(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  return pq_api_answer_when_done(req, req->op.out.job->id, TASK_WAIT_MS, task_answer);
+}
+
+static bool model_served(pq_req *req, const char *model) {
+  pq_worker **workers = NULL;
+  size_t n = 0;
+  bool served = false;
+  if (pq_coord_online_workers(req->coord, &workers, &n) != PQ_OK) return false;
+  for (size_t i = 0; i < n; i++) {
+    json_t *models = json_loads(workers[i]->models, 0, NULL);
+    size_t k;
+    json_t *m;
+    json_array_foreach(models, k, m) served |= json_string_value(m) && strcmp(json_string_value(m), model) == 0;
+    json_decref(models);
+    pq_worker_free(workers[i]);
+  }
+  free(workers);
+  return served;
+}
+
+pq_err pq_d001_task(pq_req *req) {
+  const char *prompt = NULL, *provider = NULL, *user_id = NULL;
+  pq_err e;
+  if ((e = pq_json_string(req, req->body, "prompt", false, 0, &prompt)) ||
+      (e = pq_json_string(req, req->body, "provider", false, 128, &provider)) ||
+      (e = pq_json_string(req, req->body, "user_id", false, 256, &user_id)))
+    return e;
+  if (!prompt || !*prompt) return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Missing prompt");
+  if (!provider || !*provider) provider = pq_api_settings_of(req)->default_model;
+  if (!model_served(req, provider))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Unknown provider '%s': no worker serves it now",
+                       provider);
+  json_t *native = json_pack("{s:s,s:s}", "model", provider, "prompt", prompt);
+  pq_job *job = NULL;
+  e = pq_api_parse_submit(req, native, &job);
+  json_decref(native);
+  if (e != PQ_OK) return e;
+  if (!(job->owner = strdup(pq_api_owner(req)))) {
+    pq_job_free(job);
+    return PQ_ERR_NO_MEMORY;
+  }
+  req->op.kind = PQ_OP_SUBMIT;
+  req->op.in.submit.job = job;
+  pq_req_run_op(req, task_submitted);
+  return PQ_OK;
+}
+
+pq_err pq_d001_get(pq_req *req) {
+  const char *param = pq_req_param(req, "task_id");
+  char *end = NULL;
+  long long number = param ? strtoll(param, &end, 10) : 0;
+  pq_job *job = NULL;
+  pq_err e = param && *param && !*end && number > 0 ? pq_coord_get_job(req->coord, NULL, number, &job)
+                                                    : PQ_ERR_NOT_FOUND;
+  if (e == PQ_OK && !pq_api_may_see(req, job)) e = PQ_ERR_NOT_FOUND;
+  if (e != PQ_OK) {
+    pq_job_free(job);
+    return e == PQ_ERR_NOT_FOUND ? pq_req_fail(req, e, NULL, "Task not found") : e;
+  }
+  json_t *input = json_loads(job->input, 0, NULL);
+  char *text = output_text(job);
+  e = pq_req_reply(req, 200,
+                   json_pack("{s:I,s:s,s:s,s:s?,s:s?,s:I,s:f,s:o,s:o}", "id", (json_int_t)job->number, "status",
+                             task_status(job->state), "provider", job->model, "input",
+                             json_string_value(json_object_get(input, "prompt")), "output", text, "tokens_used",
+                             (json_int_t)(job->prompt_tokens + job->completion_tokens), "cost", 0.0,
+                             "created_at", pq_api_time(job->created_at), "completed_at",
+                             pq_api_time(job->finished_at)));
+  free(text);
+  json_decref(input);
+  pq_job_free(job);
+  return e;
+}
+
+pq_err pq_d001_list(pq_req *req) {
+  pq_job_filter f = {.state = -1, .limit = 50, .owner = req->caller.admin ? NULL : pq_api_owner(req)};
+  pq_err e = pq_query_int(req, "limit", 1, 1000, &f.limit);
+  if (e != PQ_OK) return e;
+  const char *status = pq_req_query(req, "status");
+  if (status) {
+    static const struct { const char *name; pq_job_state state; } map[] = {
+        {"pending", PQ_JOB_QUEUED}, {"processing", PQ_JOB_LEASED},
+        {"completed", PQ_JOB_COMPLETED}, {"failed", PQ_JOB_FAILED}};
+    for (size_t i = 0; i < 4; i++)
+      if (strcmp(status, map[i].name) == 0) f.state = (int)map[i].state;
+    if (f.state < 0)
+      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "status must be pending, processing, completed or failed");
+  }
+  pq_job **jobs = NULL;
+  size_t n = 0;
+  int64_t total = 0;
+  if ((e = pq_coord_list_jobs(req->coord, &f, &jobs, &n, &total))) return e;
+  json_t *tasks = json_array();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(tasks, json_pack("{s:I,s:s,s:s,s:o}", "id", (json_int_t)jobs[i]->number, "status",
+                                           task_status(jobs[i]->state), "provider", jobs[i]->model, "created_at",
+                                           pq_api_time(jobs[i]->created_at)));
+  pq_job_free_array(jobs, n);
+  return pq_req_reply(req, 200, json_pack("{s:o}", "tasks", tasks));
+}
+
+pq_err pq_d001_stats(pq_req *req) {
+  int64_t total = 0, completed = 0, tokens = 0;
+  pq_err e = pq_coord_job_totals(req->coord, req->caller.admin ? NULL : pq_api_owner(req), &total, &completed, &tokens);
+  if (e != PQ_OK) return e;
+  pq_user **users = NULL;
+  size_t n_users = 0;
+  if ((e = pq_coord_list_users(req->coord, &users, &n_users))) return e;
+  for (size_t i = 0; i < n_users; i++) pq_user_free(users[i]);
+  free(users);
+  return pq_req_reply(req, 200,
+                      json_pack("{s:{s:I,s:I,s:I,s:f},s:{s:I,s:i},s:{s:f,s:f,s:f}}", "tasks", "total",
+                                (json_int_t)total, "completed", (json_int_t)completed, "total_tokens",
+                                (json_int_t)tokens, "total_cost", 0.0, "users", "total", (json_int_t)n_users,
+                                "subscriptions", 0, "financials", "total_income", 0.0, "total_expenses", 0.0,
+                                "profit", 0.0));
+}
