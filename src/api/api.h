@@ -26,6 +26,19 @@ pq_err pq_d001_task(pq_req *req);
 pq_err pq_d001_get(pq_req *req);
 pq_err pq_d001_list(pq_req *req);
 pq_err pq_d001_stats(pq_req *req);
+/* dialect 003: the coordinator API */
+pq_err pq_d003_client_submit(pq_req *req);
+pq_err pq_d003_client_status(pq_req *req);
+pq_err pq_d003_client_receipts(pq_req *req);
+pq_err pq_d003_miner_register(pq_req *req);
+pq_err pq_d003_miner_heartbeat(pq_req *req);
+pq_err pq_d003_miner_jobs(pq_req *req);
+pq_err pq_d003_miner_result(pq_req *req);
+pq_err pq_d003_user_challenge(pq_req *req);
+pq_err pq_d003_user_login(pq_req *req);
+pq_err pq_d003_user_me(pq_req *req);
+pq_err pq_d003_user_balance(pq_req *req);
+json_t *pq_d003_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
 /* {"error": "..."}; the 000 form answers a bad token with 403, as documented */
 json_t *pq_dialect_plain_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
 json_t *pq_d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);

@@ -68,6 +68,29 @@ const pq_route pq_api_routes[] = {
     DIALECT("GET", "/api/task/{task_id}", pq_d001_get, 0, PQ_ROLE_CLIENT, "d001.get", pq_dialect_plain_error),
     DIALECT("GET", "/api/tasks", pq_d001_list, 0, PQ_ROLE_CLIENT, "d001.list", pq_dialect_plain_error),
     DIALECT("GET", "/api/stats", pq_d001_stats, 0, PQ_ROLE_CLIENT, "d001.stats", pq_dialect_plain_error),
+
+    /* seed 003: the coordinator API; miners are workers */
+    DIALECT("POST", "/v1/client/jobs", pq_d003_client_submit, JSON | BODY, PQ_ROLE_CLIENT, "d003.client.submit",
+            pq_d003_error),
+    DIALECT("GET", "/v1/client/jobs/{job_id}/status", pq_d003_client_status, 0, PQ_ROLE_CLIENT,
+            "d003.client.status", pq_d003_error),
+    DIALECT("GET", "/v1/client/jobs/{job_id}/receipts", pq_d003_client_receipts, 0, PQ_ROLE_CLIENT,
+            "d003.client.receipts", pq_d003_error),
+    DIALECT("POST", "/v1/miner/register", pq_d003_miner_register, JSON | BODY, PQ_ROLE_WORKER,
+            "d003.miner.register", pq_d003_error),
+    DIALECT("POST", "/v1/miner/heartbeat", pq_d003_miner_heartbeat, JSON | BODY, PQ_ROLE_WORKER,
+            "d003.miner.heartbeat", pq_d003_error),
+    DIALECT("GET", "/v1/miner/jobs", pq_d003_miner_jobs, 0, PQ_ROLE_WORKER, "d003.miner.jobs", pq_d003_error),
+    DIALECT("POST", "/v1/miner/result", pq_d003_miner_result, JSON | BODY, PQ_ROLE_WORKER, "d003.miner.result",
+            pq_d003_error),
+    DIALECT("GET", "/v1/users/challenge", pq_d003_user_challenge, PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC,
+            "d003.users.challenge", pq_d003_error),
+    DIALECT("POST", "/v1/users/login", pq_d003_user_login, JSON | BODY | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC,
+            "d003.users.login", pq_d003_error),
+    DIALECT("GET", "/v1/users/me", pq_d003_user_me, PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT, "d003.users.me",
+            pq_d003_error),
+    DIALECT("GET", "/v1/users/{user_id}/balance", pq_d003_user_balance, PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT,
+            "d003.users.balance", pq_d003_error),
 };
 
 const size_t pq_api_n_routes = sizeof pq_api_routes / sizeof pq_api_routes[0];

@@ -85,7 +85,10 @@ static pq_err load_user(pq_access *a, const char *user_id, pq_identity *out, con
 
 static pq_err by_key(pq_access *a, const char *key, pq_identity *out, const char **why) {
   *why = "the API key is not valid";
-  if (!pq_apikey_well_formed(key)) return PQ_ERR_UNAUTHORIZED;
+  /* promptq's own keys carry a checksum: a typo is refused before any lookup.
+   * Others (a deployment's API_KEYS) are looked up by their hash alone. */
+  if (strncmp(key, PQ_APIKEY_PREFIX, 8) == 0 ? !pq_apikey_well_formed(key) : strlen(key) < 16 || strlen(key) > 256)
+    return PQ_ERR_UNAUTHORIZED;
   char hash[65];
   pq_apikey_hash(key, hash);
   pq_api_key *k = NULL;
@@ -121,7 +124,7 @@ static pq_err by_jwt(pq_access *a, const char *token, pq_identity *out, const ch
 }
 
 pq_err pq_access_identify(pq_access *a, const char *authorization, const char *x_api_key,
-                          pq_identity *out, const char **why) {
+                          const char *session_token, pq_identity *out, const char **why) {
   memset(out, 0, sizeof *out);
   if (a->cfg.open) { /* the demo: everyone is an anonymous admin */
     out->known = out->admin = true;
@@ -141,6 +144,7 @@ pq_err pq_access_identify(pq_access *a, const char *authorization, const char *x
     return PQ_ERR_UNAUTHORIZED;
   }
   if (x_api_key) return by_key(a, x_api_key, out, why);
+  if (session_token) return by_jwt(a, session_token, out, why); /* a session is a user's token */
   *why = "credentials are required";
   return PQ_ERR_UNAUTHORIZED;
 }

@@ -34,7 +34,7 @@ typedef struct pq_identity {
 typedef struct pq_access_config {
   bool open;
   pq_jwt_config jwt;
-  pq_rate_policy client, worker, login;
+  pq_rate_policy client, worker, login, user;
   int max_streams_per_key;          /* 0: unlimited */
   int hash_threads;                 /* password checks at once */
 } pq_access_config;
@@ -51,7 +51,7 @@ const char *pq_access_decoy_hash(const pq_access *a);
 
 /* Resolves credentials. PQ_OK, or PQ_ERR_UNAUTHORIZED with the reason. */
 pq_err pq_access_identify(pq_access *a, const char *authorization, const char *x_api_key,
-                          pq_identity *out, const char **why);
+                          const char *session_token, pq_identity *out, const char **why);
 
 /* May this identity call a route of this role? (pure) */
 bool pq_access_allows(const pq_identity *id, pq_role role);

@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "auth/access.h"
+#include "core/ids.h"
 #include "core/receipt.h"
 #include "cli/cli.h"
 #include "core/config.h"
@@ -41,7 +42,7 @@ typedef struct {
   char jwt_secret[512];
   int64_t jwt_ttl_ms;
   char jwt_issuer[128], jwt_audience[128];
-  int rate_client, burst_client, rate_worker, burst_worker, rate_login;
+  int rate_client, burst_client, rate_worker, burst_worker, rate_login, rate_user;
   int max_queued_per_user, max_streams_per_key;
   char default_model[128];
 } serve_opts;
@@ -103,6 +104,8 @@ static const pq_opt serve_options[] = {
      "worker requests per minute per key"},
     {"burst-worker", "PROMPTQ_BURST_WORKER", PQ_OPT_INT, O(burst_worker), 0, "100", 1, 10000000,
      "worker requests allowed at once"},
+    {"rate-user", "PROMPTQ_RATE_USER", PQ_OPT_INT, O(rate_user), 0, "60", 0, 10000000,
+     "user-profile requests per minute (the coordinator API's user routes)"},
     {"rate-login", "PROMPTQ_RATE_LOGIN", PQ_OPT_INT, O(rate_login), 0, "10", 0, 10000000,
      "login attempts per minute per address"},
     {"max-queued-per-user", "PROMPTQ_MAX_QUEUED_PER_USER", PQ_OPT_INT, O(max_queued_per_user), 0,
@@ -159,7 +162,67 @@ static int seed_environment(void) {
   }
   if (getenv("JWT_SECRET")) setenv("PROMPTQ_JWT_SECRET", getenv("JWT_SECRET"), 0);
   if (getenv("MAX_REQUESTSPERMINUTE")) setenv("PROMPTQ_RATE_CLIENT", getenv("MAX_REQUESTSPERMINUTE"), 0);
+  /* the coordinator API's (seed 003) */
+  const char *host = getenv("API_HOST"), *api_port = getenv("API_PORT"), *url = getenv("DATABASE_URL");
+  if ((host || api_port) && !getenv("PROMPTQ_LISTEN")) {
+    snprintf(listen, sizeof listen, "%s:%s", host ? host : "127.0.0.1", api_port ? api_port : "8000");
+    setenv("PROMPTQ_LISTEN", listen, 0);
+  }
+  if (getenv("SECRET_KEY")) setenv("PROMPTQ_JWT_SECRET", getenv("SECRET_KEY"), 0);
+  if (url) {
+    if (strncmp(url, "sqlite:///", 10) != 0) {
+      fprintf(stderr, "promptq serve: DATABASE_URL=%.*s... selects a database this build does not have yet; "
+                      "use sqlite:///FOLDER/FILE.db or unset it\n", 12, url);
+      return -1;
+    }
+    /* sqlite:///data/coordinator.db: the folder is the data folder (the file is promptq.db there) */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", url + 10);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    setenv("PROMPTQ_DATA", dir, 0);
+  }
   return 0;
+}
+
+/* API_KEYS=key1,key2: keys the coordinator API's clients and miners already
+ * hold. They are stored as hashes, as keys of a user named api-keys. */
+typedef struct {
+  const char *list;
+} static_keys;
+
+static pq_err install_static_keys(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now) {
+  static_keys *k = arg;
+  pq_user *u = NULL;
+  pq_err e = ops->user_get(c, NULL, "api-keys", &u);
+  if (e == PQ_ERR_NOT_FOUND) {
+    pq_user nu = {.name = "api-keys", .password_hash = "!keys", .created_at = now};
+    pq_uuid7(now, nu.id);
+    if ((e = ops->user_insert(c, &nu)) != PQ_OK) return e;
+    e = ops->user_get(c, NULL, "api-keys", &u);
+  }
+  if (e != PQ_OK) return e;
+  char *copy = strdup(k->list), *save = NULL;
+  for (char *key = copy ? strtok_r(copy, ",", &save) : NULL; e == PQ_OK && key; key = strtok_r(NULL, ",", &save)) {
+    while (*key == ' ') key++;
+    char hash[65], prefix[9];
+    pq_apikey_hash(key, hash);
+    pq_api_key *found = NULL;
+    if (ops->key_get_by_hash(c, hash, &found) == PQ_OK) { /* already there */
+      pq_api_key_free(found);
+      continue;
+    }
+    snprintf(prefix, sizeof prefix, "%.4s****", key);
+    /* admin scope so one key serves client and miner routes; the user is no admin */
+    pq_api_key nk = {.user_id = u->id, .prefix = prefix, .hash = hash, .scope = "admin", .name = "API_KEYS",
+                     .created_at = now};
+    pq_uuid7(now, nk.id);
+    e = ops->key_insert(c, &nk);
+  }
+  free(copy);
+  pq_user_free(u);
+  return e;
 }
 
 int pq_cmd_serve(int argc, char **argv) {
@@ -230,7 +293,8 @@ int pq_cmd_serve(int argc, char **argv) {
               .audience = o.jwt_audience, .ttl_s = o.jwt_ttl_ms / 1000, .leeway_s = 30},
       .client = {.limit = o.rate_client, .window_s = 60, .burst = o.burst_client},
       .worker = {.limit = o.rate_worker, .window_s = 60, .burst = o.burst_worker},
-      .login = {.limit = o.rate_login, .window_s = 60, .burst = o.rate_login > 5 ? 5 : o.rate_login},
+      .login = {.limit = o.rate_login, .window_s = 60, .burst = o.rate_login > 1 ? o.rate_login / 2 : 1},
+      .user = {.limit = o.rate_user, .window_s = 60, .burst = 10},
       .max_streams_per_key = o.max_streams_per_key,
       .hash_threads = 2,
   };
@@ -259,6 +323,14 @@ int pq_cmd_serve(int argc, char **argv) {
       .routes = pq_api_routes,
       .n_routes = pq_api_n_routes,
   };
+  if (getenv("API_KEYS") && !o.open) {
+    static_keys sk = {.list = getenv("API_KEYS")};
+    pq_op op = {.kind = PQ_OP_EXEC, .in.exec = {.fn = install_static_keys, .arg = &sk}};
+    if ((e = pq_coord_call(coord, &op)) != PQ_OK) {
+      pq_error("cannot install API_KEYS: %s", pq_err_message(e));
+      goto out;
+    }
+  }
   if (!(access = pq_access_new(&ac, coord))) {
     pq_error("cannot set up access control");
     goto out;

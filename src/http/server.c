@@ -224,7 +224,7 @@ static pq_err check_access(pq_req *req, const pq_route *route) {
   } else {
     const char *why = NULL;
     pq_err e = pq_access_identify(a, pq_req_header(req, "Authorization"), pq_req_header(req, "X-Api-Key"),
-                                  &req->caller, &why);
+                                  pq_req_header(req, "X-Session-Token"), &req->caller, &why);
     if (e == PQ_ERR_UNAUTHORIZED) return pq_req_fail(req, e, NULL, "%s", why);
     if (e != PQ_OK) return e;
     if (!pq_access_allows(&req->caller, route->role))
@@ -233,9 +233,12 @@ static pq_err check_access(pq_req *req, const pq_route *route) {
                                                                  route->role == PQ_ROLE_ADMIN ? "admin" : "client"),
                          "this credential may not call %s %s", req->method, route->pattern);
     if (ac->open) return PQ_OK; /* the demo is not rate limited */
-    snprintf(rate_key, sizeof rate_key, "%s:%s", route->role == PQ_ROLE_WORKER ? "w" : "c",
+    snprintf(rate_key, sizeof rate_key, "%s:%s",
+             route->role == PQ_ROLE_WORKER ? "w" : route->flags & PQ_ROUTE_USER_CLASS ? "u" : "c",
              req->caller.limit_key);
-    req->rate_policy = route->role == PQ_ROLE_WORKER ? &ac->worker : &ac->client;
+    req->rate_policy = route->role == PQ_ROLE_WORKER       ? &ac->worker
+                       : route->flags & PQ_ROUTE_USER_CLASS ? &ac->user
+                                                            : &ac->client;
   }
   req->rate = pq_access_limit(a, req->rate_policy, rate_key);
   if (req->rate.allowed) return PQ_OK;
