@@ -75,6 +75,9 @@ typedef pq_err (*pq_job_answer_fn)(pq_req *req, const pq_job *job);
 pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer);
 
 /* receipts */
+/* The signed receipt of a completed job (with its worker's signature when it
+ * gave one), or NULL when this coordinator signs none. New reference. */
+json_t *pq_api_receipt_for(pq_req *req, const pq_job *job);
 pq_err pq_api_job_receipt(pq_req *req);
 pq_err pq_api_receipt_key(pq_req *req);
 

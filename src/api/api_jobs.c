@@ -34,6 +34,11 @@ static pq_err op_error(pq_req *req) {
   switch (e) {
     case PQ_ERR_NOT_FOUND:
       return pq_req_fail(req, e, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
+    case PQ_ERR_INVALID_REQUEST:
+      if (req->op.kind == PQ_OP_COMPLETE)
+        return pq_req_fail(req, e, json_pack("{s:s}", "field", "worker_signature"),
+                           "the worker signature does not verify with the key this worker registered");
+      return e;
     case PQ_ERR_LEASE_MISMATCH:
       return pq_req_fail(req, e, json_pack("{s:s?}", "id", id),
                          "the lease on job '%s' is not held by this token (it expired, was "
@@ -161,14 +166,15 @@ pq_err pq_api_job_cancel(pq_req *req) {
 }
 
 pq_err pq_api_job_complete(pq_req *req) {
-  static const char *const fields[] = {"lease", "output", "usage", NULL};
+  static const char *const fields[] = {"lease", "output", "usage", "worker_signature", NULL};
   static const char *const usage_fields[] = {"prompt_tokens", "completion_tokens", "total_tokens", NULL};
-  const char *id = NULL, *lease = NULL;
+  const char *id = NULL, *lease = NULL, *signature = NULL;
   int64_t prompt = 0, completion = 0, total = 0;
   json_t *body = req->body, *usage = json_object_get(body, "usage");
   pq_err e;
   if ((e = job_id_param(req, &id)) || (e = pq_json_only(req, body, "the result", fields)) ||
-      (e = pq_json_string(req, body, "lease", true, 256, &lease)))
+      (e = pq_json_string(req, body, "lease", true, 256, &lease)) ||
+      (e = pq_json_string(req, body, "worker_signature", false, 128, &signature)))
     return e;
   json_t *output = json_object_get(body, "output");
   if (!output)
@@ -194,6 +200,7 @@ pq_err pq_api_job_complete(pq_req *req) {
   req->op.in.complete.output = copy;
   req->op.in.complete.prompt_tokens = prompt;
   req->op.in.complete.completion_tokens = completion;
+  req->op.in.complete.worker_signature = signature;
   pq_req_run_op(req, job_done);
   return PQ_OK;
 }

@@ -7,6 +7,16 @@
 
 static const pq_receipt_key *signer(pq_req *req) { return pq_coord_config_of(req->coord)->receipt_key; }
 
+json_t *pq_api_receipt_for(pq_req *req, const pq_job *job) {
+  const pq_receipt_key *key = signer(req);
+  if (!key) return NULL;
+  pq_worker *w = NULL;
+  if (job->worker_signature && job->worker_id) pq_coord_get_worker(req->coord, job->worker_id, &w);
+  json_t *receipt = pq_receipt_issue(key, job, w ? w->public_key : NULL);
+  pq_worker_free(w);
+  return receipt;
+}
+
 pq_err pq_api_receipt_key(pq_req *req) {
   const pq_receipt_key *key = signer(req);
   if (!key) return pq_req_fail(req, PQ_ERR_NOT_FOUND, NULL, "this coordinator signs no receipts");
@@ -34,7 +44,7 @@ pq_err pq_api_job_receipt(pq_req *req) {
     pq_job_free(job);
     return e;
   }
-  json_t *receipt = signer(req) ? pq_receipt_issue(signer(req), job) : NULL;
+  json_t *receipt = pq_api_receipt_for(req, job);
   pq_job_free(job);
   if (!receipt) return pq_req_fail(req, PQ_ERR_NOT_FOUND, NULL, "this coordinator signs no receipts");
   return pq_req_reply(req, 200, receipt);

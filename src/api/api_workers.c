@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/receipt.h"
 #include "http/json_in.h"
 
 #define MAX_LEASE_JOBS 64
@@ -31,10 +32,11 @@ static pq_err worker_op_error(pq_req *req) {
 
 static json_t *worker_json(const pq_worker *w) {
   json_t *models = json_loads(w->models, 0, NULL), *caps = json_loads(w->capabilities, 0, NULL);
-  return json_pack("{s:s,s:s,s:o,s:o,s:s,s:o,s:o}", "id", w->id, "name", w->name, "models",
+  return json_pack("{s:s,s:s,s:o,s:o,s:s,s:o,s:o,s:s?}", "id", w->id, "name", w->name, "models",
                    models ? models : json_array(), "capabilities", caps ? caps : json_object(),
                    "status", w->online ? "online" : "offline", "created_at",
-                   pq_api_time(w->created_at), "last_seen_at", pq_api_time(w->last_seen_at));
+                   pq_api_time(w->created_at), "last_seen_at", pq_api_time(w->last_seen_at),
+                   "public_key", w->public_key);
 }
 
 /* Checks a JSON array of model names. */
@@ -68,14 +70,19 @@ static pq_err register_done(pq_req *req) {
 }
 
 pq_err pq_api_worker_register(pq_req *req) {
-  static const char *const fields[] = {"name", "models", "capabilities", NULL};
-  const char *name = NULL;
+  static const char *const fields[] = {"name", "models", "capabilities", "public_key", NULL};
+  const char *name = NULL, *public_key = NULL;
   json_t *models = json_object_get(req->body, "models");
   json_t *caps = json_object_get(req->body, "capabilities");
   pq_err e;
   if ((e = pq_json_only(req, req->body, "the worker", fields)) ||
-      (e = pq_json_string(req, req->body, "name", true, 128, &name)))
+      (e = pq_json_string(req, req->body, "name", true, 128, &name)) ||
+      (e = pq_json_string(req, req->body, "public_key", false, 64, &public_key)))
     return e;
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  if (public_key && pq_receipt_public_parse(public_key, pk) != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "public_key"),
+                       "'public_key' must be an Ed25519 public key in base64");
   if (models && (e = check_models(req, models))) return e;
   if (caps && !json_is_object(caps))
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "capabilities"),
@@ -85,7 +92,8 @@ pq_err pq_api_worker_register(pq_req *req) {
   w->name = strdup(name);
   w->models = models ? json_dumps(models, JSON_COMPACT) : strdup("[]");
   w->capabilities = caps ? json_dumps(caps, JSON_COMPACT) : strdup("{}");
-  if (!w->name || !w->models || !w->capabilities) {
+  w->public_key = public_key ? strdup(public_key) : NULL;
+  if (!w->name || !w->models || !w->capabilities || (public_key && !w->public_key)) {
     pq_worker_free(w);
     return PQ_ERR_NO_MEMORY;
   }

@@ -139,8 +139,7 @@ pq_err pq_d003_client_receipts(pq_req *req) {
   pq_err e = their_job(req, &job);
   if (e != PQ_OK) return e;
   json_t *list = json_array();
-  const pq_receipt_key *key = pq_coord_config_of(req->coord)->receipt_key;
-  json_t *signed_receipt = key ? pq_receipt_issue(key, job) : NULL;
+  json_t *signed_receipt = pq_api_receipt_for(req, job);
   if (signed_receipt) { /* a completed job has one receipt */
     char id[PQ_UUID_LEN + 1];
     receipt_id(job->id, id);

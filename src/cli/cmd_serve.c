@@ -277,7 +277,9 @@ int pq_cmd_serve(int argc, char **argv) {
       .max_queued_per_owner = o.max_queued_per_user,
   };
   static pq_receipt_key receipt_key;
-  if (pq_receipt_key_load(o.data, &receipt_key, why_buf, sizeof why_buf) != PQ_OK) {
+  char key_path[1100];
+  snprintf(key_path, sizeof key_path, "%s/receipt.key", o.data);
+  if (pq_receipt_key_load(key_path, &receipt_key, why_buf, sizeof why_buf) != PQ_OK) {
     pq_error("%s", why_buf);
     goto out;
   }

@@ -76,6 +76,7 @@ struct pq_op {
       const char *job_id, *token;
       const char *output;        /* JSON value text */
       int64_t prompt_tokens, completion_tokens;
+      const char *worker_signature; /* base64, over pq_receipt_worker_message(); may be NULL */
     } complete;
     struct {
       const char *job_id, *token, *code, *message;

@@ -8,6 +8,7 @@
 #include "core/coord_internal.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/receipt.h"
 
 #define LEASE_TOKEN_BYTES 16
 
@@ -231,11 +232,25 @@ static pq_err leased_job(pq__batch *b, const char *id, const char *token, pq_job
   return PQ_OK;
 }
 
+/* A worker that signs must sign with the key it registered. */
+static pq_err check_worker_signature(pq__batch *b, const pq_job *job, const char *signature, const char *output) {
+  pq_worker *w = NULL;
+  pq_err result = b->c->ops->worker_get(b->c->wconn, job->worker_id, &w);
+  if (result == PQ_OK && !(w->public_key && pq_receipt_worker_verify(w->public_key, signature, job->id,
+                                                                     job->input, output)))
+    result = PQ_ERR_INVALID_REQUEST;
+  pq_worker_free(w);
+  return result == PQ_ERR_NOT_FOUND ? PQ_ERR_INVALID_REQUEST : result;
+}
+
 static pq_err run_complete(pq__batch *b, pq_op *op) {
   pq_job *job = NULL;
   pq_err result = leased_job(b, op->in.complete.job_id, op->in.complete.token, &job);
   if (result != PQ_OK) return result;
   op->out.job = job;
+  const char *sig = op->in.complete.worker_signature;
+  if (sig && (result = check_worker_signature(b, job, sig, op->in.complete.output)) != PQ_OK) return result;
+  if (pq_set_str(&job->worker_signature, sig)) return PQ_ERR_NO_MEMORY;
   /* a job whose client cancelled it keeps what the worker produced */
   job->state = job->cancel_requested ? PQ_JOB_CANCELLED : PQ_JOB_COMPLETED;
   job->finished_at = b->now;

@@ -48,6 +48,7 @@ void pq_job_free(pq_job *job) {
   free(job->idempotency_key);
   free(job->request_hash);
   free(job->owner);
+  free(job->worker_signature);
   free(job);
 }
 
@@ -70,6 +71,7 @@ void pq_worker_free(pq_worker *w) {
   free(w->name);
   free(w->models);
   free(w->capabilities);
+  free(w->public_key);
   free(w);
 }
 

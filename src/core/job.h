@@ -60,6 +60,7 @@ typedef struct pq_job {
   char *idempotency_key;
   char *request_hash;          /* hash of the submit body, for idempotency checks */
   char *owner;                 /* the submitting user's id; "" when the server runs --open */
+  char *worker_signature;      /* base64 Ed25519 over pq_receipt_worker_message(); may be NULL */
 } pq_job;
 
 pq_job *pq_job_new(void);      /* zeroed; NULL on OOM */
@@ -74,6 +75,7 @@ typedef struct pq_worker {
   char *name;
   char *models;                /* JSON array text */
   char *capabilities;          /* JSON object text */
+  char *public_key;            /* base64 Ed25519 the worker signs results with; may be NULL */
   bool online;
   int64_t created_at, last_seen_at;
 } pq_worker;

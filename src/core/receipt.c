@@ -11,9 +11,8 @@
 
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
-pq_err pq_receipt_key_load(const char *data_dir, pq_receipt_key *key, char *err, size_t err_size) {
-  char path[1100], hex[2 * crypto_sign_SECRETKEYBYTES + 2];
-  snprintf(path, sizeof path, "%s/receipt.key", data_dir);
+pq_err pq_receipt_key_load(const char *path, pq_receipt_key *key, char *err, size_t err_size) {
+  char hex[2 * crypto_sign_SECRETKEYBYTES + 2];
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     ssize_t n = read(fd, hex, sizeof hex - 1);
@@ -70,10 +69,39 @@ static json_t *time_or_null(int64_t ms) {
   return ms ? json_string(pq_format_time(ms, buf, sizeof buf)) : json_null();
 }
 
+void pq_receipt_worker_message(const char *job_id, const char *input, const char *output, char *out, size_t size) {
+  char in_hash[65], out_hash[65];
+  sha256_hex(input, in_hash);
+  sha256_hex(output, out_hash);
+  snprintf(out, size, "promptq-receipt-v1:%s:%s:%s", job_id, in_hash, out_hash);
+}
+
+bool pq_receipt_worker_verify(const char *public_key_b64, const char *signature_b64, const char *job_id,
+                              const char *input, const char *output) {
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+  size_t n = 0;
+  if (pq_receipt_public_parse(public_key_b64, pk) != 0 || !signature_b64 ||
+      sodium_base642bin(sig, sizeof sig, signature_b64, strlen(signature_b64), NULL, &n, NULL, B64) != 0 ||
+      n != sizeof sig)
+    return false;
+  char message[256];
+  pq_receipt_worker_message(job_id, input, output, message, sizeof message);
+  return crypto_sign_verify_detached(sig, (const unsigned char *)message, strlen(message), pk) == 0;
+}
+
+void pq_receipt_worker_sign(const pq_receipt_key *key, const char *job_id, const char *input, const char *output,
+                            char *out, size_t size) {
+  char message[256];
+  unsigned char sig[crypto_sign_BYTES];
+  pq_receipt_worker_message(job_id, input, output, message, sizeof message);
+  crypto_sign_detached(sig, NULL, (const unsigned char *)message, strlen(message), key->secret);
+  sodium_bin2base64(out, size, sig, sizeof sig, B64);
+}
+
 /* The bytes that are signed: the body, keys sorted, nothing optional. */
 static char *canonical(json_t *body) { return json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS); }
 
-json_t *pq_receipt_issue(const pq_receipt_key *key, const pq_job *job) {
+json_t *pq_receipt_issue(const pq_receipt_key *key, const pq_job *job, const char *worker_public_key) {
   if (job->state != PQ_JOB_COMPLETED) return NULL;
   char in_hash[65], out_hash[65], pk[64];
   sha256_hex(job->input, in_hash);
@@ -83,6 +111,10 @@ json_t *pq_receipt_issue(const pq_receipt_key *key, const pq_job *job) {
                            "output_sha256", out_hash, "usage", "prompt_tokens", (json_int_t)job->prompt_tokens,
                            "completion_tokens", (json_int_t)job->completion_tokens, "started_at",
                            time_or_null(job->leased_at), "completed_at", time_or_null(job->finished_at));
+  if (body && job->worker_signature && worker_public_key) { /* the worker's own word, under ours */
+    json_object_set_new(body, "worker_signature", json_string(job->worker_signature));
+    json_object_set_new(body, "worker_public_key", json_string(worker_public_key));
+  }
   char *bytes = body ? canonical(body) : NULL;
   if (!bytes) {
     json_decref(body);
@@ -123,6 +155,24 @@ pq_err pq_receipt_verify(json_t *receipt, const unsigned char public_key[crypto_
   if (bad) {
     *why = "the signature does not match: the receipt was changed, or signed by another key";
     return PQ_ERR_INVALID_REQUEST;
+  }
+  const char *wsig = json_string_value(json_object_get(body, "worker_signature"));
+  if (wsig || json_object_get(body, "worker_public_key")) {
+    char message[256], pkbuf[64];
+    unsigned char wpk[crypto_sign_PUBLICKEYBYTES], raw_sig[crypto_sign_BYTES];
+    size_t m = 0;
+    snprintf(pkbuf, sizeof pkbuf, "%s", json_string_value(json_object_get(body, "worker_public_key")) ?: "");
+    snprintf(message, sizeof message, "promptq-receipt-v1:%s:%s:%s",
+             json_string_value(json_object_get(body, "job_id")) ?: "",
+             json_string_value(json_object_get(body, "input_sha256")) ?: "",
+             json_string_value(json_object_get(body, "output_sha256")) ?: "");
+    if (pq_receipt_public_parse(pkbuf, wpk) != 0 || !wsig ||
+        sodium_base642bin(raw_sig, sizeof raw_sig, wsig, strlen(wsig), NULL, &m, NULL, B64) != 0 ||
+        m != sizeof raw_sig ||
+        crypto_sign_verify_detached(raw_sig, (const unsigned char *)message, strlen(message), wpk) != 0) {
+      *why = "the worker's signature does not match";
+      return PQ_ERR_INVALID_REQUEST;
+    }
   }
   return PQ_OK;
 }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <stdbool.h>
 
 #include "core/error.h"
 #include "core/job.h"
@@ -22,14 +23,27 @@ typedef struct pq_receipt_key {
   unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
 } pq_receipt_key;
 
-/* DATA/receipt.key, made (0600) on first use. */
-pq_err pq_receipt_key_load(const char *data_dir, pq_receipt_key *key, char *err, size_t err_size);
+/* An Ed25519 key kept in path (hex), made (0600) on first use: the
+ * coordinator's DATA/receipt.key, or a worker's --signing-key. */
+pq_err pq_receipt_key_load(const char *path, pq_receipt_key *key, char *err, size_t err_size);
 
-/* The signed receipt of a completed job (new reference), or NULL. */
-json_t *pq_receipt_issue(const pq_receipt_key *key, const pq_job *job);
+/* What a worker signs for a job it completes:
+ * "promptq-receipt-v1:<job id>:<input sha256>:<output sha256>". */
+void pq_receipt_worker_message(const char *job_id, const char *input, const char *output, char *out, size_t size);
+/* Checks a worker's base64 signature of that message with its base64 key. */
+bool pq_receipt_worker_verify(const char *public_key_b64, const char *signature_b64, const char *job_id,
+                              const char *input, const char *output);
+/* Signs it: base64 into out (at least 96 bytes). */
+void pq_receipt_worker_sign(const pq_receipt_key *key, const char *job_id, const char *input, const char *output,
+                            char *out, size_t size);
 
-/* PQ_OK when receipt is signed by public_key over exactly its fields;
- * otherwise PQ_ERR_INVALID_REQUEST with the reason. */
+/* The signed receipt of a completed job (new reference), or NULL.
+ * worker_public_key (base64, may be NULL): the key the job's worker signed with. */
+json_t *pq_receipt_issue(const pq_receipt_key *key, const pq_job *job, const char *worker_public_key);
+
+/* PQ_OK when receipt is signed by public_key over exactly its fields (and,
+ * when it carries one, the worker's signature holds too); otherwise
+ * PQ_ERR_INVALID_REQUEST with the reason. */
 pq_err pq_receipt_verify(json_t *receipt, const unsigned char public_key[crypto_sign_PUBLICKEYBYTES],
                          const char **why);
 

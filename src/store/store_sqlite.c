@@ -93,6 +93,9 @@ static const char *const migrations[] = {
     "  WHERE idempotency_key IS NOT NULL;"
     "CREATE INDEX jobs_owner ON jobs(owner, number);"
     "CREATE INDEX jobs_owner_queued ON jobs(owner) WHERE state = 'queued';",
+    /* 4: workers may sign their results */
+    "ALTER TABLE workers ADD COLUMN public_key TEXT;"
+    "ALTER TABLE jobs ADD COLUMN worker_signature TEXT;",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -100,7 +103,8 @@ static const char *const migrations[] = {
   "number, id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
   "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "   \
   "lease_token, lease_expires_at, cancel_requested, output, prompt_tokens, "              \
-  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner"
+  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "    \
+  "worker_signature"
 
 #define KEY_COLS "id, user_id, prefix, hash, scope, name, created_at, expires_at, revoked_at"
 
@@ -135,7 +139,8 @@ static const char *const stmt_sql[S__COUNT] = {
         "UPDATE jobs SET state = ?1, attempts = ?2, updated_at = ?3, not_before = ?4, "
         "leased_at = ?5, finished_at = ?6, worker_id = ?7, lease_token = ?8, "
         "lease_expires_at = ?9, cancel_requested = ?10, output = ?11, prompt_tokens = ?12, "
-        "completion_tokens = ?13, error_code = ?14, error_message = ?15, expires_at = ?16 "
+        "completion_tokens = ?13, error_code = ?14, error_message = ?15, expires_at = ?16, "
+        "worker_signature = ?20 "
         "WHERE number = ?17 AND state = ?18 AND (?19 IS NULL OR lease_token = ?19)",
     [S_JOB_SCAN_QUEUED] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number",
     /* INDEXED BY: the planner, without statistics, would walk jobs_state and
@@ -153,15 +158,15 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_JOB_COUNT_STATE] = "SELECT COUNT(*) FROM jobs WHERE state = ?1",
     [S_JOB_COUNT_ALL] = "SELECT COUNT(*) FROM jobs",
     [S_WORKER_INSERT] = "INSERT INTO workers (id, name, models, capabilities, online, "
-                        "created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
-    [S_WORKER_GET] = "SELECT id, name, models, capabilities, online, created_at, last_seen_at "
-                     "FROM workers WHERE id = ?1",
+                        "created_at, last_seen_at, public_key) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)",
+    [S_WORKER_GET] = "SELECT id, name, models, capabilities, online, created_at, last_seen_at, "
+                     "public_key FROM workers WHERE id = ?1",
     [S_WORKER_TOUCH] = "UPDATE workers SET last_seen_at = ?2, online = 1 WHERE id = ?1",
     [S_WORKER_OFFLINE] = "UPDATE workers SET online = 0 WHERE online = 1 AND last_seen_at < ?1 "
                          "RETURNING id",
     [S_WORKER_COUNT] = "SELECT COUNT(*) FROM workers WHERE online = 1",
-    [S_WORKER_ONLINE] = "SELECT id, name, models, capabilities, online, created_at, last_seen_at "
-                        "FROM workers WHERE online = 1 ORDER BY created_at",
+    [S_WORKER_ONLINE] = "SELECT id, name, models, capabilities, online, created_at, last_seen_at, "
+                        "public_key FROM workers WHERE online = 1 ORDER BY created_at",
     /* walks only queued jobs older than this one, and stops at the cap */
     [S_JOB_AHEAD] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs INDEXED BY jobs_state "
                     "WHERE state = 'queued' AND number < ?1 AND model = ?2 AND priority >= ?3 LIMIT ?4)",
@@ -482,6 +487,7 @@ static pq_job *row_to_job(sqlite3_stmt *st) {
   bad |= col_dup(st, i++, &j->idempotency_key);
   bad |= col_dup(st, i++, &j->request_hash);
   bad |= col_dup(st, i++, &j->owner);
+  bad |= col_dup(st, i++, &j->worker_signature);
   if (bad || !j->model || !j->input) {
     pq_job_free(j);
     return NULL;
@@ -578,6 +584,7 @@ static pq_err sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_sta
   sqlite3_bind_int64(st, 17, j->number);
   bind_text(st, 18, pq_job_state_name(expect_state));
   bind_text(st, 19, expect_token);
+  bind_text(st, 20, j->worker_signature);
   int rc = step_done(st);
   if (rc != SQLITE_DONE) return fail(c->db, "update job");
   return sqlite3_changes(c->db) == 1 ? PQ_OK : PQ_ERR_STALE;
@@ -1073,6 +1080,7 @@ static pq_err sq_worker_insert(pq_conn *c, const pq_worker *w) {
   bind_text(st, 4, w->capabilities);
   sqlite3_bind_int64(st, 5, w->created_at);
   sqlite3_bind_int64(st, 6, w->last_seen_at);
+  bind_text(st, 7, w->public_key);
   int rc = step_done(st);
   return rc == SQLITE_DONE ? PQ_OK : fail(c->db, "insert worker");
 }
@@ -1089,6 +1097,10 @@ static pq_worker *row_to_worker(sqlite3_stmt *st) {
   w->online = sqlite3_column_int(st, 4) != 0;
   w->created_at = sqlite3_column_int64(st, 5);
   w->last_seen_at = sqlite3_column_int64(st, 6);
+  if (col_dup(st, 7, &w->public_key)) {
+    pq_worker_free(w);
+    return NULL;
+  }
   return w;
 }
 

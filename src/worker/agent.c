@@ -10,6 +10,7 @@
 #include "client/client.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/receipt.h"
 #include "core/log.h"
 #include "worker/backend.h"
 
@@ -32,6 +33,9 @@ struct agent {
   int64_t heartbeat_ms;
   json_t *models;
   slot *slots;
+  bool signs;
+  pq_receipt_key key;
+  char public_key[64];
 };
 
 static void sleep_ms(agent *a, int64_t ms) {
@@ -56,6 +60,7 @@ static int ensure_registered(agent *a, pq_client *c, const char *stale_id) {
   json_t *body = json_pack("{s:s,s:O,s:{s:i,s:s}}", "name", a->cfg->name, "models", a->models,
                            "capabilities", "max_concurrency", a->cfg->concurrency, "backend",
                            a->backend->name);
+  if (a->signs) json_object_set_new(body, "public_key", json_string(a->public_key));
   int64_t delay = 100;
   int result = -1;
   while (!*a->stop) {
@@ -187,6 +192,17 @@ static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
     body = json_pack("{s:s,s:o,s:{s:I,s:I}}", "lease", token, "output", output ? output : json_null(),
                      "usage", "prompt_tokens", (json_int_t)r.prompt_tokens, "completion_tokens",
                      (json_int_t)r.completion_tokens);
+    if (a->signs) { /* over exactly what the coordinator will store */
+      char *input = json_dumps(json_object_get(job, "input"), JSON_COMPACT | JSON_SORT_KEYS);
+      char *out_text = json_dumps(json_object_get(body, "output"), JSON_COMPACT | JSON_ENCODE_ANY);
+      char sig[128];
+      if (input && out_text) {
+        pq_receipt_worker_sign(&a->key, id, input, out_text, sig, sizeof sig);
+        json_object_set_new(body, "worker_signature", json_string(sig));
+      }
+      free(input);
+      free(out_text);
+    }
   }
   report(c, path, body);
   pq_info("worker: job %s %s%s", id, r.failed ? "failed" : "done", s->cancel ? " (cancelled)" : "");
@@ -306,6 +322,15 @@ int pq_agent_run(const pq_agent_config *cfg, volatile sig_atomic_t *stop) {
     pq_error("worker: backend %s cannot start%s", a.backend->name,
              strcmp(a.backend->name, "openai") == 0 ? " (give --base-url)" : "");
     goto out;
+  }
+  if (cfg->signing_key[0]) {
+    char why[300];
+    if (pq_receipt_key_load(cfg->signing_key, &a.key, why, sizeof why) != PQ_OK) {
+      pq_error("worker: %s", why);
+      goto out;
+    }
+    pq_receipt_public_b64(a.key.public_key, a.public_key, sizeof a.public_key);
+    a.signs = true;
   }
   a.models = parse_models(cfg->models);
   if (json_array_size(a.models) == 0) {

@@ -20,6 +20,7 @@ typedef struct pq_agent_config {
   char api_key_env[128]; /* openai: the environment variable holding its key */
   char upstream_model[256];
   int64_t request_timeout_ms;
+  char signing_key[1024]; /* a file with an Ed25519 key (made if missing): results are signed */
 } pq_agent_config;
 
 /* Runs until *stop becomes non-zero. Returns 0, or 1 when it could not start. */

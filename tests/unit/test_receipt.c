@@ -28,12 +28,12 @@ static void sign_verify_and_tamper(void **state) {
   crypto_sign_keypair(key.public_key, key.secret);
   crypto_sign_keypair(other.public_key, other.secret);
   pq_job *job = completed_job();
-  json_t *r = pq_receipt_issue(&key, job);
+  json_t *r = pq_receipt_issue(&key, job, NULL);
   assert_non_null(r);
   const char *why;
   assert_int_equal(pq_receipt_verify(r, key.public_key, &why), PQ_OK);
   assert_int_equal(pq_receipt_verify(r, other.public_key, &why), PQ_ERR_INVALID_REQUEST);
-  json_t *again = pq_receipt_issue(&key, job); /* the same job, the same bytes */
+  json_t *again = pq_receipt_issue(&key, job, NULL); /* the same job, the same bytes */
   assert_true(json_equal(r, again));
   json_decref(again);
   /* change any one field of the body: the signature no longer holds */
@@ -59,12 +59,42 @@ static void sign_verify_and_tamper(void **state) {
   json_decref(extra);
   json_decref(r);
   job->state = PQ_JOB_FAILED;
-  assert_null(pq_receipt_issue(&key, job)); /* only completed jobs have receipts */
+  assert_null(pq_receipt_issue(&key, job, NULL)); /* only completed jobs have receipts */
+  pq_job_free(job);
+}
+
+static void worker_signature(void **state) {
+  (void)state;
+  pq_receipt_key coordinator, worker, stranger;
+  crypto_sign_keypair(coordinator.public_key, coordinator.secret);
+  crypto_sign_keypair(worker.public_key, worker.secret);
+  crypto_sign_keypair(stranger.public_key, stranger.secret);
+  char wpk[64], sig[128], forged[128];
+  pq_receipt_public_b64(worker.public_key, wpk, sizeof wpk);
+  pq_job *job = completed_job();
+  pq_receipt_worker_sign(&worker, job->id, job->input, job->output, sig, sizeof sig);
+  assert_true(pq_receipt_worker_verify(wpk, sig, job->id, job->input, job->output));
+  assert_false(pq_receipt_worker_verify(wpk, sig, job->id, job->input, "\"other\""));
+  pq_receipt_worker_sign(&stranger, job->id, job->input, job->output, forged, sizeof forged);
+  assert_false(pq_receipt_worker_verify(wpk, forged, job->id, job->input, job->output));
+  job->worker_signature = strdup(sig);
+  json_t *r = pq_receipt_issue(&coordinator, job, wpk);
+  const char *why;
+  assert_string_equal(json_string_value(json_object_get(json_object_get(r, "receipt"), "worker_public_key")), wpk);
+  assert_int_equal(pq_receipt_verify(r, coordinator.public_key, &why), PQ_OK);
+  /* a worker signature that does not hold fails the receipt, even re-signed by the coordinator */
+  free(job->worker_signature);
+  job->worker_signature = strdup(forged);
+  json_t *bad = pq_receipt_issue(&coordinator, job, wpk);
+  assert_int_equal(pq_receipt_verify(bad, coordinator.public_key, &why), PQ_ERR_INVALID_REQUEST);
+  assert_non_null(strstr(why, "worker"));
+  json_decref(bad);
+  json_decref(r);
   pq_job_free(job);
 }
 
 int main(void) {
   if (sodium_init() < 0) return 1;
-  const struct CMUnitTest tests[] = {cmocka_unit_test(sign_verify_and_tamper)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(sign_verify_and_tamper), cmocka_unit_test(worker_signature)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
