@@ -251,6 +251,8 @@ static pq_err check_access(pq_req *req, const pq_route *route) {
 
 static pq_err dispatch(pq_req *req) {
   pq_server *s = req->server;
+  if (pq_req_server_stopping(req))
+    return pq_req_fail(req, PQ_ERR_SHUTTING_DOWN, NULL, "the server is shutting down; retry on another or later");
   pq_err e = pq_router_match(s->cfg.routes, s->cfg.n_routes, req->method, req->path, &req->match);
   if (e == PQ_ERR_METHOD_NOT_ALLOWED) {
     memcpy(req->allow, req->match.allow, sizeof req->allow);
@@ -508,7 +510,9 @@ int pq_server_port(pq_server *s) {
 void pq_server_stop(pq_server *s) {
   if (!s) return;
   if (s->daemon) {
-    MHD_quiesce_daemon(s->daemon); /* no new connections */
+    /* Not MHD_quiesce_daemon: in 0.9.75 it races the worker threads over the
+     * listen socket's epoll registration and can abort the process. New
+     * requests are answered 503 (and the connection closed) instead. */
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_mutex_unlock(&s->mu);
