@@ -11,6 +11,7 @@
 /* Settings for the handlers (pq_server_config.app). */
 typedef struct pq_api_settings {
   const char *default_model; /* for dialects whose jobs name no model */
+  int64_t challenge_ttl_ms;  /* wallet login: how long a challenge may be answered */
 } pq_api_settings;
 
 const pq_api_settings *pq_api_settings_of(pq_req *req);

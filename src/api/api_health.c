@@ -16,7 +16,7 @@ pq_err pq_api_health(pq_req *req) {
 }
 
 const pq_api_settings *pq_api_settings_of(pq_req *req) {
-  static const pq_api_settings defaults = {.default_model = "echo"};
+  static const pq_api_settings defaults = {.default_model = "echo", .challenge_ttl_ms = 300000};
   const pq_api_settings *s = pq_req_app(req);
   return s ? s : &defaults;
 }

@@ -15,7 +15,6 @@
 #include "core/receipt.h"
 #include "http/json_in.h"
 
-#define CHALLENGE_TTL_MS (5 * 60 * 1000)
 #define CHALLENGE_SLOTS 4096
 #define WALLET_PREFIX "wallet:"
 
@@ -335,8 +334,8 @@ typedef struct {
   int64_t expires_ms;
 } challenge_slot;
 
-/* One-time challenges live in memory for five minutes; a restart voids them
- * (the client asks again). */
+/* One-time challenges live in memory for --challenge-ttl (5 minutes); a
+ * restart voids them (the client asks again). */
 static pthread_mutex_t challenges_mu = PTHREAD_MUTEX_INITIALIZER;
 static challenge_slot challenges[CHALLENGE_SLOTS];
 
@@ -350,7 +349,7 @@ pq_err pq_d003_user_challenge(pq_req *req) {
   if (!wallet || wallet_key(wallet, pk) != 0)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_WALLET", "field", "wallet"),
                        "'wallet' must be an Ed25519 public key in base64");
-  int64_t now = pq_mono_ms();
+  int64_t now = pq_mono_ms(), ttl = pq_api_settings_of(req)->challenge_ttl_ms;
   challenge_slot *slot = NULL;
   pthread_mutex_lock(&challenges_mu);
   for (size_t i = 0; i < CHALLENGE_SLOTS && !slot; i++)
@@ -358,14 +357,14 @@ pq_err pq_d003_user_challenge(pq_req *req) {
   if (slot) {
     pq_random_hex(slot->challenge, 32);
     memcpy(slot->wallet, pk, sizeof pk);
-    slot->expires_ms = now + CHALLENGE_TTL_MS;
+    slot->expires_ms = now + ttl;
   }
   char challenge[65];
   if (slot) memcpy(challenge, slot->challenge, sizeof challenge);
   pthread_mutex_unlock(&challenges_mu);
   if (!slot) return pq_req_fail(req, PQ_ERR_RATE_LIMIT_EXCEEDED, NULL, "too many logins in progress");
   return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:o}", "challenge", challenge, "wallet", wallet, "expires_at",
-                                          pq_api_time(pq_now_ms() + CHALLENGE_TTL_MS)));
+                                          pq_api_time(pq_now_ms() + ttl)));
 }
 
 /* Takes the challenge if it is live and was given to this wallet. */

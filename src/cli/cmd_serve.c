@@ -45,6 +45,7 @@ typedef struct {
   int rate_client, burst_client, rate_worker, burst_worker, rate_login, rate_user;
   int max_queued_per_user, max_streams_per_key;
   char default_model[128];
+  int64_t challenge_ttl_ms;
 } serve_opts;
 
 #define O(field) offsetof(serve_opts, field)
@@ -112,6 +113,8 @@ static const pq_opt serve_options[] = {
      "10000", 0, 100000000, "a user's queued jobs at most (0: unlimited)"},
     {"default-model", "PROMPTQ_DEFAULT_MODEL", PQ_OPT_STR, O(default_model), S(default_model), "echo", 0, 0,
      "the model for jobs of APIs that name none (the prompt queue, the task API)"},
+    {"challenge-ttl", "PROMPTQ_CHALLENGE_TTL", PQ_OPT_MS, O(challenge_ttl_ms), 0, "5m", 100, 3600000,
+     "wallet login: how long a challenge may be signed and sent back"},
     {"max-streams-per-key", "PROMPTQ_MAX_STREAMS_PER_KEY", PQ_OPT_INT, O(max_streams_per_key), 0,
      "100", 0, 1000000, "open event streams per credential (0: unlimited)"},
 };
@@ -310,6 +313,7 @@ int pq_cmd_serve(int argc, char **argv) {
   }
   static pq_api_settings settings;
   settings.default_model = o.default_model;
+  settings.challenge_ttl_ms = o.challenge_ttl_ms;
   pq_server_config sc = {
       .host = host,
       .port = port,

@@ -66,3 +66,17 @@ def test_documented_errors(server):
     assert r.status_code == 404 and r.json() == {"error": "Task not found"}
     r = requests.get(server.url + "/api/tasks?status=weird", timeout=30)
     assert r.status_code == 400 and "error" in r.json()
+
+
+def test_a_failed_task_is_a_500(server):
+    import threading
+    from conftest import Worker
+    w = Worker(server, models=["flaky"])
+    box = {}
+    t = threading.Thread(target=lambda: box.update(r=requests.post(
+        server.url + "/api/task", json={"prompt": "x", "provider": "flaky"}, timeout=PATIENCE)))
+    t.start()
+    w.fail(w.lease_one(wait_s=10), code="GPU_ON_FIRE", message="the model crashed", retryable=False)
+    t.join(PATIENCE)
+    assert box["r"].status_code == 500
+    assert set(box["r"].json()) == {"error"} and "the model crashed" in box["r"].json()["error"]

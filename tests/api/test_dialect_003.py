@@ -184,3 +184,17 @@ def test_its_environment_variables(tmpdir_path):
     r = subprocess.run([BIN, "serve"], env=dict(os.environ, DATABASE_URL="postgresql://db/x"), capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 2 and "DATABASE_URL" in r.stderr
+
+
+def test_an_expired_challenge_is_refused(tmpdir_path):
+    import time
+    server = start(tmpdir_path, "--challenge-ttl", "200ms")
+    try:
+        key, pub = wallet()
+        ch = call(server, "GET", "/v1/users/challenge", params={"wallet": pub}).json()
+        sig = base64.b64encode(key.sign(ch["challenge"].encode())).decode()
+        time.sleep(0.3)  # the challenge's lifetime passes: this is what is tested, not synchronisation
+        r = call(server, "POST", "/v1/users/login", body={"wallet": pub, "challenge": ch["challenge"], "signature": sig})
+        error_003(r, 401, "INVALID_SIGNATURE")
+    finally:
+        assert server.stop() == 0
