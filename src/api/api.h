@@ -83,6 +83,8 @@ pq_err pq_api_job_receipt(pq_req *req);
 pq_err pq_api_receipt_key(pq_req *req);
 
 /* workers */
+/* The models live workers serve now, as {model: created (unix s)} (new reference). */
+pq_err pq_api_live_models(pq_req *req, json_t **out);
 pq_err pq_api_worker_register(pq_req *req);
 pq_err pq_api_worker_get(pq_req *req);
 pq_err pq_api_worker_heartbeat(pq_req *req);
@@ -95,5 +97,11 @@ json_t *pq_api_time(int64_t ms); /* RFC 3339 string, or null for 0 */
 const char *pq_api_end_code(const pq_job *job);
 /* Validates a submit body and builds a job (the caller owns it). */
 pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out);
+/* Validates a native job body (borrowed), makes the caller its owner and
+ * queues it; resume runs once it is committed (the job in req->op.out.job). */
+pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume);
+/* The caller's job by its integer number, as dialects show ids; PQ_ERR_NOT_FOUND
+ * (not answered: each dialect words it) for a bad number or someone else's job. */
+pq_err pq_api_their_job_by_number(pq_req *req, const char *number, pq_job **out);
 
 #endif

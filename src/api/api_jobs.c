@@ -1,6 +1,7 @@
 /* /v1/jobs: submit, read (with long-poll), list, cancel; and the worker's
  * complete and fail. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -60,19 +61,34 @@ static pq_err submit_done(pq_req *req) {
                                 req->op.out.replayed));
 }
 
-pq_err pq_api_job_submit(pq_req *req) {
+pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume) {
   pq_job *job = NULL;
-  pq_err e = pq_api_parse_submit(req, req->body, &job);
+  pq_err e = pq_api_parse_submit(req, body, &job);
   if (e != PQ_OK) return e;
   if (!(job->owner = strdup(pq_api_owner(req)))) {
     pq_job_free(job);
     return PQ_ERR_NO_MEMORY;
   }
   req->op.kind = PQ_OP_SUBMIT;
-  req->op.in.submit.job = job;
-  pq_req_run_op(req, submit_done);
+  req->op.in.submit.job = job; /* the op owns it now */
+  pq_req_run_op(req, resume);
   return PQ_OK;
 }
+
+pq_err pq_api_their_job_by_number(pq_req *req, const char *number, pq_job **out) {
+  char *end = NULL;
+  long long n = number ? strtoll(number, &end, 10) : 0;
+  *out = NULL;
+  pq_err e = number && *number && !*end && n > 0 ? pq_coord_get_job(req->coord, NULL, n, out) : PQ_ERR_NOT_FOUND;
+  if (e == PQ_OK && !pq_api_may_see(req, *out)) {
+    pq_job_free(*out);
+    *out = NULL;
+    e = PQ_ERR_NOT_FOUND;
+  }
+  return e;
+}
+
+pq_err pq_api_job_submit(pq_req *req) { return pq_api_submit_for_caller(req, req->body, submit_done); }
 
 /* ---- read, with ?wait=N ---- */
 

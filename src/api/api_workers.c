@@ -51,6 +51,30 @@ static pq_err check_models(pq_req *req, json_t *models) {
                           "'models' must be an array of up to %d model names", MAX_MODELS);
 }
 
+/* The models live workers serve now: {id: created (earliest worker)}. */
+pq_err pq_api_live_models(pq_req *req, json_t **out) {
+  pq_worker **workers = NULL;
+  size_t n = 0;
+  pq_err e = pq_coord_online_workers(req->coord, &workers, &n);
+  if (e != PQ_OK) return e;
+  json_t *models = json_object();
+  for (size_t i = 0; i < n; i++) {
+    json_t *list = json_loads(workers[i]->models, 0, NULL);
+    size_t k;
+    json_t *m;
+    json_array_foreach(list, k, m) {
+      const char *name = json_string_value(m);
+      if (name && !json_object_get(models, name))
+        json_object_set_new(models, name, json_integer(workers[i]->created_at / 1000));
+    }
+    json_decref(list);
+    pq_worker_free(workers[i]);
+  }
+  free(workers);
+  *out = models;
+  return PQ_OK;
+}
+
 /* ---- register ---- */
 
 static pq_err register_done(pq_req *req) {

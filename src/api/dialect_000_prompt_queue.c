@@ -36,30 +36,16 @@ pq_err pq_d000_submit(pq_req *req) {
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "'system' or 'prompt' must hold a prompt");
   json_t *native = json_pack("{s:s,s:s?,s:s?}", "model", pq_api_settings_of(req)->default_model, "system",
                              system && *system ? system : NULL, "prompt", prompt && *prompt ? prompt : NULL);
-  pq_job *job = NULL;
-  e = pq_api_parse_submit(req, native, &job);
+  e = pq_api_submit_for_caller(req, native, submitted);
   json_decref(native);
-  if (e != PQ_OK) return e;
-  if (!(job->owner = strdup(pq_api_owner(req)))) {
-    pq_job_free(job);
-    return PQ_ERR_NO_MEMORY;
-  }
-  req->op.kind = PQ_OP_SUBMIT;
-  req->op.in.submit.job = job;
-  pq_req_run_op(req, submitted);
-  return PQ_OK;
+  return e;
 }
 
 pq_err pq_d000_get(pq_req *req) {
   const char *param = pq_req_param(req, "job_id");
-  char *end = NULL;
-  long long number = param ? strtoll(param, &end, 10) : 0;
   pq_job *job = NULL;
-  pq_err e = param && *param && !*end && number > 0 ? pq_coord_get_job(req->coord, NULL, number, &job)
-                                                    : PQ_ERR_NOT_FOUND;
-  if (e == PQ_OK && !pq_api_may_see(req, job)) e = PQ_ERR_NOT_FOUND;
+  pq_err e = pq_api_their_job_by_number(req, param, &job);
   if (e != PQ_OK) {
-    pq_job_free(job);
     return e == PQ_ERR_NOT_FOUND ? pq_req_fail(req, e, NULL, "job %s not found", param ? param : "") : e;
   }
   if (!pq_job_state_terminal(job->state)) {

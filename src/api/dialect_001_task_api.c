@@ -49,19 +49,9 @@ static pq_err task_submitted(pq_req *req) {
 }
 
 static bool model_served(pq_req *req, const char *model) {
-  pq_worker **workers = NULL;
-  size_t n = 0;
-  bool served = false;
-  if (pq_coord_online_workers(req->coord, &workers, &n) != PQ_OK) return false;
-  for (size_t i = 0; i < n; i++) {
-    json_t *models = json_loads(workers[i]->models, 0, NULL);
-    size_t k;
-    json_t *m;
-    json_array_foreach(models, k, m) served |= json_string_value(m) && strcmp(json_string_value(m), model) == 0;
-    json_decref(models);
-    pq_worker_free(workers[i]);
-  }
-  free(workers);
+  json_t *models = NULL;
+  bool served = pq_api_live_models(req, &models) == PQ_OK && json_object_get(models, model);
+  json_decref(models);
   return served;
 }
 
@@ -78,30 +68,16 @@ pq_err pq_d001_task(pq_req *req) {
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Unknown provider '%s': no worker serves it now",
                        provider);
   json_t *native = json_pack("{s:s,s:s}", "model", provider, "prompt", prompt);
-  pq_job *job = NULL;
-  e = pq_api_parse_submit(req, native, &job);
+  e = pq_api_submit_for_caller(req, native, task_submitted);
   json_decref(native);
-  if (e != PQ_OK) return e;
-  if (!(job->owner = strdup(pq_api_owner(req)))) {
-    pq_job_free(job);
-    return PQ_ERR_NO_MEMORY;
-  }
-  req->op.kind = PQ_OP_SUBMIT;
-  req->op.in.submit.job = job;
-  pq_req_run_op(req, task_submitted);
-  return PQ_OK;
+  return e;
 }
 
 pq_err pq_d001_get(pq_req *req) {
   const char *param = pq_req_param(req, "task_id");
-  char *end = NULL;
-  long long number = param ? strtoll(param, &end, 10) : 0;
   pq_job *job = NULL;
-  pq_err e = param && *param && !*end && number > 0 ? pq_coord_get_job(req->coord, NULL, number, &job)
-                                                    : PQ_ERR_NOT_FOUND;
-  if (e == PQ_OK && !pq_api_may_see(req, job)) e = PQ_ERR_NOT_FOUND;
+  pq_err e = pq_api_their_job_by_number(req, param, &job);
   if (e != PQ_OK) {
-    pq_job_free(job);
     return e == PQ_ERR_NOT_FOUND ? pq_req_fail(req, e, NULL, "Task not found") : e;
   }
   json_t *input = json_loads(job->input, 0, NULL);

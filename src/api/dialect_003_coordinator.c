@@ -93,18 +93,9 @@ pq_err pq_d003_client_submit(pq_req *req) {
   static const char *const params[] = {"max_tokens", "temperature", "top_p", "stop", "seed", NULL};
   for (int i = 0; params[i]; i++)
     if (json_object_get(p, params[i])) json_object_set(json_object_get(native, "params"), params[i], json_object_get(p, params[i]));
-  pq_job *job = NULL;
-  e = pq_api_parse_submit(req, native, &job);
+  e = pq_api_submit_for_caller(req, native, client_submitted);
   json_decref(native);
-  if (e != PQ_OK) return e;
-  if (!(job->owner = strdup(pq_api_owner(req)))) {
-    pq_job_free(job);
-    return PQ_ERR_NO_MEMORY;
-  }
-  req->op.kind = PQ_OP_SUBMIT;
-  req->op.in.submit.job = job;
-  pq_req_run_op(req, client_submitted);
-  return PQ_OK;
+  return e;
 }
 
 pq_err pq_d003_client_status(pq_req *req) {

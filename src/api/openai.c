@@ -32,30 +32,6 @@ json_t *pq_openai_error(pq_req *req, pq_err err, const char *message, json_t *de
 
 /* ---- models ---- */
 
-/* The models live workers serve now: {id: created (earliest worker)}. */
-static pq_err live_models(pq_req *req, json_t **out) {
-  pq_worker **workers = NULL;
-  size_t n = 0;
-  pq_err e = pq_coord_online_workers(req->coord, &workers, &n);
-  if (e != PQ_OK) return e;
-  json_t *models = json_object();
-  for (size_t i = 0; i < n; i++) {
-    json_t *list = json_loads(workers[i]->models, 0, NULL);
-    size_t k;
-    json_t *m;
-    json_array_foreach(list, k, m) {
-      const char *name = json_string_value(m);
-      if (name && !json_object_get(models, name))
-        json_object_set_new(models, name, json_integer(workers[i]->created_at / 1000));
-    }
-    json_decref(list);
-    pq_worker_free(workers[i]);
-  }
-  free(workers);
-  *out = models;
-  return PQ_OK;
-}
-
 static json_t *model_object(const char *id, json_t *created) {
   return json_pack("{s:s,s:s,s:O,s:s}", "id", id, "object", "model", "created", created,
                    "owned_by", "promptq");
@@ -63,7 +39,7 @@ static json_t *model_object(const char *id, json_t *created) {
 
 pq_err pq_openai_models(pq_req *req) {
   json_t *models;
-  pq_err e = live_models(req, &models);
+  pq_err e = pq_api_live_models(req, &models);
   if (e != PQ_OK) return e;
   json_t *data = json_array();
   const char *name;
@@ -81,7 +57,7 @@ static pq_err model_not_found(pq_req *req, const char *model) {
 pq_err pq_openai_model(pq_req *req) {
   const char *id = pq_req_param(req, "model");
   json_t *models;
-  pq_err e = live_models(req, &models);
+  pq_err e = pq_api_live_models(req, &models);
   if (e != PQ_OK) return e;
   json_t *created = json_object_get(models, id);
   e = created ? pq_req_reply(req, 200, model_object(id, created)) : model_not_found(req, id);
@@ -300,7 +276,7 @@ pq_err pq_openai_chat(pq_req *req) {
   json_t *native = NULL;
   if ((e = to_native(req, req->body, &native, &st->stream, &st->include_usage))) return e;
   json_t *models = NULL;
-  if ((e = live_models(req, &models))) {
+  if ((e = pq_api_live_models(req, &models))) {
     json_decref(native);
     return e;
   }
@@ -310,17 +286,8 @@ pq_err pq_openai_chat(pq_req *req) {
     json_decref(native);
     return model_not_found(req, model);
   }
-  pq_job *job = NULL;
-  e = pq_api_parse_submit(req, native, &job);
-  json_decref(native);
-  if (e != PQ_OK) return e;
-  if (!(job->owner = strdup(pq_api_owner(req)))) {
-    pq_job_free(job);
-    return PQ_ERR_NO_MEMORY;
-  }
   req->user = st;
-  req->op.kind = PQ_OP_SUBMIT;
-  req->op.in.submit.job = job;
-  pq_req_run_op(req, chat_submitted);
-  return PQ_OK;
+  e = pq_api_submit_for_caller(req, native, chat_submitted);
+  json_decref(native);
+  return e;
 }
