@@ -984,6 +984,19 @@ static pq_err collect_rows(pq_conn *c, sqlite3_stmt *st, void *(*make)(sqlite3_s
   return result;
 }
 
+/* The one row a statement should find (PQ_ERR_NOT_FOUND when none). */
+static pq_err one_row(pq_conn *c, sqlite3_stmt *st, void *(*make)(sqlite3_stmt *), void (*free_one)(void *),
+                      void **out) {
+  void **list;
+  size_t n;
+  pq_err result = collect_rows(c, st, make, free_one, &list, &n);
+  if (result != PQ_OK) return result;
+  if (n > 0) *out = list[0];
+  for (size_t i = 1; i < n; i++) free_one(list[i]);
+  free(list);
+  return n > 0 ? PQ_OK : PQ_ERR_NOT_FOUND;
+}
+
 static void *make_user(sqlite3_stmt *st) { return row_to_user(st); }
 static void free_user(void *u) { pq_user_free(u); }
 static void *make_key(sqlite3_stmt *st) { return row_to_key(st); }
@@ -993,17 +1006,7 @@ static pq_err sq_user_get(pq_conn *c, const char *id, const char *name, pq_user 
   sqlite3_stmt *st = stmt(c, id ? S_USER_GET_ID : S_USER_GET_NAME);
   if (!st) return PQ_ERR_STORE_FAILED;
   bind_text(st, 1, id ? id : name);
-  pq_user **list;
-  size_t n;
-  pq_err result = collect_rows(c, st, make_user, free_user, (void ***)&list, &n);
-  if (result != PQ_OK) return result;
-  if (n == 0) {
-    free(list);
-    return PQ_ERR_NOT_FOUND;
-  }
-  *out = list[0];
-  free(list);
-  return PQ_OK;
+  return one_row(c, st, make_user, free_user, (void **)out);
 }
 
 static pq_err sq_user_list(pq_conn *c, pq_user ***out, size_t *n) {
@@ -1039,17 +1042,7 @@ static pq_err sq_key_get_by_hash(pq_conn *c, const char *hash, pq_api_key **out)
   sqlite3_stmt *st = stmt(c, S_KEY_GET_HASH);
   if (!st) return PQ_ERR_STORE_FAILED;
   bind_text(st, 1, hash);
-  pq_api_key **list;
-  size_t n;
-  pq_err result = collect_rows(c, st, make_key, free_key, (void ***)&list, &n);
-  if (result != PQ_OK) return result;
-  if (n == 0) {
-    free(list);
-    return PQ_ERR_NOT_FOUND;
-  }
-  *out = list[0];
-  free(list);
-  return PQ_OK;
+  return one_row(c, st, make_key, free_key, (void **)out);
 }
 
 static pq_err sq_key_list(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n) {
