@@ -54,7 +54,7 @@ static const pq_opt serve_options[] = {
     {"listen", "PROMPTQ_LISTEN", PQ_OPT_STR, O(listen), S(listen), "127.0.0.1:8080", 0, 0,
      "HOST:PORT to listen on (port 0: any free port)"},
     {"data", "PROMPTQ_DATA", PQ_OPT_STR, O(data), S(data), "./data", 0, 0,
-     "data folder: the SQLite store (and later keys and secrets)"},
+     "data folder: the SQLite store, jwt.secret and receipt.key (both made on first start)"},
     {"log-level", "PROMPTQ_LOG_LEVEL", PQ_OPT_STR, O(log_level), S(log_level), "info", 0, 0,
      "debug, info (one line per request), warn or error"},
     {"sync", "PROMPTQ_SYNC", PQ_OPT_STR, O(sync), S(sync), "full", 0, 0,

@@ -11,14 +11,14 @@ static const struct {
   const char *help;
 } commands[] = {
     {"serve", pq_cmd_serve, "run a coordinator"},
-    {"worker", pq_cmd_worker, "run a worker that leases and runs jobs"},
-    {"submit", pq_cmd_submit, "submit a job (and wait for its answer with --wait)"},
+    {"worker", pq_cmd_worker, "run a worker that leases and runs jobs (echo, or any OpenAI-compatible server)"},
+    {"submit", pq_cmd_submit, "submit a job (--wait for its answer, --stream for its tokens)"},
     {"jobs", pq_cmd_jobs, "list, show or cancel jobs: jobs ls|show ID|cancel ID"},
-    {"migrate", pq_cmd_migrate, "apply the store's schema migrations"},
     {"user", pq_cmd_user, "users: user add NAME [--admin] | ls | disable NAME | enable NAME"},
+    {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},
     {"receipt", pq_cmd_receipt, "check a signed receipt: receipt verify FILE [--public-key B64]"},
     {"routes", pq_cmd_routes, "print the HTTP routes and who may call them (--json)"},
-    {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},
+    {"migrate", pq_cmd_migrate, "apply the store's schema migrations"},
 };
 
 static void usage(FILE *out) {
