@@ -1,6 +1,8 @@
 #include "api/openai.h"
 
 #include <ctype.h>
+#include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,5 +291,82 @@ pq_err pq_openai_chat(pq_req *req) {
   req->user = st;
   e = pq_api_submit_for_caller(req, native, chat_submitted);
   json_decref(native);
+  return e;
+}
+
+/* ---- embeddings ---- */
+
+/* encoding_format "base64": each vector as little-endian float32s, base64. */
+static json_t *as_base64(json_t *vector) {
+  size_t n = json_array_size(vector);
+  unsigned char *bytes = malloc(n * 4 + 1);
+  if (!bytes) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    float f = (float)json_number_value(json_array_get(vector, i));
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    for (int b = 0; b < 4; b++) bytes[4 * i + (size_t)b] = (unsigned char)(u >> (8 * b));
+  }
+  size_t len = sodium_base64_ENCODED_LEN(n * 4, sodium_base64_VARIANT_ORIGINAL);
+  char *text = malloc(len);
+  json_t *out = NULL;
+  if (text) {
+    sodium_bin2base64(text, len, bytes, n * 4, sodium_base64_VARIANT_ORIGINAL);
+    out = json_string(text);
+  }
+  free(text);
+  free(bytes);
+  return out;
+}
+
+static pq_err embeddings_answer(pq_req *req, const pq_job *job) {
+  if (!job) return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"), "the job did not finish in time");
+  if (job->state != PQ_JOB_COMPLETED) return job_failed(req, job);
+  json_t *out = job->output ? json_loads(job->output, 0, NULL) : NULL;
+  json_t *data = json_object_get(out, "data");
+  if (!json_is_array(data)) {
+    json_decref(out);
+    return pq_req_fail(req, PQ_ERR_INTERNAL, json_pack("{s:s}", "code", "bad_worker_output"),
+                       "the worker did not answer with embeddings");
+  }
+  const char *format = json_string_value(json_object_get(req->body, "encoding_format"));
+  if (format && strcmp(format, "base64") == 0) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(data, i, item) {
+      json_t *encoded = as_base64(json_object_get(item, "embedding"));
+      if (encoded) json_object_set_new(item, "embedding", encoded);
+    }
+  }
+  pq_err e = pq_req_reply(req, 200, json_pack("{s:s,s:O,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model",
+                                               job->model, "usage", "prompt_tokens", (json_int_t)job->prompt_tokens,
+                                               "total_tokens", (json_int_t)job->prompt_tokens));
+  json_decref(out);
+  return e;
+}
+
+static pq_err embeddings_submitted(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  return pq_api_answer_when_done(req, req->op.out.job->id, CHAT_WAIT_MS, embeddings_answer);
+}
+
+pq_err pq_openai_embeddings(pq_req *req) {
+  const char *model = NULL;
+  pq_err e = pq_json_string(req, req->body, "model", true, 128, &model);
+  if (e != PQ_OK) return e;
+  json_t *input = json_object_get(req->body, "input");
+  if (!input)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "input"), "'input' is required");
+  json_t *models = NULL;
+  if ((e = pq_api_live_models(req, &models))) return e;
+  bool served = json_object_get(models, model) != NULL;
+  json_decref(models);
+  if (!served) return model_not_found(req, model);
+  /* the native job validates the texts ("embeddings": a string or 1..2048 strings) */
+  json_t *native = json_pack("{s:s,s:O}", "model", model, "embeddings", input);
+  e = pq_api_submit_for_caller(req, native, embeddings_submitted);
+  json_decref(native);
+  if (e == PQ_ERR_INVALID_REQUEST && req->error_details) /* name the field as OpenAI does */
+    json_object_set_new(req->error_details, "field", json_string("input"));
   return e;
 }

@@ -10,6 +10,7 @@
 
 pq_err pq_openai_chat(pq_req *req);
 pq_err pq_openai_models(pq_req *req);
+pq_err pq_openai_embeddings(pq_req *req);
 pq_err pq_openai_model(pq_req *req);
 
 /* {"error": {"message", "type", "param", "code"}} */

@@ -53,6 +53,7 @@ const pq_route pq_api_routes[] = {
 
     /* the OpenAI-compatible front door, through the same queue */
     OPENAI("POST", "/v1/chat/completions", pq_openai_chat, JSON | BODY, "openai.chat"),
+    OPENAI("POST", "/v1/embeddings", pq_openai_embeddings, JSON | BODY, "openai.embeddings"),
     OPENAI("GET", "/v1/models", pq_openai_models, 0, "openai.models"),
     OPENAI("GET", "/v1/models/{model}", pq_openai_model, 0, "openai.model"),
 

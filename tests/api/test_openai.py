@@ -141,3 +141,33 @@ def test_models_follow_live_workers(make_server):
     from conftest import wait_until
     wait_until(lambda: server.get("/v1/models").json()["data"] == [],
                what="silent workers' models to disappear")
+
+
+def test_embeddings(server):
+    w = Worker(server, models=["emb"])
+    t, box = run_in_background(lambda: requests.post(f"{server.url}/v1/embeddings",
+                                                     json={"model": "emb", "input": ["a b", "c"]}, timeout=PATIENCE))
+    job = w.lease_one(wait_s=10)
+    assert job["input"] == {"embeddings": ["a b", "c"]}
+    w.complete(job, output={"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1]},
+                                                       {"object": "embedding", "index": 1, "embedding": [0.2]}]},
+               usage={"prompt_tokens": 3, "completion_tokens": 0})
+    t.join(PATIENCE)
+    body = box["result"].json()
+    assert body["object"] == "list" and body["model"] == "emb"
+    assert [d["embedding"] for d in body["data"]] == [[0.1], [0.2]]
+    assert body["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+    # encoding_format base64: little-endian float32s, as OpenAI sends them
+    import base64
+    import struct
+    t, box = run_in_background(lambda: requests.post(f"{server.url}/v1/embeddings", timeout=PATIENCE,
+                                                     json={"model": "emb", "input": "x", "encoding_format": "base64"}))
+    w.complete(w.lease_one(wait_s=10), output={"object": "list", "data": [
+        {"object": "embedding", "index": 0, "embedding": [0.5, -2.0]}]})
+    t.join(PATIENCE)
+    raw = base64.b64decode(box["result"].json()["data"][0]["embedding"])
+    assert struct.unpack("<2f", raw) == (0.5, -2.0)
+    openai_error(requests.post(f"{server.url}/v1/embeddings", json={"model": "emb"}, timeout=30),
+                 400, "invalid_request", "input")
+    openai_error(requests.post(f"{server.url}/v1/embeddings", json={"model": "emb", "input": [1]}, timeout=30),
+                 400, "invalid_request", "input")

@@ -106,6 +106,16 @@ test('chat.completions.create with streaming and usage', async () => {
   assert.equal(usage.completion_tokens, 20);
 });
 
+test('embeddings.create', async () => {
+  const result = await client.embeddings.create({ model: 'echo-1', input: ['one text', 'another'] });
+  assert.equal(result.object, 'list');
+  assert.equal(result.data.length, 2);
+  assert.equal(result.data[1].index, 1);
+  assert.equal(result.data[0].embedding.length, 8); // the echo backend's deterministic vectors
+  const again = await client.embeddings.create({ model: 'echo-1', input: 'one text' });
+  assert.deepEqual(again.data[0].embedding, result.data[0].embedding);
+});
+
 test('the SDK sees promptq errors as OpenAI errors', async () => {
   await assert.rejects(
     client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }),
