@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 
-.PHONY: all bootstrap build asan run test unit api bench clean
+.PHONY: all bootstrap build asan release run test unit api bench clean
 
 all: build
 
@@ -29,8 +29,12 @@ asan: bootstrap $(ASAN_BUILD)/build.ninja
 run: build
 	@scripts/run-demo $(BUILD)/promptq
 
-test: build asan
+# the release build is compiled too (not run): -O3 sees warnings -O2 does not
+test: build asan release
 	@scripts/run-tests $(BUILD) $(ASAN_BUILD)
+
+release: bootstrap $(BENCH_BUILD)/build.ninja
+	@ninja -C $(BENCH_BUILD)
 
 unit: build
 	@meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -38,8 +42,7 @@ unit: build
 api: build
 	@PROMPTQ_BIN=$(BUILD)/promptq /usr/bin/python3 -m pytest -q tests/api
 
-bench: bootstrap $(BENCH_BUILD)/build.ninja
-	@ninja -C $(BENCH_BUILD)
+bench: release
 	@scripts/run-bench $(BENCH_BUILD)
 
 clean:

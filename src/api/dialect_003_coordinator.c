@@ -229,7 +229,7 @@ static pq_err heartbeat_done(pq_req *req) {
 }
 
 pq_err pq_d003_miner_heartbeat(pq_req *req) {
-  const char *id;
+  const char *id = NULL;
   pq_err e = miner_id(req, &id);
   if (e != PQ_OK) return e;
   req->op.kind = PQ_OP_HEARTBEAT;
@@ -253,7 +253,7 @@ static pq_err jobs_leased(pq_req *req) {
 }
 
 pq_err pq_d003_miner_jobs(pq_req *req) {
-  const char *id;
+  const char *id = NULL;
   int64_t max_jobs = 1, wait_s = 0;
   pq_err e;
   if ((e = miner_id(req, &id)) || (e = pq_query_int(req, "max_jobs", 1, 64, &max_jobs)) ||

@@ -144,7 +144,7 @@ static enum MHD_Result send_reply(pq_req *req) {
   }
   struct MHD_Response *r;
   if (req->stream_fn) {
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_stream, req, NULL);
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, read_stream, req, NULL);
     if (r) {
       __atomic_fetch_add(&req->server->streams, 1, __ATOMIC_RELAXED);
       req->stream_counted = true;
@@ -483,6 +483,9 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 2),
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->connection_limit,
+      /* per connection: headers and response buffers; half the default, since
+       * thousands of streams may be open at once */
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
