@@ -8,7 +8,7 @@
 
 #include "core/clock.h"
 
-#define STREAM_SLOTS 1024
+#define STREAM_SLOTS 4096 /* credentials with streams open at once */
 
 typedef struct {
   char key[64];
@@ -163,19 +163,29 @@ pq_rate_decision pq_access_limit(pq_access *a, const pq_rate_policy *p, const ch
   return pq_limiter_check(a->limiter, p, key, pq_mono_us());
 }
 
+/* Open addressing: "" ends a probe; a tombstone (a freed slot) does not, and
+ * may be reused. A credential's slot is freed when its last stream ends, so
+ * the table holds only credentials with streams open now. */
+#define TOMBSTONE "\x01"
+
 static stream_count *stream_slot(pq_access *a, const char *key, bool create) {
   uint64_t h = 1469598103934665603ull;
   for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  stream_count *reusable = NULL;
   for (size_t i = 0; i < STREAM_SLOTS; i++) {
     stream_count *s = &a->streams[(h + i) % STREAM_SLOTS];
     if (strcmp(s->key, key) == 0) return s;
-    if (s->key[0] == '\0') {
-      if (!create) return NULL;
-      snprintf(s->key, sizeof s->key, "%s", key);
-      return s;
+    if (strcmp(s->key, TOMBSTONE) == 0) {
+      if (!reusable) reusable = s;
+    } else if (s->key[0] == '\0') {
+      if (!reusable) reusable = s;
+      break;
     }
   }
-  return NULL;
+  if (!create || !reusable) return NULL;
+  snprintf(reusable->key, sizeof reusable->key, "%s", key);
+  reusable->open = 0;
+  return reusable;
 }
 
 bool pq_access_stream_acquire(pq_access *a, const char *key) {
@@ -192,6 +202,6 @@ void pq_access_stream_release(pq_access *a, const char *key) {
   if (a->cfg.max_streams_per_key <= 0 || a->cfg.open) return;
   pthread_mutex_lock(&a->mu);
   stream_count *s = stream_slot(a, key, false);
-  if (s && s->open > 0) s->open--; /* the slot stays: keys are few */
+  if (s && s->open > 0 && --s->open == 0) snprintf(s->key, sizeof s->key, TOMBSTONE);
   pthread_mutex_unlock(&a->mu);
 }

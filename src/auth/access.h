@@ -59,7 +59,8 @@ bool pq_access_allows(const pq_identity *id, pq_role role);
 /* The rate limit for a route's class, by identity (or address for logins). */
 pq_rate_decision pq_access_limit(pq_access *a, const pq_rate_policy *p, const char *key);
 
-/* Open event streams per credential. acquire: false when over the quota. */
+/* Open event streams per credential. acquire: false when over the quota
+ * (or, past 4,096 credentials streaming at once, when the table is full). */
 bool pq_access_stream_acquire(pq_access *a, const char *key);
 void pq_access_stream_release(pq_access *a, const char *key);
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
+#include "auth/access.h"
 #include "auth/ratelimit.h"
 
 static const unsigned char SECRET[] = "0123456789abcdef0123456789abcdef-test-secret";
@@ -201,6 +202,25 @@ static void limiter_keeps_keys_apart(void **state) {
   pq_limiter_free(l);
 }
 
+static void stream_slots_are_given_back(void **state) {
+  (void)state;
+  pq_access_config cfg = {.max_streams_per_key = 1, .hash_threads = 1};
+  pq_access *a = pq_access_new(&cfg, NULL);
+  assert_non_null(a);
+  for (int i = 0; i < 10000; i++) { /* many more credentials than slots, one after another */
+    char key[32];
+    snprintf(key, sizeof key, "key:%d", i);
+    assert_true(pq_access_stream_acquire(a, key));
+    pq_access_stream_release(a, key);
+  }
+  assert_true(pq_access_stream_acquire(a, "key:x"));
+  assert_false(pq_access_stream_acquire(a, "key:x")); /* the quota of one holds */
+  assert_true(pq_access_stream_acquire(a, "key:y"));
+  pq_access_stream_release(a, "key:x");
+  assert_true(pq_access_stream_acquire(a, "key:x"));
+  pq_access_free(a);
+}
+
 int main(void) {
   if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = {
@@ -208,6 +228,7 @@ int main(void) {
       cmocka_unit_test(api_keys),             cmocka_unit_test(passwords),
       cmocka_unit_test(gcra_burst_then_rate), cmocka_unit_test(gcra_sustained_rate_is_the_limit),
       cmocka_unit_test(limiter_keeps_keys_apart),
+      cmocka_unit_test(stream_slots_are_given_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
