@@ -64,8 +64,6 @@ pq_err pq_api_token(pq_req *req);
 pq_err pq_api_keys_create(pq_req *req);
 pq_err pq_api_keys_list(pq_req *req);
 pq_err pq_api_keys_revoke(pq_req *req);
-/* True when the caller may see this job (theirs, or an admin). */
-bool pq_api_may_see(const pq_req *req, const pq_job *job);
 /* The owner new jobs get, and the filter for listings (NULL: all). */
 const char *pq_api_owner(const pq_req *req);
 
@@ -100,8 +98,12 @@ pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out);
 /* Validates a native job body (borrowed), makes the caller its owner and
  * queues it; resume runs once it is committed (the job in req->op.out.job). */
 pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume);
-/* The caller's job by its integer number, as dialects show ids; PQ_ERR_NOT_FOUND
- * (not answered: each dialect words it) for a bad number or someone else's job. */
+/* The caller's job (an admin's: anyone's) by public id, or by integer number
+ * as dialects show ids. PQ_ERR_NOT_FOUND, not answered (each API words it),
+ * for a malformed id, a missing job or someone else's. *out: pq_job_free. */
+pq_err pq_api_their_job(pq_req *req, const char *id, pq_job **out);
 pq_err pq_api_their_job_by_number(pq_req *req, const char *number, pq_job **out);
+/* The native API's answer for that: 404 "no job with id ...". */
+pq_err pq_api_no_such_job(pq_req *req, const char *id);
 
 #endif

@@ -18,15 +18,41 @@ static pq_err job_id_param(pq_req *req, const char **out) {
   return PQ_OK;
 }
 
-bool pq_api_may_see(const pq_req *req, const pq_job *job) {
+/* The caller may see a job that is theirs; an admin, any. */
+static bool may_see(const pq_req *req, const pq_job *job) {
   return req->caller.admin || strcmp(job->owner ? job->owner : "", req->caller.user_id) == 0;
 }
 
 const char *pq_api_owner(const pq_req *req) { return req->caller.user_id; }
 
 /* Someone else's job does not exist, as far as this caller can tell. */
-static pq_err not_theirs(pq_req *req, const char *id) {
-  return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s}", "id", id), "no job with id '%s'", id);
+pq_err pq_api_no_such_job(pq_req *req, const char *id) {
+  return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
+}
+
+/* A job read for the caller: hidden unless it is theirs. */
+static pq_err only_theirs(const pq_req *req, pq_err e, pq_job **out) {
+  if (e == PQ_OK && !may_see(req, *out)) {
+    pq_job_free(*out);
+    e = PQ_ERR_NOT_FOUND;
+  }
+  if (e != PQ_OK) *out = NULL;
+  return e;
+}
+
+pq_err pq_api_their_job(pq_req *req, const char *id, pq_job **out) {
+  *out = NULL;
+  return only_theirs(req, id && pq_is_uuid(id) ? pq_coord_get_job(req->coord, id, 0, out) : PQ_ERR_NOT_FOUND,
+                     out);
+}
+
+pq_err pq_api_their_job_by_number(pq_req *req, const char *number, pq_job **out) {
+  char *end = NULL;
+  long long n = number ? strtoll(number, &end, 10) : 0;
+  *out = NULL;
+  return only_theirs(req, number && *number && !*end && n > 0 ? pq_coord_get_job(req->coord, NULL, n, out)
+                                                               : PQ_ERR_NOT_FOUND,
+                     out);
 }
 
 static pq_err op_error(pq_req *req) {
@@ -75,19 +101,6 @@ pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume)
   return PQ_OK;
 }
 
-pq_err pq_api_their_job_by_number(pq_req *req, const char *number, pq_job **out) {
-  char *end = NULL;
-  long long n = number ? strtoll(number, &end, 10) : 0;
-  *out = NULL;
-  pq_err e = number && *number && !*end && n > 0 ? pq_coord_get_job(req->coord, NULL, n, out) : PQ_ERR_NOT_FOUND;
-  if (e == PQ_OK && !pq_api_may_see(req, *out)) {
-    pq_job_free(*out);
-    *out = NULL;
-    e = PQ_ERR_NOT_FOUND;
-  }
-  return e;
-}
-
 pq_err pq_api_job_submit(pq_req *req) { return pq_api_submit_for_caller(req, req->body, submit_done); }
 
 /* ---- read, with ?wait=N ---- */
@@ -96,13 +109,9 @@ static pq_err get_again(pq_req *req) {
   const char *id = pq_req_param(req, "id");
   uint64_t version = pq_hub_version(pq_coord_hub(req->coord), pq_coord_job_key(id));
   pq_job *job = NULL;
-  pq_err e = pq_coord_get_job(req->coord, id, 0, &job);
-  if (e == PQ_ERR_NOT_FOUND) return not_theirs(req, id);
+  pq_err e = pq_api_their_job(req, id, &job);
+  if (e == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
   if (e != PQ_OK) return e;
-  if (!pq_api_may_see(req, job)) {
-    pq_job_free(job);
-    return not_theirs(req, id);
-  }
   bool waiting = !pq_job_state_terminal(job->state) && req->deadline_ms > pq_mono_ms() &&
                  !pq_req_server_stopping(req);
   if (waiting) {
@@ -170,11 +179,9 @@ pq_err pq_api_job_cancel(pq_req *req) {
   pq_err e = job_id_param(req, &id);
   if (e != PQ_OK) return e;
   pq_job *job = NULL;
-  if ((e = pq_coord_get_job(req->coord, id, 0, &job)) == PQ_ERR_NOT_FOUND) return not_theirs(req, id);
-  if (e != PQ_OK) return e;
-  bool theirs = pq_api_may_see(req, job);
+  if ((e = pq_api_their_job(req, id, &job)) == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
   pq_job_free(job);
-  if (!theirs) return not_theirs(req, id);
+  if (e != PQ_OK) return e;
   req->op.kind = PQ_OP_CANCEL;
   req->op.in.cancel.job_id = id;
   pq_req_run_op(req, job_done);

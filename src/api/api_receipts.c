@@ -31,12 +31,8 @@ pq_err pq_api_receipt_key(pq_req *req) {
 pq_err pq_api_job_receipt(pq_req *req) {
   const char *id = pq_req_param(req, "id");
   pq_job *job = NULL;
-  pq_err e = id && pq_is_uuid(id) ? pq_coord_get_job(req->coord, id, 0, &job) : PQ_ERR_NOT_FOUND;
-  if (e == PQ_OK && !pq_api_may_see(req, job)) e = PQ_ERR_NOT_FOUND;
-  if (e == PQ_ERR_NOT_FOUND) {
-    pq_job_free(job);
-    return pq_req_fail(req, e, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
-  }
+  pq_err e = pq_api_their_job(req, id, &job);
+  if (e == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
   if (e != PQ_OK) return e;
   if (job->state != PQ_JOB_COMPLETED) {
     e = pq_req_fail(req, PQ_ERR_INVALID_STATE, json_pack("{s:s}", "status", pq_job_state_name(job->state)),

@@ -54,12 +54,7 @@ static pq_err job_not_found(pq_req *req, const char *id) {
 /* The caller's job, or an answer saying it does not exist. */
 static pq_err their_job(pq_req *req, pq_job **out) {
   const char *id = pq_req_param(req, "job_id");
-  pq_err e = id && pq_is_uuid(id) ? pq_coord_get_job(req->coord, id, 0, out) : PQ_ERR_NOT_FOUND;
-  if (e == PQ_OK && !pq_api_may_see(req, *out)) {
-    pq_job_free(*out);
-    *out = NULL;
-    e = PQ_ERR_NOT_FOUND;
-  }
+  pq_err e = pq_api_their_job(req, id, out);
   return e == PQ_ERR_NOT_FOUND ? job_not_found(req, id) : e;
 }
 

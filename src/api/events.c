@@ -211,11 +211,9 @@ static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *jo
 pq_err pq_api_job_events(pq_req *req) {
   const char *id = pq_req_param(req, "id");
   pq_job *job = NULL;
-  pq_err e = id && pq_is_uuid(id) ? pq_coord_get_job(req->coord, id, 0, &job) : PQ_ERR_NOT_FOUND;
-  if (e == PQ_OK && !pq_api_may_see(req, job)) e = PQ_ERR_NOT_FOUND;
+  pq_err e = pq_api_their_job(req, id, &job);
   pq_job_free(job);
-  if (e == PQ_ERR_NOT_FOUND)
-    return pq_req_fail(req, e, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
+  if (e == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
   if (e != PQ_OK) return e;
   const char *last = pq_req_header(req, "Last-Event-ID");
   return pq_event_stream_start(req, id, last ? last : pq_req_query(req, "last_event_id"),
