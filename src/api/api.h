@@ -91,6 +91,11 @@ pq_err pq_api_worker_lease(pq_req *req);
 /* job_json.c: the job's public shape (new reference; NULL on OOM) */
 json_t *pq_api_job_json(const pq_job *job);
 json_t *pq_api_time(int64_t ms); /* RFC 3339 string, or null for 0 */
+/* A job's output as JSON (new reference; null when none), and as text for
+ * APIs that answer text: a JSON string as it is, anything else as compact
+ * JSON; NULL when none. free() it. */
+json_t *pq_api_output_json(const pq_job *job);
+char *pq_api_output_text(const pq_job *job);
 /* A machine code for how a job ended without a result ("CANCELLED", ...). */
 const char *pq_api_end_code(const pq_job *job);
 /* Validates a submit body and builds a job (the caller owns it). */

@@ -52,15 +52,15 @@ pq_err pq_d000_get(pq_req *req) {
     pq_job_free(job);
     return pq_req_reply(req, 202, json_pack("{s:s,s:n}", "status", "In progress", "response"));
   }
-  json_t *out = job->output ? json_loads(job->output, JSON_DECODE_ANY, NULL) : NULL;
   json_t *body;
-  if (job->state == PQ_JOB_COMPLETED)
-    body = json_pack("{s:s,s:o}", "status", "Completed", "response",
-                     json_is_string(out) ? json_incref(out) : json_string(job->output ? job->output : ""));
-  else /* not in the document: a job that ended without an answer */
+  if (job->state == PQ_JOB_COMPLETED) {
+    char *text = pq_api_output_text(job);
+    body = json_pack("{s:s,s:s}", "status", "Completed", "response", text ? text : "");
+    free(text);
+  } else { /* not in the document: a job that ended without an answer */
     body = json_pack("{s:s,s:n,s:s}", "status", "Failed", "response", "error",
                      job->error_message ? job->error_message : pq_api_end_code(job));
-  json_decref(out);
+  }
   pq_job_free(job);
   return pq_req_reply(req, 200, body);
 }

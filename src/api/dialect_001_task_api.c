@@ -21,19 +21,12 @@ static const char *task_status(pq_job_state s) {
   }
 }
 
-static char *output_text(const pq_job *job) {
-  json_t *out = job->output ? json_loads(job->output, JSON_DECODE_ANY, NULL) : NULL;
-  char *text = json_is_string(out) ? strdup(json_string_value(out)) : out ? json_dumps(out, JSON_ENCODE_ANY) : NULL;
-  json_decref(out);
-  return text;
-}
-
 static pq_err task_answer(pq_req *req, const pq_job *job) {
   if (!job) return pq_req_fail(req, PQ_ERR_TIMEOUT, NULL, "the task did not finish in time");
   if (job->state != PQ_JOB_COMPLETED)
     return pq_req_fail(req, PQ_ERR_INTERNAL, NULL, "the task failed: %s",
                        job->error_message ? job->error_message : pq_api_end_code(job));
-  char *text = output_text(job);
+  char *text = pq_api_output_text(job);
   pq_err e = pq_req_reply(req, 200,
                           json_pack("{s:I,s:s,s:I,s:f,s:s}", "task_id", (json_int_t)job->number, "response",
                                     text ? text : "", "tokens_used",
@@ -81,7 +74,7 @@ pq_err pq_d001_get(pq_req *req) {
     return e == PQ_ERR_NOT_FOUND ? pq_req_fail(req, e, NULL, "Task not found") : e;
   }
   json_t *input = json_loads(job->input, 0, NULL);
-  char *text = output_text(job);
+  char *text = pq_api_output_text(job);
   e = pq_req_reply(req, 200,
                    json_pack("{s:I,s:s,s:s,s:s?,s:s?,s:I,s:f,s:o,s:o}", "id", (json_int_t)job->number, "status",
                              task_status(job->state), "provider", job->model, "input",

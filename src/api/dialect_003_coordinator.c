@@ -100,7 +100,7 @@ pq_err pq_d003_client_status(pq_req *req) {
   json_t *body = job_003(job);
   json_object_set_new(body, "progress", json_pack("{s:i,s:i}", "attempt", job->attempts, "max_attempts",
                                                   job->max_attempts));
-  json_object_set_new(body, "result", job->output ? json_loads(job->output, JSON_DECODE_ANY, NULL) : json_null());
+  json_object_set_new(body, "result", pq_api_output_json(job));
   json_object_set_new(body, "error", job->error_code ? json_pack("{s:s,s:s?}", "code", job->error_code, "message",
                                                                   job->error_message)
                                                      : json_null());
@@ -130,7 +130,7 @@ pq_err pq_d003_client_receipts(pq_req *req) {
     receipt_id(job->id, id);
     json_array_append_new(
         list, json_pack("{s:s,s:s,s:s?,s:o,s:s,s:O,s:o}", "id", id, "job_id", job->id, "miner_id", job->worker_id,
-                        "result", job->output ? json_loads(job->output, JSON_DECODE_ANY, NULL) : json_null(),
+                        "result", pq_api_output_json(job),
                         "proof", json_string_value(json_object_get(json_object_get(signed_receipt, "signature"), "value")),
                         "signed", signed_receipt, "created_at", pq_api_time(job->finished_at)));
     json_decref(signed_receipt);

@@ -20,6 +20,17 @@ static json_t *parsed_or_string(const char *text) {
   return v ? v : json_string(text);
 }
 
+json_t *pq_api_output_json(const pq_job *job) { return parsed_or_string(job->output); }
+
+char *pq_api_output_text(const pq_job *job) {
+  json_t *out = pq_api_output_json(job);
+  char *text = json_is_null(out)     ? NULL
+               : json_is_string(out) ? strdup(json_string_value(out))
+                                     : json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_decref(out);
+  return text;
+}
+
 json_t *pq_api_job_json(const pq_job *j) {
   json_t *usage = json_null(), *error = json_null(), *latency = json_null();
   if (j->state == PQ_JOB_COMPLETED || j->prompt_tokens || j->completion_tokens)

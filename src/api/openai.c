@@ -144,15 +144,6 @@ static pq_err to_native(pq_req *req, json_t *body, json_t **out, bool *stream, b
   return *out ? PQ_OK : PQ_ERR_NO_MEMORY;
 }
 
-static const char *output_text(const pq_job *job, char **owned) {
-  json_t *out = job->output ? json_loads(job->output, JSON_DECODE_ANY, NULL) : NULL;
-  *owned = NULL;
-  if (json_is_string(out)) *owned = strdup(json_string_value(out));
-  else if (out) *owned = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
-  json_decref(out);
-  return *owned ? *owned : "";
-}
-
 static json_t *usage_json(const pq_job *job) {
   return json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)job->prompt_tokens,
                    "completion_tokens", (json_int_t)job->completion_tokens, "total_tokens",
@@ -176,8 +167,7 @@ static pq_err chat_answer(pq_req *req, const pq_job *job) {
     return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"),
                        "the job %s has not finished; it keeps running (GET /v1/jobs/%s)", job_id, job_id);
   if (job->state != PQ_JOB_COMPLETED) return job_failed(req, job);
-  char *text;
-  output_text(job, &text);
+  char *text = pq_api_output_text(job);
   pq_err e = pq_req_reply(req, 200,
                           json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s,s:s,s:n},s:n,s:s}],s:o}", "id", st->id,
                                     "object", "chat.completion", "created", (json_int_t)st->created, "model",
@@ -236,8 +226,7 @@ static int openai_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job 
     s->ended = true;
     return data_line(s, err);
   }
-  char *text;
-  output_text(job, &text);
+  char *text = pq_api_output_text(job);
   size_t len = text ? strlen(text) : 0;
   int rc = 0;
   if (len > st->sent) rc = content_delta(s, st, text + st->sent, len - st->sent); /* what was not streamed */
