@@ -40,7 +40,7 @@ pq_err pq_d003_user_login(pq_req *req);
 pq_err pq_d003_user_me(pq_req *req);
 pq_err pq_d003_user_balance(pq_req *req);
 json_t *pq_d003_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
-/* {"error": "..."}; the 000 form answers a bad token with 403, as documented */
+/* {"error": "..."}; the 000 job routes' form answers a bad token with 403, as documented */
 json_t *pq_dialect_plain_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
 json_t *pq_d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
 

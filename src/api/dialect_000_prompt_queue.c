@@ -12,8 +12,9 @@ json_t *pq_dialect_plain_error(pq_req *req, pq_err err, const char *message, jso
   return json_pack("{s:s}", "error", message);
 }
 
+/* The job routes answer a missing or bad token 403 ("Invalid JWT Token"). */
 json_t *pq_d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
-  if (err == PQ_ERR_UNAUTHORIZED && strcmp(req->path, "/auth") != 0) *status = 403; /* "Invalid JWT Token" */
+  if (err == PQ_ERR_UNAUTHORIZED) *status = 403;
   return pq_dialect_plain_error(req, err, message, details, status);
 }
 

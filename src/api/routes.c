@@ -59,7 +59,7 @@ const pq_route pq_api_routes[] = {
 
     /* seed 000: the asynchronous prompt queue */
     DIALECT("POST", "/auth", pq_d000_auth, JSON | BODY | PQ_ROUTE_JSON_TYPE | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC,
-            "d000.auth", pq_d000_error),
+            "d000.auth", pq_dialect_plain_error), /* a wrong password stays 401 */
     DIALECT("POST", "/jobs", pq_d000_submit, JSON | BODY | PQ_ROUTE_JSON_TYPE, PQ_ROLE_CLIENT, "d000.submit",
             pq_d000_error),
     DIALECT("GET", "/jobs/{job_id}", pq_d000_get, 0, PQ_ROLE_CLIENT, "d000.get", pq_d000_error),
