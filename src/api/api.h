@@ -69,9 +69,11 @@ const char *pq_api_owner(const pq_req *req);
 
 /* Waits (parked) until job_id has ended, then calls answer with the job
  * (borrowed; NULL when wait_ms ran out or the server is stopping, and the
- * job keeps going). For APIs that answer a job synchronously. */
-typedef pq_err (*pq_job_answer_fn)(pq_req *req, const pq_job *job);
-pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer);
+ * job keeps going) and ctx. For APIs that answer a job synchronously. The
+ * helper keeps its own state in req->state: pass yours as ctx. */
+typedef pq_err (*pq_job_answer_fn)(pq_req *req, const pq_job *job, void *ctx);
+pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer,
+                               void *ctx);
 
 /* receipts */
 /* The signed receipt of a completed job (with its worker's signature when it

@@ -261,6 +261,7 @@ pq_err pq_api_job_fail(pq_req *req) {
 typedef struct {
   char job_id[PQ_UUID_LEN + 1];
   pq_job_answer_fn answer;
+  void *ctx;
 } done_wait;
 
 static pq_err done_again(pq_req *req) {
@@ -271,20 +272,22 @@ static pq_err done_again(pq_req *req) {
   if (e != PQ_OK) return e;
   if (!pq_job_state_terminal(job->state)) {
     pq_job_free(job);
-    if (pq_mono_ms() >= req->deadline_ms || pq_req_server_stopping(req)) return w->answer(req, NULL);
+    if (pq_mono_ms() >= req->deadline_ms || pq_req_server_stopping(req)) return w->answer(req, NULL, w->ctx);
     pq_req_wait_job(req, w->job_id, version, done_again);
     return PQ_OK;
   }
-  e = w->answer(req, job);
+  e = w->answer(req, job, w->ctx);
   pq_job_free(job);
   return e;
 }
 
-pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer) {
+pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer,
+                               void *ctx) {
   done_wait *w = pq_req_alloc(req, sizeof *w);
   if (!w) return PQ_ERR_NO_MEMORY;
   snprintf(w->job_id, sizeof w->job_id, "%s", job_id);
   w->answer = answer;
+  w->ctx = ctx;
   req->state = w;
   req->deadline_ms = pq_mono_ms() + wait_ms;
   return done_again(req);

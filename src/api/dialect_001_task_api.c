@@ -21,7 +21,8 @@ static const char *task_status(pq_job_state s) {
   }
 }
 
-static pq_err task_answer(pq_req *req, const pq_job *job) {
+static pq_err task_answer(pq_req *req, const pq_job *job, void *ctx) {
+  (void)ctx;
   if (!job) return pq_req_fail(req, PQ_ERR_TIMEOUT, NULL, "the task did not finish in time");
   if (job->state != PQ_JOB_COMPLETED)
     return pq_req_fail(req, PQ_ERR_INTERNAL, NULL, "the task failed: %s",
@@ -38,7 +39,7 @@ static pq_err task_answer(pq_req *req, const pq_job *job) {
 
 static pq_err task_submitted(pq_req *req) {
   if (req->op.out.result != PQ_OK) return req->op.out.result;
-  return pq_api_answer_when_done(req, req->op.out.job->id, TASK_WAIT_MS, task_answer);
+  return pq_api_answer_when_done(req, req->op.out.job->id, TASK_WAIT_MS, task_answer, NULL);
 }
 
 static bool model_served(pq_req *req, const char *model) {

@@ -158,10 +158,8 @@ static pq_err job_failed(pq_req *req, const pq_job *job) {
                      job->error_message ? job->error_message : "no result");
 }
 
-static chat_state *chat_of(pq_req *req) { return req->user; }
-
-static pq_err chat_answer(pq_req *req, const pq_job *job) {
-  chat_state *st = chat_of(req);
+static pq_err chat_answer(pq_req *req, const pq_job *job, void *ctx) {
+  chat_state *st = ctx;
   const char *job_id = st->id + strlen("chatcmpl-");
   if (!job)
     return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"),
@@ -242,11 +240,11 @@ static int openai_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job 
 
 static pq_err chat_submitted(pq_req *req) {
   if (req->op.out.result != PQ_OK) return req->op.out.result;
-  chat_state *st = chat_of(req);
+  chat_state *st = req->state; /* set before the submit */
   const pq_job *job = req->op.out.job;
   snprintf(st->id, sizeof st->id, "chatcmpl-%s", job->id);
   st->created = job->created_at / 1000;
-  if (!st->stream) return pq_api_answer_when_done(req, job->id, CHAT_WAIT_MS, chat_answer);
+  if (!st->stream) return pq_api_answer_when_done(req, job->id, CHAT_WAIT_MS, chat_answer, st);
   pq_event_stream *s;
   chat_state *format = st;
   pq_err e = pq_event_stream_start(req, job->id, NULL, "text/event-stream", openai_emit, format, &s);
@@ -277,7 +275,7 @@ pq_err pq_openai_chat(pq_req *req) {
     json_decref(native);
     return model_not_found(req, model);
   }
-  req->user = st;
+  req->state = st;
   e = pq_api_submit_for_caller(req, native, chat_submitted);
   json_decref(native);
   return e;
@@ -308,7 +306,8 @@ static json_t *as_base64(json_t *vector) {
   return out;
 }
 
-static pq_err embeddings_answer(pq_req *req, const pq_job *job) {
+static pq_err embeddings_answer(pq_req *req, const pq_job *job, void *ctx) {
+  (void)ctx;
   if (!job) return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"), "the job did not finish in time");
   if (job->state != PQ_JOB_COMPLETED) return job_failed(req, job);
   json_t *out = job->output ? json_loads(job->output, 0, NULL) : NULL;
@@ -336,7 +335,7 @@ static pq_err embeddings_answer(pq_req *req, const pq_job *job) {
 
 static pq_err embeddings_submitted(pq_req *req) {
   if (req->op.out.result != PQ_OK) return req->op.out.result;
-  return pq_api_answer_when_done(req, req->op.out.job->id, CHAT_WAIT_MS, embeddings_answer);
+  return pq_api_answer_when_done(req, req->op.out.job->id, CHAT_WAIT_MS, embeddings_answer, NULL);
 }
 
 pq_err pq_openai_embeddings(pq_req *req) {

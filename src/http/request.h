@@ -44,7 +44,6 @@ struct pq_req {
   int64_t deadline_ms;   /* for waits: pq_mono_ms() */
   uint64_t seen_version;
   void *state;           /* the handler's own, from pq_req_alloc */
-  void *user;            /* a second slot for a handler that uses a shared helper's state */
   void (*state_free)(pq_req *req); /* called when the request ends, if set */
   /* private to the server */
   struct MHD_Connection *conn;
