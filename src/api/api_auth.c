@@ -166,10 +166,7 @@ pq_err pq_api_keys_create(pq_req *req) {
   k->key.expires_at = expires_in ? pq_now_ms() + expires_in * 1000 : 0;
   pq_user_free(owner);
   req->state = k;
-  req->op.kind = PQ_OP_EXEC;
-  req->op.in.exec.fn = insert_key;
-  req->op.in.exec.arg = k;
-  pq_req_run_op(req, key_created);
+  pq_req_run_exec(req, insert_key, k, key_created);
   return PQ_OK;
 }
 
@@ -211,9 +208,6 @@ pq_err pq_api_keys_revoke(pq_req *req) {
   r->id = pq_req_param(req, "id");
   r->user_id = req->caller.admin ? NULL : req->caller.user_id; /* a client revokes its own */
   req->state = r;
-  req->op.kind = PQ_OP_EXEC;
-  req->op.in.exec.fn = revoke_key;
-  req->op.in.exec.arg = r;
-  pq_req_run_op(req, key_revoked);
+  pq_req_run_exec(req, revoke_key, r, key_revoked);
   return PQ_OK;
 }

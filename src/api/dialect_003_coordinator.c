@@ -436,10 +436,7 @@ pq_err pq_d003_user_login(pq_req *req) {
   if (!w) return PQ_ERR_NO_MEMORY;
   snprintf(w->name, sizeof w->name, WALLET_PREFIX "%s", wallet);
   req->state = w;
-  req->op.kind = PQ_OP_EXEC;
-  req->op.in.exec.fn = ensure_user;
-  req->op.in.exec.arg = w;
-  pq_req_run_op(req, logged_in);
+  pq_req_run_exec(req, ensure_user, w, logged_in);
   return PQ_OK;
 }
 
