@@ -6,8 +6,8 @@
  *
  * Connections: writes happen only on the one write connection, owned by the
  * coordinator's writer thread, between begin() and commit(). Reads take a
- * connection from the read pool with pq_store_acquire(PQ_CONN_READ) and give
- * it back with pq_store_release(); a read connection never sees uncommitted
+ * connection from the read pool with ops->acquire(store, PQ_CONN_READ) and
+ * give it back with ops->release(); a read connection never sees uncommitted
  * data.
  *
  * Ownership: functions that return a pq_job/pq_worker hand it to the caller
@@ -150,9 +150,6 @@ extern const pq_store_ops pq_store_sqlite_ops;
 
 /* The backends compiled in, NULL-terminated (for the contract tests). */
 extern const pq_store_ops *const pq_store_backends[];
-
-/* Finds a backend by name ("sqlite"); NULL when unknown. */
-const pq_store_ops *pq_store_find(const char *name);
 
 /* Every handle starts with its ops table, so callers can reach it. */
 struct pq_store {
