@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/ids.h"
+#include "base/clock.h"
+#include "base/ids.h"
 #include "store/store.h"
 
 /* ---- a tiny blocking HTTP/1.1 client ---- */

@@ -4,7 +4,7 @@
 
 #include <jansson.h>
 
-#include "core/job.h"
+#include "model/job.h"
 #include "http/request.h"
 #include "http/router.h"
 

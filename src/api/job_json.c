@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "core/clock.h"
+#include "base/clock.h"
 #include "http/json_in.h"
 
 #define MAX_MODEL_LEN 128

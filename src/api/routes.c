@@ -2,8 +2,8 @@
  * parsing and errors; a route's role says who may call it, and a dialect's
  * routes name their own error shape. */
 #include "api/api.h"
-#include "api/events.h"
-#include "api/openai.h"
+#include "api/native/events.h"
+#include "api/openai/openai.h"
 
 #define JSON PQ_ROUTE_JSON
 #define BODY PQ_ROUTE_BODY

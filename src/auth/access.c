@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/clock.h"
+#include "base/clock.h"
 
 #define STREAM_SLOTS 4096 /* credentials with streams open at once */
 

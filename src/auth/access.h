@@ -14,10 +14,10 @@
 
 #include "auth/auth.h"
 #include "auth/ratelimit.h"
-#include "core/coord.h"
-#include "core/ids.h"
-#include "core/workpool.h"
-#include "http/router.h"
+#include "engine/coord.h"
+#include "base/ids.h"
+#include "auth/workpool.h"
+#include "auth/role.h"
 
 typedef enum { PQ_SCOPE_CLIENT, PQ_SCOPE_WORKER, PQ_SCOPE_ADMIN } pq_scope;
 

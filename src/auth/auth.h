@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 /* ---- passwords: argon2id, OWASP's parameters (m=19456 KiB, t=2, p=1) ---- */
 

@@ -10,9 +10,9 @@
 #include "auth/access.h"
 #include "auth/auth.h"
 #include "cli/cli.h"
-#include "core/clock.h"
-#include "core/config.h"
-#include "core/ids.h"
+#include "base/clock.h"
+#include "cli/options.h"
+#include "base/ids.h"
 #include "store/store.h"
 
 typedef struct {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/config.h"
+#include "cli/options.h"
 
 typedef struct {
   pq_cli_client_opts client;

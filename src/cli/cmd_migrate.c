@@ -2,8 +2,8 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "core/config.h"
-#include "core/log.h"
+#include "cli/options.h"
+#include "base/log.h"
 #include "store/store.h"
 
 typedef struct {

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/config.h"
-#include "core/receipt.h"
+#include "cli/options.h"
+#include "model/receipt.h"
 
 typedef struct {
   pq_cli_client_opts client;

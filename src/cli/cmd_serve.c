@@ -13,12 +13,12 @@
 
 #include "api/api.h"
 #include "auth/access.h"
-#include "core/ids.h"
-#include "core/receipt.h"
+#include "base/ids.h"
+#include "model/receipt.h"
 #include "cli/cli.h"
-#include "core/config.h"
-#include "core/coord.h"
-#include "core/log.h"
+#include "cli/options.h"
+#include "engine/coord.h"
+#include "base/log.h"
 #include "http/server.h"
 
 typedef struct {

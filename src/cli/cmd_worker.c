@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "core/config.h"
-#include "core/log.h"
+#include "cli/options.h"
+#include "base/log.h"
 #include "worker/agent.h"
 
 typedef struct {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "core/ids.h"
+#include "base/ids.h"
 
 static const struct {
   const char *name;

@@ -1,6 +1,6 @@
 #include "client/client.h"
 #include "client/sse.h"
-#include "core/buf.h"
+#include "base/buf.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

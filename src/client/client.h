@@ -7,7 +7,7 @@
 #include <signal.h>
 
 #include "client/sse.h"
-#include "core/error.h"
+#include "base/error.h"
 
 typedef struct pq_client pq_client;
 

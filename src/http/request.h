@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #include "auth/access.h"
-#include "core/coord.h"
-#include "core/error.h"
+#include "engine/coord.h"
+#include "base/error.h"
 #include "http/router.h"
 
 typedef struct pq_server pq_server;

@@ -9,7 +9,8 @@
 
 #include <stddef.h>
 
-#include "core/error.h"
+#include "auth/role.h"
+#include "base/error.h"
 
 typedef struct pq_req pq_req;
 typedef pq_err (*pq_handler_fn)(pq_req *req);
@@ -22,9 +23,6 @@ enum {
   PQ_ROUTE_USER_CLASS = 1u << 4, /* rate limited as a user route, not a client one */
 };
 
-/* Who may call a route. Enforced by the dispatcher once identity exists;
- * every route says it now so none can be forgotten later. */
-typedef enum { PQ_ROLE_PUBLIC, PQ_ROLE_CLIENT, PQ_ROLE_WORKER, PQ_ROLE_ADMIN } pq_role;
 
 /* Renders an error in a dialect's own shape: returns the body (new
  * reference) and may set *status. NULL on a route: the native envelope. */

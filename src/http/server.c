@@ -11,10 +11,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "core/buf.h"
-#include "core/clock.h"
-#include "core/ids.h"
-#include "core/log.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/log.h"
 #include "http/request.h"
 #include "http/server_internal.h"
 

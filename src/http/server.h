@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "auth/access.h"
-#include "core/coord.h"
+#include "engine/coord.h"
 #include "http/router.h"
 
 typedef struct pq_server pq_server;

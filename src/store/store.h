@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/error.h"
-#include "core/job.h"
+#include "base/error.h"
+#include "model/job.h"
 
 typedef struct pq_store pq_store;
 typedef struct pq_conn pq_conn;

@@ -8,10 +8,10 @@
 #include <time.h>
 
 #include "client/client.h"
-#include "core/clock.h"
-#include "core/ids.h"
-#include "core/receipt.h"
-#include "core/log.h"
+#include "base/clock.h"
+#include "base/ids.h"
+#include "model/receipt.h"
+#include "base/log.h"
 #include "worker/backend.h"
 
 typedef struct agent agent;

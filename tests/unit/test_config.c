@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "core/config.h"
+#include "cli/options.h"
 
 typedef struct {
   char listen[64];

@@ -11,9 +11,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "core/clock.h"
-#include "core/coord.h"
-#include "core/ids.h"
+#include "base/clock.h"
+#include "engine/coord.h"
+#include "base/ids.h"
 
 typedef struct {
   char dir[64], path[128];

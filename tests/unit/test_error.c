@@ -4,7 +4,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 static void ok_is_zero(void **state) {
   (void)state;

@@ -5,8 +5,8 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "core/clock.h"
-#include "core/hub.h"
+#include "base/clock.h"
+#include "engine/hub.h"
 
 /* A waiter that records its wake-ups; tests block on the condition, never sleep. */
 typedef struct {

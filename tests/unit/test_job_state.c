@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "core/job.h"
+#include "model/job.h"
 
 #define Q PQ_JOB_QUEUED
 #define L PQ_JOB_LEASED

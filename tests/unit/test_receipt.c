@@ -5,7 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "core/receipt.h"
+#include "model/receipt.h"
 
 static pq_job *completed_job(void) {
   pq_job *j = pq_job_new();

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "core/sched.h"
+#include "engine/sched.h"
 
 static int64_t pop_number(pq_sched *s, const char *model) {
   pq_sched_item it;

@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "core/ids.h"
+#include "base/ids.h"
 #include "store/store.h"
 
 static const pq_store_ops *ops;

@@ -1,0 +1,466 @@
+/* The coordinator API (shared/seeds/003): client, miner and user routes over
+ * the native jobs and workers. Miners are workers (one registry, one lease
+ * protocol underneath). Users log in with a wallet: an Ed25519 public key
+ * signs a one-time challenge; the session token is the user's JWT, sent as
+ * X-Session-Token. Balances are zero until money exists. */
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "auth/access.h"
+#include "base/clock.h"
+#include "base/ids.h"
+#include "model/receipt.h"
+#include "http/json_in.h"
+
+#define CHALLENGE_SLOTS 4096
+#define WALLET_PREFIX "wallet:"
+
+json_t *pq_d003_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
+  (void)req, (void)status;
+  const char *code = json_string_value(json_object_get(details, "code"));
+  json_t *d = details ? json_deep_copy(details) : json_object();
+  json_object_del(d, "code");
+  return json_pack("{s:{s:s,s:s,s:o}}", "error", "code", code ? code : pq_err_code(err), "message", message,
+                   "details", d);
+}
+
+static const char *status_003(pq_job_state s) {
+  switch (s) {
+    case PQ_JOB_QUEUED: return "pending";
+    case PQ_JOB_LEASED: return "running";
+    case PQ_JOB_COMPLETED: return "completed";
+    default: return "failed";
+  }
+}
+
+/* The document's Job model. */
+static json_t *job_003(const pq_job *j) {
+  json_t *params = json_loads(j->input, 0, NULL);
+  if (!params) params = json_object();
+  json_object_set_new(params, "model", json_string(j->model));
+  return json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:o}", "id", j->id, "client_id", j->owner ? j->owner : "",
+                   "job_type", "llm_inference", "parameters", params, "status", status_003(j->state),
+                   "created_at", pq_api_time(j->created_at), "updated_at", pq_api_time(j->updated_at));
+}
+
+static pq_err job_not_found(pq_req *req, const char *id) {
+  return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s,s:s?}", "code", "JOB_NOT_FOUND", "job_id", id),
+                     "no job %s", id ? id : "");
+}
+
+/* The caller's job, or an answer saying it does not exist. */
+static pq_err their_job(pq_req *req, pq_job **out) {
+  const char *id = pq_req_param(req, "job_id");
+  pq_err e = pq_api_their_job(req, id, out);
+  return e == PQ_ERR_NOT_FOUND ? job_not_found(req, id) : e;
+}
+
+/* ---- client ---- */
+
+static pq_err client_submitted(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  return pq_req_reply(req, 201, job_003(req->op.out.job));
+}
+
+pq_err pq_d003_client_submit(pq_req *req) {
+  static const char *const fields[] = {"job_type", "parameters", NULL};
+  static const char *const passed[] = {"system", "prompt", "messages", "embeddings", NULL};
+  const char *type = NULL;
+  pq_err e;
+  if ((e = pq_json_only(req, req->body, "the job", fields)) ||
+      (e = pq_json_string(req, req->body, "job_type", true, 64, &type)))
+    return e;
+  if (strcmp(type, "llm_inference") != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_JOB_TYPE", "job_type", type),
+                       "The specified job type is not supported");
+  json_t *p = json_object_get(req->body, "parameters");
+  if (!json_is_object(p))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "parameters"),
+                       "'parameters' must be an object");
+  const char *model = json_string_value(json_object_get(p, "model"));
+  json_t *native = json_pack("{s:s,s:o}", "model", model ? model : pq_api_settings_of(req)->default_model,
+                             "params", json_object());
+  for (int i = 0; passed[i]; i++)
+    if (json_object_get(p, passed[i])) json_object_set(native, passed[i], json_object_get(p, passed[i]));
+  static const char *const params[] = {"max_tokens", "temperature", "top_p", "stop", "seed", NULL};
+  for (int i = 0; params[i]; i++)
+    if (json_object_get(p, params[i])) json_object_set(json_object_get(native, "params"), params[i], json_object_get(p, params[i]));
+  e = pq_api_submit_for_caller(req, native, client_submitted);
+  json_decref(native);
+  return e;
+}
+
+pq_err pq_d003_client_status(pq_req *req) {
+  pq_job *job = NULL;
+  pq_err e = their_job(req, &job);
+  if (e != PQ_OK) return e;
+  json_t *body = job_003(job);
+  json_object_set_new(body, "progress", json_pack("{s:i,s:i}", "attempt", job->attempts, "max_attempts",
+                                                  job->max_attempts));
+  json_object_set_new(body, "result", pq_api_output_json(job));
+  json_object_set_new(body, "error", job->error_code ? json_pack("{s:s,s:s?}", "code", job->error_code, "message",
+                                                                  job->error_message)
+                                                     : json_null());
+  pq_job_free(job);
+  return pq_req_reply(req, 200, body);
+}
+
+/* A receipt's id: a UUID derived from the job's, so it is the same each time. */
+static void receipt_id(const char *job_id, char out[PQ_UUID_LEN + 1]) {
+  unsigned char d[crypto_hash_sha256_BYTES];
+  char hex[33];
+  crypto_hash_sha256(d, (const unsigned char *)job_id, strlen(job_id));
+  d[6] = (unsigned char)(0x80 | (d[6] & 0x0f)); /* version 8: derived */
+  d[8] = (unsigned char)(0x80 | (d[8] & 0x3f));
+  sodium_bin2hex(hex, sizeof hex, d, 16);
+  snprintf(out, PQ_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+pq_err pq_d003_client_receipts(pq_req *req) {
+  pq_job *job = NULL;
+  pq_err e = their_job(req, &job);
+  if (e != PQ_OK) return e;
+  json_t *list = json_array();
+  json_t *signed_receipt = pq_api_receipt_for(req, job);
+  if (signed_receipt) { /* a completed job has one receipt */
+    char id[PQ_UUID_LEN + 1];
+    receipt_id(job->id, id);
+    json_array_append_new(
+        list, json_pack("{s:s,s:s,s:s?,s:o,s:s,s:O,s:o}", "id", id, "job_id", job->id, "miner_id", job->worker_id,
+                        "result", pq_api_output_json(job),
+                        "proof", json_string_value(json_object_get(json_object_get(signed_receipt, "signature"), "value")),
+                        "signed", signed_receipt, "created_at", pq_api_time(job->finished_at)));
+    json_decref(signed_receipt);
+  }
+  pq_job_free(job);
+  return pq_req_reply(req, 200, list);
+}
+
+/* ---- miners: workers under another name ---- */
+
+static json_t *miner_json(const pq_worker *w) {
+  json_t *caps = json_loads(w->capabilities, 0, NULL);
+  json_t *out = json_pack("{s:s,s:O?,s:O?,s:O,s:s,s:o}", "id", w->id, "address", json_object_get(caps, "address"),
+                          "endpoint", json_object_get(caps, "endpoint"), "capabilities",
+                          json_object_get(caps, "capabilities") ? json_object_get(caps, "capabilities") : json_array(),
+                          "status", w->online ? "active" : "inactive", "last_heartbeat",
+                          pq_api_time(w->last_seen_at));
+  json_decref(caps);
+  return out;
+}
+
+static pq_err miner_registered(pq_req *req) {
+  pq_worker *w = req->op.in.reg.worker;
+  req->op.in.reg.worker = NULL;
+  pq_err e = req->op.out.result == PQ_OK ? pq_req_reply(req, 201, miner_json(w)) : req->op.out.result;
+  pq_worker_free(w);
+  return e;
+}
+
+pq_err pq_d003_miner_register(pq_req *req) {
+  static const char *const fields[] = {"address", "endpoint", "capabilities", NULL};
+  const char *address = NULL, *endpoint = NULL;
+  json_t *caps = json_object_get(req->body, "capabilities");
+  pq_err e;
+  if ((e = pq_json_only(req, req->body, "the miner", fields)) ||
+      (e = pq_json_string(req, req->body, "address", false, 256, &address)) ||
+      (e = pq_json_string(req, req->body, "endpoint", false, 512, &endpoint)))
+    return e;
+  if (caps && !json_is_array(caps))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "capabilities"),
+                       "'capabilities' must be a list");
+  json_t *models = json_array(); /* a capability names a model (or is {"model": ...}) */
+  size_t i;
+  json_t *c;
+  json_array_foreach(caps, i, c) {
+    const char *m = json_is_string(c) ? json_string_value(c) : json_string_value(json_object_get(c, "model"));
+    if (m) json_array_append_new(models, json_string(m));
+  }
+  pq_worker *w = calloc(1, sizeof *w);
+  json_t *stored = json_pack("{s:s?,s:s?,s:O}", "address", address, "endpoint", endpoint, "capabilities",
+                             caps ? caps : json_array());
+  if (w) {
+    w->name = strdup(address ? address : "miner");
+    w->models = json_dumps(models, JSON_COMPACT);
+    w->capabilities = json_dumps(stored, JSON_COMPACT);
+  }
+  json_decref(models);
+  json_decref(stored);
+  if (!w || !w->name || !w->models || !w->capabilities) {
+    pq_worker_free(w);
+    return PQ_ERR_NO_MEMORY;
+  }
+  req->op.kind = PQ_OP_REGISTER;
+  req->op.in.reg.worker = w;
+  pq_req_run_op(req, miner_registered);
+  return PQ_OK;
+}
+
+static pq_err miner_id(pq_req *req, const char **out) {
+  const char *id = req->body ? json_string_value(json_object_get(req->body, "miner_id")) : NULL;
+  if (!id) id = pq_req_query(req, "miner_id");
+  if (!id || !pq_is_uuid(id))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "miner_id"),
+                       "'miner_id' (from /v1/miner/register) is required");
+  *out = id;
+  return PQ_OK;
+}
+
+static pq_err miner_unknown(pq_req *req) {
+  return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s}", "code", "MINER_NOT_FOUND"),
+                     "unknown miner; register again");
+}
+
+static pq_err heartbeat_done(pq_req *req) {
+  if (req->op.out.result == PQ_ERR_NOT_FOUND) return miner_unknown(req);
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  json_t *cancel = json_array();
+  for (size_t i = 0; i < req->op.out.n_cancel; i++) json_array_append_new(cancel, json_string(req->op.out.cancel_ids[i]));
+  return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:o}", "status", "ok", "miner_id",
+                                          req->op.in.heartbeat.worker_id, "cancel", cancel));
+}
+
+pq_err pq_d003_miner_heartbeat(pq_req *req) {
+  const char *id = NULL;
+  pq_err e = miner_id(req, &id);
+  if (e != PQ_OK) return e;
+  req->op.kind = PQ_OP_HEARTBEAT;
+  req->op.in.heartbeat.worker_id = id;
+  pq_req_run_op(req, heartbeat_done);
+  return PQ_OK;
+}
+
+static pq_err jobs_leased(pq_req *req) {
+  if (req->op.out.result == PQ_ERR_NOT_FOUND) return miner_unknown(req);
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  json_t *list = json_array();
+  for (size_t i = 0; i < req->op.out.n_jobs; i++) {
+    const pq_job *j = req->op.out.jobs[i];
+    json_t *job = job_003(j);
+    json_object_set_new(job, "lease_token", json_string(j->lease_token));
+    json_object_set_new(job, "lease_expires_at", pq_api_time(j->lease_expires_at));
+    json_array_append_new(list, job);
+  }
+  return pq_req_reply(req, 200, list);
+}
+
+pq_err pq_d003_miner_jobs(pq_req *req) {
+  const char *id = NULL;
+  int64_t max_jobs = 1, wait_s = 0;
+  pq_err e;
+  if ((e = miner_id(req, &id)) || (e = pq_query_int(req, "max_jobs", 1, 64, &max_jobs)) ||
+      (e = pq_query_int(req, "wait_s", 0, pq_req_max_wait_s(req), &wait_s)))
+    return e;
+  req->op.kind = PQ_OP_LEASE;
+  req->op.in.lease.worker_id = id;
+  req->op.in.lease.max_jobs = (int)max_jobs;
+  req->op.in.lease.deadline_ms = wait_s ? pq_mono_ms() + wait_s * 1000 : 0;
+  pq_req_run_op(req, jobs_leased);
+  return PQ_OK;
+}
+
+static pq_err result_done(pq_req *req) {
+  if (req->op.out.result == PQ_ERR_NOT_FOUND) return job_not_found(req, pq_req_strndup(req, "", 0));
+  if (req->op.out.result == PQ_ERR_LEASE_MISMATCH)
+    return pq_req_fail(req, PQ_ERR_LEASE_MISMATCH, json_pack("{s:s}", "code", "LEASE_MISMATCH"),
+                       "this job is not leased with that token (it lapsed, moved on or finished)");
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  return pq_req_reply(req, 200, job_003(req->op.out.job));
+}
+
+pq_err pq_d003_miner_result(pq_req *req) {
+  static const char *const fields[] = {"miner_id", "job_id", "lease_token", "status", "result", "error",
+                                       "usage", "retryable", NULL};
+  const char *job_id = NULL, *token = NULL, *status = "completed";
+  bool retryable = false;
+  pq_err e;
+  if ((e = pq_json_only(req, req->body, "the result", fields)) ||
+      (e = pq_json_string(req, req->body, "job_id", true, 64, &job_id)) ||
+      (e = pq_json_string(req, req->body, "lease_token", true, 256, &token)) ||
+      (e = pq_json_string(req, req->body, "status", false, 16, &status)) ||
+      (e = pq_json_bool(req, req->body, "retryable", &retryable)))
+    return e;
+  if (strcmp(status, "completed") == 0) {
+    json_t *result = json_object_get(req->body, "result");
+    char *text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *usage = json_object_get(req->body, "usage");
+    req->op.kind = PQ_OP_COMPLETE;
+    req->op.in.complete.job_id = job_id;
+    req->op.in.complete.token = token;
+    req->op.in.complete.output = text ? pq_req_strndup(req, text, strlen(text)) : "null";
+    req->op.in.complete.prompt_tokens = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    req->op.in.complete.completion_tokens = json_integer_value(json_object_get(usage, "completion_tokens"));
+    free(text);
+  } else if (strcmp(status, "failed") == 0) {
+    json_t *err = json_object_get(req->body, "error");
+    const char *msg = json_is_string(err) ? json_string_value(err) : json_string_value(json_object_get(err, "message"));
+    const char *code = json_string_value(json_object_get(err, "code"));
+    req->op.kind = PQ_OP_FAIL;
+    req->op.in.fail.job_id = job_id;
+    req->op.in.fail.token = token;
+    req->op.in.fail.code = code ? code : "MINER_FAILED";
+    req->op.in.fail.message = msg;
+    req->op.in.fail.retryable = retryable;
+  } else {
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "status"),
+                       "'status' must be completed or failed");
+  }
+  pq_req_run_op(req, result_done);
+  return PQ_OK;
+}
+
+/* ---- users: wallet login ---- */
+
+typedef struct {
+  char challenge[65];
+  unsigned char wallet[crypto_sign_PUBLICKEYBYTES];
+  int64_t expires_ms;
+} challenge_slot;
+
+/* One-time challenges live in memory for --challenge-ttl (5 minutes); a
+ * restart voids them (the client asks again). */
+static pthread_mutex_t challenges_mu = PTHREAD_MUTEX_INITIALIZER;
+static challenge_slot challenges[CHALLENGE_SLOTS];
+
+static int wallet_key(const char *b64, unsigned char out[crypto_sign_PUBLICKEYBYTES]) {
+  return pq_receipt_public_parse(b64, out); /* the same encoding as the receipt key */
+}
+
+pq_err pq_d003_user_challenge(pq_req *req) {
+  const char *wallet = pq_req_query(req, "wallet");
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  if (!wallet || wallet_key(wallet, pk) != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_WALLET", "field", "wallet"),
+                       "'wallet' must be an Ed25519 public key in base64");
+  int64_t now = pq_mono_ms(), ttl = pq_api_settings_of(req)->challenge_ttl_ms;
+  challenge_slot *slot = NULL;
+  pthread_mutex_lock(&challenges_mu);
+  for (size_t i = 0; i < CHALLENGE_SLOTS && !slot; i++)
+    if (challenges[i].expires_ms <= now) slot = &challenges[i]; /* free, used or expired */
+  if (slot) {
+    pq_random_hex(slot->challenge, 32);
+    memcpy(slot->wallet, pk, sizeof pk);
+    slot->expires_ms = now + ttl;
+  }
+  char challenge[65];
+  if (slot) memcpy(challenge, slot->challenge, sizeof challenge);
+  pthread_mutex_unlock(&challenges_mu);
+  if (!slot) return pq_req_fail(req, PQ_ERR_RATE_LIMIT_EXCEEDED, NULL, "too many logins in progress");
+  return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:o}", "challenge", challenge, "wallet", wallet, "expires_at",
+                                          pq_api_time(pq_now_ms() + ttl)));
+}
+
+/* Takes the challenge if it is live and was given to this wallet. */
+static bool consume_challenge(const char *challenge, const unsigned char wallet[crypto_sign_PUBLICKEYBYTES]) {
+  bool ok = false;
+  int64_t now = pq_mono_ms();
+  pthread_mutex_lock(&challenges_mu);
+  for (size_t i = 0; i < CHALLENGE_SLOTS && !ok; i++) {
+    challenge_slot *s = &challenges[i];
+    if (s->expires_ms > now && strcmp(s->challenge, challenge) == 0 &&
+        sodium_memcmp(s->wallet, wallet, crypto_sign_PUBLICKEYBYTES) == 0) {
+      s->expires_ms = 0; /* once */
+      ok = true;
+    }
+  }
+  pthread_mutex_unlock(&challenges_mu);
+  return ok;
+}
+
+typedef struct {
+  char name[128];
+} wallet_user;
+
+static pq_err ensure_user(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now) {
+  wallet_user *w = arg;
+  pq_user *u = NULL;
+  pq_err e = ops->user_get(c, NULL, w->name, &u);
+  pq_user_free(u);
+  if (e != PQ_ERR_NOT_FOUND) return e;
+  pq_user nu = {.name = w->name, .password_hash = "!wallet", .created_at = now}; /* no password login */
+  pq_uuid7(now, nu.id);
+  e = ops->user_insert(c, &nu);
+  return e == PQ_ERR_ALREADY_EXISTS ? PQ_OK : e;
+}
+
+static json_t *user_json(const pq_user *u) {
+  const char *wallet = strncmp(u->name, WALLET_PREFIX, strlen(WALLET_PREFIX)) == 0 ? u->name + strlen(WALLET_PREFIX) : NULL;
+  return json_pack("{s:s,s:s,s:s?,s:s,s:o}", "id", u->id, "name", u->name, "wallet", wallet, "role",
+                   u->admin ? "admin" : "client", "created_at", pq_api_time(u->created_at));
+}
+
+static pq_err logged_in(pq_req *req) {
+  wallet_user *w = req->state;
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  pq_user *u = NULL;
+  pq_err e = pq_coord_get_user(req->coord, NULL, w->name, &u);
+  if (e != PQ_OK) return e;
+  if (u->disabled) {
+    pq_user_free(u);
+    return pq_req_fail(req, PQ_ERR_UNAUTHORIZED, NULL, "this wallet's user is disabled");
+  }
+  const pq_jwt_config *jc = &pq_access_config_of(pq_req_access(req))->jwt;
+  int64_t now = pq_now_ms() / 1000;
+  char *token = NULL;
+  if ((e = pq_jwt_issue(jc, u->id, now, &token)) == PQ_OK)
+    e = pq_req_reply(req, 200, json_pack("{s:s,s:s,s:o,s:o}", "session_token", token, "token_type", "session",
+                                         "expires_at", pq_api_time((now + jc->ttl_s) * 1000), "user", user_json(u)));
+  free(token);
+  pq_user_free(u);
+  return e;
+}
+
+pq_err pq_d003_user_login(pq_req *req) {
+  static const char *const fields[] = {"wallet", "challenge", "signature", NULL};
+  const char *wallet = NULL, *challenge = NULL, *signature = NULL;
+  pq_err e;
+  if ((e = pq_json_only(req, req->body, "the login", fields)) ||
+      (e = pq_json_string(req, req->body, "wallet", true, 128, &wallet)) ||
+      (e = pq_json_string(req, req->body, "challenge", true, 64, &challenge)) ||
+      (e = pq_json_string(req, req->body, "signature", true, 128, &signature)))
+    return e;
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+  size_t n = 0;
+  bool ok = wallet_key(wallet, pk) == 0 &&
+            sodium_base642bin(sig, sizeof sig, signature, strlen(signature), NULL, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) == 0 && n == sizeof sig &&
+            crypto_sign_verify_detached(sig, (const unsigned char *)challenge, strlen(challenge), pk) == 0;
+  /* the challenge is spent whether or not the signature was right */
+  if (!consume_challenge(challenge, pk) || !ok)
+    return pq_req_fail(req, PQ_ERR_UNAUTHORIZED, json_pack("{s:s}", "code", "INVALID_SIGNATURE"),
+                       "the signature, the challenge or the wallet is wrong, or the challenge was used or has expired");
+  wallet_user *w = pq_req_alloc(req, sizeof *w);
+  if (!w) return PQ_ERR_NO_MEMORY;
+  snprintf(w->name, sizeof w->name, WALLET_PREFIX "%s", wallet);
+  req->state = w;
+  pq_req_run_exec(req, ensure_user, w, logged_in);
+  return PQ_OK;
+}
+
+pq_err pq_d003_user_me(pq_req *req) {
+  if (!req->caller.user_id[0])
+    return pq_req_fail(req, PQ_ERR_NOT_FOUND, NULL, "an open server has no users");
+  pq_user *u = NULL;
+  pq_err e = pq_coord_get_user(req->coord, req->caller.user_id, NULL, &u);
+  if (e != PQ_OK) return e;
+  e = pq_req_reply(req, 200, user_json(u));
+  pq_user_free(u);
+  return e;
+}
+
+pq_err pq_d003_user_balance(pq_req *req) {
+  const char *id = pq_req_param(req, "user_id");
+  if (!id || (!req->caller.admin && strcmp(id, req->caller.user_id) != 0))
+    return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s,s:s?}", "code", "USER_NOT_FOUND", "user_id", id),
+                       "no user %s", id ? id : "");
+  pq_user *u = NULL;
+  pq_err e = pq_coord_get_user(req->coord, id, NULL, &u);
+  if (e == PQ_ERR_NOT_FOUND)
+    return pq_req_fail(req, e, json_pack("{s:s}", "code", "USER_NOT_FOUND"), "no user %s", id);
+  pq_user_free(u);
+  if (e != PQ_OK) return e;
+  return pq_req_reply(req, 200, json_pack("{s:s,s:f,s:s}", "user_id", id, "balance", 0.0, "currency", "AITBC"));
+}

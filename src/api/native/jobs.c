@@ -1,0 +1,294 @@
+/* /v1/jobs: submit, read (with long-poll), list, cancel; and the worker's
+ * complete and fail. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/clock.h"
+#include "base/ids.h"
+#include "http/json_in.h"
+
+static pq_err job_id_param(pq_req *req, const char **out) {
+  const char *id = pq_req_param(req, "id");
+  if (!id || !pq_is_uuid(id))
+    return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s?}", "id", id), "no job with id '%s'",
+                       id ? id : "");
+  *out = id;
+  return PQ_OK;
+}
+
+/* The caller may see a job that is theirs; an admin, any. */
+static bool may_see(const pq_req *req, const pq_job *job) {
+  return req->caller.admin || strcmp(job->owner ? job->owner : "", req->caller.user_id) == 0;
+}
+
+const char *pq_api_owner(const pq_req *req) { return req->caller.user_id; }
+
+/* Someone else's job does not exist, as far as this caller can tell. */
+pq_err pq_api_no_such_job(pq_req *req, const char *id) {
+  return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
+}
+
+/* A job read for the caller: hidden unless it is theirs. */
+static pq_err only_theirs(const pq_req *req, pq_err e, pq_job **out) {
+  if (e == PQ_OK && !may_see(req, *out)) {
+    pq_job_free(*out);
+    e = PQ_ERR_NOT_FOUND;
+  }
+  if (e != PQ_OK) *out = NULL;
+  return e;
+}
+
+pq_err pq_api_their_job(pq_req *req, const char *id, pq_job **out) {
+  *out = NULL;
+  return only_theirs(req, id && pq_is_uuid(id) ? pq_coord_get_job(req->coord, id, 0, out) : PQ_ERR_NOT_FOUND,
+                     out);
+}
+
+pq_err pq_api_their_job_by_number(pq_req *req, const char *number, pq_job **out) {
+  char *end = NULL;
+  long long n = number ? strtoll(number, &end, 10) : 0;
+  *out = NULL;
+  return only_theirs(req, number && *number && !*end && n > 0 ? pq_coord_get_job(req->coord, NULL, n, out)
+                                                               : PQ_ERR_NOT_FOUND,
+                     out);
+}
+
+static pq_err op_error(pq_req *req) {
+  pq_err e = req->op.out.result;
+  const char *id = pq_req_param(req, "id");
+  switch (e) {
+    case PQ_ERR_NOT_FOUND:
+      return pq_req_fail(req, e, json_pack("{s:s?}", "id", id), "no job with id '%s'", id ? id : "");
+    case PQ_ERR_INVALID_REQUEST:
+      if (req->op.kind == PQ_OP_COMPLETE)
+        return pq_req_fail(req, e, json_pack("{s:s}", "field", "worker_signature"),
+                           "the worker signature does not verify with the key this worker registered");
+      return e;
+    case PQ_ERR_LEASE_MISMATCH:
+      return pq_req_fail(req, e, json_pack("{s:s?}", "id", id),
+                         "the lease on job '%s' is not held by this token (it expired, was "
+                         "reassigned or the job has finished)", id ? id : "");
+    default:
+      return e;
+  }
+}
+
+/* ---- submit ---- */
+
+static pq_err submit_done(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return op_error(req);
+  const pq_job *j = req->op.out.job;
+  return pq_req_reply(req, 202,
+                      json_pack("{s:s,s:I,s:s,s:o,s:b}", "id", j->id, "number", (json_int_t)j->number,
+                                "status", pq_job_state_name(j->state), "created_at",
+                                pq_api_time(j->created_at), "idempotent_replay",
+                                req->op.out.replayed));
+}
+
+pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume) {
+  pq_job *job = NULL;
+  pq_err e = pq_api_parse_submit(req, body, &job);
+  if (e != PQ_OK) return e;
+  if (!(job->owner = strdup(pq_api_owner(req)))) {
+    pq_job_free(job);
+    return PQ_ERR_NO_MEMORY;
+  }
+  req->op.kind = PQ_OP_SUBMIT;
+  req->op.in.submit.job = job; /* the op owns it now */
+  pq_req_run_op(req, resume);
+  return PQ_OK;
+}
+
+pq_err pq_api_job_submit(pq_req *req) { return pq_api_submit_for_caller(req, req->body, submit_done); }
+
+/* ---- read, with ?wait=N ---- */
+
+static pq_err get_again(pq_req *req) {
+  const char *id = pq_req_param(req, "id");
+  uint64_t version = pq_hub_version(pq_coord_hub(req->coord), pq_coord_job_key(id));
+  pq_job *job = NULL;
+  pq_err e = pq_api_their_job(req, id, &job);
+  if (e == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
+  if (e != PQ_OK) return e;
+  bool waiting = !pq_job_state_terminal(job->state) && req->deadline_ms > pq_mono_ms() &&
+                 !pq_req_server_stopping(req);
+  if (waiting) {
+    pq_job_free(job);
+    pq_req_wait_job(req, id, version, get_again);
+    return PQ_OK;
+  }
+  e = pq_req_reply(req, 200, pq_api_job_json(job));
+  pq_job_free(job);
+  return e;
+}
+
+pq_err pq_api_job_get(pq_req *req) {
+  const char *id = NULL;
+  int64_t wait_s = 0;
+  pq_err e;
+  if ((e = job_id_param(req, &id)) || (e = pq_query_int(req, "wait", 0, pq_req_max_wait_s(req), &wait_s)))
+    return e;
+  req->deadline_ms = wait_s ? pq_mono_ms() + wait_s * 1000 : 0;
+  return get_again(req);
+}
+
+/* ---- list ---- */
+
+pq_err pq_api_job_list(pq_req *req) {
+  pq_job_filter f = {.state = -1, .model = pq_req_query(req, "model"), .limit = 50, .offset = 0,
+                     .owner = req->caller.admin ? NULL : pq_api_owner(req)};
+  pq_err e;
+  if ((e = pq_query_int(req, "limit", 1, 1000, &f.limit)) ||
+      (e = pq_query_int(req, "offset", 0, INT64_MAX / 2, &f.offset)))
+    return e;
+  const char *status = pq_req_query(req, "status");
+  if (status && (f.state = pq_job_state_parse(status)) < 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "parameter", "status"),
+                       "unknown status '%s' (queued, leased, completed, failed, cancelled, dead, "
+                       "expired)", status);
+  pq_job **jobs = NULL;
+  size_t n = 0;
+  int64_t total = 0;
+  if ((e = pq_coord_list_jobs(req->coord, &f, &jobs, &n, &total))) return e;
+  json_t *data = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(data, pq_api_job_json(jobs[i]));
+  pq_job_free_array(jobs, n);
+  return pq_req_reply(req, 200,
+                      json_pack("{s:o,s:{s:I,s:I,s:I,s:b}}", "data", data, "pagination", "limit",
+                                (json_int_t)f.limit, "offset", (json_int_t)f.offset, "total",
+                                (json_int_t)total, "has_more", f.offset + (int64_t)n < total));
+}
+
+/* ---- cancel, complete, fail: one operation each, answered with the job ---- */
+
+static pq_err job_done(pq_req *req) {
+  if (req->op.out.result == PQ_ERR_INVALID_STATE) {
+    const pq_job *j = req->op.out.job;
+    return pq_req_fail(req, PQ_ERR_INVALID_STATE,
+                       json_pack("{s:s}", "status", j ? pq_job_state_name(j->state) : "unknown"),
+                       "the job is already %s", j ? pq_job_state_name(j->state) : "finished");
+  }
+  if (req->op.out.result != PQ_OK) return op_error(req);
+  return pq_req_reply(req, 200, pq_api_job_json(req->op.out.job));
+}
+
+pq_err pq_api_job_cancel(pq_req *req) {
+  const char *id = NULL;
+  pq_err e = job_id_param(req, &id);
+  if (e != PQ_OK) return e;
+  pq_job *job = NULL;
+  if ((e = pq_api_their_job(req, id, &job)) == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
+  pq_job_free(job);
+  if (e != PQ_OK) return e;
+  req->op.kind = PQ_OP_CANCEL;
+  req->op.in.cancel.job_id = id;
+  pq_req_run_op(req, job_done);
+  return PQ_OK;
+}
+
+pq_err pq_api_job_complete(pq_req *req) {
+  static const char *const fields[] = {"lease", "output", "usage", "worker_signature", NULL};
+  static const char *const usage_fields[] = {"prompt_tokens", "completion_tokens", "total_tokens", NULL};
+  const char *id = NULL, *lease = NULL, *signature = NULL;
+  int64_t prompt = 0, completion = 0, total = 0;
+  json_t *body = req->body, *usage = json_object_get(body, "usage");
+  pq_err e;
+  if ((e = job_id_param(req, &id)) || (e = pq_json_only(req, body, "the result", fields)) ||
+      (e = pq_json_string(req, body, "lease", true, 256, &lease)) ||
+      (e = pq_json_string(req, body, "worker_signature", false, 128, &signature)))
+    return e;
+  json_t *output = json_object_get(body, "output");
+  if (!output)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "output"),
+                       "'output' is required");
+  if (usage && !json_is_null(usage)) {
+    if (!json_is_object(usage))
+      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "usage"),
+                         "'usage' must be an object");
+    if ((e = pq_json_only(req, usage, "usage", usage_fields)) ||
+        (e = pq_json_int(req, usage, "prompt_tokens", false, 0, INT32_MAX, &prompt)) ||
+        (e = pq_json_int(req, usage, "completion_tokens", false, 0, INT32_MAX, &completion)) ||
+        (e = pq_json_int(req, usage, "total_tokens", false, 0, INT64_MAX, &total)))
+      return e;
+  }
+  char *text = json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
+  char *copy = text ? pq_req_strndup(req, text, strlen(text)) : NULL;
+  free(text);
+  if (!copy) return PQ_ERR_NO_MEMORY;
+  req->op.kind = PQ_OP_COMPLETE;
+  req->op.in.complete.job_id = id;
+  req->op.in.complete.token = lease;
+  req->op.in.complete.output = copy;
+  req->op.in.complete.prompt_tokens = prompt;
+  req->op.in.complete.completion_tokens = completion;
+  req->op.in.complete.worker_signature = signature;
+  pq_req_run_op(req, job_done);
+  return PQ_OK;
+}
+
+pq_err pq_api_job_fail(pq_req *req) {
+  static const char *const fields[] = {"lease", "error", "retryable", NULL};
+  static const char *const error_fields[] = {"code", "message", NULL};
+  const char *id = NULL, *lease = NULL, *code = NULL, *message = NULL;
+  bool retryable = false;
+  json_t *error = json_object_get(req->body, "error");
+  pq_err e;
+  if ((e = job_id_param(req, &id)) || (e = pq_json_only(req, req->body, "the failure", fields)) ||
+      (e = pq_json_string(req, req->body, "lease", true, 256, &lease)) ||
+      (e = pq_json_bool(req, req->body, "retryable", &retryable)))
+    return e;
+  if (!json_is_object(error))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "error"),
+                       "'error' must be an object {code, message}");
+  if ((e = pq_json_only(req, error, "error", error_fields)) ||
+      (e = pq_json_string(req, error, "code", true, 64, &code)) ||
+      (e = pq_json_string(req, error, "message", false, 4096, &message)))
+    return e;
+  req->op.kind = PQ_OP_FAIL;
+  req->op.in.fail.job_id = id;
+  req->op.in.fail.token = lease;
+  req->op.in.fail.code = code;
+  req->op.in.fail.message = message;
+  req->op.in.fail.retryable = retryable;
+  pq_req_run_op(req, job_done);
+  return PQ_OK;
+}
+
+/* ---- answering once a job has ended ---- */
+
+typedef struct {
+  char job_id[PQ_UUID_LEN + 1];
+  pq_job_answer_fn answer;
+  void *ctx;
+} done_wait;
+
+static pq_err done_again(pq_req *req) {
+  done_wait *w = req->state;
+  uint64_t version = pq_hub_version(pq_coord_hub(req->coord), pq_coord_job_key(w->job_id));
+  pq_job *job = NULL;
+  pq_err e = pq_coord_get_job(req->coord, w->job_id, 0, &job);
+  if (e != PQ_OK) return e;
+  if (!pq_job_state_terminal(job->state)) {
+    pq_job_free(job);
+    if (pq_mono_ms() >= req->deadline_ms || pq_req_server_stopping(req)) return w->answer(req, NULL, w->ctx);
+    pq_req_wait_job(req, w->job_id, version, done_again);
+    return PQ_OK;
+  }
+  e = w->answer(req, job, w->ctx);
+  pq_job_free(job);
+  return e;
+}
+
+pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer,
+                               void *ctx) {
+  done_wait *w = pq_req_alloc(req, sizeof *w);
+  if (!w) return PQ_ERR_NO_MEMORY;
+  snprintf(w->job_id, sizeof w->job_id, "%s", job_id);
+  w->answer = answer;
+  w->ctx = ctx;
+  req->state = w;
+  req->deadline_ms = pq_mono_ms() + wait_ms;
+  return done_again(req);
+}

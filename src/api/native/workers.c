@@ -1,0 +1,211 @@
+/* /v1/workers: register, read, heartbeat, lease (long-poll). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/clock.h"
+#include "base/ids.h"
+#include "model/receipt.h"
+#include "http/json_in.h"
+
+#define MAX_LEASE_JOBS 64
+#define MAX_MODELS 64
+
+static pq_err worker_id_param(pq_req *req, const char **out) {
+  const char *id = pq_req_param(req, "id");
+  if (!id || !pq_is_uuid(id))
+    return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s?}", "worker_id", id),
+                       "no worker with id '%s'; register first", id ? id : "");
+  *out = id;
+  return PQ_OK;
+}
+
+static pq_err worker_op_error(pq_req *req) {
+  pq_err e = req->op.out.result;
+  if (e == PQ_ERR_NOT_FOUND) {
+    const char *id = pq_req_param(req, "id");
+    return pq_req_fail(req, e, json_pack("{s:s?}", "worker_id", id),
+                       "no worker with id '%s'; register again", id ? id : "");
+  }
+  return e;
+}
+
+static json_t *worker_json(const pq_worker *w) {
+  json_t *models = json_loads(w->models, 0, NULL), *caps = json_loads(w->capabilities, 0, NULL);
+  return json_pack("{s:s,s:s,s:o,s:o,s:s,s:o,s:o,s:s?}", "id", w->id, "name", w->name, "models",
+                   models ? models : json_array(), "capabilities", caps ? caps : json_object(),
+                   "status", w->online ? "online" : "offline", "created_at",
+                   pq_api_time(w->created_at), "last_seen_at", pq_api_time(w->last_seen_at),
+                   "public_key", w->public_key);
+}
+
+/* Checks a JSON array of model names. */
+static pq_err check_models(pq_req *req, json_t *models) {
+  bool ok = json_is_array(models) && json_array_size(models) <= MAX_MODELS;
+  size_t i;
+  json_t *m;
+  json_array_foreach(models, i, m) ok &= json_is_string(m) && json_string_length(m) > 0 &&
+                                         json_string_length(m) <= 128;
+  return ok ? PQ_OK
+            : pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "models"),
+                          "'models' must be an array of up to %d model names", MAX_MODELS);
+}
+
+/* The models live workers serve now: {id: created (earliest worker)}. */
+pq_err pq_api_live_models(pq_req *req, json_t **out) {
+  pq_worker **workers = NULL;
+  size_t n = 0;
+  pq_err e = pq_coord_online_workers(req->coord, &workers, &n);
+  if (e != PQ_OK) return e;
+  json_t *models = json_object();
+  for (size_t i = 0; i < n; i++) {
+    json_t *list = json_loads(workers[i]->models, 0, NULL);
+    size_t k;
+    json_t *m;
+    json_array_foreach(list, k, m) {
+      const char *name = json_string_value(m);
+      if (name && !json_object_get(models, name))
+        json_object_set_new(models, name, json_integer(workers[i]->created_at / 1000));
+    }
+    json_decref(list);
+    pq_worker_free(workers[i]);
+  }
+  free(workers);
+  *out = models;
+  return PQ_OK;
+}
+
+/* ---- register ---- */
+
+static pq_err register_done(pq_req *req) {
+  pq_worker *w = req->op.in.reg.worker;
+  req->op.in.reg.worker = NULL;
+  pq_err e = req->op.out.result;
+  if (e == PQ_OK) {
+    const pq_coord_config *cfg = pq_coord_config_of(req->coord);
+    json_t *body = worker_json(w);
+    int64_t beat = cfg->worker_timeout_ms / 3;
+    json_object_set_new(body, "heartbeat_interval_ms", json_integer(beat > 100 ? beat : 100));
+    json_object_set_new(body, "lease_timeout_s", json_integer(cfg->lease_timeout_ms / 1000));
+    e = pq_req_reply(req, 201, body);
+  }
+  pq_worker_free(w);
+  return e;
+}
+
+pq_err pq_api_worker_register(pq_req *req) {
+  static const char *const fields[] = {"name", "models", "capabilities", "public_key", NULL};
+  const char *name = NULL, *public_key = NULL;
+  json_t *models = json_object_get(req->body, "models");
+  json_t *caps = json_object_get(req->body, "capabilities");
+  pq_err e;
+  if ((e = pq_json_only(req, req->body, "the worker", fields)) ||
+      (e = pq_json_string(req, req->body, "name", true, 128, &name)) ||
+      (e = pq_json_string(req, req->body, "public_key", false, 64, &public_key)))
+    return e;
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+  if (public_key && pq_receipt_public_parse(public_key, pk) != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "public_key"),
+                       "'public_key' must be an Ed25519 public key in base64");
+  if (models && (e = check_models(req, models))) return e;
+  if (caps && !json_is_object(caps))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "capabilities"),
+                       "'capabilities' must be an object");
+  pq_worker *w = calloc(1, sizeof *w);
+  if (!w) return PQ_ERR_NO_MEMORY;
+  w->name = strdup(name);
+  w->models = models ? json_dumps(models, JSON_COMPACT) : strdup("[]");
+  w->capabilities = caps ? json_dumps(caps, JSON_COMPACT) : strdup("{}");
+  w->public_key = public_key ? strdup(public_key) : NULL;
+  if (!w->name || !w->models || !w->capabilities || (public_key && !w->public_key)) {
+    pq_worker_free(w);
+    return PQ_ERR_NO_MEMORY;
+  }
+  req->op.kind = PQ_OP_REGISTER;
+  req->op.in.reg.worker = w; /* freed in register_done */
+  pq_req_run_op(req, register_done);
+  return PQ_OK;
+}
+
+pq_err pq_api_worker_get(pq_req *req) {
+  const char *id = NULL;
+  pq_worker *w = NULL;
+  pq_err e;
+  if ((e = worker_id_param(req, &id))) return e;
+  if ((e = pq_coord_get_worker(req->coord, id, &w)) == PQ_ERR_NOT_FOUND)
+    return pq_req_fail(req, e, json_pack("{s:s}", "worker_id", id), "no worker with id '%s'", id);
+  if (e != PQ_OK) return e;
+  e = pq_req_reply(req, 200, worker_json(w));
+  pq_worker_free(w);
+  return e;
+}
+
+/* ---- heartbeat ---- */
+
+static pq_err heartbeat_done(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return worker_op_error(req);
+  json_t *cancel = json_array();
+  for (size_t i = 0; i < req->op.out.n_cancel; i++)
+    json_array_append_new(cancel, json_string(req->op.out.cancel_ids[i]));
+  return pq_req_reply(req, 200,
+                      json_pack("{s:s,s:s,s:o,s:o}", "worker_id", req->op.in.heartbeat.worker_id,
+                                "status", "online", "cancel", cancel, "server_time",
+                                pq_api_time(pq_now_ms())));
+}
+
+pq_err pq_api_worker_heartbeat(pq_req *req) {
+  const char *id = NULL;
+  pq_err e = worker_id_param(req, &id);
+  if (e != PQ_OK) return e;
+  req->op.kind = PQ_OP_HEARTBEAT;
+  req->op.in.heartbeat.worker_id = id;
+  pq_req_run_op(req, heartbeat_done);
+  return PQ_OK;
+}
+
+/* ---- lease ---- */
+
+static pq_err lease_done(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return worker_op_error(req);
+  json_t *jobs = json_array();
+  for (size_t i = 0; i < req->op.out.n_jobs; i++) {
+    const pq_job *j = req->op.out.jobs[i];
+    json_t *input = json_loads(j->input, 0, NULL);
+    json_array_append_new(
+        jobs, json_pack("{s:s,s:I,s:s,s:o,s:i,s:i,s:i,s:{s:s,s:o}}", "id", j->id, "number",
+                        (json_int_t)j->number, "model", j->model, "input",
+                        input ? input : json_object(), "priority", j->priority, "attempt",
+                        j->attempts, "max_attempts", j->max_attempts, "lease", "token",
+                        j->lease_token, "expires_at", pq_api_time(j->lease_expires_at)));
+  }
+  return pq_req_reply(req, 200, json_pack("{s:o}", "jobs", jobs));
+}
+
+pq_err pq_api_worker_lease(pq_req *req) {
+  static const char *const fields[] = {"models", "max_jobs", "wait_s", NULL};
+  const char *id = NULL;
+  int64_t max_jobs = 1, wait_s = 0;
+  json_t *body = req->body ? req->body : NULL;
+  json_t *models = body ? json_object_get(body, "models") : NULL;
+  pq_err e;
+  if ((e = worker_id_param(req, &id))) return e;
+  if (body && ((e = pq_json_only(req, body, "the lease request", fields)) ||
+               (e = pq_json_int(req, body, "max_jobs", false, 1, MAX_LEASE_JOBS, &max_jobs)) ||
+               (e = pq_json_int(req, body, "wait_s", false, 0, pq_req_max_wait_s(req), &wait_s))))
+    return e;
+  if (models && !json_is_null(models)) {
+    if ((e = check_models(req, models))) return e;
+    size_t n = json_array_size(models);
+    const char **names = pq_req_alloc(req, (n ? n : 1) * sizeof *names);
+    if (!names) return PQ_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) names[i] = json_string_value(json_array_get(models, i));
+    req->op.in.lease.models = names;
+    req->op.in.lease.n_models = n;
+  }
+  req->op.kind = PQ_OP_LEASE;
+  req->op.in.lease.worker_id = id;
+  req->op.in.lease.max_jobs = (int)max_jobs;
+  req->op.in.lease.deadline_ms = wait_s ? pq_mono_ms() + wait_s * 1000 : 0;
+  pq_req_run_op(req, lease_done);
+  return PQ_OK;
+}

@@ -1,0 +1,177 @@
+/* The coordinator engine: every change to jobs and workers goes through here.
+ *
+ * One writer thread owns the store's write connection and the scheduler
+ * index. Callers hand it operations (pq_op); it runs whatever has queued up
+ * in one transaction (group commit: one fsync for the whole batch), then
+ * publishes to the waiter hub and calls each operation's done callback.
+ *
+ * A lease that finds no job and may wait is parked in the hub; when a job for
+ * one of its models becomes ready, the writer hands it over inside the same
+ * transaction as the submit, so an idle worker gets a new job after a
+ * single commit.
+ *
+ * Reads (pq_coord_get_job, pq_coord_list_jobs) use the store's read pool and
+ * never wait for the writer. */
+#ifndef PQ_ENGINE_COORD_H
+#define PQ_ENGINE_COORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "engine/hub.h"
+#include "model/job.h"
+#include "store/store.h"
+
+typedef struct pq_coord pq_coord;
+
+typedef struct pq_coord_config {
+  const pq_store_ops *backend;
+  pq_store_config store;
+  int64_t lease_timeout_ms;     /* default for jobs that do not set their own */
+  int max_attempts;             /* default for jobs that do not set their own */
+  int64_t worker_timeout_ms;    /* no heartbeat for this long: offline, leases lapse */
+  int64_t retry_backoff_ms;     /* first retry delay; doubles per attempt */
+  int64_t retry_backoff_max_ms;
+  int64_t reap_interval_ms;     /* how often leases, ttls and workers are checked */
+  int batch_max;                /* operations per transaction at most */
+  int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
+  const struct pq_receipt_key *receipt_key; /* signs receipts; borrowed, may be NULL */
+} pq_coord_config;
+
+typedef enum {
+  PQ_OP_SUBMIT,
+  PQ_OP_LEASE,
+  PQ_OP_COMPLETE,
+  PQ_OP_FAIL,
+  PQ_OP_CANCEL,
+  PQ_OP_HEARTBEAT,
+  PQ_OP_REGISTER,
+  PQ_OP_APPEND, /* a worker streams output: entries for the job's event log */
+  PQ_OP_EXEC,   /* any other write, as a function run inside the transaction */
+} pq_op_kind;
+
+typedef struct pq_op pq_op;
+typedef void (*pq_op_done_fn)(pq_op *op);
+
+/* An operation. The caller owns the memory and keeps it, and every input it
+ * points to, alive until done is called (exactly once, on the writer thread
+ * or, when the coordinator is stopping, on the caller's). Outputs belong to
+ * the op: release them with pq_op_release(). */
+struct pq_op {
+  pq_op_kind kind;
+  union {
+    /* job: the caller builds it (id, model, input, priority, ...); the op
+     * takes ownership and hands it back in out.job (or frees it on replay). */
+    struct { pq_job *job; } submit;
+    struct {
+      const char *worker_id;
+      const char *const *models; /* n == 0: the models the worker registered */
+      size_t n_models;
+      int max_jobs;
+      int64_t deadline_ms;       /* pq_mono_ms(); 0 = do not wait */
+    } lease;
+    struct {
+      const char *job_id, *token;
+      const char *output;        /* JSON value text */
+      int64_t prompt_tokens, completion_tokens;
+      const char *worker_signature; /* base64, over pq_receipt_worker_message(); may be NULL */
+    } complete;
+    struct {
+      const char *job_id, *token, *code, *message;
+      bool retryable;
+    } fail;
+    struct { const char *job_id; } cancel;
+    struct { const char *worker_id; } heartbeat;
+    struct { pq_worker *worker; } reg; /* borrowed; id and times are filled in */
+    struct {
+      const char *job_id, *token;
+      const char *const *data; /* JSON texts, one event each */
+      size_t n;
+    } append;
+    struct {
+      pq_err (*fn)(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now);
+      void *arg;
+    } exec;
+  } in;
+  struct {
+    pq_err result;
+    pq_job *job;        /* submit, complete, fail, cancel: the job afterwards */
+    bool replayed;      /* submit: an Idempotency-Key repeat, nothing new */
+    pq_job **jobs;      /* lease */
+    size_t n_jobs;
+    char **cancel_ids;  /* heartbeat: leased jobs a client asked to cancel */
+    size_t n_cancel;
+    int64_t last_seq;   /* append: the seq of the last entry written */
+    bool cancel_requested; /* append: a client asked to cancel this job */
+  } out;
+  pq_op_done_fn done;
+  void *ud;             /* the caller's */
+  /* private to the coordinator */
+  pq_coord *coord;
+  pq_waiter waiter;
+  bool last_try;
+  bool want_wait;
+  char **worker_models; /* lease: the registered models, when none were given */
+  size_t n_worker_models;
+  pq_op *next;
+};
+
+typedef struct pq_coord_stats {
+  uint64_t submitted, completed, failed, dead, cancelled, expired, lease_expiries;
+  uint64_t batches, batched_ops, handoffs;
+} pq_coord_stats;
+
+/* Opens the store, applies migrations, rebuilds the index, starts the
+ * writer. Free with pq_coord_close(). */
+pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out);
+/* Wakes every waiter, drains queued operations, stops the writer, closes. */
+void pq_coord_close(pq_coord *c);
+/* First half of close: wake waiters (they answer at once) and refuse new
+ * operations once the queue is drained. Safe to call twice. */
+void pq_coord_shutdown(pq_coord *c);
+
+/* Queues op; done(op) is called when it has committed or failed. */
+void pq_coord_submit(pq_coord *c, pq_op *op);
+/* Queues op and blocks until it is done; returns op->out.result. */
+pq_err pq_coord_call(pq_coord *c, pq_op *op);
+/* Frees the op's outputs (and a submit's job it still owns) and clears them;
+ * out.result is kept. */
+void pq_op_release(pq_op *op);
+
+/* Reads: *out is the caller's (pq_job_free / pq_job_free_array). */
+pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **out);
+/* How many queued jobs run before this one (at most cap). */
+pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t *ahead);
+/* The job's number, state, attempts and leased_at only (see job_peek). */
+pq_err pq_coord_peek_job(pq_coord *c, const char *id, pq_job *out);
+pq_err pq_coord_list_jobs(pq_coord *c, const pq_job_filter *f, pq_job ***out, size_t *n,
+                          int64_t *total);
+pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out);
+pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n);
+/* Users and keys, read from the store (by id, or by name when id is NULL). */
+pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out);
+pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out);
+pq_err pq_coord_job_totals(pq_coord *c, const char *owner, int64_t *total, int64_t *completed,
+                           int64_t *tokens);
+pq_err pq_coord_list_users(pq_coord *c, pq_user ***out, size_t *n);
+pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, size_t *n);
+/* Entries of one attempt of a job's event log after seq `after`. */
+pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
+                       pq_job_event **out, size_t *n);
+
+/* Waiting for a job to change: the hub, and the key a job's changes are
+ * published under. */
+pq_hub *pq_coord_hub(pq_coord *c);
+uint64_t pq_coord_job_key(const char *job_id);
+
+void pq_coord_get_stats(pq_coord *c, pq_coord_stats *out);
+/* Calls fn with each model's queued and leased counts (kept in memory). */
+void pq_coord_active_counts(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t queued,
+                                                    int64_t leased), void *ctx);
+const pq_coord_config *pq_coord_config_of(pq_coord *c);
+/* True while the store answers a trivial read. */
+bool pq_coord_ready(pq_coord *c);
+
+#endif

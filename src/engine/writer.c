@@ -1,0 +1,515 @@
+#include "engine/coord.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "engine/internal.h"
+#include "base/log.h"
+
+/* ---- the queue ---- */
+
+static void finish(pq_op *op, pq_err result) {
+  if (result != PQ_OK && op->out.result == PQ_OK) op->out.result = result;
+  op->done(op);
+}
+
+static void enqueue(pq_coord *c, pq_op *op) {
+  pthread_mutex_lock(&c->mu);
+  if (c->stopped) {
+    pthread_mutex_unlock(&c->mu);
+    pq_op_release(op);
+    op->out.result = PQ_ERR_SHUTTING_DOWN;
+    op->done(op);
+    return;
+  }
+  op->next = NULL;
+  if (c->tail) c->tail->next = op;
+  else c->head = op;
+  c->tail = op;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void pq_coord_submit(pq_coord *c, pq_op *op) {
+  memset(&op->out, 0, sizeof op->out);
+  op->coord = c;
+  op->last_try = false;
+  op->want_wait = false;
+  op->worker_models = NULL;
+  op->n_worker_models = 0;
+  enqueue(c, op);
+}
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;
+} sync_call;
+
+static void sync_done(pq_op *op) {
+  sync_call *s = op->ud;
+  pthread_mutex_lock(&s->mu);
+  s->done = true;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+pq_err pq_coord_call(pq_coord *c, pq_op *op) {
+  sync_call s = {.done = false};
+  pthread_mutex_init(&s.mu, NULL);
+  pthread_cond_init(&s.cv, NULL);
+  op->done = sync_done;
+  op->ud = &s;
+  pq_coord_submit(c, op);
+  pthread_mutex_lock(&s.mu);
+  while (!s.done) pthread_cond_wait(&s.cv, &s.mu);
+  pthread_mutex_unlock(&s.mu);
+  pthread_cond_destroy(&s.cv);
+  pthread_mutex_destroy(&s.mu);
+  return op->out.result;
+}
+
+void pq_op_release(pq_op *op) {
+  if (op->kind == PQ_OP_SUBMIT) { /* a submit that never ran still owns its job */
+    pq_job_free(op->in.submit.job);
+    op->in.submit.job = NULL;
+  }
+  pq_job_free(op->out.job);
+  pq_job_free_array(op->out.jobs, op->out.n_jobs);
+  for (size_t i = 0; i < op->out.n_cancel; i++) free(op->out.cancel_ids[i]);
+  free(op->out.cancel_ids);
+  for (size_t i = 0; i < op->n_worker_models; i++) free(op->worker_models[i]);
+  free(op->worker_models);
+  op->worker_models = NULL;
+  op->n_worker_models = 0;
+  pq_err keep = op->out.result;
+  memset(&op->out, 0, sizeof op->out);
+  op->out.result = keep;
+}
+
+/* ---- waiting leases ---- */
+
+/* Hub thread: a waiting lease timed out (or the hub is shutting down). It
+ * goes back to the writer for one last look. */
+static void lease_wake(pq_waiter *w, pq_wake_reason why) {
+  (void)why;
+  pq_op *op = w->data;
+  op->last_try = true;
+  enqueue(op->coord, op);
+}
+
+static bool lease_can_be_served(const pq_waiter *w, const void *arg) {
+  const pq_coord *c = arg;
+  const pq_op *op = w->data;
+  size_t n;
+  const char *const *models = pq__lease_models(op, &n);
+  if (n == 0) return pq_sched_ready(c->sched, NULL) > 0;
+  for (size_t i = 0; i < n; i++)
+    if (pq_sched_ready(c->sched, models[i]) > 0) return true;
+  return false;
+}
+
+/* Serves parked leases from jobs that became ready in this transaction. */
+static pq_err hand_off(pq__batch *b) {
+  pq_coord *c = b->c;
+  pq_waiter *w;
+  while (pq_sched_ready(c->sched, NULL) > 0 &&
+         (w = pq_hub_take(c->hub, PQ__KEY_LEASE, lease_can_be_served, c))) {
+    pq_op *op = w->data;
+    if (b->n_handed == b->cap_handed) {
+      size_t cap = b->cap_handed ? b->cap_handed * 2 : 16;
+      pq_op **grown = realloc(b->handed, cap * sizeof *grown);
+      if (!grown) {
+        enqueue(c, op); /* it will be served in the next batch */
+        return PQ_ERR_NO_MEMORY;
+      }
+      b->handed = grown;
+      b->cap_handed = cap;
+    }
+    b->handed[b->n_handed++] = op;
+    op->want_wait = false;
+    pq_err result = pq__op_run(b, op);
+    op->out.result = result;
+    if (pq__fatal(result)) return result;
+    PQ__STAT_ADD(c, handoffs, 1);
+  }
+  return PQ_OK;
+}
+
+/* After commit: a lease that found nothing parks in the hub, unless a job it
+ * could take arrived later in the same batch (then it runs again). */
+static void park_lease(pq_coord *c, pq_op *op) {
+  op->want_wait = false;
+  op->waiter.wake = lease_wake;
+  op->waiter.data = op;
+  if (lease_can_be_served(&op->waiter, c)) {
+    enqueue(c, op);
+    return;
+  }
+  if (pq_hub_wait(c->hub, &op->waiter, PQ__KEY_LEASE, PQ_HUB_ANY_VERSION,
+                  op->in.lease.deadline_ms) != PQ_OK) {
+    op->last_try = true;
+    enqueue(c, op);
+  }
+}
+
+/* ---- gauges: queued and leased jobs per model ---- */
+
+static pq__model_count *count_for(pq_coord *c, const char *model) {
+  for (size_t i = 0; i < c->n_counts; i++)
+    if (strcmp(c->counts[i].model, model) == 0) return &c->counts[i];
+  if (c->n_counts == c->cap_counts) {
+    size_t cap = c->cap_counts ? c->cap_counts * 2 : 8;
+    pq__model_count *grown = realloc(c->counts, cap * sizeof *grown);
+    if (!grown) return NULL;
+    c->counts = grown;
+    c->cap_counts = cap;
+  }
+  pq__model_count *m = &c->counts[c->n_counts];
+  if (!(m->model = strdup(model))) return NULL;
+  m->queued = m->leased = 0;
+  c->n_counts++;
+  return m;
+}
+
+void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to) {
+  pthread_mutex_lock(&c->counts_mu);
+  pq__model_count *m = count_for(c, model);
+  if (m) {
+    if (from == PQ_JOB_QUEUED) m->queued--;
+    if (from == PQ_JOB_LEASED) m->leased--;
+    if (to == PQ_JOB_QUEUED) m->queued++;
+    if (to == PQ_JOB_LEASED) m->leased++;
+  }
+  pthread_mutex_unlock(&c->counts_mu);
+}
+
+static void add_count(void *ctx, const char *model, pq_job_state s, int64_t n) {
+  pq_coord *c = ctx;
+  pq__model_count *m = count_for(c, model);
+  if (m && s == PQ_JOB_QUEUED) m->queued = n;
+  if (m && s == PQ_JOB_LEASED) m->leased = n;
+}
+
+static pq_err rebuild_counts(pq_coord *c) {
+  pthread_mutex_lock(&c->counts_mu);
+  for (size_t i = 0; i < c->n_counts; i++) c->counts[i].queued = c->counts[i].leased = 0;
+  pq_err result = c->ops->job_count_active(c->wconn, add_count, c);
+  pthread_mutex_unlock(&c->counts_mu);
+  return result;
+}
+
+void pq_coord_active_counts(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t queued,
+                                                    int64_t leased), void *ctx) {
+  pthread_mutex_lock(&c->counts_mu);
+  for (size_t i = 0; i < c->n_counts; i++) fn(ctx, c->counts[i].model, c->counts[i].queued, c->counts[i].leased);
+  pthread_mutex_unlock(&c->counts_mu);
+}
+
+/* ---- the index ---- */
+
+typedef struct {
+  pq_sched *sched;
+  int64_t now;
+  int failed;
+} rebuild_ctx;
+
+static int rebuild_one(void *ctx, pq_job *j) {
+  rebuild_ctx *r = ctx;
+  if (pq_sched_push(r->sched, j->model, j->number, j->priority, j->not_before, r->now) != 0) {
+    r->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static pq_err rebuild_index(pq_coord *c) {
+  pq_sched_clear(c->sched);
+  rebuild_ctx r = {.sched = c->sched, .now = pq_now_ms()};
+  pq_err result = c->ops->job_scan_queued(c->wconn, rebuild_one, &r);
+  if (result == PQ_OK && r.failed) result = PQ_ERR_NO_MEMORY;
+  return result;
+}
+
+/* ---- the writer ---- */
+
+static void batch_free(pq__batch *b) {
+  free(b->published);
+  free(b->handed);
+  for (size_t i = 0; i < b->n_offline; i++) free(b->offline[i]);
+  free(b->offline);
+}
+
+/* Must this operation be on stable storage before it is acknowledged? A lease
+ * or heartbeat need not: lost in a power cut, the job is simply leased again
+ * and the first worker's late result is refused (at-least-once, as for a
+ * lapsed lease). Jobs, results and cancellations must. */
+static bool needs_sync(const pq_op *op) {
+  /* streamed output is progress: the result a worker completes with is durable */
+  return op->kind != PQ_OP_LEASE && op->kind != PQ_OP_HEARTBEAT && op->kind != PQ_OP_APPEND;
+}
+
+static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
+  pq__batch b = {.c = c, .now = pq_now_ms()};
+  size_t n_ops = 0;
+  bool durable = false;
+  for (pq_op *op = batch; op && !durable; op = op->next) durable = needs_sync(op);
+  pq_err result = c->ops->begin(c->wconn, durable);
+  if (result == PQ_OK) {
+    pq_sched_promote(c->sched, b.now);
+    for (pq_op *op = batch; op; op = op->next, n_ops++) {
+      op->out.result = pq__op_run(&b, op);
+      if (pq__fatal(op->out.result)) {
+        result = op->out.result;
+        break;
+      }
+    }
+    if (result == PQ_OK && reap) result = pq__reap(&b);
+    if (result == PQ_OK) result = hand_off(&b);
+    if (result == PQ_OK) result = c->ops->commit(c->wconn);
+  }
+  if (result != PQ_OK) {
+    pq_error("coordinator: transaction failed (%s); the batch is refused", pq_err_code(result));
+    c->ops->rollback(c->wconn);
+    for (pq_op *op = batch; op; op = op->next) {
+      pq_op_release(op);
+      op->out.result = PQ_ERR_STORE_FAILED;
+      op->want_wait = false;
+    }
+    for (size_t i = 0; i < b.n_handed; i++) {
+      pq_op_release(b.handed[i]);
+      b.handed[i]->out.result = PQ_ERR_STORE_FAILED;
+    }
+    if (rebuild_index(c) != PQ_OK || rebuild_counts(c) != PQ_OK)
+      pq_error("coordinator: cannot rebuild the index");
+  } else {
+    if (n_ops) { /* reaper-only passes are not group commits */
+      PQ__STAT_ADD(c, batches, 1);
+      PQ__STAT_ADD(c, batched_ops, n_ops);
+    }
+    for (size_t i = 0; i < b.n_published; i++)
+      pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
+  }
+  pq_op *op = batch;
+  while (op) {
+    pq_op *next = op->next; /* done() may free op */
+    if (op->want_wait) park_lease(c, op);
+    else finish(op, PQ_OK);
+    op = next;
+  }
+  for (size_t i = 0; i < b.n_handed; i++) {
+    if (b.handed[i]->want_wait) park_lease(c, b.handed[i]);
+    else finish(b.handed[i], PQ_OK);
+  }
+  batch_free(&b);
+}
+
+static struct timespec mono_deadline(int64_t ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+  return ts;
+}
+
+static void *writer_main(void *arg) {
+  pq_coord *c = arg;
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    int64_t now = pq_mono_ms();
+    /* delayed retries become ready on the reaper's beat or sooner */
+    int64_t due_wall = pq_sched_next_due(c->sched);
+    int64_t wake_at = c->next_reap_ms;
+    if (due_wall != INT64_MAX) {
+      int64_t due_mono = now + (due_wall - pq_now_ms());
+      if (due_mono < wake_at) wake_at = due_mono;
+    }
+    bool reap = now >= c->next_reap_ms;
+    if (!c->head && now < wake_at) {
+      if (c->closing) break;
+      struct timespec ts = mono_deadline(wake_at);
+      pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+      continue;
+    }
+    pq_op *batch = c->head, *last = batch;
+    for (int n = 1; last && last->next && n < c->cfg.batch_max; n++) last = last->next;
+    if (last) {
+      c->head = last->next;
+      if (!c->head) c->tail = NULL;
+      last->next = NULL;
+    }
+    if (reap) c->next_reap_ms = now + c->cfg.reap_interval_ms;
+    pthread_mutex_unlock(&c->mu);
+    run_batch(c, batch, reap);
+    pthread_mutex_lock(&c->mu);
+  }
+  c->stopped = true;
+  pthread_mutex_unlock(&c->mu);
+  return NULL;
+}
+
+/* ---- open and close ---- */
+
+static pq_err start(pq_coord *c) {
+  pq_err result;
+  int applied = 0;
+  if ((result = c->ops->open(&c->cfg.store, &c->store))) return result;
+  if ((result = c->ops->migrate(c->store, &applied))) return result;
+  if (!(c->wconn = c->ops->acquire(c->store, PQ_CONN_WRITE))) return PQ_ERR_STORE_FAILED;
+  if (!(c->sched = pq_sched_new()) || !(c->hub = pq_hub_new())) return PQ_ERR_NO_MEMORY;
+  if ((result = rebuild_index(c)) || (result = rebuild_counts(c))) return result;
+  pq_info("coordinator: %zu queued jobs indexed", pq_sched_total(c->sched));
+  c->next_reap_ms = pq_mono_ms();
+  if (pthread_create(&c->writer, NULL, writer_main, c) != 0) return PQ_ERR_INTERNAL;
+  c->writer_started = true;
+  return PQ_OK;
+}
+
+pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
+  pq_coord *c = calloc(1, sizeof *c);
+  if (!c) return PQ_ERR_NO_MEMORY;
+  c->cfg = *cfg;
+  c->ops = cfg->backend ? cfg->backend : &pq_store_sqlite_ops;
+  if (c->cfg.batch_max <= 0) c->cfg.batch_max = 1024;
+  if (c->cfg.reap_interval_ms <= 0) c->cfg.reap_interval_ms = 250;
+  if (c->cfg.max_attempts <= 0) c->cfg.max_attempts = 3;
+  if (c->cfg.lease_timeout_ms <= 0) c->cfg.lease_timeout_ms = 60000;
+  if (c->cfg.worker_timeout_ms <= 0) c->cfg.worker_timeout_ms = 30000;
+  if (c->cfg.retry_backoff_ms <= 0) c->cfg.retry_backoff_ms = 1000;
+  if (c->cfg.retry_backoff_max_ms < c->cfg.retry_backoff_ms)
+    c->cfg.retry_backoff_max_ms = c->cfg.retry_backoff_ms * 60;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_init(&c->counts_mu, NULL);
+  pthread_cond_init(&c->cv, &attr);
+  pthread_condattr_destroy(&attr);
+  pq_err result = start(c);
+  if (result != PQ_OK) {
+    pq_coord_close(c);
+    return result;
+  }
+  *out = c;
+  return PQ_OK;
+}
+
+void pq_coord_shutdown(pq_coord *c) {
+  if (c->hub) pq_hub_shutdown(c->hub); /* parked leases go back to the writer for a last try */
+  pthread_mutex_lock(&c->mu);
+  c->closing = true;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void pq_coord_close(pq_coord *c) {
+  if (!c) return;
+  pq_coord_shutdown(c);
+  if (c->writer_started) pthread_join(c->writer, NULL);
+  if (c->stats.batches)
+    pq_info("coordinator: %llu operations in %llu transactions (%.1f per commit)",
+            (unsigned long long)c->stats.batched_ops, (unsigned long long)c->stats.batches,
+            (double)c->stats.batched_ops / (double)c->stats.batches);
+  pq_hub_free(c->hub);
+  pq_sched_free(c->sched);
+  if (c->wconn) c->ops->release(c->store, c->wconn);
+  if (c->store) c->ops->close(c->store);
+  pthread_cond_destroy(&c->cv);
+  pthread_mutex_destroy(&c->mu);
+  for (size_t i = 0; i < c->n_counts; i++) free(c->counts[i].model);
+  free(c->counts);
+  pthread_mutex_destroy(&c->counts_mu);
+  free(c);
+}
+
+/* ---- reads ---- */
+
+/* One store read on a connection borrowed from the read pool. */
+#define READ_ONCE(c, op, ...)                                         \
+  pq_conn *conn_ = (c)->ops->acquire((c)->store, PQ_CONN_READ);       \
+  if (!conn_) return PQ_ERR_STORE_FAILED;                             \
+  pq_err result_ = (c)->ops->op(conn_, __VA_ARGS__);                  \
+  (c)->ops->release((c)->store, conn_);                               \
+  return result_
+
+pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **out) {
+  READ_ONCE(c, job_get, id, number, out);
+}
+
+pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t *ahead) {
+  READ_ONCE(c, job_ahead, job, cap, ahead);
+}
+
+pq_err pq_coord_peek_job(pq_coord *c, const char *id, pq_job *out) {
+  READ_ONCE(c, job_peek, id, out);
+}
+
+pq_err pq_coord_list_jobs(pq_coord *c, const pq_job_filter *f, pq_job ***out, size_t *n,
+                          int64_t *total) {
+  READ_ONCE(c, job_list, f, out, n, total);
+}
+
+pq_err pq_coord_get_worker(pq_coord *c, const char *id, pq_worker **out) {
+  READ_ONCE(c, worker_get, id, out);
+}
+
+pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n) {
+  READ_ONCE(c, worker_list_online, out, n);
+}
+
+pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out) {
+  READ_ONCE(c, user_get, id, name, out);
+}
+
+pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out) {
+  READ_ONCE(c, key_get_by_hash, hash, out);
+}
+
+pq_err pq_coord_job_totals(pq_coord *c, const char *owner, int64_t *total, int64_t *completed,
+                           int64_t *tokens) {
+  READ_ONCE(c, job_totals, owner, total, completed, tokens);
+}
+
+pq_err pq_coord_list_users(pq_coord *c, pq_user ***out, size_t *n) {
+  READ_ONCE(c, user_list, out, n);
+}
+
+pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, size_t *n) {
+  READ_ONCE(c, key_list, user_id, out, n);
+}
+
+pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
+                       pq_job_event **out, size_t *n) {
+  READ_ONCE(c, event_list, job_number, attempt, after, limit, out, n);
+}
+
+bool pq_coord_ready(pq_coord *c) {
+  pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
+  if (!conn) return false;
+  int64_t n;
+  pq_err result = c->ops->worker_count_online(conn, &n);
+  c->ops->release(c->store, conn);
+  pthread_mutex_lock(&c->mu);
+  bool running = !c->closing && !c->stopped;
+  pthread_mutex_unlock(&c->mu);
+  return result == PQ_OK && running;
+}
+
+pq_hub *pq_coord_hub(pq_coord *c) { return c->hub; }
+
+uint64_t pq_coord_job_key(const char *job_id) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)job_id; *p; p++) {
+    h ^= *p;
+    h *= 1099511628211ull;
+  }
+  return h == PQ__KEY_LEASE ? 1 : h;
+}
+
+void pq_coord_get_stats(pq_coord *c, pq_coord_stats *out) {
+#define LOAD(f) out->f = __atomic_load_n(&c->stats.f, __ATOMIC_RELAXED)
+  LOAD(submitted); LOAD(completed); LOAD(failed); LOAD(dead); LOAD(cancelled); LOAD(expired);
+  LOAD(lease_expiries); LOAD(batches); LOAD(batched_ops); LOAD(handoffs);
+#undef LOAD
+}
+
+const pq_coord_config *pq_coord_config_of(pq_coord *c) { return &c->cfg; }
