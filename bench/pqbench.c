@@ -351,12 +351,17 @@ static int cmd_lease(int n) {
 /* ---- fill: queued jobs straight into a store, for the depth test ---- */
 
 static int cmd_fill(const char *dir, long n) {
-  char path[1024];
+  char path[1024], url[1100], why[300];
   snprintf(path, sizeof path, "%s/promptq.db", dir);
-  pq_store_config cfg = {.path = path, .sync_full = false};
-  const pq_store_ops *ops = &pq_store_sqlite_ops;
+  snprintf(url, sizeof url, "sqlite://%s", path);
+  pq_store_config cfg = {.sync_full = false};
   pq_store *s;
-  if (ops->open(&cfg, &s) != PQ_OK || ops->migrate(s, NULL) != PQ_OK) return 1;
+  if (pq_store_open(url, &cfg, &s, why, sizeof why) != PQ_OK) {
+    fprintf(stderr, "fill: %s\n", why);
+    return 1;
+  }
+  const pq_store_ops *ops = s->ops;
+  if (ops->migrate(s, NULL) != PQ_OK) return 1;
   pq_conn *w = ops->acquire(s, PQ_CONN_WRITE);
   int64_t now = pq_now_ms();
   ops->begin(w, false);
@@ -369,7 +374,7 @@ static int cmd_fill(const char *dir, long n) {
   }
   ops->commit(w);
   ops->release(s, w);
-  ops->close(s);
+  pq_store_close(s);
   printf("fill: %ld queued jobs in %s\n", n, path);
   return 0;
 }

@@ -16,33 +16,9 @@ typedef struct pq_api_settings {
 
 const pq_api_settings *pq_api_settings_of(pq_req *req);
 
-extern const pq_route pq_api_routes[];
-extern const size_t pq_api_n_routes;
-
-/* dialects: 000 (the prompt queue) and 001 (the task API) */
-pq_err pq_d000_auth(pq_req *req);
-pq_err pq_d000_submit(pq_req *req);
-pq_err pq_d000_get(pq_req *req);
-pq_err pq_d001_task(pq_req *req);
-pq_err pq_d001_get(pq_req *req);
-pq_err pq_d001_list(pq_req *req);
-pq_err pq_d001_stats(pq_req *req);
-/* dialect 003: the coordinator API */
-pq_err pq_d003_client_submit(pq_req *req);
-pq_err pq_d003_client_status(pq_req *req);
-pq_err pq_d003_client_receipts(pq_req *req);
-pq_err pq_d003_miner_register(pq_req *req);
-pq_err pq_d003_miner_heartbeat(pq_req *req);
-pq_err pq_d003_miner_jobs(pq_req *req);
-pq_err pq_d003_miner_result(pq_req *req);
-pq_err pq_d003_user_challenge(pq_req *req);
-pq_err pq_d003_user_login(pq_req *req);
-pq_err pq_d003_user_me(pq_req *req);
-pq_err pq_d003_user_balance(pq_req *req);
-json_t *pq_d003_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
-/* {"error": "..."}; the 000 job routes' form answers a bad token with 403, as documented */
-json_t *pq_dialect_plain_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
-json_t *pq_d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status);
+/* Every route, the native API's and each dialect's (api/routes.c); built
+ * once, never freed. */
+const pq_route *pq_api_routes(size_t *n);
 
 /* health */
 pq_err pq_api_health(pq_req *req);
@@ -58,6 +34,11 @@ pq_err pq_api_job_cancel(pq_req *req);
 /* jobs, for workers */
 pq_err pq_api_job_complete(pq_req *req);
 pq_err pq_api_job_fail(pq_req *req);
+/* A worker's result or failure, validated as the native API does for every
+ * API that takes one, into req->op (borrowed strings; the caller runs it). */
+pq_err pq_api_prepare_complete(pq_req *req, const char *job_id, const char *lease, json_t *output, json_t *usage,
+                               const char *signature);
+pq_err pq_api_prepare_fail(pq_req *req, const char *job_id, const char *lease, json_t *error, bool retryable);
 
 /* identity */
 pq_err pq_api_token(pq_req *req);

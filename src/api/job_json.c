@@ -4,10 +4,10 @@
 
 #include "api/api.h"
 #include "base/clock.h"
+#include "engine/kind.h"
 #include "http/json_in.h"
 
 #define MAX_MODEL_LEN 128
-#define MAX_MESSAGES 1024
 
 json_t *pq_api_time(int64_t ms) {
   char buf[PQ_TIME_BUF];
@@ -68,108 +68,47 @@ const char *pq_api_end_code(const pq_job *job) {
 
 /* ---- submit validation ---- */
 
-static pq_err check_messages(pq_req *req, json_t *messages) {
-  static const char *const roles[] = {"system", "user", "assistant", "tool", NULL};
-  static const char *const fields[] = {"role", "content", "name", "tool_call_id", NULL};
-  if (!json_is_array(messages) || json_array_size(messages) == 0 ||
-      json_array_size(messages) > MAX_MESSAGES)
-    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "messages"),
-                       "'messages' must be a non-empty array of at most %d messages", MAX_MESSAGES);
-  size_t i;
-  json_t *m;
-  json_array_foreach(messages, i, m) {
-    char where[48];
-    snprintf(where, sizeof where, "messages[%zu]", i);
-    if (!json_is_object(m))
-      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", where),
-                         "'%s' must be an object", where);
-    pq_err e;
-    const char *role = NULL, *content = NULL, *name = NULL;
-    if ((e = pq_json_only(req, m, where, fields)) || (e = pq_json_string(req, m, "role", true, 32, &role)) ||
-        (e = pq_json_string(req, m, "content", true, 0, &content)) ||
-        (e = pq_json_string(req, m, "name", false, 128, &name)))
-      return e;
-    bool known = false;
-    for (int r = 0; roles[r]; r++) known |= strcmp(role, roles[r]) == 0;
-    if (!known)
-      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", where),
-                         "'%s.role' must be system, user, assistant or tool", where);
+/* The kind a body asks for: its "kind", else an embedding when it gives
+ * texts to embed, else a chat. Decided once, here, and stored with the job. */
+static pq_err pick_kind(pq_req *req, json_t *body, json_t *src, const pq_job_kind **out) {
+  const char *name = NULL;
+  pq_err e = pq_json_string(req, body, "kind", false, 64, &name);
+  if (e != PQ_OK) return e;
+  if (!name) {
+    json_t *texts = json_object_get(src, "embeddings");
+    name = texts && !json_is_null(texts) ? "embedding" : PQ_JOB_KIND_DEFAULT;
+  }
+  if (!(*out = pq_job_kind_find(name))) {
+    const char *names[16];
+    size_t n = pq_job_kind_names(names, 16);
+    json_t *known = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(known, json_string(names[i]));
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:o}", "field", "kind", "kinds", known),
+                       "no job kind '%s'", name);
   }
   return PQ_OK;
 }
 
-static pq_err check_number(pq_req *req, json_t *params, const char *key, double min, double max) {
-  json_t *v = json_object_get(params, key);
-  if (!v || json_is_null(v)) return PQ_OK;
-  if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
-    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", key),
-                       "'params.%s' must be a number between %g and %g", key, min, max);
-  return PQ_OK;
-}
-
-static pq_err check_params(pq_req *req, json_t *params) {
-  static const char *const fields[] = {"max_tokens", "temperature", "top_p", "stop", "seed", NULL};
-  if (!json_is_object(params))
-    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "params"),
-                       "'params' must be an object");
-  pq_err e;
-  int64_t n;
-  if ((e = pq_json_only(req, params, "params", fields)) ||
-      (e = pq_json_int(req, params, "max_tokens", false, 1, 1000000, &n)) ||
-      (e = pq_json_int(req, params, "seed", false, INT64_MIN, INT64_MAX, &n)) ||
-      (e = check_number(req, params, "temperature", 0, 2)) ||
-      (e = check_number(req, params, "top_p", 0, 1)))
-    return e;
-  json_t *stop = json_object_get(params, "stop");
-  if (!stop || json_is_null(stop) || json_is_string(stop)) return PQ_OK;
-  bool ok = json_is_array(stop) && json_array_size(stop) <= 4;
-  size_t i;
-  json_t *s;
-  json_array_foreach(stop, i, s) ok &= json_is_string(s);
-  return ok ? PQ_OK
-            : pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "stop"),
-                          "'params.stop' must be a string or an array of up to 4 strings");
-}
-
-/* Builds the canonical input object {system, prompt, messages, params}. */
-static pq_err build_input(pq_req *req, json_t *src, json_t **out) {
-  const char *system = NULL, *prompt = NULL;
-  pq_err e;
-  if ((e = pq_json_string(req, src, "system", false, 0, &system)) ||
-      (e = pq_json_string(req, src, "prompt", false, 0, &prompt)))
-    return e;
-  json_t *messages = json_object_get(src, "messages");
-  json_t *params = json_object_get(src, "params");
-  json_t *embeddings = json_object_get(src, "embeddings");
-  if (embeddings && !json_is_null(embeddings)) { /* texts to embed instead of a prompt */
-    bool ok = json_is_string(embeddings) ||
-              (json_is_array(embeddings) && json_array_size(embeddings) > 0 && json_array_size(embeddings) <= 2048);
-    size_t i;
-    json_t *t;
-    if (json_is_array(embeddings)) json_array_foreach(embeddings, i, t) ok &= json_is_string(t);
-    if (!ok || prompt || messages || system)
-      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "embeddings"),
-                         "'embeddings' must be a string or 1 to 2048 strings, without a prompt or messages");
-    *out = json_pack("{s:O}", "embeddings", embeddings);
-    return *out ? PQ_OK : PQ_ERR_NO_MEMORY;
-  }
-  if (messages && !json_is_null(messages) && (e = check_messages(req, messages))) return e;
-  if (params && !json_is_null(params) && (e = check_params(req, params))) return e;
-  bool has_messages = messages && json_is_array(messages);
-  if (!has_messages && (!prompt || !*prompt) && (!system || !*system))
-    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:[s,s,s]}", "fields", "prompt", "messages", "system"),
-                       "a job needs a 'prompt', 'messages' or a 'system' prompt");
+/* The input object from the body's input fields, checked by its kind. */
+static pq_err build_input(pq_req *req, const pq_job_kind *kind, json_t *src, const char *const *fields, json_t **out) {
   json_t *input = json_object();
-  if (system) json_object_set_new(input, "system", json_string(system));
-  if (prompt) json_object_set_new(input, "prompt", json_string(prompt));
-  if (has_messages) json_object_set(input, "messages", messages);
-  if (params && json_is_object(params)) json_object_set(input, "params", params);
+  if (!input) return PQ_ERR_NO_MEMORY;
+  for (int i = 0; fields[i]; i++) {
+    json_t *v = json_object_get(src, fields[i]);
+    if (v) json_object_set(input, fields[i], v);
+  }
+  pq_jerr why = {0};
+  pq_err e = kind->validate(input, &why);
+  if (e != PQ_OK) {
+    json_decref(input);
+    return pq_req_fail_jerr(req, e, &why);
+  }
   *out = input;
   return PQ_OK;
 }
 
 pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
-  static const char *const fields[] = {"model", "system", "prompt", "messages", "params", "embeddings",
+  static const char *const fields[] = {"model", "kind", "system", "prompt", "messages", "params", "embeddings",
                                        "input", "priority", "max_attempts", "ttl_s", "lease_timeout_s", NULL};
   static const char *const input_fields[] = {"system", "prompt", "messages", "params", "embeddings", NULL};
   const char *model = NULL;
@@ -204,8 +143,11 @@ pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
       }
     if ((e = pq_json_only(req, nested, "input", input_fields))) goto out;
   }
-  if ((e = build_input(req, nested ? nested : body, &input))) goto out;
-  if (!(job = pq_job_new()) || !(job->model = strdup(model)) ||
+  const pq_job_kind *kind = NULL;
+  if ((e = pick_kind(req, body, nested ? nested : body, &kind)) ||
+      (e = build_input(req, kind, nested ? nested : body, input_fields, &input)))
+    goto out;
+  if (!(job = pq_job_new()) || !(job->model = strdup(model)) || !(job->kind = strdup(kind->name)) ||
       !(job->input = json_dumps(input, JSON_COMPACT | JSON_SORT_KEYS))) {
     e = PQ_ERR_NO_MEMORY;
     goto out;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/hash.h"
 #include "base/clock.h"
 
 #define STREAM_SLOTS 4096 /* credentials with streams open at once */
@@ -169,8 +170,7 @@ pq_rate_decision pq_access_limit(pq_access *a, const pq_rate_policy *p, const ch
 #define TOMBSTONE "\x01"
 
 static stream_count *stream_slot(pq_access *a, const char *key, bool create) {
-  uint64_t h = 1469598103934665603ull;
-  for (const char *p = key; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  uint64_t h = pq_fnv1a_str(key);
   stream_count *reusable = NULL;
   for (size_t i = 0; i < STREAM_SLOTS; i++) {
     stream_count *s = &a->streams[(h + i) % STREAM_SLOTS];

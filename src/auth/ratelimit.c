@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/hash.h"
 
 pq_rate_decision pq_gcra(const pq_rate_policy *p, int64_t *tat_us, int64_t now_us) {
   pq_rate_decision d = {.allowed = true, .remaining = 1};
@@ -45,11 +46,7 @@ struct pq_limiter {
   shard shards[SHARDS];
 };
 
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
+static uint64_t hash_str(const char *s) { return pq_fnv1a_str(s); }
 
 pq_limiter *pq_limiter_new(void) {
   pq_limiter *l = calloc(1, sizeof *l);

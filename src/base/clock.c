@@ -1,7 +1,6 @@
 #include "base/clock.h"
 
 #include <stdio.h>
-#include <time.h>
 
 static int64_t ts_ms(clockid_t id) {
   struct timespec ts;
@@ -16,6 +15,45 @@ int64_t pq_mono_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t system_wall(const pq_clock *c) {
+  (void)c;
+  return pq_now_ms();
+}
+
+static int64_t system_mono(const pq_clock *c) {
+  (void)c;
+  return pq_mono_ms();
+}
+
+const pq_clock pq_clock_system = {.wall_ms = system_wall, .mono_ms = system_mono, .manual = false};
+
+static int64_t manual_wall(const pq_clock *c) {
+  return __atomic_load_n(&((const pq_manual_clock *)c)->wall, __ATOMIC_ACQUIRE);
+}
+
+static int64_t manual_mono(const pq_clock *c) {
+  return __atomic_load_n(&((const pq_manual_clock *)c)->mono, __ATOMIC_ACQUIRE);
+}
+
+void pq_manual_clock_init(pq_manual_clock *m, int64_t wall_ms) {
+  m->clock = (pq_clock){.wall_ms = manual_wall, .mono_ms = manual_mono, .manual = true};
+  m->wall = wall_ms;
+  m->mono = 1000000; /* any start will do; deadlines are differences */
+}
+
+void pq_manual_clock_advance(pq_manual_clock *m, int64_t ms) {
+  __atomic_fetch_add(&m->wall, ms, __ATOMIC_ACQ_REL);
+  __atomic_fetch_add(&m->mono, ms, __ATOMIC_ACQ_REL);
+}
+
+struct timespec pq_clock_wait_until(const pq_clock *c, int64_t at_ms, int64_t max_ms) {
+  int64_t wait = at_ms - pq_clock_mono(c);
+  if (wait < 0) wait = 0;
+  if (c && c->manual && wait > max_ms) wait = max_ms;
+  int64_t real = pq_mono_ms() + wait;
+  return (struct timespec){.tv_sec = real / 1000, .tv_nsec = (real % 1000) * 1000000};
 }
 
 char *pq_format_time(int64_t ms, char *buf, size_t size) {

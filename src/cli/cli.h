@@ -40,5 +40,8 @@ void pq_cli_print_json(json_t *v);
 
 /* Writes "<data>/promptq.db" into out; creates data when missing. 0 or -1. */
 int pq_cli_data_path(const char *data, char *out, size_t size);
+/* The store to open: store when given, else the data folder's SQLite file
+ * (the folder is made). Prints why and returns -1 on failure. */
+int pq_cli_store_url(const char *store, const char *data, char *out, size_t size);
 
 #endif

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "store/store.h"
 
 int pq_cli_call(const pq_cli_client_opts *o, const char *method, const char *path, json_t *body,
                 long timeout_ms, json_t **out) {
@@ -35,6 +36,23 @@ void pq_cli_print_json(json_t *v) {
   char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
   if (s) puts(s);
   free(s);
+}
+
+int pq_cli_store_url(const char *store, const char *data, char *out, size_t size) {
+  if (store && *store) {
+    if ((size_t)snprintf(out, size, "%s", store) >= size) {
+      fprintf(stderr, "promptq: the store URL is too long\n");
+      return -1;
+    }
+    return 0;
+  }
+  char db[1200];
+  if (pq_cli_data_path(data, db, sizeof db) != 0) return -1;
+  if (pq_store_url_for_data(data, out, size) != 0) {
+    fprintf(stderr, "promptq: data folder path is too long\n");
+    return -1;
+  }
+  return 0;
 }
 
 int pq_cli_data_path(const char *data, char *out, size_t size) {

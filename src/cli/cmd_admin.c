@@ -1,5 +1,7 @@
 /* promptq user add|ls|disable and promptq key create|ls|revoke: they work on
- * a data folder directly, also while its coordinator runs. */
+ * a store directly, also while its coordinator runs: through an engine of
+ * their own (admin_only) and its typed identity operations, so the store
+ * serialises them with the server's writes. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +15,11 @@
 #include "base/clock.h"
 #include "cli/options.h"
 #include "base/ids.h"
-#include "store/store.h"
+#include "engine/coord.h"
 
 typedef struct {
   char data[1024];
+  char store[1200];
   bool admin;
   char user[128];
   char scope[16];
@@ -28,6 +31,8 @@ typedef struct {
 #define S(field) sizeof(((admin_opts *)0)->field)
 static const pq_opt admin_options[] = {
     {"data", "PROMPTQ_DATA", PQ_OPT_STR, O(data), S(data), "./data", 0, 0, "the data folder"},
+    {"store", "PROMPTQ_STORE", PQ_OPT_STR, O(store), S(store), NULL, 0, 0,
+     "the store's URL (default: sqlite://DATA/promptq.db)"},
     {"admin", NULL, PQ_OPT_BOOL, O(admin), 0, "false", 0, 0, "user add: an admin user"},
     {"user", NULL, PQ_OPT_STR, O(user), S(user), NULL, 0, 0, "key create / ls: whose key"},
     {"scope", NULL, PQ_OPT_STR, O(scope), S(scope), "client", 0, 0, "key create: client, worker or admin"},
@@ -38,36 +43,23 @@ static const pq_opt admin_options[] = {
 #undef S
 #define N_OPTS (sizeof admin_options / sizeof admin_options[0])
 
-typedef struct {
-  const pq_store_ops *ops;
-  pq_store *store;
-  pq_conn *w;
-} admin_store;
-
-static int store_open(const char *data, admin_store *s) {
-  char db[1200];
-  if (pq_cli_data_path(data, db, sizeof db) != 0) return -1;
-  pq_store_config cfg = {.path = db, .sync_full = true, .busy_timeout_ms = 10000, .read_pool_size = 1};
-  s->ops = &pq_store_sqlite_ops;
-  if (s->ops->open(&cfg, &s->store) != PQ_OK || s->ops->migrate(s->store, NULL) != PQ_OK ||
-      !(s->w = s->ops->acquire(s->store, PQ_CONN_WRITE))) {
-    fprintf(stderr, "promptq: cannot open the store in %s\n", data);
-    return -1;
+static pq_coord *engine_open(const admin_opts *o) {
+  char url[1300];
+  if (pq_cli_store_url(o->store, o->data, url, sizeof url) != 0) return NULL;
+  pq_coord_config cfg = {.store_url = url, .admin_only = true,
+                         .store = {.sync_full = true, .busy_timeout_ms = 10000, .read_pool_size = 1}};
+  pq_coord *c = NULL;
+  if (pq_coord_open(&cfg, &c) != PQ_OK) {
+    fprintf(stderr, "promptq: cannot open the store %s\n", url);
+    return NULL;
   }
-  return 0;
+  return c;
 }
 
-static void store_close(admin_store *s) {
-  if (s->w) s->ops->release(s->store, s->w);
-  if (s->store) s->ops->close(s->store);
-}
-
-/* One change in its own transaction. */
-static pq_err in_txn(admin_store *s, pq_err (*fn)(admin_store *, void *), void *arg) {
-  pq_err e = s->ops->begin(s->w, true);
-  if (e == PQ_OK) e = fn(s, arg);
-  if (e == PQ_OK) e = s->ops->commit(s->w);
-  else s->ops->rollback(s->w);
+/* One typed operation, committed before it returns. */
+static pq_err write_op(pq_coord *c, pq_op *op) {
+  pq_err e = pq_coord_call(c, op);
+  pq_op_release(op);
   return e;
 }
 
@@ -105,25 +97,6 @@ static int read_password(char *out, size_t size) {
   return 0;
 }
 
-static pq_err add_user(admin_store *s, void *arg) { return s->ops->user_insert(s->w, arg); }
-static pq_err add_key(admin_store *s, void *arg) { return s->ops->key_insert(s->w, arg); }
-
-typedef struct {
-  const char *name;
-  bool disabled;
-} disable_args;
-static pq_err set_disabled(admin_store *s, void *arg) {
-  disable_args *d = arg;
-  return s->ops->user_set_disabled(s->w, d->name, d->disabled);
-}
-
-typedef struct {
-  const char *id;
-} revoke_args;
-static pq_err revoke_key(admin_store *s, void *arg) {
-  return s->ops->key_revoke(s->w, ((revoke_args *)arg)->id, NULL, pq_now_ms());
-}
-
 static int usage(FILE *out, const char *what) {
   pq_opts_usage(out, what, "Manages users and API keys in a data folder (also while it is served).",
                 admin_options, N_OPTS);
@@ -143,8 +116,8 @@ int pq_cmd_user(int argc, char **argv) {
   if (args.help) return usage(stdout, what);
   bool named = strcmp(verb, "add") == 0 || strcmp(verb, "disable") == 0 || strcmp(verb, "enable") == 0;
   if (named ? args.n_positional != 2 : strcmp(verb, "ls") != 0) return usage(stderr, what);
-  admin_store s = {0};
-  if (store_open(o.data, &s) != 0) return 1;
+  pq_coord *c = engine_open(&o);
+  if (!c) return 1;
   int rc = 0;
   pq_err e = PQ_OK;
   if (strcmp(verb, "add") == 0) {
@@ -152,17 +125,16 @@ int pq_cmd_user(int argc, char **argv) {
     if (read_password(password, sizeof password) != 0) {
       rc = 1;
     } else if ((e = pq_password_hash(password, hash)) == PQ_OK) {
-      pq_user u = {.name = (char *)args.positional[1], .password_hash = hash, .admin = o.admin,
-                   .created_at = pq_now_ms()};
-      pq_uuid7(u.created_at, u.id);
-      if ((e = in_txn(&s, add_user, &u)) == PQ_OK)
+      pq_user u = {.name = (char *)args.positional[1], .password_hash = hash, .admin = o.admin};
+      pq_op op = {.kind = PQ_OP_USER_ADD, .in.user_add = {.user = &u}};
+      if ((e = write_op(c, &op)) == PQ_OK)
         printf("user %s added%s (id %s)\n", u.name, o.admin ? " as an admin" : "", u.id);
     }
     sodium_memzero(password, sizeof password);
   } else if (strcmp(verb, "ls") == 0) {
     pq_user **users;
     size_t n;
-    if ((e = s.ops->user_list(s.w, &users, &n)) == PQ_OK) {
+    if ((e = pq_coord_list_users(c, &users, &n)) == PQ_OK) {
       char ts[PQ_TIME_BUF];
       printf("%-24s %-6s %-9s %s\n", "NAME", "ADMIN", "STATE", "CREATED");
       for (size_t i = 0; i < n; i++) {
@@ -173,14 +145,16 @@ int pq_cmd_user(int argc, char **argv) {
       free(users);
     }
   } else {
-    disable_args d = {.name = args.positional[1], .disabled = strcmp(verb, "disable") == 0};
-    if ((e = in_txn(&s, set_disabled, &d)) == PQ_OK)
-      printf("user %s %s\n", d.name, d.disabled ? "disabled: its tokens and keys stop working now" : "enabled");
+    pq_op op = {.kind = PQ_OP_USER_SET_DISABLED,
+                .in.user_set_disabled = {.name = args.positional[1], .disabled = strcmp(verb, "disable") == 0}};
+    if ((e = write_op(c, &op)) == PQ_OK)
+      printf("user %s %s\n", args.positional[1],
+             op.in.user_set_disabled.disabled ? "disabled: its tokens and keys stop working now" : "enabled");
   }
   if (e == PQ_ERR_ALREADY_EXISTS) fprintf(stderr, "promptq user: %s exists already\n", args.positional[1]);
   else if (e == PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq user: no user %s\n", args.positional[1]);
   else if (e != PQ_OK) fprintf(stderr, "promptq user: %s\n", pq_err_message(e));
-  store_close(&s);
+  pq_coord_close(c);
   return rc || e != PQ_OK ? 1 : 0;
 }
 
@@ -200,11 +174,11 @@ int pq_cmd_key(int argc, char **argv) {
             (strcmp(verb, "ls") == 0 && args.n_positional == 1) ||
             (strcmp(verb, "revoke") == 0 && args.n_positional == 2);
   if (!ok) return usage(stderr, what);
-  admin_store s = {0};
-  if (store_open(o.data, &s) != 0) return 1;
+  pq_coord *c = engine_open(&o);
+  if (!c) return 1;
   pq_err e = PQ_OK;
   pq_user *u = NULL;
-  if (o.user[0] && (e = s.ops->user_get(s.w, NULL, o.user, &u)) == PQ_ERR_NOT_FOUND)
+  if (o.user[0] && (e = pq_coord_get_user(c, NULL, o.user, &u)) == PQ_ERR_NOT_FOUND)
     fprintf(stderr, "promptq key: no user %s\n", o.user);
   if (e == PQ_OK && strcmp(verb, "create") == 0) {
     if (pq_scope_parse(o.scope) < 0) {
@@ -221,10 +195,9 @@ int pq_cmd_key(int argc, char **argv) {
       prefix[PQ_APIKEY_SHOWN] = '\0';
       int64_t now = pq_now_ms();
       pq_api_key k = {.user_id = u->id, .prefix = prefix, .hash = hash, .scope = o.scope,
-                      .name = o.name[0] ? o.name : o.scope, .created_at = now,
-                      .expires_at = o.expires_ms ? now + o.expires_ms : 0};
-      pq_uuid7(now, k.id);
-      if ((e = in_txn(&s, add_key, &k)) == PQ_OK) {
+                      .name = o.name[0] ? o.name : o.scope, .expires_at = o.expires_ms ? now + o.expires_ms : 0};
+      pq_op op = {.kind = PQ_OP_KEY_ADD, .in.key_add = {.key = &k}};
+      if ((e = write_op(c, &op)) == PQ_OK) {
         printf("%s\n", secret); /* alone on stdout, for scripts */
         fprintf(stderr, "created %s key %s for %s; it is shown this once\n", o.scope, k.id, u->name);
       }
@@ -233,7 +206,7 @@ int pq_cmd_key(int argc, char **argv) {
   } else if (e == PQ_OK && strcmp(verb, "ls") == 0) {
     pq_api_key **keys;
     size_t n;
-    if ((e = s.ops->key_list(s.w, u ? u->id : NULL, &keys, &n)) == PQ_OK) {
+    if ((e = pq_coord_list_keys(c, u ? u->id : NULL, &keys, &n)) == PQ_OK) {
       char ts[PQ_TIME_BUF];
       printf("%-36s %-18s %-7s %-9s %-16s %s\n", "ID", "PREFIX", "SCOPE", "STATE", "NAME", "CREATED");
       for (size_t i = 0; i < n; i++) {
@@ -246,13 +219,14 @@ int pq_cmd_key(int argc, char **argv) {
       free(keys);
     }
   } else if (e == PQ_OK) {
-    revoke_args r = {.id = args.positional[1]};
-    if ((e = in_txn(&s, revoke_key, &r)) == PQ_OK) printf("key %s revoked: it stops working now\n", r.id);
-    else if (e == PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq key: no active key %s\n", r.id);
+    const char *id = args.positional[1];
+    pq_op op = {.kind = PQ_OP_KEY_REVOKE, .in.key_revoke = {.id_or_prefix = id}};
+    if ((e = write_op(c, &op)) == PQ_OK) printf("key %s revoked: it stops working now\n", id);
+    else if (e == PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq key: no active key %s\n", id);
   }
   if (e != PQ_OK && e != PQ_ERR_NOT_FOUND && e != PQ_ERR_INVALID_REQUEST && e != PQ_ERR_FORBIDDEN)
     fprintf(stderr, "promptq key: %s\n", pq_err_message(e));
   pq_user_free(u);
-  store_close(&s);
+  pq_coord_close(c);
   return e == PQ_OK ? 0 : 1;
 }

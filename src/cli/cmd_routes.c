@@ -19,8 +19,10 @@ static const char *role_name(pq_role r) {
 int pq_cmd_routes(int argc, char **argv) {
   bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
   json_t *list = json_array();
-  for (size_t i = 0; i < pq_api_n_routes; i++) {
-    const pq_route *r = &pq_api_routes[i];
+  size_t n_routes;
+  const pq_route *routes = pq_api_routes(&n_routes);
+  for (size_t i = 0; i < n_routes; i++) {
+    const pq_route *r = &routes[i];
     if (json)
       json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "method", r->method, "pattern", r->pattern,
                                             "role", role_name(r->role), "name", r->name));

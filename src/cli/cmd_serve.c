@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "api/api.h"
+#include "api/dialect.h"
 #include "auth/access.h"
 #include "base/ids.h"
 #include "model/receipt.h"
@@ -24,6 +25,7 @@
 typedef struct {
   char listen[128];
   char data[1024];
+  char store[1200];
   char log_level[16];
   char sync[16];
   int64_t lease_timeout_ms;
@@ -55,6 +57,8 @@ static const pq_opt serve_options[] = {
      "HOST:PORT to listen on (port 0: any free port)"},
     {"data", "PROMPTQ_DATA", PQ_OPT_STR, O(data), S(data), "./data", 0, 0,
      "data folder: the SQLite store, jwt.secret and receipt.key (both made on first start)"},
+    {"store", "PROMPTQ_STORE", PQ_OPT_STR, O(store), S(store), NULL, 0, 0,
+     "the store's URL: sqlite:///PATH.db (default: sqlite://DATA/promptq.db)"},
     {"log-level", "PROMPTQ_LOG_LEVEL", PQ_OPT_STR, O(log_level), S(log_level), "info", 0, 0,
      "debug, info (one line per request), warn or error"},
     {"sync", "PROMPTQ_SYNC", PQ_OPT_STR, O(sync), S(sync), "full", 0, 0,
@@ -147,94 +151,42 @@ static int lock_data(const char *data) {
   return fd;
 }
 
-/* The seed APIs' own environment variables, as aliases of ours (ours win).
- * Returns -1 when they ask for something this build cannot do. */
-static int seed_environment(void) {
-  static const char *const db[] = {"DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "DB_SSLMODE"};
-  for (size_t i = 0; i < sizeof db / sizeof db[0]; i++)
-    if (getenv(db[i])) {
-      fprintf(stderr, "promptq serve: %s selects PostgreSQL, which this build does not have yet; unset the "
-                      "DB_* variables to use the embedded SQLite store in --data\n", db[i]);
-      return -1;
-    }
-  char listen[64];
-  const char *port = getenv("APP_PORT"); /* the prompt queue's port, on every interface as it was */
-  if (port && !getenv("PROMPTQ_LISTEN")) {
-    snprintf(listen, sizeof listen, "0.0.0.0:%s", port);
-    setenv("PROMPTQ_LISTEN", listen, 0);
-  }
-  if (getenv("JWT_SECRET")) setenv("PROMPTQ_JWT_SECRET", getenv("JWT_SECRET"), 0);
-  if (getenv("MAX_REQUESTSPERMINUTE")) setenv("PROMPTQ_RATE_CLIENT", getenv("MAX_REQUESTSPERMINUTE"), 0);
-  /* the coordinator API's (seed 003) */
-  const char *host = getenv("API_HOST"), *api_port = getenv("API_PORT"), *url = getenv("DATABASE_URL");
-  if ((host || api_port) && !getenv("PROMPTQ_LISTEN")) {
-    snprintf(listen, sizeof listen, "%s:%s", host ? host : "127.0.0.1", api_port ? api_port : "8000");
-    setenv("PROMPTQ_LISTEN", listen, 0);
-  }
-  if (getenv("SECRET_KEY")) setenv("PROMPTQ_JWT_SECRET", getenv("SECRET_KEY"), 0);
-  if (url) {
-    if (strncmp(url, "sqlite:///", 10) != 0) {
-      fprintf(stderr, "promptq serve: DATABASE_URL=%.*s... selects a database this build does not have yet; "
-                      "use sqlite:///FOLDER/FILE.db or unset it\n", 12, url);
-      return -1;
-    }
-    /* sqlite:///data/coordinator.db: the folder is the data folder (the file is promptq.db there) */
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", url + 10);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    setenv("PROMPTQ_DATA", dir, 0);
-  }
-  return 0;
-}
-
 /* API_KEYS=key1,key2: keys the coordinator API's clients and miners already
- * hold. They are stored as hashes, as keys of a user named api-keys. */
-typedef struct {
-  const char *list;
-} static_keys;
-
-static pq_err install_static_keys(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now) {
-  static_keys *k = arg;
-  pq_user *u = NULL;
-  pq_err e = ops->user_get(c, NULL, "api-keys", &u);
-  if (e == PQ_ERR_NOT_FOUND) {
-    pq_user nu = {.name = "api-keys", .password_hash = "!keys", .created_at = now};
-    pq_uuid7(now, nu.id);
-    if ((e = ops->user_insert(c, &nu)) != PQ_OK) return e;
-    e = ops->user_get(c, NULL, "api-keys", &u);
-  }
-  if (e != PQ_OK) return e;
-  char *copy = strdup(k->list), *save = NULL;
+ * hold. They are stored as hashes, as keys of a user named api-keys, through
+ * the engine's identity operations. */
+static pq_err install_static_keys(pq_coord *coord, const char *list) {
+  pq_user nu = {.name = "api-keys", .password_hash = "!keys"}; /* no password login */
+  pq_op add_user = {.kind = PQ_OP_USER_ADD, .in.user_add = {.user = &nu, .if_absent = true}};
+  pq_err e = pq_coord_call(coord, &add_user);
+  char *copy = e == PQ_OK ? strdup(list) : NULL, *save = NULL;
+  if (e == PQ_OK && !copy) e = PQ_ERR_NO_MEMORY;
   for (char *key = copy ? strtok_r(copy, ",", &save) : NULL; e == PQ_OK && key; key = strtok_r(NULL, ",", &save)) {
     while (*key == ' ') key++;
     char hash[65], prefix[9];
     pq_apikey_hash(key, hash);
-    pq_api_key *found = NULL;
-    if (ops->key_get_by_hash(c, hash, &found) == PQ_OK) { /* already there */
-      pq_api_key_free(found);
-      continue;
-    }
     snprintf(prefix, sizeof prefix, "%.4s****", key);
     /* admin scope so one key serves client and miner routes; the user is no admin */
-    pq_api_key nk = {.user_id = u->id, .prefix = prefix, .hash = hash, .scope = "admin", .name = "API_KEYS",
-                     .created_at = now};
-    pq_uuid7(now, nk.id);
-    e = ops->key_insert(c, &nk);
+    pq_api_key nk = {.user_id = add_user.out.user->id, .prefix = prefix, .hash = hash, .scope = "admin",
+                     .name = "API_KEYS"};
+    pq_op add_key = {.kind = PQ_OP_KEY_ADD, .in.key_add = {.key = &nk, .if_absent = true}};
+    e = pq_coord_call(coord, &add_key);
+    pq_op_release(&add_key);
   }
   free(copy);
-  pq_user_free(u);
+  pq_op_release(&add_user);
   return e;
 }
 
 int pq_cmd_serve(int argc, char **argv) {
   serve_opts o;
   pq_args args;
-  char err[512], host[64], db[1200], why_buf[300];
+  char err[512], host[64], url[1300], why_buf[300];
   int port, lock_fd = -1, result = 1;
   size_t n_opts = sizeof serve_options / sizeof serve_options[0];
-  if (seed_environment() != 0) return 2;
+  if (pq_dialects_apply_environment(err, sizeof err) != 0) { /* the dialects' own variables */
+    fprintf(stderr, "promptq serve: %s\n", err);
+    return 2;
+  }
   if (pq_opts_load(serve_options, n_opts, &o, argc, argv, &args, err, sizeof err) != 0) {
     fprintf(stderr, "promptq serve: %s\n", err);
     return 2;
@@ -252,7 +204,10 @@ int pq_cmd_serve(int argc, char **argv) {
     return 2;
   }
   pq_log_set_level((pq_log_level)level);
-  if (pq_cli_data_path(o.data, db, sizeof db) != 0 || (lock_fd = lock_data(o.data)) < 0) return 1;
+  char db[1200];
+  if (pq_cli_data_path(o.data, db, sizeof db) != 0 || pq_cli_store_url(o.store, o.data, url, sizeof url) != 0 ||
+      (lock_fd = lock_data(o.data)) < 0)
+    return 1;
   pq_coord *coord = NULL;
   pq_server *server = NULL;
   pq_access *access = NULL;
@@ -268,8 +223,8 @@ int pq_cmd_serve(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   pq_coord_config cc = {
-      .backend = &pq_store_sqlite_ops,
-      .store = {.path = db, .sync_full = sync_full, .busy_timeout_ms = 5000, .read_pool_size = 8},
+      .store_url = url,
+      .store = {.sync_full = sync_full, .busy_timeout_ms = 5000, .read_pool_size = 8},
       .lease_timeout_ms = o.lease_timeout_ms,
       .max_attempts = o.max_attempts,
       .worker_timeout_ms = o.worker_timeout_ms,
@@ -308,7 +263,7 @@ int pq_cmd_serve(int argc, char **argv) {
             "Never expose this server beyond this machine.");
   pq_err e = pq_coord_open(&cc, &coord);
   if (e != PQ_OK) {
-    pq_error("cannot open the store at %s: %s", db, pq_err_message(e));
+    pq_error("cannot open the store %s: %s", url, pq_err_message(e));
     goto out;
   }
   static pq_api_settings settings;
@@ -326,13 +281,10 @@ int pq_cmd_serve(int argc, char **argv) {
       .keepalive_ms = o.keepalive_ms,
       .access = access,
       .app = &settings,
-      .routes = pq_api_routes,
-      .n_routes = pq_api_n_routes,
   };
+  sc.routes = pq_api_routes(&sc.n_routes);
   if (getenv("API_KEYS") && !o.open) {
-    static_keys sk = {.list = getenv("API_KEYS")};
-    pq_op op = {.kind = PQ_OP_EXEC, .in.exec = {.fn = install_static_keys, .arg = &sk}};
-    if ((e = pq_coord_call(coord, &op)) != PQ_OK) {
+    if ((e = install_static_keys(coord, getenv("API_KEYS"))) != PQ_OK) {
       pq_error("cannot install API_KEYS: %s", pq_err_message(e));
       goto out;
     }
@@ -344,7 +296,7 @@ int pq_cmd_serve(int argc, char **argv) {
   sc.access = access;
   if ((e = pq_server_start(&sc, coord, &server)) != PQ_OK) goto out;
   pq_info("promptq %s listening on http://%s:%d (store %s, sync=%s)", PQ_VERSION, host,
-          pq_server_port(server), db, o.sync);
+          pq_server_port(server), url, o.sync);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   pq_info("received %s: stopping (answering waiting requests, finishing those in flight)",

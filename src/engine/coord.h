@@ -1,9 +1,14 @@
-/* The coordinator engine: every change to jobs and workers goes through here.
+/* The coordinator engine: every change to the store goes through here.
  *
  * One writer thread owns the store's write connection and the scheduler
- * index. Callers hand it operations (pq_op); it runs whatever has queued up
- * in one transaction (group commit: one fsync for the whole batch), then
- * publishes to the waiter hub and calls each operation's done callback.
+ * index. Callers hand it typed operations (pq_op), one family per area:
+ * jobs (engine/ops_jobs.c), workers (ops_workers.c), identity
+ * (ops_identity.c) and upkeep (reaper.c). There is no way to run arbitrary
+ * code in its transaction. It runs whatever has queued up in one
+ * transaction (group commit: one fsync for the whole batch), then publishes
+ * to the waiter hub and calls each operation's done callback. A batch that
+ * fails is rolled back whole: every operation in it answers
+ * PQ_ERR_STORE_FAILED and nothing of it is half-committed.
  *
  * A lease that finds no job and may wait is parked in the hub; when a job for
  * one of its models becomes ready, the writer hands it over inside the same
@@ -19,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "engine/hub.h"
 #include "model/job.h"
@@ -27,8 +33,12 @@
 typedef struct pq_coord pq_coord;
 
 typedef struct pq_coord_config {
-  const pq_store_ops *backend;
-  pq_store_config store;
+  const char *store_url;        /* which store (store/registry.c), e.g. sqlite:///var/lib/promptq.db */
+  pq_store_config store;        /* its settings (the URL gives the location) */
+  const pq_clock *clock;        /* time for leases, retries, ttls, the reaper and the hub; NULL: the system's */
+  bool pick_from_store;         /* select leases with the store's job_pick even when the store has one
+                                 * coordinator (the shared-store path; tests); otherwise a memory index */
+  bool admin_only;              /* the command line's writes: no reaper, no index, no gauges */
   int64_t lease_timeout_ms;     /* default for jobs that do not set their own */
   int max_attempts;             /* default for jobs that do not set their own */
   int64_t worker_timeout_ms;    /* no heartbeat for this long: offline, leases lapse */
@@ -41,15 +51,24 @@ typedef struct pq_coord_config {
 } pq_coord_config;
 
 typedef enum {
+  /* jobs (engine/ops_jobs.c) */
   PQ_OP_SUBMIT,
   PQ_OP_LEASE,
   PQ_OP_COMPLETE,
   PQ_OP_FAIL,
   PQ_OP_CANCEL,
-  PQ_OP_HEARTBEAT,
-  PQ_OP_REGISTER,
   PQ_OP_APPEND, /* a worker streams output: entries for the job's event log */
-  PQ_OP_EXEC,   /* any other write, as a function run inside the transaction */
+  /* workers (engine/ops_workers.c) */
+  PQ_OP_REGISTER,
+  PQ_OP_HEARTBEAT,
+  /* identity (engine/ops_identity.c) */
+  PQ_OP_USER_ADD,
+  PQ_OP_USER_SET_DISABLED,
+  PQ_OP_KEY_ADD,
+  PQ_OP_KEY_REVOKE,
+  /* upkeep (engine/reaper.c): lapsed leases, ended ttls, silent workers, due retries, now */
+  PQ_OP_REAP,
+  /* the ledger's operations will be a family of their own */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -90,10 +109,15 @@ struct pq_op {
       const char *const *data; /* JSON texts, one event each */
       size_t n;
     } append;
-    struct {
-      pq_err (*fn)(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now);
-      void *arg;
-    } exec;
+    /* user: borrowed; id and created_at are filled in when empty. if_absent:
+     * a user of that name already there is no error (out.user is it). */
+    struct { pq_user *user; bool if_absent; } user_add;
+    struct { const char *name; bool disabled; } user_set_disabled;
+    /* key: borrowed; id and created_at filled in when empty. if_absent: a key
+     * with the same hash already there is no error. */
+    struct { pq_api_key *key; bool if_absent; } key_add;
+    /* by id or prefix; user_id (when not NULL) must own it */
+    struct { const char *id_or_prefix, *user_id; } key_revoke;
   } in;
   struct {
     pq_err result;
@@ -105,6 +129,8 @@ struct pq_op {
     size_t n_cancel;
     int64_t last_seq;   /* append: the seq of the last entry written */
     bool cancel_requested; /* append: a client asked to cancel this job */
+    pq_user *user;      /* user_add: the user as stored */
+    int reaped;         /* reap: jobs and workers it settled */
   } out;
   pq_op_done_fn done;
   void *ud;             /* the caller's */
@@ -115,6 +141,7 @@ struct pq_op {
   bool want_wait;
   char **worker_models; /* lease: the registered models, when none were given */
   size_t n_worker_models;
+  bool touched_worker;  /* lease, heartbeat: the worker's liveness changed in the store */
   pq_op *next;
 };
 
@@ -139,6 +166,10 @@ pq_err pq_coord_call(pq_coord *c, pq_op *op);
 /* Frees the op's outputs (and a submit's job it still owns) and clears them;
  * out.result is kept. */
 void pq_op_release(pq_op *op);
+
+/* Runs one operation of the caller's on the writer and waits: the typed way
+ * for the command line and tests to write (also while a server runs on the
+ * same store: the store serialises the two writers). */
 
 /* Reads: *out is the caller's (pq_job_free / pq_job_free_array). */
 pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **out);
@@ -171,6 +202,16 @@ void pq_coord_get_stats(pq_coord *c, pq_coord_stats *out);
 void pq_coord_active_counts(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t queued,
                                                     int64_t leased), void *ctx);
 const pq_coord_config *pq_coord_config_of(pq_coord *c);
+const pq_clock *pq_coord_clock(pq_coord *c);
+/* The store (tests arm a fault store through it; borrowed). */
+pq_store *pq_coord_store(pq_coord *c);
+
+/* Live models: kept in memory from registrations, heartbeats and the
+ * reaper, so asking costs no store read and no JSON parsing. */
+bool pq_coord_model_served(pq_coord *c, const char *model);
+/* Calls fn once per model some online worker serves, with the creation time
+ * of the oldest such worker. */
+void pq_coord_live_models(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t created_at), void *ctx);
 /* True while the store answers a trivial read. */
 bool pq_coord_ready(pq_coord *c);
 

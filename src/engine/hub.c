@@ -23,6 +23,7 @@ struct pq_hub {
   size_t n_timers, cap_timers;
   size_t n_waiters;
   bool shut, stop_timer;
+  const pq_clock *clock; /* borrowed */
 };
 
 static bucket *bucket_for(pq_hub *hub, uint64_t key) {
@@ -102,9 +103,16 @@ static void wake_all(pq_waiter **list, size_t n, pq_wake_reason why) {
   for (size_t i = 0; i < n; i++) list[i]->wake(list[i], why);
 }
 
-static struct timespec abs_mono(int64_t ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-  return ts;
+/* Takes up to WAKE_CHUNK waiters whose deadline has passed; hub->mu held. */
+static size_t take_due(pq_hub *hub, pq_waiter **due) {
+  int64_t now = pq_clock_mono(hub->clock);
+  size_t n = 0;
+  while (n < WAKE_CHUNK && hub->n_timers > 0 && hub->timers[0]->deadline_ms <= now) {
+    pq_waiter *w = hub->timers[0];
+    unlink_waiter(hub, w);
+    due[n++] = w;
+  }
+  return n;
 }
 
 static void *timer_main(void *arg) {
@@ -116,18 +124,12 @@ static void *timer_main(void *arg) {
       pthread_cond_wait(&hub->timer_cv, &hub->mu);
       continue;
     }
-    int64_t now = pq_mono_ms();
-    if (hub->timers[0]->deadline_ms > now) {
-      struct timespec ts = abs_mono(hub->timers[0]->deadline_ms);
+    if (hub->timers[0]->deadline_ms > pq_clock_mono(hub->clock)) {
+      struct timespec ts = pq_clock_wait_until(hub->clock, hub->timers[0]->deadline_ms, 1000);
       pthread_cond_timedwait(&hub->timer_cv, &hub->mu, &ts);
       continue;
     }
-    size_t n = 0;
-    while (n < WAKE_CHUNK && hub->n_timers > 0 && hub->timers[0]->deadline_ms <= now) {
-      pq_waiter *w = hub->timers[0];
-      unlink_waiter(hub, w);
-      due[n++] = w;
-    }
+    size_t n = take_due(hub, due);
     pthread_mutex_unlock(&hub->mu);
     wake_all(due, n, PQ_WAKE_TIMEOUT);
     pthread_mutex_lock(&hub->mu);
@@ -136,9 +138,23 @@ static void *timer_main(void *arg) {
   return NULL;
 }
 
-pq_hub *pq_hub_new(void) {
+size_t pq_hub_expire(pq_hub *hub) {
+  pq_waiter *due[WAKE_CHUNK];
+  size_t total = 0, n;
+  do {
+    pthread_mutex_lock(&hub->mu);
+    n = take_due(hub, due);
+    pthread_mutex_unlock(&hub->mu);
+    wake_all(due, n, PQ_WAKE_TIMEOUT);
+    total += n;
+  } while (n == WAKE_CHUNK);
+  return total;
+}
+
+pq_hub *pq_hub_new(const pq_clock *clock) {
   pq_hub *hub = calloc(1, sizeof *hub);
   if (!hub) return NULL;
+  hub->clock = clock ? clock : &pq_clock_system;
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 
 typedef enum { PQ_WAKE_PUBLISHED, PQ_WAKE_TIMEOUT, PQ_WAKE_SHUTDOWN } pq_wake_reason;
@@ -42,14 +43,15 @@ typedef struct pq_hub pq_hub;
 
 #define PQ_HUB_ANY_VERSION UINT64_MAX
 
-/* Starts the timer thread. Returns NULL on failure; free with pq_hub_free. */
-pq_hub *pq_hub_new(void);
+/* Starts the timer thread; deadlines are read on clock (NULL: the system's;
+ * borrowed). Returns NULL on failure; free with pq_hub_free. */
+pq_hub *pq_hub_new(const pq_clock *clock);
 /* Wakes what is left with PQ_WAKE_SHUTDOWN, stops the timer thread, frees. */
 void pq_hub_free(pq_hub *hub);
 
 uint64_t pq_hub_version(pq_hub *hub, uint64_t key);
 
-/* Registers w under key until deadline_ms (pq_mono_ms() clock; 0 = none).
+/* Registers w under key until deadline_ms (the hub clock's mono; 0 = none).
  * Returns PQ_OK, PQ_ERR_STALE (something was published since seen_version)
  * or PQ_ERR_SHUTTING_DOWN. */
 pq_err pq_hub_wait(pq_hub *hub, pq_waiter *w, uint64_t key, uint64_t seen_version,
@@ -72,5 +74,10 @@ bool pq_hub_cancel(pq_hub *hub, pq_waiter *w);
 void pq_hub_shutdown(pq_hub *hub);
 
 size_t pq_hub_count(pq_hub *hub);
+
+/* Wakes, on the caller's thread, every waiter whose deadline has passed on
+ * the hub's clock; returns how many. The timer thread does this by itself;
+ * a test that moved a manual clock calls it to make it happen now. */
+size_t pq_hub_expire(pq_hub *hub);
 
 #endif

@@ -1,21 +1,38 @@
-/* Private to the coordinator (coord.c: the writer and the queue;
- * coord_ops.c: what each operation does inside a transaction). */
+/* Private to the engine: writer.c (the queue, batches, parking, reads),
+ * ops_jobs.c, ops_workers.c, ops_identity.c and reaper.c (what each
+ * operation does inside a transaction), live.c (the live models) and the
+ * kinds' hooks. */
 #ifndef PQ_ENGINE_INTERNAL_H
 #define PQ_ENGINE_INTERNAL_H
 
 #include <pthread.h>
 
 #include "engine/coord.h"
+#include "engine/kind.h"
 #include "engine/sched.h"
 
 #define PQ__KEY_LEASE 0 /* hub key under which waiting leases park */
 
+/* One online worker and the models it serves (live.c). */
+typedef struct pq__live_worker {
+  char id[PQ_UUID_LEN + 1];
+  char **models;
+  size_t n_models;
+  int64_t created_at;
+} pq__live_worker;
+
+typedef struct pq__model_count {
+  char *model;
+  int64_t queued, leased;
+} pq__model_count;
+
 struct pq_coord {
   pq_coord_config cfg;
+  const pq_clock *clock;
   pq_store *store;
-  const pq_store_ops *ops;
+  const pq_store_ops *ops; /* store->ops */
   pq_hub *hub;
-  pq_sched *sched; /* writer thread only */
+  pq_sched *sched; /* writer thread only; NULL: leases are picked by the store */
   pq_conn *wconn;  /* writer thread only */
   pthread_t writer;
   bool writer_started;
@@ -23,44 +40,87 @@ struct pq_coord {
   pthread_cond_t cv;
   pq_op *head, *tail;
   bool closing, stopped;
-  int64_t next_reap_ms; /* monotonic */
+  int64_t next_reap_ms; /* the clock's mono */
   pq_coord_stats stats; /* written by the writer, read with atomics */
   pthread_mutex_t counts_mu; /* queued/leased per model, for the gauges */
-  struct pq__model_count *counts;
+  pq__model_count *counts;
   size_t n_counts, cap_counts;
+  pthread_mutex_t live_mu; /* the live workers: written by the writer, read by anyone */
+  pq__live_worker *live;
+  size_t n_live, cap_live;
 };
-
-typedef struct pq__model_count {
-  char *model;
-  int64_t queued, leased;
-} pq__model_count;
 
 /* A job of model moved from one state to another (-1: from nowhere). */
 void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to);
 
-/* One transaction's worth of work, on the writer thread. */
-typedef struct pq__batch {
+/* One transaction's worth of work, on the writer thread. Kinds see it as
+ * their pq_kind_ctx. */
+struct pq__batch {
   pq_coord *c;
   int64_t now; /* wall clock for everything this transaction writes */
   char (*published)[PQ_UUID_LEN + 1]; /* jobs that changed: published after commit */
   size_t n_published, cap_published;
   pq_op **handed; /* waiting leases served in this transaction */
   size_t n_handed, cap_handed;
-  char **offline; /* workers found offline by the reaper */
+  char **offline; /* workers found offline by the reaper: leave the live set after commit */
   size_t n_offline;
-} pq__batch;
+  char **ready_models; /* models that got ready work (for leases picked by the store) */
+  size_t n_ready_models;
+  bool all_ready;       /* without an index, after a reaper pass: any model may have work due */
+};
+typedef struct pq__batch pq__batch;
 
 #define PQ__STAT_ADD(c, field, n) __atomic_fetch_add(&(c)->stats.field, (n), __ATOMIC_RELAXED)
-
-/* coord_ops.c */
-pq_err pq__op_run(pq__batch *b, pq_op *op);
-pq_err pq__reap(pq__batch *b);
-/* The models a lease op asks for (given, or the worker's). */
-const char *const *pq__lease_models(const pq_op *op, size_t *n);
-int pq__publish(pq__batch *b, const char *job_id);
 
 static inline bool pq__fatal(pq_err e) {
   return e == PQ_ERR_STORE_FAILED || e == PQ_ERR_NO_MEMORY || e == PQ_ERR_INTERNAL;
 }
+
+/* Runs op inside the batch's transaction (dispatches to its family). */
+pq_err pq__op_run(pq__batch *b, pq_op *op);
+
+/* ops_jobs.c */
+pq_err pq__run_submit(pq__batch *b, pq_op *op);
+pq_err pq__run_lease(pq__batch *b, pq_op *op);
+pq_err pq__run_complete(pq__batch *b, pq_op *op);
+pq_err pq__run_fail(pq__batch *b, pq_op *op);
+pq_err pq__run_cancel(pq__batch *b, pq_op *op);
+pq_err pq__run_append(pq__batch *b, pq_op *op);
+/* Writes job (already changed in memory) if the row is still in from (and
+ * holds token): the one place a job changes state. The state machine is
+ * asked first; a job that reached a terminal state has its kind's
+ * on_terminal run here. */
+pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *token);
+/* A leased job ends without a result: retried later, dead, failed or (when
+ * a client asked) cancelled. */
+pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const char *code, const char *message,
+                          bool retryable);
+/* The models a lease op asks for (given, or the worker's). */
+const char *const *pq__lease_models(const pq_op *op, size_t *n);
+/* A queued job of model became ready now (submitted, or retried at once). */
+int pq__note_ready(pq__batch *b, const char *model);
+int pq__publish(pq__batch *b, const char *job_id);
+
+/* ops_workers.c */
+pq_err pq__run_register(pq__batch *b, pq_op *op);
+pq_err pq__run_heartbeat(pq__batch *b, pq_op *op);
+
+/* ops_identity.c */
+pq_err pq__run_user_add(pq__batch *b, pq_op *op);
+pq_err pq__run_user_set_disabled(pq__batch *b, pq_op *op);
+pq_err pq__run_key_add(pq__batch *b, pq_op *op);
+pq_err pq__run_key_revoke(pq__batch *b, pq_op *op);
+
+/* reaper.c: lapsed leases, ended ttls and silent workers, in b's transaction */
+pq_err pq__reap(pq__batch *b, int *settled);
+
+/* live.c (the live set changes only after a commit, on the writer thread) */
+pq_err pq__live_load(pq_coord *c);
+void pq__live_add(pq_coord *c, const pq_worker *w);
+void pq__live_remove(pq_coord *c, const char *worker_id);
+bool pq__live_has(pq_coord *c, const char *worker_id);
+/* Copies the worker's models into *models (caller frees each and the array). */
+pq_err pq__live_models_of(pq_coord *c, const char *worker_id, char ***models, size_t *n);
+void pq__live_free(pq_coord *c);
 
 #endif

@@ -1,3 +1,7 @@
+/* The writer: the operation queue, one transaction per batch (group commit),
+ * leases that wait in the hub, the gauges, the index, open and close, and
+ * the reads that go to the store's read pool. What each operation does is in
+ * its family's file (ops_jobs.c, ops_workers.c, ops_identity.c, reaper.c). */
 #include "engine/coord.h"
 
 #include <stdlib.h>
@@ -7,6 +11,7 @@
 #include "base/clock.h"
 #include "engine/internal.h"
 #include "base/log.h"
+#include "base/hash.h"
 
 /* ---- the queue ---- */
 
@@ -39,6 +44,7 @@ void pq_coord_submit(pq_coord *c, pq_op *op) {
   op->want_wait = false;
   op->worker_models = NULL;
   op->n_worker_models = 0;
+  op->touched_worker = false;
   enqueue(c, op);
 }
 
@@ -72,6 +78,7 @@ pq_err pq_coord_call(pq_coord *c, pq_op *op) {
 }
 
 void pq_op_release(pq_op *op) {
+  pq_user_free(op->out.user);
   if (op->kind == PQ_OP_SUBMIT) { /* a submit that never ran still owns its job */
     pq_job_free(op->in.submit.job);
     op->in.submit.job = NULL;
@@ -89,6 +96,29 @@ void pq_op_release(pq_op *op) {
   op->out.result = keep;
 }
 
+pq_err pq__op_run(pq__batch *b, pq_op *op) {
+  switch (op->kind) {
+    case PQ_OP_SUBMIT: return pq__run_submit(b, op);
+    case PQ_OP_LEASE: return pq__run_lease(b, op);
+    case PQ_OP_COMPLETE: return pq__run_complete(b, op);
+    case PQ_OP_FAIL: return pq__run_fail(b, op);
+    case PQ_OP_CANCEL: return pq__run_cancel(b, op);
+    case PQ_OP_APPEND: return pq__run_append(b, op);
+    case PQ_OP_REGISTER: return pq__run_register(b, op);
+    case PQ_OP_HEARTBEAT: return pq__run_heartbeat(b, op);
+    case PQ_OP_USER_ADD: return pq__run_user_add(b, op);
+    case PQ_OP_USER_SET_DISABLED: return pq__run_user_set_disabled(b, op);
+    case PQ_OP_KEY_ADD: return pq__run_key_add(b, op);
+    case PQ_OP_KEY_REVOKE: return pq__run_key_revoke(b, op);
+    case PQ_OP_REAP: {
+      if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
+      b->all_ready = !b->c->sched;
+      return pq__reap(b, &op->out.reaped);
+    }
+  }
+  return PQ_ERR_INTERNAL;
+}
+
 /* ---- waiting leases ---- */
 
 /* Hub thread: a waiting lease timed out (or the hub is shutting down). It
@@ -100,23 +130,42 @@ static void lease_wake(pq_waiter *w, pq_wake_reason why) {
   enqueue(op->coord, op);
 }
 
+/* Could a parked lease get a job now? The index knows; without one, the
+ * batch's newly ready models say (and a reaper pass may have readied any). */
+typedef struct {
+  const pq_coord *c;
+  const pq__batch *b; /* NULL after the batch: only the index may answer */
+} serve_check;
+
 static bool lease_can_be_served(const pq_waiter *w, const void *arg) {
-  const pq_coord *c = arg;
+  const serve_check *sc = arg;
   const pq_op *op = w->data;
   size_t n;
   const char *const *models = pq__lease_models(op, &n);
-  if (n == 0) return pq_sched_ready(c->sched, NULL) > 0;
+  if (!sc->c->sched) {
+    if (!sc->b || (sc->b->n_ready_models == 0 && !sc->b->all_ready)) return false;
+    if (n == 0 || sc->b->all_ready) return true;
+    for (size_t i = 0; i < n; i++)
+      for (size_t k = 0; k < sc->b->n_ready_models; k++)
+        if (strcmp(models[i], sc->b->ready_models[k]) == 0) return true;
+    return false;
+  }
+  if (n == 0) return pq_sched_ready(sc->c->sched, NULL) > 0;
   for (size_t i = 0; i < n; i++)
-    if (pq_sched_ready(c->sched, models[i]) > 0) return true;
+    if (pq_sched_ready(sc->c->sched, models[i]) > 0) return true;
   return false;
+}
+
+static bool any_ready(const pq__batch *b) {
+  return b->c->sched ? pq_sched_ready(b->c->sched, NULL) > 0 : b->n_ready_models > 0 || b->all_ready;
 }
 
 /* Serves parked leases from jobs that became ready in this transaction. */
 static pq_err hand_off(pq__batch *b) {
   pq_coord *c = b->c;
   pq_waiter *w;
-  while (pq_sched_ready(c->sched, NULL) > 0 &&
-         (w = pq_hub_take(c->hub, PQ__KEY_LEASE, lease_can_be_served, c))) {
+  serve_check sc = {.c = c, .b = b};
+  while (any_ready(b) && (w = pq_hub_take(c->hub, PQ__KEY_LEASE, lease_can_be_served, &sc))) {
     pq_op *op = w->data;
     if (b->n_handed == b->cap_handed) {
       size_t cap = b->cap_handed ? b->cap_handed * 2 : 16;
@@ -130,10 +179,27 @@ static pq_err hand_off(pq__batch *b) {
     }
     b->handed[b->n_handed++] = op;
     op->want_wait = false;
+    size_t before = b->n_ready_models;
     pq_err result = pq__op_run(b, op);
     op->out.result = result;
     if (pq__fatal(result)) return result;
     PQ__STAT_ADD(c, handoffs, 1);
+    /* without an index a served model may be empty now: stop offering it
+     * once a lease for it came back with nothing */
+    if (!c->sched && op->out.n_jobs == 0) {
+      size_t n;
+      const char *const *models = pq__lease_models(op, &n);
+      for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < b->n_ready_models; k++)
+          if (strcmp(models[i], b->ready_models[k]) == 0) {
+            free(b->ready_models[k]);
+            b->ready_models[k--] = b->ready_models[--b->n_ready_models];
+          }
+      if (n == 0 || b->n_ready_models == before) {
+        for (size_t k = 0; k < b->n_ready_models; k++) free(b->ready_models[k]);
+        b->n_ready_models = 0;
+      }
+    }
   }
   return PQ_OK;
 }
@@ -144,7 +210,8 @@ static void park_lease(pq_coord *c, pq_op *op) {
   op->want_wait = false;
   op->waiter.wake = lease_wake;
   op->waiter.data = op;
-  if (lease_can_be_served(&op->waiter, c)) {
+  serve_check sc = {.c = c, .b = NULL};
+  if (lease_can_be_served(&op->waiter, &sc)) {
     enqueue(c, op);
     return;
   }
@@ -194,6 +261,7 @@ static void add_count(void *ctx, const char *model, pq_job_state s, int64_t n) {
 }
 
 static pq_err rebuild_counts(pq_coord *c) {
+  if (c->cfg.admin_only) return PQ_OK;
   pthread_mutex_lock(&c->counts_mu);
   for (size_t i = 0; i < c->n_counts; i++) c->counts[i].queued = c->counts[i].leased = 0;
   pq_err result = c->ops->job_count_active(c->wconn, add_count, c);
@@ -226,8 +294,9 @@ static int rebuild_one(void *ctx, pq_job *j) {
 }
 
 static pq_err rebuild_index(pq_coord *c) {
+  if (!c->sched) return PQ_OK;
   pq_sched_clear(c->sched);
-  rebuild_ctx r = {.sched = c->sched, .now = pq_now_ms()};
+  rebuild_ctx r = {.sched = c->sched, .now = pq_clock_wall(c->clock)};
   pq_err result = c->ops->job_scan_queued(c->wconn, rebuild_one, &r);
   if (result == PQ_OK && r.failed) result = PQ_ERR_NO_MEMORY;
   return result;
@@ -238,6 +307,8 @@ static pq_err rebuild_index(pq_coord *c) {
 static void batch_free(pq__batch *b) {
   free(b->published);
   free(b->handed);
+  for (size_t i = 0; i < b->n_ready_models; i++) free(b->ready_models[i]);
+  free(b->ready_models);
   for (size_t i = 0; i < b->n_offline; i++) free(b->offline[i]);
   free(b->offline);
 }
@@ -247,18 +318,37 @@ static void batch_free(pq__batch *b) {
  * and the first worker's late result is refused (at-least-once, as for a
  * lapsed lease). Jobs, results and cancellations must. */
 static bool needs_sync(const pq_op *op) {
-  /* streamed output is progress: the result a worker completes with is durable */
-  return op->kind != PQ_OP_LEASE && op->kind != PQ_OP_HEARTBEAT && op->kind != PQ_OP_APPEND;
+  /* streamed output is progress: the result a worker completes with is
+   * durable; a reaper pass is redone after a crash */
+  return op->kind != PQ_OP_LEASE && op->kind != PQ_OP_HEARTBEAT && op->kind != PQ_OP_APPEND &&
+         op->kind != PQ_OP_REAP;
+}
+
+/* After commit: the live set follows registrations, workers heard from
+ * again, and workers found silent. */
+static void update_live(pq_coord *c, pq__batch *b, pq_op *batch) {
+  for (size_t i = 0; i < b->n_offline; i++) pq__live_remove(c, b->offline[i]);
+  for (pq_op *op = batch; op; op = op->next) {
+    if (op->out.result != PQ_OK) continue;
+    if (op->kind == PQ_OP_REGISTER) pq__live_add(c, op->in.reg.worker);
+    else if (op->touched_worker && !pq__live_has(c, op->kind == PQ_OP_LEASE ? op->in.lease.worker_id
+                                                                           : op->in.heartbeat.worker_id)) {
+      pq_worker *w = NULL;
+      const char *id = op->kind == PQ_OP_LEASE ? op->in.lease.worker_id : op->in.heartbeat.worker_id;
+      if (c->ops->worker_get(c->wconn, id, &w) == PQ_OK) pq__live_add(c, w);
+      pq_worker_free(w);
+    }
+  }
 }
 
 static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
-  pq__batch b = {.c = c, .now = pq_now_ms()};
+  pq__batch b = {.c = c, .now = pq_clock_wall(c->clock)};
   size_t n_ops = 0;
   bool durable = false;
   for (pq_op *op = batch; op && !durable; op = op->next) durable = needs_sync(op);
   pq_err result = c->ops->begin(c->wconn, durable);
   if (result == PQ_OK) {
-    pq_sched_promote(c->sched, b.now);
+    if (c->sched) pq_sched_promote(c->sched, b.now);
     for (pq_op *op = batch; op; op = op->next, n_ops++) {
       op->out.result = pq__op_run(&b, op);
       if (pq__fatal(op->out.result)) {
@@ -266,7 +356,11 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
         break;
       }
     }
-    if (result == PQ_OK && reap) result = pq__reap(&b);
+    if (result == PQ_OK && reap) {
+      result = pq__reap(&b, NULL);
+      /* without an index a retry's time may have come for any model */
+      b.all_ready = !c->sched;
+    }
     if (result == PQ_OK) result = hand_off(&b);
     if (result == PQ_OK) result = c->ops->commit(c->wconn);
   }
@@ -291,6 +385,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     }
     for (size_t i = 0; i < b.n_published; i++)
       pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
+    update_live(c, &b, batch);
   }
   pq_op *op = batch;
   while (op) {
@@ -306,27 +401,22 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
   batch_free(&b);
 }
 
-static struct timespec mono_deadline(int64_t ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-  return ts;
-}
-
 static void *writer_main(void *arg) {
   pq_coord *c = arg;
   pthread_mutex_lock(&c->mu);
   for (;;) {
-    int64_t now = pq_mono_ms();
+    int64_t now = pq_clock_mono(c->clock);
     /* delayed retries become ready on the reaper's beat or sooner */
-    int64_t due_wall = pq_sched_next_due(c->sched);
+    int64_t due_wall = c->sched ? pq_sched_next_due(c->sched) : INT64_MAX;
     int64_t wake_at = c->next_reap_ms;
     if (due_wall != INT64_MAX) {
-      int64_t due_mono = now + (due_wall - pq_now_ms());
+      int64_t due_mono = now + (due_wall - pq_clock_wall(c->clock));
       if (due_mono < wake_at) wake_at = due_mono;
     }
     bool reap = now >= c->next_reap_ms;
     if (!c->head && now < wake_at) {
       if (c->closing) break;
-      struct timespec ts = mono_deadline(wake_at);
+      struct timespec ts = pq_clock_wait_until(c->clock, wake_at, 1000);
       pthread_cond_timedwait(&c->cv, &c->mu, &ts);
       continue;
     }
@@ -352,13 +442,20 @@ static void *writer_main(void *arg) {
 static pq_err start(pq_coord *c) {
   pq_err result;
   int applied = 0;
-  if ((result = c->ops->open(&c->cfg.store, &c->store))) return result;
+  char why[300];
+  if ((result = pq_store_open(c->cfg.store_url, &c->cfg.store, &c->store, why, sizeof why))) {
+    pq_error("coordinator: %s", why);
+    return result;
+  }
+  c->ops = c->store->ops;
   if ((result = c->ops->migrate(c->store, &applied))) return result;
   if (!(c->wconn = c->ops->acquire(c->store, PQ_CONN_WRITE))) return PQ_ERR_STORE_FAILED;
-  if (!(c->sched = pq_sched_new()) || !(c->hub = pq_hub_new())) return PQ_ERR_NO_MEMORY;
+  bool index = c->ops->single_coordinator && !c->cfg.pick_from_store && !c->cfg.admin_only;
+  if ((index && !(c->sched = pq_sched_new())) || !(c->hub = pq_hub_new(c->clock))) return PQ_ERR_NO_MEMORY;
   if ((result = rebuild_index(c)) || (result = rebuild_counts(c))) return result;
-  pq_info("coordinator: %zu queued jobs indexed", pq_sched_total(c->sched));
-  c->next_reap_ms = pq_mono_ms();
+  if (!c->cfg.admin_only && (result = pq__live_load(c))) return result;
+  if (c->sched) pq_info("coordinator: %zu queued jobs indexed", pq_sched_total(c->sched));
+  c->next_reap_ms = c->cfg.admin_only ? INT64_MAX : pq_clock_mono(c->clock);
   if (pthread_create(&c->writer, NULL, writer_main, c) != 0) return PQ_ERR_INTERNAL;
   c->writer_started = true;
   return PQ_OK;
@@ -368,7 +465,7 @@ pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
   pq_coord *c = calloc(1, sizeof *c);
   if (!c) return PQ_ERR_NO_MEMORY;
   c->cfg = *cfg;
-  c->ops = cfg->backend ? cfg->backend : &pq_store_sqlite_ops;
+  c->clock = cfg->clock ? cfg->clock : &pq_clock_system;
   if (c->cfg.batch_max <= 0) c->cfg.batch_max = 1024;
   if (c->cfg.reap_interval_ms <= 0) c->cfg.reap_interval_ms = 250;
   if (c->cfg.max_attempts <= 0) c->cfg.max_attempts = 3;
@@ -382,6 +479,7 @@ pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->counts_mu, NULL);
+  pthread_mutex_init(&c->live_mu, NULL);
   pthread_cond_init(&c->cv, &attr);
   pthread_condattr_destroy(&attr);
   pq_err result = start(c);
@@ -412,7 +510,9 @@ void pq_coord_close(pq_coord *c) {
   pq_hub_free(c->hub);
   pq_sched_free(c->sched);
   if (c->wconn) c->ops->release(c->store, c->wconn);
-  if (c->store) c->ops->close(c->store);
+  pq_store_close(c->store);
+  pq__live_free(c);
+  pthread_mutex_destroy(&c->live_mu);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
   for (size_t i = 0; i < c->n_counts; i++) free(c->counts[i].model);
@@ -497,11 +597,7 @@ bool pq_coord_ready(pq_coord *c) {
 pq_hub *pq_coord_hub(pq_coord *c) { return c->hub; }
 
 uint64_t pq_coord_job_key(const char *job_id) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)job_id; *p; p++) {
-    h ^= *p;
-    h *= 1099511628211ull;
-  }
+  uint64_t h = pq_fnv1a_str(job_id);
   return h == PQ__KEY_LEASE ? 1 : h;
 }
 
@@ -513,3 +609,5 @@ void pq_coord_get_stats(pq_coord *c, pq_coord_stats *out) {
 }
 
 const pq_coord_config *pq_coord_config_of(pq_coord *c) { return &c->cfg; }
+const pq_clock *pq_coord_clock(pq_coord *c) { return c->clock; }
+pq_store *pq_coord_store(pq_coord *c) { return c->store; }

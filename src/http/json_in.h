@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/jcheck.h"
 #include "http/request.h"
 
 /* Refuses keys of obj not in the NULL-terminated allowed list. */
@@ -20,6 +21,9 @@ pq_err pq_json_string(pq_req *req, json_t *obj, const char *key, bool required, 
 pq_err pq_json_int(pq_req *req, json_t *obj, const char *key, bool required, int64_t min,
                    int64_t max, int64_t *out);
 pq_err pq_json_bool(pq_req *req, json_t *obj, const char *key, bool *out);
+
+/* Records a base/jcheck.h error on the request (takes its details). */
+pq_err pq_req_fail_jerr(pq_req *req, pq_err err, pq_jerr *why);
 
 /* Parses a decimal query argument; absent leaves *out. */
 pq_err pq_query_int(pq_req *req, const char *name, int64_t min, int64_t max, int64_t *out);

@@ -109,13 +109,6 @@ void pq_req_run_op(pq_req *req, pq_handler_fn resume) {
   pq_coord_submit(req->coord, &req->op);
 }
 
-void pq_req_run_exec(pq_req *req, pq_err (*fn)(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now),
-                     void *arg, pq_handler_fn resume) {
-  req->op.kind = PQ_OP_EXEC;
-  req->op.in.exec.fn = fn;
-  req->op.in.exec.arg = arg;
-  pq_req_run_op(req, resume);
-}
 
 static void waiter_woken(pq_waiter *w, pq_wake_reason why) {
   (void)why;

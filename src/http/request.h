@@ -97,10 +97,6 @@ void pq_req_wake(pq_req *req);
 
 /* Parks the request on req->op in the coordinator; resume runs when done. */
 void pq_req_run_op(pq_req *req, pq_handler_fn resume);
-/* The same for a write that is no standard operation: fn runs inside the
- * writer's transaction with arg (kept alive by the caller, e.g. in the arena). */
-void pq_req_run_exec(pq_req *req, pq_err (*fn)(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now),
-                     void *arg, pq_handler_fn resume);
 
 /* Parks until the job changes (key: pq_coord_job_key), req->deadline_ms
  * passes or the server stops; resume runs then. seen_version is the hub

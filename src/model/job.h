@@ -36,9 +36,13 @@ bool pq_job_state_terminal(pq_job_state s);
 /* The one place that says which transitions exist. */
 bool pq_job_transition_allowed(pq_job_state from, pq_job_state to);
 
+/* The kind of a job that names none (engine/kind.h has the registry). */
+#define PQ_JOB_KIND_DEFAULT "chat"
+
 typedef struct pq_job {
   int64_t number;              /* the integer id, assigned by the store */
   char id[PQ_UUID_LEN + 1];    /* the public id, a UUIDv7 */
+  char *kind;                  /* "chat", "embedding", ...: what input means; NULL: the default */
   char *model;
   char *input;                 /* JSON object text: {system, prompt, messages, params} */
   int priority;                /* higher runs first */

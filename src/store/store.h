@@ -1,8 +1,10 @@
 /* The store: where every job and worker lives durably.
  *
- * A backend is a const pq_store_ops table behind the opaque pq_store handle
- * (SQLite today; PostgreSQL will be a second table). No backend type such as
- * sqlite3* appears outside its own file.
+ * A backend is a const pq_store_ops table behind the opaque pq_store handle,
+ * in its own folder (store/sqlite/), found by the scheme of a URL in the
+ * registry (store/registry.c: pq_store_open). No backend type such as
+ * sqlite3* appears outside its folder, and every backend passes the one
+ * contract suite (tests/unit/store/test_store_contract.c).
  *
  * Connections: writes happen only on the one write connection, owned by the
  * coordinator's writer thread, between begin() and commit(). Reads take a
@@ -28,7 +30,7 @@ typedef struct pq_conn pq_conn;
 typedef enum { PQ_CONN_READ, PQ_CONN_WRITE } pq_conn_kind;
 
 typedef struct pq_store_config {
-  const char *path;      /* backend-specific location (SQLite: the database file) */
+  const char *path;      /* backend-specific location (SQLite: the database file); set by pq_store_open */
   bool sync_full;        /* fsync at every commit (durable against power loss) */
   int busy_timeout_ms;
   int read_pool_size;
@@ -59,6 +61,11 @@ typedef int (*pq_job_scan_fn)(void *ctx, pq_job *job);
 
 typedef struct pq_store_ops {
   const char *name;
+  /* true: one coordinator at a time owns the store (SQLite: one file, one
+   * process holds the data folder's lock), so the engine may keep its own
+   * index of queued work. false: several may share it, and every lease is
+   * selected by job_pick. */
+  bool single_coordinator;
   pq_err (*open)(const pq_store_config *cfg, pq_store **out);
   void (*close)(pq_store *s);
   /* Applies pending schema migrations; *applied gets how many ran. */
@@ -94,6 +101,11 @@ typedef struct pq_store_ops {
   pq_err (*job_scan_queued)(pq_conn *c, pq_job_scan_fn fn, void *ctx);
   /* Leased jobs whose lease ended by now, and queued jobs whose ttl ended. */
   pq_err (*job_scan_due)(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
+  /* Lease selection: numbers of queued jobs of these models that may run by
+   * now (not_before <= now), in lease order (higher priority first, then
+   * older), at most limit; *n gets how many. numbers holds limit entries. */
+  pq_err (*job_pick)(pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit,
+                     int64_t *numbers, size_t *n);
   /* For a worker's heartbeat: push each of its leases to now plus that job's
    * lease timeout; list its leased job
    * ids that a client asked to cancel (caller frees the array and strings). */
@@ -146,10 +158,26 @@ typedef struct pq_store_ops {
   pq_err (*key_revoke)(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 } pq_store_ops;
 
-extern const pq_store_ops pq_store_sqlite_ops;
+/* ---- the registry (store/registry.c) ---- */
 
-/* The backends compiled in, NULL-terminated (for the contract tests). */
-extern const pq_store_ops *const pq_store_backends[];
+/* A backend by URL scheme: "sqlite" for sqlite:///path/to/file.db. */
+typedef struct pq_store_backend {
+  const char *scheme;
+  const pq_store_ops *ops;
+} pq_store_backend;
+
+/* The backends compiled in, ended by {NULL, NULL}. */
+extern const pq_store_backend pq_store_backends[];
+
+/* Opens the store a URL names (cfg supplies the rest; its path is ignored):
+ * sqlite:///abs/path.db, sqlite://relative/path.db, or a wrapper such as
+ * fault+sqlite:///... (store/testing/fault.h). An unknown scheme or a
+ * malformed URL is PQ_ERR_INVALID_REQUEST with the reason in why. Close
+ * with pq_store_close. */
+pq_err pq_store_open(const char *url, const pq_store_config *cfg, pq_store **out, char *why, size_t why_size);
+void pq_store_close(pq_store *s);
+/* The URL of a data folder's own SQLite store (DATA/promptq.db). */
+int pq_store_url_for_data(const char *data, char *out, size_t size);
 
 /* Every handle starts with its ops table, so callers can reach it. */
 struct pq_store {

@@ -163,6 +163,7 @@ static void on_emit(void *ctx, const char *text, size_t len) {
 static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
   const char *id = json_string_value(json_object_get(job, "id"));
   const char *model = json_string_value(json_object_get(job, "model"));
+  const char *kind = json_string_value(json_object_get(job, "kind"));
   const char *token = json_string_value(json_object_get(json_object_get(job, "lease"), "token"));
   if (!id || !token) return;
   pthread_mutex_lock(&a->mu);
@@ -174,7 +175,7 @@ static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
   stream_ctx st = {.s = s, .c = c, .job_id = id, .token = token, .pending = json_array(),
                    .started_ms = pq_mono_ms()};
   st.last_post_ms = st.started_ms;
-  a->backend->run(a->backend_ctx, model ? model : "", json_object_get(job, "input"), &s->cancel,
+  a->backend->run(a->backend_ctx, kind ? kind : "chat", model ? model : "", json_object_get(job, "input"), &s->cancel,
                   on_emit, &st, &r);
   if (st.posted) post_chunks(&st); /* a streamed job's log ends complete; a quick one just completes */
   json_decref(st.pending);

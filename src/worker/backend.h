@@ -36,9 +36,11 @@ typedef struct pq_backend_ops {
   /* *ctx is the backend's; NULL is a fine value. Returns 0 or -1. */
   int (*create)(const pq_backend_config *cfg, void **ctx);
   void (*destroy)(void *ctx);
-  /* input: the job's input object (borrowed). *cancel turns non-zero when
-   * the client cancelled the job: stop and return what there is. */
-  void (*run)(void *ctx, const char *model, json_t *input, volatile sig_atomic_t *cancel,
+  /* kind: the job's kind ("chat", "embedding"; a kind the backend does not
+   * run fails the job, not retryable); input: its input object (borrowed).
+   * *cancel turns non-zero when the client cancelled the job: stop and
+   * return what there is. */
+  void (*run)(void *ctx, const char *kind, const char *model, json_t *input, volatile sig_atomic_t *cancel,
               pq_backend_emit_fn emit, void *emit_ctx, pq_backend_result *out);
 } pq_backend_ops;
 
@@ -46,6 +48,8 @@ extern const pq_backend_ops pq_backend_echo;
 extern const pq_backend_ops pq_backend_openai;
 
 const pq_backend_ops *pq_backend_find(const char *name);
+/* Fails out for a job kind this backend does not run. */
+void pq_backend_unsupported_kind(pq_backend_result *out, const char *backend, const char *kind);
 void pq_backend_result_clear(pq_backend_result *r);
 
 #endif

@@ -16,7 +16,7 @@
 #include "base/ids.h"
 
 typedef struct {
-  char dir[64], path[128];
+  char dir[64], path[128], url[160];
   pq_coord_config cfg;
   pq_coord *c;
   char worker[PQ_UUID_LEN + 1];
@@ -31,7 +31,8 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof f->dir, "/tmp/pqcoord-XXXXXX");
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->path, sizeof f->path, "%s/c.db", f->dir);
-  f->cfg = (pq_coord_config){.store = {.path = f->path, .sync_full = false},
+  snprintf(f->url, sizeof f->url, "sqlite://%s", f->path);
+  f->cfg = (pq_coord_config){.store_url = f->url, .store = {.sync_full = false},
                              .lease_timeout_ms = 60000, .max_attempts = 2,
                              .worker_timeout_ms = 60000, .retry_backoff_ms = 20,
                              .retry_backoff_max_ms = 40, .reap_interval_ms = 10};

@@ -49,7 +49,7 @@ static int await_wake(probe *p) {
 
 static void publish_wakes_matching_key_only(void **state) {
   (void)state;
-  pq_hub *hub = pq_hub_new();
+  pq_hub *hub = pq_hub_new(NULL);
   probe a, b;
   probe_init(&a);
   probe_init(&b);
@@ -69,7 +69,7 @@ static void publish_wakes_matching_key_only(void **state) {
 
 static void publish_respects_max_and_order(void **state) {
   (void)state;
-  pq_hub *hub = pq_hub_new();
+  pq_hub *hub = pq_hub_new(NULL);
   probe p[100];
   for (int i = 0; i < 100; i++) {
     probe_init(&p[i]);
@@ -84,7 +84,7 @@ static void publish_respects_max_and_order(void **state) {
 
 static void stale_version_is_refused(void **state) {
   (void)state;
-  pq_hub *hub = pq_hub_new();
+  pq_hub *hub = pq_hub_new(NULL);
   probe a;
   probe_init(&a);
   uint64_t v = pq_hub_version(hub, 5);
@@ -99,7 +99,7 @@ static void stale_version_is_refused(void **state) {
 
 static void deadlines_fire_in_order(void **state) {
   (void)state;
-  pq_hub *hub = pq_hub_new();
+  pq_hub *hub = pq_hub_new(NULL);
   probe soon, later, never;
   probe_init(&soon);
   probe_init(&later);
@@ -124,7 +124,7 @@ static bool is_second(const pq_waiter *w, const void *arg) { return w->data == a
 
 static void take_removes_without_waking(void **state) {
   (void)state;
-  pq_hub *hub = pq_hub_new();
+  pq_hub *hub = pq_hub_new(NULL);
   probe a, b;
   probe_init(&a);
   probe_init(&b);
@@ -140,7 +140,7 @@ static void take_removes_without_waking(void **state) {
 
 static void waits_after_shutdown_are_refused(void **state) {
   (void)state;
-  pq_hub *hub = pq_hub_new();
+  pq_hub *hub = pq_hub_new(NULL);
   probe a;
   probe_init(&a);
   pq_hub_shutdown(hub);

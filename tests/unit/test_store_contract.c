@@ -1,4 +1,5 @@
-/* The store contract: every backend in pq_store_backends must pass it. */
+/* The store contract: every backend in pq_store_backends must pass it, and
+ * so must the fault-injecting wrapper while it is disarmed (it forwards). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "store/store.h"
 
 static const pq_store_ops *ops;
+static const char *scheme; /* the backend under test, as a URL scheme */
 
 typedef struct {
   char dir[64];
@@ -25,8 +27,11 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof f->dir, "/tmp/pqstore-XXXXXX");
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->path, sizeof f->path, "%s/test.db", f->dir);
-  pq_store_config cfg = {.path = f->path, .sync_full = true, .read_pool_size = 2};
-  if (ops->open(&cfg, &f->store) != PQ_OK) return -1;
+  pq_store_config cfg = {.sync_full = true, .read_pool_size = 2};
+  char url[200], why[200];
+  snprintf(url, sizeof url, "%s://%s", scheme, f->path);
+  if (pq_store_open(url, &cfg, &f->store, why, sizeof why) != PQ_OK) return -1;
+  ops = f->store->ops;
   if (ops->migrate(f->store, NULL) != PQ_OK) return -1;
   f->w = ops->acquire(f->store, PQ_CONN_WRITE);
   *state = f;
@@ -36,7 +41,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   if (f->w) ops->release(f->store, f->w);
-  ops->close(f->store);
+  pq_store_close(f->store);
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
   if (system(cmd) != 0) return -1;
@@ -65,6 +70,13 @@ static int64_t insert(fixture *f, const char *model, int priority, int64_t now) 
   int64_t n = j->number;
   pq_job_free(j);
   return n;
+}
+
+static void count_active(void *ctx, const char *model, pq_job_state s, int64_t n) {
+  int64_t (*counts)[2] = ctx;
+  int row = strcmp(model, "m") == 0 ? 0 : 1;
+  if (s == PQ_JOB_QUEUED) counts[row][0] = n;
+  if (s == PQ_JOB_LEASED) counts[row][1] = n;
 }
 
 static void migrations_are_idempotent(void **state) {
@@ -422,6 +434,157 @@ static void workers(void **state) {
   assert_int_equal(online, 0);
 }
 
+
+/* Lease selection: per model, higher priority first, then older; retries
+ * not yet due are skipped; several models merge in one order. */
+static void pick_in_lease_order(void **state) {
+  fixture *f = *state;
+  int64_t a1 = insert(f, "a", 0, 1), a2 = insert(f, "a", 5, 2), b1 = insert(f, "b", 1, 3), a3 = insert(f, "a", 0, 4);
+  insert(f, "c", 9, 5);
+  int64_t delayed = insert(f, "a", 9, 6);
+  pq_job *d = NULL;
+  ops->job_get(f->w, NULL, delayed, &d);
+  d->not_before = 1000; /* a retry waiting out its backoff */
+  ops->begin(f->w, true);
+  assert_int_equal(ops->job_update(f->w, d, PQ_JOB_QUEUED, NULL), PQ_OK);
+  ops->commit(f->w);
+  pq_job_free(d);
+  int64_t numbers[8];
+  size_t n = 0;
+  const char *a[] = {"a"}, *ab[] = {"a", "b"}, *none[] = {"zzz"};
+  assert_int_equal(ops->job_pick(f->w, a, 1, 500, 8, numbers, &n), PQ_OK);
+  assert_int_equal(n, 3);
+  assert_int_equal(numbers[0], a2);
+  assert_int_equal(numbers[1], a1);
+  assert_int_equal(numbers[2], a3);
+  assert_int_equal(ops->job_pick(f->w, ab, 2, 500, 3, numbers, &n), PQ_OK);
+  assert_int_equal(n, 3);
+  assert_int_equal(numbers[0], a2);
+  assert_int_equal(numbers[1], b1);
+  assert_int_equal(numbers[2], a1);
+  assert_int_equal(ops->job_pick(f->w, a, 1, 1000, 1, numbers, &n), PQ_OK); /* its time came */
+  assert_int_equal(n, 1);
+  assert_int_equal(numbers[0], delayed);
+  assert_int_equal(ops->job_pick(f->w, none, 1, 500, 8, numbers, &n), PQ_OK);
+  assert_int_equal(n, 0);
+}
+
+/* Queue position, totals, the gauges' counts and the online workers. */
+static void counts_and_totals(void **state) {
+  fixture *f = *state;
+  int64_t first = insert(f, "m", 0, 1);
+  insert(f, "m", 0, 2);
+  int64_t high = insert(f, "m", 3, 3), last = insert(f, "m", 0, 4);
+  insert(f, "other", 0, 5);
+  pq_job *j = NULL;
+  int64_t ahead = -1;
+  ops->job_get(f->w, NULL, last, &j);
+  assert_int_equal(ops->job_ahead(f->w, j, 100, &ahead), PQ_OK);
+  assert_int_equal(ahead, 3); /* both older ones and the higher-priority one */
+  assert_int_equal(ops->job_ahead(f->w, j, 2, &ahead), PQ_OK);
+  assert_int_equal(ahead, 2); /* capped */
+  pq_job_free(j);
+  ops->job_get(f->w, NULL, high, &j);
+  assert_int_equal(ops->job_ahead(f->w, j, 100, &ahead), PQ_OK);
+  assert_int_equal(ahead, 0); /* nothing older has its priority */
+  pq_job_free(j);
+  /* one completes with usage, one is leased */
+  ops->job_get(f->w, NULL, first, &j);
+  j->state = PQ_JOB_LEASED;
+  j->lease_token = strdup("t");
+  ops->begin(f->w, true);
+  assert_int_equal(ops->job_update(f->w, j, PQ_JOB_QUEUED, NULL), PQ_OK);
+  j->state = PQ_JOB_COMPLETED;
+  j->prompt_tokens = 3;
+  j->completion_tokens = 4;
+  assert_int_equal(ops->job_update(f->w, j, PQ_JOB_LEASED, "t"), PQ_OK);
+  ops->commit(f->w);
+  pq_job_free(j);
+  ops->job_get(f->w, NULL, high, &j);
+  j->state = PQ_JOB_LEASED;
+  ops->begin(f->w, true);
+  assert_int_equal(ops->job_update(f->w, j, PQ_JOB_QUEUED, NULL), PQ_OK);
+  ops->commit(f->w);
+  pq_job_free(j);
+  int64_t total = 0, completed = 0, tokens = 0;
+  assert_int_equal(ops->job_totals(f->w, NULL, &total, &completed, &tokens), PQ_OK);
+  assert_int_equal(total, 5);
+  assert_int_equal(completed, 1);
+  assert_int_equal(tokens, 7);
+  assert_int_equal(ops->job_totals(f->w, "nobody", &total, &completed, &tokens), PQ_OK);
+  assert_int_equal(total, 0);
+  int64_t counts[2][2] = {{0}}; /* [model m, other][queued, leased] */
+  assert_int_equal(ops->job_count_active(f->w, count_active, counts), PQ_OK);
+  assert_int_equal(counts[0][0], 2);
+  assert_int_equal(counts[0][1], 1);
+  assert_int_equal(counts[1][0], 1);
+  assert_int_equal(counts[1][1], 0);
+  /* online workers, oldest first */
+  pq_worker w1 = {.name = "one", .models = "[\"m\"]", .capabilities = "{}", .created_at = 10, .last_seen_at = 10};
+  pq_worker w2 = {.name = "two", .models = "[\"x\"]", .capabilities = "{}", .created_at = 20, .last_seen_at = 20};
+  pq_uuid7(10, w1.id);
+  pq_uuid7(20, w2.id);
+  ops->begin(f->w, true);
+  assert_int_equal(ops->worker_insert(f->w, &w2), PQ_OK);
+  assert_int_equal(ops->worker_insert(f->w, &w1), PQ_OK);
+  ops->commit(f->w);
+  pq_worker **list = NULL;
+  size_t n = 0;
+  assert_int_equal(ops->worker_list_online(f->w, &list, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(list[0]->name, "one");
+  assert_string_equal(list[1]->models, "[\"x\"]");
+  for (size_t i = 0; i < n; i++) pq_worker_free(list[i]);
+  free(list);
+}
+
+/* A job's kind is stored, and defaults to chat. */
+static void kinds_are_stored(void **state) {
+  fixture *f = *state;
+  pq_job *e = make_job("m", 0, 1);
+  e->kind = strdup("embedding");
+  ops->begin(f->w, true);
+  assert_int_equal(ops->job_insert(f->w, e), PQ_OK);
+  ops->commit(f->w);
+  int64_t plain = insert(f, "m", 0, 2);
+  pq_job *back = NULL;
+  assert_int_equal(ops->job_get(f->w, NULL, e->number, &back), PQ_OK);
+  assert_string_equal(back->kind, "embedding");
+  pq_job_free(back);
+  assert_int_equal(ops->job_get(f->w, NULL, plain, &back), PQ_OK);
+  assert_string_equal(back->kind, "chat");
+  pq_job_free(back);
+  pq_job_free(e);
+}
+
+/* A scan whose callback asks to stop runs no further pass (the reaper's
+ * fatal errors must not be followed by more writes). */
+static int stop_at_first(void *ctx, pq_job *job) {
+  (void)job;
+  (*(int *)ctx)++;
+  return 1;
+}
+
+static void scan_stops_when_asked(void **state) {
+  fixture *f = *state;
+  int64_t b = insert(f, "m", 0, 1), c = insert(f, "m", 0, 2);
+  pq_job *jb = NULL, *jc = NULL;
+  ops->job_get(f->w, NULL, b, &jb);
+  ops->job_get(f->w, NULL, c, &jc);
+  jb->state = PQ_JOB_LEASED;
+  jb->lease_expires_at = 10; /* a lapsed lease */
+  jc->expires_at = 10;      /* and an ended ttl: two passes */
+  ops->begin(f->w, true);
+  assert_int_equal(ops->job_update(f->w, jb, PQ_JOB_QUEUED, NULL), PQ_OK);
+  assert_int_equal(ops->job_update(f->w, jc, PQ_JOB_QUEUED, NULL), PQ_OK);
+  ops->commit(f->w);
+  int calls = 0;
+  assert_int_equal(ops->job_scan_due(f->w, 100, 10, stop_at_first, &calls), PQ_OK);
+  assert_int_equal(calls, 1);
+  pq_job_free(jb);
+  pq_job_free(jc);
+}
+
 static void survives_reopen(void **state) {
   fixture *f = *state;
   pq_job *quick = make_job("m", 1, 4);
@@ -431,9 +594,11 @@ static void survives_reopen(void **state) {
   int64_t n = insert(f, "m", 2, 5); /* durable, and covers the one before */
   ops->release(f->store, f->w);
   f->w = NULL;
-  ops->close(f->store);
-  pq_store_config cfg = {.path = f->path, .sync_full = true};
-  assert_int_equal(ops->open(&cfg, &f->store), PQ_OK);
+  pq_store_close(f->store);
+  pq_store_config cfg = {.sync_full = true};
+  char url[200], why[200];
+  snprintf(url, sizeof url, "%s://%s", scheme, f->path);
+  assert_int_equal(pq_store_open(url, &cfg, &f->store, why, sizeof why), PQ_OK);
   assert_int_equal(ops->migrate(f->store, NULL), PQ_OK);
   f->w = ops->acquire(f->store, PQ_CONN_WRITE);
   pq_job *j = NULL;
@@ -458,14 +623,21 @@ int main(void) {
       cmocka_unit_test_setup_teardown(event_log, setup, teardown),
       cmocka_unit_test_setup_teardown(users_keys_and_owners, setup, teardown),
       cmocka_unit_test_setup_teardown(workers, setup, teardown),
+      cmocka_unit_test_setup_teardown(pick_in_lease_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(counts_and_totals, setup, teardown),
+      cmocka_unit_test_setup_teardown(kinds_are_stored, setup, teardown),
+      cmocka_unit_test_setup_teardown(scan_stops_when_asked, setup, teardown),
       cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
   };
   int failed = 0;
-  for (size_t i = 0; pq_store_backends[i]; i++) {
-    ops = pq_store_backends[i];
-    char name[64];
-    snprintf(name, sizeof name, "store contract: %s", ops->name);
-    failed += _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+  for (size_t i = 0; pq_store_backends[i].scheme; i++) {
+    for (int wrapped = 0; wrapped < 2; wrapped++) {
+      char name[128], wrapped_scheme[64];
+      snprintf(wrapped_scheme, sizeof wrapped_scheme, "%s%s", wrapped ? "fault+" : "", pq_store_backends[i].scheme);
+      scheme = wrapped_scheme;
+      snprintf(name, sizeof name, "store contract: %s", scheme);
+      failed += _cmocka_run_group_tests(name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+    }
   }
   return failed;
 }

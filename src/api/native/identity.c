@@ -104,12 +104,6 @@ typedef struct {
   char user_name[128];
 } new_key;
 
-static pq_err insert_key(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now) {
-  new_key *k = arg;
-  k->key.created_at = now;
-  return ops->key_insert(c, &k->key);
-}
-
 static pq_err key_created(pq_req *req) {
   new_key *k = req->state;
   if (req->op.out.result != PQ_OK) return req->op.out.result;
@@ -156,7 +150,6 @@ pq_err pq_api_keys_create(pq_req *req) {
   char hash[65];
   pq_apikey_generate(k->secret);
   pq_apikey_hash(k->secret, hash);
-  pq_uuid7(pq_now_ms(), k->key.id);
   snprintf(k->user_name, sizeof k->user_name, "%s", owner->name);
   k->key.user_id = pq_req_strndup(req, owner->id, strlen(owner->id));
   k->key.prefix = pq_req_strndup(req, k->secret, PQ_APIKEY_SHOWN);
@@ -166,7 +159,9 @@ pq_err pq_api_keys_create(pq_req *req) {
   k->key.expires_at = expires_in ? pq_now_ms() + expires_in * 1000 : 0;
   pq_user_free(owner);
   req->state = k;
-  pq_req_run_exec(req, insert_key, k, key_created);
+  req->op.kind = PQ_OP_KEY_ADD;
+  req->op.in.key_add.key = &k->key;
+  pq_req_run_op(req, key_created);
   return PQ_OK;
 }
 
@@ -189,11 +184,6 @@ typedef struct {
   const char *id, *user_id;
 } revoke_args;
 
-static pq_err revoke_key(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now) {
-  revoke_args *r = arg;
-  return ops->key_revoke(c, r->id, r->user_id, now);
-}
-
 static pq_err key_revoked(pq_req *req) {
   revoke_args *r = req->state;
   if (req->op.out.result == PQ_ERR_NOT_FOUND)
@@ -208,6 +198,9 @@ pq_err pq_api_keys_revoke(pq_req *req) {
   r->id = pq_req_param(req, "id");
   r->user_id = req->caller.admin ? NULL : req->caller.user_id; /* a client revokes its own */
   req->state = r;
-  pq_req_run_exec(req, revoke_key, r, key_revoked);
+  req->op.kind = PQ_OP_KEY_REVOKE;
+  req->op.in.key_revoke.id_or_prefix = r->id;
+  req->op.in.key_revoke.user_id = r->user_id;
+  pq_req_run_op(req, key_revoked);
   return PQ_OK;
 }

@@ -188,18 +188,11 @@ pq_err pq_api_job_cancel(pq_req *req) {
   return PQ_OK;
 }
 
-pq_err pq_api_job_complete(pq_req *req) {
-  static const char *const fields[] = {"lease", "output", "usage", "worker_signature", NULL};
+pq_err pq_api_prepare_complete(pq_req *req, const char *job_id, const char *lease, json_t *output, json_t *usage,
+                                const char *signature) {
   static const char *const usage_fields[] = {"prompt_tokens", "completion_tokens", "total_tokens", NULL};
-  const char *id = NULL, *lease = NULL, *signature = NULL;
   int64_t prompt = 0, completion = 0, total = 0;
-  json_t *body = req->body, *usage = json_object_get(body, "usage");
   pq_err e;
-  if ((e = job_id_param(req, &id)) || (e = pq_json_only(req, body, "the result", fields)) ||
-      (e = pq_json_string(req, body, "lease", true, 256, &lease)) ||
-      (e = pq_json_string(req, body, "worker_signature", false, 128, &signature)))
-    return e;
-  json_t *output = json_object_get(body, "output");
   if (!output)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "output"),
                        "'output' is required");
@@ -218,27 +211,19 @@ pq_err pq_api_job_complete(pq_req *req) {
   free(text);
   if (!copy) return PQ_ERR_NO_MEMORY;
   req->op.kind = PQ_OP_COMPLETE;
-  req->op.in.complete.job_id = id;
+  req->op.in.complete.job_id = job_id;
   req->op.in.complete.token = lease;
   req->op.in.complete.output = copy;
   req->op.in.complete.prompt_tokens = prompt;
   req->op.in.complete.completion_tokens = completion;
   req->op.in.complete.worker_signature = signature;
-  pq_req_run_op(req, job_done);
   return PQ_OK;
 }
 
-pq_err pq_api_job_fail(pq_req *req) {
-  static const char *const fields[] = {"lease", "error", "retryable", NULL};
+pq_err pq_api_prepare_fail(pq_req *req, const char *job_id, const char *lease, json_t *error, bool retryable) {
   static const char *const error_fields[] = {"code", "message", NULL};
-  const char *id = NULL, *lease = NULL, *code = NULL, *message = NULL;
-  bool retryable = false;
-  json_t *error = json_object_get(req->body, "error");
+  const char *code = NULL, *message = NULL;
   pq_err e;
-  if ((e = job_id_param(req, &id)) || (e = pq_json_only(req, req->body, "the failure", fields)) ||
-      (e = pq_json_string(req, req->body, "lease", true, 256, &lease)) ||
-      (e = pq_json_bool(req, req->body, "retryable", &retryable)))
-    return e;
   if (!json_is_object(error))
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "error"),
                        "'error' must be an object {code, message}");
@@ -247,11 +232,39 @@ pq_err pq_api_job_fail(pq_req *req) {
       (e = pq_json_string(req, error, "message", false, 4096, &message)))
     return e;
   req->op.kind = PQ_OP_FAIL;
-  req->op.in.fail.job_id = id;
+  req->op.in.fail.job_id = job_id;
   req->op.in.fail.token = lease;
   req->op.in.fail.code = code;
   req->op.in.fail.message = message;
   req->op.in.fail.retryable = retryable;
+  return PQ_OK;
+}
+
+pq_err pq_api_job_complete(pq_req *req) {
+  static const char *const fields[] = {"lease", "output", "usage", "worker_signature", NULL};
+  const char *id = NULL, *lease = NULL, *signature = NULL;
+  json_t *body = req->body;
+  pq_err e;
+  if ((e = job_id_param(req, &id)) || (e = pq_json_only(req, body, "the result", fields)) ||
+      (e = pq_json_string(req, body, "lease", true, 256, &lease)) ||
+      (e = pq_json_string(req, body, "worker_signature", false, 128, &signature)) ||
+      (e = pq_api_prepare_complete(req, id, lease, json_object_get(body, "output"), json_object_get(body, "usage"),
+                                   signature)))
+    return e;
+  pq_req_run_op(req, job_done);
+  return PQ_OK;
+}
+
+pq_err pq_api_job_fail(pq_req *req) {
+  static const char *const fields[] = {"lease", "error", "retryable", NULL};
+  const char *id = NULL, *lease = NULL;
+  bool retryable = false;
+  pq_err e;
+  if ((e = job_id_param(req, &id)) || (e = pq_json_only(req, req->body, "the failure", fields)) ||
+      (e = pq_json_string(req, req->body, "lease", true, 256, &lease)) ||
+      (e = pq_json_bool(req, req->body, "retryable", &retryable)) ||
+      (e = pq_api_prepare_fail(req, id, lease, json_object_get(req->body, "error"), retryable)))
+    return e;
   pq_req_run_op(req, job_done);
   return PQ_OK;
 }

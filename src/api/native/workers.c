@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "engine/kind.h"
 #include "base/clock.h"
 #include "base/ids.h"
 #include "model/receipt.h"
@@ -52,25 +53,14 @@ static pq_err check_models(pq_req *req, json_t *models) {
 }
 
 /* The models live workers serve now: {id: created (earliest worker)}. */
+static void add_model(void *ctx, const char *model, int64_t created_at) {
+  json_object_set_new(ctx, model, json_integer(created_at / 1000));
+}
+
 pq_err pq_api_live_models(pq_req *req, json_t **out) {
-  pq_worker **workers = NULL;
-  size_t n = 0;
-  pq_err e = pq_coord_online_workers(req->coord, &workers, &n);
-  if (e != PQ_OK) return e;
   json_t *models = json_object();
-  for (size_t i = 0; i < n; i++) {
-    json_t *list = json_loads(workers[i]->models, 0, NULL);
-    size_t k;
-    json_t *m;
-    json_array_foreach(list, k, m) {
-      const char *name = json_string_value(m);
-      if (name && !json_object_get(models, name))
-        json_object_set_new(models, name, json_integer(workers[i]->created_at / 1000));
-    }
-    json_decref(list);
-    pq_worker_free(workers[i]);
-  }
-  free(workers);
+  if (!models) return PQ_ERR_NO_MEMORY;
+  pq_coord_live_models(req->coord, add_model, models); /* in memory: no store read */
   *out = models;
   return PQ_OK;
 }
@@ -170,10 +160,16 @@ static pq_err lease_done(pq_req *req) {
   json_t *jobs = json_array();
   for (size_t i = 0; i < req->op.out.n_jobs; i++) {
     const pq_job *j = req->op.out.jobs[i];
+    const pq_job_kind *kind = pq_job_kind_of(j);
     json_t *input = json_loads(j->input, 0, NULL);
+    if (input && kind->worker_input) { /* what this kind hands a worker */
+      json_t *handed = kind->worker_input(j, input);
+      json_decref(input);
+      input = handed;
+    }
     json_array_append_new(
-        jobs, json_pack("{s:s,s:I,s:s,s:o,s:i,s:i,s:i,s:{s:s,s:o}}", "id", j->id, "number",
-                        (json_int_t)j->number, "model", j->model, "input",
+        jobs, json_pack("{s:s,s:I,s:s,s:s,s:o,s:i,s:i,s:i,s:{s:s,s:o}}", "id", j->id, "number",
+                        (json_int_t)j->number, "kind", kind->name, "model", j->model, "input",
                         input ? input : json_object(), "priority", j->priority, "attempt",
                         j->attempts, "max_attempts", j->max_attempts, "lease", "token",
                         j->lease_token, "expires_at", pq_api_time(j->lease_expires_at)));

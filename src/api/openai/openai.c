@@ -1,4 +1,4 @@
-#include "api/openai/openai.h"
+#include "api/dialect.h"
 
 #include <ctype.h>
 #include <sodium.h>
@@ -16,7 +16,7 @@
 
 /* ---- errors ---- */
 
-json_t *pq_openai_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
+static json_t *openai_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
   (void)req;
   const char *type = "invalid_request_error";
   if (*status == 401) type = "authentication_error";
@@ -39,7 +39,7 @@ static json_t *model_object(const char *id, json_t *created) {
                    "owned_by", "promptq");
 }
 
-pq_err pq_openai_models(pq_req *req) {
+static pq_err openai_models(pq_req *req) {
   json_t *models;
   pq_err e = pq_api_live_models(req, &models);
   if (e != PQ_OK) return e;
@@ -56,7 +56,7 @@ static pq_err model_not_found(pq_req *req, const char *model) {
                      "The model '%s' does not exist or no worker serves it now", model);
 }
 
-pq_err pq_openai_model(pq_req *req) {
+static pq_err openai_model(pq_req *req) {
   const char *id = pq_req_param(req, "model");
   json_t *models;
   pq_err e = pq_api_live_models(req, &models);
@@ -255,7 +255,7 @@ static pq_err chat_submitted(pq_req *req) {
              ? PQ_ERR_NO_MEMORY : PQ_OK;
 }
 
-pq_err pq_openai_chat(pq_req *req) {
+static pq_err openai_chat(pq_req *req) {
   const char *model = NULL;
   pq_err e = pq_json_string(req, req->body, "model", true, 128, &model);
   if (e != PQ_OK) return e;
@@ -264,14 +264,7 @@ pq_err pq_openai_chat(pq_req *req) {
   snprintf(st->model, sizeof st->model, "%s", model);
   json_t *native = NULL;
   if ((e = to_native(req, req->body, &native, &st->stream, &st->include_usage))) return e;
-  json_t *models = NULL;
-  if ((e = pq_api_live_models(req, &models))) {
-    json_decref(native);
-    return e;
-  }
-  bool served = json_object_get(models, model) != NULL;
-  json_decref(models);
-  if (!served) {
+  if (!pq_coord_model_served(req->coord, model)) {
     json_decref(native);
     return model_not_found(req, model);
   }
@@ -338,18 +331,14 @@ static pq_err embeddings_submitted(pq_req *req) {
   return pq_api_answer_when_done(req, req->op.out.job->id, CHAT_WAIT_MS, embeddings_answer, NULL);
 }
 
-pq_err pq_openai_embeddings(pq_req *req) {
+static pq_err openai_embeddings(pq_req *req) {
   const char *model = NULL;
   pq_err e = pq_json_string(req, req->body, "model", true, 128, &model);
   if (e != PQ_OK) return e;
   json_t *input = json_object_get(req->body, "input");
   if (!input)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "input"), "'input' is required");
-  json_t *models = NULL;
-  if ((e = pq_api_live_models(req, &models))) return e;
-  bool served = json_object_get(models, model) != NULL;
-  json_decref(models);
-  if (!served) return model_not_found(req, model);
+  if (!pq_coord_model_served(req->coord, model)) return model_not_found(req, model);
   /* the native job validates the texts ("embeddings": a string or 1..2048 strings) */
   json_t *native = json_pack("{s:s,s:O}", "model", model, "embeddings", input);
   e = pq_api_submit_for_caller(req, native, embeddings_submitted);
@@ -358,3 +347,23 @@ pq_err pq_openai_embeddings(pq_req *req) {
     json_object_set_new(req->error_details, "field", json_string("input"));
   return e;
 }
+
+#define OPENAI(m, pattern_, handler_, flags_, name_)                                                         \
+  {.method = m, .pattern = pattern_, .handler = handler_, .flags = flags_, .role = PQ_ROLE_CLIENT, .name = name_, \
+   .render_error = openai_error}
+static const pq_route routes[] = {
+    OPENAI("POST", "/v1/chat/completions", openai_chat, PQ_ROUTE_JSON | PQ_ROUTE_BODY, "openai.chat"),
+    OPENAI("POST", "/v1/embeddings", openai_embeddings, PQ_ROUTE_JSON | PQ_ROUTE_BODY, "openai.embeddings"),
+    OPENAI("GET", "/v1/models", openai_models, 0, "openai.models"),
+    OPENAI("GET", "/v1/models/{model}", openai_model, 0, "openai.model"),
+};
+
+/* The OpenAI-compatible front door: answered through the same queue as
+ * every other job (priorities, limits, accounting), in OpenAI's wire format
+ * and error shape ({"error": {"message", "type", "param", "code"}}). */
+const pq_dialect pq_dialect_openai = {
+    .name = "openai",
+    .title = "the OpenAI-compatible door (the official SDKs unchanged)",
+    .routes = routes,
+    .n_routes = sizeof routes / sizeof routes[0],
+};

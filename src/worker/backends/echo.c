@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "worker/backend.h"
+#include "base/hash.h"
 
 typedef struct {
   int64_t delay_ms;
@@ -58,8 +59,7 @@ static void echo_embed(const char *model, json_t *texts, pq_backend_result *out)
   json_t *t;
   json_array_foreach(list, i, t) {
     const char *s = json_string_value(t);
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = s ? s : ""; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t h = pq_fnv1a_str(s ? s : "");
     json_t *vec = json_array();
     for (int k = 0; k < 8; k++, h = h * 6364136223846793005ull + 1442695040888963407ull)
       json_array_append_new(vec, json_real((double)(h >> 11) / (double)(1ull << 53) * 2.0 - 1.0));
@@ -74,11 +74,15 @@ static void echo_embed(const char *model, json_t *texts, pq_backend_result *out)
   json_decref(list);
 }
 
-static void echo_run(void *ctx, const char *model, json_t *input, volatile sig_atomic_t *cancel,
+static void echo_run(void *ctx, const char *kind, const char *model, json_t *input, volatile sig_atomic_t *cancel,
                      pq_backend_emit_fn emit, void *emit_ctx, pq_backend_result *out) {
   echo_ctx *e = ctx;
-  if (json_object_get(input, "embeddings")) {
+  if (strcmp(kind, "embedding") == 0) {
     echo_embed(model, json_object_get(input, "embeddings"), out);
+    return;
+  }
+  if (strcmp(kind, "chat") != 0) {
+    pq_backend_unsupported_kind(out, "echo", kind);
     return;
   }
   const char *text = text_to_echo(input, &out->prompt_tokens);

@@ -205,13 +205,17 @@ static json_t *chat_messages(json_t *input) {
   return list;
 }
 
-static void oa_run(void *ctx, const char *model, json_t *input, volatile sig_atomic_t *cancel,
+static void oa_run(void *ctx, const char *kind, const char *model, json_t *input, volatile sig_atomic_t *cancel,
                    pq_backend_emit_fn emit, void *emit_ctx, pq_backend_result *out) {
   oa_ctx *c = ctx;
   const char *upstream = c->upstream_model[0] ? c->upstream_model : model;
   oa_call call = {.out = out, .emit = emit, .emit_ctx = emit_ctx, .cancel = cancel};
+  if (strcmp(kind, "chat") != 0 && strcmp(kind, "embedding") != 0) {
+    pq_backend_unsupported_kind(out, "openai", kind);
+    return;
+  }
   json_t *texts = json_object_get(input, "embeddings");
-  if (texts) {
+  if (strcmp(kind, "embedding") == 0) {
     json_t *body = json_pack("{s:s,s:O}", "model", upstream, "input", texts);
     perform(c, &call, "/embeddings", body);
     json_decref(body);

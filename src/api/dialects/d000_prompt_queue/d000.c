@@ -4,28 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "api/api.h"
+#include "api/dialect.h"
 #include "http/json_in.h"
 
-json_t *pq_dialect_plain_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
-  (void)req, (void)err, (void)details, (void)status;
-  return json_pack("{s:s}", "error", message);
-}
-
 /* The job routes answer a missing or bad token 403 ("Invalid JWT Token"). */
-json_t *pq_d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
+static json_t *d000_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
   if (err == PQ_ERR_UNAUTHORIZED) *status = 403;
   return pq_dialect_plain_error(req, err, message, details, status);
 }
 
-pq_err pq_d000_auth(pq_req *req) { return pq_api_token(req); } /* the same login, the same JWT */
+static pq_err d000_auth(pq_req *req) { return pq_api_token(req); } /* the same login, the same JWT */
 
 static pq_err submitted(pq_req *req) {
   if (req->op.out.result != PQ_OK) return req->op.out.result;
   return pq_req_reply(req, 201, json_pack("{s:I}", "job_id", (json_int_t)req->op.out.job->number));
 }
 
-pq_err pq_d000_submit(pq_req *req) {
+static pq_err d000_submit(pq_req *req) {
   static const char *const fields[] = {"system", "prompt", NULL};
   const char *system = NULL, *prompt = NULL;
   pq_err e;
@@ -42,7 +40,7 @@ pq_err pq_d000_submit(pq_req *req) {
   return e;
 }
 
-pq_err pq_d000_get(pq_req *req) {
+static pq_err d000_get(pq_req *req) {
   const char *param = pq_req_param(req, "job_id");
   pq_job *job = NULL;
   pq_err e = pq_api_their_job_by_number(req, param, &job);
@@ -65,3 +63,46 @@ pq_err pq_d000_get(pq_req *req) {
   pq_job_free(job);
   return pq_req_reply(req, 200, body);
 }
+
+/* Its variables: APP_PORT (every interface, as the document runs it),
+ * JWT_SECRET, MAX_REQUESTSPERMINUTE; DB_* name a PostgreSQL this build
+ * does not have yet. */
+static int d000_environment(char *why, size_t why_size) {
+  static const char *const db[] = {"DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "DB_SSLMODE"};
+  for (size_t i = 0; i < sizeof db / sizeof db[0]; i++)
+    if (getenv(db[i])) {
+      snprintf(why, why_size,
+               "%s selects PostgreSQL, which this build does not have yet; unset the DB_* variables to use the "
+               "embedded SQLite store in --data", db[i]);
+      return -1;
+    }
+  const char *port = getenv("APP_PORT");
+  if (port && !getenv("PROMPTQ_LISTEN")) {
+    char listen[64];
+    snprintf(listen, sizeof listen, "0.0.0.0:%s", port);
+    setenv("PROMPTQ_LISTEN", listen, 0);
+  }
+  if (getenv("JWT_SECRET")) setenv("PROMPTQ_JWT_SECRET", getenv("JWT_SECRET"), 0);
+  if (getenv("MAX_REQUESTSPERMINUTE")) setenv("PROMPTQ_RATE_CLIENT", getenv("MAX_REQUESTSPERMINUTE"), 0);
+  return 0;
+}
+
+#define JSON PQ_ROUTE_JSON
+#define BODY PQ_ROUTE_BODY
+static const pq_route routes[] = {
+    /* a wrong password stays 401 at /auth */
+    {.method = "POST", .pattern = "/auth", .handler = d000_auth, .flags = JSON | BODY | PQ_ROUTE_JSON_TYPE | PQ_ROUTE_LOGIN,
+     .role = PQ_ROLE_PUBLIC, .name = "d000.auth", .render_error = pq_dialect_plain_error},
+    {.method = "POST", .pattern = "/jobs", .handler = d000_submit, .flags = JSON | BODY | PQ_ROUTE_JSON_TYPE,
+     .role = PQ_ROLE_CLIENT, .name = "d000.submit", .render_error = d000_error},
+    {.method = "GET", .pattern = "/jobs/{job_id}", .handler = d000_get, .role = PQ_ROLE_CLIENT, .name = "d000.get",
+     .render_error = d000_error},
+};
+
+const pq_dialect pq_dialect_000 = {
+    .name = "d000",
+    .title = "the asynchronous prompt queue (shared/seeds/000)",
+    .routes = routes,
+    .n_routes = sizeof routes / sizeof routes[0],
+    .apply_environment = d000_environment,
+};

@@ -7,19 +7,14 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/dialect.h"
 #include "http/json_in.h"
 
 #define TASK_WAIT_MS (10 * 60 * 1000)
 
 /* pending | processing | completed | failed, as the document names them */
-static const char *task_status(pq_job_state s) {
-  switch (s) {
-    case PQ_JOB_QUEUED: return "pending";
-    case PQ_JOB_LEASED: return "processing";
-    case PQ_JOB_COMPLETED: return "completed";
-    default: return "failed";
-  }
-}
+static const pq_status_words task_words = {"pending", "processing", "completed", "failed"};
+#define task_status(s) pq_status_word(&task_words, (s))
 
 static pq_err task_answer(pq_req *req, const pq_job *job, void *ctx) {
   (void)ctx;
@@ -42,14 +37,7 @@ static pq_err task_submitted(pq_req *req) {
   return pq_api_answer_when_done(req, req->op.out.job->id, TASK_WAIT_MS, task_answer, NULL);
 }
 
-static bool model_served(pq_req *req, const char *model) {
-  json_t *models = NULL;
-  bool served = pq_api_live_models(req, &models) == PQ_OK && json_object_get(models, model);
-  json_decref(models);
-  return served;
-}
-
-pq_err pq_d001_task(pq_req *req) {
+static pq_err d001_task(pq_req *req) {
   const char *prompt = NULL, *provider = NULL, *user_id = NULL;
   pq_err e;
   if ((e = pq_json_string(req, req->body, "prompt", false, 0, &prompt)) ||
@@ -58,7 +46,7 @@ pq_err pq_d001_task(pq_req *req) {
     return e;
   if (!prompt || !*prompt) return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Missing prompt");
   if (!provider || !*provider) provider = pq_api_settings_of(req)->default_model;
-  if (!model_served(req, provider))
+  if (!pq_coord_model_served(req->coord, provider))
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Unknown provider '%s': no worker serves it now",
                        provider);
   json_t *native = json_pack("{s:s,s:s}", "model", provider, "prompt", prompt);
@@ -67,7 +55,7 @@ pq_err pq_d001_task(pq_req *req) {
   return e;
 }
 
-pq_err pq_d001_get(pq_req *req) {
+static pq_err d001_get(pq_req *req) {
   const char *param = pq_req_param(req, "task_id");
   pq_job *job = NULL;
   pq_err e = pq_api_their_job_by_number(req, param, &job);
@@ -89,18 +77,13 @@ pq_err pq_d001_get(pq_req *req) {
   return e;
 }
 
-pq_err pq_d001_list(pq_req *req) {
+static pq_err d001_list(pq_req *req) {
   pq_job_filter f = {.state = -1, .limit = 50, .owner = req->caller.admin ? NULL : pq_api_owner(req)};
   pq_err e = pq_query_int(req, "limit", 1, 1000, &f.limit);
   if (e != PQ_OK) return e;
   const char *status = pq_req_query(req, "status");
   if (status) {
-    static const struct { const char *name; pq_job_state state; } map[] = {
-        {"pending", PQ_JOB_QUEUED}, {"processing", PQ_JOB_LEASED},
-        {"completed", PQ_JOB_COMPLETED}, {"failed", PQ_JOB_FAILED}};
-    for (size_t i = 0; i < 4; i++)
-      if (strcmp(status, map[i].name) == 0) f.state = (int)map[i].state;
-    if (f.state < 0)
+    if ((f.state = pq_status_parse(&task_words, status)) < 0)
       return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "status must be pending, processing, completed or failed");
   }
   pq_job **jobs = NULL;
@@ -116,7 +99,7 @@ pq_err pq_d001_list(pq_req *req) {
   return pq_req_reply(req, 200, json_pack("{s:o}", "tasks", tasks));
 }
 
-pq_err pq_d001_stats(pq_req *req) {
+static pq_err d001_stats(pq_req *req) {
   int64_t total = 0, completed = 0, tokens = 0;
   pq_err e = pq_coord_job_totals(req->coord, req->caller.admin ? NULL : pq_api_owner(req), &total, &completed, &tokens);
   if (e != PQ_OK) return e;
@@ -132,3 +115,22 @@ pq_err pq_d001_stats(pq_req *req) {
                                 "subscriptions", 0, "financials", "total_income", 0.0, "total_expenses", 0.0,
                                 "profit", 0.0));
 }
+
+static const pq_route routes[] = {
+    {.method = "POST", .pattern = "/api/task", .handler = d001_task, .flags = PQ_ROUTE_JSON | PQ_ROUTE_BODY,
+     .role = PQ_ROLE_CLIENT, .name = "d001.task", .render_error = pq_dialect_plain_error},
+    {.method = "GET", .pattern = "/api/task/{task_id}", .handler = d001_get, .role = PQ_ROLE_CLIENT, .name = "d001.get",
+     .render_error = pq_dialect_plain_error},
+    {.method = "GET", .pattern = "/api/tasks", .handler = d001_list, .role = PQ_ROLE_CLIENT, .name = "d001.list",
+     .render_error = pq_dialect_plain_error},
+    {.method = "GET", .pattern = "/api/stats", .handler = d001_stats, .role = PQ_ROLE_CLIENT, .name = "d001.stats",
+     .render_error = pq_dialect_plain_error},
+};
+
+/* its /health is the native one */
+const pq_dialect pq_dialect_001 = {
+    .name = "d001",
+    .title = "the task API (shared/seeds/001), without money yet",
+    .routes = routes,
+    .n_routes = sizeof routes / sizeof routes[0],
+};

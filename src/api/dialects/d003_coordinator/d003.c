@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/dialect.h"
 #include "auth/access.h"
 #include "base/clock.h"
 #include "base/ids.h"
@@ -18,7 +19,7 @@
 #define CHALLENGE_SLOTS 4096
 #define WALLET_PREFIX "wallet:"
 
-json_t *pq_d003_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
+static json_t *d003_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
   (void)req, (void)status;
   const char *code = json_string_value(json_object_get(details, "code"));
   json_t *d = details ? json_deep_copy(details) : json_object();
@@ -27,14 +28,8 @@ json_t *pq_d003_error(pq_req *req, pq_err err, const char *message, json_t *deta
                    "details", d);
 }
 
-static const char *status_003(pq_job_state s) {
-  switch (s) {
-    case PQ_JOB_QUEUED: return "pending";
-    case PQ_JOB_LEASED: return "running";
-    case PQ_JOB_COMPLETED: return "completed";
-    default: return "failed";
-  }
-}
+static const pq_status_words words_003 = {"pending", "running", "completed", "failed"};
+#define status_003(s) pq_status_word(&words_003, (s))
 
 /* The document's Job model. */
 static json_t *job_003(const pq_job *j) {
@@ -65,7 +60,7 @@ static pq_err client_submitted(pq_req *req) {
   return pq_req_reply(req, 201, job_003(req->op.out.job));
 }
 
-pq_err pq_d003_client_submit(pq_req *req) {
+static pq_err d003_client_submit(pq_req *req) {
   static const char *const fields[] = {"job_type", "parameters", NULL};
   static const char *const passed[] = {"system", "prompt", "messages", "embeddings", NULL};
   const char *type = NULL;
@@ -93,7 +88,7 @@ pq_err pq_d003_client_submit(pq_req *req) {
   return e;
 }
 
-pq_err pq_d003_client_status(pq_req *req) {
+static pq_err d003_client_status(pq_req *req) {
   pq_job *job = NULL;
   pq_err e = their_job(req, &job);
   if (e != PQ_OK) return e;
@@ -119,7 +114,7 @@ static void receipt_id(const char *job_id, char out[PQ_UUID_LEN + 1]) {
   snprintf(out, PQ_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
 
-pq_err pq_d003_client_receipts(pq_req *req) {
+static pq_err d003_client_receipts(pq_req *req) {
   pq_job *job = NULL;
   pq_err e = their_job(req, &job);
   if (e != PQ_OK) return e;
@@ -160,7 +155,7 @@ static pq_err miner_registered(pq_req *req) {
   return e;
 }
 
-pq_err pq_d003_miner_register(pq_req *req) {
+static pq_err d003_miner_register(pq_req *req) {
   static const char *const fields[] = {"address", "endpoint", "capabilities", NULL};
   const char *address = NULL, *endpoint = NULL;
   json_t *caps = json_object_get(req->body, "capabilities");
@@ -223,7 +218,7 @@ static pq_err heartbeat_done(pq_req *req) {
                                           req->op.in.heartbeat.worker_id, "cancel", cancel));
 }
 
-pq_err pq_d003_miner_heartbeat(pq_req *req) {
+static pq_err d003_miner_heartbeat(pq_req *req) {
   const char *id = NULL;
   pq_err e = miner_id(req, &id);
   if (e != PQ_OK) return e;
@@ -247,7 +242,7 @@ static pq_err jobs_leased(pq_req *req) {
   return pq_req_reply(req, 200, list);
 }
 
-pq_err pq_d003_miner_jobs(pq_req *req) {
+static pq_err d003_miner_jobs(pq_req *req) {
   const char *id = NULL;
   int64_t max_jobs = 1, wait_s = 0;
   pq_err e;
@@ -271,7 +266,7 @@ static pq_err result_done(pq_req *req) {
   return pq_req_reply(req, 200, job_003(req->op.out.job));
 }
 
-pq_err pq_d003_miner_result(pq_req *req) {
+static pq_err d003_miner_result(pq_req *req) {
   static const char *const fields[] = {"miner_id", "job_id", "lease_token", "status", "result", "error",
                                        "usage", "retryable", NULL};
   const char *job_id = NULL, *token = NULL, *status = "completed";
@@ -283,27 +278,32 @@ pq_err pq_d003_miner_result(pq_req *req) {
       (e = pq_json_string(req, req->body, "status", false, 16, &status)) ||
       (e = pq_json_bool(req, req->body, "retryable", &retryable)))
     return e;
+  /* the native checks, in this document's words: a result and its usage, or an error */
   if (strcmp(status, "completed") == 0) {
     json_t *result = json_object_get(req->body, "result");
-    char *text = json_dumps(result ? result : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
-    json_t *usage = json_object_get(req->body, "usage");
-    req->op.kind = PQ_OP_COMPLETE;
-    req->op.in.complete.job_id = job_id;
-    req->op.in.complete.token = token;
-    req->op.in.complete.output = text ? pq_req_strndup(req, text, strlen(text)) : "null";
-    req->op.in.complete.prompt_tokens = json_integer_value(json_object_get(usage, "prompt_tokens"));
-    req->op.in.complete.completion_tokens = json_integer_value(json_object_get(usage, "completion_tokens"));
-    free(text);
+    if ((e = pq_api_prepare_complete(req, job_id, token, result ? result : json_null(),
+                                     json_object_get(req->body, "usage"), NULL)))
+      return e;
   } else if (strcmp(status, "failed") == 0) {
-    json_t *err = json_object_get(req->body, "error");
-    const char *msg = json_is_string(err) ? json_string_value(err) : json_string_value(json_object_get(err, "message"));
-    const char *code = json_string_value(json_object_get(err, "code"));
-    req->op.kind = PQ_OP_FAIL;
-    req->op.in.fail.job_id = job_id;
-    req->op.in.fail.token = token;
-    req->op.in.fail.code = code ? code : "MINER_FAILED";
-    req->op.in.fail.message = msg;
-    req->op.in.fail.retryable = retryable;
+    json_t *err = json_object_get(req->body, "error"), *error;
+    if (json_is_object(err)) {
+      error = json_deep_copy(err);
+      if (!json_object_get(error, "code")) json_object_set_new(error, "code", json_string("MINER_FAILED"));
+    } else if (!err || json_is_null(err) || json_is_string(err)) {
+      error = json_pack("{s:s,s:O?}", "code", "MINER_FAILED", "message", err && json_is_string(err) ? err : NULL);
+    } else {
+      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "error"),
+                         "'error' must be a message or an object {code, message}");
+    }
+    e = pq_api_prepare_fail(req, job_id, token, error, retryable);
+    if (e == PQ_OK) { /* its strings outlive the object they were checked in */
+      const char *code = req->op.in.fail.code, *message = req->op.in.fail.message;
+      req->op.in.fail.code = pq_req_strndup(req, code, strlen(code));
+      req->op.in.fail.message = message ? pq_req_strndup(req, message, strlen(message)) : NULL;
+      if (!req->op.in.fail.code || (message && !req->op.in.fail.message)) e = PQ_ERR_NO_MEMORY;
+    }
+    json_decref(error);
+    if (e) return e;
   } else {
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "status"),
                        "'status' must be completed or failed");
@@ -329,7 +329,7 @@ static int wallet_key(const char *b64, unsigned char out[crypto_sign_PUBLICKEYBY
   return pq_receipt_public_parse(b64, out); /* the same encoding as the receipt key */
 }
 
-pq_err pq_d003_user_challenge(pq_req *req) {
+static pq_err d003_user_challenge(pq_req *req) {
   const char *wallet = pq_req_query(req, "wallet");
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];
   if (!wallet || wallet_key(wallet, pk) != 0)
@@ -372,19 +372,8 @@ static bool consume_challenge(const char *challenge, const unsigned char wallet[
 
 typedef struct {
   char name[128];
+  pq_user user; /* the user to make when the wallet has none yet: no password login */
 } wallet_user;
-
-static pq_err ensure_user(pq_conn *c, const pq_store_ops *ops, void *arg, int64_t now) {
-  wallet_user *w = arg;
-  pq_user *u = NULL;
-  pq_err e = ops->user_get(c, NULL, w->name, &u);
-  pq_user_free(u);
-  if (e != PQ_ERR_NOT_FOUND) return e;
-  pq_user nu = {.name = w->name, .password_hash = "!wallet", .created_at = now}; /* no password login */
-  pq_uuid7(now, nu.id);
-  e = ops->user_insert(c, &nu);
-  return e == PQ_ERR_ALREADY_EXISTS ? PQ_OK : e;
-}
 
 static json_t *user_json(const pq_user *u) {
   const char *wallet = strncmp(u->name, WALLET_PREFIX, strlen(WALLET_PREFIX)) == 0 ? u->name + strlen(WALLET_PREFIX) : NULL;
@@ -393,15 +382,10 @@ static json_t *user_json(const pq_user *u) {
 }
 
 static pq_err logged_in(pq_req *req) {
-  wallet_user *w = req->state;
   if (req->op.out.result != PQ_OK) return req->op.out.result;
-  pq_user *u = NULL;
-  pq_err e = pq_coord_get_user(req->coord, NULL, w->name, &u);
-  if (e != PQ_OK) return e;
-  if (u->disabled) {
-    pq_user_free(u);
-    return pq_req_fail(req, PQ_ERR_UNAUTHORIZED, NULL, "this wallet's user is disabled");
-  }
+  const pq_user *u = req->op.out.user; /* the wallet's user, made now or before */
+  pq_err e;
+  if (u->disabled) return pq_req_fail(req, PQ_ERR_UNAUTHORIZED, NULL, "this wallet's user is disabled");
   const pq_jwt_config *jc = &pq_access_config_of(pq_req_access(req))->jwt;
   int64_t now = pq_now_ms() / 1000;
   char *token = NULL;
@@ -409,11 +393,10 @@ static pq_err logged_in(pq_req *req) {
     e = pq_req_reply(req, 200, json_pack("{s:s,s:s,s:o,s:o}", "session_token", token, "token_type", "session",
                                          "expires_at", pq_api_time((now + jc->ttl_s) * 1000), "user", user_json(u)));
   free(token);
-  pq_user_free(u);
   return e;
 }
 
-pq_err pq_d003_user_login(pq_req *req) {
+static pq_err d003_user_login(pq_req *req) {
   static const char *const fields[] = {"wallet", "challenge", "signature", NULL};
   const char *wallet = NULL, *challenge = NULL, *signature = NULL;
   pq_err e;
@@ -435,12 +418,16 @@ pq_err pq_d003_user_login(pq_req *req) {
   wallet_user *w = pq_req_alloc(req, sizeof *w);
   if (!w) return PQ_ERR_NO_MEMORY;
   snprintf(w->name, sizeof w->name, WALLET_PREFIX "%s", wallet);
+  w->user = (pq_user){.name = w->name, .password_hash = "!wallet"};
   req->state = w;
-  pq_req_run_exec(req, ensure_user, w, logged_in);
+  req->op.kind = PQ_OP_USER_ADD;
+  req->op.in.user_add.user = &w->user;
+  req->op.in.user_add.if_absent = true;
+  pq_req_run_op(req, logged_in);
   return PQ_OK;
 }
 
-pq_err pq_d003_user_me(pq_req *req) {
+static pq_err d003_user_me(pq_req *req) {
   if (!req->caller.user_id[0])
     return pq_req_fail(req, PQ_ERR_NOT_FOUND, NULL, "an open server has no users");
   pq_user *u = NULL;
@@ -451,7 +438,7 @@ pq_err pq_d003_user_me(pq_req *req) {
   return e;
 }
 
-pq_err pq_d003_user_balance(pq_req *req) {
+static pq_err d003_user_balance(pq_req *req) {
   const char *id = pq_req_param(req, "user_id");
   if (!id || (!req->caller.admin && strcmp(id, req->caller.user_id) != 0))
     return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s,s:s?}", "code", "USER_NOT_FOUND", "user_id", id),
@@ -464,3 +451,61 @@ pq_err pq_d003_user_balance(pq_req *req) {
   if (e != PQ_OK) return e;
   return pq_req_reply(req, 200, json_pack("{s:s,s:f,s:s}", "user_id", id, "balance", 0.0, "currency", "AITBC"));
 }
+
+/* Its variables: API_HOST and API_PORT (where to listen), SECRET_KEY (the
+ * token secret), DATABASE_URL (sqlite:///FOLDER/FILE.db: FOLDER becomes the
+ * data folder); API_KEYS is installed by serve. */
+static int d003_environment(char *why, size_t why_size) {
+  const char *host = getenv("API_HOST"), *port = getenv("API_PORT"), *url = getenv("DATABASE_URL");
+  if ((host || port) && !getenv("PROMPTQ_LISTEN")) {
+    char listen[300];
+    snprintf(listen, sizeof listen, "%s:%s", host ? host : "127.0.0.1", port ? port : "8000");
+    setenv("PROMPTQ_LISTEN", listen, 0);
+  }
+  if (getenv("SECRET_KEY")) setenv("PROMPTQ_JWT_SECRET", getenv("SECRET_KEY"), 0);
+  if (url) {
+    if (strncmp(url, "sqlite:///", 10) != 0) {
+      snprintf(why, why_size,
+               "DATABASE_URL=%.12s... selects a database this build does not have yet; use "
+               "sqlite:///FOLDER/FILE.db or unset it", url);
+      return -1;
+    }
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", url + 10);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    setenv("PROMPTQ_DATA", dir, 0);
+  }
+  return 0;
+}
+
+#define JSON PQ_ROUTE_JSON
+#define BODY PQ_ROUTE_BODY
+#define ROUTE(m, pattern_, handler_, flags_, role_, name_)                                                  \
+  {.method = m, .pattern = pattern_, .handler = handler_, .flags = flags_, .role = role_, .name = name_, \
+   .render_error = d003_error}
+static const pq_route routes[] = {
+    ROUTE("POST", "/v1/client/jobs", d003_client_submit, JSON | BODY, PQ_ROLE_CLIENT, "d003.client.submit"),
+    ROUTE("GET", "/v1/client/jobs/{job_id}/status", d003_client_status, 0, PQ_ROLE_CLIENT, "d003.client.status"),
+    ROUTE("GET", "/v1/client/jobs/{job_id}/receipts", d003_client_receipts, 0, PQ_ROLE_CLIENT,
+          "d003.client.receipts"),
+    ROUTE("POST", "/v1/miner/register", d003_miner_register, JSON | BODY, PQ_ROLE_WORKER, "d003.miner.register"),
+    ROUTE("POST", "/v1/miner/heartbeat", d003_miner_heartbeat, JSON | BODY, PQ_ROLE_WORKER, "d003.miner.heartbeat"),
+    ROUTE("GET", "/v1/miner/jobs", d003_miner_jobs, 0, PQ_ROLE_WORKER, "d003.miner.jobs"),
+    ROUTE("POST", "/v1/miner/result", d003_miner_result, JSON | BODY, PQ_ROLE_WORKER, "d003.miner.result"),
+    ROUTE("GET", "/v1/users/challenge", d003_user_challenge, PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC, "d003.users.challenge"),
+    ROUTE("POST", "/v1/users/login", d003_user_login, JSON | BODY | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC,
+          "d003.users.login"),
+    ROUTE("GET", "/v1/users/me", d003_user_me, PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT, "d003.users.me"),
+    ROUTE("GET", "/v1/users/{user_id}/balance", d003_user_balance, PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT,
+          "d003.users.balance"),
+};
+
+const pq_dialect pq_dialect_003 = {
+    .name = "d003",
+    .title = "the coordinator API (shared/seeds/003): clients, miners, wallet login",
+    .routes = routes,
+    .n_routes = sizeof routes / sizeof routes[0],
+    .apply_environment = d003_environment,
+};

@@ -1,0 +1,165 @@
+/* The live models: which online worker serves which models, in memory.
+ * Loaded from the store at start; the writer changes it after a commit
+ * (a registration, a worker heard from again, one the reaper found
+ * silent); anyone reads it under live_mu. A worker's models are parsed from
+ * their JSON once, here. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/internal.h"
+
+static void free_models(char **models, size_t n) {
+  for (size_t i = 0; i < n; i++) free(models[i]);
+  free(models);
+}
+
+static pq_err parse_models(const char *json, char ***out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  json_t *list = json_loads(json ? json : "[]", 0, NULL);
+  size_t len = json_is_array(list) ? json_array_size(list) : 0;
+  pq_err result = PQ_OK;
+  if (len && !(*out = calloc(len, sizeof(char *)))) result = PQ_ERR_NO_MEMORY;
+  for (size_t i = 0; result == PQ_OK && i < len; i++) {
+    const char *m = json_string_value(json_array_get(list, i));
+    if (!m) continue;
+    if (!((*out)[*n] = strdup(m))) result = PQ_ERR_NO_MEMORY;
+    else (*n)++;
+  }
+  json_decref(list);
+  if (result != PQ_OK) {
+    free_models(*out, *n);
+    *out = NULL;
+    *n = 0;
+  }
+  return result;
+}
+
+static pq__live_worker *find(pq_coord *c, const char *id) {
+  for (size_t i = 0; i < c->n_live; i++)
+    if (strcmp(c->live[i].id, id) == 0) return &c->live[i];
+  return NULL;
+}
+
+void pq__live_add(pq_coord *c, const pq_worker *w) {
+  char **models;
+  size_t n;
+  if (parse_models(w->models, &models, &n) != PQ_OK) return; /* it serves leases from the store meanwhile */
+  pthread_mutex_lock(&c->live_mu);
+  pq__live_worker *lw = find(c, w->id);
+  if (!lw && c->n_live == c->cap_live) {
+    size_t cap = c->cap_live ? c->cap_live * 2 : 16;
+    pq__live_worker *grown = realloc(c->live, cap * sizeof *grown);
+    if (grown) {
+      c->live = grown;
+      c->cap_live = cap;
+    }
+  }
+  if (!lw && c->n_live < c->cap_live) {
+    lw = &c->live[c->n_live++];
+    memset(lw, 0, sizeof *lw);
+    memcpy(lw->id, w->id, sizeof lw->id);
+  }
+  if (lw) {
+    free_models(lw->models, lw->n_models);
+    lw->models = models;
+    lw->n_models = n;
+    lw->created_at = w->created_at;
+    models = NULL;
+    n = 0;
+  }
+  pthread_mutex_unlock(&c->live_mu);
+  free_models(models, n);
+}
+
+void pq__live_remove(pq_coord *c, const char *worker_id) {
+  pthread_mutex_lock(&c->live_mu);
+  pq__live_worker *lw = find(c, worker_id);
+  if (lw) {
+    free_models(lw->models, lw->n_models);
+    *lw = c->live[--c->n_live];
+  }
+  pthread_mutex_unlock(&c->live_mu);
+}
+
+bool pq__live_has(pq_coord *c, const char *worker_id) {
+  pthread_mutex_lock(&c->live_mu);
+  bool has = find(c, worker_id) != NULL;
+  pthread_mutex_unlock(&c->live_mu);
+  return has;
+}
+
+pq_err pq__live_models_of(pq_coord *c, const char *worker_id, char ***models, size_t *n) {
+  pthread_mutex_lock(&c->live_mu);
+  pq__live_worker *lw = find(c, worker_id);
+  pq_err result = PQ_OK;
+  *models = NULL;
+  *n = 0;
+  if (lw && lw->n_models) {
+    if (!(*models = calloc(lw->n_models, sizeof(char *)))) result = PQ_ERR_NO_MEMORY;
+    for (size_t i = 0; result == PQ_OK && i < lw->n_models; i++)
+      if (!((*models)[(*n)++] = strdup(lw->models[i]))) result = PQ_ERR_NO_MEMORY;
+  }
+  pthread_mutex_unlock(&c->live_mu);
+  if (result != PQ_OK) {
+    free_models(*models, *n);
+    *models = NULL;
+    *n = 0;
+    return result;
+  }
+  if (lw) return PQ_OK;
+  /* not live here (it was offline, or another coordinator registered it): ask the store */
+  pq_worker *w = NULL;
+  if ((result = c->ops->worker_get(c->wconn, worker_id, &w)) != PQ_OK) return result;
+  result = parse_models(w->models, models, n);
+  pq_worker_free(w);
+  return result;
+}
+
+pq_err pq__live_load(pq_coord *c) {
+  pq_worker **workers = NULL;
+  size_t n = 0;
+  pq_err result = c->ops->worker_list_online(c->wconn, &workers, &n);
+  for (size_t i = 0; i < n; i++) {
+    if (result == PQ_OK) pq__live_add(c, workers[i]);
+    pq_worker_free(workers[i]);
+  }
+  free(workers);
+  return result;
+}
+
+void pq__live_free(pq_coord *c) {
+  for (size_t i = 0; i < c->n_live; i++) free_models(c->live[i].models, c->live[i].n_models);
+  free(c->live);
+  c->live = NULL;
+  c->n_live = c->cap_live = 0;
+}
+
+bool pq_coord_model_served(pq_coord *c, const char *model) {
+  bool served = false;
+  pthread_mutex_lock(&c->live_mu);
+  for (size_t i = 0; i < c->n_live && !served; i++)
+    for (size_t k = 0; k < c->live[i].n_models && !served; k++) served = strcmp(c->live[i].models[k], model) == 0;
+  pthread_mutex_unlock(&c->live_mu);
+  return served;
+}
+
+void pq_coord_live_models(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t created_at), void *ctx) {
+  pthread_mutex_lock(&c->live_mu);
+  for (size_t i = 0; i < c->n_live; i++)
+    for (size_t k = 0; k < c->live[i].n_models; k++) {
+      const char *m = c->live[i].models[k];
+      /* once per model, with its oldest worker's time */
+      bool first = true;
+      int64_t oldest = c->live[i].created_at;
+      for (size_t j = 0; j < c->n_live; j++)
+        for (size_t l = 0; l < c->live[j].n_models; l++)
+          if (strcmp(c->live[j].models[l], m) == 0) {
+            if (j < i || (j == i && l < k)) first = false;
+            if (c->live[j].created_at < oldest) oldest = c->live[j].created_at;
+          }
+      if (first) fn(ctx, m, oldest);
+    }
+  pthread_mutex_unlock(&c->live_mu);
+}

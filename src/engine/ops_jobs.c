@@ -1,0 +1,318 @@
+/* The jobs family: submit, lease, complete, fail, cancel and append, inside
+ * the writer's transaction. Every change is a compare-and-set on the stored
+ * row (pq_store_ops.job_update) through pq__transition, so a stale lease
+ * token or a job that moved on changes nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/ids.h"
+#include "base/log.h"
+#include "engine/internal.h"
+#include "model/receipt.h"
+
+#define LEASE_TOKEN_BYTES 16
+
+int pq__publish(pq__batch *b, const char *job_id) {
+  if (b->n_published == b->cap_published) {
+    size_t cap = b->cap_published ? b->cap_published * 2 : 32;
+    void *grown = realloc(b->published, cap * sizeof *b->published);
+    if (!grown) return -1;
+    b->published = grown;
+    b->cap_published = cap;
+  }
+  memcpy(b->published[b->n_published++], job_id, PQ_UUID_LEN + 1);
+  return 0;
+}
+
+int pq__note_ready(pq__batch *b, const char *model) {
+  if (b->c->sched) return 0; /* the index knows */
+  for (size_t i = 0; i < b->n_ready_models; i++)
+    if (strcmp(b->ready_models[i], model) == 0) return 0;
+  char **grown = realloc(b->ready_models, (b->n_ready_models + 1) * sizeof *grown);
+  if (!grown) return -1;
+  b->ready_models = grown;
+  if (!(b->ready_models[b->n_ready_models] = strdup(model))) return -1;
+  b->n_ready_models++;
+  return 0;
+}
+
+static void count_terminal(pq_coord *c, pq_job_state s) {
+  switch (s) {
+    case PQ_JOB_COMPLETED: PQ__STAT_ADD(c, completed, 1); break;
+    case PQ_JOB_FAILED: PQ__STAT_ADD(c, failed, 1); break;
+    case PQ_JOB_DEAD: PQ__STAT_ADD(c, dead, 1); break;
+    case PQ_JOB_CANCELLED: PQ__STAT_ADD(c, cancelled, 1); break;
+    case PQ_JOB_EXPIRED: PQ__STAT_ADD(c, expired, 1); break;
+    default: break;
+  }
+}
+
+pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *token) {
+  if (!pq_job_transition_allowed(from, job->state)) return PQ_ERR_INVALID_STATE;
+  job->updated_at = b->now;
+  pq_err result = b->c->ops->job_update(b->c->wconn, job, from, token);
+  if (result != PQ_OK) return result;
+  pq__count_move(b->c, job->model, (int)from, job->state);
+  if (pq__publish(b, job->id) != 0) return PQ_ERR_NO_MEMORY;
+  if (pq_job_state_terminal(job->state)) {
+    count_terminal(b->c, job->state);
+    const pq_job_kind *kind = pq_job_kind_of(job);
+    if (kind->on_terminal && (result = kind->on_terminal(b, job)) != PQ_OK) {
+      /* half of it is written: only the whole batch's rollback can undo it */
+      pq_error("engine: the %s kind's end hook failed for job %s (%s)", kind->name, job->id, pq_err_code(result));
+      if (!pq__fatal(result)) result = PQ_ERR_INTERNAL;
+    }
+  }
+  return result;
+}
+
+static int64_t backoff_ms(const pq_coord_config *cfg, int attempts) {
+  int64_t d = cfg->retry_backoff_ms;
+  for (int i = 1; i < attempts && d < cfg->retry_backoff_max_ms; i++) d *= 2;
+  return d < cfg->retry_backoff_max_ms ? d : cfg->retry_backoff_max_ms;
+}
+
+pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const char *code, const char *message,
+                          bool retryable) {
+  pq_coord *c = b->c;
+  if (pq_set_str(&job->error_code, code) || pq_set_str(&job->error_message, message)) return PQ_ERR_NO_MEMORY;
+  bool requeue = false;
+  if (job->cancel_requested) job->state = PQ_JOB_CANCELLED;
+  else if (!retryable) job->state = PQ_JOB_FAILED;
+  else if (job->attempts >= job->max_attempts) job->state = PQ_JOB_DEAD;
+  else {
+    job->state = PQ_JOB_QUEUED;
+    job->not_before = b->now + backoff_ms(&c->cfg, job->attempts);
+    requeue = true;
+  }
+  if (!requeue) job->finished_at = b->now;
+  pq_set_str(&job->lease_token, NULL);
+  job->lease_expires_at = 0;
+  pq_err result = pq__transition(b, job, PQ_JOB_LEASED, token);
+  if (result == PQ_OK && requeue && c->sched &&
+      pq_sched_push(c->sched, job->model, job->number, job->priority, job->not_before, b->now))
+    result = PQ_ERR_NO_MEMORY;
+  return result;
+}
+
+/* ---- submit ---- */
+
+pq_err pq__run_submit(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  pq_job *job = op->in.submit.job;
+  op->in.submit.job = NULL; /* the op owns it now */
+  pq_err result;
+  if (job->idempotency_key) {
+    pq_job *seen = NULL;
+    result = c->ops->job_get_by_idempotency_key(c->wconn, job->owner, job->idempotency_key, &seen);
+    if (result == PQ_OK) {
+      bool same = seen->request_hash && job->request_hash && strcmp(seen->request_hash, job->request_hash) == 0;
+      pq_job_free(job);
+      if (!same) {
+        pq_job_free(seen);
+        return PQ_ERR_IDEMPOTENCY_MISMATCH;
+      }
+      op->out.job = seen;
+      op->out.replayed = true;
+      return PQ_OK;
+    }
+    if (result != PQ_ERR_NOT_FOUND) {
+      pq_job_free(job);
+      return result;
+    }
+  }
+  if (c->cfg.max_queued_per_owner > 0 && job->owner && *job->owner) {
+    int64_t queued = 0;
+    result = c->ops->job_count_queued_by_owner(c->wconn, job->owner, c->cfg.max_queued_per_owner, &queued);
+    if (result == PQ_OK && queued >= c->cfg.max_queued_per_owner) result = PQ_ERR_QUEUE_QUOTA_EXCEEDED;
+    if (result != PQ_OK) {
+      pq_job_free(job);
+      return result;
+    }
+  }
+  job->state = PQ_JOB_QUEUED;
+  job->created_at = job->updated_at = b->now;
+  if (job->max_attempts <= 0) job->max_attempts = c->cfg.max_attempts;
+  if (job->lease_timeout_ms <= 0) job->lease_timeout_ms = c->cfg.lease_timeout_ms;
+  if (!job->id[0]) pq_uuid7(b->now, job->id);
+  op->out.job = job;
+  if ((result = c->ops->job_insert(c->wconn, job))) return result;
+  pq__count_move(c, job->model, -1, PQ_JOB_QUEUED);
+  if ((c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, 0, b->now)) ||
+      pq__note_ready(b, job->model) || pq__publish(b, job->id))
+    return PQ_ERR_NO_MEMORY;
+  PQ__STAT_ADD(c, submitted, 1);
+  return PQ_OK;
+}
+
+/* ---- lease ---- */
+
+const char *const *pq__lease_models(const pq_op *op, size_t *n) {
+  if (op->in.lease.n_models) {
+    *n = op->in.lease.n_models;
+    return op->in.lease.models;
+  }
+  *n = op->n_worker_models;
+  return (const char *const *)op->worker_models;
+}
+
+static pq_err lease_one(pq__batch *b, pq_op *op, pq_job *job) {
+  if (job->expires_at && job->expires_at <= b->now) { /* its ttl ran out while queued */
+    job->state = PQ_JOB_EXPIRED;
+    job->finished_at = b->now;
+    pq_err result = pq__transition(b, job, PQ_JOB_QUEUED, NULL);
+    return result == PQ_OK ? PQ_ERR_STALE : result;
+  }
+  char token[2 * LEASE_TOKEN_BYTES + 1];
+  pq_random_hex(token, LEASE_TOKEN_BYTES);
+  job->state = PQ_JOB_LEASED;
+  job->attempts++;
+  job->leased_at = b->now;
+  job->lease_expires_at = b->now + job->lease_timeout_ms;
+  job->not_before = 0;
+  job->cancel_requested = false;
+  if (pq_set_str(&job->lease_token, token) || pq_set_str(&job->worker_id, op->in.lease.worker_id))
+    return PQ_ERR_NO_MEMORY;
+  return pq__transition(b, job, PQ_JOB_QUEUED, NULL);
+}
+
+/* Leases the job with this number if it is still queued. */
+static pq_err try_lease(pq__batch *b, pq_op *op, int64_t number) {
+  pq_job *job = NULL;
+  pq_err result = b->c->ops->job_get(b->c->wconn, NULL, number, &job);
+  if (result == PQ_ERR_NOT_FOUND) return PQ_ERR_STALE;
+  if (result != PQ_OK) return result;
+  if (job->state != PQ_JOB_QUEUED) { /* cancelled or expired since: drop the hint */
+    pq_job_free(job);
+    return PQ_ERR_STALE;
+  }
+  if ((result = lease_one(b, op, job)) == PQ_OK) op->out.jobs[op->out.n_jobs++] = job;
+  else pq_job_free(job);
+  return result;
+}
+
+pq_err pq__run_lease(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  pq_err result = c->ops->worker_touch(c->wconn, op->in.lease.worker_id, b->now);
+  if (result != PQ_OK) return result;
+  op->touched_worker = true;
+  if (!op->in.lease.n_models && !op->worker_models &&
+      (result = pq__live_models_of(c, op->in.lease.worker_id, &op->worker_models, &op->n_worker_models)))
+    return result;
+  size_t n_models;
+  const char *const *models = pq__lease_models(op, &n_models);
+  int want = op->in.lease.max_jobs > 0 ? op->in.lease.max_jobs : 1;
+  if (!op->out.jobs && !(op->out.jobs = calloc((size_t)want, sizeof(pq_job *)))) return PQ_ERR_NO_MEMORY;
+  if (c->sched) {
+    pq_sched_item item;
+    while ((int)op->out.n_jobs < want && pq_sched_pop(c->sched, models, n_models, &item)) {
+      result = try_lease(b, op, item.number);
+      if (result != PQ_OK && result != PQ_ERR_STALE) return result;
+    }
+  } else {
+    /* the store picks: a job another coordinator took in the meantime fails its compare-and-set */
+    int64_t numbers[64];
+    size_t n;
+    bool progress = true;
+    while ((int)op->out.n_jobs < want && progress) {
+      size_t ask = (size_t)want - op->out.n_jobs;
+      if (ask > 64) ask = 64;
+      if ((result = c->ops->job_pick(c->wconn, models, n_models, b->now, ask, numbers, &n))) return result;
+      progress = n > 0;
+      for (size_t i = 0; i < n; i++) {
+        result = try_lease(b, op, numbers[i]);
+        if (result != PQ_OK && result != PQ_ERR_STALE) return result;
+      }
+    }
+  }
+  if (op->out.n_jobs == 0 && !op->last_try && op->in.lease.deadline_ms > 0) op->want_wait = true;
+  return PQ_OK;
+}
+
+/* ---- complete, fail, cancel, append ---- */
+
+/* The job a worker reports on, if its lease token still holds. */
+static pq_err leased_job(pq__batch *b, const char *id, const char *token, pq_job **out) {
+  pq_err result = b->c->ops->job_get(b->c->wconn, id, 0, out);
+  if (result != PQ_OK) return result;
+  if ((*out)->state != PQ_JOB_LEASED || !(*out)->lease_token || !token || strcmp((*out)->lease_token, token) != 0) {
+    pq_job_free(*out);
+    *out = NULL;
+    return PQ_ERR_LEASE_MISMATCH;
+  }
+  return PQ_OK;
+}
+
+/* A worker that signs must sign with the key it registered. */
+static pq_err check_worker_signature(pq__batch *b, const pq_job *job, const char *signature, const char *output) {
+  pq_worker *w = NULL;
+  pq_err result = b->c->ops->worker_get(b->c->wconn, job->worker_id, &w);
+  if (result == PQ_OK &&
+      !(w->public_key && pq_receipt_worker_verify(w->public_key, signature, job->id, job->input, output)))
+    result = PQ_ERR_INVALID_REQUEST;
+  pq_worker_free(w);
+  return result == PQ_ERR_NOT_FOUND ? PQ_ERR_INVALID_REQUEST : result;
+}
+
+pq_err pq__run_complete(pq__batch *b, pq_op *op) {
+  pq_job *job = NULL;
+  pq_err result = leased_job(b, op->in.complete.job_id, op->in.complete.token, &job);
+  if (result != PQ_OK) return result;
+  op->out.job = job;
+  const char *sig = op->in.complete.worker_signature;
+  if (sig && (result = check_worker_signature(b, job, sig, op->in.complete.output)) != PQ_OK) return result;
+  if (pq_set_str(&job->worker_signature, sig)) return PQ_ERR_NO_MEMORY;
+  /* a job whose client cancelled it keeps what the worker produced */
+  job->state = job->cancel_requested ? PQ_JOB_CANCELLED : PQ_JOB_COMPLETED;
+  job->finished_at = b->now;
+  job->prompt_tokens = op->in.complete.prompt_tokens;
+  job->completion_tokens = op->in.complete.completion_tokens;
+  if (pq_set_str(&job->output, op->in.complete.output) || pq_set_str(&job->lease_token, NULL))
+    return PQ_ERR_NO_MEMORY;
+  job->lease_expires_at = 0;
+  result = pq__transition(b, job, PQ_JOB_LEASED, op->in.complete.token);
+  return result == PQ_ERR_STALE ? PQ_ERR_LEASE_MISMATCH : result;
+}
+
+pq_err pq__run_fail(pq__batch *b, pq_op *op) {
+  pq_job *job = NULL;
+  pq_err result = leased_job(b, op->in.fail.job_id, op->in.fail.token, &job);
+  if (result != PQ_OK) return result;
+  op->out.job = job;
+  result = pq__settle_failure(b, job, op->in.fail.token, op->in.fail.code, op->in.fail.message, op->in.fail.retryable);
+  return result == PQ_ERR_STALE ? PQ_ERR_LEASE_MISMATCH : result;
+}
+
+pq_err pq__run_cancel(pq__batch *b, pq_op *op) {
+  pq_job *job = NULL;
+  pq_err result = b->c->ops->job_get(b->c->wconn, op->in.cancel.job_id, 0, &job);
+  if (result != PQ_OK) return result;
+  op->out.job = job;
+  pq_job_state from = job->state;
+  if (from == PQ_JOB_QUEUED) {
+    job->state = PQ_JOB_CANCELLED; /* its index entry is dropped when popped */
+    job->finished_at = b->now;
+    return pq__transition(b, job, from, NULL);
+  }
+  if (from == PQ_JOB_LEASED) {
+    if (job->cancel_requested) return PQ_OK;
+    job->cancel_requested = true; /* the worker hears it on its next heartbeat */
+    job->updated_at = b->now;
+    result = b->c->ops->job_update(b->c->wconn, job, from, job->lease_token);
+    if (result == PQ_OK && pq__publish(b, job->id)) result = PQ_ERR_NO_MEMORY;
+    return result;
+  }
+  return PQ_ERR_INVALID_STATE;
+}
+
+pq_err pq__run_append(pq__batch *b, pq_op *op) {
+  pq_job *job = NULL;
+  pq_err result = leased_job(b, op->in.append.job_id, op->in.append.token, &job);
+  if (result != PQ_OK) return result;
+  result = b->c->ops->event_append(b->c->wconn, job->number, job->attempts, "chunk", op->in.append.data,
+                                   op->in.append.n, b->now, &op->out.last_seq);
+  op->out.cancel_requested = job->cancel_requested;
+  if (result == PQ_OK && pq__publish(b, job->id)) result = PQ_ERR_NO_MEMORY;
+  pq_job_free(job);
+  return result;
+}

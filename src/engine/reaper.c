@@ -1,0 +1,67 @@
+/* The reaper: silent workers go offline (their leases end now), lapsed
+ * leases are retried or settled, queued jobs whose ttl ended expire. It runs
+ * on the writer's beat (reap_interval) and on demand (PQ_OP_REAP), inside a
+ * transaction like any operation: a store failure rolls it back whole. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "engine/internal.h"
+
+#define REAP_BATCH 512
+
+static void note_offline(void *ctx, const char *id) {
+  pq__batch *b = ctx;
+  char **grown = realloc(b->offline, (b->n_offline + 1) * sizeof *grown);
+  if (!grown) return; /* the worker is offline in the store; its leases lapse on their own */
+  b->offline = grown;
+  if ((b->offline[b->n_offline] = strdup(id))) b->n_offline++;
+}
+
+typedef struct {
+  pq__batch *b;
+  pq_err result; /* the first fatal error: it stops the scan and fails the batch */
+  int settled;
+} reap_ctx;
+
+static int reap_one(void *ctx, pq_job *job) {
+  reap_ctx *r = ctx;
+  pq_err result;
+  if (job->state == PQ_JOB_LEASED) {
+    char *token = job->lease_token ? strdup(job->lease_token) : NULL;
+    if (job->lease_token && !token) {
+      r->result = PQ_ERR_NO_MEMORY;
+      return 1;
+    }
+    result = pq__settle_failure(r->b, job, token, "LEASE_EXPIRED",
+                                "the worker did not finish the job before its lease ended", true);
+    free(token);
+    if (result == PQ_OK) PQ__STAT_ADD(r->b->c, lease_expiries, 1);
+  } else {
+    job->state = PQ_JOB_EXPIRED;
+    job->finished_at = r->b->now;
+    result = pq__transition(r->b, job, PQ_JOB_QUEUED, NULL);
+  }
+  if (result == PQ_OK) r->settled++;
+  if (result == PQ_OK || result == PQ_ERR_STALE) return 0; /* stale: someone settled it first */
+  if (pq__fatal(result)) {
+    r->result = result;
+    return 1;
+  }
+  pq_warn("reaper: job %s could not be settled (%s); it is looked at again next time", job->id, pq_err_code(result));
+  return 0;
+}
+
+pq_err pq__reap(pq__batch *b, int *settled) {
+  pq_coord *c = b->c;
+  pq_err result = c->ops->worker_mark_offline(c->wconn, b->now - c->cfg.worker_timeout_ms, note_offline, b);
+  for (size_t i = 0; result == PQ_OK && i < b->n_offline; i++) {
+    pq_warn("worker %s missed its heartbeats: offline, its leases end now", b->offline[i]);
+    result = c->ops->job_end_leases(c->wconn, b->offline[i], b->now);
+  }
+  if (result != PQ_OK) return result;
+  reap_ctx r = {.b = b, .result = PQ_OK};
+  result = c->ops->job_scan_due(c->wconn, b->now, REAP_BATCH, reap_one, &r);
+  if (settled) *settled = r.settled + (int)b->n_offline;
+  return result != PQ_OK ? result : r.result;
+}

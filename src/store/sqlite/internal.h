@@ -1,0 +1,98 @@
+/* Private to the SQLite backend (store/sqlite/): the connection, the store
+ * handle, and the helpers every area file (jobs.c, events.c, workers.c,
+ * identity.c) uses. Nothing outside this folder includes it. */
+#ifndef PQ_STORE_SQLITE_INTERNAL_H
+#define PQ_STORE_SQLITE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define PQ__SQ_STMT_SLOTS 128 /* prepared statements cached per connection, keyed by their SQL */
+#define PQ__SQ_LIST_VARIANTS 16 /* (state, model, owner) filters x (rows, count) */
+
+struct pq_conn {
+  sqlite3 *db;
+  struct {
+    const char *sql; /* the key: the statement's text, by address */
+    sqlite3_stmt *st;
+  } cache[PQ__SQ_STMT_SLOTS];
+  sqlite3_stmt *lists[PQ__SQ_LIST_VARIANTS];
+  pq_conn *next_free;
+  bool writer;
+  bool sync_full; /* the connection's current synchronous setting */
+  bool may_sync;  /* the store is configured to fsync at all */
+};
+
+/* The prepared statement for sql (a string constant: its address is the
+ * cache key), prepared on first use; NULL after logging when it cannot be. */
+sqlite3_stmt *pq__sq_stmt(pq_conn *c, const char *sql);
+/* Logs the connection's last error; PQ_ERR_NO_MEMORY or PQ_ERR_STORE_FAILED. */
+pq_err pq__sq_fail(sqlite3 *db, const char *what);
+
+void pq__sq_bind_text(sqlite3_stmt *st, int i, const char *v); /* NULL binds NULL */
+void pq__sq_bind_ms(sqlite3_stmt *st, int i, int64_t v);       /* 0 binds NULL */
+int pq__sq_col_dup(sqlite3_stmt *st, int i, char **out);        /* -1 on OOM */
+/* Runs a statement that returns no rows and readies it for reuse. */
+int pq__sq_step_done(sqlite3_stmt *st);
+/* The first column of the one row a statement returns. */
+pq_err pq__sq_count_one(pq_conn *c, sqlite3_stmt *st, int64_t *count);
+/* Every row of a statement, each built by make(); free_one frees one. */
+pq_err pq__sq_collect_rows(pq_conn *c, sqlite3_stmt *st, void *(*make)(sqlite3_stmt *),
+                           void (*free_one)(void *), void ***out, size_t *n);
+/* The one row a statement should find (PQ_ERR_NOT_FOUND when none). */
+pq_err pq__sq_one_row(pq_conn *c, sqlite3_stmt *st, void *(*make)(sqlite3_stmt *),
+                      void (*free_one)(void *), void **out);
+/* A statement that changes rows: PQ_OK, PQ_ERR_ALREADY_EXISTS on a
+ * constraint, or a failure. */
+pq_err pq__sq_done_or_constraint(pq_conn *c, int rc, const char *what);
+
+extern const pq_store_ops pq_store_sqlite_ops; /* the registry's entry */
+
+/* The migrations, from migrations/NNNN_*.sql, embedded at build time. */
+extern const char *const pq__sqlite_migrations[];
+extern const int pq__sqlite_migrations_count;
+
+/* jobs.c */
+pq_err pq__sq_job_insert(pq_conn *c, pq_job *j);
+pq_err pq__sq_job_get(pq_conn *c, const char *id, int64_t number, pq_job **out);
+pq_err pq__sq_job_get_by_idem(pq_conn *c, const char *owner, const char *key, pq_job **out);
+pq_err pq__sq_job_peek(pq_conn *c, const char *id, pq_job *out);
+pq_err pq__sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state, const char *expect_token);
+pq_err pq__sq_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n, int64_t *total);
+pq_err pq__sq_job_scan_queued(pq_conn *c, pq_job_scan_fn fn, void *ctx);
+pq_err pq__sq_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
+pq_err pq__sq_job_pick(pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit,
+                       int64_t *numbers, size_t *n);
+pq_err pq__sq_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now);
+pq_err pq__sq_job_end_leases(pq_conn *c, const char *worker_id, int64_t now);
+pq_err pq__sq_job_cancel_requested(pq_conn *c, const char *worker_id, char ***ids, size_t *n);
+pq_err pq__sq_job_count(pq_conn *c, int state, int64_t *count);
+pq_err pq__sq_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead);
+pq_err pq__sq_job_totals(pq_conn *c, const char *owner, int64_t *total, int64_t *completed, int64_t *tokens);
+pq_err pq__sq_job_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_job_state, int64_t), void *ctx);
+pq_err pq__sq_job_count_queued_by_owner(pq_conn *c, const char *owner, int64_t cap, int64_t *n);
+/* events.c */
+pq_err pq__sq_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind,
+                           const char *const *data, size_t n, int64_t now, int64_t *seq);
+pq_err pq__sq_event_list(pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit,
+                         pq_job_event **out, size_t *n);
+/* workers.c */
+pq_err pq__sq_worker_insert(pq_conn *c, const pq_worker *w);
+pq_err pq__sq_worker_get(pq_conn *c, const char *id, pq_worker **out);
+pq_err pq__sq_worker_touch(pq_conn *c, const char *id, int64_t now);
+pq_err pq__sq_worker_mark_offline(pq_conn *c, int64_t before, void (*fn)(void *ctx, const char *id), void *ctx);
+pq_err pq__sq_worker_count_online(pq_conn *c, int64_t *count);
+pq_err pq__sq_worker_list_online(pq_conn *c, pq_worker ***out, size_t *n);
+/* identity.c */
+pq_err pq__sq_user_insert(pq_conn *c, const pq_user *u);
+pq_err pq__sq_user_get(pq_conn *c, const char *id, const char *name, pq_user **out);
+pq_err pq__sq_user_list(pq_conn *c, pq_user ***out, size_t *n);
+pq_err pq__sq_user_set_disabled(pq_conn *c, const char *name, bool disabled);
+pq_err pq__sq_key_insert(pq_conn *c, const pq_api_key *k);
+pq_err pq__sq_key_get_by_hash(pq_conn *c, const char *hash, pq_api_key **out);
+pq_err pq__sq_key_list(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n);
+pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
+
+#endif

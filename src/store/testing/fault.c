@@ -1,0 +1,230 @@
+/* The fault-injecting store: see fault.h. Every op is forwarded through one
+ * macro, so a new op in the contract needs one line here. */
+#include "store/testing/fault.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+
+typedef struct {
+  pq_store base; /* ops = &pq_store_fault_ops */
+  pq_store *inner;
+  int countdown_statement, countdown_commit; /* 0: disarmed; 1: the next one fails */
+  bool repeat_statement, repeat_commit;
+  pq_fault_kind kind;
+  int injected;
+  long statements;
+} fault_store;
+
+/* A connection of the wrapper: the store and the real connection. */
+typedef struct {
+  fault_store *s;
+  pq_conn *inner;
+} fault_conn;
+
+#define FC(c) ((fault_conn *)(void *)(c))
+#define INNER_OPS(c) (FC(c)->s->inner->ops)
+
+static const char *kind_name(pq_fault_kind k) {
+  switch (k) {
+    case PQ_FAULT_IO_ERROR: return "I/O error";
+    case PQ_FAULT_DISK_FULL: return "disk full";
+    case PQ_FAULT_BUSY: return "database busy";
+  }
+  return "?";
+}
+
+/* Counts one statement (or commit); true when this one must fail. */
+static bool should_fail(fault_store *s, pq_fault_target t) {
+  int *countdown = t == PQ_FAULT_COMMIT ? &s->countdown_commit : &s->countdown_statement;
+  bool repeat = t == PQ_FAULT_COMMIT ? s->repeat_commit : s->repeat_statement;
+  if (t == PQ_FAULT_STATEMENT) __atomic_fetch_add(&s->statements, 1, __ATOMIC_RELAXED);
+  int left = __atomic_load_n(countdown, __ATOMIC_ACQUIRE);
+  if (left <= 0) return false;
+  if (left > 1) {
+    __atomic_fetch_sub(countdown, 1, __ATOMIC_ACQ_REL);
+    return false;
+  }
+  if (!repeat) __atomic_store_n(countdown, 0, __ATOMIC_RELEASE);
+  __atomic_fetch_add(&s->injected, 1, __ATOMIC_RELAXED);
+  pq_warn("fault store: injected %s into a %s", kind_name(s->kind), t == PQ_FAULT_COMMIT ? "commit" : "statement");
+  return true;
+}
+
+#define FAULT(c)                                                                     \
+  do {                                                                               \
+    if (should_fail(FC(c)->s, PQ_FAULT_STATEMENT)) return PQ_ERR_STORE_FAILED;       \
+  } while (0)
+
+/* forwards op(c, args...) after counting it as a statement */
+#define FORWARD(op, params, args)                              \
+  static pq_err f_##op params {                                \
+    FAULT(c);                                                  \
+    return INNER_OPS(c)->op args;                              \
+  }
+
+FORWARD(job_insert, (pq_conn *c, pq_job *job), (FC(c)->inner, job))
+FORWARD(job_get, (pq_conn *c, const char *id, int64_t number, pq_job **out), (FC(c)->inner, id, number, out))
+FORWARD(job_get_by_idempotency_key, (pq_conn *c, const char *owner, const char *key, pq_job **out),
+        (FC(c)->inner, owner, key, out))
+FORWARD(job_peek, (pq_conn *c, const char *id, pq_job *out), (FC(c)->inner, id, out))
+FORWARD(job_update, (pq_conn *c, const pq_job *job, pq_job_state s, const char *token),
+        (FC(c)->inner, job, s, token))
+FORWARD(job_list, (pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n, int64_t *total),
+        (FC(c)->inner, f, out, n, total))
+FORWARD(job_scan_queued, (pq_conn *c, pq_job_scan_fn fn, void *ctx), (FC(c)->inner, fn, ctx))
+FORWARD(job_scan_due, (pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx),
+        (FC(c)->inner, now, limit, fn, ctx))
+FORWARD(job_pick,
+        (pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit, int64_t *numbers,
+         size_t *n),
+        (FC(c)->inner, models, n_models, now, limit, numbers, n))
+FORWARD(job_extend_leases, (pq_conn *c, const char *worker_id, int64_t now), (FC(c)->inner, worker_id, now))
+FORWARD(job_cancel_requested, (pq_conn *c, const char *worker_id, char ***ids, size_t *n),
+        (FC(c)->inner, worker_id, ids, n))
+FORWARD(job_end_leases, (pq_conn *c, const char *worker_id, int64_t now), (FC(c)->inner, worker_id, now))
+FORWARD(job_count, (pq_conn *c, int state, int64_t *count), (FC(c)->inner, state, count))
+FORWARD(job_ahead, (pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead), (FC(c)->inner, job, cap, ahead))
+FORWARD(event_append,
+        (pq_conn *c, int64_t job_number, int attempt, const char *kind, const char *const *data, size_t n,
+         int64_t now, int64_t *seq),
+        (FC(c)->inner, job_number, attempt, kind, data, n, now, seq))
+FORWARD(event_list,
+        (pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit, pq_job_event **out, size_t *n),
+        (FC(c)->inner, job_number, attempt, after, limit, out, n))
+FORWARD(worker_insert, (pq_conn *c, const pq_worker *w), (FC(c)->inner, w))
+FORWARD(worker_get, (pq_conn *c, const char *id, pq_worker **out), (FC(c)->inner, id, out))
+FORWARD(worker_touch, (pq_conn *c, const char *id, int64_t now), (FC(c)->inner, id, now))
+FORWARD(worker_mark_offline, (pq_conn *c, int64_t before, void (*fn)(void *, const char *), void *ctx),
+        (FC(c)->inner, before, fn, ctx))
+FORWARD(worker_count_online, (pq_conn *c, int64_t *count), (FC(c)->inner, count))
+FORWARD(worker_list_online, (pq_conn *c, pq_worker ***out, size_t *n), (FC(c)->inner, out, n))
+FORWARD(job_totals, (pq_conn *c, const char *owner, int64_t *total, int64_t *completed, int64_t *tokens),
+        (FC(c)->inner, owner, total, completed, tokens))
+FORWARD(job_count_active, (pq_conn *c, void (*fn)(void *, const char *, pq_job_state, int64_t), void *ctx),
+        (FC(c)->inner, fn, ctx))
+FORWARD(job_count_queued_by_owner, (pq_conn *c, const char *owner, int64_t cap, int64_t *n),
+        (FC(c)->inner, owner, cap, n))
+FORWARD(user_insert, (pq_conn *c, const pq_user *u), (FC(c)->inner, u))
+FORWARD(user_get, (pq_conn *c, const char *id, const char *name, pq_user **out), (FC(c)->inner, id, name, out))
+FORWARD(user_list, (pq_conn *c, pq_user ***out, size_t *n), (FC(c)->inner, out, n))
+FORWARD(user_set_disabled, (pq_conn *c, const char *name, bool disabled), (FC(c)->inner, name, disabled))
+FORWARD(key_insert, (pq_conn *c, const pq_api_key *k), (FC(c)->inner, k))
+FORWARD(key_get_by_hash, (pq_conn *c, const char *hash, pq_api_key **out), (FC(c)->inner, hash, out))
+FORWARD(key_list, (pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n), (FC(c)->inner, user_id, out, n))
+FORWARD(key_revoke, (pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now),
+        (FC(c)->inner, id_or_prefix, user_id, now))
+FORWARD(begin, (pq_conn *c, bool durable), (FC(c)->inner, durable))
+
+static pq_err f_commit(pq_conn *c) {
+  if (should_fail(FC(c)->s, PQ_FAULT_COMMIT)) {
+    INNER_OPS(c)->rollback(FC(c)->inner); /* the write never reached the disk */
+    return PQ_ERR_STORE_FAILED;
+  }
+  return INNER_OPS(c)->commit(FC(c)->inner);
+}
+
+static void f_rollback(pq_conn *c) { INNER_OPS(c)->rollback(FC(c)->inner); }
+
+static pq_conn *f_acquire(pq_store *base, pq_conn_kind kind) {
+  fault_store *s = (fault_store *)base;
+  fault_conn *fc = calloc(1, sizeof *fc);
+  if (!fc) return NULL;
+  fc->s = s;
+  if (!(fc->inner = s->inner->ops->acquire(s->inner, kind))) {
+    free(fc);
+    return NULL;
+  }
+  return (pq_conn *)(void *)fc;
+}
+
+static void f_release(pq_store *base, pq_conn *c) {
+  fault_store *s = (fault_store *)base;
+  if (!c) return;
+  s->inner->ops->release(s->inner, FC(c)->inner);
+  free(c);
+}
+
+static pq_err f_migrate(pq_store *base, int *applied) {
+  fault_store *s = (fault_store *)base;
+  return s->inner->ops->migrate(s->inner, applied);
+}
+
+static int f_schema_version(pq_store *base) {
+  fault_store *s = (fault_store *)base;
+  return s->inner->ops->schema_version(s->inner);
+}
+
+static void f_close(pq_store *base) {
+  fault_store *s = (fault_store *)base;
+  if (!s) return;
+  pq_store_close(s->inner);
+  free(s);
+}
+
+static pq_err f_open(const pq_store_config *cfg, pq_store **out) {
+  (void)cfg;
+  (void)out;
+  return PQ_ERR_INVALID_REQUEST; /* only through pq_store_fault_open: it needs the inner URL */
+}
+
+pq_err pq_store_fault_open(const char *inner_url, const pq_store_config *cfg, pq_store **out, char *why,
+                           size_t why_size) {
+  fault_store *s = calloc(1, sizeof *s);
+  if (!s) return PQ_ERR_NO_MEMORY;
+  pq_err result = pq_store_open(inner_url, cfg, &s->inner, why, why_size);
+  if (result != PQ_OK) {
+    free(s);
+    return result;
+  }
+  s->base.ops = &pq_store_fault_ops;
+  *out = &s->base;
+  return PQ_OK;
+}
+
+void pq_store_fault_arm(pq_store *base, pq_fault_target target, int nth, pq_fault_kind kind, bool repeat) {
+  fault_store *s = (fault_store *)base;
+  s->kind = kind;
+  if (target == PQ_FAULT_COMMIT) {
+    s->repeat_commit = repeat;
+    __atomic_store_n(&s->countdown_commit, nth, __ATOMIC_RELEASE);
+  } else {
+    s->repeat_statement = repeat;
+    __atomic_store_n(&s->countdown_statement, nth, __ATOMIC_RELEASE);
+  }
+}
+
+void pq_store_fault_disarm(pq_store *base) {
+  fault_store *s = (fault_store *)base;
+  __atomic_store_n(&s->countdown_statement, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&s->countdown_commit, 0, __ATOMIC_RELEASE);
+}
+
+int pq_store_fault_injected(pq_store *base) {
+  return __atomic_load_n(&((fault_store *)base)->injected, __ATOMIC_RELAXED);
+}
+
+long pq_store_fault_statements(pq_store *base) {
+  return __atomic_load_n(&((fault_store *)base)->statements, __ATOMIC_RELAXED);
+}
+
+#define OP(name) .name = f_##name
+const pq_store_ops pq_store_fault_ops = {
+    .name = "fault",
+    .single_coordinator = true, /* it wraps SQLite in the tests; a shared backend would need its own flag */
+    .open = f_open,
+    .close = f_close,
+    .migrate = f_migrate,
+    .schema_version = f_schema_version,
+    .acquire = f_acquire,
+    .release = f_release,
+    OP(begin), OP(commit), OP(rollback),
+    OP(job_insert), OP(job_get), OP(job_get_by_idempotency_key), OP(job_peek), OP(job_update), OP(job_list),
+    OP(job_scan_queued), OP(job_scan_due), OP(job_pick), OP(job_extend_leases), OP(job_cancel_requested),
+    OP(job_end_leases), OP(job_count), OP(job_ahead), OP(event_append), OP(event_list), OP(worker_insert),
+    OP(worker_get), OP(worker_touch), OP(worker_mark_offline), OP(worker_count_online), OP(worker_list_online),
+    OP(job_totals), OP(job_count_active), OP(job_count_queued_by_owner), OP(user_insert), OP(user_get),
+    OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_revoke),
+};
+#undef OP

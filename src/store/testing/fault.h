@@ -1,0 +1,33 @@
+/* A store that fails on purpose, for tests: it wraps any backend (by URL,
+ * "fault+sqlite:///path.db") and forwards every call, until it is armed to
+ * fail the Nth statement or the Nth commit from now. A failed statement
+ * changes nothing in the wrapped store (the real one is not called); a
+ * failed commit rolls the real transaction back, as a disk that refuses the
+ * write would. Either answers PQ_ERR_STORE_FAILED, which is what the engine
+ * sees from a real I/O error, a full disk or a busy database.
+ *
+ * Owns nothing but its wrapper; the wrapped store is opened and closed
+ * with it. Thread-safe: the counters are atomics. */
+#ifndef PQ_STORE_TESTING_FAULT_H
+#define PQ_STORE_TESTING_FAULT_H
+
+#include "store/store.h"
+
+typedef enum { PQ_FAULT_IO_ERROR, PQ_FAULT_DISK_FULL, PQ_FAULT_BUSY } pq_fault_kind;
+typedef enum { PQ_FAULT_STATEMENT, PQ_FAULT_COMMIT } pq_fault_target;
+
+extern const pq_store_ops pq_store_fault_ops;
+
+/* Opens inner_url's store wrapped (pq_store_open does this for fault+...). */
+pq_err pq_store_fault_open(const char *inner_url, const pq_store_config *cfg, pq_store **out, char *why,
+                           size_t why_size);
+/* The nth statement (or commit) from now fails (1: the next one); with
+ * repeat, every one after it too, until disarmed. s must be a fault store. */
+void pq_store_fault_arm(pq_store *s, pq_fault_target target, int nth, pq_fault_kind kind, bool repeat);
+void pq_store_fault_disarm(pq_store *s);
+/* How many failures it has injected so far. */
+int pq_store_fault_injected(pq_store *s);
+/* Statements it has forwarded (a test counts a batch with it). */
+long pq_store_fault_statements(pq_store *s);
+
+#endif
