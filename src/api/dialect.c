@@ -27,6 +27,13 @@ int pq_status_parse(const pq_status_words *w, const char *word) {
   return -1;
 }
 
+pq_err pq_dialects_start(pq_coord *coord, bool open) {
+  pq_err e = PQ_OK;
+  for (size_t i = 0; pq_dialects[i] && e == PQ_OK; i++)
+    if (pq_dialects[i]->on_start) e = pq_dialects[i]->on_start(coord, open);
+  return e;
+}
+
 int pq_dialects_apply_environment(char *why, size_t why_size) {
   for (size_t i = 0; pq_dialects[i]; i++)
     if (pq_dialects[i]->apply_environment && pq_dialects[i]->apply_environment(why, why_size) != 0) return -1;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "engine/coord.h"
 #include "http/router.h"
 #include "model/job.h"
 
@@ -21,6 +22,10 @@ typedef struct pq_dialect {
    * Returns -1 and says why in why when a variable asks for what this build
    * cannot do. May be NULL. */
   int (*apply_environment)(char *why, size_t why_size);
+  /* Runs once the engine is open, before the server listens (e.g. keys the
+   * dialect's environment names); open: the server checks no credentials.
+   * An error stops the server. May be NULL. */
+  pq_err (*on_start)(pq_coord *coord, bool open);
 } pq_dialect;
 
 /* Every dialect this build serves, NULL-terminated (api/routes.c). */
@@ -28,6 +33,8 @@ extern const pq_dialect *const pq_dialects[];
 
 /* Runs each dialect's apply_environment; -1 at the first refusal. */
 int pq_dialects_apply_environment(char *why, size_t why_size);
+/* Runs each dialect's on_start; the first error. */
+pq_err pq_dialects_start(pq_coord *coord, bool open);
 
 /* ---- shared by dialects (api/dialect.c) ---- */
 

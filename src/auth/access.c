@@ -96,7 +96,7 @@ static pq_err by_key(pq_access *a, const char *key, pq_identity *out, const char
   pq_err e = pq_coord_get_key(a->coord, hash, &k);
   if (e == PQ_ERR_NOT_FOUND) return PQ_ERR_UNAUTHORIZED;
   if (e != PQ_OK) return e;
-  int64_t now = pq_now_ms();
+  int64_t now = pq_clock_wall(pq_coord_clock(a->coord));
   if (k->revoked_at) *why = "the API key has been revoked";
   else if (k->expires_at && k->expires_at <= now) *why = "the API key has expired";
   else if ((e = load_user(a, k->user_id, out, why)) == PQ_OK) {
@@ -115,7 +115,7 @@ static pq_err by_key(pq_access *a, const char *key, pq_identity *out, const char
 
 static pq_err by_jwt(pq_access *a, const char *token, pq_identity *out, const char **why) {
   char sub[PQ_UUID_LEN + 1];
-  pq_err e = pq_jwt_verify(&a->cfg.jwt, token, pq_now_ms() / 1000, sub, sizeof sub, why);
+  pq_err e = pq_jwt_verify(&a->cfg.jwt, token, pq_clock_wall(pq_coord_clock(a->coord)) / 1000, sub, sizeof sub, why);
   if (e != PQ_OK) return e;
   if ((e = load_user(a, sub, out, why)) != PQ_OK) return e;
   out->scope = out->admin ? PQ_SCOPE_ADMIN : PQ_SCOPE_CLIENT;
@@ -161,7 +161,7 @@ bool pq_access_allows(const pq_identity *id, pq_role role) {
 }
 
 pq_rate_decision pq_access_limit(pq_access *a, const pq_rate_policy *p, const char *key) {
-  return pq_limiter_check(a->limiter, p, key, pq_mono_us());
+  return pq_limiter_check(a->limiter, p, key, pq_clock_mono_us(pq_coord_clock(a->coord)));
 }
 
 /* Open addressing: "" ends a probe; a tombstone (a freed slot) does not, and

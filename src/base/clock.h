@@ -39,6 +39,10 @@ void pq_manual_clock_advance(pq_manual_clock *m, int64_t ms);
 
 static inline int64_t pq_clock_wall(const pq_clock *c) { return c ? c->wall_ms(c) : pq_now_ms(); }
 static inline int64_t pq_clock_mono(const pq_clock *c) { return c ? c->mono_ms(c) : pq_mono_ms(); }
+/* Microseconds, for rates: the machine's to the microsecond, a manual clock's in whole ms. */
+static inline int64_t pq_clock_mono_us(const pq_clock *c) {
+  return c && c->manual ? c->mono_ms(c) * 1000 : pq_mono_us();
+}
 
 /* The CLOCK_MONOTONIC instant at which a condition wait should give up to
  * reach clock time at_ms. A manual clock never gets there by waiting, so

@@ -151,32 +151,6 @@ static int lock_data(const char *data) {
   return fd;
 }
 
-/* API_KEYS=key1,key2: keys the coordinator API's clients and miners already
- * hold. They are stored as hashes, as keys of a user named api-keys, through
- * the engine's identity operations. */
-static pq_err install_static_keys(pq_coord *coord, const char *list) {
-  pq_user nu = {.name = "api-keys", .password_hash = "!keys"}; /* no password login */
-  pq_op add_user = {.kind = PQ_OP_USER_ADD, .in.user_add = {.user = &nu, .if_absent = true}};
-  pq_err e = pq_coord_call(coord, &add_user);
-  char *copy = e == PQ_OK ? strdup(list) : NULL, *save = NULL;
-  if (e == PQ_OK && !copy) e = PQ_ERR_NO_MEMORY;
-  for (char *key = copy ? strtok_r(copy, ",", &save) : NULL; e == PQ_OK && key; key = strtok_r(NULL, ",", &save)) {
-    while (*key == ' ') key++;
-    char hash[65], prefix[9];
-    pq_apikey_hash(key, hash);
-    snprintf(prefix, sizeof prefix, "%.4s****", key);
-    /* admin scope so one key serves client and miner routes; the user is no admin */
-    pq_api_key nk = {.user_id = add_user.out.user->id, .prefix = prefix, .hash = hash, .scope = "admin",
-                     .name = "API_KEYS"};
-    pq_op add_key = {.kind = PQ_OP_KEY_ADD, .in.key_add = {.key = &nk, .if_absent = true}};
-    e = pq_coord_call(coord, &add_key);
-    pq_op_release(&add_key);
-  }
-  free(copy);
-  pq_op_release(&add_user);
-  return e;
-}
-
 int pq_cmd_serve(int argc, char **argv) {
   serve_opts o;
   pq_args args;
@@ -283,12 +257,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .app = &settings,
   };
   sc.routes = pq_api_routes(&sc.n_routes);
-  if (getenv("API_KEYS") && !o.open) {
-    if ((e = install_static_keys(coord, getenv("API_KEYS"))) != PQ_OK) {
-      pq_error("cannot install API_KEYS: %s", pq_err_message(e));
-      goto out;
-    }
-  }
+  if ((e = pq_dialects_start(coord, o.open)) != PQ_OK) goto out;
   if (!(access = pq_access_new(&ac, coord))) {
     pq_error("cannot set up access control");
     goto out;

@@ -76,8 +76,8 @@ void pq_hub_shutdown(pq_hub *hub);
 size_t pq_hub_count(pq_hub *hub);
 
 /* Wakes, on the caller's thread, every waiter whose deadline has passed on
- * the hub's clock; returns how many. The timer thread does this by itself;
- * a test that moved a manual clock calls it to make it happen now. */
+ * the hub's clock; returns how many. The timer thread does this by itself,
+ * except on a manual clock: there the test that moves it calls this. */
 size_t pq_hub_expire(pq_hub *hub);
 
 #endif

@@ -413,7 +413,9 @@ static void *writer_main(void *arg) {
       int64_t due_mono = now + (due_wall - pq_clock_wall(c->clock));
       if (due_mono < wake_at) wake_at = due_mono;
     }
-    bool reap = now >= c->next_reap_ms;
+    /* a manual clock beats only when told (PQ_OP_REAP) */
+    bool reap = now >= c->next_reap_ms && !c->clock->manual;
+    if (c->clock->manual) wake_at = INT64_MAX;
     if (!c->head && now < wake_at) {
       if (c->closing) break;
       struct timespec ts = pq_clock_wait_until(c->clock, wake_at, 1000);

@@ -2,6 +2,7 @@
  * macro, so a new op in the contract needs one line here. */
 #include "store/testing/fault.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,10 @@ typedef struct {
   pq_fault_kind kind;
   int injected;
   long statements;
+  pthread_mutex_t mu; /* the door: holding and who waits at it */
+  pthread_cond_t cv;
+  bool holding;
+  int waiting;
 } fault_store;
 
 /* A connection of the wrapper: the store and the real connection. */
@@ -35,8 +40,20 @@ static const char *kind_name(pq_fault_kind k) {
   return "?";
 }
 
+static void door(fault_store *s) {
+  pthread_mutex_lock(&s->mu);
+  if (s->holding) {
+    s->waiting++;
+    pthread_cond_broadcast(&s->cv);
+    while (s->holding) pthread_cond_wait(&s->cv, &s->mu);
+    s->waiting--;
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
 /* Counts one statement (or commit); true when this one must fail. */
 static bool should_fail(fault_store *s, pq_fault_target t) {
+  door(s);
   int *countdown = t == PQ_FAULT_COMMIT ? &s->countdown_commit : &s->countdown_statement;
   bool repeat = t == PQ_FAULT_COMMIT ? s->repeat_commit : s->repeat_statement;
   if (t == PQ_FAULT_STATEMENT) __atomic_fetch_add(&s->statements, 1, __ATOMIC_RELAXED);
@@ -160,6 +177,8 @@ static void f_close(pq_store *base) {
   fault_store *s = (fault_store *)base;
   if (!s) return;
   pq_store_close(s->inner);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
   free(s);
 }
 
@@ -179,6 +198,8 @@ pq_err pq_store_fault_open(const char *inner_url, const pq_store_config *cfg, pq
     return result;
   }
   s->base.ops = &pq_store_fault_ops;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
   *out = &s->base;
   return PQ_OK;
 }
@@ -199,6 +220,28 @@ void pq_store_fault_disarm(pq_store *base) {
   fault_store *s = (fault_store *)base;
   __atomic_store_n(&s->countdown_statement, 0, __ATOMIC_RELEASE);
   __atomic_store_n(&s->countdown_commit, 0, __ATOMIC_RELEASE);
+}
+
+void pq_store_fault_hold(pq_store *base) {
+  fault_store *s = (fault_store *)base;
+  pthread_mutex_lock(&s->mu);
+  s->holding = true;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void pq_store_fault_wait_held(pq_store *base) {
+  fault_store *s = (fault_store *)base;
+  pthread_mutex_lock(&s->mu);
+  while (s->waiting == 0) pthread_cond_wait(&s->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void pq_store_fault_release(pq_store *base) {
+  fault_store *s = (fault_store *)base;
+  pthread_mutex_lock(&s->mu);
+  s->holding = false;
+  pthread_cond_broadcast(&s->cv);
+  pthread_mutex_unlock(&s->mu);
 }
 
 int pq_store_fault_injected(pq_store *base) {

@@ -25,6 +25,12 @@ pq_err pq_store_fault_open(const char *inner_url, const pq_store_config *cfg, pq
  * repeat, every one after it too, until disarmed. s must be a fault store. */
 void pq_store_fault_arm(pq_store *s, pq_fault_target target, int nth, pq_fault_kind kind, bool repeat);
 void pq_store_fault_disarm(pq_store *s);
+/* Holding: the next statement (on any connection) waits at the door until
+ * released, so a test can queue more work behind a busy writer and know it
+ * is there. wait_held blocks until a statement is waiting. */
+void pq_store_fault_hold(pq_store *s);
+void pq_store_fault_wait_held(pq_store *s);
+void pq_store_fault_release(pq_store *s);
 /* How many failures it has injected so far. */
 int pq_store_fault_injected(pq_store *s);
 /* Statements it has forwarded (a test counts a batch with it). */

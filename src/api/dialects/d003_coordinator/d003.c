@@ -11,8 +11,10 @@
 #include "api/api.h"
 #include "api/dialect.h"
 #include "auth/access.h"
+#include "auth/auth.h"
 #include "base/clock.h"
 #include "base/ids.h"
+#include "base/log.h"
 #include "model/receipt.h"
 #include "http/json_in.h"
 
@@ -480,6 +482,40 @@ static int d003_environment(char *why, size_t why_size) {
   return 0;
 }
 
+/* API_KEYS=key1,key2: keys the coordinator API's clients and miners already
+ * hold. They are stored as hashes, as keys of a user named api-keys, through
+ * the engine's identity operations. */
+static pq_err install_static_keys(pq_coord *coord, const char *list) {
+  pq_user nu = {.name = "api-keys", .password_hash = "!keys"}; /* no password login */
+  pq_op add_user = {.kind = PQ_OP_USER_ADD, .in.user_add = {.user = &nu, .if_absent = true}};
+  pq_err e = pq_coord_call(coord, &add_user);
+  char *copy = e == PQ_OK ? strdup(list) : NULL, *save = NULL;
+  if (e == PQ_OK && !copy) e = PQ_ERR_NO_MEMORY;
+  for (char *key = copy ? strtok_r(copy, ",", &save) : NULL; e == PQ_OK && key; key = strtok_r(NULL, ",", &save)) {
+    while (*key == ' ') key++;
+    char hash[65], prefix[9];
+    pq_apikey_hash(key, hash);
+    snprintf(prefix, sizeof prefix, "%.4s****", key);
+    /* admin scope so one key serves client and miner routes; the user is no admin */
+    pq_api_key nk = {.user_id = add_user.out.user->id, .prefix = prefix, .hash = hash, .scope = "admin",
+                     .name = "API_KEYS"};
+    pq_op add_key = {.kind = PQ_OP_KEY_ADD, .in.key_add = {.key = &nk, .if_absent = true}};
+    e = pq_coord_call(coord, &add_key);
+    pq_op_release(&add_key);
+  }
+  free(copy);
+  pq_op_release(&add_user);
+  return e;
+}
+
+static pq_err d003_start(pq_coord *coord, bool open) {
+  const char *list = getenv("API_KEYS");
+  if (!list || open) return PQ_OK;
+  pq_err e = install_static_keys(coord, list);
+  if (e != PQ_OK) pq_error("cannot install API_KEYS: %s", pq_err_message(e));
+  return e;
+}
+
 #define JSON PQ_ROUTE_JSON
 #define BODY PQ_ROUTE_BODY
 #define ROUTE(m, pattern_, handler_, flags_, role_, name_)                                                  \
@@ -508,4 +544,5 @@ const pq_dialect pq_dialect_003 = {
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
     .apply_environment = d003_environment,
+    .on_start = d003_start,
 };

@@ -9,3 +9,9 @@ DROP INDEX jobs_ttl_due;
 CREATE INDEX jobs_ttl_due ON jobs(state, expires_at) WHERE state = 'queued' AND expires_at IS NOT NULL;
 -- queued jobs in lease order, per model: lease selection and queue positions
 CREATE INDEX jobs_queued ON jobs(state, model, priority DESC, number) WHERE state = 'queued';
+-- a worker's leases (heartbeats, going offline): the state leads here too
+DROP INDEX jobs_worker;
+CREATE INDEX jobs_worker ON jobs(state, worker_id) WHERE state = 'leased';
+-- a user's queued jobs (the queue quota, on every submit)
+DROP INDEX jobs_owner_queued;
+CREATE INDEX jobs_owner_queued ON jobs(state, owner) WHERE state = 'queued';

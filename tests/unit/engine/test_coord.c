@@ -1,4 +1,8 @@
-/* The coordinator engine, driven through its operations (no HTTP). */
+/* The coordinator engine, driven through its operations (no HTTP) on a
+ * manual clock: time moves only when a test says so, and the reaper runs
+ * when a test asks (PQ_OP_REAP), so nothing sleeps or races real time. The
+ * whole group runs twice: with the engine's own index, and with every lease
+ * picked by the store (the path several coordinators on one store take). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,8 +19,11 @@
 #include "engine/coord.h"
 #include "base/ids.h"
 
+static bool pick_from_store; /* the group's mode */
+
 typedef struct {
   char dir[64], path[128], url[160];
+  pq_manual_clock clock;
   pq_coord_config cfg;
   pq_coord *c;
   char worker[PQ_UUID_LEN + 1];
@@ -32,7 +39,9 @@ static int setup(void **state) {
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->path, sizeof f->path, "%s/c.db", f->dir);
   snprintf(f->url, sizeof f->url, "sqlite://%s", f->path);
-  f->cfg = (pq_coord_config){.store_url = f->url, .store = {.sync_full = false},
+  pq_manual_clock_init(&f->clock, pq_now_ms());
+  f->cfg = (pq_coord_config){.store_url = f->url, .store = {.sync_full = false}, .clock = &f->clock.clock,
+                             .pick_from_store = pick_from_store,
                              .lease_timeout_ms = 60000, .max_attempts = 2,
                              .worker_timeout_ms = 60000, .retry_backoff_ms = 20,
                              .retry_backoff_max_ms = 40, .reap_interval_ms = 10};
@@ -80,43 +89,24 @@ static size_t lease(fixture *f, int max, char id[PQ_UUID_LEN + 1], char token[64
   return n;
 }
 
+static int64_t mono(fixture *f) { return pq_clock_mono(&f->clock.clock); }
+
+/* Moves the clock on and runs the reaper now; returns what it settled. */
+static int advance_and_reap(fixture *f, int64_t ms) {
+  pq_manual_clock_advance(&f->clock, ms);
+  pq_op op = {.kind = PQ_OP_REAP};
+  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  int settled = op.out.reaped;
+  pq_op_release(&op);
+  return settled;
+}
+
 static pq_job_state state_of(fixture *f, const char *id) {
   pq_job *j = NULL;
   assert_int_equal(pq_coord_get_job(f->c, id, 0, &j), PQ_OK);
   pq_job_state s = j->state;
   pq_job_free(j);
   return s;
-}
-
-/* Waits (bounded) for a job to reach a state, woken by the hub, not polling on a timer. */
-typedef struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int woken;
-} waker;
-static void wake_cb(pq_waiter *w, pq_wake_reason why) {
-  (void)why;
-  waker *k = w->data;
-  pthread_mutex_lock(&k->mu);
-  k->woken = 1;
-  pthread_cond_signal(&k->cv);
-  pthread_mutex_unlock(&k->mu);
-}
-static void await_state(fixture *f, const char *id, pq_job_state want) {
-  int64_t deadline = pq_mono_ms() + 5000;
-  for (;;) {
-    uint64_t v = pq_hub_version(pq_coord_hub(f->c), pq_coord_job_key(id));
-    if (state_of(f, id) == want) return;
-    assert_true(pq_mono_ms() < deadline);
-    waker k = {.woken = 0};
-    pthread_mutex_init(&k.mu, NULL);
-    pthread_cond_init(&k.cv, NULL);
-    pq_waiter w = {.wake = wake_cb, .data = &k};
-    if (pq_hub_wait(pq_coord_hub(f->c), &w, pq_coord_job_key(id), v, deadline) != PQ_OK) continue;
-    pthread_mutex_lock(&k.mu);
-    while (!k.woken) pthread_cond_wait(&k.cv, &k.mu);
-    pthread_mutex_unlock(&k.mu);
-  }
 }
 
 static void submit_lease_complete_with_fencing(void **state) {
@@ -169,19 +159,27 @@ static void op_done(pq_op *op) {
   pthread_mutex_unlock(&d->mu);
 }
 
+/* Parking happens on the writer after its commit: wait for it to show. */
+static void wait_parked(fixture *f, size_t n) {
+  while (pq_hub_count(pq_coord_hub(f->c)) < n) sched_yield();
+}
+
+static void wait_done(done_flag *d) {
+  pthread_mutex_lock(&d->mu);
+  while (!d->done) pthread_cond_wait(&d->cv, &d->mu);
+  pthread_mutex_unlock(&d->mu);
+}
+
 static void waiting_lease_gets_the_next_submit(void **state) {
   fixture *f = *state;
   done_flag d = {.done = 0};
   pthread_mutex_init(&d.mu, NULL);
   pthread_cond_init(&d.cv, NULL);
   pq_op op = {.kind = PQ_OP_LEASE,
-              .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = pq_mono_ms() + 10000},
+              .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = mono(f) + 10000},
               .done = op_done, .ud = &d};
   pq_coord_submit(f->c, &op);
-  /* wait until the lease is parked in the hub, so the submit must hand it over */
-  int64_t deadline = pq_mono_ms() + 5000;
-  while (pq_hub_count(pq_coord_hub(f->c)) == 0 && pq_mono_ms() < deadline) sched_yield();
-  assert_int_equal(pq_hub_count(pq_coord_hub(f->c)), 1);
+  wait_parked(f, 1); /* so the submit must hand the job over */
   char id[PQ_UUID_LEN + 1];
   submit(f, 0, NULL, NULL, id, PQ_OK);
   pthread_mutex_lock(&d.mu);
@@ -198,12 +196,21 @@ static void waiting_lease_gets_the_next_submit(void **state) {
 
 static void waiting_lease_times_out_empty(void **state) {
   fixture *f = *state;
-  int64_t start = pq_mono_ms();
-  pq_op op = {.kind = PQ_OP_LEASE,
-              .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = start + 50}};
-  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  done_flag d = {.done = 0};
+  pthread_mutex_init(&d.mu, NULL);
+  pthread_cond_init(&d.cv, NULL);
+  pq_op op = {.kind = PQ_OP_LEASE, .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = mono(f) + 50},
+              .done = op_done, .ud = &d};
+  pq_coord_submit(f->c, &op);
+  wait_parked(f, 1);
+  pq_manual_clock_advance(&f->clock, 49);
+  assert_int_equal(pq_hub_expire(pq_coord_hub(f->c)), 0); /* not yet */
+  assert_int_equal(d.done, 0);
+  pq_manual_clock_advance(&f->clock, 1);
+  assert_int_equal(pq_hub_expire(pq_coord_hub(f->c)), 1);
+  wait_done(&d);
+  assert_int_equal(op.out.result, PQ_OK);
   assert_int_equal(op.out.n_jobs, 0);
-  assert_true(pq_mono_ms() - start >= 50);
   pq_op_release(&op);
 }
 
@@ -228,10 +235,19 @@ static void retries_then_dead(void **state) {
   assert_int_equal(fail1.out.job->state, PQ_JOB_QUEUED);
   assert_true(fail1.out.job->not_before > 0);
   pq_op_release(&fail1);
-  /* the backoff holds it back; a waiting lease receives it once due */
-  pq_op op = {.kind = PQ_OP_LEASE,
-              .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = pq_mono_ms() + 5000}};
-  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  /* the backoff (20 ms) holds it back; a waiting lease receives it once due */
+  assert_int_equal(lease(f, 1, NULL, NULL), 0);
+  done_flag d = {.done = 0};
+  pthread_mutex_init(&d.mu, NULL);
+  pthread_cond_init(&d.cv, NULL);
+  pq_op op = {.kind = PQ_OP_LEASE, .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = mono(f) + 5000},
+              .done = op_done, .ud = &d};
+  pq_coord_submit(f->c, &op);
+  wait_parked(f, 1);
+  advance_and_reap(f, 19);
+  assert_int_equal(d.done, 0);
+  advance_and_reap(f, 1); /* due now: the reaper's pass hands it to the parked lease */
+  wait_done(&d);
   assert_int_equal(op.out.n_jobs, 1);
   assert_int_equal(op.out.jobs[0]->attempts, 2);
   snprintf(token, sizeof token, "%s", op.out.jobs[0]->lease_token);
@@ -249,14 +265,85 @@ static void lapsed_lease_is_requeued(void **state) {
   pq_coord_close(f->c);
   f->cfg.lease_timeout_ms = 30;
   open_coord(f);
+  char id[PQ_UUID_LEN + 1], token[64];
+  submit(f, 0, NULL, NULL, id, PQ_OK);
+  assert_int_equal(lease(f, 1, NULL, token), 1);
+  assert_int_equal(advance_and_reap(f, 29), 0);
+  assert_int_equal(state_of(f, id), PQ_JOB_LEASED);
+  assert_int_equal(advance_and_reap(f, 1), 1);
+  pq_job *j = NULL;
+  pq_coord_get_job(f->c, id, 0, &j);
+  assert_int_equal(j->state, PQ_JOB_QUEUED);
+  assert_string_equal(j->error_code, "LEASE_EXPIRED");
+  assert_int_equal(j->not_before, pq_clock_wall(&f->clock.clock) + 20); /* the first backoff */
+  pq_job_free(j);
+  /* the first worker's late result is refused */
+  pq_op late = {.kind = PQ_OP_COMPLETE, .in.complete = {.job_id = id, .token = token, .output = "1"}};
+  assert_int_equal(pq_coord_call(f->c, &late), PQ_ERR_LEASE_MISMATCH);
+  pq_op_release(&late);
+}
+
+/* Heartbeats push a worker's leases on; without them the lease lapses. */
+static void heartbeats_extend_leases(void **state) {
+  fixture *f = *state;
+  pq_coord_close(f->c);
+  f->cfg.lease_timeout_ms = 1000;
+  open_coord(f);
   char id[PQ_UUID_LEN + 1];
   submit(f, 0, NULL, NULL, id, PQ_OK);
   assert_int_equal(lease(f, 1, NULL, NULL), 1);
-  await_state(f, id, PQ_JOB_QUEUED);
-  pq_job *j = NULL;
-  pq_coord_get_job(f->c, id, 0, &j);
-  assert_string_equal(j->error_code, "LEASE_EXPIRED");
-  pq_job_free(j);
+  for (int beat = 0; beat < 5; beat++) { /* 5 x 800 ms: well past the first lease's end */
+    pq_manual_clock_advance(&f->clock, 800);
+    pq_op hb = {.kind = PQ_OP_HEARTBEAT, .in.heartbeat.worker_id = f->worker};
+    assert_int_equal(pq_coord_call(f->c, &hb), PQ_OK);
+    pq_op_release(&hb);
+    assert_int_equal(advance_and_reap(f, 0), 0);
+    assert_int_equal(state_of(f, id), PQ_JOB_LEASED);
+  }
+  assert_int_equal(advance_and_reap(f, 999), 0);
+  assert_int_equal(advance_and_reap(f, 1), 1); /* the heartbeats stopped */
+  assert_int_equal(state_of(f, id), PQ_JOB_QUEUED);
+}
+
+/* A queued job whose ttl ends expires, and is never leased. */
+static void ttl_ends_while_queued(void **state) {
+  fixture *f = *state;
+  pq_job *j = pq_job_new();
+  j->model = strdup("m");
+  j->input = strdup("{\"prompt\":\"x\"}");
+  j->expires_at = pq_clock_wall(&f->clock.clock) + 500;
+  pq_op op = {.kind = PQ_OP_SUBMIT, .in.submit.job = j};
+  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  char id[PQ_UUID_LEN + 1];
+  memcpy(id, op.out.job->id, sizeof id);
+  pq_op_release(&op);
+  assert_int_equal(advance_and_reap(f, 499), 0);
+  assert_int_equal(advance_and_reap(f, 1), 1);
+  assert_int_equal(state_of(f, id), PQ_JOB_EXPIRED);
+  assert_int_equal(lease(f, 1, NULL, NULL), 0);
+}
+
+/* A worker that stops heartbeating goes offline: its leases end at once,
+ * and the models only it served are no longer served. */
+static void silent_worker_goes_offline(void **state) {
+  fixture *f = *state;
+  pq_coord_close(f->c);
+  f->cfg.worker_timeout_ms = 5000;
+  open_coord(f);
+  assert_true(pq_coord_model_served(f->c, "m")); /* loaded from the store at start */
+  char id[PQ_UUID_LEN + 1];
+  submit(f, 0, NULL, NULL, id, PQ_OK);
+  assert_int_equal(lease(f, 1, NULL, NULL), 1);
+  assert_int_equal(advance_and_reap(f, 4999), 0);
+  assert_true(pq_coord_model_served(f->c, "m"));
+  assert_true(advance_and_reap(f, 2) >= 2); /* the worker, and its lease */
+  assert_false(pq_coord_model_served(f->c, "m"));
+  assert_int_equal(state_of(f, id), PQ_JOB_QUEUED);
+  /* heard from again, it serves again */
+  pq_op hb = {.kind = PQ_OP_HEARTBEAT, .in.heartbeat.worker_id = f->worker};
+  assert_int_equal(pq_coord_call(f->c, &hb), PQ_OK);
+  pq_op_release(&hb);
+  assert_true(pq_coord_model_served(f->c, "m"));
 }
 
 static void cancel_queued_and_leased(void **state) {
@@ -311,8 +398,14 @@ int main(void) {
       cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
       cmocka_unit_test_setup_teardown(retries_then_dead, setup, teardown),
       cmocka_unit_test_setup_teardown(lapsed_lease_is_requeued, setup, teardown),
+      cmocka_unit_test_setup_teardown(heartbeats_extend_leases, setup, teardown),
+      cmocka_unit_test_setup_teardown(ttl_ends_while_queued, setup, teardown),
+      cmocka_unit_test_setup_teardown(silent_worker_goes_offline, setup, teardown),
       cmocka_unit_test_setup_teardown(cancel_queued_and_leased, setup, teardown),
       cmocka_unit_test_setup_teardown(unknown_worker_and_job, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests_name("engine: its own index", tests, NULL, NULL);
+  pick_from_store = true;
+  failed += cmocka_run_group_tests_name("engine: leases picked by the store", tests, NULL, NULL);
+  return failed;
 }
