@@ -31,6 +31,7 @@ run: build
 
 # the release build is compiled too (not run): -O3 sees warnings -O2 does not
 test: build asan release
+	@scripts/check-layout > /dev/null || scripts/check-layout
 	@scripts/run-tests $(BUILD) $(ASAN_BUILD)
 
 release: bootstrap $(BENCH_BUILD)/build.ninja

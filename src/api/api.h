@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "base/buf.h"
 #include "model/job.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -73,6 +74,12 @@ pq_err pq_api_worker_lease(pq_req *req);
 
 /* job_json.c: the job's public shape (new reference; NULL on OOM) */
 json_t *pq_api_job_json(const pq_job *job);
+/* The same shape as JSON text appended to out, with the input and output
+ * copied in as stored (JSON text the API wrote): nothing is parsed, which
+ * is what listings and lookups answer with. 0, or -1 on OOM. */
+int pq_api_job_text(const pq_job *job, pq_buf *out);
+/* Answers with one job (pq_api_job_text). */
+pq_err pq_api_reply_job(pq_req *req, int status, const pq_job *job);
 json_t *pq_api_time(int64_t ms); /* RFC 3339 string, or null for 0 */
 /* A job's output as JSON (new reference; null when none), and as text for
  * APIs that answer text: a JSON string as it is, anything else as compact

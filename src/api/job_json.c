@@ -31,7 +31,8 @@ char *pq_api_output_text(const pq_job *job) {
   return text;
 }
 
-json_t *pq_api_job_json(const pq_job *j) {
+/* Every field of the job's public shape but its input and output. */
+static json_t *job_fields(const pq_job *j) {
   json_t *usage = json_null(), *error = json_null(), *latency = json_null();
   if (j->state == PQ_JOB_COMPLETED || j->prompt_tokens || j->completion_tokens)
     usage = json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)j->prompt_tokens,
@@ -45,16 +46,45 @@ json_t *pq_api_job_json(const pq_job *j) {
                         (json_int_t)(j->leased_at ? j->finished_at - j->leased_at : 0), "total",
                         (json_int_t)(j->finished_at - j->created_at));
   }
-  return json_pack(
-      "{s:s,s:I,s:s,s:s,s:i,s:o,s:i,s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:s?,s:b,s:o,s:o,s:o,s:o}", "id",
-      j->id, "number", (json_int_t)j->number, "model", j->model, "status",
-      pq_job_state_name(j->state), "priority", j->priority, "input", parsed_or_string(j->input),
-      "attempts", j->attempts, "max_attempts", j->max_attempts, "lease_timeout_s",
-      (json_int_t)(j->lease_timeout_ms / 1000), "created_at", pq_api_time(j->created_at),
-      "updated_at", pq_api_time(j->updated_at), "leased_at", pq_api_time(j->leased_at),
-      "completed_at", pq_api_time(j->finished_at), "expires_at", pq_api_time(j->expires_at),
-      "worker_id", j->worker_id, "cancel_requested", j->cancel_requested, "output",
-      parsed_or_string(j->output), "usage", usage, "error", error, "latency_ms", latency);
+  return json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:s?,s:b,s:o,s:o,s:o}", "id", j->id,
+                   "number", (json_int_t)j->number, "kind", j->kind ? j->kind : PQ_JOB_KIND_DEFAULT, "model",
+                   j->model, "status", pq_job_state_name(j->state), "priority", j->priority, "attempts",
+                   j->attempts, "max_attempts", j->max_attempts, "lease_timeout_s",
+                   (json_int_t)(j->lease_timeout_ms / 1000), "created_at", pq_api_time(j->created_at),
+                   "updated_at", pq_api_time(j->updated_at), "leased_at", pq_api_time(j->leased_at),
+                   "completed_at", pq_api_time(j->finished_at), "expires_at", pq_api_time(j->expires_at),
+                   "worker_id", j->worker_id, "cancel_requested", j->cancel_requested, "usage", usage, "error",
+                   error, "latency_ms", latency);
+}
+
+json_t *pq_api_job_json(const pq_job *j) {
+  json_t *obj = job_fields(j);
+  if (obj) {
+    json_object_set_new(obj, "input", parsed_or_string(j->input));
+    json_object_set_new(obj, "output", parsed_or_string(j->output));
+  }
+  return obj;
+}
+
+int pq_api_job_text(const pq_job *j, pq_buf *out) {
+  json_t *obj = job_fields(j);
+  char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+  json_decref(obj);
+  if (!text) return -1;
+  size_t len = strlen(text); /* "{...}": the raw fields go in before the closing brace */
+  int rc = pq_buf_add(out, text, len - 1);
+  free(text);
+  if (rc == 0) rc = pq_buf_printf(out, ",\"input\":%s,\"output\":%s}", j->input, j->output ? j->output : "null");
+  return rc;
+}
+
+pq_err pq_api_reply_job(pq_req *req, int status, const pq_job *j) {
+  pq_buf b = {0};
+  if (pq_api_job_text(j, &b) != 0) {
+    pq_buf_free(&b);
+    return PQ_ERR_NO_MEMORY;
+  }
+  return pq_req_reply_text(req, status, NULL, b.data);
 }
 
 const char *pq_api_end_code(const pq_job *job) {

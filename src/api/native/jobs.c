@@ -119,7 +119,7 @@ static pq_err get_again(pq_req *req) {
     pq_req_wait_job(req, id, version, get_again);
     return PQ_OK;
   }
-  e = pq_req_reply(req, 200, pq_api_job_json(job));
+  e = pq_api_reply_job(req, 200, job);
   pq_job_free(job);
   return e;
 }
@@ -152,13 +152,23 @@ pq_err pq_api_job_list(pq_req *req) {
   size_t n = 0;
   int64_t total = 0;
   if ((e = pq_coord_list_jobs(req->coord, &f, &jobs, &n, &total))) return e;
-  json_t *data = json_array();
-  for (size_t i = 0; i < n; i++) json_array_append_new(data, pq_api_job_json(jobs[i]));
+  /* written as text: the jobs' inputs and outputs go in as stored, unparsed */
+  pq_buf b = {0};
+  int rc = pq_buf_add(&b, "{\"data\":[", 9);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (i) rc = pq_buf_add(&b, ",", 1);
+    if (rc == 0) rc = pq_api_job_text(jobs[i], &b);
+  }
+  if (rc == 0)
+    rc = pq_buf_printf(&b, "],\"pagination\":{\"limit\":%lld,\"offset\":%lld,\"total\":%lld,\"has_more\":%s}}",
+                       (long long)f.limit, (long long)f.offset, (long long)total,
+                       f.offset + (int64_t)n < total ? "true" : "false");
   pq_job_free_array(jobs, n);
-  return pq_req_reply(req, 200,
-                      json_pack("{s:o,s:{s:I,s:I,s:I,s:b}}", "data", data, "pagination", "limit",
-                                (json_int_t)f.limit, "offset", (json_int_t)f.offset, "total",
-                                (json_int_t)total, "has_more", f.offset + (int64_t)n < total));
+  if (rc != 0) {
+    pq_buf_free(&b);
+    return PQ_ERR_NO_MEMORY;
+  }
+  return pq_req_reply_text(req, 200, NULL, b.data);
 }
 
 /* ---- cancel, complete, fail: one operation each, answered with the job ---- */
@@ -171,7 +181,7 @@ static pq_err job_done(pq_req *req) {
                        "the job is already %s", j ? pq_job_state_name(j->state) : "finished");
   }
   if (req->op.out.result != PQ_OK) return op_error(req);
-  return pq_req_reply(req, 200, pq_api_job_json(req->op.out.job));
+  return pq_api_reply_job(req, 200, req->op.out.job);
 }
 
 pq_err pq_api_job_cancel(pq_req *req) {
