@@ -30,7 +30,7 @@ const pq_dialect *const pq_dialects[] = {
 static const pq_route native_routes[] = {
     ROUTE("GET", "/health", pq_api_health, 0, PQ_ROLE_PUBLIC, "health"),
     ROUTE("GET", "/ready", pq_api_ready, 0, PQ_ROLE_PUBLIC, "ready"),
-    ROUTE("GET", "/metrics", pq_api_metrics, 0, PQ_ROLE_PUBLIC, "metrics"),
+    ROUTE("GET", "/metrics", pq_api_metrics, PQ_ROUTE_METRICS, PQ_ROLE_PUBLIC, "metrics"),
 
     /* identity */
     ROUTE("POST", "/v1/auth/token", pq_api_token, JSON | BODY | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC, "auth.token"),

@@ -53,9 +53,9 @@ pq_err pq_jwt_verify(const pq_jwt_config *cfg, const char *token, int64_t now, c
     *why = "the token is not meant for this service (aud)";
   } else if (!has_int(jwt, "exp", &exp) || !has_int(jwt, "nbf", &nbf) || !has_int(jwt, "iat", &iat)) {
     *why = "the token lacks exp, nbf or iat";
-  } else if (exp + cfg->leeway_s <= now) {
+  } else if (exp <= now - cfg->leeway_s) { /* the claims are the token's: only our side is added to */
     *why = "the token has expired";
-  } else if (nbf - cfg->leeway_s > now || iat - cfg->leeway_s > now) {
+  } else if (nbf > now + cfg->leeway_s || iat > now + cfg->leeway_s) {
     *why = "the token is not valid yet (nbf)";
   } else if (!(s = jwt_get_grant(jwt, "sub")) || !*s || strlen(s) >= sub_size) {
     *why = "the token names no subject";

@@ -41,6 +41,7 @@ typedef struct {
   int64_t idle_timeout_ms;
   int batch_max;
   bool open;
+  bool metrics_private;
   char jwt_secret[512];
   int64_t jwt_ttl_ms;
   char jwt_issuer[128], jwt_audience[128];
@@ -93,6 +94,8 @@ static const pq_opt serve_options[] = {
      "operations committed together in one transaction at most"},
     {"open", "PROMPTQ_OPEN", PQ_OPT_BOOL, O(open), 0, "false", 0, 0,
      "no credentials needed: every caller is an admin (for a local demo only)"},
+    {"metrics-private", "PROMPTQ_METRICS_PRIVATE", PQ_OPT_BOOL, O(metrics_private), 0, "false", 0, 0,
+     "GET /metrics needs an admin credential (a Prometheus scraper sends an admin key as Bearer)"},
     {"jwt-secret", "PROMPTQ_JWT_SECRET", PQ_OPT_STR, O(jwt_secret), S(jwt_secret), NULL, 0, 0,
      "HS256 signing secret, 32 bytes at least (default: DATA/jwt.secret, made on first start)"},
     {"jwt-ttl", "PROMPTQ_JWT_TTL", PQ_OPT_MS, O(jwt_ttl_ms), 0, "1h", 60000, 2592000000,
@@ -253,6 +256,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .max_body = o.max_body,
       .max_wait_s = (int)(o.max_wait_ms / 1000),
       .keepalive_ms = o.keepalive_ms,
+      .metrics_private = o.metrics_private,
       .access = access,
       .app = &settings,
   };

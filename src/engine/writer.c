@@ -249,6 +249,10 @@ void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to) {
     if (from == PQ_JOB_LEASED) m->leased--;
     if (to == PQ_JOB_QUEUED) m->queued++;
     if (to == PQ_JOB_LEASED) m->leased++;
+    if (m->queued <= 0 && m->leased <= 0) { /* a model with no jobs leaves: the table holds live ones only */
+      free(m->model);
+      *m = c->counts[--c->n_counts];
+    }
   }
   pthread_mutex_unlock(&c->counts_mu);
 }

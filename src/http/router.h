@@ -21,6 +21,7 @@ enum {
   PQ_ROUTE_LOGIN = 1u << 2,     /* public, rate limited per address (logins) */
   PQ_ROUTE_JSON_TYPE = 1u << 3, /* Content-Type: application/json must be sent */
   PQ_ROUTE_USER_CLASS = 1u << 4, /* rate limited as a user route, not a client one */
+  PQ_ROUTE_METRICS = 1u << 5,   /* public, unless the server makes metrics private (admins only) */
 };
 
 

@@ -215,7 +215,9 @@ static pq_err check_access(pq_req *req, const pq_route *route) {
   pq_access *a = req->server->cfg.access;
   const pq_access_config *ac = pq_access_config_of(a);
   char rate_key[80];
-  if (route->role == PQ_ROLE_PUBLIC) {
+  pq_role role = route->role;
+  if ((route->flags & PQ_ROUTE_METRICS) && req->server->cfg.metrics_private) role = PQ_ROLE_ADMIN;
+  if (role == PQ_ROLE_PUBLIC) {
     if (!(route->flags & PQ_ROUTE_LOGIN) || ac->open) return PQ_OK;
     char addr[64];
     client_address(req, addr, sizeof addr);
@@ -227,21 +229,25 @@ static pq_err check_access(pq_req *req, const pq_route *route) {
                                   pq_req_header(req, "X-Session-Token"), &req->caller, &why);
     if (e == PQ_ERR_UNAUTHORIZED) return pq_req_fail(req, e, NULL, "%s", why);
     if (e != PQ_OK) return e;
-    if (!pq_access_allows(&req->caller, route->role))
+    if (!pq_access_allows(&req->caller, role))
       return pq_req_fail(req, PQ_ERR_FORBIDDEN, json_pack("{s:s,s:s}", "scope", pq_scope_name(req->caller.scope),
-                                                        "needs", route->role == PQ_ROLE_WORKER ? "worker" :
-                                                                 route->role == PQ_ROLE_ADMIN ? "admin" : "client"),
+                                                        "needs", role == PQ_ROLE_WORKER ? "worker" :
+                                                                 role == PQ_ROLE_ADMIN ? "admin" : "client"),
                          "this credential may not call %s %s", req->method, route->pattern);
     if (ac->open) return PQ_OK; /* the demo is not rate limited */
-    snprintf(rate_key, sizeof rate_key, "%s:%s",
-             route->role == PQ_ROLE_WORKER ? "w" : route->flags & PQ_ROUTE_USER_CLASS ? "u" : "c",
-             req->caller.limit_key);
-    req->rate_policy = route->role == PQ_ROLE_WORKER       ? &ac->worker
-                       : route->flags & PQ_ROUTE_USER_CLASS ? &ac->user
-                                                            : &ac->client;
+    const char *cls = role == PQ_ROLE_WORKER ? "w" : route->flags & PQ_ROUTE_USER_CLASS ? "u" : "c";
+    req->rate_policy = role == PQ_ROLE_WORKER ? &ac->worker : route->flags & PQ_ROUTE_USER_CLASS ? &ac->user : &ac->client;
+    /* per user as well as per key: minting keys does not multiply a budget */
+    if (req->caller.user_id[0] && strncmp(req->caller.limit_key, "key:", 4) == 0) {
+      snprintf(rate_key, sizeof rate_key, "%s:user:%s", cls, req->caller.user_id);
+      req->rate = pq_access_limit(a, req->rate_policy, rate_key);
+      if (!req->rate.allowed) goto limited;
+    }
+    snprintf(rate_key, sizeof rate_key, "%s:%s", cls, req->caller.limit_key);
   }
   req->rate = pq_access_limit(a, req->rate_policy, rate_key);
   if (req->rate.allowed) return PQ_OK;
+limited:
   return pq_req_fail(req, PQ_ERR_RATE_LIMIT_EXCEEDED,
                      json_pack("{s:I}", "retry_after_s", (json_int_t)req->rate.retry_after_s),
                      "rate limit of %lld requests per %lld s exceeded; retry in %lld s",

@@ -29,6 +29,7 @@ typedef struct pq_server_config {
   int64_t keepalive_ms;      /* a comment line on idle streams this often */
   pq_access *access;         /* who may call what; borrowed */
   const void *app;           /* the API's own settings, for handlers; borrowed */
+  bool metrics_private;      /* routes flagged PQ_ROUTE_METRICS need an admin credential */
   const pq_route *routes;    /* borrowed, must outlive the server */
   size_t n_routes;
 } pq_server_config;

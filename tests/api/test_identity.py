@@ -308,3 +308,23 @@ def test_worker_and_submit_with_keys(tenants, secured):
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=PATIENCE) == 0
         log.close()
+
+
+def test_metrics_can_require_an_admin(tenants, secured):
+    server = secured("--metrics-private")
+    assert_error(req(server, "GET", "/metrics"), 401, "UNAUTHORIZED")
+    assert_error(req(server, "GET", "/metrics", tenants.h("bob")), 403, "FORBIDDEN")
+    r = req(server, "GET", "/metrics", tenants.h("ann"))
+    assert r.status_code == 200 and "jobs_submitted_total" in r.text
+    assert req(server, "GET", "/health").status_code == 200
+
+
+def test_minting_keys_does_not_multiply_a_budget(tenants, secured):
+    """The rate limit is per user as well as per key: a client's own new keys share its budget."""
+    server = secured("--rate-client", "6", "--burst-client", "2")
+    minted = [{"Authorization": "Bearer " + cli("key", "create", "--user", "bob", "--name", name, "--data", tenants.data)}
+              for name in ("k1", "k2", "k3")]
+    assert req(server, "GET", "/v1/jobs", minted[0]).status_code == 200
+    assert req(server, "GET", "/v1/jobs", minted[1]).status_code == 200
+    assert_error(req(server, "GET", "/v1/jobs", minted[2]), 429, "RATE_LIMIT_EXCEEDED")  # bob's burst is spent
+    assert req(server, "GET", "/v1/jobs", tenants.h("carol")).status_code == 200  # carol's is her own

@@ -28,6 +28,7 @@ def test_metrics_parse_and_move(server):
     for gauge in ("queued_jobs", "active_jobs", "workers_online", "registered_miners", "sse_subscribers"):
         assert families[gauge].type == "gauge", gauge
 
+    Worker(server, models=["m1", "m2"], name="serves-both")  # models get series once a worker serves them
     a = server.submit("one", model="m1")
     server.submit("two", model="m1")
     server.submit("three", model="m2")
@@ -44,7 +45,7 @@ def test_metrics_parse_and_move(server):
     job = w.lease_one()
     _, v = scrape(server)
     assert value(v, "active_jobs") == 1 and value(v, "queued_jobs", model="m1") == 1
-    assert value(v, "workers_online") == 1 and value(v, "registered_miners") == 1
+    assert value(v, "workers_online") == 2 and value(v, "registered_miners") == 2  # with serves-both
     w.complete(job)
     w.fail(w.lease_one(), retryable=False)
     server.post(f"/v1/jobs/{server.submit('four', model='m2')['id']}/cancel")
@@ -73,6 +74,7 @@ def test_lease_expiries_and_stream_gauge(make_server):
 def test_gauges_survive_a_restart(tmpdir_path):
     from conftest import Server
     server = Server(tmpdir_path).start()
+    Worker(server, models=["m9"])  # online still when the server is back, within --worker-timeout
     server.submit("kept", model="m9")
     assert server.stop() == 0
     again = Server(tmpdir_path).start()
@@ -81,3 +83,25 @@ def test_gauges_survive_a_restart(tmpdir_path):
         assert value(v, "queued_jobs", model="m9") == 1  # rebuilt from the store
     finally:
         assert again.stop() == 0
+
+
+def test_clients_cannot_write_into_metrics(server):
+    """A model name is a client's text: it is escaped where it is shown, and a
+    model no worker serves gets no series of its own (no minted series, no
+    other tenant's model names)."""
+    forged = 'x"} 1\nadmin_pwned_total{a="b'
+    server.submit("one", model=forged)
+    for i in range(50):
+        server.submit("spam", model=f"made-up-{i}")
+    r = requests.get(server.url + "/metrics", timeout=30)
+    assert "admin_pwned_total" not in [f.name for f in text_string_to_metric_families(r.text)]
+    assert "made-up-" not in r.text and forged not in r.text
+    _, v = scrape(server)
+    assert value(v, "queued_jobs", model="(other)") == 51
+    # a served model with a hostile name has its series, escaped, and parses back exactly
+    Worker(server, models=[forged])
+    _, v = scrape(server)
+    assert value(v, "queued_jobs", model=forged) == 1
+    assert value(v, "queued_jobs", model="(other)") == 50
+    assert value(v, "served_models") == 1
+

@@ -10,13 +10,39 @@
 
 typedef struct {
   pq_buf *t;
-  int64_t leased;
+  pq_coord *coord;
+  int64_t leased, other_queued;
 } gauges;
 
+/* A label value as the exposition format wants it: backslash, double quote
+ * and newline escaped, so no value can end its label or add a line. */
+static void label_value(pq_buf *t, const char *v) {
+  for (; *v; v++) {
+    if (*v == '\\') pq_buf_add(t, "\\\\", 2);
+    else if (*v == '"') pq_buf_add(t, "\\\"", 2);
+    else if (*v == '\n') pq_buf_add(t, "\\n", 2);
+    else pq_buf_add(t, v, 1);
+  }
+}
+
+/* One series per model some worker serves; every other model's jobs are
+ * counted together under model="(other)", so clients cannot mint series
+ * (or read each other's model names) by submitting to made-up models. */
 static void queued_line(void *ctx, const char *model, int64_t queued, int64_t leased) {
   gauges *g = ctx;
-  pq_buf_printf(g->t, "queued_jobs{model=\"%s\"} %lld\n", model, (long long)queued);
   g->leased += leased;
+  if (!pq_coord_model_served(g->coord, model)) {
+    g->other_queued += queued;
+    return;
+  }
+  pq_buf_printf(g->t, "queued_jobs{model=\"");
+  label_value(g->t, model);
+  pq_buf_printf(g->t, "\"} %lld\n", (long long)queued);
+}
+
+static void count_worker(void *ctx, const char *model, int64_t created_at) {
+  (void)model, (void)created_at;
+  (*(size_t *)ctx)++;
 }
 
 static void counter(pq_buf *t, const char *name, const char *help, unsigned long long v) {
@@ -28,9 +54,15 @@ pq_err pq_api_metrics(pq_req *req) {
   char *http = pq_server_metrics_text(req->server);
   if (http) pq_buf_printf(&t, "%s", http);
   free(http);
-  gauges g = {.t = &t};
-  pq_buf_printf(&t, "# HELP queued_jobs Jobs waiting for a worker, by model.\n# TYPE queued_jobs gauge\n");
+  gauges g = {.t = &t, .coord = req->coord};
+  pq_buf_printf(&t, "# HELP queued_jobs Jobs waiting for a worker, by model (models no worker serves: (other)).\n"
+                    "# TYPE queued_jobs gauge\n");
   pq_coord_active_counts(req->coord, queued_line, &g);
+  pq_buf_printf(&t, "queued_jobs{model=\"(other)\"} %lld\n", (long long)g.other_queued);
+  size_t served = 0;
+  pq_coord_live_models(req->coord, count_worker, &served);
+  pq_buf_printf(&t, "# HELP served_models Models some online worker serves.\n# TYPE served_models gauge\n"
+                    "served_models %zu\n", served);
   pq_buf_printf(&t, "# HELP active_jobs Jobs a worker holds now.\n# TYPE active_jobs gauge\nactive_jobs %lld\n",
       (long long)g.leased);
   pq_worker **workers = NULL;

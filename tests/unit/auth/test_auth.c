@@ -49,6 +49,46 @@ static char *unsigned_token(const char *header, const char *payload) {
   return t;
 }
 
+
+/* Claims at the edges of a long: exp + leeway and nbf - leeway used to
+ * overflow (undefined; UBSan). A token valid for ever is fine; one from the
+ * far past or future is refused, and nothing overflows. */
+static char *signed_with(const char *claims) {
+  jwt_t *j;
+  jwt_new(&j);
+  jwt_add_grants_json(j, claims);
+  jwt_set_alg(j, JWT_ALG_HS256, SECRET, sizeof SECRET - 1);
+  char *t = jwt_encode_str(j);
+  jwt_free(j);
+  return t;
+}
+
+static void jwt_extreme_times_do_not_overflow(void **state) {
+  (void)state;
+  const char *why;
+  char claims[300];
+  snprintf(claims, sizeof claims,
+           "{\"iss\":\"promptq\",\"aud\":\"promptq-api\",\"sub\":\"u\",\"iat\":%d,\"nbf\":%d,"
+           "\"exp\":9223372036854775807}", NOW, NOW);
+  char *forever = signed_with(claims);
+  assert_int_equal(verify(&CFG, forever, &why), PQ_OK);
+  free(forever);
+  snprintf(claims, sizeof claims,
+           "{\"iss\":\"promptq\",\"aud\":\"promptq-api\",\"sub\":\"u\",\"iat\":%d,"
+           "\"nbf\":-9223372036854775807,\"exp\":-9223372036854775807}", NOW);
+  char *ancient = signed_with(claims);
+  assert_int_equal(verify(&CFG, ancient, &why), PQ_ERR_UNAUTHORIZED);
+  assert_string_equal(why, "the token has expired");
+  free(ancient);
+  snprintf(claims, sizeof claims,
+           "{\"iss\":\"promptq\",\"aud\":\"promptq-api\",\"sub\":\"u\",\"iat\":%d,"
+           "\"nbf\":9223372036854775807,\"exp\":9223372036854775807}", NOW);
+  char *future = signed_with(claims);
+  assert_int_equal(verify(&CFG, future, &why), PQ_ERR_UNAUTHORIZED);
+  assert_string_equal(why, "the token is not valid yet (nbf)");
+  free(future);
+}
+
 static void jwt_attacks_are_refused(void **state) {
   (void)state;
   const char *why;
@@ -225,6 +265,7 @@ int main(void) {
   if (sodium_init() < 0) return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(jwt_round_trip),       cmocka_unit_test(jwt_attacks_are_refused),
+      cmocka_unit_test(jwt_extreme_times_do_not_overflow),
       cmocka_unit_test(api_keys),             cmocka_unit_test(passwords),
       cmocka_unit_test(gcra_burst_then_rate), cmocka_unit_test(gcra_sustained_rate_is_the_limit),
       cmocka_unit_test(limiter_keeps_keys_apart),
