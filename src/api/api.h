@@ -65,6 +65,9 @@ pq_err pq_api_job_receipt(pq_req *req);
 pq_err pq_api_receipt_key(pq_req *req);
 
 /* workers */
+/* A lease's answer whose long-poll connection is gone goes nowhere: its
+ * jobs are given back at once (attempt refunded) and true is returned. */
+bool pq_api_release_if_gone(pq_req *req);
 /* The models live workers serve now, as {model: created (unix s)} (new reference). */
 pq_err pq_api_live_models(pq_req *req, json_t **out);
 pq_err pq_api_worker_register(pq_req *req);

@@ -48,9 +48,9 @@ static const pq_route native_routes[] = {
     ROUTE("GET", "/v1/receipts/key", pq_api_receipt_key, 0, PQ_ROLE_PUBLIC, "receipts.key"),
 
     /* workers */
-    ROUTE("POST", "/v1/jobs/{id}/complete", pq_api_job_complete, JSON | BODY, PQ_ROLE_WORKER,
+    ROUTE("POST", "/v1/jobs/{id}/complete", pq_api_job_complete, JSON | BODY | PQ_ROUTE_RESULT, PQ_ROLE_WORKER,
           "jobs.complete"),
-    ROUTE("POST", "/v1/jobs/{id}/fail", pq_api_job_fail, JSON | BODY, PQ_ROLE_WORKER, "jobs.fail"),
+    ROUTE("POST", "/v1/jobs/{id}/fail", pq_api_job_fail, JSON | BODY | PQ_ROUTE_RESULT, PQ_ROLE_WORKER, "jobs.fail"),
     ROUTE("POST", "/v1/jobs/{id}/chunks", pq_api_job_chunks, JSON | BODY, PQ_ROLE_WORKER,
           "jobs.chunks"),
     ROUTE("POST", "/v1/workers", pq_api_worker_register, JSON | BODY, PQ_ROLE_WORKER,

@@ -12,6 +12,7 @@ struct pq_client {
   char *base;
   char *auth_header;
   volatile sig_atomic_t *abort_flag;
+  long retry_after_s; /* the last answer's Retry-After; 0 when none */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -66,6 +67,7 @@ pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t
   struct curl_slist *headers = NULL;
   *out = NULL;
   *status = 0;
+  c->retry_after_s = 0;
   if (!url || (body && !payload)) {
     result = PQ_ERR_NO_MEMORY;
     goto out;
@@ -96,6 +98,9 @@ pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t
     goto out;
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+  curl_off_t retry_after = 0;
+  if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+    c->retry_after_s = retry_after > 3600 ? 3600 : (long)retry_after;
   if (resp.len) *out = json_loadb(resp.data, resp.len, 0, NULL);
 out:
   curl_slist_free_all(headers);
@@ -104,6 +109,8 @@ out:
   free(url);
   return result;
 }
+
+long pq_client_retry_after(const pq_client *c) { return c->retry_after_s; }
 
 const char *pq_client_error_text(json_t *response, const char *fallback) {
   const char *msg = json_string_value(json_object_get(json_object_get(response, "error"), "message"));

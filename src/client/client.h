@@ -35,6 +35,10 @@ pq_err pq_client_call(pq_client *c, const char *method, const char *path, json_t
 pq_err pq_client_sse(pq_client *c, const char *path, const char *last_event_id, pq_sse_fn on_event,
                      void *ctx, long *status);
 
+/* The Retry-After of the last pq_client_call's answer, in seconds (at most
+ * an hour); 0 when it had none. */
+long pq_client_retry_after(const pq_client *c);
+
 /* The message of an error envelope, or a fallback (borrowed). */
 const char *pq_client_error_text(json_t *response, const char *fallback);
 

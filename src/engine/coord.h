@@ -58,6 +58,7 @@ typedef enum {
   PQ_OP_FAIL,
   PQ_OP_CANCEL,
   PQ_OP_APPEND, /* a worker streams output: entries for the job's event log */
+  PQ_OP_RELEASE, /* a lease that never reached its worker goes back, attempt refunded */
   /* workers (engine/ops_workers.c) */
   PQ_OP_REGISTER,
   PQ_OP_HEARTBEAT,
@@ -102,7 +103,15 @@ struct pq_op {
       bool retryable;
     } fail;
     struct { const char *job_id; } cancel;
-    struct { const char *worker_id; } heartbeat;
+    /* claims: held lists every job the worker holds; its leases not in it,
+     * older than one heartbeat interval, are given back (LEASE_ABANDONED) */
+    struct {
+      const char *worker_id;
+      bool claims;
+      const char *const *held;
+      size_t n_held;
+    } heartbeat;
+    struct { const char *job_id, *token; } release;
     struct { pq_worker *worker; } reg; /* borrowed; id and times are filled in */
     struct {
       const char *job_id, *token;
@@ -131,6 +140,7 @@ struct pq_op {
     bool cancel_requested; /* append: a client asked to cancel this job */
     pq_user *user;      /* user_add: the user as stored */
     int reaped;         /* reap: jobs and workers it settled */
+    int abandoned;      /* heartbeat: leases given back because the worker no longer claims them */
   } out;
   pq_op_done_fn done;
   void *ud;             /* the caller's */

@@ -86,6 +86,7 @@ pq_err pq__run_complete(pq__batch *b, pq_op *op);
 pq_err pq__run_fail(pq__batch *b, pq_op *op);
 pq_err pq__run_cancel(pq__batch *b, pq_op *op);
 pq_err pq__run_append(pq__batch *b, pq_op *op);
+pq_err pq__run_release(pq__batch *b, pq_op *op);
 /* Writes job (already changed in memory) if the row is still in from (and
  * holds token): the one place a job changes state. The state machine is
  * asked first; a job that reached a terminal state has its kind's
@@ -97,6 +98,8 @@ pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const ch
                           bool retryable);
 /* The models a lease op asks for (given, or the worker's). */
 const char *const *pq__lease_models(const pq_op *op, size_t *n);
+/* Requeues a job (already changed in memory) in the index and readies its model. */
+pq_err pq__requeued(pq__batch *b, const pq_job *job);
 /* A queued job of model became ready now (submitted, or retried at once). */
 int pq__note_ready(pq__batch *b, const char *model);
 int pq__publish(pq__batch *b, const char *job_id);

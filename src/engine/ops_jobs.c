@@ -89,10 +89,16 @@ pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const ch
   pq_set_str(&job->lease_token, NULL);
   job->lease_expires_at = 0;
   pq_err result = pq__transition(b, job, PQ_JOB_LEASED, token);
-  if (result == PQ_OK && requeue && c->sched &&
-      pq_sched_push(c->sched, job->model, job->number, job->priority, job->not_before, b->now))
-    result = PQ_ERR_NO_MEMORY;
+  if (result == PQ_OK && requeue) result = pq__requeued(b, job);
   return result;
+}
+
+pq_err pq__requeued(pq__batch *b, const pq_job *job) {
+  pq_coord *c = b->c;
+  if (c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, job->not_before, b->now))
+    return PQ_ERR_NO_MEMORY;
+  if (job->not_before <= b->now && pq__note_ready(b, job->model)) return PQ_ERR_NO_MEMORY;
+  return PQ_OK;
 }
 
 /* ---- submit ---- */
@@ -303,6 +309,25 @@ pq_err pq__run_cancel(pq__batch *b, pq_op *op) {
     return result;
   }
   return PQ_ERR_INVALID_STATE;
+}
+
+/* The answer carrying this lease could not reach its worker (the long-poll's
+ * connection was gone): the job goes back at once, and the attempt it never
+ * had is not counted. */
+pq_err pq__run_release(pq__batch *b, pq_op *op) {
+  pq_job *job = NULL;
+  pq_err result = leased_job(b, op->in.release.job_id, op->in.release.token, &job);
+  if (result != PQ_OK) return result;
+  op->out.job = job;
+  job->state = PQ_JOB_QUEUED;
+  if (job->attempts > 0) job->attempts--;
+  job->not_before = 0;
+  job->leased_at = 0;
+  job->lease_expires_at = 0;
+  if (pq_set_str(&job->lease_token, NULL) || pq_set_str(&job->worker_id, NULL)) return PQ_ERR_NO_MEMORY;
+  result = pq__transition(b, job, PQ_JOB_LEASED, op->in.release.token);
+  if (result == PQ_OK) result = pq__requeued(b, job);
+  return result == PQ_ERR_STALE ? PQ_ERR_LEASE_MISMATCH : result;
 }
 
 pq_err pq__run_append(pq__batch *b, pq_op *op) {

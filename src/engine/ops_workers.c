@@ -1,6 +1,10 @@
 /* The workers family: registration and heartbeats, inside the writer's
  * transaction. The live set (live.c) follows after the commit. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "base/ids.h"
+#include "base/log.h"
 #include "engine/internal.h"
 
 pq_err pq__run_register(pq__batch *b, pq_op *op) {
@@ -11,12 +15,45 @@ pq_err pq__run_register(pq__batch *b, pq_op *op) {
   return b->c->ops->worker_insert(b->c->wconn, w);
 }
 
+static bool claimed(const pq_op *op, const char *job_id) {
+  for (size_t i = 0; i < op->in.heartbeat.n_held; i++)
+    if (op->in.heartbeat.held[i] && strcmp(op->in.heartbeat.held[i], job_id) == 0) return true;
+  return false;
+}
+
+/* Leases the worker no longer claims go back. A lease younger than one
+ * heartbeat interval may still be on its way to the worker: it is left. */
+static pq_err give_back_unclaimed(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  int64_t interval = c->cfg.worker_timeout_ms / 3 > 100 ? c->cfg.worker_timeout_ms / 3 : 100;
+  pq_job **jobs = NULL;
+  size_t n = 0;
+  pq_err result = c->ops->job_leased_by(c->wconn, op->in.heartbeat.worker_id, &jobs, &n);
+  for (size_t i = 0; result == PQ_OK && i < n; i++) {
+    pq_job *j = jobs[i];
+    if (claimed(op, j->id) || j->leased_at > b->now - interval) continue;
+    char *token = j->lease_token ? strdup(j->lease_token) : NULL;
+    if (j->lease_token && !token) {
+      result = PQ_ERR_NO_MEMORY;
+      break;
+    }
+    pq_warn("worker %s no longer holds job %s: it goes back", op->in.heartbeat.worker_id, j->id);
+    result = pq__settle_failure(b, j, token, "LEASE_ABANDONED", "the worker no longer holds this job", true);
+    free(token);
+    if (result == PQ_OK) op->out.abandoned++;
+    if (result == PQ_ERR_STALE) result = PQ_OK;
+  }
+  pq_job_free_array(jobs, n);
+  return result;
+}
+
 pq_err pq__run_heartbeat(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
   const char *id = op->in.heartbeat.worker_id;
   pq_err result = c->ops->worker_touch(c->wconn, id, b->now);
   if (result == PQ_OK) op->touched_worker = true;
   if (result == PQ_OK) result = c->ops->job_extend_leases(c->wconn, id, b->now);
+  if (result == PQ_OK && op->in.heartbeat.claims) result = give_back_unclaimed(b, op);
   if (result == PQ_OK) result = c->ops->job_cancel_requested(c->wconn, id, &op->out.cancel_ids, &op->out.n_cancel);
   return result;
 }

@@ -104,6 +104,7 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_FAIL: return pq__run_fail(b, op);
     case PQ_OP_CANCEL: return pq__run_cancel(b, op);
     case PQ_OP_APPEND: return pq__run_append(b, op);
+    case PQ_OP_RELEASE: return pq__run_release(b, op);
     case PQ_OP_REGISTER: return pq__run_register(b, op);
     case PQ_OP_HEARTBEAT: return pq__run_heartbeat(b, op);
     case PQ_OP_USER_ADD: return pq__run_user_add(b, op);
@@ -325,7 +326,7 @@ static bool needs_sync(const pq_op *op) {
   /* streamed output is progress: the result a worker completes with is
    * durable; a reaper pass is redone after a crash */
   return op->kind != PQ_OP_LEASE && op->kind != PQ_OP_HEARTBEAT && op->kind != PQ_OP_APPEND &&
-         op->kind != PQ_OP_REAP;
+         op->kind != PQ_OP_REAP && op->kind != PQ_OP_RELEASE;
 }
 
 /* After commit: the live set follows registrations, workers heard from

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "http/server_internal.h"
+#include <microhttpd.h>
+#include <poll.h>
 
 struct pq__arena_chunk {
   pq__arena_chunk *next;
@@ -62,6 +64,13 @@ const char *pq_req_query(pq_req *req, const char *name) {
 
 const char *pq_req_header(pq_req *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+bool pq_req_peer_gone(pq_req *req) {
+  const union MHD_ConnectionInfo *info = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (!info) return false;
+  struct pollfd p = {.fd = info->connect_fd, .events = POLLRDHUP};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 pq_err pq_req_reply(pq_req *req, int status, json_t *body) {

@@ -79,6 +79,10 @@ const char *pq_req_param(pq_req *req, const char *name);
 const char *pq_req_query(pq_req *req, const char *name);
 const char *pq_req_header(pq_req *req, const char *name);
 
+/* True when the client has closed its side of the connection (a long-poll
+ * whose worker went away): an answer would go nowhere. */
+bool pq_req_peer_gone(pq_req *req);
+
 /* Sets the response; takes ownership of body (which may be NULL: no body). */
 pq_err pq_req_reply(pq_req *req, int status, json_t *body);
 

@@ -22,6 +22,7 @@ enum {
   PQ_ROUTE_JSON_TYPE = 1u << 3, /* Content-Type: application/json must be sent */
   PQ_ROUTE_USER_CLASS = 1u << 4, /* rate limited as a user route, not a client one */
   PQ_ROUTE_METRICS = 1u << 5,   /* public, unless the server makes metrics private (admins only) */
+  PQ_ROUTE_RESULT = 1u << 6,    /* a worker's result: rate limited apart, so its chunks cannot starve it */
 };
 
 

@@ -235,7 +235,10 @@ static pq_err check_access(pq_req *req, const pq_route *route) {
                                                                  role == PQ_ROLE_ADMIN ? "admin" : "client"),
                          "this credential may not call %s %s", req->method, route->pattern);
     if (ac->open) return PQ_OK; /* the demo is not rate limited */
-    const char *cls = role == PQ_ROLE_WORKER ? "w" : route->flags & PQ_ROUTE_USER_CLASS ? "u" : "c";
+    const char *cls = route->flags & PQ_ROUTE_RESULT ? "r"
+                       : role == PQ_ROLE_WORKER    ? "w"
+                       : route->flags & PQ_ROUTE_USER_CLASS ? "u"
+                                                            : "c";
     req->rate_policy = role == PQ_ROLE_WORKER ? &ac->worker : route->flags & PQ_ROUTE_USER_CLASS ? &ac->user : &ac->client;
     /* per user as well as per key: minting keys does not multiply a budget */
     if (req->caller.user_id[0] && strncmp(req->caller.limit_key, "key:", 4) == 0) {

@@ -111,6 +111,8 @@ typedef struct pq_store_ops {
    * ids that a client asked to cancel (caller frees the array and strings). */
   pq_err (*job_extend_leases)(pq_conn *c, const char *worker_id, int64_t now);
   pq_err (*job_cancel_requested)(pq_conn *c, const char *worker_id, char ***ids, size_t *n);
+  /* A worker's leased jobs (caller frees them with pq_job_free_array). */
+  pq_err (*job_leased_by)(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n);
   /* A worker went offline: its leases end now. */
   pq_err (*job_end_leases)(pq_conn *c, const char *worker_id, int64_t now);
   pq_err (*job_count)(pq_conn *c, int state, int64_t *count);

@@ -102,26 +102,44 @@ static void current_id(agent *a, char out[PQ_UUID_LEN + 1]) {
   pthread_mutex_unlock(&a->mu);
 }
 
-/* Posts a result until the coordinator answers; gives up on a 4xx. */
+/* How long reporting one result may take at most, through rate limits,
+ * coordinator restarts and outages, before the agent stops claiming the job
+ * (the coordinator then gives it to another worker). */
+#define REPORT_PATIENCE_MS (15 * 60 * 1000)
+
+static void pause_ms(int64_t ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+/* Posts a result until the coordinator takes it. A 429 or 503 is waited out
+ * as its Retry-After says, a 5xx or an unreachable coordinator with backoff;
+ * only a refusal of the result itself (another 4xx: the lease moved on) ends
+ * it. Even when stopping: a result is never dropped while it may count. */
 static void report(pq_client *c, const char *path, json_t *body) {
-  int64_t delay = 100;
-  for (int tries = 0; tries < 30; tries++) {
+  int64_t delay = 100, started = pq_mono_ms();
+  for (int tries = 1;; tries++) {
     long status;
     json_t *resp = NULL;
     pq_err e = pq_client_call(c, "POST", path, body, 30000, &status, &resp);
-    if (e == PQ_OK && status < 500) {
+    bool again = e != PQ_OK || status >= 500 || status == 429 || status == 408;
+    if (!again) {
       if (status >= 400)
-        pq_warn("worker: %s refused (%ld): %s", path, status,
-                pq_client_error_text(resp, "no reason given"));
+        pq_warn("worker: %s refused (%ld): %s", path, status, pq_client_error_text(resp, "no reason given"));
       json_decref(resp);
       return;
     }
+    int64_t wait = pq_client_retry_after(c) > 0 ? pq_client_retry_after(c) * 1000 : delay;
+    if (tries == 1 || tries % 10 == 0)
+      pq_warn("worker: %s not taken yet (%s), trying again in %lld ms", path,
+              e != PQ_OK ? "coordinator unreachable" : status == 429 ? "rate limited" : "server busy", (long long)wait);
     json_decref(resp);
-    struct timespec ts = {.tv_sec = delay / 1000, .tv_nsec = (delay % 1000) * 1000000};
-    nanosleep(&ts, NULL); /* even when stopping: an acknowledged result must get through */
+    if (pq_mono_ms() - started + wait > REPORT_PATIENCE_MS) break;
+    pause_ms(wait);
     delay = next_backoff(delay);
   }
-  pq_error("worker: gave up reporting %s; the lease will lapse and the job retry", path);
+  pq_error("worker: gave up reporting %s after %d minutes; the job goes to another worker", path,
+           REPORT_PATIENCE_MS / 60000);
 }
 
 /* Streaming: tokens are batched and posted every STREAM_BATCH_MS. */
@@ -133,22 +151,27 @@ typedef struct {
   const char *job_id, *token;
   json_t *pending; /* array of strings not yet posted */
   int64_t started_ms, last_post_ms;
+  int64_t hold_until_ms; /* rate limited: chunks gather until then (the result carries them anyway) */
   bool posted;
 } stream_ctx;
 
 static void post_chunks(stream_ctx *st) {
-  if (json_array_size(st->pending) == 0) return;
+  if (json_array_size(st->pending) == 0 || pq_mono_ms() < st->hold_until_ms) return;
   char path[128];
   snprintf(path, sizeof path, "/v1/jobs/%s/chunks", st->job_id);
   json_t *body = json_pack("{s:s,s:O}", "lease", st->token, "chunks", st->pending);
   long status;
   json_t *resp = NULL;
   /* progress only: a failed post is not retried, the result carries everything */
-  if (body && pq_client_call(st->c, "POST", path, body, 10000, &status, &resp) == PQ_OK &&
-      status == 200 && json_is_true(json_object_get(resp, "cancel_requested")))
-    st->s->cancel = 1;
+  pq_err e = body ? pq_client_call(st->c, "POST", path, body, 10000, &status, &resp) : PQ_ERR_NO_MEMORY;
+  if (e == PQ_OK && status == 200 && json_is_true(json_object_get(resp, "cancel_requested"))) st->s->cancel = 1;
   json_decref(resp);
   json_decref(body);
+  if (e == PQ_OK && status == 429) { /* keep them, and send them together once the limit allows */
+    long after = pq_client_retry_after(st->c);
+    st->hold_until_ms = pq_mono_ms() + (after > 0 ? after * 1000 : 1000);
+    return;
+  }
   json_array_clear(st->pending);
   st->posted = true;
   st->last_post_ms = pq_mono_ms();
@@ -246,6 +269,12 @@ static void *slot_main(void *arg) {
       ensure_registered(a, c, id);
       continue;
     }
+    if (status == 429) { /* the worker's own limit: wait as long as the coordinator says */
+      long after = pq_client_retry_after(c);
+      json_decref(resp);
+      sleep_ms(a, after > 0 ? after * 1000 : 1000);
+      continue;
+    }
     if (status != 200) {
       pq_error("worker: lease refused (%ld): %s", status, pq_client_error_text(resp, "?"));
       json_decref(resp);
@@ -271,9 +300,18 @@ static void heartbeat_loop(agent *a) {
     char id[PQ_UUID_LEN + 1], path[128];
     current_id(a, id);
     snprintf(path, sizeof path, "/v1/workers/%s/heartbeat", id);
+    /* the jobs this worker holds: the coordinator gives back leases it no longer claims */
+    json_t *held = json_array();
+    pthread_mutex_lock(&a->mu);
+    for (int k = 0; k < a->cfg->concurrency; k++)
+      if (a->slots[k].job_id[0]) json_array_append_new(held, json_string(a->slots[k].job_id));
+    pthread_mutex_unlock(&a->mu);
+    json_t *body = json_pack("{s:o}", "jobs", held);
     long status;
     json_t *resp = NULL;
-    if (pq_client_call(c, "POST", path, NULL, 10000, &status, &resp) != PQ_OK) {
+    pq_err sent = pq_client_call(c, "POST", path, body, 10000, &status, &resp);
+    json_decref(body);
+    if (sent != PQ_OK) {
       pq_warn("worker: heartbeat failed: coordinator unreachable");
     } else if (status == 404) {
       ensure_registered(a, c, id);

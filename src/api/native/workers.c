@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "base/log.h"
 #include "engine/kind.h"
 #include "base/clock.h"
 #include "base/ids.h"
@@ -138,15 +139,39 @@ static pq_err heartbeat_done(pq_req *req) {
   for (size_t i = 0; i < req->op.out.n_cancel; i++)
     json_array_append_new(cancel, json_string(req->op.out.cancel_ids[i]));
   return pq_req_reply(req, 200,
-                      json_pack("{s:s,s:s,s:o,s:o}", "worker_id", req->op.in.heartbeat.worker_id,
-                                "status", "online", "cancel", cancel, "server_time",
-                                pq_api_time(pq_now_ms())));
+                      json_pack("{s:s,s:s,s:o,s:i,s:o}", "worker_id", req->op.in.heartbeat.worker_id,
+                                "status", "online", "cancel", cancel, "released", req->op.out.abandoned,
+                                "server_time", pq_api_time(pq_now_ms())));
+}
+
+/* An optional body {"jobs": [ids]}: the jobs the worker holds. Leases it
+ * does not list (older than a heartbeat interval) are given back. */
+static pq_err heartbeat_claims(pq_req *req) {
+  static const char *const fields[] = {"jobs", NULL};
+  json_t *body = req->body, *jobs = body ? json_object_get(body, "jobs") : NULL;
+  pq_err e;
+  if (body && (e = pq_json_only(req, body, "the heartbeat", fields))) return e;
+  if (!jobs || json_is_null(jobs)) return PQ_OK;
+  if (!json_is_array(jobs) || json_array_size(jobs) > 1024)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "jobs"),
+                       "'jobs' must be an array of at most 1024 job ids");
+  size_t n = json_array_size(jobs);
+  const char **held = pq_req_alloc(req, (n ? n : 1) * sizeof *held);
+  if (!held) return PQ_ERR_NO_MEMORY;
+  for (size_t i = 0; i < n; i++)
+    if (!(held[i] = json_string_value(json_array_get(jobs, i))))
+      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "jobs"),
+                         "'jobs' must hold job ids (strings)");
+  req->op.in.heartbeat.claims = true;
+  req->op.in.heartbeat.held = held;
+  req->op.in.heartbeat.n_held = n;
+  return PQ_OK;
 }
 
 pq_err pq_api_worker_heartbeat(pq_req *req) {
   const char *id = NULL;
   pq_err e = worker_id_param(req, &id);
-  if (e != PQ_OK) return e;
+  if (e != PQ_OK || (e = heartbeat_claims(req)) != PQ_OK) return e;
   req->op.kind = PQ_OP_HEARTBEAT;
   req->op.in.heartbeat.worker_id = id;
   pq_req_run_op(req, heartbeat_done);
@@ -155,8 +180,40 @@ pq_err pq_api_worker_heartbeat(pq_req *req) {
 
 /* ---- lease ---- */
 
+typedef struct {
+  pq_op op;
+  char job_id[PQ_UUID_LEN + 1];
+  char token[128];
+} release;
+
+static void release_done(pq_op *op) {
+  pq_op_release(op);
+  free(op); /* the op is the struct's first member */
+}
+
+bool pq_api_release_if_gone(pq_req *req) {
+  if (req->op.out.n_jobs == 0 || !pq_req_peer_gone(req)) return false;
+  for (size_t i = 0; i < req->op.out.n_jobs; i++) {
+    const pq_job *j = req->op.out.jobs[i];
+    release *r = calloc(1, sizeof *r);
+    if (!r || !j->lease_token) { /* it lapses on its own instead */
+      free(r);
+      continue;
+    }
+    memcpy(r->job_id, j->id, sizeof r->job_id);
+    snprintf(r->token, sizeof r->token, "%s", j->lease_token);
+    r->op = (pq_op){.kind = PQ_OP_RELEASE, .in.release = {.job_id = r->job_id, .token = r->token},
+                    .done = release_done};
+    pq_coord_submit(req->coord, &r->op);
+  }
+  pq_info("lease for worker %s: the connection is gone, %zu job(s) go back", req->op.in.lease.worker_id,
+          req->op.out.n_jobs);
+  return true;
+}
+
 static pq_err lease_done(pq_req *req) {
   if (req->op.out.result != PQ_OK) return worker_op_error(req);
+  if (pq_api_release_if_gone(req)) return pq_req_reply(req, 200, json_pack("{s:[]}", "jobs"));
   json_t *jobs = json_array();
   for (size_t i = 0; i < req->op.out.n_jobs; i++) {
     const pq_job *j = req->op.out.jobs[i];

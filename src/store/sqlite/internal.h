@@ -67,6 +67,7 @@ pq_err pq__sq_job_pick(pq_conn *c, const char *const *models, size_t n_models, i
                        int64_t *numbers, size_t *n);
 pq_err pq__sq_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now);
 pq_err pq__sq_job_end_leases(pq_conn *c, const char *worker_id, int64_t now);
+pq_err pq__sq_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n);
 pq_err pq__sq_job_cancel_requested(pq_conn *c, const char *worker_id, char ***ids, size_t *n);
 pq_err pq__sq_job_count(pq_conn *c, int state, int64_t *count);
 pq_err pq__sq_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead);

@@ -43,6 +43,8 @@ static const char SQL_EXTEND[] =
     "THEN lease_expires_at ELSE ?2 + lease_timeout_ms END WHERE worker_id = ?1 AND state = 'leased'";
 static const char SQL_CANCEL_REQ[] = "SELECT id FROM jobs WHERE worker_id = ?1 AND state = 'leased' "
                                      "AND cancel_requested = 1";
+static const char SQL_LEASED_BY[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'leased' AND worker_id = ?1 "
+                                    "ORDER BY number";
 static const char SQL_END_LEASES[] = "UPDATE jobs SET lease_expires_at = ?2 WHERE worker_id = ?1 AND state = 'leased'";
 static const char SQL_COUNT_STATE[] = "SELECT COUNT(*) FROM jobs WHERE state = ?1";
 static const char SQL_COUNT_ALL[] = "SELECT COUNT(*) FROM jobs";
@@ -328,6 +330,13 @@ pq_err pq__sq_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now) 
 
 pq_err pq__sq_job_end_leases(pq_conn *c, const char *worker_id, int64_t now) {
   return worker_jobs_update(c, SQL_END_LEASES, worker_id, now);
+}
+
+pq_err pq__sq_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_LEASED_BY);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, worker_id);
+  return collect_jobs(c, st, out, n);
 }
 
 static void *make_text(sqlite3_stmt *st) { return strdup((const char *)sqlite3_column_text(st, 0)); }

@@ -364,6 +364,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .job_extend_leases = pq__sq_job_extend_leases,
     .job_cancel_requested = pq__sq_job_cancel_requested,
     .job_end_leases = pq__sq_job_end_leases,
+    .job_leased_by = pq__sq_job_leased_by,
     .job_count = pq__sq_job_count,
     .job_ahead = pq__sq_job_ahead,
     .event_append = pq__sq_event_append,

@@ -101,6 +101,7 @@ FORWARD(job_extend_leases, (pq_conn *c, const char *worker_id, int64_t now), (FC
 FORWARD(job_cancel_requested, (pq_conn *c, const char *worker_id, char ***ids, size_t *n),
         (FC(c)->inner, worker_id, ids, n))
 FORWARD(job_end_leases, (pq_conn *c, const char *worker_id, int64_t now), (FC(c)->inner, worker_id, now))
+FORWARD(job_leased_by, (pq_conn *c, const char *worker_id, pq_job ***out, size_t *n), (FC(c)->inner, worker_id, out, n))
 FORWARD(job_count, (pq_conn *c, int state, int64_t *count), (FC(c)->inner, state, count))
 FORWARD(job_ahead, (pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead), (FC(c)->inner, job, cap, ahead))
 FORWARD(event_append,
@@ -265,7 +266,7 @@ const pq_store_ops pq_store_fault_ops = {
     OP(begin), OP(commit), OP(rollback),
     OP(job_insert), OP(job_get), OP(job_get_by_idempotency_key), OP(job_peek), OP(job_update), OP(job_list),
     OP(job_scan_queued), OP(job_scan_due), OP(job_pick), OP(job_extend_leases), OP(job_cancel_requested),
-    OP(job_end_leases), OP(job_count), OP(job_ahead), OP(event_append), OP(event_list), OP(worker_insert),
+    OP(job_end_leases), OP(job_leased_by), OP(job_count), OP(job_ahead), OP(event_append), OP(event_list), OP(worker_insert),
     OP(worker_get), OP(worker_touch), OP(worker_mark_offline), OP(worker_count_online), OP(worker_list_online),
     OP(job_totals), OP(job_count_active), OP(job_count_queued_by_owner), OP(user_insert), OP(user_get),
     OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_revoke),

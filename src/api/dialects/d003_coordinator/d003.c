@@ -233,6 +233,7 @@ static pq_err d003_miner_heartbeat(pq_req *req) {
 static pq_err jobs_leased(pq_req *req) {
   if (req->op.out.result == PQ_ERR_NOT_FOUND) return miner_unknown(req);
   if (req->op.out.result != PQ_OK) return req->op.out.result;
+  if (pq_api_release_if_gone(req)) return pq_req_reply(req, 200, json_array());
   json_t *list = json_array();
   for (size_t i = 0; i < req->op.out.n_jobs; i++) {
     const pq_job *j = req->op.out.jobs[i];
@@ -529,7 +530,8 @@ static const pq_route routes[] = {
     ROUTE("POST", "/v1/miner/register", d003_miner_register, JSON | BODY, PQ_ROLE_WORKER, "d003.miner.register"),
     ROUTE("POST", "/v1/miner/heartbeat", d003_miner_heartbeat, JSON | BODY, PQ_ROLE_WORKER, "d003.miner.heartbeat"),
     ROUTE("GET", "/v1/miner/jobs", d003_miner_jobs, 0, PQ_ROLE_WORKER, "d003.miner.jobs"),
-    ROUTE("POST", "/v1/miner/result", d003_miner_result, JSON | BODY, PQ_ROLE_WORKER, "d003.miner.result"),
+    ROUTE("POST", "/v1/miner/result", d003_miner_result, JSON | BODY | PQ_ROUTE_RESULT, PQ_ROLE_WORKER,
+          "d003.miner.result"),
     ROUTE("GET", "/v1/users/challenge", d003_user_challenge, PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC, "d003.users.challenge"),
     ROUTE("POST", "/v1/users/login", d003_user_login, JSON | BODY | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC,
           "d003.users.login"),

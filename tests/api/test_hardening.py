@@ -1,0 +1,87 @@
+"""Hardening: jobs that must never be stranded (a rate-limited result, a
+lease whose worker no longer holds it, a lease answer that cannot reach its
+long-poll), and what hostile input must not do."""
+import os
+import socket
+import subprocess
+import signal
+
+import requests
+
+from conftest import BIN, PATIENCE, Worker, wait_until
+from test_identity import Tenants, req
+
+
+def start_worker(server, key, data, *extra):
+    log = open(os.path.join(data, f"worker-{len(os.listdir(data))}.log"), "w")
+    proc = subprocess.Popen([BIN, "worker", "--coordinator", server.url, "--model", "echo", "--api-key", key,
+                             *extra], stdout=log, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def stop_worker(proc, log):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=PATIENCE + 30) == 0
+    log.close()
+    with open(log.name) as f:
+        return f.read()
+
+
+def test_rate_limited_results_are_not_dropped(tmpdir_path, make_server):
+    """Four streaming jobs on one worker under a tight worker limit: its
+    chunk posts are refused (429), yet every result arrives."""
+    t = Tenants(tmpdir_path)
+    server = make_server("--rate-worker", "60", "--burst-worker", "4", data_dir=tmpdir_path, secured=True)
+    prompt = " ".join(f"w{i}" for i in range(120))
+    ids = [req(server, "POST", "/v1/jobs", t.h("bob"), {"model": "echo", "prompt": prompt}).json()["id"]
+           for _ in range(4)]
+    proc, log = start_worker(server, t.keys["worker"], tmpdir_path, "--concurrency", "4", "--echo-delay", "5ms")
+    try:
+        for jid in ids:
+            job = wait_until(lambda: (j := req(server, "GET", f"/v1/jobs/{jid}?wait=5", t.h("bob")).json())
+                             ["status"] == "completed" and j, timeout=PATIENCE * 3, what=f"job {jid} to complete")
+            assert job["output"] == prompt
+    finally:
+        text = stop_worker(proc, log)
+    assert "complete refused" not in text and "gave up" not in text
+
+
+def test_unclaimed_leases_go_back(tmpdir_path, make_server):
+    """A worker's heartbeat lists the jobs it holds; a lease it does not list
+    (older than one heartbeat interval) is given back and leased again."""
+    server = make_server("--worker-timeout", "900ms", "--retry-backoff", "1ms")  # heartbeat interval 300 ms
+    ack = server.submit("held?")
+    w = Worker(server)
+    first = w.lease_one()
+    # while claimed, the lease stays, however long
+    def beat(jobs):
+        r = server.post(f"/v1/workers/{w.id}/heartbeat", {"jobs": jobs})
+        assert r.status_code == 200, r.text
+        return r.json()
+    assert beat([first["id"]])["released"] == 0
+    assert server.job(ack["id"])["status"] == "leased"
+    # unclaimed: it goes back once the lease is a heartbeat interval old
+    wait_until(lambda: beat([])["released"] == 1, what="the unclaimed lease to go back")
+    job = server.job(ack["id"])
+    assert job["status"] == "queued" and job["error"]["code"] == "LEASE_ABANDONED"
+    second = Worker(server, name="w2").lease_one(wait_s=10)
+    assert second["id"] == ack["id"] and second["attempt"] == 2
+    # an old-style heartbeat (no list) gives nothing back
+    assert server.post(f"/v1/workers/{w.id}/heartbeat").json()["released"] == 0
+    assert server.job(ack["id"])["status"] == "leased"
+
+
+def test_a_lease_is_not_handed_to_a_closed_long_poll(server):
+    """A worker's long-poll whose connection closed does not swallow the next
+    job: it goes back at once, without costing an attempt."""
+    w = Worker(server)
+    body = b'{"max_jobs": 1, "wait_s": 30}'
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(b"POST /v1/workers/" + w.id.encode() + b"/lease HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    wait_until(lambda: "\nwaiting_requests 1" in server.get("/metrics").text, what="the long-poll to park")
+    s.close()
+    ack = server.submit("for a live worker")
+    # the dead poll got it and gave it back, with its attempt refunded; a live worker takes it
+    job = Worker(server, name="alive").lease_one(wait_s=10)
+    assert job["id"] == ack["id"] and job["attempt"] == 1
