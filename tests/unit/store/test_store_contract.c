@@ -245,6 +245,15 @@ static void scans_find_queued_and_due(void **state) {
   assert_int_equal(seen[0], 2);
   assert_int_equal(seen[1], a);
   assert_int_equal(seen[2], c);
+  pq_job **mine = NULL;
+  size_t n_mine = 0;
+  assert_int_equal(ops->job_leased_by(f->w, "w1", &mine, &n_mine), PQ_OK);
+  assert_int_equal(n_mine, 1);
+  assert_int_equal(mine[0]->number, b);
+  pq_job_free_array(mine, n_mine);
+  assert_int_equal(ops->job_leased_by(f->w, "w2", &mine, &n_mine), PQ_OK);
+  assert_int_equal(n_mine, 0);
+  free(mine);
   int64_t due[8] = {0};
   assert_int_equal(ops->job_scan_due(f->w, 400, 10, collect, due), PQ_OK);
   assert_int_equal(due[0], 0);
