@@ -26,12 +26,13 @@ struct pq_access {
   stream_count streams[STREAM_SLOTS]; /* open addressing by key */
 };
 
-static const char *const scope_names[] = {"client", "worker", "admin"};
+static const char *const scope_names[] = {"client", "worker", "admin", "service"};
+#define N_SCOPES (sizeof scope_names / sizeof scope_names[0])
 
-const char *pq_scope_name(pq_scope s) { return (unsigned)s < 3 ? scope_names[s] : "client"; }
+const char *pq_scope_name(pq_scope s) { return (unsigned)s < N_SCOPES ? scope_names[s] : "client"; }
 
 int pq_scope_parse(const char *s) {
-  for (int i = 0; s && i < 3; i++)
+  for (int i = 0; s && i < (int)N_SCOPES; i++)
     if (strcmp(s, scope_names[i]) == 0) return i;
   return -1;
 }
@@ -137,8 +138,11 @@ pq_err pq_access_identify(pq_access *a, const char *authorization, const char *x
   if (authorization) {
     if (strncasecmp(authorization, "Bearer ", 7) == 0) {
       const char *cred = authorization + 7;
-      return strncmp(cred, PQ_APIKEY_PREFIX, 8) == 0 ? by_key(a, cred, out, why)
-                                                      : by_jwt(a, cred, out, why);
+      /* a JWT is three dot-separated parts; anything else is a key (ours or a deployment's) */
+      int dots = 0;
+      for (const char *p = cred; *p; p++) dots += *p == '.';
+      return dots == 2 && strncmp(cred, PQ_APIKEY_PREFIX, 8) != 0 ? by_jwt(a, cred, out, why)
+                                                                  : by_key(a, cred, out, why);
     }
     if (strncasecmp(authorization, "ApiKey ", 7) == 0) return by_key(a, authorization + 7, out, why);
     *why = "use Authorization: Bearer <token or key>, Authorization: ApiKey <key> or X-Api-Key";
@@ -153,8 +157,10 @@ pq_err pq_access_identify(pq_access *a, const char *authorization, const char *x
 bool pq_access_allows(const pq_identity *id, pq_role role) {
   switch (role) {
     case PQ_ROLE_PUBLIC: return true;
-    case PQ_ROLE_CLIENT: return id->known && (id->scope == PQ_SCOPE_CLIENT || id->scope == PQ_SCOPE_ADMIN);
-    case PQ_ROLE_WORKER: return id->known && (id->scope == PQ_SCOPE_WORKER || id->scope == PQ_SCOPE_ADMIN);
+    case PQ_ROLE_CLIENT:
+      return id->known && (id->scope == PQ_SCOPE_CLIENT || id->scope == PQ_SCOPE_ADMIN || id->scope == PQ_SCOPE_SERVICE);
+    case PQ_ROLE_WORKER:
+      return id->known && (id->scope == PQ_SCOPE_WORKER || id->scope == PQ_SCOPE_ADMIN || id->scope == PQ_SCOPE_SERVICE);
     case PQ_ROLE_ADMIN: return id->known && id->scope == PQ_SCOPE_ADMIN && id->admin;
   }
   return false;

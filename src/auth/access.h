@@ -19,7 +19,8 @@
 #include "auth/workpool.h"
 #include "auth/role.h"
 
-typedef enum { PQ_SCOPE_CLIENT, PQ_SCOPE_WORKER, PQ_SCOPE_ADMIN } pq_scope;
+/* service: client and worker routes both (a deployment's API_KEYS), never admin */
+typedef enum { PQ_SCOPE_CLIENT, PQ_SCOPE_WORKER, PQ_SCOPE_ADMIN, PQ_SCOPE_SERVICE } pq_scope;
 
 typedef struct pq_identity {
   bool known;                       /* false: nobody yet (public routes) */

@@ -67,6 +67,7 @@ typedef enum {
   PQ_OP_USER_SET_DISABLED,
   PQ_OP_KEY_ADD,
   PQ_OP_KEY_REVOKE,
+  PQ_OP_KEYS_SYNC,   /* a deployment's static keys: one user each, the unlisted ones revoked */
   /* upkeep (engine/reaper.c): lapsed leases, ended ttls, silent workers, due retries, now */
   PQ_OP_REAP,
   /* the ledger's operations will be a family of their own */
@@ -127,6 +128,15 @@ struct pq_op {
     struct { pq_api_key *key; bool if_absent; } key_add;
     /* by id or prefix; user_id (when not NULL) must own it */
     struct { const char *id_or_prefix, *user_id; } key_revoke;
+    /* keys: hex SHA-256 hashes, prefixes: what each key's listing shows; each
+     * key becomes its own non-admin user "<name>:<hash's first 12>" with scope
+     * (a key already stored is moved there and made active); keys named name
+     * and not listed are revoked. One transaction. */
+    struct {
+      const char *name, *scope;
+      const char *const *hashes, *const *prefixes;
+      size_t n;
+    } keys_sync;
   } in;
   struct {
     pq_err result;
@@ -141,6 +151,7 @@ struct pq_op {
     pq_user *user;      /* user_add: the user as stored */
     int reaped;         /* reap: jobs and workers it settled */
     int abandoned;      /* heartbeat: leases given back because the worker no longer claims them */
+    int revoked;        /* keys_sync: keys no longer listed */
   } out;
   pq_op_done_fn done;
   void *ud;             /* the caller's */

@@ -111,6 +111,7 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_USER_SET_DISABLED: return pq__run_user_set_disabled(b, op);
     case PQ_OP_KEY_ADD: return pq__run_key_add(b, op);
     case PQ_OP_KEY_REVOKE: return pq__run_key_revoke(b, op);
+    case PQ_OP_KEYS_SYNC: return pq__run_keys_sync(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;

@@ -156,6 +156,9 @@ typedef struct pq_store_ops {
   pq_err (*key_get_by_hash)(pq_conn *c, const char *hash, pq_api_key **out);
   /* user_id NULL: everyone's */
   pq_err (*key_list)(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n);
+  /* The key with this hash now belongs to user_id with scope and name, and
+   * is active again. PQ_ERR_NOT_FOUND when no key has that hash. */
+  pq_err (*key_rebind)(pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name);
   /* by id or prefix; user_id (when not NULL) must own it. PQ_ERR_NOT_FOUND */
   pq_err (*key_revoke)(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 } pq_store_ops;

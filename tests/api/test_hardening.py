@@ -85,3 +85,53 @@ def test_a_lease_is_not_handed_to_a_closed_long_poll(server):
     # the dead poll got it and gave it back, with its attempt refunded; a live worker takes it
     job = Worker(server, name="alive").lease_one(wait_s=10)
     assert job["id"] == ack["id"] and job["attempt"] == 1
+
+
+# ---- API_KEYS: each key its own identity ----
+
+KEY_A, KEY_B = "tenant-a-static-key-0001", "tenant-b-static-key-0002"
+
+
+def serve_with_keys(tmpdir_path, keys, *args):
+    from conftest import Server
+    env = os.environ.copy()
+    os.environ["API_KEYS"] = keys
+    try:
+        return Server(tmpdir_path, args, secured=True).start()
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+
+
+def test_api_keys_are_separate_non_admin_identities(tmpdir_path):
+    server = serve_with_keys(tmpdir_path, f"{KEY_A}, {KEY_B}")
+    try:
+        a, b = {"X-Api-Key": KEY_A}, {"Authorization": f"Bearer {KEY_B}"}  # Bearer works for them too
+        job = req(server, "POST", "/v1/jobs", a, {"model": "echo", "prompt": "a's secret"}).json()
+        assert req(server, "GET", f"/v1/jobs/{job['id']}", a).status_code == 200
+        assert req(server, "GET", f"/v1/jobs/{job['id']}", b).status_code == 404  # not b's
+        assert req(server, "GET", "/v1/jobs", b).json()["pagination"]["total"] == 0
+        assert req(server, "GET", "/v1/keys", b).status_code == 200
+        assert len(req(server, "GET", "/v1/keys", b).json()["data"]) == 1  # its own only: no admin
+        r = req(server, "POST", "/v1/keys", b, {"scope": "admin"})
+        assert r.status_code == 403
+        # both may act as a miner (client and worker routes): the document's use
+        assert req(server, "POST", "/v1/workers", b, {"name": "m", "models": ["echo"]}).status_code == 201
+    finally:
+        assert server.stop() == 0
+    # a key taken out of API_KEYS stops working at the next start
+    server = serve_with_keys(tmpdir_path, KEY_A)
+    try:
+        assert req(server, "GET", "/v1/jobs", {"X-Api-Key": KEY_A}).status_code == 200
+        r = req(server, "GET", "/v1/jobs", {"X-Api-Key": KEY_B})
+        assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+    finally:
+        assert server.stop() == 0
+
+
+def test_short_api_keys_and_secrets_stop_the_start(tmpdir_path):
+    for env, needle in ((dict(API_KEYS="key1,key2,key3"), "API_KEYS"), (dict(SECRET_KEY="short"), "SECRET_KEY")):
+        r = subprocess.run([BIN, "serve", "--data", tmpdir_path, "--listen", "127.0.0.1:0"],
+                           env=dict(os.environ, **env), capture_output=True, text=True, timeout=PATIENCE)
+        assert r.returncode == 2, r.stderr
+        assert needle in r.stderr and ("16" in r.stderr or "32" in r.stderr), r.stderr

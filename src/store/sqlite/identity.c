@@ -17,6 +17,8 @@ static const char SQL_KEY_INSERT[] = "INSERT INTO api_keys (id, user_id, prefix,
 static const char SQL_KEY_GET_HASH[] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1";
 static const char SQL_KEY_LIST_USER[] = "SELECT " KEY_COLS " FROM api_keys WHERE user_id = ?1 ORDER BY created_at";
 static const char SQL_KEY_LIST_ALL[] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at";
+static const char SQL_KEY_REBIND[] = "UPDATE api_keys SET user_id = ?2, scope = ?3, name = ?4, revoked_at = NULL "
+                                     "WHERE hash = ?1";
 static const char SQL_KEY_REVOKE[] = "UPDATE api_keys SET revoked_at = ?3 WHERE (id = ?1 OR prefix = ?1) "
                                      "AND (?2 IS NULL OR user_id = ?2) AND revoked_at IS NULL";
 
@@ -114,6 +116,17 @@ pq_err pq__sq_key_list(pq_conn *c, const char *user_id, pq_api_key ***out, size_
   if (!st) return PQ_ERR_STORE_FAILED;
   if (user_id) pq__sq_bind_text(st, 1, user_id);
   return pq__sq_collect_rows(c, st, make_key, free_key, (void ***)out, n);
+}
+
+pq_err pq__sq_key_rebind(pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_KEY_REBIND);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, hash);
+  pq__sq_bind_text(st, 2, user_id);
+  pq__sq_bind_text(st, 3, scope);
+  pq__sq_bind_text(st, 4, name);
+  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "rebind key");
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
 }
 
 pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now) {

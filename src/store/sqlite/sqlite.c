@@ -385,5 +385,6 @@ const pq_store_ops pq_store_sqlite_ops = {
     .key_insert = pq__sq_key_insert,
     .key_get_by_hash = pq__sq_key_get_by_hash,
     .key_list = pq__sq_key_list,
+    .key_rebind = pq__sq_key_rebind,
     .key_revoke = pq__sq_key_revoke,
 };

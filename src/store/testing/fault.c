@@ -131,6 +131,8 @@ FORWARD(user_set_disabled, (pq_conn *c, const char *name, bool disabled), (FC(c)
 FORWARD(key_insert, (pq_conn *c, const pq_api_key *k), (FC(c)->inner, k))
 FORWARD(key_get_by_hash, (pq_conn *c, const char *hash, pq_api_key **out), (FC(c)->inner, hash, out))
 FORWARD(key_list, (pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n), (FC(c)->inner, user_id, out, n))
+FORWARD(key_rebind, (pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name),
+        (FC(c)->inner, hash, user_id, scope, name))
 FORWARD(key_revoke, (pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now),
         (FC(c)->inner, id_or_prefix, user_id, now))
 FORWARD(begin, (pq_conn *c, bool durable), (FC(c)->inner, durable))
@@ -269,6 +271,6 @@ const pq_store_ops pq_store_fault_ops = {
     OP(job_end_leases), OP(job_leased_by), OP(job_count), OP(job_ahead), OP(event_append), OP(event_list), OP(worker_insert),
     OP(worker_get), OP(worker_touch), OP(worker_mark_offline), OP(worker_count_online), OP(worker_list_online),
     OP(job_totals), OP(job_count_active), OP(job_count_queued_by_owner), OP(user_insert), OP(user_get),
-    OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_revoke),
+    OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_rebind), OP(key_revoke),
 };
 #undef OP

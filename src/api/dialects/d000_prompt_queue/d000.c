@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "api/dialect.h"
+#include "auth/auth.h"
 #include "http/json_in.h"
 
 /* The job routes answer a missing or bad token 403 ("Invalid JWT Token"). */
@@ -82,7 +83,12 @@ static int d000_environment(char *why, size_t why_size) {
     snprintf(listen, sizeof listen, "0.0.0.0:%s", port);
     setenv("PROMPTQ_LISTEN", listen, 0);
   }
-  if (getenv("JWT_SECRET")) setenv("PROMPTQ_JWT_SECRET", getenv("JWT_SECRET"), 0);
+  const char *secret = getenv("JWT_SECRET");
+  if (secret && strlen(secret) < PQ_JWT_SECRET_MIN) {
+    snprintf(why, why_size, "JWT_SECRET must be %d characters at least (it has %zu)", PQ_JWT_SECRET_MIN, strlen(secret));
+    return -1;
+  }
+  if (secret) setenv("PROMPTQ_JWT_SECRET", secret, 0);
   if (getenv("MAX_REQUESTSPERMINUTE")) setenv("PROMPTQ_RATE_CLIENT", getenv("MAX_REQUESTSPERMINUTE"), 0);
   return 0;
 }

@@ -19,6 +19,8 @@
 #include "http/json_in.h"
 
 #define CHALLENGE_SLOTS 4096
+#define STATIC_KEY_MIN 16   /* an API_KEYS key, in characters */
+#define STATIC_KEYS_MAX 256
 #define WALLET_PREFIX "wallet:"
 
 static json_t *d003_error(pq_req *req, pq_err err, const char *message, json_t *details, int *status) {
@@ -465,7 +467,31 @@ static int d003_environment(char *why, size_t why_size) {
     snprintf(listen, sizeof listen, "%s:%s", host ? host : "127.0.0.1", port ? port : "8000");
     setenv("PROMPTQ_LISTEN", listen, 0);
   }
-  if (getenv("SECRET_KEY")) setenv("PROMPTQ_JWT_SECRET", getenv("SECRET_KEY"), 0);
+  const char *secret = getenv("SECRET_KEY");
+  if (secret && strlen(secret) < PQ_JWT_SECRET_MIN) {
+    snprintf(why, why_size, "SECRET_KEY must be %d characters at least (it has %zu)", PQ_JWT_SECRET_MIN, strlen(secret));
+    return -1;
+  }
+  if (secret) setenv("PROMPTQ_JWT_SECRET", secret, 0);
+  const char *keys = getenv("API_KEYS");
+  if (keys) { /* each key long enough to be a secret: the document's own key1,key2 are not */
+    char *copy = strdup(keys), *save = NULL;
+    size_t count = 0;
+    for (char *k = copy ? strtok_r(copy, ",", &save) : NULL; k; k = strtok_r(NULL, ",", &save)) {
+      while (*k == ' ') k++;
+      size_t len = strlen(k);
+      while (len && k[len - 1] == ' ') len--;
+      if (!len) continue;
+      if (len < STATIC_KEY_MIN || len > 256 || ++count > STATIC_KEYS_MAX) {
+        snprintf(why, why_size, count > STATIC_KEYS_MAX ? "API_KEYS holds more than %d keys"
+                                                        : "API_KEYS: each key needs %d to 256 characters (key %zu has %zu)",
+                 count > STATIC_KEYS_MAX ? STATIC_KEYS_MAX : STATIC_KEY_MIN, count + 1, len);
+        free(copy);
+        return -1;
+      }
+    }
+    free(copy);
+  }
   if (url) {
     if (strncmp(url, "sqlite:///", 10) != 0) {
       snprintf(why, why_size,
@@ -484,36 +510,38 @@ static int d003_environment(char *why, size_t why_size) {
 }
 
 /* API_KEYS=key1,key2: keys the coordinator API's clients and miners already
- * hold. They are stored as hashes, as keys of a user named api-keys, through
- * the engine's identity operations. */
-static pq_err install_static_keys(pq_coord *coord, const char *list) {
-  pq_user nu = {.name = "api-keys", .password_hash = "!keys"}; /* no password login */
-  pq_op add_user = {.kind = PQ_OP_USER_ADD, .in.user_add = {.user = &nu, .if_absent = true}};
-  pq_err e = pq_coord_call(coord, &add_user);
-  char *copy = e == PQ_OK ? strdup(list) : NULL, *save = NULL;
-  if (e == PQ_OK && !copy) e = PQ_ERR_NO_MEMORY;
-  for (char *key = copy ? strtok_r(copy, ",", &save) : NULL; e == PQ_OK && key; key = strtok_r(NULL, ",", &save)) {
-    while (*key == ' ') key++;
-    char hash[65], prefix[9];
-    pq_apikey_hash(key, hash);
-    snprintf(prefix, sizeof prefix, "%.4s****", key);
-    /* admin scope so one key serves client and miner routes; the user is no admin */
-    pq_api_key nk = {.user_id = add_user.out.user->id, .prefix = prefix, .hash = hash, .scope = "admin",
-                     .name = "API_KEYS"};
-    pq_op add_key = {.kind = PQ_OP_KEY_ADD, .in.key_add = {.key = &nk, .if_absent = true}};
-    e = pq_coord_call(coord, &add_key);
-    pq_op_release(&add_key);
-  }
-  free(copy);
-  pq_op_release(&add_user);
-  return e;
-}
-
+ * hold. Each becomes its own identity (a user named after the key's hash,
+ * scope service: client and miner routes, no admin), stored as a hash; a key
+ * no longer listed is revoked at this start. */
 static pq_err d003_start(pq_coord *coord, bool open) {
   const char *list = getenv("API_KEYS");
-  if (!list || open) return PQ_OK;
-  pq_err e = install_static_keys(coord, list);
+  if (open) return PQ_OK;
+  const char *hashes[STATIC_KEYS_MAX], *prefixes[STATIC_KEYS_MAX];
+  char hash_buf[STATIC_KEYS_MAX][65], prefix_buf[STATIC_KEYS_MAX][9];
+  size_t n = 0;
+  char *copy = list ? strdup(list) : NULL, *save = NULL;
+  if (list && !copy) return PQ_ERR_NO_MEMORY;
+  for (char *key = copy ? strtok_r(copy, ",", &save) : NULL; key && n < STATIC_KEYS_MAX;
+       key = strtok_r(NULL, ",", &save)) {
+    while (*key == ' ') key++;
+    size_t len = strlen(key);
+    while (len && key[len - 1] == ' ') key[--len] = '\0';
+    if (!len) continue;
+    pq_apikey_hash(key, hash_buf[n]);
+    snprintf(prefix_buf[n], sizeof prefix_buf[n], "%.4s****", key);
+    hashes[n] = hash_buf[n];
+    prefixes[n] = prefix_buf[n];
+    n++;
+  }
+  if (copy) sodium_memzero(copy, strlen(list));
+  free(copy);
+  pq_op op = {.kind = PQ_OP_KEYS_SYNC,
+              .in.keys_sync = {.name = "API_KEYS", .scope = "service", .hashes = hashes, .prefixes = prefixes, .n = n}};
+  pq_err e = pq_coord_call(coord, &op);
   if (e != PQ_OK) pq_error("cannot install API_KEYS: %s", pq_err_message(e));
+  else if (n || op.out.revoked)
+    pq_info("API_KEYS: %zu key(s) installed, each its own identity; %d no longer listed, revoked", n, op.out.revoked);
+  pq_op_release(&op);
   return e;
 }
 
