@@ -65,6 +65,9 @@ pq_err pq_api_job_receipt(pq_req *req);
 pq_err pq_api_receipt_key(pq_req *req);
 
 /* workers */
+/* The caller's worker (an admin's: any), else PQ_ERR_NOT_FOUND, not answered:
+ * a worker id is bound to the user whose credential registered it. */
+pq_err pq_api_their_worker(pq_req *req, const char *worker_id);
 /* A lease's answer whose long-poll connection is gone goes nowhere: its
  * jobs are given back at once (attempt refunded) and true is returned. */
 bool pq_api_release_if_gone(pq_req *req);

@@ -230,6 +230,9 @@ pq_store *pq_coord_store(pq_coord *c);
 /* Live models: kept in memory from registrations, heartbeats and the
  * reaper, so asking costs no store read and no JSON parsing. */
 bool pq_coord_model_served(pq_coord *c, const char *model);
+/* The user a worker belongs to ("" for an open server's), from memory for a
+ * live worker, else from the store. PQ_ERR_NOT_FOUND when unknown. */
+pq_err pq_coord_worker_owner(pq_coord *c, const char *worker_id, char owner[PQ_UUID_LEN + 1]);
 /* Calls fn once per model some online worker serves, with the creation time
  * of the oldest such worker. */
 void pq_coord_live_models(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t created_at), void *ctx);

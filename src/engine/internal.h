@@ -16,6 +16,7 @@
 /* One online worker and the models it serves (live.c). */
 typedef struct pq__live_worker {
   char id[PQ_UUID_LEN + 1];
+  char owner[PQ_UUID_LEN + 1];
   char **models;
   size_t n_models;
   int64_t created_at;

@@ -4,6 +4,7 @@
  * silent); anyone reads it under live_mu. A worker's models are parsed from
  * their JSON once, here. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,7 @@ void pq__live_add(pq_coord *c, const pq_worker *w) {
   }
   if (lw) {
     free_models(lw->models, lw->n_models);
+    snprintf(lw->owner, sizeof lw->owner, "%s", w->owner ? w->owner : "");
     lw->models = models;
     lw->n_models = n;
     lw->created_at = w->created_at;
@@ -134,6 +136,19 @@ void pq__live_free(pq_coord *c) {
   free(c->live);
   c->live = NULL;
   c->n_live = c->cap_live = 0;
+}
+
+pq_err pq_coord_worker_owner(pq_coord *c, const char *worker_id, char owner[PQ_UUID_LEN + 1]) {
+  pthread_mutex_lock(&c->live_mu);
+  pq__live_worker *lw = find(c, worker_id);
+  if (lw) memcpy(owner, lw->owner, PQ_UUID_LEN + 1);
+  pthread_mutex_unlock(&c->live_mu);
+  if (lw) return PQ_OK;
+  pq_worker *w = NULL; /* not live: ask the store */
+  pq_err result = pq_coord_get_worker(c, worker_id, &w);
+  if (result == PQ_OK) snprintf(owner, PQ_UUID_LEN + 1, "%s", w->owner ? w->owner : "");
+  pq_worker_free(w);
+  return result;
 }
 
 bool pq_coord_model_served(pq_coord *c, const char *model) {

@@ -73,6 +73,7 @@ void pq_worker_free(pq_worker *w) {
   free(w->models);
   free(w->capabilities);
   free(w->public_key);
+  free(w->owner);
   free(w);
 }
 

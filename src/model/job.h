@@ -80,6 +80,7 @@ typedef struct pq_worker {
   char *models;                /* JSON array text */
   char *capabilities;          /* JSON object text */
   char *public_key;            /* base64 Ed25519 the worker signs results with; may be NULL */
+  char *owner;                 /* the user whose credential registered it; "" when the server runs --open */
   bool online;
   int64_t created_at, last_seen_at;
 } pq_worker;

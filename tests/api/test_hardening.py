@@ -135,3 +135,21 @@ def test_short_api_keys_and_secrets_stop_the_start(tmpdir_path):
                            env=dict(os.environ, **env), capture_output=True, text=True, timeout=PATIENCE)
         assert r.returncode == 2, r.stderr
         assert needle in r.stderr and ("16" in r.stderr or "32" in r.stderr), r.stderr
+
+
+def test_a_worker_id_is_bound_to_its_credential(tmpdir_path, make_server):
+    t = Tenants(tmpdir_path)
+    from test_identity import cli
+    carols_worker = {"Authorization": "Bearer " + cli("key", "create", "--user", "carol", "--scope", "worker",
+                                                      "--data", tmpdir_path)}
+    server = make_server(data_dir=tmpdir_path, secured=True)
+    bobs = req(server, "POST", "/v1/workers", t.h("worker"), {"name": "bob-gpu", "models": ["echo"]}).json()["id"]
+    for method, path in [("POST", f"/v1/workers/{bobs}/heartbeat"), ("POST", f"/v1/workers/{bobs}/lease"),
+                         ("GET", f"/v1/workers/{bobs}")]:
+        r = req(server, method, path, carols_worker)
+        assert r.status_code == 404, (path, r.text)
+        assert req(server, method, path, t.h("worker")).status_code == 200, path  # its own
+        assert req(server, method, path, t.h("ann")).status_code == 200, path  # an admin's
+    # the coordinator API's miners too
+    r = req(server, "POST", "/v1/miner/heartbeat", carols_worker, {"miner_id": bobs})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "MINER_NOT_FOUND"

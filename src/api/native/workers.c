@@ -13,11 +13,21 @@
 #define MAX_LEASE_JOBS 64
 #define MAX_MODELS 64
 
+pq_err pq_api_their_worker(pq_req *req, const char *worker_id) {
+  char owner[PQ_UUID_LEN + 1];
+  pq_err e = pq_coord_worker_owner(req->coord, worker_id, owner);
+  if (e != PQ_OK || req->caller.admin) return e;
+  return strcmp(owner, pq_api_owner(req)) == 0 ? PQ_OK : PQ_ERR_NOT_FOUND;
+}
+
+/* The {id} of a worker route: a worker of the caller's. */
 static pq_err worker_id_param(pq_req *req, const char **out) {
   const char *id = pq_req_param(req, "id");
-  if (!id || !pq_is_uuid(id))
+  pq_err e = id && pq_is_uuid(id) ? pq_api_their_worker(req, id) : PQ_ERR_NOT_FOUND;
+  if (e == PQ_ERR_NOT_FOUND)
     return pq_req_fail(req, PQ_ERR_NOT_FOUND, json_pack("{s:s?}", "worker_id", id),
                        "no worker with id '%s'; register first", id ? id : "");
+  if (e != PQ_OK) return e;
   *out = id;
   return PQ_OK;
 }
@@ -108,7 +118,8 @@ pq_err pq_api_worker_register(pq_req *req) {
   w->models = models ? json_dumps(models, JSON_COMPACT) : strdup("[]");
   w->capabilities = caps ? json_dumps(caps, JSON_COMPACT) : strdup("{}");
   w->public_key = public_key ? strdup(public_key) : NULL;
-  if (!w->name || !w->models || !w->capabilities || (public_key && !w->public_key)) {
+  w->owner = strdup(pq_api_owner(req)); /* the worker id is bound to this user */
+  if (!w->name || !w->models || !w->capabilities || (public_key && !w->public_key) || !w->owner) {
     pq_worker_free(w);
     return PQ_ERR_NO_MEMORY;
   }

@@ -4,10 +4,10 @@
 
 #include "store/sqlite/internal.h"
 
-#define WORKER_COLS "id, name, models, capabilities, online, created_at, last_seen_at, public_key"
+#define WORKER_COLS "id, name, models, capabilities, online, created_at, last_seen_at, public_key, owner"
 
 static const char SQL_INSERT[] = "INSERT INTO workers (id, name, models, capabilities, online, "
-                                 "created_at, last_seen_at, public_key) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7)";
+                                 "created_at, last_seen_at, public_key, owner) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8)";
 static const char SQL_GET[] = "SELECT " WORKER_COLS " FROM workers WHERE id = ?1";
 static const char SQL_TOUCH[] = "UPDATE workers SET last_seen_at = ?2, online = 1 WHERE id = ?1";
 static const char SQL_OFFLINE[] = "UPDATE workers SET online = 0 WHERE online = 1 AND last_seen_at < ?1 RETURNING id";
@@ -20,7 +20,8 @@ static pq_worker *row_to_worker(sqlite3_stmt *st) {
   const unsigned char *wid = sqlite3_column_text(st, 0);
   snprintf(w->id, sizeof w->id, "%s", wid ? (const char *)wid : "");
   if (pq__sq_col_dup(st, 1, &w->name) || pq__sq_col_dup(st, 2, &w->models) ||
-      pq__sq_col_dup(st, 3, &w->capabilities) || pq__sq_col_dup(st, 7, &w->public_key)) {
+      pq__sq_col_dup(st, 3, &w->capabilities) || pq__sq_col_dup(st, 7, &w->public_key) ||
+      pq__sq_col_dup(st, 8, &w->owner)) {
     pq_worker_free(w);
     return NULL;
   }
@@ -43,6 +44,7 @@ pq_err pq__sq_worker_insert(pq_conn *c, const pq_worker *w) {
   sqlite3_bind_int64(st, 5, w->created_at);
   sqlite3_bind_int64(st, 6, w->last_seen_at);
   pq__sq_bind_text(st, 7, w->public_key);
+  pq__sq_bind_text(st, 8, w->owner ? w->owner : "");
   return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "insert worker");
 }
 

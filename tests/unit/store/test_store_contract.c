@@ -418,7 +418,7 @@ static void note_id(void *ctx, const char *id) { snprintf(ctx, PQ_UUID_LEN + 1, 
 static void workers(void **state) {
   fixture *f = *state;
   pq_worker w = {.name = "gpu-1", .models = "[\"m\"]", .capabilities = "{}", .created_at = 10,
-                 .last_seen_at = 10};
+                 .last_seen_at = 10, .owner = "user-1"};
   pq_uuid7(10, w.id);
   ops->begin(f->w, true);
   assert_int_equal(ops->worker_insert(f->w, &w), PQ_OK);
@@ -427,6 +427,7 @@ static void workers(void **state) {
   assert_int_equal(ops->worker_get(f->w, w.id, &back), PQ_OK);
   assert_string_equal(back->name, "gpu-1");
   assert_string_equal(back->models, "[\"m\"]");
+  assert_string_equal(back->owner, "user-1");
   assert_true(back->online);
   pq_worker_free(back);
   ops->begin(f->w, true);

@@ -185,10 +185,11 @@ static pq_err d003_miner_register(pq_req *req) {
     w->name = strdup(address ? address : "miner");
     w->models = json_dumps(models, JSON_COMPACT);
     w->capabilities = json_dumps(stored, JSON_COMPACT);
+    w->owner = strdup(pq_api_owner(req)); /* the miner id is bound to this user */
   }
   json_decref(models);
   json_decref(stored);
-  if (!w || !w->name || !w->models || !w->capabilities) {
+  if (!w || !w->name || !w->models || !w->capabilities || !w->owner) {
     pq_worker_free(w);
     return PQ_ERR_NO_MEMORY;
   }
@@ -204,6 +205,10 @@ static pq_err miner_id(pq_req *req, const char **out) {
   if (!id || !pq_is_uuid(id))
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "miner_id"),
                        "'miner_id' (from /v1/miner/register) is required");
+  pq_err e = pq_api_their_worker(req, id); /* another credential's miner is unknown here */
+  if (e == PQ_ERR_NOT_FOUND)
+    return pq_req_fail(req, e, json_pack("{s:s}", "code", "MINER_NOT_FOUND"), "unknown miner; register again");
+  if (e != PQ_OK) return e;
   *out = id;
   return PQ_OK;
 }
