@@ -84,6 +84,8 @@ json_t *pq_api_job_json(const pq_job *job);
  * copied in as stored (JSON text the API wrote): nothing is parsed, which
  * is what listings and lookups answer with. 0, or -1 on OOM. */
 int pq_api_job_text(const pq_job *job, pq_buf *out);
+/* The shape without input and output (a listing's row). */
+int pq_api_job_summary_text(const pq_job *job, pq_buf *out);
 /* Answers with one job (pq_api_job_text). */
 pq_err pq_api_reply_job(pq_req *req, int status, const pq_job *job);
 json_t *pq_api_time(int64_t ms); /* RFC 3339 string, or null for 0 */

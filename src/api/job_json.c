@@ -78,6 +78,15 @@ int pq_api_job_text(const pq_job *j, pq_buf *out) {
   return rc;
 }
 
+int pq_api_job_summary_text(const pq_job *j, pq_buf *out) {
+  json_t *obj = job_fields(j);
+  char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+  json_decref(obj);
+  int rc = text ? pq_buf_add(out, text, strlen(text)) : -1;
+  free(text);
+  return rc;
+}
+
 pq_err pq_api_reply_job(pq_req *req, int status, const pq_job *j) {
   pq_buf b = {0};
   if (pq_api_job_text(j, &b) != 0) {

@@ -41,6 +41,7 @@ typedef struct pq_job_filter {
   const char *model;     /* NULL = any */
   const char *owner;     /* NULL = anyone's */
   int64_t limit, offset;
+  bool summary;          /* rows without their input and output (input "", output NULL): listings */
 } pq_job_filter;
 
 /* One entry of a job's event log: what a worker streamed (kind "chunk",

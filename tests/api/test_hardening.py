@@ -153,3 +153,24 @@ def test_a_worker_id_is_bound_to_its_credential(tmpdir_path, make_server):
     # the coordinator API's miners too
     r = req(server, "POST", "/v1/miner/heartbeat", carols_worker, {"miner_id": bobs})
     assert r.status_code == 404 and r.json()["error"]["code"] == "MINER_NOT_FOUND"
+
+
+def test_listings_are_summaries_and_bounded(make_server):
+    """Listings do not carry inputs and outputs unless asked, and a full
+    listing stops at a few MiB instead of building every job at once."""
+    server = make_server("--max-body", "2m")
+    big = "x" * (900 * 1024)
+    for i in range(6):
+        server.submit(big + str(i))
+    page = server.get("/v1/jobs?limit=1000").json()
+    assert len(page["data"]) == 6 and page["full"] is False
+    assert all("input" not in j and "output" not in j and j["status"] == "queued" for j in page["data"])
+    assert len(server.get("/v1/jobs?limit=1000").content) < 20000
+    full = server.get("/v1/jobs?limit=1000&full=true").json()
+    assert 1 <= len(full["data"]) < 6  # 6 x 0.9 MiB does not fit the 4 MiB answer
+    assert full["data"][0]["input"]["prompt"].startswith("xxx")
+    assert full["pagination"]["has_more"] is True and full["pagination"]["next_offset"] == len(full["data"])
+    rest = server.get(f"/v1/jobs?limit=1000&full=1&offset={full['pagination']['next_offset']}").json()
+    assert len(full["data"]) + len(rest["data"]) <= 6 and rest["data"][0]["id"] != full["data"][-1]["id"]
+    r = server.get("/v1/jobs?full=maybe")
+    assert r.status_code == 400

@@ -38,7 +38,7 @@ def test_same_key_different_body_is_refused(server):
 def test_pagination_and_filters(server):
     ids = [server.submit(f"job {i}", model="a" if i % 2 else "b")["id"] for i in range(25)]
     page = server.get("/v1/jobs?limit=10").json()
-    assert page["pagination"] == {"limit": 10, "offset": 0, "total": 25, "has_more": True}
+    assert page["pagination"] == {"limit": 10, "offset": 0, "total": 25, "has_more": True, "next_offset": 10}
     assert [j["id"] for j in page["data"]] == ids[::-1][:10]  # newest first
     last = server.get("/v1/jobs?limit=10&offset=20").json()
     assert len(last["data"]) == 5 and last["pagination"]["has_more"] is False

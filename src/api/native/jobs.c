@@ -136,13 +136,25 @@ pq_err pq_api_job_get(pq_req *req) {
 
 /* ---- list ---- */
 
+/* A listing's answer stops growing here (a full job may be ~2 MiB): more
+ * jobs than fit are left for the next page (has_more, next_offset). */
+#define LISTING_MAX_BYTES (4 << 20)
+
 pq_err pq_api_job_list(pq_req *req) {
   pq_job_filter f = {.state = -1, .model = pq_req_query(req, "model"), .limit = 50, .offset = 0,
-                     .owner = req->caller.admin ? NULL : pq_api_owner(req)};
+                     .owner = req->caller.admin ? NULL : pq_api_owner(req), .summary = true};
+  int64_t full = 0;
   pq_err e;
   if ((e = pq_query_int(req, "limit", 1, 1000, &f.limit)) ||
       (e = pq_query_int(req, "offset", 0, INT64_MAX / 2, &f.offset)))
     return e;
+  const char *full_arg = pq_req_query(req, "full");
+  if (full_arg) {
+    if (strcmp(full_arg, "1") == 0 || strcmp(full_arg, "true") == 0) full = 1;
+    else if (strcmp(full_arg, "0") != 0 && strcmp(full_arg, "false") != 0)
+      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "parameter", "full"),
+                         "query parameter 'full' must be true or false");
+  }
   const char *status = pq_req_query(req, "status");
   if (status && (f.state = pq_job_state_parse(status)) < 0)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "parameter", "status"),
@@ -152,18 +164,36 @@ pq_err pq_api_job_list(pq_req *req) {
   size_t n = 0;
   int64_t total = 0;
   if ((e = pq_coord_list_jobs(req->coord, &f, &jobs, &n, &total))) return e;
-  /* written as text: the jobs' inputs and outputs go in as stored, unparsed */
+  /* summaries (no input, no output) unless ?full=1; then each full job is
+   * read and written one at a time, so the request holds one at most, and
+   * the answer stops at LISTING_MAX_BYTES */
   pq_buf b = {0};
   int rc = pq_buf_add(&b, "{\"data\":[", 9);
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    if (i) rc = pq_buf_add(&b, ",", 1);
-    if (rc == 0) rc = pq_api_job_text(jobs[i], &b);
+  size_t written = 0;
+  for (; rc == 0 && written < n && (written == 0 || b.len < LISTING_MAX_BYTES); written++) {
+    if (written) rc = pq_buf_add(&b, ",", 1);
+    if (rc != 0) break;
+    if (!full) {
+      rc = pq_api_job_summary_text(jobs[written], &b);
+      continue;
+    }
+    pq_job *whole = NULL;
+    if ((e = pq_coord_get_job(req->coord, jobs[written]->id, 0, &whole)) != PQ_OK) break;
+    rc = pq_api_job_text(whole, &b);
+    pq_job_free(whole);
   }
-  if (rc == 0)
-    rc = pq_buf_printf(&b, "],\"pagination\":{\"limit\":%lld,\"offset\":%lld,\"total\":%lld,\"has_more\":%s}}",
-                       (long long)f.limit, (long long)f.offset, (long long)total,
-                       f.offset + (int64_t)n < total ? "true" : "false");
+  int64_t next = f.offset + (int64_t)written;
+  if (rc == 0 && e == PQ_OK) {
+    rc = pq_buf_printf(&b, "],\"pagination\":{\"limit\":%lld,\"offset\":%lld,\"total\":%lld,\"has_more\":%s",
+                       (long long)f.limit, (long long)f.offset, (long long)total, next < total ? "true" : "false");
+    if (rc == 0 && next < total) rc = pq_buf_printf(&b, ",\"next_offset\":%lld", (long long)next);
+    if (rc == 0) rc = pq_buf_printf(&b, "},\"full\":%s}", full ? "true" : "false");
+  }
   pq_job_free_array(jobs, n);
+  if (e != PQ_OK) {
+    pq_buf_free(&b);
+    return e;
+  }
   if (rc != 0) {
     pq_buf_free(&b);
     return PQ_ERR_NO_MEMORY;

@@ -14,6 +14,14 @@
   "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "    \
   "worker_signature, kind"
 
+/* the same columns, the input and output left out (what a listing needs) */
+#define JOB_SUMMARY_COLS                                                                   \
+  "number, id, model, '' AS input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
+  "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "    \
+  "lease_token, lease_expires_at, cancel_requested, NULL AS output, prompt_tokens, "       \
+  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "     \
+  "worker_signature, kind"
+
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, "
     "lease_timeout_ms, created_at, updated_at, not_before, expires_at, idempotency_key, "
@@ -201,11 +209,12 @@ pq_err pq__sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
 }
 
 /* The statement for one combination of filters, prepared once per connection. */
-static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count) {
-  int slot = filters | (count ? 8 : 0);
+static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count, bool summary) {
+  int slot = filters | (count ? 8 : 0) | (summary && !count ? 16 : 0);
   if (c->lists[slot]) return c->lists[slot];
-  char sql[1024];
-  snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE 1 = 1%s%s%s%s", count ? "COUNT(*)" : JOB_COLS,
+  char sql[1200];
+  snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE 1 = 1%s%s%s%s",
+           count ? "COUNT(*)" : summary ? JOB_SUMMARY_COLS : JOB_COLS,
            filters & 1 ? " AND state = ?1" : "", filters & 2 ? " AND model = ?2" : "",
            filters & 4 ? " AND owner = ?5" : "", count ? "" : " ORDER BY number DESC LIMIT ?3 OFFSET ?4");
   if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->lists[slot], NULL) != SQLITE_OK) {
@@ -217,7 +226,7 @@ static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count) {
 
 pq_err pq__sq_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n, int64_t *total) {
   int filters = (f->state >= 0 ? 1 : 0) | (f->model ? 2 : 0) | (f->owner ? 4 : 0);
-  sqlite3_stmt *list = list_stmt(c, filters, false), *cnt = list_stmt(c, filters, true);
+  sqlite3_stmt *list = list_stmt(c, filters, false, f->summary), *cnt = list_stmt(c, filters, true, false);
   if (!list || !cnt) return PQ_ERR_STORE_FAILED;
   const char *state = f->state >= 0 ? pq_job_state_name((pq_job_state)f->state) : NULL;
   for (int k = 0; k < 2; k++) {

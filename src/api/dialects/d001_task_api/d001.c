@@ -78,7 +78,7 @@ static pq_err d001_get(pq_req *req) {
 }
 
 static pq_err d001_list(pq_req *req) {
-  pq_job_filter f = {.state = -1, .limit = 50, .owner = req->caller.admin ? NULL : pq_api_owner(req)};
+  pq_job_filter f = {.state = -1, .limit = 50, .owner = req->caller.admin ? NULL : pq_api_owner(req), .summary = true};
   pq_err e = pq_query_int(req, "limit", 1, 1000, &f.limit);
   if (e != PQ_OK) return e;
   const char *status = pq_req_query(req, "status");
@@ -103,11 +103,13 @@ static pq_err d001_stats(pq_req *req) {
   int64_t total = 0, completed = 0, tokens = 0;
   pq_err e = pq_coord_job_totals(req->coord, req->caller.admin ? NULL : pq_api_owner(req), &total, &completed, &tokens);
   if (e != PQ_OK) return e;
-  pq_user **users = NULL;
-  size_t n_users = 0;
-  if ((e = pq_coord_list_users(req->coord, &users, &n_users))) return e;
-  for (size_t i = 0; i < n_users; i++) pq_user_free(users[i]);
-  free(users);
+  size_t n_users = 1; /* a client sees itself: how many others there are is the operator's business */
+  if (req->caller.admin) {
+    pq_user **users = NULL;
+    if ((e = pq_coord_list_users(req->coord, &users, &n_users))) return e;
+    for (size_t i = 0; i < n_users; i++) pq_user_free(users[i]);
+    free(users);
+  }
   return pq_req_reply(req, 200,
                       json_pack("{s:{s:I,s:I,s:I,s:f},s:{s:I,s:i},s:{s:f,s:f,s:f}}", "tasks", "total",
                                 (json_int_t)total, "completed", (json_int_t)completed, "total_tokens",
