@@ -39,6 +39,7 @@ typedef struct {
   int threads;
   int connection_limit, per_ip_limit;
   int64_t idle_timeout_ms;
+  int64_t header_timeout_ms;
   int batch_max;
   bool open;
   bool metrics_private;
@@ -86,10 +87,12 @@ static const pq_opt serve_options[] = {
      "HTTP threads (each serves many connections)"},
     {"connection-limit", "PROMPTQ_CONNECTION_LIMIT", PQ_OPT_INT, O(connection_limit), 0, "4096", 1,
      1000000, "open connections at most"},
-    {"per-ip-limit", "PROMPTQ_PER_IP_LIMIT", PQ_OPT_INT, O(per_ip_limit), 0, "2048", 1, 1000000,
-     "open connections from one address at most"},
+    {"per-ip-limit", "PROMPTQ_PER_IP_LIMIT", PQ_OPT_INT, O(per_ip_limit), 0, "256", 1, 1000000,
+     "open connections from one address at most (raise it behind a proxy, where every client is one address)"},
     {"idle-timeout", "PROMPTQ_IDLE_TIMEOUT", PQ_OPT_MS, O(idle_timeout_ms), 0, "30s", 1000,
      3600000, "an idle or stalled connection is closed after this"},
+    {"header-timeout", "PROMPTQ_HEADER_TIMEOUT", PQ_OPT_MS, O(header_timeout_ms), 0, "10s", 0, 3600000,
+     "a request's headers must arrive within this, however slowly they trickle (0: no deadline)"},
     {"batch-max", "PROMPTQ_BATCH_MAX", PQ_OPT_INT, O(batch_max), 0, "1024", 1, 100000,
      "operations committed together in one transaction at most"},
     {"open", "PROMPTQ_OPEN", PQ_OPT_BOOL, O(open), 0, "false", 0, 0,
@@ -253,6 +256,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .connection_limit = o.connection_limit,
       .per_ip_limit = o.per_ip_limit,
       .idle_timeout_s = (int)(o.idle_timeout_ms / 1000),
+      .header_timeout_ms = o.header_timeout_ms,
       .max_body = o.max_body,
       .max_wait_s = (int)(o.max_wait_ms / 1000),
       .keepalive_ms = o.keepalive_ms,

@@ -55,6 +55,7 @@ struct pq_req {
   char *raw_body;
   size_t raw_len, raw_cap;
   bool too_large, parked;
+  bool bad_framing;      /* refused before its body: answered, then the connection closes */
   bool dispatched, answered; /* each happens at most once per request */
   pq_handler_fn resume;
   int status;

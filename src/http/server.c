@@ -1,4 +1,5 @@
 #include "http/server.h"
+#include "http/deadline.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -41,6 +42,7 @@ struct pq_server {
   size_t parked;   /* requests suspended, waiting to be woken */
   size_t active;   /* requests between arrival and completion */
   bool stopping;
+  pq__watchdog *watchdog; /* the header deadline; NULL when off */
 };
 
 /* How long a stop waits for requests in flight before closing them anyway
@@ -165,7 +167,7 @@ static enum MHD_Result send_reply(pq_req *req) {
   if (req->rate_policy) add_rate_headers(r, req);
   if (req->error == PQ_ERR_UNAUTHORIZED) MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"promptq\"");
   if (req->error == PQ_ERR_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", req->allow);
-  if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE || pq_req_server_stopping(req))
+  if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE || req->bad_framing || pq_req_server_stopping(req))
     MHD_add_response_header(r, "Connection", "close");
   enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, r);
   MHD_destroy_response(r);
@@ -314,6 +316,62 @@ static pq_req *req_new(pq_server *s, struct MHD_Connection *conn, const char *ur
   return req;
 }
 
+static pq__conn_watch *watch_of(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return info ? info->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  pq_server *s = cls;
+  if (!s->watchdog) return;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = info ? pq__watch_open(s->watchdog, info->connect_fd) : NULL;
+  } else {
+    pq__watch_close(s->watchdog, *socket_context);
+    *socket_context = NULL;
+  }
+}
+
+/* RFC 9112 6.3: a message with both Content-Length and Transfer-Encoding,
+ * or with Content-Lengths that differ or are no plain number, must be
+ * refused (and the connection closed): behind a proxy that reads it another
+ * way, it smuggles a second request. libmicrohttpd refuses a malformed single
+ * value itself; these it lets through. */
+typedef struct {
+  int lengths;
+  const char *first;
+  bool differ, malformed;
+} framing;
+
+static enum MHD_Result count_lengths(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  framing *f = cls;
+  if (strcasecmp(key, "Content-Length") != 0) return MHD_YES;
+  if (!value || !*value || strspn(value, "0123456789") != strlen(value)) f->malformed = true;
+  if (f->lengths++ == 0) f->first = value;
+  else if (!value || !f->first || strcmp(value, f->first) != 0) f->differ = true;
+  return MHD_YES;
+}
+
+static pq_err check_framing(pq_req *req) {
+  framing f = {0};
+  MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_lengths, &f);
+  const char *te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+  if (f.lengths && te)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "header", "Transfer-Encoding"),
+                       "a request may carry Content-Length or Transfer-Encoding, not both");
+  if (f.differ || f.malformed)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "header", "Content-Length"),
+                       f.differ ? "the request carries Content-Length headers that differ"
+                                : "Content-Length must be a plain decimal number");
+  if (te && strcasecmp(te, "chunked") != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "header", "Transfer-Encoding"),
+                       "the only transfer coding accepted is chunked");
+  return PQ_OK;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls) {
@@ -323,6 +381,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
   if (!req) {
     if (!(req = req_new(s, conn, url, method))) return MHD_NO;
     *con_cls = req;
+    if (s->watchdog) pq__watch_headers_done(watch_of(conn)); /* its headers are all here */
+    if (check_framing(req) != PQ_OK) { /* answered before the body is read, then closed */
+      req->bad_framing = true;
+      req->dispatched = true;
+      return send_reply(req);
+    }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body) {
       req->too_large = true; /* answer before reading the body, then close */
@@ -335,7 +399,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
-    if (req->too_large) return MHD_YES;
+    if (req->too_large || req->bad_framing) return MHD_YES; /* answered already: the body is dropped */
     if ((int64_t)(req->raw_len + n) > s->cfg.max_body) {
       req->too_large = true;
       free(req->raw_body);
@@ -433,10 +497,11 @@ char *pq_server_metrics_text(pq_server *s) {
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode why) {
   (void)cls;
-  (void)conn;
   pq_req *req = *con_cls;
   if (!req) return;
   *con_cls = NULL;
+  if (req->server->watchdog && why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+    pq__watch_request_done(req->server->watchdog, watch_of(conn));
   /* a parked request whose client left is ended here without being resumed */
   if (req->parked) unparked(req);
   if (pq_log_enabled(PQ_LOG_INFO)) {
@@ -479,6 +544,11 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
   }
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
+  if (cfg->header_timeout_ms > 0 &&
+      !(s->watchdog = pq__watchdog_new(cfg->header_timeout_ms, (int64_t)cfg->idle_timeout_s * 1000))) {
+    pq_server_stop(s);
+    return PQ_ERR_NO_MEMORY;
+  }
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
   if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
     pq_error("http: '%s' is not an IPv4 address", cfg->host);
@@ -496,6 +566,8 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
        * thousands of streams may be open at once */
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->per_ip_limit,
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+      MHD_OPTION_STRICT_FOR_CLIENT, (int)1, /* RFC 9112 as written: no lenient parsing of what clients send */
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
   if (!s->daemon) {
@@ -542,6 +614,7 @@ void pq_server_stop(pq_server *s) {
     pthread_mutex_unlock(&s->mu);
     MHD_stop_daemon(s->daemon);
   }
+  pq__watchdog_free(s->watchdog);
   pthread_cond_destroy(&s->idle_cv);
   pthread_mutex_destroy(&s->mu);
   free(s->metrics);

@@ -1,10 +1,12 @@
 """Hardening: jobs that must never be stranded (a rate-limited result, a
 lease whose worker no longer holds it, a lease answer that cannot reach its
 long-poll), and what hostile input must not do."""
+import json
 import os
 import socket
 import subprocess
 import signal
+import time
 
 import requests
 
@@ -174,3 +176,67 @@ def test_listings_are_summaries_and_bounded(make_server):
     assert len(full["data"]) + len(rest["data"]) <= 6 and rest["data"][0]["id"] != full["data"][-1]["id"]
     r = server.get("/v1/jobs?full=maybe")
     assert r.status_code == 400
+
+
+# ---- HTTP framing and slow headers ----
+
+def raw_exchange(port, data, timeout=PATIENCE):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def test_ambiguous_framing_is_refused_and_the_connection_closed(server):
+    """RFC 9112 6.3: Content-Length with Transfer-Encoding, or two differing
+    Content-Lengths, are refused (a proxy could read them another way and
+    smuggle a request), in the error envelope, and the connection closes."""
+    head = b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    cases = {
+        "both": head + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "differ": head + b"Content-Length: 2\r\nContent-Length: 30\r\n\r\n{}",
+        "coding": head + b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    }
+    for name, data in cases.items():
+        out = raw_exchange(server.port, data + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        head_, _, body = out.partition(b"\r\n\r\n")
+        assert head_.startswith(b"HTTP/1.1 400"), (name, out[:200])
+        assert b"Connection: close" in head_, name
+        assert json.loads(body)["error"]["code"] == "INVALID_REQUEST", name
+        assert out.count(b"HTTP/1.1") == 1, name  # the smuggled second request is never read
+    assert server.get("/health").status_code == 200
+
+
+def test_headers_must_arrive_in_time(make_server):
+    """One byte every 300 ms keeps libmicrohttpd's idle timer happy; the
+    header deadline (1 s here) closes the connection anyway."""
+    server = make_server("--header-timeout", "1s", "--idle-timeout", "30s")
+    s = socket.create_connection(("127.0.0.1", server.port))
+    started = time.monotonic()
+    closed = False
+    for byte in b"GET /health HTTP/1.1\r\nX-Slow: " + b"a" * 200:
+        try:
+            s.send(bytes([byte]))
+            s.settimeout(0.3)  # the trickle's pace, and how long we listen for the close
+            if s.recv(1) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+    elapsed = time.monotonic() - started
+    s.close()
+    assert closed and elapsed < 15, elapsed  # well before the 30 s idle timeout
+    assert server.get("/health").status_code == 200  # others are unaffected

@@ -139,7 +139,8 @@ def test_cancel_is_reported_on_the_chunk_answer(server):
     assert post_chunks(server, job, ["a"]).json()["cancel_requested"] is True
 
 
-def test_a_thousand_subscribers_on_one_job(server):
+def test_a_thousand_subscribers_on_one_job(make_server):
+    server = make_server("--per-ip-limit", "2048")  # all of them from 127.0.0.1
     ack = server.submit("x")
     request = (f"GET /v1/jobs/{ack['id']}/events HTTP/1.1\r\nHost: t\r\n"
                "Accept: text/event-stream\r\nConnection: close\r\n\r\n").encode()
