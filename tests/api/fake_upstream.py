@@ -67,10 +67,11 @@ class Handler(BaseHTTPRequestHandler):
                                         "data": [{"object": "embedding", "index": i, "embedding": [0.5, -0.25]}
                                                  for i, _ in enumerate(texts)]})
         errors = {"ratelimit": (429, "slow down"), "broken": (500, "the GPU caught fire"),
-                  "reject": (400, "max_tokens is too large")}
+                  "reject": (400, "max_tokens is too large"),
+                  "toolong": (400, "This model's maximum context length is 8 tokens", "context_length_exceeded")}
         if model in errors:
-            status, message = errors[model]
-            return self.send_json(status, {"error": {"message": message, "type": "x"}})
+            status, message, *code = errors[model]
+            return self.send_json(status, {"error": {"message": message, "type": "x", **({"code": code[0]} if code else {})}})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")

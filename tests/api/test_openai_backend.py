@@ -147,3 +147,31 @@ def test_embeddings(server, upstream, worker_for):
     assert job["usage"]["prompt_tokens"] == 7
     sent = upstream_requests(upstream)[-1]
     assert sent["path"] == "/v1/embeddings" and sent["body"] == {"model": "embedder", "input": ["one", "two"]}
+
+
+def test_an_upstream_refusal_is_the_clients_4xx_and_runs_once(server, upstream, worker_for):
+    """context_length_exceeded from the model server: the OpenAI door answers
+    400 with that code (an SDK does not retry a 4xx), and the upstream saw
+    the request once."""
+    worker_for(upstream, MODELS + ",toolong")
+    before = len(upstream_requests(upstream))
+    r = server.post("/v1/chat/completions", {"model": "toolong", "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "context_length_exceeded" and err["type"] == "invalid_request_error"
+    assert "maximum context length" in err["message"]
+    assert len(upstream_requests(upstream)) == before + 1
+
+
+def test_an_abandoned_stream_cancels_its_job(server, upstream, worker_for):
+    """A client that aborts a streamed chat completion leaves no job running
+    on the GPU: the job is cancelled and the upstream request aborted."""
+    worker_for(upstream)
+    r = requests.post(server.url + "/v1/chat/completions", stream=True, timeout=PATIENCE,
+                      json={"model": "slow", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    lines = r.iter_lines()
+    assert next(l for l in lines if l.startswith(b"data: ") and b'"content":"' in l and b'""' not in l)
+    r.close()  # the SDK's abort
+    job = wait_until(lambda: (j := server.get("/v1/jobs?limit=1&full=1").json()["data"][0])["status"] == "cancelled"
+                     and j, what="the abandoned job to be cancelled")
+    assert job["model"] == "slow"

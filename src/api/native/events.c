@@ -139,9 +139,27 @@ static long stream_fill(pq_req *req, char *buf, size_t max) {
   }
 }
 
+typedef struct {
+  pq_op op; /* first: done frees the struct */
+  char job_id[PQ_UUID_LEN + 1];
+} abandon_cancel;
+
+static void abandon_done(pq_op *op) {
+  pq_op_release(op);
+  free(op);
+}
+
 static void stream_free(pq_req *req) {
   pq_event_stream *s = req->state;
   pq_buf_free(&s->pending);
+  /* the client left before the end (not a server stop): nobody wants the rest */
+  if (s->cancel_if_abandoned && !s->cur.done && !s->ended && !pq_req_server_stopping(req)) {
+    abandon_cancel *c = calloc(1, sizeof *c);
+    if (!c) return;
+    memcpy(c->job_id, s->cur.job_id, sizeof c->job_id);
+    c->op = (pq_op){.kind = PQ_OP_CANCEL, .in.cancel.job_id = c->job_id, .done = abandon_done};
+    pq_coord_submit(s->coord, &c->op);
+  }
 }
 
 pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_event_id,

@@ -50,6 +50,7 @@ typedef struct pq_event_stream {
   pq_coord *coord;       /* borrowed */
   bool end_after_final;  /* close once the final event is written */
   bool ended;            /* the formatter has written its last word */
+  bool cancel_if_abandoned; /* the job exists for this stream: a client that leaves cancels it */
   pq_buf pending;         /* formatted, not yet written */
   size_t off;             /* how much of it was written */
   int64_t last_write_ms;

@@ -28,6 +28,8 @@ static json_t *openai_error(pq_req *req, pq_err err, const char *message, json_t
   snprintf(code, sizeof code, "%s", given ? given : pq_err_code(err));
   for (char *p = code; *p; p++) *p = (char)tolower((unsigned char)*p);
   const char *param = json_string_value(json_object_get(details, "field"));
+  int upstream = (int)json_integer_value(json_object_get(details, "upstream_status"));
+  if (upstream == 404 || upstream == 409 || upstream == 413 || upstream == 415 || upstream == 422) *status = upstream;
   return json_pack("{s:{s:s,s:s,s:s?,s:s}}", "error", "message", message, "type", type, "param",
                    param, "code", code);
 }
@@ -150,8 +152,19 @@ static json_t *usage_json(const pq_job *job) {
                    (json_int_t)(job->prompt_tokens + job->completion_tokens));
 }
 
-/* A job that ended without a result, as an OpenAI error. */
+/* A job that ended without a result, as an OpenAI error. A model server's
+ * refusal of the request is the client's 4xx (not retryable), with the
+ * upstream's own code when it gave one. */
 static pq_err job_failed(pq_req *req, const pq_job *job) {
+  int upstream = 0;
+  char ucode[65] = "";
+  const char *at = job->error_message ? strstr(job->error_message, "(HTTP ") : NULL;
+  if (job->error_code && strcmp(job->error_code, "UPSTREAM_REJECTED") == 0 && at &&
+      sscanf(at, "(HTTP %d, %64[a-z_0-9]", &upstream, ucode) >= 1 && upstream >= 400 && upstream < 500)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST,
+                       json_pack("{s:s,s:i}", "code", ucode[0] ? ucode : "upstream_rejected", "upstream_status",
+                                 upstream),
+                       "%s", job->error_message);
   return pq_req_fail(req, job->state == PQ_JOB_CANCELLED ? PQ_ERR_INVALID_STATE : PQ_ERR_INTERNAL,
                      json_pack("{s:s}", "code", job->error_code ? job->error_code : pq_api_end_code(job)),
                      "the job ended %s: %s", pq_job_state_name(job->state),
@@ -250,6 +263,7 @@ static pq_err chat_submitted(pq_req *req) {
   pq_err e = pq_event_stream_start(req, job->id, NULL, "text/event-stream", openai_emit, format, &s);
   if (e != PQ_OK) return e;
   s->cur.started = true; /* the queued event has no place in this format */
+  s->cancel_if_abandoned = true; /* an SDK that aborts its stream frees the GPU */
   /* the first chunk carries the role */
   return data_line(s, chunk(st, json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL))
              ? PQ_ERR_NO_MEMORY : PQ_OK;

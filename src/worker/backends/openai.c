@@ -184,7 +184,15 @@ static void perform(oa_ctx *c, oa_call *call, const char *path, json_t *body) {
   } else if (status >= 500) {
     fail(out, true, "UPSTREAM_ERROR", "the model server failed: %s", upstream_message(call, msg, sizeof msg));
   } else if (status != 200) {
-    fail(out, false, "UPSTREAM_REJECTED", "the model server refused the job: %s", upstream_message(call, msg, sizeof msg));
+    /* the client's request is at fault: say which status and code the model server gave, so the
+     * OpenAI door answers that 4xx (an SDK retries a 5xx, and the job would run again) */
+    json_t *err = call->text.data ? json_loads(call->text.data, 0, NULL) : NULL;
+    const char *ucode = json_string_value(json_object_get(json_object_get(err, "error"), "code"));
+    char head[200];
+    snprintf(head, sizeof head, "the model server refused the job (HTTP %ld%s%.64s): %%s", status, ucode ? ", " : "",
+             ucode ? ucode : "");
+    json_decref(err);
+    fail(out, false, "UPSTREAM_REJECTED", head, upstream_message(call, msg, sizeof msg));
   } else if (call->streaming && !call->done && !call->finished) {
     fail(out, true, "UPSTREAM_DISCONNECTED", "%s", "the stream ended before the answer did");
   }
