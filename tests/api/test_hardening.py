@@ -240,3 +240,35 @@ def test_headers_must_arrive_in_time(make_server):
     s.close()
     assert closed and elapsed < 15, elapsed  # well before the 30 s idle timeout
     assert server.get("/health").status_code == 200  # others are unaffected
+
+
+# ---- event streams: the end, and clients that leave ----
+
+def test_reconnecting_after_the_final_event_gets_204(server):
+    from test_streaming import parse_sse
+    ack = server.submit("done soon")
+    w = Worker(server)
+    assert w.complete(w.lease_one()).status_code == 200
+    r = requests.get(f"{server.url}/v1/jobs/{ack['id']}/events", timeout=PATIENCE)
+    events = parse_sse(r.text)
+    assert events[-1][0] == "complete"
+    again = requests.get(f"{server.url}/v1/jobs/{ack['id']}/events", headers={"Last-Event-ID": events[-1][1]},
+                         timeout=PATIENCE)
+    assert again.status_code == 204 and again.text == ""  # EventSource stops reconnecting
+    earlier = requests.get(f"{server.url}/v1/jobs/{ack['id']}/events", headers={"Last-Event-ID": events[0][1]},
+                           timeout=PATIENCE)
+    assert earlier.status_code == 200 and parse_sse(earlier.text)[-1][0] == "complete"  # what it missed
+
+
+def test_a_closed_stream_is_let_go_soon(make_server):
+    """A client that closes a quiet stream frees it within seconds, not at
+    the next keepalive (60 s here)."""
+    server = make_server("--keepalive", "60s")
+    ack = server.submit("nobody runs this")
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(f"GET /v1/jobs/{ack['id']}/events HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    wait_until(lambda: "\nsse_subscribers 1" in server.get("/metrics").text, what="the stream to open")
+    s.close()
+    wait_until(lambda: "\nsse_subscribers 0" in server.get("/metrics").text, timeout=15,
+               what="the closed stream to be let go")

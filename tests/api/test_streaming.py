@@ -38,6 +38,9 @@ def parse_sse(text):
 def read_events(server, job_id, last_event_id=None, timeout=PATIENCE):
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     r = requests.get(f"{server.url}/v1/jobs/{job_id}/events", headers=headers, timeout=timeout)
+    if r.status_code == 204:  # resumed after the final event: nothing more, and EventSource stops
+        assert last_event_id and r.text == ""
+        return []
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"] == "text/event-stream"
     return parse_sse(r.text)

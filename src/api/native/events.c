@@ -113,6 +113,10 @@ int pq_event_stream_append(pq_event_stream *s, const char *text, size_t n) {
   return pq_buf_add(&s->pending, text, n);
 }
 
+/* How often a quiet stream looks whether its client is still there, so a
+ * closed stream's slot (and its job, for the OpenAI door) is freed soon. */
+#define LIVENESS_CHECK_MS 2000
+
 static long stream_fill(pq_req *req, char *buf, size_t max) {
   pq_event_stream *s = req->state;
   for (;;) {
@@ -125,6 +129,7 @@ static long stream_fill(pq_req *req, char *buf, size_t max) {
       return (long)n;
     }
     if (s->ended || s->cur.done || pq_req_server_stopping(req)) return -1;
+    if (pq_req_peer_gone(req)) return -1; /* the client left: end now, and give its stream slot back */
     uint64_t version;
     if (pq_event_cursor_next(req->coord, &s->cur, s->emit, s, &version) != PQ_OK) return -1;
     if (s->pending.len > 0) continue;
@@ -134,7 +139,9 @@ static long stream_fill(pq_req *req, char *buf, size_t max) {
       if (pq_event_stream_append(s, ": keepalive\n\n", 13) != 0) return -1;
       continue;
     }
-    pq_req_stream_wait(req, pq_coord_job_key(s->cur.job_id), version, s->last_write_ms + keepalive);
+    /* wake for the next keepalive, or sooner to look whether the client is still there */
+    int64_t wake = s->last_write_ms + keepalive, look = pq_mono_ms() + LIVENESS_CHECK_MS;
+    pq_req_stream_wait(req, pq_coord_job_key(s->cur.job_id), version, look < wake ? look : wake);
     return 0;
   }
 }
@@ -226,16 +233,33 @@ static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *jo
   return 0;
 }
 
+static int count_events(void *ctx, pq_ev_kind kind, const char *id, const pq_job *job, const pq_job_event *ev) {
+  (void)kind, (void)id, (void)job, (void)ev;
+  (*(int *)ctx)++;
+  return 0;
+}
+
 pq_err pq_api_job_events(pq_req *req) {
   const char *id = pq_req_param(req, "id");
   pq_job *job = NULL;
   pq_err e = pq_api_their_job(req, id, &job);
+  pq_job_state job_state = job ? job->state : PQ_JOB_QUEUED;
   pq_job_free(job);
   if (e == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
   if (e != PQ_OK) return e;
   const char *last = pq_req_header(req, "Last-Event-ID");
-  return pq_event_stream_start(req, id, last ? last : pq_req_query(req, "last_event_id"),
-                               "text/event-stream", sse_emit, NULL, NULL);
+  if (!last) last = pq_req_query(req, "last_event_id");
+  if (last && pq_job_state_terminal(job_state)) {
+    /* an EventSource reconnecting after the final event: 204 tells it to stop */
+    pq_event_cursor probe = {0};
+    snprintf(probe.job_id, sizeof probe.job_id, "%s", id);
+    pq_event_cursor_resume(&probe, last);
+    int fresh = 0;
+    uint64_t version;
+    if ((e = pq_event_cursor_next(req->coord, &probe, count_events, &fresh, &version)) != PQ_OK) return e;
+    if (fresh == 0) return pq_req_reply(req, 204, NULL);
+  }
+  return pq_event_stream_start(req, id, last, "text/event-stream", sse_emit, NULL, NULL);
 }
 
 /* ---- POST /v1/jobs/{id}/chunks: a worker streams output ---- */
