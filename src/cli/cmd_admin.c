@@ -4,6 +4,7 @@
  * serialises them with the server's writes. */
 #include <sodium.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -45,6 +46,7 @@ static const pq_opt admin_options[] = {
 
 static pq_coord *engine_open(const admin_opts *o) {
   char url[1300];
+  umask(077); /* a store it makes is the operator's alone */
   if (pq_cli_store_url(o->store, o->data, url, sizeof url) != 0) return NULL;
   pq_coord_config cfg = {.store_url = url, .admin_only = true,
                          .store = {.sync_full = true, .busy_timeout_ms = 10000, .read_pool_size = 1}};

@@ -1,5 +1,6 @@
 /* promptq migrate: applies pending schema migrations to a store. */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
@@ -33,6 +34,7 @@ int pq_cmd_migrate(int argc, char **argv) {
                   migrate_options, N_OPTS);
     return 0;
   }
+  umask(077); /* a store it makes is the operator's alone */
   if (pq_cli_store_url(o.store, o.data, url, sizeof url) != 0) return 1;
   pq_store_config cfg = {.sync_full = true, .busy_timeout_ms = 10000, .read_pool_size = 1};
   pq_store *store = NULL;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -148,13 +149,28 @@ static int lock_data(const char *data) {
   char path[1100];
   snprintf(path, sizeof path, "%s/promptq.lock", data);
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    fprintf(stderr, "promptq: %s is in use by another promptq serve (%s)\n", data,
-            strerror(errno));
-    if (fd >= 0) close(fd);
+  if (fd < 0) { /* a folder we cannot write to is not one in use */
+    fprintf(stderr, "promptq: cannot write in the data folder %s (%s)\n", data, strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    fprintf(stderr, "promptq: %s is in use by another promptq serve (%s)\n", data, strerror(errno));
+    close(fd);
     return -1;
   }
   return fd;
+}
+
+/* What the data folder holds is the operator's alone: the store, the JWT
+ * secret, the receipt key (made 0600 whatever an earlier version left). */
+static void private_files(const char *data) {
+  static const char *const names[] = {"promptq.db", "promptq.db-wal", "promptq.db-shm", "jwt.secret", "receipt.key"};
+  char path[1200];
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", data, names[i]);
+    if (chmod(path, 0600) != 0 && errno != ENOENT) pq_warn("cannot make %s private: %s", path, strerror(errno));
+  }
+  chmod(data, 0700);
 }
 
 int pq_cmd_serve(int argc, char **argv) {
@@ -184,10 +200,15 @@ int pq_cmd_serve(int argc, char **argv) {
     return 2;
   }
   pq_log_set_level((pq_log_level)level);
+  umask(077); /* every file serve makes (the store, its journal, keys) is the operator's alone */
+  /* a burst above the limit would let more through at once than a minute allows */
+  if (o.rate_client > 0 && o.burst_client > o.rate_client) o.burst_client = o.rate_client;
+  if (o.rate_worker > 0 && o.burst_worker > o.rate_worker) o.burst_worker = o.rate_worker;
   char db[1200];
   if (pq_cli_data_path(o.data, db, sizeof db) != 0 || pq_cli_store_url(o.store, o.data, url, sizeof url) != 0 ||
       (lock_fd = lock_data(o.data)) < 0)
     return 1;
+  private_files(o.data);
   pq_coord *coord = NULL;
   pq_server *server = NULL;
   pq_access *access = NULL;

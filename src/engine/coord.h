@@ -236,7 +236,8 @@ pq_err pq_coord_worker_owner(pq_coord *c, const char *worker_id, char owner[PQ_U
 /* Calls fn once per model some online worker serves, with the creation time
  * of the oldest such worker. */
 void pq_coord_live_models(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t created_at), void *ctx);
-/* True while the store answers a trivial read. */
+/* True while the store answers a trivial read and the last batch of writes
+ * committed (a full disk makes it false until a write succeeds again). */
 bool pq_coord_ready(pq_coord *c);
 
 #endif

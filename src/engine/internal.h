@@ -41,6 +41,7 @@ struct pq_coord {
   pthread_cond_t cv;
   pq_op *head, *tail;
   bool closing, stopped;
+  bool writes_failing; /* the last batch with operations could not commit (a full disk, ...) */
   int64_t next_reap_ms; /* the clock's mono */
   pq_coord_stats stats; /* written by the writer, read with atomics */
   pthread_mutex_t counts_mu; /* queued/leased per model, for the gauges */

@@ -273,6 +273,9 @@ pq_err pq__run_complete(pq__batch *b, pq_op *op) {
   job->finished_at = b->now;
   job->prompt_tokens = op->in.complete.prompt_tokens;
   job->completion_tokens = op->in.complete.completion_tokens;
+  /* an earlier attempt's error is history: a completed job shows none */
+  if (!job->cancel_requested && (pq_set_str(&job->error_code, NULL) || pq_set_str(&job->error_message, NULL)))
+    return PQ_ERR_NO_MEMORY;
   if (pq_set_str(&job->output, op->in.complete.output) || pq_set_str(&job->lease_token, NULL))
     return PQ_ERR_NO_MEMORY;
   job->lease_expires_at = 0;

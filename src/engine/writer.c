@@ -370,6 +370,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     if (result == PQ_OK) result = hand_off(&b);
     if (result == PQ_OK) result = c->ops->commit(c->wconn);
   }
+  if (batch) __atomic_store_n(&c->writes_failing, result != PQ_OK, __ATOMIC_RELAXED);
   if (result != PQ_OK) {
     pq_error("coordinator: transaction failed (%s); the batch is refused", pq_err_code(result));
     c->ops->rollback(c->wconn);
@@ -599,7 +600,7 @@ bool pq_coord_ready(pq_coord *c) {
   pthread_mutex_lock(&c->mu);
   bool running = !c->closing && !c->stopped;
   pthread_mutex_unlock(&c->mu);
-  return result == PQ_OK && running;
+  return result == PQ_OK && running && !__atomic_load_n(&c->writes_failing, __ATOMIC_RELAXED);
 }
 
 pq_hub *pq_coord_hub(pq_coord *c) { return c->hub; }

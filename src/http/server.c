@@ -112,6 +112,7 @@ static void build_error_body(pq_req *req) {
 /* RateLimit-Policy / RateLimit (IETF draft) and the common X-RateLimit-* set. */
 static void add_rate_headers(struct MHD_Response *r, const pq_req *req) {
   const pq_rate_policy *p = req->rate_policy;
+  if (p->limit <= 0) return; /* unlimited: no numbers to announce */
   char v[128];
   snprintf(v, sizeof v, "%lld;w=%lld;burst=%lld", (long long)p->limit, (long long)p->window_s,
            (long long)p->burst);

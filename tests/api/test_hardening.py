@@ -272,3 +272,34 @@ def test_a_closed_stream_is_let_go_soon(make_server):
     s.close()
     wait_until(lambda: "\nsse_subscribers 0" in server.get("/metrics").text, timeout=15,
                what="the closed stream to be let go")
+
+
+# ---- small ones ----
+
+def test_data_files_are_private(server):
+    for name in ("promptq.db", "receipt.key"):
+        mode = os.stat(os.path.join(server.data_dir, name)).st_mode & 0o777
+        assert mode == 0o600, (name, oct(mode))
+    assert os.stat(server.data_dir).st_mode & 0o077 == 0
+
+
+def test_a_completed_job_shows_no_earlier_error(make_server):
+    server = make_server("--retry-backoff", "1ms")
+    ack = server.submit("flaky")
+    w = Worker(server)
+    w.fail(w.lease_one(), code="OOM", message="first try died", retryable=True)
+    assert w.complete(w.lease_one(wait_s=10)).status_code == 200
+    job = server.job(ack["id"])
+    assert job["status"] == "completed" and job["error"] is None and job["attempts"] == 2
+
+
+def test_rate_headers_and_burst_follow_the_limit(tmpdir_path, make_server):
+    t = Tenants(tmpdir_path)
+    server = make_server("--rate-client", "3", data_dir=tmpdir_path, secured=True)
+    r = req(server, "GET", "/v1/jobs", t.h("bob"))
+    assert r.headers["RateLimit-Policy"] == "3;w=60;burst=3"  # not a burst of 20 for a limit of 3
+    assert [req(server, "GET", "/v1/jobs", t.h("bob")).status_code for _ in range(3)] == [200, 200, 429]
+    assert server.stop() == 0
+    unlimited = make_server("--rate-client", "0", data_dir=tmpdir_path, secured=True)
+    r = req(unlimited, "GET", "/v1/jobs", t.h("bob"))
+    assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers and "RateLimit-Policy" not in r.headers

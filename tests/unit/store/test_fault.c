@@ -235,6 +235,21 @@ static void every_statement_of_a_job_can_fail(void **state) {
   }
 }
 
+/* A store that cannot take writes (a full disk) is not ready, until a write
+ * goes through again. */
+static void failing_writes_make_it_unready(void **state) {
+  fixture *f = *state;
+  assert_true(pq_coord_ready(f->c));
+  pq_store_fault_arm(f->store, PQ_FAULT_COMMIT, 1, PQ_FAULT_DISK_FULL, true);
+  assert_int_equal(submit(f), PQ_ERR_STORE_FAILED);
+  assert_false(pq_coord_ready(f->c)); /* reads still work; writes do not */
+  assert_int_equal(submit(f), PQ_ERR_STORE_FAILED);
+  assert_false(pq_coord_ready(f->c));
+  pq_store_fault_disarm(f->store);
+  assert_int_equal(submit(f), PQ_OK);
+  assert_true(pq_coord_ready(f->c));
+}
+
 static void urls_are_checked(void **state) {
   (void)state;
   pq_store *s = NULL;
@@ -258,6 +273,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(failed_commit_fails_the_whole_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(reaper_failure_is_not_hidden, setup, teardown),
       cmocka_unit_test_setup_teardown(every_statement_of_a_job_can_fail, setup, teardown),
+      cmocka_unit_test_setup_teardown(failing_writes_make_it_unready, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
