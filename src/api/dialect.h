@@ -17,6 +17,10 @@ typedef struct pq_dialect {
   const char *title;    /* what it is, for people */
   const pq_route *routes;
   size_t n_routes;
+  /* Its routes are served under this prefix too (the document's own URLs
+   * behind its proxy: "/api"); NULL: none. The alias of route "d003.x" is
+   * named "d003.api.x". */
+  const char *alias_prefix;
   /* Maps the dialect's documented environment variables onto promptq's own
    * (PROMPTQ_*), which win when both are set; run before options are read.
    * Returns -1 and says why in why when a variable asks for what this build

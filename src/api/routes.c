@@ -3,6 +3,7 @@
  * limits, JSON parsing and errors; a route's role says who may call it, and
  * a dialect's routes name their own error shape. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,15 +68,36 @@ static const pq_route native_routes[] = {
 static pq_route *all_routes;
 static size_t n_all_routes;
 
+/* The alias of a dialect route under its prefix (strings made once, kept). */
+static bool add_alias(const pq_dialect *d, const pq_route *r, pq_route *out) {
+  size_t dn = strlen(d->name);
+  char *pattern = malloc(strlen(d->alias_prefix) + strlen(r->pattern) + 1);
+  char *name = malloc(strlen(r->name) + 5);
+  if (!pattern || !name) {
+    free(pattern);
+    free(name);
+    return false;
+  }
+  sprintf(pattern, "%s%s", d->alias_prefix, r->pattern);
+  if (strncmp(r->name, d->name, dn) == 0) sprintf(name, "%.*s.api%s", (int)dn, r->name, r->name + dn);
+  else sprintf(name, "%s.api", r->name);
+  *out = *r;
+  out->pattern = pattern;
+  out->name = name;
+  return true;
+}
+
 static void build_table(void) {
   size_t n = sizeof native_routes / sizeof native_routes[0];
-  for (size_t d = 0; pq_dialects[d]; d++) n += pq_dialects[d]->n_routes;
+  for (size_t d = 0; pq_dialects[d]; d++) n += pq_dialects[d]->n_routes * (pq_dialects[d]->alias_prefix ? 2 : 1);
   if (!(all_routes = calloc(n, sizeof *all_routes))) return;
   memcpy(all_routes, native_routes, sizeof native_routes);
   n_all_routes = sizeof native_routes / sizeof native_routes[0];
   for (size_t d = 0; pq_dialects[d]; d++) {
     memcpy(all_routes + n_all_routes, pq_dialects[d]->routes, pq_dialects[d]->n_routes * sizeof *all_routes);
     n_all_routes += pq_dialects[d]->n_routes;
+    for (size_t i = 0; pq_dialects[d]->alias_prefix && i < pq_dialects[d]->n_routes; i++)
+      if (add_alias(pq_dialects[d], &pq_dialects[d]->routes[i], &all_routes[n_all_routes])) n_all_routes++;
   }
 }
 

@@ -44,6 +44,7 @@ typedef struct {
   int batch_max;
   bool open;
   bool metrics_private;
+  char anonymous_dialect[64];
   char jwt_secret[512];
   int64_t jwt_ttl_ms;
   char jwt_issuer[128], jwt_audience[128];
@@ -98,6 +99,9 @@ static const pq_opt serve_options[] = {
      "operations committed together in one transaction at most"},
     {"open", "PROMPTQ_OPEN", PQ_OPT_BOOL, O(open), 0, "false", 0, 0,
      "no credentials needed: every caller is an admin (for a local demo only)"},
+    {"anonymous-dialect", "PROMPTQ_ANONYMOUS_DIALECT", PQ_OPT_STR, O(anonymous_dialect), S(anonymous_dialect), NULL,
+     0, 0, "dialects whose client routes work without credentials, as one non-admin user each (e.g. 001, whose "
+           "document has none); comma-separated"},
     {"metrics-private", "PROMPTQ_METRICS_PRIVATE", PQ_OPT_BOOL, O(metrics_private), 0, "false", 0, 0,
      "GET /metrics needs an admin credential (a Prometheus scraper sends an admin key as Bearer)"},
     {"jwt-secret", "PROMPTQ_JWT_SECRET", PQ_OPT_STR, O(jwt_secret), S(jwt_secret), NULL, 0, 0,
@@ -171,6 +175,42 @@ static void private_files(const char *data) {
     if (chmod(path, 0600) != 0 && errno != ENOENT) pq_warn("cannot make %s private: %s", path, strerror(errno));
   }
   chmod(data, 0700);
+}
+
+/* --anonymous-dialect 001,...: each named dialect's client routes take
+ * callers without credentials as its own user ("anonymous:d001"). */
+static int anonymous_dialects(pq_coord *coord, const char *list, pq_server_config *sc) {
+  static char names[4][80], prefixes[4][72];
+  char copy[64], *save = NULL;
+  snprintf(copy, sizeof copy, "%s", list);
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ') tok++;
+    const pq_dialect *found = NULL;
+    for (size_t i = 0; pq_dialects[i] && !found; i++) {
+      const char *n = pq_dialects[i]->name;
+      if (strcmp(n, tok) == 0 || (n[0] == 'd' && strcmp(n + 1, tok) == 0)) found = pq_dialects[i];
+    }
+    if (!found || sc->n_anonymous == 4) {
+      pq_error("--anonymous-dialect: no dialect '%s' (000, 001, 003, openai)", tok);
+      return -1;
+    }
+    int k = sc->n_anonymous;
+    snprintf(names[k], sizeof names[k], "anonymous:%s", found->name);
+    snprintf(prefixes[k], sizeof prefixes[k], "%s.", found->name);
+    pq_user u = {.name = names[k], .password_hash = "!anonymous"}; /* no password login */
+    pq_op op = {.kind = PQ_OP_USER_ADD, .in.user_add = {.user = &u, .if_absent = true}};
+    pq_err e = pq_coord_call(coord, &op);
+    if (e == PQ_OK) {
+      memcpy(sc->anonymous[k].user_id, op.out.user->id, sizeof sc->anonymous[k].user_id);
+      sc->anonymous[k].route_prefix = prefixes[k];
+      sc->anonymous[k].user_name = names[k];
+      sc->n_anonymous++;
+      pq_warn("ANONYMOUS: %s's client routes need no credentials; callers share the user %s", found->name, names[k]);
+    }
+    pq_op_release(&op);
+    if (e != PQ_OK) return -1;
+  }
+  return 0;
 }
 
 int pq_cmd_serve(int argc, char **argv) {
@@ -287,6 +327,7 @@ int pq_cmd_serve(int argc, char **argv) {
   };
   sc.routes = pq_api_routes(&sc.n_routes);
   if ((e = pq_dialects_start(coord, o.open)) != PQ_OK) goto out;
+  if (o.anonymous_dialect[0] && !o.open && anonymous_dialects(coord, o.anonymous_dialect, &sc) != 0) goto out;
   if (!(access = pq_access_new(&ac, coord))) {
     pq_error("cannot set up access control");
     goto out;

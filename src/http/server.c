@@ -213,6 +213,30 @@ static void client_address(pq_req *req, char *out, size_t size) {
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)size);
 }
 
+/* A caller with no credentials on a route of a dialect served anonymously
+ * is that dialect's user, limited per address. */
+static bool anonymous_caller(pq_req *req, const pq_route *route, char *rate_key, size_t size) {
+  const pq_server_config *cfg = &req->server->cfg;
+  if (pq_req_header(req, "Authorization") || pq_req_header(req, "X-Api-Key") || pq_req_header(req, "X-Session-Token"))
+    return false;
+  for (int i = 0; i < cfg->n_anonymous; i++) {
+    const struct pq_anonymous_dialect *d = &cfg->anonymous[i];
+    if (strncmp(route->name, d->route_prefix, strlen(d->route_prefix)) != 0) continue;
+    pq_identity *id = &req->caller;
+    memset(id, 0, sizeof *id);
+    id->known = true;
+    id->scope = PQ_SCOPE_CLIENT;
+    memcpy(id->user_id, d->user_id, sizeof id->user_id);
+    snprintf(id->user_name, sizeof id->user_name, "%s", d->user_name);
+    char addr[64];
+    client_address(req, addr, sizeof addr);
+    snprintf(id->limit_key, sizeof id->limit_key, "anon:%.46s", addr);
+    snprintf(rate_key, size, "c:anon:%.8s:%.46s", d->route_prefix, addr);
+    return true;
+  }
+  return false;
+}
+
 /* Who is calling, may they, and how often: once here for every route. */
 static pq_err check_access(pq_req *req, const pq_route *route) {
   pq_access *a = req->server->cfg.access;
@@ -226,6 +250,8 @@ static pq_err check_access(pq_req *req, const pq_route *route) {
     client_address(req, addr, sizeof addr);
     snprintf(rate_key, sizeof rate_key, "login:%s", addr);
     req->rate_policy = &ac->login;
+  } else if (role == PQ_ROLE_CLIENT && !ac->open && anonymous_caller(req, route, rate_key, sizeof rate_key)) {
+    req->rate_policy = &ac->client;
   } else {
     const char *why = NULL;
     pq_err e = pq_access_identify(a, pq_req_header(req, "Authorization"), pq_req_header(req, "X-Api-Key"),

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "auth/access.h"
+#include "base/ids.h"
 #include "engine/coord.h"
 #include "http/router.h"
 
@@ -31,6 +32,15 @@ typedef struct pq_server_config {
   pq_access *access;         /* who may call what; borrowed */
   const void *app;           /* the API's own settings, for handlers; borrowed */
   bool metrics_private;      /* routes flagged PQ_ROUTE_METRICS need an admin credential */
+  /* Dialects whose client routes callers without credentials may use, each
+   * as one non-admin user (rate limited per address): a document with no
+   * authentication (001). */
+  struct pq_anonymous_dialect {
+    const char *route_prefix;  /* "d001." */
+    char user_id[PQ_UUID_LEN + 1];
+    const char *user_name;
+  } anonymous[4];
+  int n_anonymous;
   const pq_route *routes;    /* borrowed, must outlive the server */
   size_t n_routes;
 } pq_server_config;

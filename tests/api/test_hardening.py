@@ -303,3 +303,34 @@ def test_rate_headers_and_burst_follow_the_limit(tmpdir_path, make_server):
     unlimited = make_server("--rate-client", "0", data_dir=tmpdir_path, secured=True)
     r = req(unlimited, "GET", "/v1/jobs", t.h("bob"))
     assert r.status_code == 200 and "X-RateLimit-Limit" not in r.headers and "RateLimit-Policy" not in r.headers
+
+
+# ---- compatibility ----
+
+def test_the_task_api_can_be_served_without_credentials(tmpdir_path, make_server):
+    """001's document has no authentication: --anonymous-dialect 001 serves
+    its client routes to callers without credentials, as one non-admin user,
+    while everything else still needs credentials."""
+    t = Tenants(tmpdir_path)
+    server = make_server("--anonymous-dialect", "001", data_dir=tmpdir_path, secured=True)
+    r = req(server, "GET", "/api/tasks")
+    assert r.status_code == 200 and r.json() == {"tasks": []}
+    assert req(server, "GET", "/api/stats").json()["users"]["total"] == 1  # not an admin: sees itself
+    assert req(server, "GET", "/v1/jobs").status_code == 401  # the native API still needs credentials
+    assert req(server, "GET", "/jobs/1").status_code == 403  # and 000's
+    # bob's own jobs are not the anonymous user's
+    bob = req(server, "POST", "/v1/jobs", t.h("bob"), {"model": "echo", "prompt": "bob's"}).json()
+    assert req(server, "GET", f"/api/task/{bob['number']}").status_code == 404
+
+
+def test_the_coordinator_api_answers_under_its_documented_prefix(tmpdir_path):
+    server = serve_with_keys(tmpdir_path, KEY_A)
+    try:
+        h = {"X-Api-Key": KEY_A}
+        r = req(server, "POST", "/api/v1/client/jobs", h, {"job_type": "llm_inference", "parameters": {"prompt": "hi"}})
+        assert r.status_code == 201, r.text
+        job = r.json()
+        assert req(server, "GET", f"/api/v1/client/jobs/{job['id']}/status", h).json()["status"] == "pending"
+        assert req(server, "GET", f"/v1/client/jobs/{job['id']}/status", h).status_code == 200  # both spellings
+    finally:
+        assert server.stop() == 0

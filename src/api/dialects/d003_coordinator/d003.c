@@ -578,6 +578,7 @@ const pq_dialect pq_dialect_003 = {
     .title = "the coordinator API (shared/seeds/003): clients, miners, wallet login",
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
+    .alias_prefix = "/api", /* its document's URLs, behind its proxy: /api/v1/client/jobs */
     .apply_environment = d003_environment,
     .on_start = d003_start,
 };
