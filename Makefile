@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 
-.PHONY: all bootstrap build asan release run test unit api bench clean
+.PHONY: all bootstrap build asan release run test unit api bench fuzz clean
 
 all: build
 
@@ -46,5 +46,10 @@ api: build
 bench: release
 	@scripts/run-bench $(BENCH_BUILD)
 
+# each libFuzzer target for FUZZ_SECONDS (make test runs them for 20 s)
+FUZZ_SECONDS ?= 300
+fuzz: bootstrap
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-fuzz
