@@ -21,6 +21,8 @@
   X(ALREADY_EXISTS,         409, false, "it exists already")                               \
   X(PAYLOAD_TOO_LARGE,      413, false, "the request body is too large")                   \
   X(UNSUPPORTED_MEDIA_TYPE, 415, false, "the request body must be application/json")      \
+  X(URI_TOO_LONG,           414, false, "the request line is too long")                    \
+  X(HEADERS_TOO_LARGE,      431, false, "the request headers are too large")               \
   X(IDEMPOTENCY_MISMATCH,   422, false, "the idempotency key was used for another request") \
   X(RATE_LIMIT_EXCEEDED,    429, true,  "too many requests")                               \
   X(QUEUE_QUOTA_EXCEEDED,   429, true,  "too many of your jobs are queued")                \

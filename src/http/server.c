@@ -1,5 +1,6 @@
 #include "http/server.h"
 #include "http/deadline.h"
+#include "http/frontdoor.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -43,6 +44,7 @@ struct pq_server {
   size_t active;   /* requests between arrival and completion */
   bool stopping;
   pq__watchdog *watchdog; /* the header deadline; NULL when off */
+  pq__frontdoor *door;    /* the listening socket: first heads judged, then libmicrohttpd */
 };
 
 /* How long a stop waits for requests in flight before closing them anyway
@@ -576,17 +578,17 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
     pq_server_stop(s);
     return PQ_ERR_NO_MEMORY;
   }
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
-  if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+  struct in_addr check;
+  if (inet_pton(AF_INET, cfg->host, &check) != 1) {
     pq_error("http: '%s' is not an IPv4 address", cfg->host);
     pq_server_stop(s);
     return PQ_ERR_INVALID_REQUEST;
   }
+  /* the front door (frontdoor.c) listens and hands libmicrohttpd each connection whose head is sound */
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                   MHD_USE_TURBO;
+                   MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
   s->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 2),
       MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->connection_limit,
       /* per connection: headers and response buffers; half the default, since
@@ -596,9 +598,11 @@ pq_err pq_server_start(const pq_server_config *cfg, pq_coord *coord, pq_server *
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
       MHD_OPTION_STRICT_FOR_CLIENT, (int)1, /* RFC 9112 as written: no lenient parsing of what clients send */
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
-  if (!s->daemon) {
-    pq_error("http: cannot listen on %s:%d", cfg->host, cfg->port);
+      on_completed, s, MHD_OPTION_END);
+  if (!s->daemon ||
+      !(s->door = pq__frontdoor_start(cfg->host, cfg->port, s->daemon,
+                                      cfg->header_timeout_ms > 0 ? cfg->header_timeout_ms : 3600000))) {
+    if (!s->daemon) pq_error("http: cannot start the HTTP server");
     pq_server_stop(s);
     return PQ_ERR_UNAVAILABLE;
   }
@@ -613,13 +617,12 @@ size_t pq_server_waiting(pq_server *s) {
   return n;
 }
 
-int pq_server_port(pq_server *s) {
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-  return info ? info->port : 0;
-}
+int pq_server_port(pq_server *s) { return s->door ? pq__frontdoor_port(s->door) : 0; }
 
 void pq_server_stop(pq_server *s) {
   if (!s) return;
+  pq__frontdoor_stop(s->door); /* no new connections */
+  s->door = NULL;
   if (s->daemon) {
     /* Not MHD_quiesce_daemon: in 0.9.75 it races the worker threads over the
      * listen socket's epoll registration and can abort the process. New

@@ -217,6 +217,33 @@ def test_ambiguous_framing_is_refused_and_the_connection_closed(server):
     assert server.get("/health").status_code == 200
 
 
+def test_malformed_heads_get_the_envelope_once(server):
+    """What libmicrohttpd would answer with HTML of its own (and, for a bad
+    Content-Length, with its status line and headers twice) is judged at the
+    front door: one answer, in the envelope, then the connection closes."""
+    cases = {
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n{}": (400, "Content-Length"),
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}": (400, "Content-Length"),
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 1e23\r\n\r\n{}": (400, "Content-Length"),
+        b"GET /v1/jobs?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n": (414, None),
+        b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 13000 + b"\r\n\r\n": (431, None),
+        b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n b\r\n\r\n": (400, None),
+        b"GET /v1/jobs HTTP/2.0\r\nHost: x\r\n\r\n": (400, None),
+        b"GET /v1/jobs HTTP/1.1\r\nHo st: x\r\n\r\n": (400, None),
+    }
+    for data, (status, header) in cases.items():
+        out = raw_exchange(server.port, data)
+        head_, _, body = out.partition(b"\r\n\r\n")
+        assert head_.startswith(b"HTTP/1.1 %d" % status), (data[:60], out[:200])
+        status_lines = [l for l in out.split(b"\r\n") if l.startswith(b"HTTP/1.")]
+        assert len(status_lines) == 1 and b"Connection: close" in head_, out[:300]
+        err = json.loads(body)["error"]
+        assert err["code"] in ("INVALID_REQUEST", "URI_TOO_LONG", "HEADERS_TOO_LARGE") and err["message"]
+        if header:
+            assert err["details"]["header"] == header
+    assert server.get("/health").status_code == 200
+
+
 def test_headers_must_arrive_in_time(make_server):
     """One byte every 300 ms keeps libmicrohttpd's idle timer happy; the
     header deadline (1 s here) closes the connection anyway."""
