@@ -68,6 +68,8 @@ typedef enum {
   PQ_OP_KEY_ADD,
   PQ_OP_KEY_REVOKE,
   PQ_OP_KEYS_SYNC,   /* a deployment's static keys: one user each, the unlisted ones revoked */
+  PQ_OP_CHALLENGE_ADD,  /* a wallet login challenge (one use, until expires_at) */
+  PQ_OP_CHALLENGE_TAKE, /* spends it: PQ_ERR_NOT_FOUND when it is not live or not that wallet's */
   /* upkeep (engine/reaper.c): lapsed leases, ended ttls, silent workers, due retries, now */
   PQ_OP_REAP,
   /* the ledger's operations will be a family of their own */
@@ -137,6 +139,7 @@ struct pq_op {
       const char *const *hashes, *const *prefixes;
       size_t n;
     } keys_sync;
+    struct { const char *challenge, *wallet; int64_t expires_at; } challenge;
   } in;
   struct {
     pq_err result;

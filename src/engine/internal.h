@@ -116,6 +116,8 @@ pq_err pq__run_user_set_disabled(pq__batch *b, pq_op *op);
 pq_err pq__run_key_add(pq__batch *b, pq_op *op);
 pq_err pq__run_key_revoke(pq__batch *b, pq_op *op);
 pq_err pq__run_keys_sync(pq__batch *b, pq_op *op);
+pq_err pq__run_challenge_add(pq__batch *b, pq_op *op);
+pq_err pq__run_challenge_take(pq__batch *b, pq_op *op);
 
 /* reaper.c: lapsed leases, ended ttls and silent workers, in b's transaction */
 pq_err pq__reap(pq__batch *b, int *settled);

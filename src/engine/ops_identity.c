@@ -88,3 +88,12 @@ pq_err pq__run_keys_sync(pq__batch *b, pq_op *op) {
   free(keys);
   return result;
 }
+
+pq_err pq__run_challenge_add(pq__batch *b, pq_op *op) {
+  return b->c->ops->challenge_insert(b->c->wconn, op->in.challenge.challenge, op->in.challenge.wallet,
+                                     op->in.challenge.expires_at);
+}
+
+pq_err pq__run_challenge_take(pq__batch *b, pq_op *op) {
+  return b->c->ops->challenge_take(b->c->wconn, op->in.challenge.challenge, op->in.challenge.wallet, b->now);
+}

@@ -59,6 +59,7 @@ pq_err pq__reap(pq__batch *b, int *settled) {
     pq_warn("worker %s missed its heartbeats: offline, its leases end now", b->offline[i]);
     result = c->ops->job_end_leases(c->wconn, b->offline[i], b->now);
   }
+  if (result == PQ_OK) result = c->ops->challenge_sweep(c->wconn, b->now); /* spent logins' leftovers */
   if (result != PQ_OK) return result;
   reap_ctx r = {.b = b, .result = PQ_OK};
   result = c->ops->job_scan_due(c->wconn, b->now, REAP_BATCH, reap_one, &r);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "engine/internal.h"
 #include "base/log.h"
@@ -112,6 +113,8 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_KEY_ADD: return pq__run_key_add(b, op);
     case PQ_OP_KEY_REVOKE: return pq__run_key_revoke(b, op);
     case PQ_OP_KEYS_SYNC: return pq__run_keys_sync(b, op);
+    case PQ_OP_CHALLENGE_ADD: return pq__run_challenge_add(b, op);
+    case PQ_OP_CHALLENGE_TAKE: return pq__run_challenge_take(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;
@@ -126,10 +129,36 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
 /* Hub thread: a waiting lease timed out (or the hub is shutting down). It
  * goes back to the writer for one last look. */
 static void lease_wake(pq_waiter *w, pq_wake_reason why) {
-  (void)why;
   pq_op *op = w->data;
-  op->last_try = true;
+  op->last_try = why != PQ_WAKE_PUBLISHED; /* woken for work: it may park again if another got it */
   enqueue(op->coord, op);
+}
+
+/* Another coordinator made work of model ready ("*": any): its parked
+ * leases that could take it go to the writer to look. */
+typedef struct {
+  const char *model;
+} model_match;
+
+static bool wants_model(const pq_waiter *w, const void *arg) {
+  const model_match *m = arg;
+  if (strcmp(m->model, "*") == 0) return true;
+  size_t n;
+  const char *const *models = pq__lease_models(w->data, &n);
+  if (n == 0) return true;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(models[i], m->model) == 0) return true;
+  return false;
+}
+
+static void wake_leases_for(pq_coord *c, const char *model) {
+  model_match m = {.model = model};
+  pq_waiter *w;
+  while ((w = pq_hub_take(c->hub, PQ__KEY_LEASE, wants_model, &m))) {
+    pq_op *op = w->data;
+    op->last_try = false;
+    enqueue(c, op);
+  }
 }
 
 /* Could a parked lease get a job now? The index knows; without one, the
@@ -330,6 +359,72 @@ static bool needs_sync(const pq_op *op) {
          op->kind != PQ_OP_REAP && op->kind != PQ_OP_RELEASE;
 }
 
+/* ---- several coordinators on one store ----
+ *
+ * After each commit the writer tells the others, in one notification (or a
+ * few when it is long), what changed, a line each: "j <job id>" (its state
+ * or its event log: subscribers look), "m <model>" (work became ready;
+ * "m *": any model's may have), "w <worker id>" (registered or back),
+ * "o <worker id>" (offline). Their listener thread acts on the lines. */
+
+#define NOTIFY_MAX 7800 /* PostgreSQL's payload limit is 8000 bytes */
+
+static void notify_line(pq_coord *c, pq_buf *buf, char kind, const char *value) {
+  if (buf->len && buf->len + strlen(value) + 4 > NOTIFY_MAX) {
+    c->ops->notify(c->store, buf->data);
+    buf->len = 0;
+    buf->data[0] = '\0';
+  }
+  pq_buf_printf(buf, "%c %s\n", kind, value);
+}
+
+static void notify_others(pq_coord *c, const pq__batch *b, pq_op *batch) {
+  pq_buf buf = {0};
+  for (size_t i = 0; i < b->n_published; i++) notify_line(c, &buf, 'j', b->published[i]);
+  for (size_t i = 0; i < b->n_ready_models; i++) notify_line(c, &buf, 'm', b->ready_models[i]);
+  if (b->all_ready) notify_line(c, &buf, 'm', "*");
+  for (size_t i = 0; i < b->n_offline; i++) notify_line(c, &buf, 'o', b->offline[i]);
+  for (pq_op *op = batch; op; op = op->next)
+    if (op->out.result == PQ_OK && op->kind == PQ_OP_REGISTER) notify_line(c, &buf, 'w', op->in.reg.worker->id);
+    else if (op->out.result == PQ_OK && op->touched_worker)
+      notify_line(c, &buf, 'w', op->kind == PQ_OP_LEASE ? op->in.lease.worker_id : op->in.heartbeat.worker_id);
+  if (buf.len && c->ops->notify(c->store, buf.data) != PQ_OK)
+    pq_warn("coordinator: the other coordinators were not told of a commit (they see it on their next look)");
+  pq_buf_free(&buf);
+}
+
+/* The listener thread: another coordinator's lines. */
+static void on_notify(void *ctx, const char *payload) {
+  pq_coord *c = ctx;
+  if (strcmp(payload, "*") == 0) { /* we were away: every parked lease looks again */
+    wake_leases_for(c, "*");
+    return;
+  }
+  const char *p = payload;
+  while (*p) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    char value[256];
+    if (len > 2 && len - 2 < sizeof value) {
+      memcpy(value, p + 2, len - 2);
+      value[len - 2] = '\0';
+      switch (p[0]) {
+        case 'j': pq_hub_publish(c->hub, pq_coord_job_key(value), SIZE_MAX); break;
+        case 'm': wake_leases_for(c, value); break;
+        case 'o': pq__live_remove(c, value); break;
+        case 'w': {
+          pq_worker *w = NULL;
+          if (pq_coord_get_worker(c, value, &w) == PQ_OK && w->online) pq__live_add(c, w);
+          pq_worker_free(w);
+          break;
+        }
+        default: break;
+      }
+    }
+    p += len + (nl ? 1 : 0);
+  }
+}
+
 /* After commit: the live set follows registrations, workers heard from
  * again, and workers found silent. */
 static void update_live(pq_coord *c, pq__batch *b, pq_op *batch) {
@@ -362,7 +457,8 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
         break;
       }
     }
-    if (result == PQ_OK && reap) {
+    /* with several coordinators on one store, one of them (the leader) reaps */
+    if (result == PQ_OK && reap && (!c->ops->lead || c->ops->lead(c->wconn))) {
       result = pq__reap(&b, NULL);
       /* without an index a retry's time may have come for any model */
       b.all_ready = !c->sched;
@@ -393,6 +489,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     for (size_t i = 0; i < b.n_published; i++)
       pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
     update_live(c, &b, batch);
+    if (c->ops->notify) notify_others(c, &b, batch);
   }
   pq_op *op = batch;
   while (op) {
@@ -459,10 +556,11 @@ static pq_err start(pq_coord *c) {
   c->ops = c->store->ops;
   if ((result = c->ops->migrate(c->store, &applied))) return result;
   if (!(c->wconn = c->ops->acquire(c->store, PQ_CONN_WRITE))) return PQ_ERR_STORE_FAILED;
-  bool index = c->ops->single_coordinator && !c->cfg.pick_from_store && !c->cfg.admin_only;
+  bool index = pq_store_single_coordinator(c->store) && !c->cfg.pick_from_store && !c->cfg.admin_only;
   if ((index && !(c->sched = pq_sched_new())) || !(c->hub = pq_hub_new(c->clock))) return PQ_ERR_NO_MEMORY;
   if ((result = rebuild_index(c)) || (result = rebuild_counts(c))) return result;
   if (!c->cfg.admin_only && (result = pq__live_load(c))) return result;
+  if (!c->cfg.admin_only && c->ops->listen && (result = c->ops->listen(c->store, on_notify, c))) return result;
   if (c->sched) pq_info("coordinator: %zu queued jobs indexed", pq_sched_total(c->sched));
   c->next_reap_ms = c->cfg.admin_only ? INT64_MAX : pq_clock_mono(c->clock);
   if (pthread_create(&c->writer, NULL, writer_main, c) != 0) return PQ_ERR_INTERNAL;

@@ -9,9 +9,12 @@
 #include "store/testing/fault.h"
 
 extern const pq_store_ops pq_store_sqlite_ops;
+extern const pq_store_ops pq_store_postgres_ops;
 
 const pq_store_backend pq_store_backends[] = {
     {"sqlite", &pq_store_sqlite_ops},
+    {"postgres", &pq_store_postgres_ops},
+    {"postgresql", &pq_store_postgres_ops},
     {NULL, NULL},
 };
 
@@ -52,6 +55,11 @@ pq_err pq_store_open(const char *url, const pq_store_config *cfg, pq_store **out
   pq_err result = b->ops->open(&c, out);
   if (result != PQ_OK) snprintf(why, why_size, "cannot open the %s store at %s", b->scheme, location);
   return result;
+}
+
+bool pq_store_single_coordinator(pq_store *s) {
+  while (s->ops == &pq_store_fault_ops) s = pq_store_fault_inner(s);
+  return s->ops->single_coordinator;
 }
 
 void pq_store_close(pq_store *s) {

@@ -83,6 +83,16 @@ typedef struct pq_store_ops {
   pq_err (*commit)(pq_conn *c);
   void (*rollback)(pq_conn *c);
 
+  /* Several coordinators (NULL on a store that has one): notify tells the
+   * others what a commit changed (payload: lines, see engine/writer.c), sent
+   * after the commit; listen starts delivering the others' payloads to fn on
+   * a thread of the backend's until close ("*" after a reconnection: anything
+   * may have changed); lead answers whether this coordinator runs the
+   * maintenance (one at a time; another takes over when it dies). */
+  pq_err (*notify)(pq_store *s, const char *payload);
+  pq_err (*listen)(pq_store *s, void (*fn)(void *ctx, const char *payload), void *ctx);
+  bool (*lead)(pq_conn *c);
+
   /* jobs */
   pq_err (*job_insert)(pq_conn *c, pq_job *job); /* sets job->number */
   /* By public id, or by number when id is NULL. PQ_ERR_NOT_FOUND when absent. */
@@ -160,6 +170,12 @@ typedef struct pq_store_ops {
   /* The key with this hash now belongs to user_id with scope and name, and
    * is active again. PQ_ERR_NOT_FOUND when no key has that hash. */
   pq_err (*key_rebind)(pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name);
+  /* wallet login challenges: one use each, until expires_at (wall ms). take
+   * removes it when it is live and the wallet's (else PQ_ERR_NOT_FOUND);
+   * sweep removes the expired. */
+  pq_err (*challenge_insert)(pq_conn *c, const char *challenge, const char *wallet, int64_t expires_at);
+  pq_err (*challenge_take)(pq_conn *c, const char *challenge, const char *wallet, int64_t now);
+  pq_err (*challenge_sweep)(pq_conn *c, int64_t now);
   /* by id or prefix; user_id (when not NULL) must own it. PQ_ERR_NOT_FOUND */
   pq_err (*key_revoke)(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 } pq_store_ops;
@@ -182,6 +198,9 @@ extern const pq_store_backend pq_store_backends[];
  * with pq_store_close. */
 pq_err pq_store_open(const char *url, const pq_store_config *cfg, pq_store **out, char *why, size_t why_size);
 void pq_store_close(pq_store *s);
+/* Does one coordinator own this store (its backend's single_coordinator,
+ * through any wrapper)? */
+bool pq_store_single_coordinator(pq_store *s);
 /* The URL of a data folder's own SQLite store (DATA/promptq.db). */
 int pq_store_url_for_data(const char *data, char *out, size_t size);
 

@@ -138,3 +138,35 @@ pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "revoke key");
   return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
 }
+
+/* ---- wallet login challenges ---- */
+
+static const char SQL_CHALLENGE_INSERT[] = "INSERT INTO login_challenges (challenge, wallet, expires_at) VALUES (?1, ?2, ?3)";
+static const char SQL_CHALLENGE_TAKE[] = "DELETE FROM login_challenges WHERE challenge = ?1 AND wallet = ?2 AND expires_at > ?3";
+static const char SQL_CHALLENGE_SWEEP[] = "DELETE FROM login_challenges WHERE expires_at <= ?1";
+
+pq_err pq__sq_challenge_insert(pq_conn *c, const char *challenge, const char *wallet, int64_t expires_at) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_CHALLENGE_INSERT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, challenge);
+  pq__sq_bind_text(st, 2, wallet);
+  sqlite3_bind_int64(st, 3, expires_at);
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "insert challenge");
+}
+
+pq_err pq__sq_challenge_take(pq_conn *c, const char *challenge, const char *wallet, int64_t now) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_CHALLENGE_TAKE);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, challenge);
+  pq__sq_bind_text(st, 2, wallet);
+  sqlite3_bind_int64(st, 3, now);
+  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "take challenge");
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+}
+
+pq_err pq__sq_challenge_sweep(pq_conn *c, int64_t now) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_CHALLENGE_SWEEP);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, now);
+  return pq__sq_step_done(st) == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "sweep challenges");
+}

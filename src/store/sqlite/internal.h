@@ -95,6 +95,9 @@ pq_err pq__sq_key_insert(pq_conn *c, const pq_api_key *k);
 pq_err pq__sq_key_get_by_hash(pq_conn *c, const char *hash, pq_api_key **out);
 pq_err pq__sq_key_list(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n);
 pq_err pq__sq_key_rebind(pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name);
+pq_err pq__sq_challenge_insert(pq_conn *c, const char *challenge, const char *wallet, int64_t expires_at);
+pq_err pq__sq_challenge_take(pq_conn *c, const char *challenge, const char *wallet, int64_t now);
+pq_err pq__sq_challenge_sweep(pq_conn *c, int64_t now);
 pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 
 #endif

@@ -386,5 +386,8 @@ const pq_store_ops pq_store_sqlite_ops = {
     .key_get_by_hash = pq__sq_key_get_by_hash,
     .key_list = pq__sq_key_list,
     .key_rebind = pq__sq_key_rebind,
+    .challenge_insert = pq__sq_challenge_insert,
+    .challenge_take = pq__sq_challenge_take,
+    .challenge_sweep = pq__sq_challenge_sweep,
     .key_revoke = pq__sq_key_revoke,
 };

@@ -133,9 +133,16 @@ FORWARD(key_get_by_hash, (pq_conn *c, const char *hash, pq_api_key **out), (FC(c
 FORWARD(key_list, (pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n), (FC(c)->inner, user_id, out, n))
 FORWARD(key_rebind, (pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name),
         (FC(c)->inner, hash, user_id, scope, name))
+FORWARD(challenge_insert, (pq_conn *c, const char *challenge, const char *wallet, int64_t expires_at),
+        (FC(c)->inner, challenge, wallet, expires_at))
+FORWARD(challenge_take, (pq_conn *c, const char *challenge, const char *wallet, int64_t now),
+        (FC(c)->inner, challenge, wallet, now))
+FORWARD(challenge_sweep, (pq_conn *c, int64_t now), (FC(c)->inner, now))
 FORWARD(key_revoke, (pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now),
         (FC(c)->inner, id_or_prefix, user_id, now))
 FORWARD(begin, (pq_conn *c, bool durable), (FC(c)->inner, durable))
+
+static bool f_lead(pq_conn *c) { return !INNER_OPS(c)->lead || INNER_OPS(c)->lead(FC(c)->inner); }
 
 static pq_err f_commit(pq_conn *c) {
   if (should_fail(FC(c)->s, PQ_FAULT_COMMIT)) {
@@ -247,6 +254,8 @@ void pq_store_fault_release(pq_store *base) {
   pthread_mutex_unlock(&s->mu);
 }
 
+pq_store *pq_store_fault_inner(pq_store *base) { return ((fault_store *)base)->inner; }
+
 int pq_store_fault_injected(pq_store *base) {
   return __atomic_load_n(&((fault_store *)base)->injected, __ATOMIC_RELAXED);
 }
@@ -255,22 +264,33 @@ long pq_store_fault_statements(pq_store *base) {
   return __atomic_load_n(&((fault_store *)base)->statements, __ATOMIC_RELAXED);
 }
 
+static pq_err f_notify(pq_store *base, const char *payload) {
+  fault_store *s = (fault_store *)base;
+  return s->inner->ops->notify ? s->inner->ops->notify(s->inner, payload) : PQ_OK;
+}
+
+static pq_err f_listen(pq_store *base, void (*fn)(void *ctx, const char *payload), void *ctx) {
+  fault_store *s = (fault_store *)base;
+  return s->inner->ops->listen ? s->inner->ops->listen(s->inner, fn, ctx) : PQ_OK;
+}
+
 #define OP(name) .name = f_##name
 const pq_store_ops pq_store_fault_ops = {
     .name = "fault",
-    .single_coordinator = true, /* it wraps SQLite in the tests; a shared backend would need its own flag */
+    .single_coordinator = true, /* not asked: pq_store_single_coordinator asks the wrapped store */
     .open = f_open,
     .close = f_close,
     .migrate = f_migrate,
     .schema_version = f_schema_version,
     .acquire = f_acquire,
     .release = f_release,
-    OP(begin), OP(commit), OP(rollback),
+    OP(begin), OP(commit), OP(rollback), OP(notify), OP(listen), OP(lead),
     OP(job_insert), OP(job_get), OP(job_get_by_idempotency_key), OP(job_peek), OP(job_update), OP(job_list),
     OP(job_scan_queued), OP(job_scan_due), OP(job_pick), OP(job_extend_leases), OP(job_cancel_requested),
     OP(job_end_leases), OP(job_leased_by), OP(job_count), OP(job_ahead), OP(event_append), OP(event_list), OP(worker_insert),
     OP(worker_get), OP(worker_touch), OP(worker_mark_offline), OP(worker_count_online), OP(worker_list_online),
     OP(job_totals), OP(job_count_active), OP(job_count_queued_by_owner), OP(user_insert), OP(user_get),
     OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_rebind), OP(key_revoke),
+    OP(challenge_insert), OP(challenge_take), OP(challenge_sweep),
 };
 #undef OP

@@ -31,6 +31,8 @@ void pq_store_fault_disarm(pq_store *s);
 void pq_store_fault_hold(pq_store *s);
 void pq_store_fault_wait_held(pq_store *s);
 void pq_store_fault_release(pq_store *s);
+/* The store it wraps. */
+pq_store *pq_store_fault_inner(pq_store *s);
 /* How many failures it has injected so far. */
 int pq_store_fault_injected(pq_store *s);
 /* Statements it has forwarded (a test counts a batch with it). */

@@ -159,8 +159,8 @@ static void reaper_failure_is_not_hidden(void **state) {
   assert_int_equal(submit(f), PQ_OK);
   assert_int_equal(lease(f, id, NULL), 1);
   pq_manual_clock_advance(&f->clock, 1001); /* the lease lapsed */
-  /* the pass: workers offline (1), due leases (2), then the lapsed job's update (3) */
-  pq_store_fault_arm(f->store, PQ_FAULT_STATEMENT, 3, PQ_FAULT_IO_ERROR, false);
+  /* the pass: workers offline (1), spent challenges (2), due leases (3), then the lapsed job's update (4) */
+  pq_store_fault_arm(f->store, PQ_FAULT_STATEMENT, 4, PQ_FAULT_IO_ERROR, false);
   pq_op reap = {.kind = PQ_OP_REAP};
   assert_int_equal(pq_coord_call(f->c, &reap), PQ_ERR_STORE_FAILED);
   pq_op_release(&reap);

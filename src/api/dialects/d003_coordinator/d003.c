@@ -18,7 +18,6 @@
 #include "model/receipt.h"
 #include "http/json_in.h"
 
-#define CHALLENGE_SLOTS 4096
 #define STATIC_KEY_MIN 16   /* an API_KEYS key, in characters */
 #define STATIC_KEYS_MAX 256
 #define WALLET_PREFIX "wallet:"
@@ -324,65 +323,53 @@ static pq_err d003_miner_result(pq_req *req) {
 
 /* ---- users: wallet login ---- */
 
-typedef struct {
-  char challenge[65];
-  unsigned char wallet[crypto_sign_PUBLICKEYBYTES];
-  int64_t expires_ms;
-} challenge_slot;
-
-/* One-time challenges live in memory for --challenge-ttl (5 minutes); a
- * restart voids them (the client asks again). */
-static pthread_mutex_t challenges_mu = PTHREAD_MUTEX_INITIALIZER;
-static challenge_slot challenges[CHALLENGE_SLOTS];
-
 static int wallet_key(const char *b64, unsigned char out[crypto_sign_PUBLICKEYBYTES]) {
   return pq_receipt_public_parse(b64, out); /* the same encoding as the receipt key */
+}
+
+/* One-time challenges live in the store for --challenge-ttl (5 minutes), so
+ * that a login may be answered through any coordinator and survives a
+ * restart; the reaper sweeps the expired. Keyed by the wallet's canonical
+ * base64. */
+typedef struct {
+  char challenge[65], wallet[64], given[129];
+  int64_t expires_at;
+} challenge_state;
+
+static pq_err challenge_made(pq_req *req) {
+  challenge_state *c = req->state;
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:o}", "challenge", c->challenge, "wallet", c->given, "expires_at",
+                                          pq_api_time(c->expires_at)));
 }
 
 static pq_err d003_user_challenge(pq_req *req) {
   const char *wallet = pq_req_query(req, "wallet");
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-  if (!wallet || wallet_key(wallet, pk) != 0)
+  if (!wallet || strlen(wallet) > 128 || wallet_key(wallet, pk) != 0)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_WALLET", "field", "wallet"),
                        "'wallet' must be an Ed25519 public key in base64");
-  int64_t now = pq_mono_ms(), ttl = pq_api_settings_of(req)->challenge_ttl_ms;
-  challenge_slot *slot = NULL;
-  pthread_mutex_lock(&challenges_mu);
-  for (size_t i = 0; i < CHALLENGE_SLOTS && !slot; i++)
-    if (challenges[i].expires_ms <= now) slot = &challenges[i]; /* free, used or expired */
-  if (slot) {
-    pq_random_hex(slot->challenge, 32);
-    memcpy(slot->wallet, pk, sizeof pk);
-    slot->expires_ms = now + ttl;
-  }
-  char challenge[65];
-  if (slot) memcpy(challenge, slot->challenge, sizeof challenge);
-  pthread_mutex_unlock(&challenges_mu);
-  if (!slot) return pq_req_fail(req, PQ_ERR_RATE_LIMIT_EXCEEDED, NULL, "too many logins in progress");
-  return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:o}", "challenge", challenge, "wallet", wallet, "expires_at",
-                                          pq_api_time(pq_now_ms() + ttl)));
-}
-
-/* Takes the challenge if it is live and was given to this wallet. */
-static bool consume_challenge(const char *challenge, const unsigned char wallet[crypto_sign_PUBLICKEYBYTES]) {
-  bool ok = false;
-  int64_t now = pq_mono_ms();
-  pthread_mutex_lock(&challenges_mu);
-  for (size_t i = 0; i < CHALLENGE_SLOTS && !ok; i++) {
-    challenge_slot *s = &challenges[i];
-    if (s->expires_ms > now && strcmp(s->challenge, challenge) == 0 &&
-        sodium_memcmp(s->wallet, wallet, crypto_sign_PUBLICKEYBYTES) == 0) {
-      s->expires_ms = 0; /* once */
-      ok = true;
-    }
-  }
-  pthread_mutex_unlock(&challenges_mu);
-  return ok;
+  challenge_state *c = pq_req_alloc(req, sizeof *c);
+  if (!c) return PQ_ERR_NO_MEMORY;
+  pq_random_hex(c->challenge, 32);
+  pq_receipt_public_b64(pk, c->wallet, sizeof c->wallet);
+  snprintf(c->given, sizeof c->given, "%s", wallet);
+  c->expires_at = pq_now_ms() + pq_api_settings_of(req)->challenge_ttl_ms;
+  req->state = c;
+  req->op.kind = PQ_OP_CHALLENGE_ADD;
+  req->op.in.challenge.challenge = c->challenge;
+  req->op.in.challenge.wallet = c->wallet;
+  req->op.in.challenge.expires_at = c->expires_at;
+  pq_req_run_op(req, challenge_made);
+  return PQ_OK;
 }
 
 typedef struct {
   char name[128];
   pq_user user; /* the user to make when the wallet has none yet: no password login */
+  char wallet[64]; /* canonical base64 */
+  const char *challenge;
+  bool signature_ok;
 } wallet_user;
 
 static json_t *user_json(const pq_user *u) {
@@ -406,6 +393,19 @@ static pq_err logged_in(pq_req *req) {
   return e;
 }
 
+static pq_err challenge_taken(pq_req *req) {
+  wallet_user *w = req->state;
+  pq_err e = req->op.out.result;
+  if (e != PQ_OK && e != PQ_ERR_NOT_FOUND) return e;
+  if (e == PQ_ERR_NOT_FOUND || !w->signature_ok)
+    return pq_req_fail(req, PQ_ERR_UNAUTHORIZED, json_pack("{s:s}", "code", "INVALID_SIGNATURE"),
+                       "the signature, the challenge or the wallet is wrong, or the challenge was used or has expired");
+  pq_op_release(&req->op);
+  req->op = (pq_op){.kind = PQ_OP_USER_ADD, .in.user_add = {.user = &w->user, .if_absent = true}};
+  pq_req_run_op(req, logged_in);
+  return PQ_OK;
+}
+
 static pq_err d003_user_login(pq_req *req) {
   static const char *const fields[] = {"wallet", "challenge", "signature", NULL};
   const char *wallet = NULL, *challenge = NULL, *signature = NULL;
@@ -421,19 +421,20 @@ static pq_err d003_user_login(pq_req *req) {
             sodium_base642bin(sig, sizeof sig, signature, strlen(signature), NULL, &n, NULL,
                               sodium_base64_VARIANT_ORIGINAL) == 0 && n == sizeof sig &&
             crypto_sign_verify_detached(sig, (const unsigned char *)challenge, strlen(challenge), pk) == 0;
-  /* the challenge is spent whether or not the signature was right */
-  if (!consume_challenge(challenge, pk) || !ok)
-    return pq_req_fail(req, PQ_ERR_UNAUTHORIZED, json_pack("{s:s}", "code", "INVALID_SIGNATURE"),
-                       "the signature, the challenge or the wallet is wrong, or the challenge was used or has expired");
   wallet_user *w = pq_req_alloc(req, sizeof *w);
   if (!w) return PQ_ERR_NO_MEMORY;
   snprintf(w->name, sizeof w->name, WALLET_PREFIX "%s", wallet);
   w->user = (pq_user){.name = w->name, .password_hash = "!wallet"};
+  w->signature_ok = ok;
+  w->challenge = challenge;
+  if (wallet_key(wallet, pk) == 0) pq_receipt_public_b64(pk, w->wallet, sizeof w->wallet);
+  else snprintf(w->wallet, sizeof w->wallet, "-"); /* no wallet: no challenge will match */
   req->state = w;
-  req->op.kind = PQ_OP_USER_ADD;
-  req->op.in.user_add.user = &w->user;
-  req->op.in.user_add.if_absent = true;
-  pq_req_run_op(req, logged_in);
+  /* the challenge is spent whether or not the signature was right */
+  req->op.kind = PQ_OP_CHALLENGE_TAKE;
+  req->op.in.challenge.challenge = w->challenge;
+  req->op.in.challenge.wallet = w->wallet;
+  pq_req_run_op(req, challenge_taken);
   return PQ_OK;
 }
 

@@ -1,0 +1,106 @@
+/* Private to the PostgreSQL backend (store/postgres/): the connection, the
+ * parameter and row helpers every area file (jobs.c, events.c, workers.c,
+ * identity.c) uses. Nothing outside this folder includes it. */
+#ifndef PQ_STORE_POSTGRES_INTERNAL_H
+#define PQ_STORE_POSTGRES_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+
+#define PQ__PG_STMT_SLOTS 128 /* prepared statements per connection, keyed by their SQL's address */
+#define PQ__PG_MAX_PARAMS 24
+
+typedef struct pg_store pg_store;
+
+struct pq_conn {
+  PGconn *pg;
+  pg_store *store;
+  bool writer;
+  bool leader;      /* holds the maintenance lock (session-level: lost with the session) */
+  int64_t retry_at; /* after a lost connection: when to try again (mono ms) */
+  struct {
+    const char *sql;
+    char name[16];
+  } prepared[PQ__PG_STMT_SLOTS];
+  pq_conn *next_free;
+};
+
+/* Text parameters for a statement ($1, $2, ...). */
+typedef struct pq__pgp {
+  const char *v[PQ__PG_MAX_PARAMS];
+  char num[PQ__PG_MAX_PARAMS][24];
+  int n;
+} pq__pgp;
+
+void pq__pg_text(pq__pgp *p, const char *v);   /* NULL: SQL NULL */
+void pq__pg_int(pq__pgp *p, int64_t v);
+void pq__pg_ms(pq__pgp *p, int64_t v);         /* 0: SQL NULL */
+
+/* Runs sql (a string constant: prepared once per connection, keyed by its
+ * address) with p. The result, or NULL with the error logged and *err set
+ * (PQ_ERR_ALREADY_EXISTS on a unique violation, else PQ_ERR_STORE_FAILED). */
+PGresult *pq__pg_run(pq_conn *c, const char *sql, const pq__pgp *p, pq_err *err);
+/* The same for SQL built at run time (not prepared). */
+PGresult *pq__pg_run_once(pq_conn *c, const char *sql, const pq__pgp *p, pq_err *err);
+
+/* Reading a result row's column: text (NULL for SQL NULL), int64 (0 for NULL), a copy. */
+const char *pq__pg_col(const PGresult *r, int row, int col);
+int64_t pq__pg_i64(const PGresult *r, int row, int col);
+int pq__pg_dup(const PGresult *r, int row, int col, char **out); /* -1 on OOM */
+/* Rows a statement changed. */
+int64_t pq__pg_changed(const PGresult *r);
+
+extern const pq_store_ops pq_store_postgres_ops; /* the registry's entry */
+
+/* The migrations, from migrations/NNNN_*.sql, embedded at build time. */
+extern const char *const pq__postgres_migrations[];
+extern const int pq__postgres_migrations_count;
+
+/* jobs.c */
+pq_err pq__pg_job_insert(pq_conn *c, pq_job *j);
+pq_err pq__pg_job_get(pq_conn *c, const char *id, int64_t number, pq_job **out);
+pq_err pq__pg_job_get_by_idem(pq_conn *c, const char *owner, const char *key, pq_job **out);
+pq_err pq__pg_job_peek(pq_conn *c, const char *id, pq_job *out);
+pq_err pq__pg_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state, const char *expect_token);
+pq_err pq__pg_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n, int64_t *total);
+pq_err pq__pg_job_scan_queued(pq_conn *c, pq_job_scan_fn fn, void *ctx);
+pq_err pq__pg_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
+pq_err pq__pg_job_pick(pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit,
+                       int64_t *numbers, size_t *n);
+pq_err pq__pg_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now);
+pq_err pq__pg_job_end_leases(pq_conn *c, const char *worker_id, int64_t now);
+pq_err pq__pg_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n);
+pq_err pq__pg_job_cancel_requested(pq_conn *c, const char *worker_id, char ***ids, size_t *n);
+pq_err pq__pg_job_count(pq_conn *c, int state, int64_t *count);
+pq_err pq__pg_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead);
+pq_err pq__pg_job_totals(pq_conn *c, const char *owner, int64_t *total, int64_t *completed, int64_t *tokens);
+pq_err pq__pg_job_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_job_state, int64_t), void *ctx);
+pq_err pq__pg_job_count_queued_by_owner(pq_conn *c, const char *owner, int64_t cap, int64_t *n);
+/* events.c, workers.c, identity.c */
+pq_err pq__pg_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind, const char *const *data,
+                           size_t n, int64_t now, int64_t *seq);
+pq_err pq__pg_event_list(pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit,
+                         pq_job_event **out, size_t *n);
+pq_err pq__pg_worker_insert(pq_conn *c, const pq_worker *w);
+pq_err pq__pg_worker_get(pq_conn *c, const char *id, pq_worker **out);
+pq_err pq__pg_worker_touch(pq_conn *c, const char *id, int64_t now);
+pq_err pq__pg_worker_mark_offline(pq_conn *c, int64_t before, void (*fn)(void *ctx, const char *id), void *ctx);
+pq_err pq__pg_worker_count_online(pq_conn *c, int64_t *count);
+pq_err pq__pg_worker_list_online(pq_conn *c, pq_worker ***out, size_t *n);
+pq_err pq__pg_user_insert(pq_conn *c, const pq_user *u);
+pq_err pq__pg_user_get(pq_conn *c, const char *id, const char *name, pq_user **out);
+pq_err pq__pg_user_list(pq_conn *c, pq_user ***out, size_t *n);
+pq_err pq__pg_user_set_disabled(pq_conn *c, const char *name, bool disabled);
+pq_err pq__pg_key_insert(pq_conn *c, const pq_api_key *k);
+pq_err pq__pg_key_get_by_hash(pq_conn *c, const char *hash, pq_api_key **out);
+pq_err pq__pg_key_list(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n);
+pq_err pq__pg_key_rebind(pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name);
+pq_err pq__pg_challenge_insert(pq_conn *c, const char *challenge, const char *wallet, int64_t expires_at);
+pq_err pq__pg_challenge_take(pq_conn *c, const char *challenge, const char *wallet, int64_t now);
+pq_err pq__pg_challenge_sweep(pq_conn *c, int64_t now);
+pq_err pq__pg_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
+
+#endif
