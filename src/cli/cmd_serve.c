@@ -246,8 +246,10 @@ int pq_cmd_serve(int argc, char **argv) {
   if (o.rate_worker > 0 && o.burst_worker > o.rate_worker) o.burst_worker = o.rate_worker;
   char db[1200];
   if (pq_cli_data_path(o.data, db, sizeof db) != 0 || pq_cli_store_url(o.store, o.data, url, sizeof url) != 0 ||
-      (lock_fd = lock_data(o.data)) < 0)
+      (!pq_store_url_shared(url) && (lock_fd = lock_data(o.data)) < 0)) /* one SQLite writer per folder */
     return 1;
+  char shown[1300];
+  pq_store_url_redacted(url, shown, sizeof shown);
   private_files(o.data);
   pq_coord *coord = NULL;
   pq_server *server = NULL;
@@ -304,7 +306,7 @@ int pq_cmd_serve(int argc, char **argv) {
             "Never expose this server beyond this machine.");
   pq_err e = pq_coord_open(&cc, &coord);
   if (e != PQ_OK) {
-    pq_error("cannot open the store %s: %s", url, pq_err_message(e));
+    pq_error("cannot open the store %s: %s", shown, pq_err_message(e));
     goto out;
   }
   static pq_api_settings settings;
@@ -335,7 +337,7 @@ int pq_cmd_serve(int argc, char **argv) {
   sc.access = access;
   if ((e = pq_server_start(&sc, coord, &server)) != PQ_OK) goto out;
   pq_info("promptq %s listening on http://%s:%d (store %s, sync=%s)", PQ_VERSION, host,
-          pq_server_port(server), url, o.sync);
+          pq_server_port(server), shown, o.sync);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   pq_info("received %s: stopping (answering waiting requests, finishing those in flight)",

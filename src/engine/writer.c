@@ -467,6 +467,8 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     if (result == PQ_OK) result = c->ops->commit(c->wconn);
   }
   if (batch) __atomic_store_n(&c->writes_failing, result != PQ_OK, __ATOMIC_RELAXED);
+  /* a shared store's beat is a round trip to its server: once one commits, it is back */
+  else if (result == PQ_OK && !c->sched && !c->cfg.pick_from_store) __atomic_store_n(&c->writes_failing, false, __ATOMIC_RELAXED);
   if (result != PQ_OK) {
     pq_error("coordinator: transaction failed (%s); the batch is refused", pq_err_code(result));
     c->ops->rollback(c->wconn);

@@ -53,7 +53,11 @@ pq_err pq_store_open(const char *url, const pq_store_config *cfg, pq_store **out
   pq_store_config c = *cfg;
   c.path = location;
   pq_err result = b->ops->open(&c, out);
-  if (result != PQ_OK) snprintf(why, why_size, "cannot open the %s store at %s", b->scheme, location);
+  if (result != PQ_OK) {
+    char shown[1024];
+    pq_store_url_redacted(url, shown, sizeof shown);
+    snprintf(why, why_size, "cannot open the store %s", shown);
+  }
   return result;
 }
 
@@ -64,6 +68,27 @@ bool pq_store_single_coordinator(pq_store *s) {
 
 void pq_store_close(pq_store *s) {
   if (s) s->ops->close(s);
+}
+
+static const pq_store_backend *backend_of(const char *url) {
+  if (strncmp(url, FAULT_PREFIX, strlen(FAULT_PREFIX)) == 0) url += strlen(FAULT_PREFIX);
+  const char *sep = strstr(url, "://");
+  if (!sep) return NULL;
+  for (const pq_store_backend *b = pq_store_backends; b->scheme; b++)
+    if (strlen(b->scheme) == (size_t)(sep - url) && strncmp(b->scheme, url, (size_t)(sep - url)) == 0) return b;
+  return NULL;
+}
+
+bool pq_store_url_shared(const char *url) {
+  const pq_store_backend *b = backend_of(url);
+  return b && !b->ops->single_coordinator;
+}
+
+void pq_store_url_redacted(const char *url, char *out, size_t size) {
+  snprintf(out, size, "%s", url);
+  char *auth = strstr(out, "://"), *at = auth ? strchr(auth + 3, '@') : NULL;
+  char *colon = at ? memchr(auth + 3, ':', (size_t)(at - (auth + 3))) : NULL;
+  if (colon) memmove(colon + 4, at, strlen(at) + 1), memcpy(colon, ":***", 4);
 }
 
 int pq_store_url_for_data(const char *data, char *out, size_t size) {

@@ -201,6 +201,11 @@ void pq_store_close(pq_store *s);
 /* Does one coordinator own this store (its backend's single_coordinator,
  * through any wrapper)? */
 bool pq_store_single_coordinator(pq_store *s);
+/* May several coordinators share the store this URL names? (Its backend's
+ * single_coordinator; false for an unknown scheme.) */
+bool pq_store_url_shared(const char *url);
+/* url with its password replaced by "***" (for logs and errors). */
+void pq_store_url_redacted(const char *url, char *out, size_t size);
 /* The URL of a data folder's own SQLite store (DATA/promptq.db). */
 int pq_store_url_for_data(const char *data, char *out, size_t size);
 

@@ -181,9 +181,12 @@ def test_its_environment_variables(tmpdir_path):
         proc.terminate()
         assert proc.wait(timeout=PATIENCE) == 0
         log.close()
-    r = subprocess.run([BIN, "serve"], env=dict(os.environ, DATABASE_URL="postgresql://db/x"), capture_output=True,
+    r = subprocess.run([BIN, "serve"], env=dict(os.environ, DATABASE_URL="mysql://db/x"), capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 2 and "DATABASE_URL" in r.stderr
+    r = subprocess.run([BIN, "serve", "--data", tmpdir_path], env=dict(os.environ, DATABASE_URL="postgresql://db.invalid/x"),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "postgresql://db.invalid/x" in r.stderr  # PostgreSQL is a real choice now
 
 
 def test_an_expired_challenge_is_refused(tmpdir_path):

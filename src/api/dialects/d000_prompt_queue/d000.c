@@ -68,15 +68,43 @@ static pq_err d000_get(pq_req *req) {
 /* Its variables: APP_PORT (every interface, as the document runs it),
  * JWT_SECRET, MAX_REQUESTSPERMINUTE; DB_* name a PostgreSQL this build
  * does not have yet. */
+/* A URL part, percent-encoded where a URL needs it. */
+static void url_part(char *out, size_t size, const char *s) {
+  size_t o = 0;
+  for (; *s && o + 4 < size; s++) {
+    unsigned char c = (unsigned char)*s;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~", c))
+      out[o++] = (char)c;
+    else o += (size_t)snprintf(out + o, size - o, "%%%02X", c);
+  }
+  out[o] = '\0';
+}
+
+/* DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_SSLMODE: the document's
+ * PostgreSQL, as the store URL (unless PROMPTQ_STORE names one). */
+static int db_environment(char *why, size_t why_size) {
+  const char *host = getenv("DB_HOST"), *port = getenv("DB_PORT"), *name = getenv("DB_NAME"),
+             *user = getenv("DB_USER"), *password = getenv("DB_PASSWORD"), *ssl = getenv("DB_SSLMODE");
+  if (!host && !port && !name && !user && !password && !ssl) return 0;
+  if (getenv("PROMPTQ_STORE")) return 0;
+  if (port && strspn(port, "0123456789") != strlen(port)) {
+    snprintf(why, why_size, "DB_PORT must be a port number");
+    return -1;
+  }
+  char u[256] = "", pw[256] = "", h[256] = "", db[256] = "", url[1400];
+  url_part(u, sizeof u, user ? user : "postgres");
+  if (password) url_part(pw, sizeof pw, password);
+  snprintf(h, sizeof h, "%s", host ? host : "localhost");
+  url_part(db, sizeof db, name ? name : "postgres");
+  snprintf(url, sizeof url, "postgresql://%s%s%s@%s:%s/%s%s%s", u, password ? ":" : "", pw, h, port ? port : "5432", db,
+           ssl ? "?sslmode=" : "", ssl ? ssl : "");
+  setenv("PROMPTQ_STORE", url, 0);
+  (void)why_size;
+  return 0;
+}
+
 static int d000_environment(char *why, size_t why_size) {
-  static const char *const db[] = {"DB_HOST", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PORT", "DB_SSLMODE"};
-  for (size_t i = 0; i < sizeof db / sizeof db[0]; i++)
-    if (getenv(db[i])) {
-      snprintf(why, why_size,
-               "%s selects PostgreSQL, which this build does not have yet; unset the DB_* variables to use the "
-               "embedded SQLite store in --data", db[i]);
-      return -1;
-    }
+  if (db_environment(why, why_size) != 0) return -1;
   const char *port = getenv("APP_PORT");
   if (port && !getenv("PROMPTQ_LISTEN")) {
     char listen[64];

@@ -498,10 +498,12 @@ static int d003_environment(char *why, size_t why_size) {
     }
     free(copy);
   }
-  if (url) {
+  if (url && (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)) {
+    setenv("PROMPTQ_STORE", url, 0); /* several coordinators on one PostgreSQL */
+  } else if (url) {
     if (strncmp(url, "sqlite:///", 10) != 0) {
       snprintf(why, why_size,
-               "DATABASE_URL=%.12s... selects a database this build does not have yet; use "
+               "DATABASE_URL=%.12s... selects a database this build does not have; use postgresql://... or "
                "sqlite:///FOLDER/FILE.db or unset it", url);
       return -1;
     }

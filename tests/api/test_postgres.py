@@ -1,0 +1,185 @@
+"""PostgreSQL, and several coordinators on one database: the queue, streams,
+logins and the maintenance follow a job wherever it is; an outage is a 503
+that ends, with nothing acknowledged lost."""
+import json
+import os
+import signal
+import subprocess
+import threading
+
+import requests
+
+import pgutil
+from conftest import BIN, PATIENCE, Server, Worker, assert_error, wait_until
+from test_streaming import parse_sse, post_chunks
+
+SECRET = "a-jwt-secret-every-coordinator-shares-0123456789"
+
+
+def coordinators(tmpdir_path, url, n, *args):
+    """n coordinators on one database (sharing a data folder: one receipt key)."""
+    servers = []
+    for _ in range(n):
+        s = Server(tmpdir_path, ["--store", url, "--jwt-secret", SECRET, *args])
+        servers.append(s.start())
+    return servers
+
+
+def stop_all(servers):
+    for s in servers:
+        if s.proc is not None:
+            assert s.stop() == 0, s.read_log()[-2000:]
+
+
+def test_the_backend_serves_one_coordinator(tmpdir_path):
+    url, _ = pgutil.fresh_database()
+    [a] = coordinators(tmpdir_path, url, 1)
+    try:
+        ack = a.submit("on postgres")
+        w = Worker(a)
+        job = w.lease_one()
+        assert job["id"] == ack["id"] and job["kind"] == "chat"
+        assert w.complete(job, output="done").status_code == 200
+        assert a.job(ack["id"])["status"] == "completed"
+        assert a.get("/ready").status_code == 200
+    finally:
+        stop_all([a])
+    r = subprocess.run([BIN, "migrate", "--store", url], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "0 migrations applied" in r.stdout
+
+
+def test_a_job_submitted_on_one_coordinator_reaches_a_worker_waiting_on_another(tmpdir_path):
+    url, _ = pgutil.fresh_database()
+    a, b = coordinators(tmpdir_path, url, 2)
+    try:
+        w = Worker(b, models=["m"])
+        got = {}
+        t = threading.Thread(target=lambda: got.update(jobs=w.lease(wait_s=20)))
+        t.start()
+        wait_until(lambda: "\nwaiting_requests 1" in b.get("/metrics").text, what="the lease to wait on b")
+        ack = a.submit("from a", model="m")
+        t.join(timeout=PATIENCE)
+        assert [j["id"] for j in got["jobs"]] == [ack["id"]]  # handed over by the notification, not a poll
+        # idempotency keys hold across coordinators
+        h = {"Idempotency-Key": "one-order"}
+        first = a.post("/v1/jobs", {"model": "m", "prompt": "x"}, headers=h).json()
+        again = b.post("/v1/jobs", {"model": "m", "prompt": "x"}, headers=h).json()
+        assert again["id"] == first["id"] and again["idempotent_replay"] is True
+        # b serves the models of workers that registered on a
+        Worker(a, models=["only-on-a"], name="wa")
+        wait_until(lambda: any(m["id"] == "only-on-a" for m in b.get("/v1/models").json()["data"]),
+                   what="b to learn a's worker")
+    finally:
+        stop_all([a, b])
+
+
+def test_a_stream_follows_the_job_across_coordinators(tmpdir_path):
+    url, _ = pgutil.fresh_database()
+    a, b = coordinators(tmpdir_path, url, 2)
+    try:
+        ack = a.submit("stream me")
+        w = Worker(a)
+        job = w.lease_one()
+        events = []
+        reader = threading.Thread(target=lambda: events.extend(parse_sse(
+            requests.get(f"{b.url}/v1/jobs/{ack['id']}/events", timeout=PATIENCE * 2).text)))
+        reader.start()
+        wait_until(lambda: "\nsse_subscribers 1" in b.get("/metrics").text, what="the subscriber on b")
+        post_chunks(a, job, ["al", "pha"])
+        post_chunks(a, job, ["-beta"])
+        w.complete(job, output="alpha-beta")
+        reader.join(timeout=PATIENCE * 2)
+        chunks = [e[2]["content"] for e in events if e[0] == "chunk"]
+        assert chunks == ["al", "pha", "-beta"] and events[-1][0] == "complete"
+        # resumable on the other coordinator
+        rest = parse_sse(requests.get(f"{a.url}/v1/jobs/{ack['id']}/events",
+                                      headers={"Last-Event-ID": events[2][1]}, timeout=PATIENCE).text)
+        assert [e[2].get("content") for e in rest if e[0] == "chunk"] == ["pha", "-beta"]
+    finally:
+        stop_all([a, b])
+
+
+def test_a_wallet_login_may_end_on_another_coordinator(tmpdir_path):
+    import base64
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    url, _ = pgutil.fresh_database()
+    servers = [Server(tmpdir_path, ["--store", url, "--jwt-secret", SECRET], secured=True).start() for _ in range(2)]
+    a, b = servers
+    try:
+        key = Ed25519PrivateKey.generate()
+        wallet = base64.b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+        challenge = requests.get(f"{a.url}/v1/users/challenge", params={"wallet": wallet}, timeout=PATIENCE).json()
+        signature = base64.b64encode(key.sign(challenge["challenge"].encode())).decode()
+        login = {"wallet": wallet, "challenge": challenge["challenge"], "signature": signature}
+        r = requests.post(f"{b.url}/v1/users/login", json=login, timeout=PATIENCE)
+        assert r.status_code == 200, r.text
+        token = r.json()["session_token"]
+        assert requests.get(f"{a.url}/v1/users/me", headers={"X-Session-Token": token}, timeout=PATIENCE).status_code == 200
+        again = requests.post(f"{a.url}/v1/users/login", json=login, timeout=PATIENCE)  # spent, on any coordinator
+        assert again.status_code == 401
+    finally:
+        stop_all(servers)
+
+
+def test_the_maintenance_moves_when_its_coordinator_dies(tmpdir_path):
+    url, _ = pgutil.fresh_database()
+    servers = coordinators(tmpdir_path, url, 2, "--lease-timeout", "1s", "--reap-interval", "50ms",
+                           "--retry-backoff", "10ms")
+    try:
+        leader = wait_until(lambda: next((s for s in servers if "runs the maintenance" in s.read_log()), None),
+                            what="a maintenance leader")
+        other = servers[1 - servers.index(leader)]
+        leader.kill9()
+        ack = other.submit("orphan")
+        w = Worker(other)
+        first = w.lease_one()
+        # nobody completes it: the survivor takes the maintenance over and the lease lapses
+        second = Worker(other, name="w2").lease_one(wait_s=20)
+        assert second["id"] == ack["id"] and second["attempt"] == 2
+        assert first["lease"]["token"] != second["lease"]["token"]
+        assert "runs the maintenance" in other.read_log()
+    finally:
+        stop_all(servers)
+
+
+def test_an_outage_is_a_503_that_ends_and_loses_nothing(tmpdir_path):
+    url, _ = pgutil.fresh_database()
+    [a] = coordinators(tmpdir_path, url, 1)
+    try:
+        kept = a.submit("acknowledged before the outage")
+        pgutil.stop_server()
+        try:
+            r = a.post("/v1/jobs", {"model": "echo", "prompt": "during"})
+            assert_error(r, 503, "STORE_FAILED")
+            assert r.json()["error"]["retryable"] is True
+            assert a.get("/ready").status_code == 503
+        finally:
+            pgutil.start_server()
+        try:
+            wait_until(lambda: a.get("/ready").status_code == 200, what="the coordinator to reconnect")
+        except AssertionError:
+            print(a.read_log()[-3000:], a.get("/ready").text)
+            raise
+        after = a.submit("after")
+        assert a.job(kept["id"])["status"] == "queued" and a.job(after["id"])["status"] == "queued"
+    finally:
+        stop_all([a])
+
+
+def test_the_prompt_queue_runs_on_its_documented_database(tmpdir_path):
+    url, (host, port, user, name) = pgutil.fresh_database()
+    env = dict(os.environ, DB_HOST=host, DB_PORT=str(port), DB_USER=user, DB_NAME=name, DB_SSLMODE="disable")
+    log = open(os.path.join(tmpdir_path, "d000.log"), "w")
+    proc = subprocess.Popen([BIN, "serve", "--data", tmpdir_path, "--listen", "127.0.0.1:0", "--open"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        port_ = wait_until(lambda: (open(log.name).read().split("listening on http://127.0.0.1:") + [""])[1].split(" ")[0],
+                           what="the server")
+        assert "postgresql://" in open(log.name).read()
+        r = requests.post(f"http://127.0.0.1:{port_}/v1/jobs", json={"model": "echo", "prompt": "x"}, timeout=PATIENCE)
+        assert r.status_code == 202
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=PATIENCE) == 0
+        log.close()
