@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 
-.PHONY: all bootstrap build asan release run test unit api bench fuzz clean
+.PHONY: all bootstrap build asan release run test unit api bench fuzz chaos clean
 
 all: build
 
@@ -38,13 +38,19 @@ release: bootstrap $(BENCH_BUILD)/build.ninja
 	@ninja -C $(BENCH_BUILD)
 
 unit: build
-	@meson test -C $(BUILD) --suite unit --print-errorlogs
+	@scripts/with-postgres meson test -C $(BUILD) --suite unit --print-errorlogs
 
 api: build
-	@PROMPTQ_BIN=$(BUILD)/promptq /usr/bin/python3 -m pytest -q tests/api
+	@PROMPTQ_BIN=$(BUILD)/promptq scripts/with-postgres /usr/bin/python3 -m pytest -q tests/api
 
 bench: release
 	@scripts/run-bench $(BENCH_BUILD)
+
+# the chaos test for CHAOS_SECONDS (make test runs it for about 25 s)
+CHAOS_SECONDS ?= 300
+chaos: build
+	@CHAOS_SECONDS=$(CHAOS_SECONDS) PROMPTQ_BIN=$(BUILD)/promptq scripts/with-postgres \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/api/test_chaos.py
 
 # each libFuzzer target for FUZZ_SECONDS (make test runs them for 20 s)
 FUZZ_SECONDS ?= 300

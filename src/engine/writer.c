@@ -612,6 +612,7 @@ void pq_coord_close(pq_coord *c) {
   if (!c) return;
   pq_coord_shutdown(c);
   if (c->writer_started) pthread_join(c->writer, NULL);
+  if (c->store && c->ops->listen && !c->cfg.admin_only) c->ops->listen(c->store, NULL, NULL); /* before the hub goes */
   if (c->stats.batches)
     pq_info("coordinator: %llu operations in %llu transactions (%.1f per commit)",
             (unsigned long long)c->stats.batched_ops, (unsigned long long)c->stats.batches,

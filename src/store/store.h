@@ -86,7 +86,8 @@ typedef struct pq_store_ops {
   /* Several coordinators (NULL on a store that has one): notify tells the
    * others what a commit changed (payload: lines, see engine/writer.c), sent
    * after the commit; listen starts delivering the others' payloads to fn on
-   * a thread of the backend's until close ("*" after a reconnection: anything
+   * a thread of the backend's until close or listen(s, NULL, NULL), which returns once no
+   * callback runs any more ("*" after a reconnection: anything
    * may have changed); lead answers whether this coordinator runs the
    * maintenance (one at a time; another takes over when it dies). */
   pq_err (*notify)(pq_store *s, const char *payload);

@@ -355,8 +355,19 @@ static void *listen_main(void *arg) {
   return NULL;
 }
 
+static void stop_listening(pg_store *s) {
+  if (!s->listening) return;
+  __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
+  pthread_join(s->listener, NULL);
+  s->listening = false;
+}
+
 static pq_err pg_listen(pq_store *base, void (*fn)(void *ctx, const char *payload), void *ctx) {
   pg_store *s = (pg_store *)base;
+  if (!fn) { /* the listener's owner is going away: no callback after this returns */
+    stop_listening(s);
+    return PQ_OK;
+  }
   s->on_notify = fn;
   s->notify_ctx = ctx;
   if (pthread_create(&s->listener, NULL, listen_main, s) != 0) return PQ_ERR_INTERNAL;
@@ -380,10 +391,7 @@ static bool pg_lead(pq_conn *c) {
 static void pg_close(pq_store *base) {
   pg_store *s = (pg_store *)base;
   if (!s) return;
-  if (s->listening) {
-    __atomic_store_n(&s->stop, true, __ATOMIC_RELEASE);
-    pthread_join(s->listener, NULL);
-  }
+  stop_listening(s);
   while (s->free_readers) {
     pq_conn *c = s->free_readers;
     s->free_readers = c->next_free;
