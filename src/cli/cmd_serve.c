@@ -44,6 +44,7 @@ typedef struct {
   int batch_max;
   bool open;
   bool metrics_private;
+  bool store_poll;
   char anonymous_dialect[64];
   char jwt_secret[512];
   int64_t jwt_ttl_ms;
@@ -99,6 +100,9 @@ static const pq_opt serve_options[] = {
      "operations committed together in one transaction at most"},
     {"open", "PROMPTQ_OPEN", PQ_OPT_BOOL, O(open), 0, "false", 0, 0,
      "no credentials needed: every caller is an admin (for a local demo only)"},
+    {"store-poll", "PROMPTQ_STORE_POLL", PQ_OPT_BOOL, O(store_poll), 0, "false", 0, 0,
+     "a shared store reached without notifications (PgBouncer in transaction mode, where LISTEN does not work): "
+     "other coordinators' work is looked for every --reap-interval"},
     {"anonymous-dialect", "PROMPTQ_ANONYMOUS_DIALECT", PQ_OPT_STR, O(anonymous_dialect), S(anonymous_dialect), NULL,
      0, 0, "dialects whose client routes work without credentials, as one non-admin user each (e.g. 001, whose "
            "document has none); comma-separated"},
@@ -274,6 +278,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .retry_backoff_ms = o.retry_backoff_ms,
       .retry_backoff_max_ms = o.retry_backoff_max_ms,
       .reap_interval_ms = o.reap_interval_ms,
+      .poll_only = o.store_poll,
       .batch_max = o.batch_max,
       .max_queued_per_owner = o.max_queued_per_user,
   };

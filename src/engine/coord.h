@@ -39,6 +39,8 @@ typedef struct pq_coord_config {
   bool pick_from_store;         /* select leases with the store's job_pick even when the store has one
                                  * coordinator (the shared-store path; tests); otherwise a memory index */
   bool admin_only;              /* the command line's writes: no reaper, no index, no gauges */
+  bool poll_only;               /* a shared store without notifications (PgBouncer in transaction mode):
+                                 * other coordinators' work is looked for on every reaper beat */
   int64_t lease_timeout_ms;     /* default for jobs that do not set their own */
   int max_attempts;             /* default for jobs that do not set their own */
   int64_t worker_timeout_ms;    /* no heartbeat for this long: offline, leases lapse */

@@ -124,6 +124,8 @@ pq_err pq__reap(pq__batch *b, int *settled);
 
 /* live.c (the live set changes only after a commit, on the writer thread) */
 pq_err pq__live_load(pq_coord *c);
+/* The live set read again from the store (polling: nobody notifies us). */
+void pq__live_refresh(pq_coord *c);
 void pq__live_add(pq_coord *c, const pq_worker *w);
 void pq__live_remove(pq_coord *c, const char *worker_id);
 bool pq__live_has(pq_coord *c, const char *worker_id);

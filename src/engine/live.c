@@ -131,6 +131,21 @@ pq_err pq__live_load(pq_coord *c) {
   return result;
 }
 
+void pq__live_refresh(pq_coord *c) {
+  pq_worker **workers = NULL;
+  size_t n = 0;
+  if (c->ops->worker_list_online(c->wconn, &workers, &n) != PQ_OK) return; /* keep what we have */
+  pthread_mutex_lock(&c->live_mu);
+  for (size_t i = 0; i < c->n_live; i++) free_models(c->live[i].models, c->live[i].n_models);
+  c->n_live = 0;
+  pthread_mutex_unlock(&c->live_mu);
+  for (size_t i = 0; i < n; i++) {
+    pq__live_add(c, workers[i]);
+    pq_worker_free(workers[i]);
+  }
+  free(workers);
+}
+
 void pq__live_free(pq_coord *c) {
   for (size_t i = 0; i < c->n_live; i++) free_models(c->live[i].models, c->live[i].n_models);
   free(c->live);

@@ -458,10 +458,12 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
       }
     }
     /* with several coordinators on one store, one of them (the leader) reaps */
-    if (result == PQ_OK && reap && (!c->ops->lead || c->ops->lead(c->wconn))) {
-      result = pq__reap(&b, NULL);
-      /* without an index a retry's time may have come for any model */
-      b.all_ready = !c->sched;
+    if (result == PQ_OK && reap) {
+      bool leader = !c->ops->lead || c->ops->lead(c->wconn);
+      if (leader) result = pq__reap(&b, NULL);
+      /* without an index a retry's time may have come for any model; polling, another
+       * coordinator's work may have come */
+      b.all_ready = !c->sched && (leader || c->cfg.poll_only);
     }
     if (result == PQ_OK) result = hand_off(&b);
     if (result == PQ_OK) result = c->ops->commit(c->wconn);
@@ -491,7 +493,8 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     for (size_t i = 0; i < b.n_published; i++)
       pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
     update_live(c, &b, batch);
-    if (c->ops->notify) notify_others(c, &b, batch);
+    if (c->ops->notify && !c->cfg.poll_only) notify_others(c, &b, batch);
+    if (c->cfg.poll_only && reap) pq__live_refresh(c); /* nobody tells us of other coordinators' workers */
   }
   pq_op *op = batch;
   while (op) {
@@ -562,7 +565,8 @@ static pq_err start(pq_coord *c) {
   if ((index && !(c->sched = pq_sched_new())) || !(c->hub = pq_hub_new(c->clock))) return PQ_ERR_NO_MEMORY;
   if ((result = rebuild_index(c)) || (result = rebuild_counts(c))) return result;
   if (!c->cfg.admin_only && (result = pq__live_load(c))) return result;
-  if (!c->cfg.admin_only && c->ops->listen && (result = c->ops->listen(c->store, on_notify, c))) return result;
+  if (!c->cfg.admin_only && !c->cfg.poll_only && c->ops->listen && (result = c->ops->listen(c->store, on_notify, c)))
+    return result;
   if (c->sched) pq_info("coordinator: %zu queued jobs indexed", pq_sched_total(c->sched));
   c->next_reap_ms = c->cfg.admin_only ? INT64_MAX : pq_clock_mono(c->clock);
   if (pthread_create(&c->writer, NULL, writer_main, c) != 0) return PQ_ERR_INTERNAL;
@@ -612,7 +616,8 @@ void pq_coord_close(pq_coord *c) {
   if (!c) return;
   pq_coord_shutdown(c);
   if (c->writer_started) pthread_join(c->writer, NULL);
-  if (c->store && c->ops->listen && !c->cfg.admin_only) c->ops->listen(c->store, NULL, NULL); /* before the hub goes */
+  if (c->store && c->ops->listen && !c->cfg.admin_only && !c->cfg.poll_only)
+    c->ops->listen(c->store, NULL, NULL); /* before the hub goes */
   if (c->stats.batches)
     pq_info("coordinator: %llu operations in %llu transactions (%.1f per commit)",
             (unsigned long long)c->stats.batched_ops, (unsigned long long)c->stats.batches,

@@ -172,6 +172,10 @@ static void post_chunks(stream_ctx *st) {
     st->hold_until_ms = pq_mono_ms() + (after > 0 ? after * 1000 : 1000);
     return;
   }
+  if (e != PQ_OK || status >= 500) { /* not taken (the coordinator restarting): they go with the next post */
+    st->hold_until_ms = pq_mono_ms() + STREAM_BATCH_MS;
+    return;
+  }
   json_array_clear(st->pending);
   st->posted = true;
   st->last_post_ms = pq_mono_ms();

@@ -136,6 +136,10 @@ def test_chaos_three_coordinators_one_database(tmpdir_path):
             assert full["output"] == prompt, (job_id, full)
         for t in readers:
             t.join(timeout=60)
+        logs = {}  # each read job's whole log, read once more at the end, in one piece
+        for job_id, _, _ in streams:
+            events = parse_sse(requests.get(f"{urls[0]}/v1/jobs/{job_id}/events", timeout=10).text)
+            logs[job_id] = [(tuple(int(x) for x in e[1].split(".")), e[2]["content"]) for e in events if e[0] == "chunk"]
         # each job's leases came one after another: attempts 1, 2, ... each started once, one completion
         for job_id in random.sample(list(acked), min(60, len(acked))):
             events = parse_sse(requests.get(f"{urls[2]}/v1/jobs/{job_id}/events", timeout=10).text)
@@ -162,7 +166,8 @@ def test_chaos_three_coordinators_one_database(tmpdir_path):
     twice = {j: n for j, n in done_lines.items() if n > 1}
     assert not twice, f"jobs completed by two workers: {twice}"
     assert set(acked) <= set(done_lines)
-    # the streams: each chunk once, in order, and the chunks make the output
+    # the streams: each chunk of the job's log once, in order (read through coordinators that were
+    # being killed, resumed with Last-Event-ID), and the final event carries the output
     assert streams, "no stream was read"
     for job_id, seen, done in streams:
         assert done, f"the stream of {job_id} never ended"
@@ -171,5 +176,7 @@ def test_chaos_three_coordinators_one_database(tmpdir_path):
         keys = [tuple(int(x) for x in i.split(".")) for i in ids]
         assert keys == sorted(keys), f"{job_id}: events out of order: {ids}"
         final_attempt = keys[-1][0]
-        text = "".join(e[2]["content"] for e, k in zip(seen, keys) if e[0] == "chunk" and k[0] == final_attempt)
-        assert seen[-1][0] == "complete" and text == acked[job_id], (job_id, text, acked[job_id])
+        seen_chunks = [(k, e[2]["content"]) for e, k in zip(seen, keys) if e[0] == "chunk" and k[0] == final_attempt]
+        log_chunks = [(k, c) for k, c in logs[job_id] if k[0] == final_attempt]
+        assert seen_chunks == log_chunks, (job_id, seen_chunks, log_chunks)
+        assert seen[-1][0] == "complete" and seen[-1][2]["output"] == acked[job_id], job_id

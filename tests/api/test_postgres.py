@@ -183,3 +183,25 @@ def test_the_prompt_queue_runs_on_its_documented_database(tmpdir_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=PATIENCE) == 0
         log.close()
+
+
+def test_without_notifications_the_coordinators_poll(tmpdir_path):
+    """Behind PgBouncer in transaction mode LISTEN does not work: --store-poll
+    finds the other coordinators' work on each reaper beat instead."""
+    url, _ = pgutil.fresh_database()
+    a, b = coordinators(tmpdir_path, url, 2, "--store-poll", "--reap-interval", "100ms")
+    try:
+        w = Worker(b, models=["m"])
+        got = {}
+        t = threading.Thread(target=lambda: got.update(jobs=w.lease(wait_s=20)))
+        t.start()
+        wait_until(lambda: "\nwaiting_requests 1" in b.get("/metrics").text, what="the lease to wait on b")
+        ack = a.submit("from a", model="m")
+        t.join(timeout=PATIENCE)
+        assert [j["id"] for j in got["jobs"]] == [ack["id"]]
+        Worker(a, models=["only-on-a"], name="wa")
+        wait_until(lambda: any(m["id"] == "only-on-a" for m in b.get("/v1/models").json()["data"]),
+                   what="b to learn a's worker")
+        assert "LISTEN" not in a.read_log()
+    finally:
+        stop_all([a, b])
