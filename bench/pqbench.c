@@ -3,8 +3,10 @@
  * each: the simplest client that costs the server's CPU the least.
  *
  *   pqbench submit   URL CONNS SECONDS      submits/s and latency
- *   pqbench drain    URL JOBS SUBMITTERS WORKERS   end-to-end jobs/s
- *   pqbench dispatch URL SAMPLES            submit -> waiting worker latency
+ *   pqbench drain    URL JOBS SUBMITTERS WORKERS   end-to-end jobs/s (URL may be a comma
+ *                                           list: threads spread over those coordinators)
+ *   pqbench dispatch URL SAMPLES [WORKER_URL] submit -> waiting worker latency (the worker on
+ *                                           another coordinator when WORKER_URL is given)
  *   pqbench lease    URL SAMPLES            lease latency at the queue's current depth
  *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store
  *   pqbench relay    URL PID STREAMS TOKENS_PER_S SECONDS   token relay: latency and CPU
@@ -188,10 +190,18 @@ static int cmd_submit(int conns, double seconds) {
 static atomic_long g_to_submit, g_completed;
 static long g_total;
 
+/* Thread n talks to the (n mod count)-th coordinator of the comma list g_url. */
+static void conn_init_nth(conn *c, intptr_t n) {
+  int count = 1;
+  for (const char *p = g_url; *p; p++) count += *p == ',';
+  const char *url = g_url;
+  for (intptr_t i = n % count; i > 0; i--) url = strchr(url, ',') + 1;
+  conn_init(c, url);
+}
+
 static void *drain_submitter(void *arg) {
-  (void)arg;
   conn *c = malloc(sizeof *c);
-  conn_init(c, g_url);
+  conn_init_nth(c, (intptr_t)arg);
   while (atomic_fetch_sub(&g_to_submit, 1) > 0)
     if (http(c, "POST", "/v1/jobs", job_body, NULL) != 202) atomic_fetch_add(&g_errors, 1);
   if (c->fd >= 0) close(c->fd);
@@ -234,9 +244,8 @@ static int lease_and_complete(conn *c, const char *wid, int max, int wait_s, sam
 }
 
 static void *drain_worker(void *arg) {
-  (void)arg;
   conn *c = malloc(sizeof *c);
-  conn_init(c, g_url);
+  conn_init_nth(c, (intptr_t)arg);
   char wid[64];
   if (register_worker(c, wid) == 0)
     while (atomic_load(&g_completed) < g_total) {
@@ -253,8 +262,9 @@ static int cmd_drain(long jobs, int submitters, int workers) {
   atomic_store(&g_to_submit, jobs);
   pthread_t *t = calloc((size_t)(submitters + workers), sizeof *t);
   int64_t t0 = pq_mono_us();
-  for (int i = 0; i < workers; i++) pthread_create(&t[i], NULL, drain_worker, NULL);
-  for (int i = 0; i < submitters; i++) pthread_create(&t[workers + i], NULL, drain_submitter, NULL);
+  for (int i = 0; i < workers; i++) pthread_create(&t[i], NULL, drain_worker, (void *)(intptr_t)i);
+  for (int i = 0; i < submitters; i++)
+    pthread_create(&t[workers + i], NULL, drain_submitter, (void *)(intptr_t)i);
   for (int i = 0; i < submitters + workers; i++) pthread_join(t[i], NULL);
   double el = (double)(pq_mono_us() - t0) / 1e6;
   printf("drain: %ld jobs submitted, leased and completed over HTTP by %d submitters and %d "
@@ -274,11 +284,12 @@ typedef struct {
 } dispatch_state;
 
 static dispatch_state g_ds;
+static const char *g_worker_url; /* NULL: the worker on the same coordinator */
 
 static void *dispatch_worker(void *arg) {
   (void)arg;
   conn *c = malloc(sizeof *c);
-  conn_init(c, g_url);
+  conn_init(c, g_worker_url ? g_worker_url : g_url);
   char path[160], *body;
   snprintf(path, sizeof path, "/v1/workers/%s/lease", g_ds.wid);
   while (!atomic_load(&g_stop)) {
@@ -587,7 +598,8 @@ int main(int argc, char **argv) {
   if (argc >= 5 && strcmp(argv[1], "submit") == 0) return g_url = argv[2], cmd_submit(atoi(argv[3]), atof(argv[4]));
   if (argc >= 6 && strcmp(argv[1], "drain") == 0)
     return g_url = argv[2], cmd_drain(atol(argv[3]), atoi(argv[4]), atoi(argv[5]));
-  if (argc >= 4 && strcmp(argv[1], "dispatch") == 0) return g_url = argv[2], cmd_dispatch(atoi(argv[3]));
+  if (argc >= 4 && strcmp(argv[1], "dispatch") == 0)
+    return g_url = argv[2], g_worker_url = argc >= 5 ? argv[4] : NULL, cmd_dispatch(atoi(argv[3]));
   if (argc >= 4 && strcmp(argv[1], "lease") == 0) return g_url = argv[2], cmd_lease(atoi(argv[3]));
   if (argc >= 4 && strcmp(argv[1], "fill") == 0) return cmd_fill(argv[2], atol(argv[3]));
   if (argc >= 7 && strcmp(argv[1], "relay") == 0)

@@ -65,9 +65,6 @@ static pq_err d000_get(pq_req *req) {
   return pq_req_reply(req, 200, body);
 }
 
-/* Its variables: APP_PORT (every interface, as the document runs it),
- * JWT_SECRET, MAX_REQUESTSPERMINUTE; DB_* name a PostgreSQL this build
- * does not have yet. */
 /* A URL part, percent-encoded where a URL needs it. */
 static void url_part(char *out, size_t size, const char *s) {
   size_t o = 0;
@@ -99,10 +96,11 @@ static int db_environment(char *why, size_t why_size) {
   snprintf(url, sizeof url, "postgresql://%s%s%s@%s:%s/%s%s%s", u, password ? ":" : "", pw, h, port ? port : "5432", db,
            ssl ? "?sslmode=" : "", ssl ? ssl : "");
   setenv("PROMPTQ_STORE", url, 0);
-  (void)why_size;
   return 0;
 }
 
+/* Its variables: APP_PORT (every interface, as the document runs it),
+ * JWT_SECRET, MAX_REQUESTSPERMINUTE and DB_* (db_environment). */
 static int d000_environment(char *why, size_t why_size) {
   if (db_environment(why, why_size) != 0) return -1;
   const char *port = getenv("APP_PORT");

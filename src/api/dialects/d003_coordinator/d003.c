@@ -464,8 +464,8 @@ static pq_err d003_user_balance(pq_req *req) {
 }
 
 /* Its variables: API_HOST and API_PORT (where to listen), SECRET_KEY (the
- * token secret), DATABASE_URL (sqlite:///FOLDER/FILE.db: FOLDER becomes the
- * data folder); API_KEYS is installed by serve. */
+ * token secret), DATABASE_URL (postgresql://... is the store;
+ * sqlite:///FOLDER/FILE.db: FOLDER becomes the data folder); API_KEYS is installed by serve. */
 static int d003_environment(char *why, size_t why_size) {
   const char *host = getenv("API_HOST"), *port = getenv("API_PORT"), *url = getenv("DATABASE_URL");
   if ((host || port) && !getenv("PROMPTQ_LISTEN")) {
