@@ -4,7 +4,8 @@
  *
  *   pqbench submit   URL CONNS SECONDS      submits/s and latency
  *   pqbench drain    URL JOBS SUBMITTERS WORKERS   end-to-end jobs/s (URL may be a comma
- *                                           list: threads spread over those coordinators)
+ *                                           list: threads spread over those coordinators;
+ *                                           PQBENCH_LEASE_BATCH=N: workers lease N jobs per call)
  *   pqbench dispatch URL SAMPLES [WORKER_URL] submit -> waiting worker latency (the worker on
  *                                           another coordinator when WORKER_URL is given)
  *   pqbench lease    URL SAMPLES            lease latency at the queue's current depth
@@ -247,9 +248,11 @@ static void *drain_worker(void *arg) {
   conn *c = malloc(sizeof *c);
   conn_init_nth(c, (intptr_t)arg);
   char wid[64];
+  const char *batch = getenv("PQBENCH_LEASE_BATCH"); /* jobs per lease call; 1 by default */
+  int max_jobs = batch && atoi(batch) > 0 ? atoi(batch) : 1;
   if (register_worker(c, wid) == 0)
     while (atomic_load(&g_completed) < g_total) {
-      int n = lease_and_complete(c, wid, 1, 1, NULL);
+      int n = lease_and_complete(c, wid, max_jobs, 1, NULL);
       if (n > 0) atomic_fetch_add(&g_completed, n);
     }
   if (c->fd >= 0) close(c->fd);

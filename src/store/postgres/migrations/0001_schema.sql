@@ -29,8 +29,8 @@ CREATE TABLE jobs (
   request_hash TEXT,
   owner TEXT NOT NULL DEFAULT '',
   worker_signature TEXT)
-  -- room on each page for a row's next version: state changes stay HOT updates,
-  -- and autovacuum visits the hot queue table often
+  -- autovacuum visits the hot queue table often: every job leaves dead tuples
+  -- (state is indexed, so its updates are not HOT; see docs/architecture.md)
   WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX jobs_state ON jobs(state, number);
 CREATE INDEX jobs_model ON jobs(model, number);
