@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 
-.PHONY: all bootstrap build asan release run test unit api bench fuzz chaos clean
+.PHONY: all bootstrap build asan release run test unit api bench bench-postgres fuzz chaos clean
 
 all: build
 
@@ -45,6 +45,11 @@ api: build
 
 bench: release
 	@scripts/run-bench $(BENCH_BUILD)
+
+# PostgreSQL: submits, drain over 1-3 coordinators, cross-coordinator dispatch, the NOTIFY trap
+bench-postgres: release
+	@scripts/run-bench-postgres $(BENCH_BUILD)
+	@bench/pg-notify-trap
 
 # the chaos test for CHAOS_SECONDS (make test runs it for about 25 s)
 CHAOS_SECONDS ?= 300

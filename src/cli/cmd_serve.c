@@ -271,7 +271,7 @@ int pq_cmd_serve(int argc, char **argv) {
 
   pq_coord_config cc = {
       .store_url = url,
-      .store = {.sync_full = sync_full, .busy_timeout_ms = 5000, .read_pool_size = 8},
+      .store = {.sync_full = sync_full, .busy_timeout_ms = 5000, .read_pool_size = 8, .pooled = o.store_poll},
       .lease_timeout_ms = o.lease_timeout_ms,
       .max_attempts = o.max_attempts,
       .worker_timeout_ms = o.worker_timeout_ms,

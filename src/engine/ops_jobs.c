@@ -103,29 +103,32 @@ pq_err pq__requeued(pq__batch *b, const pq_job *job) {
 
 /* ---- submit ---- */
 
+/* A job with this key exists: the same request is a replay of it (the op
+ * then owns that job and job is freed), another is a mismatch. NOT_FOUND:
+ * the key is new. */
+static pq_err replay_by_key(pq__batch *b, pq_op *op, pq_job *job) {
+  pq_job *seen = NULL;
+  pq_err result = b->c->ops->job_get_by_idempotency_key(b->c->wconn, job->owner, job->idempotency_key, &seen);
+  if (result != PQ_OK) return result;
+  bool same = seen->request_hash && job->request_hash && strcmp(seen->request_hash, job->request_hash) == 0;
+  pq_job_free(job);
+  if (!same) {
+    pq_job_free(seen);
+    return PQ_ERR_IDEMPOTENCY_MISMATCH;
+  }
+  op->out.job = seen;
+  op->out.replayed = true;
+  return PQ_OK;
+}
+
 pq_err pq__run_submit(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
   pq_job *job = op->in.submit.job;
   op->in.submit.job = NULL; /* the op owns it now */
   pq_err result;
-  if (job->idempotency_key) {
-    pq_job *seen = NULL;
-    result = c->ops->job_get_by_idempotency_key(c->wconn, job->owner, job->idempotency_key, &seen);
-    if (result == PQ_OK) {
-      bool same = seen->request_hash && job->request_hash && strcmp(seen->request_hash, job->request_hash) == 0;
-      pq_job_free(job);
-      if (!same) {
-        pq_job_free(seen);
-        return PQ_ERR_IDEMPOTENCY_MISMATCH;
-      }
-      op->out.job = seen;
-      op->out.replayed = true;
-      return PQ_OK;
-    }
-    if (result != PQ_ERR_NOT_FOUND) {
-      pq_job_free(job);
-      return result;
-    }
+  if (job->idempotency_key && (result = replay_by_key(b, op, job)) != PQ_ERR_NOT_FOUND) {
+    if (result != PQ_OK && result != PQ_ERR_IDEMPOTENCY_MISMATCH) pq_job_free(job);
+    return result;
   }
   if (c->cfg.max_queued_per_owner > 0 && job->owner && *job->owner) {
     int64_t queued = 0;
@@ -142,7 +145,17 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
   if (job->lease_timeout_ms <= 0) job->lease_timeout_ms = c->cfg.lease_timeout_ms;
   if (!job->id[0]) pq_uuid7(b->now, job->id);
   op->out.job = job;
-  if ((result = c->ops->job_insert(c->wconn, job))) return result;
+  result = c->ops->job_insert(c->wconn, job);
+  if (result == PQ_ERR_ALREADY_EXISTS && job->idempotency_key) {
+    /* another coordinator took the key between our look and our insert: its job is
+     * committed now (the insert waited for it), so this is a replay after all */
+    op->out.job = NULL;
+    result = replay_by_key(b, op, job);
+    if (result == PQ_ERR_NOT_FOUND) result = PQ_ERR_ALREADY_EXISTS;
+    if (result != PQ_OK && result != PQ_ERR_IDEMPOTENCY_MISMATCH) pq_job_free(job);
+    return result;
+  }
+  if (result) return result;
   pq__count_move(c, job->model, -1, PQ_JOB_QUEUED);
   if ((c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, 0, b->now)) ||
       pq__note_ready(b, job->model) || pq__publish(b, job->id))

@@ -34,6 +34,8 @@ typedef struct pq_store_config {
   bool sync_full;        /* fsync at every commit (durable against power loss) */
   int busy_timeout_ms;
   int read_pool_size;
+  bool pooled;           /* a shared store reached through a transaction pooler (PgBouncer): no
+                          * session state (named statements, session locks) outlives a transaction */
 } pq_store_config;
 
 typedef struct pq_job_filter {

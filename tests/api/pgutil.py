@@ -32,6 +32,14 @@ def fresh_database():
     return f"postgres://{u.username}@{u.hostname}:{u.port}/{name}", (u.hostname, u.port, u.username, name)
 
 
+def query(url, sql):
+    """One value from the database at url (psql), as text."""
+    u = urlparse(url)
+    r = subprocess.run([os.path.join(BIN, "psql"), "-h", u.hostname, "-p", str(u.port), "-U", u.username,
+                        "-d", u.path.lstrip("/"), "-qAt", "-c", sql], check=True, capture_output=True, text=True)
+    return r.stdout.strip()
+
+
 def _pg_ctl(*args):
     cmd = [os.path.join(BIN, "pg_ctl"), "-D", os.path.join(DIR, "data"), *args]
     if os.geteuid() == 0:

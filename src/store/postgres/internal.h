@@ -19,6 +19,8 @@ struct pq_conn {
   PGconn *pg;
   pg_store *store;
   bool writer;
+  bool in_txn;      /* between BEGIN and COMMIT/ROLLBACK: a lost connection fails every statement
+                     * until the rollback, never reconnects into autocommit */
   bool leader;      /* holds the maintenance lock (session-level: lost with the session) */
   int64_t retry_at; /* after a lost connection: when to try again (mono ms) */
   struct {

@@ -28,6 +28,11 @@ static const char SQL_INSERT[] =
     "ON CONFLICT DO NOTHING RETURNING number";
 static const char SQL_GET_ID[] = "SELECT " JOB_COLS " FROM jobs WHERE id = $1";
 static const char SQL_GET_NUMBER[] = "SELECT " JOB_COLS " FROM jobs WHERE number = $1";
+/* The writer reads a job it may change with its row locked until the commit:
+ * the compare-and-set rewrites every column from this read, so another
+ * coordinator's heartbeat or cancel in between must wait, not be undone. */
+static const char SQL_LOCK_ID[] = "SELECT " JOB_COLS " FROM jobs WHERE id = $1 FOR UPDATE";
+static const char SQL_LOCK_NUMBER[] = "SELECT " JOB_COLS " FROM jobs WHERE number = $1 FOR UPDATE";
 static const char SQL_GET_IDEM[] = "SELECT " JOB_COLS " FROM jobs WHERE owner = $2 AND idempotency_key = $1";
 static const char SQL_PEEK[] = "SELECT number, state, attempts, leased_at FROM jobs WHERE id = $1";
 static const char SQL_UPDATE[] =
@@ -37,9 +42,9 @@ static const char SQL_UPDATE[] =
     "worker_signature = $20 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
 static const char SQL_SCAN_QUEUED[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 static const char SQL_DUE_LEASES[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'leased' AND lease_expires_at <= $1 "
-                                     "ORDER BY lease_expires_at LIMIT $2";
+                                     "ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 static const char SQL_DUE_TTL[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' AND expires_at <= $1 "
-                                  "ORDER BY expires_at LIMIT $2";
+                                  "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 /* rows another coordinator is leasing right now are skipped, not waited for */
 static const char SQL_PICK[] = "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = $1 "
                                "AND not_before <= $2 ORDER BY priority DESC, number LIMIT $3 FOR UPDATE SKIP LOCKED";
@@ -180,7 +185,8 @@ pq_err pq__pg_job_get(pq_conn *c, const char *id, int64_t number, pq_job **out) 
   pq__pgp p = {0};
   if (id) pq__pg_text(&p, id);
   else pq__pg_int(&p, number);
-  return one_job(c, id ? SQL_GET_ID : SQL_GET_NUMBER, &p, out);
+  bool lock = c->writer && c->in_txn;
+  return one_job(c, id ? (lock ? SQL_LOCK_ID : SQL_GET_ID) : (lock ? SQL_LOCK_NUMBER : SQL_GET_NUMBER), &p, out);
 }
 
 pq_err pq__pg_job_get_by_idem(pq_conn *c, const char *owner, const char *key, pq_job **out) {
@@ -383,9 +389,14 @@ pq_err pq__pg_job_cancel_requested(pq_conn *c, const char *worker_id, char ***id
   if (!r) return err;
   int rows = PQntuples(r);
   char **list = rows ? calloc((size_t)rows, sizeof *list) : NULL;
-  for (int i = 0; list && i < rows; i++) list[i] = strdup(PQgetvalue(r, i, 0));
+  bool short_of_memory = rows && !list;
+  for (int i = 0; list && i < rows; i++) short_of_memory |= !(list[i] = strdup(PQgetvalue(r, i, 0)));
   PQclear(r);
-  if (rows && !list) return PQ_ERR_NO_MEMORY;
+  if (short_of_memory) {
+    for (int i = 0; list && i < rows; i++) free(list[i]);
+    free(list);
+    return PQ_ERR_NO_MEMORY;
+  }
   *ids = list;
   *n = (size_t)rows;
   return PQ_OK;

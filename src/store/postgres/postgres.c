@@ -27,6 +27,7 @@ struct pg_store {
   pq_store base;
   char *url;
   int read_pool_size;
+  bool pooled; /* behind a transaction pooler: unnamed statements, a lock per maintenance beat */
   pthread_mutex_t mu;
   pq_conn *free_readers;
   pq_conn *writer;
@@ -80,9 +81,15 @@ int64_t pq__pg_changed(const PGresult *r) {
 
 /* ---- connections ---- */
 
+/* Keepalives on both ends: a coordinator whose host vanished is noticed by
+ * the server (its maintenance lock freed) and a partitioned coordinator's
+ * statements fail, within about half a minute, not the kernel's two hours.
+ * Values in the URL win: libpq reads them after these. */
 static PGconn *connect_to(const char *url) {
-  const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-  const char *values[] = {url, "3", "promptq", NULL};
+  const char *keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL};
+  const char *values[] = {"3", "promptq", "1", "10", "5", "3", "30000",
+                          "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3", url, NULL};
   PGconn *pg = PQconnectdbParams(keys, values, 1);
   if (pg && PQstatus(pg) == CONNECTION_OK) return pg;
   pq_error("postgres: cannot connect: %s", pg ? PQerrorMessage(pg) : "no memory");
@@ -111,6 +118,7 @@ static void conn_close(pq_conn *c) {
 /* A connection that was lost is tried again, not more often than the backoff. */
 static bool conn_ready(pq_conn *c) {
   if (PQstatus(c->pg) == CONNECTION_OK) return true;
+  if (c->in_txn) return false; /* the transaction died with the session: only its rollback ends it */
   int64_t now = pq_mono_ms();
   if (now < c->retry_at) return false;
   PQreset(c->pg);
@@ -151,7 +159,7 @@ PGresult *pq__pg_run(pq_conn *c, const char *sql, const pq__pgp *p, pq_err *err)
     slot = (slot + 1) % PQ__PG_STMT_SLOTS;
     probe++;
   }
-  if (probe == PQ__PG_STMT_SLOTS) return pq__pg_run_once(c, sql, p, err);
+  if (probe == PQ__PG_STMT_SLOTS || c->store->pooled) return pq__pg_run_once(c, sql, p, err);
   if (!c->prepared[slot].sql) {
     snprintf(c->prepared[slot].name, sizeof c->prepared[slot].name, "s%zu", slot);
     PGresult *r = PQprepare(c->pg, c->prepared[slot].name, sql, 0, NULL);
@@ -211,6 +219,7 @@ static void pg_release(pq_store *base, pq_conn *c) {
   pg_store *s = (pg_store *)base;
   if (!c) return;
   if (PQtransactionStatus(c->pg) != PQTRANS_IDLE && PQstatus(c->pg) == CONNECTION_OK) exec_simple(c, "ROLLBACK");
+  c->in_txn = false;
   pthread_mutex_lock(&s->mu);
   if (c->writer) {
     if (!s->writer) {
@@ -233,16 +242,33 @@ static void pg_release(pq_store *base, pq_conn *c) {
 /* ---- transactions ---- */
 
 static pq_err pg_begin(pq_conn *c, bool durable) {
+  c->in_txn = false;
   pq_err e = exec_simple(c, "BEGIN");
+  c->in_txn = e == PQ_OK;
   /* a lease or a heartbeat need not wait for the WAL to reach the disk (see the engine) */
   if (e == PQ_OK && !durable) e = exec_simple(c, "SET LOCAL synchronous_commit = off");
   return e;
 }
 
-static pq_err pg_commit(pq_conn *c) { return exec_simple(c, "COMMIT"); }
+/* A COMMIT of a transaction that failed on the way answers "ROLLBACK", not
+ * an error: only the command tag says nothing was written. */
+static pq_err pg_commit(pq_conn *c) {
+  pq_err err = PQ_ERR_STORE_FAILED;
+  if (conn_ready(c)) {
+    PGresult *r = PQexec(c->pg, "COMMIT");
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0) err = PQ_OK;
+    else pq_error("postgres: the commit did not happen: %s", r && PQresultStatus(r) == PGRES_COMMAND_OK
+                                                                ? "the transaction had failed"
+                                                                : PQerrorMessage(c->pg));
+    PQclear(r);
+  }
+  if (err == PQ_OK) c->in_txn = false;
+  return err;
+}
 
 static void pg_rollback(pq_conn *c) {
   if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) exec_simple(c, "ROLLBACK");
+  c->in_txn = false;
 }
 
 /* ---- migrations ---- */
@@ -375,14 +401,19 @@ static pq_err pg_listen(pq_store *base, void (*fn)(void *ctx, const char *payloa
   return PQ_OK;
 }
 
+/* The maintenance leader holds a session lock until its session ends. Behind
+ * a transaction pooler a session is not ours to hold: the lock is taken for
+ * each beat's transaction instead (at most one coordinator reaps at a time). */
 static bool pg_lead(pq_conn *c) {
-  if (c->leader) return true;
-  static const char sql[] = "SELECT pg_try_advisory_lock(727275)"; /* MAINTENANCE_LOCK, held by the session */
+  if (c->leader && !c->store->pooled) return true;
+  bool was = c->leader;
   pq_err err;
-  PGresult *r = pq__pg_run(c, sql, NULL, &err);
+  PGresult *r = pq__pg_run(c, c->store->pooled ? "SELECT pg_try_advisory_xact_lock(727275)" /* MAINTENANCE_LOCK */
+                                                : "SELECT pg_try_advisory_lock(727275)",
+                           NULL, &err);
   c->leader = r && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
   PQclear(r);
-  if (c->leader) pq_info("postgres: this coordinator runs the maintenance now");
+  if (c->leader && !was) pq_info("postgres: this coordinator runs the maintenance now");
   return c->leader;
 }
 
@@ -417,6 +448,7 @@ static pq_err pg_open(const pq_store_config *cfg, pq_store **out) {
   snprintf(s->url, n, "postgresql://%s", cfg->path);
   s->base.ops = &pq_store_postgres_ops;
   s->read_pool_size = cfg->read_pool_size > 0 ? cfg->read_pool_size : 8;
+  s->pooled = cfg->pooled;
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->notify_mu, NULL);
   if (!(s->writer = conn_open(s, true))) {

@@ -686,6 +686,68 @@ static void survives_reopen(void **state) {
   pq_job_free(quick);
 }
 
+/* PostgreSQL only: runs sql on this test's own database from a connection of
+ * the test's own; answers 0, or -1 with the SQLSTATE in state. */
+static int pg_test_db(fixture *f, const char *sql, char state[6]) {
+  char url[300];
+  const char *server = getenv("PROMPTQ_TEST_POSTGRES");
+  snprintf(url, sizeof url, "%.*s/%s", (int)(strrchr(server, '/') - server), server, f->database);
+  PGconn *pg = PQconnectdb(url);
+  PGresult *r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, sql) : NULL;
+  ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+  const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  snprintf(state, 6, "%s", code ? code : "");
+  PQclear(r);
+  PQfinish(pg);
+  return ok ? 0 : -1;
+}
+
+/* A transaction whose session dies (a PostgreSQL restart, a proxy, an
+ * administrator's pg_terminate_backend) must fail to the end: no statement
+ * may run on a new session in autocommit, and its COMMIT is an error. */
+static void a_transaction_that_lost_its_session_does_not_commit(void **state) {
+  fixture *f = *state;
+  if (!is_postgres(scheme)) skip();
+  char code[6];
+  pq_job *a = make_job("m", 1, 10), *b = make_job("m", 1, 11), *seen = NULL;
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, a), PQ_OK);
+  assert_int_equal(pg_test_db(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND pid <> pg_backend_pid()", code), 0);
+  assert_int_not_equal(ops->job_insert(f->w, b), PQ_OK);
+  assert_int_not_equal(ops->commit(f->w), PQ_OK);
+  ops->rollback(f->w);
+  assert_int_equal(ops->job_get(f->w, a->id, 0, &seen), PQ_ERR_NOT_FOUND); /* back, and nothing was written */
+  assert_int_equal(ops->job_get(f->w, b->id, 0, &seen), PQ_ERR_NOT_FOUND);
+  pq_job_free(a);
+  pq_job_free(b);
+}
+
+/* The writer's read of a job it may change holds the row until its commit:
+ * another coordinator's heartbeat or cancel waits rather than being undone
+ * by the compare-and-set that rewrites the row from that read. */
+static void the_writer_locks_the_jobs_it_reads(void **state) {
+  fixture *f = *state;
+  if (!is_postgres(scheme)) skip();
+  int64_t n = insert(f, "m", 1, 10);
+  char sql[160], code[6];
+  snprintf(sql, sizeof sql, "SET lock_timeout = '200ms'; UPDATE jobs SET cancel_requested = 1 WHERE number = %lld",
+           (long long)n);
+  pq_job *j = NULL;
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_get(f->w, NULL, n, &j), PQ_OK);
+  assert_int_equal(pg_test_db(f, sql, code), -1);
+  assert_string_equal(code, "55P03"); /* lock_not_available */
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(pg_test_db(f, sql, code), 0);
+  pq_job_free(j);
+  /* outside a transaction a read locks nothing */
+  assert_int_equal(ops->job_get(f->w, NULL, n, &j), PQ_OK);
+  assert_int_equal(pg_test_db(f, sql, code), 0);
+  pq_job_free(j);
+}
+
 int main(void) {
   pq_ids_init();
   const struct CMUnitTest tests[] = {
@@ -705,6 +767,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(scan_stops_when_asked, setup, teardown),
       cmocka_unit_test_setup_teardown(challenges_are_spent_once, setup, teardown),
       cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_transaction_that_lost_its_session_does_not_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_writer_locks_the_jobs_it_reads, setup, teardown),
   };
   int failed = 0;
   for (size_t i = 0; pq_store_backends[i].scheme; i++) {
