@@ -101,8 +101,8 @@ static const pq_opt serve_options[] = {
     {"open", "PROMPTQ_OPEN", PQ_OPT_BOOL, O(open), 0, "false", 0, 0,
      "no credentials needed: every caller is an admin (for a local demo only)"},
     {"store-poll", "PROMPTQ_STORE_POLL", PQ_OPT_BOOL, O(store_poll), 0, "false", 0, 0,
-     "a shared store reached without notifications (PgBouncer in transaction mode, where LISTEN does not work): "
-     "other coordinators' work is looked for every --reap-interval"},
+     "a shared store reached through a transaction pooler (PgBouncer in transaction mode: no LISTEN, no "
+     "session state): other coordinators' work is looked for every --reap-interval"},
     {"anonymous-dialect", "PROMPTQ_ANONYMOUS_DIALECT", PQ_OPT_STR, O(anonymous_dialect), S(anonymous_dialect), NULL,
      0, 0, "dialects whose client routes work without credentials, as one non-admin user each (e.g. 001, whose "
            "document has none); comma-separated"},
