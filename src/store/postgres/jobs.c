@@ -4,20 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/columns.h"
 #include "store/postgres/internal.h"
-
-#define JOB_COLS                                                                        \
-  "number, id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
-  "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "   \
-  "lease_token, lease_expires_at, cancel_requested, output, prompt_tokens, "              \
-  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "    \
-  "worker_signature, kind"
-#define JOB_SUMMARY_COLS                                                                   \
-  "number, id, model, '' AS input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
-  "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "    \
-  "lease_token, lease_expires_at, cancel_requested, NULL AS output, prompt_tokens, "       \
-  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "     \
-  "worker_signature, kind"
 
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, created_at, "
@@ -26,24 +14,24 @@ static const char SQL_INSERT[] =
     /* a duplicate (an idempotency key another coordinator just used) answers no row, and
      * leaves the transaction usable, as a failed statement does in SQLite */
     "ON CONFLICT DO NOTHING RETURNING number";
-static const char SQL_GET_ID[] = "SELECT " JOB_COLS " FROM jobs WHERE id = $1";
-static const char SQL_GET_NUMBER[] = "SELECT " JOB_COLS " FROM jobs WHERE number = $1";
+static const char SQL_GET_ID[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE id = $1";
+static const char SQL_GET_NUMBER[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE number = $1";
 /* The writer reads a job it may change with its row locked until the commit:
  * the compare-and-set rewrites every column from this read, so another
  * coordinator's heartbeat or cancel in between must wait, not be undone. */
-static const char SQL_LOCK_ID[] = "SELECT " JOB_COLS " FROM jobs WHERE id = $1 FOR UPDATE";
-static const char SQL_LOCK_NUMBER[] = "SELECT " JOB_COLS " FROM jobs WHERE number = $1 FOR UPDATE";
-static const char SQL_GET_IDEM[] = "SELECT " JOB_COLS " FROM jobs WHERE owner = $2 AND idempotency_key = $1";
+static const char SQL_LOCK_ID[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE id = $1 FOR UPDATE";
+static const char SQL_LOCK_NUMBER[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE number = $1 FOR UPDATE";
+static const char SQL_GET_IDEM[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE owner = $2 AND idempotency_key = $1";
 static const char SQL_PEEK[] = "SELECT number, state, attempts, leased_at FROM jobs WHERE id = $1";
 static const char SQL_UPDATE[] =
     "UPDATE jobs SET state = $1, attempts = $2, updated_at = $3, not_before = $4, leased_at = $5, finished_at = $6, "
     "worker_id = $7, lease_token = $8, lease_expires_at = $9, cancel_requested = $10, output = $11, "
     "prompt_tokens = $12, completion_tokens = $13, error_code = $14, error_message = $15, expires_at = $16, "
     "worker_signature = $20 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
-static const char SQL_SCAN_QUEUED[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
-static const char SQL_DUE_LEASES[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'leased' AND lease_expires_at <= $1 "
+static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
+static const char SQL_DUE_LEASES[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' AND lease_expires_at <= $1 "
                                      "ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
-static const char SQL_DUE_TTL[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' AND expires_at <= $1 "
+static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' AND expires_at <= $1 "
                                   "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 /* rows another coordinator is leasing right now are skipped, not waited for */
 static const char SQL_PICK[] = "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = $1 "
@@ -52,7 +40,7 @@ static const char SQL_EXTEND[] =
     "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, $2 + lease_timeout_ms) "
     "WHERE worker_id = $1 AND state = 'leased'";
 static const char SQL_CANCEL_REQ[] = "SELECT id FROM jobs WHERE worker_id = $1 AND state = 'leased' AND cancel_requested = 1";
-static const char SQL_LEASED_BY[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'leased' AND worker_id = $1 ORDER BY number";
+static const char SQL_LEASED_BY[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' AND worker_id = $1 ORDER BY number";
 static const char SQL_END_LEASES[] = "UPDATE jobs SET lease_expires_at = $2 WHERE worker_id = $1 AND state = 'leased'";
 static const char SQL_COUNT_STATE[] = "SELECT COUNT(*) FROM jobs WHERE state = $1";
 static const char SQL_COUNT_ALL[] = "SELECT COUNT(*) FROM jobs";
@@ -274,7 +262,7 @@ pq_err pq__pg_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t
   pq__pg_int(&p, f->limit);
   pq__pg_int(&p, f->offset);
   snprintf(sql, sizeof sql, "SELECT %s FROM jobs %s ORDER BY number DESC LIMIT $%d OFFSET $%d",
-           f->summary ? JOB_SUMMARY_COLS : JOB_COLS, where, base + 1, base + 2);
+           f->summary ? PQ__JOB_SUMMARY_COLS : PQ__JOB_COLS, where, base + 1, base + 2);
   if (!(r = pq__pg_run_once(c, sql, &p, &err))) return err;
   err = rows_to_jobs(r, out, n);
   PQclear(r);

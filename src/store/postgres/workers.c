@@ -2,18 +2,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store/columns.h"
 #include "store/postgres/internal.h"
-
-#define WORKER_COLS "id, name, models, capabilities, online, created_at, last_seen_at, public_key, owner"
 
 static const char SQL_INSERT[] = "INSERT INTO workers (id, name, models, capabilities, online, created_at, "
                                  "last_seen_at, public_key, owner) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8) "
                                  "ON CONFLICT DO NOTHING";
-static const char SQL_GET[] = "SELECT " WORKER_COLS " FROM workers WHERE id = $1";
+static const char SQL_GET[] = "SELECT " PQ__WORKER_COLS " FROM workers WHERE id = $1";
 static const char SQL_TOUCH[] = "UPDATE workers SET last_seen_at = $2, online = 1 WHERE id = $1";
 static const char SQL_OFFLINE[] = "UPDATE workers SET online = 0 WHERE online = 1 AND last_seen_at < $1 RETURNING id";
 static const char SQL_COUNT[] = "SELECT COUNT(*) FROM workers WHERE online = 1";
-static const char SQL_ONLINE[] = "SELECT " WORKER_COLS " FROM workers WHERE online = 1 ORDER BY created_at";
+static const char SQL_ONLINE[] = "SELECT " PQ__WORKER_COLS " FROM workers WHERE online = 1 ORDER BY created_at";
 
 static pq_worker *row_to_worker(const PGresult *r, int row) {
   pq_worker *w = calloc(1, sizeof *w);

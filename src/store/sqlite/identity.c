@@ -2,21 +2,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store/columns.h"
 #include "store/sqlite/internal.h"
 
-#define USER_COLS "id, name, password_hash, admin, disabled, created_at"
-#define KEY_COLS "id, user_id, prefix, hash, scope, name, created_at, expires_at, revoked_at"
-
-static const char SQL_USER_INSERT[] = "INSERT INTO users (" USER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-static const char SQL_USER_GET_ID[] = "SELECT " USER_COLS " FROM users WHERE id = ?1";
-static const char SQL_USER_GET_NAME[] = "SELECT " USER_COLS " FROM users WHERE name = ?1";
-static const char SQL_USER_LIST[] = "SELECT " USER_COLS " FROM users ORDER BY name";
+static const char SQL_USER_INSERT[] = "INSERT INTO users (" PQ__USER_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_USER_GET_ID[] = "SELECT " PQ__USER_COLS " FROM users WHERE id = ?1";
+static const char SQL_USER_GET_NAME[] = "SELECT " PQ__USER_COLS " FROM users WHERE name = ?1";
+static const char SQL_USER_LIST[] = "SELECT " PQ__USER_COLS " FROM users ORDER BY name";
 static const char SQL_USER_DISABLE[] = "UPDATE users SET disabled = ?2 WHERE name = ?1";
 static const char SQL_KEY_INSERT[] = "INSERT INTO api_keys (id, user_id, prefix, hash, scope, name, created_at, "
                                      "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-static const char SQL_KEY_GET_HASH[] = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1";
-static const char SQL_KEY_LIST_USER[] = "SELECT " KEY_COLS " FROM api_keys WHERE user_id = ?1 ORDER BY created_at";
-static const char SQL_KEY_LIST_ALL[] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at";
+static const char SQL_KEY_GET_HASH[] = "SELECT " PQ__KEY_COLS " FROM api_keys WHERE hash = ?1";
+static const char SQL_KEY_LIST_USER[] = "SELECT " PQ__KEY_COLS " FROM api_keys WHERE user_id = ?1 ORDER BY created_at";
+static const char SQL_KEY_LIST_ALL[] = "SELECT " PQ__KEY_COLS " FROM api_keys ORDER BY created_at";
 static const char SQL_KEY_REBIND[] = "UPDATE api_keys SET user_id = ?2, scope = ?3, name = ?4, revoked_at = NULL "
                                      "WHERE hash = ?1";
 static const char SQL_KEY_REVOKE[] = "UPDATE api_keys SET revoked_at = ?3 WHERE (id = ?1 OR prefix = ?1) "

@@ -5,30 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/columns.h"
 #include "store/sqlite/internal.h"
 
-#define JOB_COLS                                                                        \
-  "number, id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
-  "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "   \
-  "lease_token, lease_expires_at, cancel_requested, output, prompt_tokens, "              \
-  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "    \
-  "worker_signature, kind"
-
 /* the same columns, the input and output left out (what a listing needs) */
-#define JOB_SUMMARY_COLS                                                                   \
-  "number, id, model, '' AS input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
-  "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "    \
-  "lease_token, lease_expires_at, cancel_requested, NULL AS output, prompt_tokens, "       \
-  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "     \
-  "worker_signature, kind"
 
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, "
     "lease_timeout_ms, created_at, updated_at, not_before, expires_at, idempotency_key, "
     "request_hash, owner, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
-static const char SQL_GET_ID[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1";
-static const char SQL_GET_NUMBER[] = "SELECT " JOB_COLS " FROM jobs WHERE number = ?1";
-static const char SQL_GET_IDEM[] = "SELECT " JOB_COLS " FROM jobs WHERE owner = ?2 AND idempotency_key = ?1";
+static const char SQL_GET_ID[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE id = ?1";
+static const char SQL_GET_NUMBER[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE number = ?1";
+static const char SQL_GET_IDEM[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE owner = ?2 AND idempotency_key = ?1";
 static const char SQL_PEEK[] = "SELECT number, state, attempts, leased_at FROM jobs WHERE id = ?1";
 static const char SQL_UPDATE[] =
     "UPDATE jobs SET state = ?1, attempts = ?2, updated_at = ?3, not_before = ?4, "
@@ -37,11 +25,11 @@ static const char SQL_UPDATE[] =
     "completion_tokens = ?13, error_code = ?14, error_message = ?15, expires_at = ?16, "
     "worker_signature = ?20 "
     "WHERE number = ?17 AND state = ?18 AND (?19 IS NULL OR lease_token = ?19)";
-static const char SQL_SCAN_QUEUED[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
+static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 /* the state leads jobs_lease_due and jobs_ttl_due, so these stay O(due rows) */
-static const char SQL_DUE_LEASES[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'leased' "
+static const char SQL_DUE_LEASES[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' "
                                      "AND lease_expires_at <= ?1 ORDER BY lease_expires_at LIMIT ?2";
-static const char SQL_DUE_TTL[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' "
+static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' "
                                   "AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
 /* jobs_queued: one model's queued jobs in lease order */
 static const char SQL_PICK[] = "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = ?1 "
@@ -51,7 +39,7 @@ static const char SQL_EXTEND[] =
     "THEN lease_expires_at ELSE ?2 + lease_timeout_ms END WHERE worker_id = ?1 AND state = 'leased'";
 static const char SQL_CANCEL_REQ[] = "SELECT id FROM jobs WHERE worker_id = ?1 AND state = 'leased' "
                                      "AND cancel_requested = 1";
-static const char SQL_LEASED_BY[] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'leased' AND worker_id = ?1 "
+static const char SQL_LEASED_BY[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' AND worker_id = ?1 "
                                     "ORDER BY number";
 static const char SQL_END_LEASES[] = "UPDATE jobs SET lease_expires_at = ?2 WHERE worker_id = ?1 AND state = 'leased'";
 static const char SQL_COUNT_STATE[] = "SELECT COUNT(*) FROM jobs WHERE state = ?1";
@@ -214,7 +202,7 @@ static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count, bool summary
   if (c->lists[slot]) return c->lists[slot];
   char sql[1200];
   snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE 1 = 1%s%s%s%s",
-           count ? "COUNT(*)" : summary ? JOB_SUMMARY_COLS : JOB_COLS,
+           count ? "COUNT(*)" : summary ? PQ__JOB_SUMMARY_COLS : PQ__JOB_COLS,
            filters & 1 ? " AND state = ?1" : "", filters & 2 ? " AND model = ?2" : "",
            filters & 4 ? " AND owner = ?5" : "", count ? "" : " ORDER BY number DESC LIMIT ?3 OFFSET ?4");
   if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->lists[slot], NULL) != SQLITE_OK) {

@@ -1,0 +1,25 @@
+/* The column lists every store backend reads its rows in. Each backend's row
+ * readers (row_to_job, ...) take columns by position, so the lists live in
+ * one place: a column added here is added to every backend's reads at once.
+ * For the backends' own files (store/<backend>/); nothing else includes it. */
+#ifndef PQ_STORE_COLUMNS_H
+#define PQ_STORE_COLUMNS_H
+
+#define PQ__JOB_COLS                                                                    \
+  "number, id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
+  "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "   \
+  "lease_token, lease_expires_at, cancel_requested, output, prompt_tokens, "              \
+  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "    \
+  "worker_signature, kind"
+/* the same positions without the (possibly large) input and output: listings */
+#define PQ__JOB_SUMMARY_COLS                                                               \
+  "number, id, model, '' AS input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
+  "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "    \
+  "lease_token, lease_expires_at, cancel_requested, NULL AS output, prompt_tokens, "       \
+  "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "     \
+  "worker_signature, kind"
+#define PQ__WORKER_COLS "id, name, models, capabilities, online, created_at, last_seen_at, public_key, owner"
+#define PQ__USER_COLS "id, name, password_hash, admin, disabled, created_at"
+#define PQ__KEY_COLS "id, user_id, prefix, hash, scope, name, created_at, expires_at, revoked_at"
+
+#endif
