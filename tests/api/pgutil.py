@@ -52,7 +52,6 @@ def stop_server():
 
 
 def start_server():
-    u = urlparse(URL)
+    """Starts the server stopped by stop_server, with the options scripts/with-postgres gave it."""
     _pg_ctl("start", "-w", "-t", "30", "-l", os.path.join(DIR, "server.log"),
-            "-o", f"-h 127.0.0.1 -p {u.port} -k {DIR} -c fsync=off "
-                  f"-c full_page_writes=off -c max_connections=300")
+            "-o", os.environ["PROMPTQ_TEST_POSTGRES_OPTS"])
