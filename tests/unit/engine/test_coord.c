@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "support/fixture.h"
 #include "base/clock.h"
 #include "engine/coord.h"
 #include "base/ids.h"
@@ -46,10 +47,7 @@ static int setup(void **state) {
                              .worker_timeout_ms = 60000, .retry_backoff_ms = 20,
                              .retry_backoff_max_ms = 40, .reap_interval_ms = 10};
   open_coord(f);
-  pq_worker w = {.name = "w", .models = "[\"m\"]", .capabilities = "{}"};
-  pq_op op = {.kind = PQ_OP_REGISTER, .in.reg.worker = &w};
-  if (pq_coord_call(f->c, &op) != PQ_OK) return -1;
-  memcpy(f->worker, w.id, sizeof f->worker);
+  if (pq_test_register_worker(f->c, f->worker) != 0) return -1;
   *state = f;
   return 0;
 }
@@ -57,11 +55,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   pq_coord_close(f->c);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  int rc = system(cmd);
+  int rc = pq_test_remove_dir(f->dir);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 static void submit(fixture *f, int priority, const char *key, const char *hash, char id[PQ_UUID_LEN + 1],

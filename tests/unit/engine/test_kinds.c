@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "support/fixture.h"
 #include "base/clock.h"
 #include "base/ids.h"
 #include "engine/coord.h"
@@ -61,10 +62,7 @@ static int setup(void **state) {
   pq_manual_clock_init(&f->clock, pq_now_ms());
   pq_coord_config cfg = {.store_url = f->url, .clock = &f->clock.clock, .max_attempts = 1};
   if (pq_coord_open(&cfg, &f->c) != PQ_OK) return -1;
-  pq_worker w = {.name = "w", .models = "[\"m\"]", .capabilities = "{}"};
-  pq_op op = {.kind = PQ_OP_REGISTER, .in.reg.worker = &w};
-  if (pq_coord_call(f->c, &op) != PQ_OK) return -1;
-  memcpy(f->worker, w.id, sizeof f->worker);
+  if (pq_test_register_worker(f->c, f->worker) != 0) return -1;
   endings = 0;
   hook_fails = false;
   *state = f;
@@ -74,11 +72,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   pq_coord_close(f->c);
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  int rc = system(cmd);
+  int rc = pq_test_remove_dir(f->dir);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 static void submit_toy(fixture *f, char id[PQ_UUID_LEN + 1]) {

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "support/fixture.h"
 #include "store/sqlite/internal.h"
 
 typedef struct {
@@ -29,11 +30,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  int rc = system(cmd);
+  int rc = pq_test_remove_dir(f->dir);
   free(f);
-  return rc == 0 ? 0 : -1;
+  return rc;
 }
 
 static void exec_ok(sqlite3 *db, const char *sql) {

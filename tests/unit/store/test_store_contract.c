@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "support/fixture.h"
 #include "base/ids.h"
 #include "store/store.h"
 
@@ -90,11 +91,9 @@ static int teardown(void **state) {
     snprintf(sql, sizeof sql, "DROP DATABASE %s", f->database);
     pg_admin(sql);
   }
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-  if (system(cmd) != 0) return -1;
+  int rc = pq_test_remove_dir(f->dir);
   free(f);
-  return 0;
+  return rc;
 }
 
 static pq_job *make_job(const char *model, int priority, int64_t now) {

@@ -1,0 +1,14 @@
+/* What the unit tests' fixtures share: a scratch folder of their own and a
+ * registered worker. For tests/unit only; the caller owns what it passes. */
+#ifndef PQ_TEST_FIXTURE_H
+#define PQ_TEST_FIXTURE_H
+
+#include "base/ids.h"
+#include "engine/coord.h"
+
+/* Removes a test's scratch folder and all in it: 0, or -1. */
+int pq_test_remove_dir(const char *dir);
+/* Registers a worker "w" serving model "m" on c; its id into id. 0, or -1. */
+int pq_test_register_worker(pq_coord *c, char id[PQ_UUID_LEN + 1]);
+
+#endif
