@@ -38,8 +38,9 @@ def wait_until(predicate, timeout=PATIENCE, what="condition"):
 
 
 class Server:
-    def __init__(self, data_dir, args=(), secured=False):
+    def __init__(self, data_dir, args=(), secured=False, env=None):
         self.data_dir = data_dir
+        self.env = dict(os.environ, **env) if env else None  # variables added to the server's environment
         # most suites test the queue, not identity: they run open unless asked
         self.args = list(args) if secured else ["--open", *args]
         self.proc = None
@@ -52,7 +53,7 @@ class Server:
         self.log = open(self.log_path, "w")
         cmd = [BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data", self.data_dir,
                *self.args]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
 
         def announced():
             if self.proc.poll() is not None:

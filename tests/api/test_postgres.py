@@ -1,9 +1,7 @@
 """PostgreSQL, and several coordinators on one database: the queue, streams,
 logins and the maintenance follow a job wherever it is; an outage is a 503
 that ends, with nothing acknowledged lost."""
-import json
 import os
-import signal
 import subprocess
 import threading
 
@@ -167,49 +165,33 @@ def test_an_outage_is_a_503_that_ends_and_loses_nothing(tmpdir_path):
         stop_all([a])
 
 
-def announced_port(log_path):
-    """The port a server started with --listen 127.0.0.1:0 says it listens on."""
-    return wait_until(lambda: (open(log_path).read().split("listening on http://127.0.0.1:") + [""])[1].split(" ")[0],
-                      what="the server to listen")
-
-
 def test_the_prompt_queue_runs_on_its_documented_database(tmpdir_path):
     url, (host, port, user, name) = pgutil.fresh_database()
-    env = dict(os.environ, DB_HOST=host, DB_PORT=str(port), DB_USER=user, DB_NAME=name, DB_SSLMODE="disable")
-    log = open(os.path.join(tmpdir_path, "d000.log"), "w")
-    proc = subprocess.Popen([BIN, "serve", "--data", tmpdir_path, "--listen", "127.0.0.1:0", "--open"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    server = Server(tmpdir_path, env=dict(DB_HOST=host, DB_PORT=str(port), DB_USER=user, DB_NAME=name,
+                                          DB_SSLMODE="disable")).start()
     try:
-        port_ = announced_port(log.name)
-        assert "postgresql://" in open(log.name).read()
-        r = requests.post(f"http://127.0.0.1:{port_}/v1/jobs", json={"model": "echo", "prompt": "x"}, timeout=PATIENCE)
+        assert "postgresql://" in server.read_log()
+        r = requests.post(f"{server.url}/v1/jobs", json={"model": "echo", "prompt": "x"}, timeout=PATIENCE)
         assert r.status_code == 202
         assert pgutil.query(url, f"SELECT model FROM jobs WHERE id = '{r.json()['id']}'") == "echo"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=PATIENCE) == 0
-        log.close()
+        assert server.stop() == 0
 
 
 def test_the_coordinator_api_runs_on_its_database_url(tmpdir_path):
     """Document 003's DATABASE_URL=postgresql://... is the store."""
     url, _ = pgutil.fresh_database()
     key = "client-key-for-the-postgres-test-1"
-    env = dict(os.environ, DATABASE_URL=url.replace("postgres://", "postgresql://"), API_KEYS=key)
-    log = open(os.path.join(tmpdir_path, "d003.log"), "w")
-    proc = subprocess.Popen([BIN, "serve", "--data", tmpdir_path, "--listen", "127.0.0.1:0"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    server = Server(tmpdir_path, secured=True,
+                    env=dict(DATABASE_URL=url.replace("postgres://", "postgresql://"), API_KEYS=key)).start()
     try:
-        port_ = announced_port(log.name)
-        r = requests.post(f"http://127.0.0.1:{port_}/v1/client/jobs", headers={"X-Api-Key": key},
+        r = requests.post(f"{server.url}/v1/client/jobs", headers={"X-Api-Key": key},
                           json={"job_type": "llm_inference", "parameters": {"prompt": "x"}}, timeout=PATIENCE)
         assert r.status_code == 201, r.text
         assert pgutil.query(url, "SELECT count(*) FROM jobs") == "1"
         assert not os.path.exists(os.path.join(tmpdir_path, "promptq.db"))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=PATIENCE) == 0
-        log.close()
+        assert server.stop() == 0
 
 
 def test_without_notifications_the_coordinators_poll(tmpdir_path):
