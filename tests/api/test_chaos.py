@@ -17,7 +17,7 @@ import time
 import requests
 
 import pgutil
-from conftest import BIN, PATIENCE, Server, wait_until
+from conftest import BIN, PATIENCE, Server
 from test_streaming import parse_sse
 
 SECRET = "a-jwt-secret-every-coordinator-shares-0123456789"
