@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/council.h"
+#include "engine/kinds/council.h"
 #include "base/clock.h"
 #include "engine/kind.h"
 #include "http/json_in.h"
@@ -147,45 +149,55 @@ static pq_err build_input(pq_req *req, const pq_job_kind *kind, json_t *src, con
 }
 
 pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
-  static const char *const fields[] = {"model", "kind", "system", "prompt", "messages", "params", "embeddings",
-                                       "input", "priority", "max_attempts", "ttl_s", "lease_timeout_s", NULL};
-  static const char *const input_fields[] = {"system", "prompt", "messages", "params", "embeddings", NULL};
+  static const char *const job_fields[] = {"model", "kind", "input", "priority", "max_attempts", "ttl_s",
+                                           "lease_timeout_s", NULL};
+  static const char *const common_input[] = {"system", "prompt", "messages", "params", "embeddings", NULL};
   const char *model = NULL;
   int64_t priority = 0, max_attempts = 0, ttl_s = 0, lease_s = 0;
   json_t *input = NULL;
   pq_job *job = NULL;
+  const pq_job_kind *kind = NULL;
   pq_err e;
-  if ((e = pq_json_only(req, body, "the job", fields)) ||
-      (e = pq_json_string(req, body, "model", true, MAX_MODEL_LEN, &model)) ||
-      (e = pq_json_int(req, body, "priority", false, -1000, 1000, &priority)) ||
-      (e = pq_json_int(req, body, "max_attempts", false, 1, 100, &max_attempts)) ||
-      (e = pq_json_int(req, body, "ttl_s", false, 1, 30 * 86400, &ttl_s)) ||
-      (e = pq_json_int(req, body, "lease_timeout_s", false, 1, 86400, &lease_s)))
-    goto out;
-  if (!*model) {
-    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "model"),
-                    "'model' must not be empty");
+  json_t *nested = json_object_get(body, "input");
+  if (nested && !json_is_object(nested)) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "input"), "'input' must be an object");
     goto out;
   }
-  json_t *nested = json_object_get(body, "input");
-  if (nested) {
-    if (!json_is_object(nested)) {
-      e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "input"),
-                      "'input' must be an object");
-      goto out;
-    }
+  if ((e = pick_kind(req, body, nested ? nested : body, &kind))) goto out;
+  const char *const *input_fields = kind->input_fields ? kind->input_fields : common_input;
+  const char *fields[64];
+  size_t n_fields = 0;
+  for (size_t i = 0; job_fields[i]; i++) fields[n_fields++] = job_fields[i];
+  for (size_t i = 0; input_fields[i] && n_fields < 63; i++) fields[n_fields++] = input_fields[i];
+  fields[n_fields] = NULL;
+  if (nested)
     for (int i = 0; input_fields[i]; i++)
       if (json_object_get(body, input_fields[i])) {
         e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", input_fields[i]),
                         "give '%s' inside 'input' or at the top level, not both", input_fields[i]);
         goto out;
       }
-    if ((e = pq_json_only(req, nested, "input", input_fields))) goto out;
-  }
-  const pq_job_kind *kind = NULL;
-  if ((e = pick_kind(req, body, nested ? nested : body, &kind)) ||
-      (e = build_input(req, kind, nested ? nested : body, input_fields, &input)))
+  if ((e = pq_json_only(req, body, "the job", fields)) ||
+      (nested && (e = pq_json_only(req, nested, "input", input_fields))) ||
+      (e = pq_json_string(req, body, "model", !kind->default_model, MAX_MODEL_LEN, &model)) ||
+      (e = pq_json_int(req, body, "priority", false, -1000, 1000, &priority)) ||
+      (e = pq_json_int(req, body, "max_attempts", false, 1, 100, &max_attempts)) ||
+      (e = pq_json_int(req, body, "ttl_s", false, 1, 30 * 86400, &ttl_s)) ||
+      (e = pq_json_int(req, body, "lease_timeout_s", false, 1, 86400, &lease_s)))
     goto out;
+  if (!model) model = kind->default_model;
+  else if (kind->default_model && strcmp(model, kind->default_model) != 0) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "model"),
+                    "a %s job runs here, not on a model: leave 'model' out", kind->name);
+    goto out;
+  }
+  if (!*model) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "model"),
+                    "'model' must not be empty");
+    goto out;
+  }
+  if ((e = build_input(req, kind, nested ? nested : body, input_fields, &input))) goto out;
+  if (strcmp(kind->name, PQ_COUNCIL_KIND) == 0 && (e = pq_api_council_context(req, input))) goto out;
   if (!(job = pq_job_new()) || !(job->model = strdup(model)) || !(job->kind = strdup(kind->name)) ||
       !(job->input = json_dumps(input, JSON_COMPACT | JSON_SORT_KEYS))) {
     e = PQ_ERR_NO_MEMORY;

@@ -11,13 +11,14 @@
 #include "api/dialect.h"
 #include "api/native/events.h"
 
-extern const pq_dialect pq_dialect_openai, pq_dialect_000, pq_dialect_001, pq_dialect_003;
+extern const pq_dialect pq_dialect_openai, pq_dialect_000, pq_dialect_001, pq_dialect_002, pq_dialect_003;
 
 /* Adding a dialect: a folder under api/dialects/ and one line here. */
 const pq_dialect *const pq_dialects[] = {
     &pq_dialect_openai,
     &pq_dialect_000,
     &pq_dialect_001,
+    &pq_dialect_002,
     &pq_dialect_003,
     NULL,
 };

@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "engine/coord.h"
+#include "engine/kinds/council.h"
 #include "base/log.h"
 #include "http/server.h"
 
@@ -53,6 +54,9 @@ typedef struct {
   int max_queued_per_user, max_streams_per_key;
   char default_model[128];
   int64_t challenge_ttl_ms;
+  char council_members[2048], council_synthesizers[1024], council_embedding_model[128];
+  int council_quorum, council_max_tokens, council_context_tokens;
+  int64_t council_member_timeout_ms, council_max_total_tokens;
 } serve_opts;
 
 #define O(field) offsetof(serve_opts, field)
@@ -136,9 +140,61 @@ static const pq_opt serve_options[] = {
      "wallet login: how long a challenge may be signed and sent back"},
     {"max-streams-per-key", "PROMPTQ_MAX_STREAMS_PER_KEY", PQ_OPT_INT, O(max_streams_per_key), 0,
      "100", 0, 1000000, "open event streams per credential (0: unlimited)"},
+    {"council-members", "PROMPTQ_COUNCIL_MEMBERS", PQ_OPT_STR, O(council_members), S(council_members), NULL, 0, 0,
+     "the models on a council, comma-separated (requests may narrow the list; none: requests name their own)"},
+    {"council-synthesizers", "PROMPTQ_COUNCIL_SYNTHESIZERS", PQ_OPT_STR, O(council_synthesizers),
+     S(council_synthesizers), NULL, 0, 0, "who writes a council's answer, in fallback order (none: the members)"},
+    {"council-quorum", "PROMPTQ_COUNCIL_QUORUM", PQ_OPT_INT, O(council_quorum), 0, "0", 0, 16,
+     "answers a council round needs at least (0: a majority of its members)"},
+    {"council-member-timeout", "PROMPTQ_COUNCIL_MEMBER_TIMEOUT", PQ_OPT_MS, O(council_member_timeout_ms), 0, "120s",
+     1000, 86400000, "how long one member answer may take, queued or running"},
+    {"council-max-tokens", "PROMPTQ_COUNCIL_MAX_TOKENS", PQ_OPT_INT, O(council_max_tokens), 0, "1024", 1, 1000000,
+     "the most tokens one member answer may generate"},
+    {"council-max-total-tokens", "PROMPTQ_COUNCIL_MAX_TOTAL_TOKENS", PQ_OPT_INT, O(council_max_total_tokens), 0, "0",
+     0, 2000000000, "a council stops deliberating past this many tokens (0: no cap)"},
+    {"council-embedding-model", "PROMPTQ_COUNCIL_EMBEDDING_MODEL", PQ_OPT_STR, O(council_embedding_model),
+     S(council_embedding_model), NULL, 0, 0, "measures agreement when a request names no embeddingModel"},
+    {"council-context-tokens", "PROMPTQ_COUNCIL_CONTEXT_TOKENS", PQ_OPT_INT, O(council_context_tokens), 0, "2000", 0,
+     1000000, "a session's earlier questions and answers given to members, at most"},
 };
 #undef O
 #undef S
+
+/* Splits a comma-separated list of model names in place. */
+static size_t split_models(char *list, const char **out, size_t max) {
+  size_t n = 0;
+  for (char *save = NULL, *m = strtok_r(list, ", ", &save); m && n < max; m = strtok_r(NULL, ", ", &save)) out[n++] = m;
+  return n;
+}
+
+static int configure_council(serve_opts *o) {
+  const char *members[PQ_COUNCIL_MAX_MEMBERS + 1], *synthesizers[9];
+  pq_council_defaults d = {
+      .members = members,
+      .n_members = split_models(o->council_members, members, PQ_COUNCIL_MAX_MEMBERS + 1),
+      .synthesizers = synthesizers,
+      .n_synthesizers = split_models(o->council_synthesizers, synthesizers, 9),
+      .quorum = o->council_quorum,
+      .member_timeout_ms = o->council_member_timeout_ms,
+      .max_tokens = o->council_max_tokens,
+      .max_total_tokens = o->council_max_total_tokens,
+      .embedding_model = o->council_embedding_model,
+      .context_tokens = o->council_context_tokens,
+  };
+  if (d.n_members > PQ_COUNCIL_MAX_MEMBERS || d.n_synthesizers > 8) {
+    pq_error("a council has at most %d members and 8 synthesizers", PQ_COUNCIL_MAX_MEMBERS);
+    return -1;
+  }
+  if (d.quorum > 0 && d.n_members > 0 && (size_t)d.quorum > d.n_members) {
+    pq_error("--council-quorum %d needs at least that many --council-members (%zu given)", d.quorum, d.n_members);
+    return -1;
+  }
+  if (pq_council_configure(&d) != 0) {
+    pq_error("out of memory");
+    return -1;
+  }
+  return 0;
+}
 
 static int parse_listen(const char *listen, char *host, size_t host_size, int *port) {
   const char *colon = strrchr(listen, ':');
@@ -309,6 +365,7 @@ int pq_cmd_serve(int argc, char **argv) {
   if (o.open)
     pq_warn("OPEN MODE: no credentials are checked and every caller is an admin. "
             "Never expose this server beyond this machine.");
+  if (configure_council(&o) != 0) goto out;
   pq_err e = pq_coord_open(&cc, &coord);
   if (e != PQ_OK) {
     pq_error("cannot open the store %s: %s", shown, pq_err_message(e));

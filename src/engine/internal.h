@@ -94,6 +94,9 @@ pq_err pq__run_release(pq__batch *b, pq_op *op);
  * asked first; a job that reached a terminal state has its kind's
  * on_terminal run here. */
 pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *token);
+/* Inserts a new job (built by the caller) as queued and makes it leasable,
+ * unless the coordinator runs its kind itself. */
+pq_err pq__enqueue(pq__batch *b, pq_job *job);
 /* A leased job ends without a result: retried later, dead, failed or (when
  * a client asked) cancelled. */
 pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const char *code, const char *message,

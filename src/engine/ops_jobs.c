@@ -47,6 +47,19 @@ static void count_terminal(pq_coord *c, pq_job_state s) {
   }
 }
 
+/* A child ended: its parent (when it still runs) takes the next step. */
+static pq_err tell_parent(pq__batch *b, const pq_job *child) {
+  pq_job *parent = NULL;
+  pq_err result = b->c->ops->job_get(b->c->wconn, child->parent_id, 0, &parent);
+  if (result == PQ_ERR_NOT_FOUND) return PQ_OK; /* nobody waits for it */
+  if (result != PQ_OK) return result;
+  const pq_job_kind *kind = pq_job_kind_of(parent);
+  if (!pq_job_state_terminal(parent->state) && kind->on_child_terminal)
+    result = kind->on_child_terminal(b, parent, child);
+  pq_job_free(parent);
+  return result;
+}
+
 pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *token) {
   if (!pq_job_transition_allowed(from, job->state)) return PQ_ERR_INVALID_STATE;
   job->updated_at = b->now;
@@ -57,7 +70,9 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
   if (pq_job_state_terminal(job->state)) {
     count_terminal(b->c, job->state);
     const pq_job_kind *kind = pq_job_kind_of(job);
-    if (kind->on_terminal && (result = kind->on_terminal(b, job)) != PQ_OK) {
+    if (kind->on_terminal) result = kind->on_terminal(b, job);
+    if (result == PQ_OK && job->parent_id) result = tell_parent(b, job);
+    if (result != PQ_OK) {
       /* half of it is written: only the whole batch's rollback can undo it */
       pq_error("engine: the %s kind's end hook failed for job %s (%s)", kind->name, job->id, pq_err_code(result));
       if (!pq__fatal(result)) result = PQ_ERR_INTERNAL;
@@ -139,13 +154,8 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
       return result;
     }
   }
-  job->state = PQ_JOB_QUEUED;
-  job->created_at = job->updated_at = b->now;
-  if (job->max_attempts <= 0) job->max_attempts = c->cfg.max_attempts;
-  if (job->lease_timeout_ms <= 0) job->lease_timeout_ms = c->cfg.lease_timeout_ms;
-  if (!job->id[0]) pq_uuid7(b->now, job->id);
   op->out.job = job;
-  result = c->ops->job_insert(c->wconn, job);
+  result = pq__enqueue(b, job);
   if (result == PQ_ERR_ALREADY_EXISTS && job->idempotency_key) {
     /* another coordinator took the key between our look and our insert: its job is
      * committed now (the insert waited for it), so this is a replay after all */
@@ -155,12 +165,27 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
     if (result != PQ_OK && result != PQ_ERR_IDEMPOTENCY_MISMATCH) pq_job_free(job);
     return result;
   }
-  if (result) return result;
+  if (result != PQ_OK) return result;
+  const pq_job_kind *kind = pq_job_kind_of(job);
+  return kind->on_submit ? kind->on_submit(b, job) : PQ_OK;
+}
+
+pq_err pq__enqueue(pq__batch *b, pq_job *job) {
+  pq_coord *c = b->c;
+  job->state = PQ_JOB_QUEUED;
+  job->created_at = job->updated_at = b->now;
+  if (job->max_attempts <= 0) job->max_attempts = c->cfg.max_attempts;
+  if (job->lease_timeout_ms <= 0) job->lease_timeout_ms = c->cfg.lease_timeout_ms;
+  if (!job->id[0]) pq_uuid7(b->now, job->id);
+  pq_err result = c->ops->job_insert(c->wconn, job);
+  if (result != PQ_OK) return result;
   pq__count_move(c, job->model, -1, PQ_JOB_QUEUED);
-  if ((c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, 0, b->now)) ||
-      pq__note_ready(b, job->model) || pq__publish(b, job->id))
-    return PQ_ERR_NO_MEMORY;
+  if (pq__publish(b, job->id)) return PQ_ERR_NO_MEMORY;
   PQ__STAT_ADD(c, submitted, 1);
+  if (pq_job_kind_of(job)->on_submit) return PQ_OK; /* never queued for workers */
+  if ((c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, 0, b->now)) ||
+      pq__note_ready(b, job->model))
+    return PQ_ERR_NO_MEMORY;
   return PQ_OK;
 }
 
@@ -316,6 +341,16 @@ pq_err pq__run_cancel(pq__batch *b, pq_op *op) {
     job->finished_at = b->now;
     return pq__transition(b, job, from, NULL);
   }
+  if (from == PQ_JOB_LEASED && pq_job_kind_of(job)->on_submit) { /* no worker to tell: it ends now */
+    char *token = job->lease_token ? strdup(job->lease_token) : NULL;
+    job->state = PQ_JOB_CANCELLED;
+    job->finished_at = b->now;
+    job->lease_expires_at = 0;
+    pq_set_str(&job->lease_token, NULL);
+    result = pq__transition(b, job, from, token);
+    free(token);
+    return result;
+  }
   if (from == PQ_JOB_LEASED) {
     if (job->cancel_requested) return PQ_OK;
     job->cancel_requested = true; /* the worker hears it on its next heartbeat */
@@ -354,6 +389,15 @@ pq_err pq__run_append(pq__batch *b, pq_op *op) {
                                    op->in.append.n, b->now, &op->out.last_seq);
   op->out.cancel_requested = job->cancel_requested;
   if (result == PQ_OK && pq__publish(b, job->id)) result = PQ_ERR_NO_MEMORY;
+  if (result == PQ_OK && job->parent_id) { /* a council relays its synthesis as it is written */
+    pq_job *parent = NULL;
+    result = b->c->ops->job_get(b->c->wconn, job->parent_id, 0, &parent);
+    const pq_job_kind *kind = result == PQ_OK ? pq_job_kind_of(parent) : NULL;
+    if (kind && kind->on_child_output && !pq_job_state_terminal(parent->state))
+      result = kind->on_child_output(b, parent, job, op->in.append.data, op->in.append.n);
+    if (result == PQ_ERR_NOT_FOUND) result = PQ_OK;
+    pq_job_free(parent);
+  }
   pq_job_free(job);
   return result;
 }

@@ -33,8 +33,11 @@ static int reap_one(void *ctx, pq_job *job) {
       r->result = PQ_ERR_NO_MEMORY;
       return 1;
     }
-    result = pq__settle_failure(r->b, job, token, "LEASE_EXPIRED",
-                                "the worker did not finish the job before its lease ended", true);
+    if (pq_job_kind_of(job)->on_submit) /* the coordinator runs it: its deadline passed */
+      result = pq__settle_failure(r->b, job, token, "TIMEOUT", "the job did not finish before its deadline", false);
+    else
+      result = pq__settle_failure(r->b, job, token, "LEASE_EXPIRED",
+                                  "the worker did not finish the job before its lease ended", true);
     free(token);
     if (result == PQ_OK) PQ__STAT_ADD(r->b->c, lease_expiries, 1);
   } else {

@@ -39,6 +39,7 @@ pq_job *pq_job_new(void) { return calloc(1, sizeof(pq_job)); }
 void pq_job_free(pq_job *job) {
   if (!job) return;
   free(job->kind);
+  free(job->parent_id);
   free(job->model);
   free(job->input);
   free(job->worker_id);

@@ -65,6 +65,7 @@ typedef struct pq_job {
   char *request_hash;          /* hash of the submit body, for idempotency checks */
   char *owner;                 /* the submitting user's id; "" when the server runs --open */
   char *worker_signature;      /* base64 Ed25519 over pq_receipt_worker_message(); may be NULL */
+  char *parent_id;             /* the job this one is a step of (a council's); NULL: none. Set at insert */
 } pq_job;
 
 pq_job *pq_job_new(void);      /* zeroed; NULL on OOM */

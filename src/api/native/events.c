@@ -221,7 +221,8 @@ static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *jo
                                  "worker_id", job->worker_id));
     case PQ_EV_CHUNK: {
       json_t *data = json_loads(ev->data, JSON_DECODE_ANY, NULL);
-      return sse_event(s, "chunk", id, data ? data : json_object());
+      /* a worker's output is "chunk"; a job the coordinator runs also logs "progress" */
+      return sse_event(s, ev->kind && *ev->kind ? ev->kind : "chunk", id, data ? data : json_object());
     }
     case PQ_EV_FINAL:
       if (job->state == PQ_JOB_COMPLETED) return sse_event(s, "complete", id, pq_api_job_json(job));

@@ -6,12 +6,14 @@
 
 extern const pq_job_kind pq_kind_chat;
 extern const pq_job_kind pq_kind_embedding;
+extern const pq_job_kind pq_kind_council;
 
 #define MAX_KINDS 32
 
 static const pq_job_kind *kinds[MAX_KINDS] = {
     &pq_kind_chat,
     &pq_kind_embedding,
+    &pq_kind_council,
 };
 
 const pq_job_kind *pq_job_kind_find(const char *name) {

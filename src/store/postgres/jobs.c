@@ -9,8 +9,8 @@
 
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, created_at, "
-    "updated_at, not_before, expires_at, idempotency_key, request_hash, owner, kind) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    "updated_at, not_before, expires_at, idempotency_key, request_hash, owner, kind, parent_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
     /* a duplicate (an idempotency key another coordinator just used) answers no row, and
      * leaves the transaction usable, as a failed statement does in SQLite */
     "ON CONFLICT DO NOTHING RETURNING number";
@@ -92,6 +92,7 @@ static pq_job *row_to_job(const PGresult *r, int row) {
   bad |= pq__pg_dup(r, row, i++, &j->owner);
   bad |= pq__pg_dup(r, row, i++, &j->worker_signature);
   bad |= pq__pg_dup(r, row, i++, &j->kind);
+  bad |= pq__pg_dup(r, row, i++, &j->parent_id);
   if (bad || !j->model || !j->input || !j->kind) {
     pq_job_free(j);
     return NULL;
@@ -160,6 +161,7 @@ pq_err pq__pg_job_insert(pq_conn *c, pq_job *j) {
   pq__pg_text(&p, j->request_hash);
   pq__pg_text(&p, j->owner ? j->owner : "");
   pq__pg_text(&p, j->kind ? j->kind : PQ_JOB_KIND_DEFAULT);
+  pq__pg_text(&p, j->parent_id);
   pq_err err;
   PGresult *r = pq__pg_run(c, SQL_INSERT, &p, &err);
   if (!r) return err;

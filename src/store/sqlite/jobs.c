@@ -13,7 +13,7 @@
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, "
     "lease_timeout_ms, created_at, updated_at, not_before, expires_at, idempotency_key, "
-    "request_hash, owner, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    "request_hash, owner, kind, parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 static const char SQL_GET_ID[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE id = ?1";
 static const char SQL_GET_NUMBER[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE number = ?1";
 static const char SQL_GET_IDEM[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE owner = ?2 AND idempotency_key = ?1";
@@ -93,6 +93,7 @@ static pq_job *row_to_job(sqlite3_stmt *st) {
   bad |= pq__sq_col_dup(st, i++, &j->owner);
   bad |= pq__sq_col_dup(st, i++, &j->worker_signature);
   bad |= pq__sq_col_dup(st, i++, &j->kind);
+  bad |= pq__sq_col_dup(st, i++, &j->parent_id);
   if (bad || !j->model || !j->input || !j->kind) {
     pq_job_free(j);
     return NULL;
@@ -126,6 +127,7 @@ pq_err pq__sq_job_insert(pq_conn *c, pq_job *j) {
   pq__sq_bind_text(st, 14, j->request_hash);
   pq__sq_bind_text(st, 15, j->owner ? j->owner : "");
   pq__sq_bind_text(st, 16, j->kind ? j->kind : PQ_JOB_KIND_DEFAULT);
+  pq__sq_bind_text(st, 17, j->parent_id);
   pq_err result = pq__sq_done_or_constraint(c, pq__sq_step_done(st), "insert job");
   if (result == PQ_OK) j->number = sqlite3_last_insert_rowid(c->db);
   return result;

@@ -140,6 +140,7 @@ static void insert_then_read_back(void **state) {
   fixture *f = *state;
   pq_job *j = make_job("m", 4, 1000);
   j->expires_at = 99999;
+  j->parent_id = strdup("01890000-0000-7000-8000-0000000000aa");
   assert_int_equal(ops->begin(f->w, true), PQ_OK);
   assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
   assert_true(j->number > 0);
@@ -155,6 +156,7 @@ static void insert_then_read_back(void **state) {
   assert_int_equal(by_id->state, PQ_JOB_QUEUED);
   assert_int_equal(by_id->expires_at, 99999);
   assert_null(by_id->lease_token);
+  assert_string_equal(by_id->parent_id, "01890000-0000-7000-8000-0000000000aa");
   pq_job *none = NULL;
   assert_int_equal(ops->job_get(r, "00000000-0000-7000-8000-000000000000", 0, &none), PQ_ERR_NOT_FOUND);
   assert_int_equal(ops->job_get(r, NULL, 424242, &none), PQ_ERR_NOT_FOUND);
