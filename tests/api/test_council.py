@@ -132,3 +132,221 @@ def test_members_who_agree_at_once_stop_after_round_one(council):
     assert t["synthesis"]["model"] == "synth1"
     asked = [r["body"]["model"] for r in council.requests_seen()]
     assert sorted(asked) == ["alpha", "beta", "gamma", "synth1"]
+
+
+def test_members_who_converge_in_round_two(council):
+    council.script(agreeing(alpha={"answers": ["Lyon, I think.", AGREED]},
+                            beta={"answers": ["Marseille is the largest port.", AGREED]}))
+    council.start_worker()
+    rid = council.submit(synthesisStrategy={"type": "iterative-consensus",
+                                            "config": {"maxRounds": 3, "agreementThreshold": 0.9}})
+    result = council.result(rid)
+    assert result["status"] == "completed" and result["confidence"] == "high"
+    t = council.transcript(rid)
+    assert [r["round"] for r in t["rounds"]] == [1, 2]
+    assert t["rounds"][0]["agreement"] < 0.9 <= t["rounds"][1]["agreement"]
+    # in round 2 each member saw the others' round-1 answers, anonymised, and its own
+    alpha_round2 = [r["body"] for r in council.requests_seen() if r["body"].get("model") == "alpha"][1]
+    text = json.dumps(alpha_round2["messages"])
+    assert "Marseille is the largest port." in text and AGREED in text and "Lyon, I think." in text
+    assert "beta" not in text and "gamma" not in text
+
+
+NEVER = {"alpha": {"answers": ["Paris, without a doubt."]},
+         "beta": {"answers": ["Quantum chromodynamics governs quarks."]},
+         "gamma": {"answers": ["Bananas are rich in potassium."]}}
+
+
+@pytest.mark.parametrize("fallback", ["meta-synthesis", "majority", "fail"])
+def test_members_who_never_agree(council, fallback):
+    council.script(agreeing(**NEVER))
+    council.start_worker()
+    rid = council.submit(synthesisStrategy={"config": {"maxRounds": 2, "fallbackStrategy": fallback}})
+    result = council.result(rid)
+    t = council.transcript(rid)
+    assert len(t["rounds"]) == 2
+    if fallback == "fail":
+        assert result["status"] == "failed"
+        assert result["error"]["code"] == "CONSENSUS_NOT_REACHED" and result["error"]["retryable"] is False
+        assert result["error"]["details"]["rounds"] == 2
+        return
+    assert result["status"] == "completed"
+    assert result["degraded"] is True and result["fallback"] == fallback
+    assert result["confidence"] == "low"  # agreement far below 0.5, no consensus
+    if fallback == "majority":
+        assert result["consensusDecision"] in [p["answers"][0] for p in NEVER.values()]
+        assert "synth1" not in [r["body"]["model"] for r in council.requests_seen()]
+    else:
+        assert result["consensusDecision"] == "Paris is the capital of France, the council agrees."
+        synth = [r["body"] for r in council.requests_seen() if r["body"]["model"] == "synth1"][0]
+        assert "did not reach agreement" in json.dumps(synth["messages"])
+
+
+def test_one_failing_member_leaves_the_quorum(council):
+    council.script(agreeing(gamma={"status": 400}))
+    council.start_worker()
+    rid = council.submit()
+    result = council.result(rid)
+    assert result["status"] == "completed"
+    assert result["confidence"] == "medium"  # consensus, one member missing
+    t = council.transcript(rid)
+    gamma = [a for a in t["rounds"][0]["answers"] if a["model"] == "gamma"][0]
+    assert gamma["status"] == "failed" and gamma["error"]["code"] == "UPSTREAM_REJECTED"
+
+
+def test_too_many_failing_members_miss_the_quorum(council):
+    council.script(agreeing(beta={"status": 400}, gamma={"status": 400}))
+    council.start_worker()
+    result = council.result(council.submit())
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "MINIMUM_QUORUM_NOT_MET" and result["error"]["retryable"] is True
+    assert result["error"]["details"] == {"round": 1, "answered": 1, "quorum": 2}
+
+
+def test_every_member_failing_is_all_providers_failed(council):
+    council.script(agreeing(alpha={"status": 400}, beta={"status": 400}, gamma={"status": 400}))
+    council.start_worker()
+    result = council.result(council.submit())
+    assert result["status"] == "failed"
+    assert result["error"]["code"] == "ALL_PROVIDERS_FAILED" and result["error"]["retryable"] is True
+
+
+def test_a_failing_synthesizer_falls_back_to_the_next(council):
+    council.script(agreeing(synth1={"status": 400}))
+    council.start_worker()
+    rid = council.submit()
+    result = council.result(rid)
+    assert result["status"] == "completed" and result["consensusDecision"] == "Synth two says Paris."
+    assert result["degraded"] is False and result["confidence"] == "high"
+    t = council.transcript(rid)
+    assert t["synthesis"]["model"] == "synth2"
+    assert t["synthesis"]["tried"] == [{"model": "synth1", "error": "UPSTREAM_REJECTED"}]
+
+
+def test_no_synthesizer_left_means_the_nearest_answer_and_says_so(council):
+    council.script(agreeing(synth1={"status": 400}, synth2={"status": 400}))
+    council.start_worker()
+    result = council.result(council.submit())
+    assert result["status"] == "completed" and result["consensusDecision"] == AGREED
+    assert result["degraded"] is True and result["fallback"] == "nearest-answer"
+    assert result["confidence"] == "medium"
+
+
+def test_agreement_from_embeddings_when_a_worker_serves_the_model(council):
+    council.script(agreeing(alpha={"answers": ["Paris is the capital."]}))
+    council.start_worker()
+    rid = council.submit(synthesisStrategy={"config": {"embeddingModel": "embedder", "agreementThreshold": 0.5}})
+    assert council.result(rid)["status"] == "completed"
+    t = council.transcript(rid)
+    assert t["rounds"][0]["similarity"] == "embedding"
+    embeds = [r["body"] for r in council.requests_seen() if r["path"].endswith("/embeddings")]
+    assert len(embeds) == 1 and sorted(embeds[0]["input"]) == sorted(["Paris is the capital.", AGREED, AGREED])
+    m = t["rounds"][0]["matrix"]
+    assert m[1][2] == 1.0 and 0.5 < m[0][1] < 1.0  # same texts, same letters; different ones differ
+
+
+def test_sequential_members_see_the_latest_answers(council):
+    council.script(agreeing(alpha={"answers": ["First draft from alpha.", "Alpha's revision."]},
+                            beta={"answers": ["Beta's draft.", AGREED]}))
+    council.start_worker()
+    rid = council.submit(synthesisStrategy={"config": {"negotiationMode": "sequential", "maxRounds": 2,
+                                                       "fallbackStrategy": "majority"}})
+    assert council.result(rid)["status"] == "completed"
+    seen = [r["body"] for r in council.requests_seen() if r["body"]["model"] in ("alpha", "beta", "gamma")]
+    assert [b["model"] for b in seen] == ["alpha", "beta", "gamma"] * 2  # one after another
+    beta_round2 = json.dumps(seen[4]["messages"])
+    assert "Alpha's revision." in beta_round2  # this round's answer, not alpha's first draft
+    assert "First draft from alpha." not in beta_round2
+
+
+def test_the_stream_tells_the_whole_story_and_resumes(council):
+    council.script(agreeing())
+    council.start_worker()
+    rid = council.submit(streaming=True)
+    r = council.server.get(f"/api/v1/requests/{rid}/stream", timeout=PATIENCE * 3)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+    events = sse_events(r)
+    kinds = [e[1] for e in events]
+    assert kinds[0] == "progress" and events[0][2]["status"] == "distributing"
+    assert {"status": "deliberating", "message": "Round 1 of 3", "round": 1} in [e[2] for e in events]
+    statuses = [e[2]["status"] for e in events if e[1] == "progress"]
+    assert statuses.index("deliberating") < statuses.index("synthesizing")
+    chunks = "".join(e[2]["content"] for e in events if e[1] == "chunk")
+    assert chunks == "Paris is the capital of France, the council agrees."
+    assert kinds[-1] == "complete" and kinds.count("complete") == 1
+    done = events[-1][2]
+    assert done["requestId"] == rid and done["status"] == "completed"
+    assert isinstance(done["cost"], float) and isinstance(done["latency"], int)
+    # a late subscriber resuming after the first chunk gets exactly the rest
+    first_chunk = [e for e in events if e[1] == "chunk"][0]
+    rest = sse_events(council.server.get(f"/api/v1/requests/{rid}/stream",
+                                         headers={"Last-Event-ID": first_chunk[0]}))
+    assert rest == events[events.index(first_chunk) + 1:]
+
+
+def test_a_council_survives_kill_9_of_its_coordinator(council):
+    council.script(agreeing(alpha={"hold": True}))
+    council.start_worker()
+    rid = council.submit()
+    wait_until(lambda: any(r["body"].get("model") == "alpha" for r in council.requests_seen()),
+               what="alpha to be asked")
+    port = council.server.port
+    council.server.kill9()
+    council.server.start(port=port)  # the worker reconnects to the same address
+    council.script(agreeing())  # alpha answers now, to a coordinator that was killed
+    result = council.result(rid)
+    assert result["status"] == "completed" and result["confidence"] == "high", result
+    t = council.transcript(rid)
+    assert len(t["rounds"]) == 1 and all(a["status"] == "completed" for a in t["rounds"][0]["answers"])
+
+
+def test_bad_requests_get_the_documents_envelope(council):
+    for body, field in [({}, "query"), ({"query": ""}, "query"), ({"query": 5}, "query"),
+                        ({"query": "q", "synthesisStrategy": {"type": "vote"}}, "synthesisStrategy.type"),
+                        ({"query": "q", "synthesisStrategy": {"config": {"maxRounds": 0}}}, "maxRounds"),
+                        ({"query": "q", "synthesisStrategy": {"config": {"agreementThreshold": 2}}}, "agreementThreshold"),
+                        ({"query": "q", "synthesisStrategy": {"config": {"negotiationMode": "loud"}}}, "negotiationMode"),
+                        ({"query": "q", "council": {"members": ["alpha", "mystery"]}}, "members"),
+                        ({"query": "q", "surprise": 1}, "surprise")]:
+        r = council.server.post("/api/v1/requests", body)
+        assert r.status_code == 400, (body, r.text)
+        b = r.json()
+        assert set(b) == {"error", "requestId", "timestamp"}, b
+        assert b["error"]["code"] == "INVALID_REQUEST" and b["error"]["retryable"] is False
+        assert b["error"]["details"].get("field") == field, (body, b)
+    r = requests.post(council.server.url + "/api/v1/requests", data="{not json",
+                      headers={"Content-Type": "application/json"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_REQUEST"
+    missing = "01a23460-0000-7000-8000-000000000000"
+    for path in (missing, missing + "/stream", missing + "/transcript", "not-an-id"):
+        r = council.server.get("/api/v1/requests/" + path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", r.text
+    assert council.server.get("/api/v1/requests/" + missing).json()["requestId"] == missing
+    # an ordinary job is no council
+    job = council.server.post("/v1/jobs", {"model": "alpha", "prompt": "hi"}).json()
+    assert council.server.get(f"/api/v1/requests/{job['id']}").status_code == 404
+
+
+def test_a_request_may_narrow_the_council(council):
+    council.script(agreeing())
+    council.start_worker()
+    rid = council.submit(council={"members": ["alpha", "beta"], "synthesizers": ["synth2"], "quorum": 2})
+    result = council.result(rid)
+    assert result["consensusDecision"] == "Synth two says Paris."
+    assert sorted(r["body"]["model"] for r in council.requests_seen()) == ["alpha", "beta", "synth2"]
+    r = council.server.post("/api/v1/requests", {"query": "q", "council": {"members": ["alpha"], "quorum": 2}})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "quorum"
+
+
+def test_listing_is_paginated_as_the_document_says(council):
+    council.script(agreeing())
+    ids = [council.submit(f"question {i}") for i in range(5)]
+    page = council.server.get("/api/v1/requests?limit=2&offset=1").json()
+    assert page["pagination"] == {"limit": 2, "offset": 1, "total": 5, "hasMore": True}
+    assert [d["requestId"] for d in page["data"]] == list(reversed(ids))[1:3]
+    assert all(d["status"] == "processing" for d in page["data"])
+    last = council.server.get("/api/v1/requests?offset=4").json()
+    assert last["pagination"] == {"limit": 20, "offset": 4, "total": 5, "hasMore": False}
+    for q in ("limit=0", "limit=101", "offset=-1", "limit=x"):
+        r = council.server.get("/api/v1/requests?" + q)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_REQUEST", q

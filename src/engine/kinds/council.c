@@ -767,6 +767,14 @@ static pq_err synthesis_ended(council *c, const pq_job *child) {
   if (child->state == PQ_JOB_COMPLETED) {
     char *text = output_text(child);
     if (!text) return PQ_ERR_NO_MEMORY;
+    /* a quick answer streams nothing, a streamed one may end with a tail not yet sent */
+    int64_t relayed = num(synthesis, "attempt") == child->attempts ? num(synthesis, "relayed") : 0;
+    pq_err sent = PQ_OK;
+    if (relayed < (int64_t)strlen(text)) sent = event(c, "chunk", json_pack("{s:s}", "content", text + relayed));
+    if (sent != PQ_OK) {
+      free(text);
+      return sent;
+    }
     char *who = strdup(model);
     pq_err result = who ? complete(c, text, who, json_is_true(json_object_get(c->st, "consensus")) ? NULL : "meta-synthesis")
                         : PQ_ERR_NO_MEMORY;
@@ -812,12 +820,20 @@ static pq_err council_child_output(pq_kind_ctx *ctx, pq_job *parent, const pq_jo
   if (num(synthesis, "attempt") != child->attempts) { /* a retry writes the answer afresh */
     bool restart = num(synthesis, "attempt") != 0;
     json_object_set_new(synthesis, "attempt", json_integer(child->attempts));
-    if ((restart && (result = progress(&c, "synthesizing", json_pack("{s:b}", "restart", 1),
-                                       "The synthesis restarted"))) ||
-        (result = save(&c)))
+    json_object_set_new(synthesis, "relayed", json_integer(0));
+    if (restart && (result = progress(&c, "synthesizing", json_pack("{s:b}", "restart", 1), "The synthesis restarted")))
       goto out;
   }
-  for (size_t i = 0; i < n && result == PQ_OK; i++) result = pq_kind_event(ctx, parent, "chunk", data[i]);
+  int64_t relayed = num(synthesis, "relayed");
+  for (size_t i = 0; i < n && result == PQ_OK; i++) {
+    json_t *entry = json_loads(data[i], 0, NULL);
+    relayed += (int64_t)json_string_length(json_object_get(entry, "content"));
+    json_decref(entry);
+    result = pq_kind_event(ctx, parent, "chunk", data[i]);
+  }
+  /* what was relayed: the rest of the answer follows as one chunk when it is done */
+  json_object_set_new(synthesis, "relayed", json_integer(relayed));
+  if (result == PQ_OK) result = save(&c);
 out:
   unload(&c);
   return result;
