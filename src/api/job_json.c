@@ -48,7 +48,7 @@ static json_t *job_fields(const pq_job *j) {
                         (json_int_t)(j->leased_at ? j->finished_at - j->leased_at : 0), "total",
                         (json_int_t)(j->finished_at - j->created_at));
   }
-  return json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:s?,s:b,s:o,s:o,s:o}", "id", j->id,
+  json_t *obj = json_pack("{s:s,s:I,s:s,s:s,s:s,s:i,s:i,s:i,s:I,s:o,s:o,s:o,s:o,s:o,s:s?,s:b,s:o,s:o,s:o}", "id", j->id,
                    "number", (json_int_t)j->number, "kind", j->kind ? j->kind : PQ_JOB_KIND_DEFAULT, "model",
                    j->model, "status", pq_job_state_name(j->state), "priority", j->priority, "attempts",
                    j->attempts, "max_attempts", j->max_attempts, "lease_timeout_s",
@@ -57,6 +57,8 @@ static json_t *job_fields(const pq_job *j) {
                    "completed_at", pq_api_time(j->finished_at), "expires_at", pq_api_time(j->expires_at),
                    "worker_id", j->worker_id, "cancel_requested", j->cancel_requested, "usage", usage, "error",
                    error, "latency_ms", latency);
+  if (obj && j->parent_id) json_object_set_new(obj, "parent_id", json_string(j->parent_id)); /* a step of that job */
+  return obj;
 }
 
 json_t *pq_api_job_json(const pq_job *j) {

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -350,3 +351,177 @@ def test_listing_is_paginated_as_the_document_says(council):
     for q in ("limit=0", "limit=101", "offset=-1", "limit=x"):
         r = council.server.get("/api/v1/requests?" + q)
         assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_REQUEST", q
+
+
+def cli(*args, stdin=None):
+    r = subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def secured_council(tmpdir_path):
+    for name in ("bob", "carol"):
+        cli("user", "add", name, "--data", tmpdir_path, stdin=f"{name}-password\n")
+    keys = {"bob": cli("key", "create", "--user", "bob", "--data", tmpdir_path),
+            "carol": cli("key", "create", "--user", "carol", "--data", tmpdir_path),
+            "worker": cli("key", "create", "--user", "bob", "--scope", "worker", "--data", tmpdir_path)}
+    c = Council(tmpdir_path, ["--rate-client", "600", "--burst-client", "100"], secured=True)
+    c.keys = keys
+    c.h = lambda who: {"Authorization": f"Bearer {keys[who]}"}
+    c.script(agreeing())
+    c.start_worker(key=keys["worker"])
+    yield c
+    c.close()
+
+
+def test_the_documents_python_example_as_written(secured_council, capsys):
+    API_BASE = secured_council.server.url + '/api/v1'
+    API_KEY = secured_council.keys["bob"]
+
+    # -- from here on, document 002's Python example, unchanged --
+    def submit_request(query, session_id=None):
+        response = requests.post(
+            f'{API_BASE}/requests',
+            json={'query': query, 'sessionId': session_id},
+            headers={'Authorization': f'Bearer {API_KEY}'}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def get_response(request_id):
+        response = requests.get(
+            f'{API_BASE}/requests/{request_id}',
+            headers={'Authorization': f'Bearer {API_KEY}'}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    # Usage
+    result = submit_request('What is machine learning?')
+    request_id = result['request_id'] if 'request_id' in result else result['requestId']
+    print(f'Request ID: {request_id}')
+
+    # Poll for completion
+    while True:
+        time.sleep(1)
+        result = get_response(request_id)
+        if result['status'] != 'processing':
+            break
+
+    print(f"Response: {result['consensusDecision']}")
+    # -- end of the example --
+    out = capsys.readouterr().out
+    assert "Response: Paris is the capital of France, the council agrees." in out
+
+
+def test_the_documents_curl_examples(secured_council):
+    base = secured_council.server.url
+    key = secured_council.keys["bob"]
+    submitted = subprocess.run(
+        ["curl", "-sS", "-X", "POST", f"{base}/api/v1/requests", "-H", f"Authorization: Bearer {key}",
+         "-H", "Content-Type: application/json", "-d",
+         '{\n    "query": "Explain quantum computing in simple terms",\n    "sessionId": "user-123-session"\n  }'],
+        capture_output=True, text=True, timeout=60, check=True)
+    body = json.loads(submitted.stdout)
+    assert set(body) == {"requestId", "status", "createdAt"} and body["status"] == "processing"
+    rid = body["requestId"]
+    streamed = subprocess.run(["curl", "-sS", "-N", "-H", f"Authorization: Bearer {key}",
+                               f"{base}/api/v1/requests/{rid}/stream"],
+                              capture_output=True, text=True, timeout=60, check=True)
+    assert "event: complete" in streamed.stdout and "event: chunk" in streamed.stdout
+    polled = subprocess.run(["curl", "-sS", "-X", "GET", f"{base}/api/v1/requests/{rid}",
+                             "-H", f"Authorization: Bearer {key}"], capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert json.loads(polled.stdout)["status"] == "completed"
+
+
+def test_credentials_and_tenancy(secured_council):
+    c = secured_council
+    r = c.server.post("/api/v1/requests", {"query": "q"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
+    assert set(r.json()) == {"error", "requestId", "timestamp"}
+    r = c.server.post("/api/v1/requests", {"query": "q"}, headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    rid = c.submit(headers=c.h("bob"))
+    for path in ("", "/stream", "/transcript"):
+        r = c.server.get(f"/api/v1/requests/{rid}{path}", headers=c.h("carol"))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+    assert c.server.get("/api/v1/requests", headers=c.h("carol")).json()["pagination"]["total"] == 0
+    assert c.result(rid, headers=c.h("bob"))["status"] == "completed"
+    # a JWT works as well as a key
+    token = c.server.post("/v1/auth/token", {"user": "bob", "password": "bob-password"}).json()["access_token"]
+    assert c.server.get(f"/api/v1/requests/{rid}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_a_session_gives_members_its_earlier_turns_and_only_its_owners(secured_council):
+    c = secured_council
+    first = c.submit("Who wrote Hamlet?", headers=c.h("bob"), sessionId="s-1")
+    assert c.result(first, headers=c.h("bob"))["status"] == "completed"
+    c.result(c.submit("Unrelated question", headers=c.h("bob"), sessionId="s-2"), headers=c.h("bob"))
+    second = c.submit("When was he born?", headers=c.h("bob"), sessionId="s-1")
+    c.result(second, headers=c.h("bob"))
+    t = c.transcript(second, headers=c.h("bob"))
+    assert t["context"] == [{"query": "Who wrote Hamlet?",
+                             "decision": "Paris is the capital of France, the council agrees."}]
+    asked = [json.dumps(r["body"]["messages"]) for r in c.requests_seen() if r["body"].get("model") == "alpha"]
+    assert "Who wrote Hamlet?" in asked[-1] and "Unrelated question" not in asked[-1]
+    # carol's session of the same name knows nothing of bob's
+    theirs = c.submit("When was he born?", headers=c.h("carol"), sessionId="s-1")
+    c.result(theirs, headers=c.h("carol"))
+    assert "context" not in c.transcript(theirs, headers=c.h("carol"))
+
+
+def test_rate_limits_answer_429_with_the_documents_headers(tmpdir_path):
+    cli("user", "add", "dora", "--data", tmpdir_path, stdin="dora-password\n")
+    key = cli("key", "create", "--user", "dora", "--data", tmpdir_path)
+    c = Council(tmpdir_path, ["--rate-client", "3", "--burst-client", "3"], secured=True)
+    try:
+        h = {"Authorization": f"Bearer {key}"}
+        codes = [c.server.post("/api/v1/requests", {"query": f"q{i}"}, headers=h) for i in range(6)]
+        limited = [r for r in codes if r.status_code == 429]
+        assert limited and all(r.status_code in (202, 429) for r in codes)
+        r = limited[0]
+        assert r.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED" and r.json()["error"]["retryable"] is True
+        assert r.headers["X-RateLimit-Limit"] == "3" and r.headers["X-RateLimit-Remaining"] == "0"
+        assert int(r.headers["X-RateLimit-Reset"]) > time.time() - 1 and int(r.headers["Retry-After"]) >= 1
+    finally:
+        c.close()
+
+
+def test_the_native_door_runs_a_council_too(council):
+    council.script(agreeing())
+    council.start_worker()
+    r = council.server.post("/v1/jobs", {"kind": "council", "input": {"query": "Capital of France?", "maxRounds": 1}})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] == "leased"  # the coordinator runs it at once: it never waits for a worker
+    done = council.server.get(f"/v1/jobs/{job['id']}?wait=30").json()
+    assert done["kind"] == "council" and done["model"] == "council"
+    assert done["status"] == "completed", done
+    assert done["output"]["decision"] == "Paris is the capital of France, the council agrees."
+    assert len(done["output"]["rounds"]) == 1
+    events = sse_events(council.server.get(f"/v1/jobs/{job['id']}/events"))
+    assert [e[1] for e in events if e[1] == "progress"][:1] == ["progress"]
+    assert events[-1][1] == "complete"
+    # its members are ordinary jobs, each a step of the council
+    children = [j for j in council.server.get("/v1/jobs?limit=50").json()["data"] if j["id"] != job["id"]]
+    assert sorted(j["model"] for j in children) == ["alpha", "beta", "gamma", "synth1"]
+    assert all(j["parent_id"] == job["id"] and j["status"] == "completed" for j in children)
+    r = council.server.post("/v1/jobs", {"kind": "council", "model": "alpha", "input": {"query": "q"}})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "model"
+
+
+def test_cancelling_a_council_stops_its_members(council):
+    council.script(agreeing(alpha={"hold": True}, beta={"hold": True}, gamma={"hold": True}))
+    council.start_worker()
+    job = council.server.post("/v1/jobs", {"kind": "council", "input": {"query": "q"}}).json()
+    wait_until(lambda: len(council.requests_seen()) == 3, what="every member to be asked")
+    r = council.server.post(f"/v1/jobs/{job['id']}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    children = [j for j in council.server.get("/v1/jobs?limit=50").json()["data"] if j["id"] != job["id"]]
+    assert len(children) == 3
+    council.script(agreeing())  # the members' answers arrive after the cancel: nothing moves
+    wait_until(lambda: all(council.server.job(j["id"])["status"] == "cancelled" for j in children),
+               what="the members to be cancelled")
+    assert council.server.get(f"/api/v1/requests/{job['id']}").json()["error"]["code"] == "CANCELLED"
