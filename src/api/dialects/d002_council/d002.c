@@ -73,10 +73,10 @@ static json_t *council_error(const pq_job *job) {
   const char *code = job->error_code ? job->error_code : pq_api_end_code(job);
   bool retryable = strcmp(code, "ALL_PROVIDERS_FAILED") == 0 || strcmp(code, "MINIMUM_QUORUM_NOT_MET") == 0 ||
                    strcmp(code, "TIMEOUT") == 0 || strcmp(code, "SERVICE_UNAVAILABLE") == 0;
-  json_t *out = json_pack("{s:s,s:s,s:O,s:b}", "code", code, "message",
+  json_t *details = json_object_get(err, "details");
+  json_t *out = json_pack("{s:s,s:s,s:o,s:b}", "code", code, "message",
                           job->error_message ? job->error_message : "the council did not finish", "details",
-                          json_object_get(err, "details") ? json_object_get(err, "details") : json_object(),
-                          "retryable", retryable);
+                          details ? json_incref(details) : json_object(), "retryable", retryable);
   json_decref(st);
   return out;
 }
