@@ -9,6 +9,7 @@
 int pq_cmd_serve(int argc, char **argv);
 int pq_cmd_worker(int argc, char **argv);
 int pq_cmd_submit(int argc, char **argv);
+int pq_cmd_council(int argc, char **argv);
 int pq_cmd_jobs(int argc, char **argv);
 int pq_cmd_migrate(int argc, char **argv);
 int pq_cmd_user(int argc, char **argv);

@@ -13,6 +13,7 @@ static const struct {
     {"serve", pq_cmd_serve, "run a coordinator"},
     {"worker", pq_cmd_worker, "run a worker that leases and runs jobs (echo, or any OpenAI-compatible server)"},
     {"submit", pq_cmd_submit, "submit a job (--wait for its answer, --stream for its tokens)"},
+    {"council", pq_cmd_council, "ask a council of models (--stream to watch it deliberate)"},
     {"jobs", pq_cmd_jobs, "list, show or cancel jobs: jobs ls|show ID|cancel ID"},
     {"user", pq_cmd_user, "users: user add NAME [--admin] | ls | disable NAME | enable NAME"},
     {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},

@@ -525,3 +525,18 @@ def test_cancelling_a_council_stops_its_members(council):
     wait_until(lambda: all(council.server.job(j["id"])["status"] == "cancelled" for j in children),
                what="the members to be cancelled")
     assert council.server.get(f"/api/v1/requests/{job['id']}").json()["error"]["code"] == "CANCELLED"
+
+
+def test_the_command_line_streams_a_council(council):
+    council.script(agreeing())
+    council.start_worker()
+    r = subprocess.run([BIN, "council", "What is the capital of France?", "--stream", "--coordinator",
+                        council.server.url], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Paris is the capital of France, the council agrees.\n"
+    assert "[distributing] Distributing to 3 council members" in r.stderr
+    assert "[deliberating] Round 1 of 3" in r.stderr and "confidence high" in r.stderr
+    council.script(agreeing(alpha={"status": 400}, beta={"status": 400}, gamma={"status": 400}))
+    r = subprocess.run([BIN, "council", "Again?", "--coordinator", council.server.url, "--rounds", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "ALL_PROVIDERS_FAILED" in r.stderr, r.stderr
