@@ -70,6 +70,7 @@ static int on_event(void *ctx, const char *event, const char *id, const char *da
     st->printed = true;
   } else if (strcmp(event, "complete") == 0) {
     putchar('\n');
+    fflush(stdout); /* the answer ends before the verdict on stderr */
     print_verdict(d);
     st->result = 0;
   } else if (strcmp(event, "error") == 0) {

@@ -131,6 +131,11 @@ def test_members_who_agree_at_once_stop_after_round_one(council):
     assert t["rounds"][0]["similarity"] == "lexical"  # no worker serves an embedding model here
     assert t["rounds"][0]["matrix"] == [[1.0] * 3] * 3
     assert t["synthesis"]["model"] == "synth1"
+    # the council's receipt signs its output, which names every answer's own receipted hash
+    for a in t["rounds"][0]["answers"] + [t["synthesis"]]:
+        child = council.server.get(f"/v1/jobs/{a['job']}/receipt").json()
+        assert child["receipt"]["output_sha256"] == a["outputSha256"]
+    assert t["receipt"]["receipt"]["job_id"] == rid and t["receipt"]["signature"]["algorithm"] == "ed25519"
     asked = [r["body"]["model"] for r in council.requests_seen()]
     assert sorted(asked) == ["alpha", "beta", "gamma", "synth1"]
 

@@ -10,6 +10,7 @@
 #include "engine/kinds/council.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +282,18 @@ static pq_err progress(council *c, const char *status, json_t *extra, const char
 static json_t *current_round(council *c) {
   json_t *rounds = json_object_get(c->st, "rounds");
   return json_array_get(rounds, json_array_size(rounds) - 1);
+}
+
+/* The SHA-256 of a child's stored output: what that child's own receipt
+ * names as output_sha256, so the council's receipt (over its output, which
+ * lists these) vouches for every answer it used. */
+static json_t *output_hash(const pq_job *job) {
+  unsigned char d[crypto_hash_sha256_BYTES];
+  char hex[2 * crypto_hash_sha256_BYTES + 1];
+  const char *text = job->output ? job->output : "";
+  crypto_hash_sha256(d, (const unsigned char *)text, strlen(text));
+  sodium_bin2hex(hex, sizeof hex, d, sizeof d);
+  return json_string(hex);
 }
 
 /* A child's output as text (a chat's is a JSON string). */
@@ -737,6 +750,7 @@ static pq_err member_ended(council *c, json_t *answer, const pq_job *child) {
     char *text = output_text(child);
     if (!text) return PQ_ERR_NO_MEMORY;
     json_object_set_new(answer, "text", json_string(text));
+    json_object_set_new(answer, "outputSha256", output_hash(child));
     free(text);
   } else {
     json_object_set_new(answer, "error",
@@ -775,6 +789,7 @@ static pq_err synthesis_ended(council *c, const pq_job *child) {
       free(text);
       return sent;
     }
+    json_object_set_new(synthesis, "outputSha256", output_hash(child));
     char *who = strdup(model);
     pq_err result = who ? complete(c, text, who, json_is_true(json_object_get(c->st, "consensus")) ? NULL : "meta-synthesis")
                         : PQ_ERR_NO_MEMORY;
