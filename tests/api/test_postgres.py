@@ -214,3 +214,38 @@ def test_without_notifications_the_coordinators_poll(tmpdir_path):
         assert "LISTEN" not in a.read_log()
     finally:
         stop_all([a, b])
+
+
+def test_a_council_deliberates_across_coordinators_without_losing_an_answer(tmpdir_path):
+    """Members of one council finish at the same moment on two coordinators: each step locks the
+    council's row, so no answer is lost and the council moves on exactly once."""
+    url, _ = pgutil.fresh_database()
+    a, b = coordinators(tmpdir_path, url, 2, "--council-members", "alpha,beta,gamma", "--council-synthesizers",
+                        "synth", "--open")
+    try:
+        w = Worker(a, models=["alpha", "beta", "gamma", "synth"])
+        wait_until(lambda: any(m["id"] == "synth" for m in b.get("/v1/models").json()["data"]),
+                   what="b to learn the worker")
+        rid = a.post("/api/v1/requests", {"query": "Capital of France?"}).json()["requestId"]
+        members = w.lease(max_jobs=3, wait_s=10)
+        assert sorted(j["model"] for j in members) == ["alpha", "beta", "gamma"]
+        done = []
+        threads = [threading.Thread(target=lambda j=j, s=s: done.append(
+                       s.post(f"/v1/jobs/{j['id']}/complete", {"lease": j["lease"]["token"], "output": "Paris"})
+                       .status_code)) for j, s in zip(members, (a, b, b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=PATIENCE)
+        assert done == [200, 200, 200]
+        synth = w.lease_one(wait_s=10)
+        assert synth["model"] == "synth"
+        assert b.post(f"/v1/jobs/{synth['id']}/complete", {"lease": synth["lease"]["token"],
+                                                            "output": "Paris."}).status_code == 200
+        result = b.get(f"/api/v1/requests/{rid}").json()
+        assert result["status"] == "completed" and result["consensusDecision"] == "Paris."
+        t = a.get(f"/api/v1/requests/{rid}/transcript").json()
+        assert [x["status"] for x in t["rounds"][0]["answers"]] == ["completed"] * 3
+        assert w.lease(wait_s=0) == []  # one synthesis, not one per coordinator
+    finally:
+        stop_all([a, b])
