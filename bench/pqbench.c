@@ -11,7 +11,8 @@
  *   pqbench lease    URL SAMPLES            lease latency at the queue's current depth
  *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store
  *   pqbench relay    URL PID STREAMS TOKENS_PER_S SECONDS   token relay: latency and CPU
- *   pqbench idle     URL PID SUBSCRIBERS   memory per idle event-stream subscriber */
+ *   pqbench idle     URL PID SUBSCRIBERS   memory per idle event-stream subscriber
+ *   pqbench council  URL COUNCILS          the coordinator's own time per council step (see cmd_council) */
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -596,6 +597,84 @@ static int cmd_idle(int pid, int n) {
   return 0;
 }
 
+/* ---- council: the coordinator's own time per council step ----
+ * Against a coordinator started with --council-members a,b,c
+ * --council-synthesizers s: this process is the worker and answers at
+ * once, so what is left is the coordinator's time. Each council runs 3
+ * rounds (early termination off) and a synthesis. The complete that ends a
+ * round carries the step (agreement, the next round's three jobs) in its
+ * transaction; it is compared with an ordinary job's complete. */
+
+static int complete_timed(conn *c, json_t *job, samples *lat) {
+  char cpath[160], creq[512];
+  snprintf(cpath, sizeof cpath, "/v1/jobs/%s/complete", json_string_value(json_object_get(job, "id")));
+  snprintf(creq, sizeof creq,
+           "{\"lease\":\"%s\",\"output\":\"the same answer from every member\","
+           "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}",
+           json_string_value(json_object_get(json_object_get(job, "lease"), "token")));
+  int64_t t0 = pq_mono_us();
+  int status = http(c, "POST", cpath, creq, NULL);
+  add(lat, pq_mono_us() - t0);
+  return status == 200 ? 0 : -1;
+}
+
+static json_t *lease_some(conn *c, const char *wid) {
+  char path[160], *body;
+  snprintf(path, sizeof path, "/v1/workers/%s/lease", wid);
+  if (http(c, "POST", path, "{\"max_jobs\":8,\"wait_s\":5}", &body) != 200) return NULL;
+  return json_loads(body, 0, NULL);
+}
+
+static int cmd_council(int n) {
+  conn *c = malloc(sizeof *c);
+  conn_init(c, g_url);
+  char *body, wid[64];
+  if (http(c, "POST", "/v1/workers", "{\"name\":\"bench\",\"models\":[\"a\",\"b\",\"c\",\"s\",\"echo\"]}",
+           &body) != 201)
+    return 1;
+  json_t *w = json_loads(body, 0, NULL);
+  snprintf(wid, sizeof wid, "%s", json_string_value(json_object_get(w, "id")));
+  json_decref(w);
+  samples plain = {0}, member = {0}, step = {0}, last = {0}, wall = {0};
+  for (int i = 0; i < n; i++) { /* the baseline: an ordinary job's complete */
+    if (http(c, "POST", "/v1/jobs", job_body, NULL) != 202) return 1;
+    json_t *resp = lease_some(c, wid);
+    json_t *job = json_array_get(json_object_get(resp, "jobs"), 0);
+    if (!job || complete_timed(c, job, &plain)) return 1;
+    json_decref(resp);
+  }
+  const char *req = "{\"query\":\"a benchmark question\",\"synthesisStrategy\":{\"config\":{\"maxRounds\":3,"
+                    "\"earlyTerminationEnabled\":false,\"agreementThreshold\":0.5}}}";
+  for (int i = 0; i < n; i++) {
+    int64_t t0 = pq_mono_us();
+    if (http(c, "POST", "/api/v1/requests", req, NULL) != 202) return 1;
+    for (bool done = false; !done;) {
+      json_t *resp = lease_some(c, wid);
+      json_t *jobs = json_object_get(resp, "jobs");
+      size_t k, count = json_array_size(jobs);
+      json_t *job;
+      if (!resp) return 1;
+      json_array_foreach(jobs, k, job) {
+        bool synthesis = strcmp(json_string_value(json_object_get(job, "model")), "s") == 0;
+        if (complete_timed(c, job, synthesis ? &last : k + 1 == count ? &step : &member)) return 1;
+        done |= synthesis;
+      }
+      json_decref(resp);
+    }
+    add(&wall, pq_mono_us() - t0);
+  }
+  printf("council: %d councils of 3 members x 3 rounds + a synthesis, members answering at once\n", n);
+  printf("  an ordinary job's complete        p50 %.2f ms  p99 %.2f ms\n", pct(&plain, 50), pct(&plain, 99));
+  printf("  a member's complete (recorded)    p50 %.2f ms  p99 %.2f ms\n", pct(&member, 50), pct(&member, 99));
+  printf("  the complete that ends a round    p50 %.2f ms  p99 %.2f ms  (agreement + next round)\n", pct(&step, 50),
+         pct(&step, 99));
+  printf("  the synthesis's complete          p50 %.2f ms  p99 %.2f ms  (the council ends)\n", pct(&last, 50),
+         pct(&last, 99));
+  printf("  a whole council, wall             p50 %.2f ms  p99 %.2f ms  (%.2f ms per step of 4)\n", pct(&wall, 50),
+         pct(&wall, 99), pct(&wall, 50) / 4);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   pq_ids_init();
   if (argc >= 5 && strcmp(argv[1], "submit") == 0) return g_url = argv[2], cmd_submit(atoi(argv[3]), atof(argv[4]));
@@ -607,6 +686,7 @@ int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "fill") == 0) return cmd_fill(argv[2], atol(argv[3]));
   if (argc >= 7 && strcmp(argv[1], "relay") == 0)
     return g_url = argv[2], cmd_relay(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atof(argv[6]));
+  if (argc >= 4 && strcmp(argv[1], "council") == 0) return g_url = argv[2], cmd_council(atoi(argv[3]));
   if (argc >= 5 && strcmp(argv[1], "idle") == 0) return g_url = argv[2], cmd_idle(atoi(argv[3]), atoi(argv[4]));
   fprintf(stderr, "usage: see the comment at the top of bench/pqbench.c\n");
   return 2;
