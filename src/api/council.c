@@ -11,7 +11,28 @@
 #define SESSION_SCAN 200 /* the owner's newest councils looked at for a session's turns */
 #define BYTES_PER_TOKEN 4
 
-pq_err pq_api_council_context(pq_req *req, json_t *input) {
+/* A council that cannot reach its quorum with the workers live now is refused
+ * at once (503, retryable), not failed minutes later. */
+static pq_err check_served(pq_req *req, json_t *input) {
+  json_t *members = json_object_get(input, "members"), *served = json_array(), *m;
+  int64_t quorum = json_integer_value(json_object_get(input, "quorum"));
+  size_t i;
+  json_array_foreach(members, i, m)
+    if (pq_coord_model_served(req->coord, json_string_value(m))) json_array_append(served, m);
+  if ((int64_t)json_array_size(served) >= quorum) {
+    json_decref(served);
+    return PQ_OK;
+  }
+  size_t n = json_array_size(served);
+  return pq_req_fail(req, PQ_ERR_UNAVAILABLE,
+                     json_pack("{s:O,s:o,s:I}", "members", members, "served", served, "quorum", (json_int_t)quorum),
+                     "only %zu of the council's %zu members are served by a live worker now; its quorum is %lld", n,
+                     json_array_size(members), (long long)quorum);
+}
+
+pq_err pq_api_council_prepare(pq_req *req, json_t *input) {
+  pq_err e = check_served(req, input);
+  if (e != PQ_OK) return e;
   const char *session = json_string_value(json_object_get(input, "sessionId"));
   int budget = pq_council_settings()->context_tokens * BYTES_PER_TOKEN;
   if (!session || budget <= 0) return PQ_OK;
@@ -20,7 +41,7 @@ pq_err pq_api_council_context(pq_req *req, json_t *input) {
   pq_job **jobs = NULL;
   size_t n = 0;
   int64_t total = 0;
-  pq_err e = pq_coord_list_jobs(req->coord, &f, &jobs, &n, &total);
+  e = pq_coord_list_jobs(req->coord, &f, &jobs, &n, &total);
   if (e != PQ_OK) return e;
   json_t *turns = json_array(); /* newest first, then turned around */
   for (size_t i = 0; i < n && budget > 0; i++) {

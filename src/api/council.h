@@ -8,10 +8,12 @@
 
 #include "api/api.h"
 
-/* Adds "context" (the session's earlier questions and decisions, oldest
- * first, within the operator's token budget) to a validated council input
- * that names a sessionId. Only the caller's own councils count. */
-pq_err pq_api_council_context(pq_req *req, json_t *input);
+/* Readies a validated council input for the queue: refuses it (503) when
+ * fewer members than its quorum are served by a live worker, and adds
+ * "context" (the session's earlier questions and decisions, oldest first,
+ * within the operator's token budget) when it names a sessionId. Only the
+ * caller's own councils count. */
+pq_err pq_api_council_prepare(pq_req *req, json_t *input);
 bool pq_api_is_council(const pq_job *job);
 /* What the council cost in USD (0 until prices exist). */
 double pq_api_council_cost_usd(const pq_job *job);

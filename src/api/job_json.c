@@ -199,7 +199,7 @@ pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
     goto out;
   }
   if ((e = build_input(req, kind, nested ? nested : body, input_fields, &input))) goto out;
-  if (strcmp(kind->name, PQ_COUNCIL_KIND) == 0 && (e = pq_api_council_context(req, input))) goto out;
+  if (strcmp(kind->name, PQ_COUNCIL_KIND) == 0 && (e = pq_api_council_prepare(req, input))) goto out;
   if (!(job = pq_job_new()) || !(job->model = strdup(model)) || !(job->kind = strdup(kind->name)) ||
       !(job->input = json_dumps(input, JSON_COMPACT | JSON_SORT_KEYS))) {
     e = PQ_ERR_NO_MEMORY;

@@ -75,6 +75,7 @@ class Council:
         return r.json()
 
     def close(self):
+        self.script({})  # held answers end, so the workers can stop
         for proc, log in self.workers:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -344,8 +345,22 @@ def test_a_request_may_narrow_the_council(council):
     assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "quorum"
 
 
+def test_a_council_without_a_quorum_of_live_members_is_refused_at_once(council):
+    r = council.server.post("/api/v1/requests", {"query": "anyone there?"})
+    assert r.status_code == 503, r.text
+    err = r.json()["error"]
+    assert err["code"] == "SERVICE_UNAVAILABLE" and err["retryable"] is True
+    assert err["details"] == {"members": ["alpha", "beta", "gamma"], "served": [], "quorum": 2}
+    council.start_worker(models="alpha,synth1")
+    r = council.server.post("/api/v1/requests", {"query": "anyone there?"})
+    assert r.status_code == 503 and r.json()["error"]["details"]["served"] == ["alpha"]
+    r = council.server.post("/api/v1/requests", {"query": "q", "council": {"members": ["alpha"], "quorum": 1}})
+    assert r.status_code == 202, r.text  # a council narrowed to what is served runs
+
+
 def test_listing_is_paginated_as_the_document_says(council):
-    council.script(agreeing())
+    council.script({m: {"hold": True} for m in ("alpha", "beta", "gamma")})  # they stay processing
+    council.start_worker()
     ids = [council.submit(f"question {i}") for i in range(5)]
     page = council.server.get("/api/v1/requests?limit=2&offset=1").json()
     assert page["pagination"] == {"limit": 2, "offset": 1, "total": 5, "hasMore": True}
@@ -480,8 +495,11 @@ def test_a_session_gives_members_its_earlier_turns_and_only_its_owners(secured_c
 def test_rate_limits_answer_429_with_the_documents_headers(tmpdir_path):
     cli("user", "add", "dora", "--data", tmpdir_path, stdin="dora-password\n")
     key = cli("key", "create", "--user", "dora", "--data", tmpdir_path)
+    worker_key = cli("key", "create", "--user", "dora", "--scope", "worker", "--data", tmpdir_path)
     c = Council(tmpdir_path, ["--rate-client", "3", "--burst-client", "3"], secured=True)
     try:
+        c.script({m: {"hold": True} for m in ("alpha", "beta", "gamma")})
+        c.start_worker(key=worker_key)
         h = {"Authorization": f"Bearer {key}"}
         codes = [c.server.post("/api/v1/requests", {"query": f"q{i}"}, headers=h) for i in range(6)]
         limited = [r for r in codes if r.status_code == 429]
