@@ -79,7 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct linger reset = {.l_onoff = 1, .l_linger = 0};
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-    if (errno == EADDRNOTAVAIL) { /* the machine's ports, spent by others: not the server's fault */
+    /* the machine's ports, spent by others, or libFuzzer's timer signal (SIGALRM) during the
+     * connect: not the server's fault */
+    if (errno == EADDRNOTAVAIL || errno == EINTR) {
       close(fd);
       return 0;
     }
