@@ -188,6 +188,11 @@ pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
       (e = pq_json_int(req, body, "lease_timeout_s", false, 1, 86400, &lease_s)))
     goto out;
   if (!model) model = kind->default_model;
+  else if (!kind->default_model && strcmp(model, PQ_COUNCIL_KIND) == 0) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "model"),
+                    "'%s' names the council, not a model: submit kind '%s'", model, PQ_COUNCIL_KIND);
+    goto out;
+  }
   else if (kind->default_model && strcmp(model, kind->default_model) != 0) {
     e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "model"),
                     "a %s job runs here, not on a model: leave 'model' out", kind->name);

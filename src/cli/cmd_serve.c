@@ -55,8 +55,8 @@ typedef struct {
   char default_model[128];
   int64_t challenge_ttl_ms;
   char council_members[2048], council_synthesizers[1024], council_embedding_model[128];
-  int council_quorum, council_max_tokens, council_context_tokens;
-  int64_t council_member_timeout_ms, council_max_total_tokens;
+  int council_quorum, council_max_tokens, council_context_tokens, council_max_total_tokens;
+  int64_t council_member_timeout_ms;
 } serve_opts;
 
 #define O(field) offsetof(serve_opts, field)

@@ -24,8 +24,42 @@ typedef struct {
   int settled;
 } reap_ctx;
 
-static int reap_one(void *ctx, pq_job *job) {
+static int reap_fresh(reap_ctx *r, pq_job *job);
+
+/* The scan's rows were read before any of them was settled, and settling one
+ * may change another (a council's step, a cancel): each is read again, locked
+ * where the store locks, and left alone unless it is still due as it was. */
+static pq_err read_again(pq__batch *b, const pq_job *seen, pq_job **out) {
+  pq_job *now = NULL;
+  pq_err result = b->c->ops->job_get(b->c->wconn, NULL, seen->number, &now);
+  if (result != PQ_OK) return result == PQ_ERR_NOT_FOUND ? PQ_ERR_STALE : result;
+  bool same_token = (!seen->lease_token && !now->lease_token) ||
+                    (seen->lease_token && now->lease_token && strcmp(seen->lease_token, now->lease_token) == 0);
+  bool due = now->state == PQ_JOB_LEASED ? now->lease_expires_at <= b->now
+                                         : now->state == PQ_JOB_QUEUED && now->expires_at && now->expires_at <= b->now;
+  if (now->state != seen->state || !same_token || !due) {
+    pq_job_free(now);
+    return PQ_ERR_STALE;
+  }
+  *out = now;
+  return PQ_OK;
+}
+
+static int reap_one(void *ctx, pq_job *seen) {
   reap_ctx *r = ctx;
+  pq_job *job = NULL;
+  pq_err result = read_again(r->b, seen, &job);
+  if (result == PQ_ERR_STALE) return 0;
+  if (result != PQ_OK) {
+    r->result = result;
+    return 1;
+  }
+  int stop = reap_fresh(r, job);
+  pq_job_free(job);
+  return stop;
+}
+
+static int reap_fresh(reap_ctx *r, pq_job *job) {
   pq_err result;
   if (job->state == PQ_JOB_LEASED) {
     char *token = job->lease_token ? strdup(job->lease_token) : NULL;

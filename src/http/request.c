@@ -79,7 +79,8 @@ pq_err pq_req_reply(pq_req *req, int status, json_t *body) {
   req->reply_len = 0;
   req->status = status;
   if (body) {
-    req->reply = json_dumps(body, JSON_COMPACT);
+    /* 15 significant digits: 0.2981 reads as 0.2981, not 0.29809999999999998 */
+    req->reply = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(body);
     if (!req->reply) return PQ_ERR_NO_MEMORY;
     req->reply_len = strlen(req->reply);
@@ -96,12 +97,33 @@ pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char
   return text ? PQ_OK : PQ_ERR_NO_MEMORY;
 }
 
+/* Replaces every byte that is not part of well-formed UTF-8 with '?', in
+ * place: a message that echoes a client's bytes (an id in a path) must still
+ * be a JSON string. */
+static void utf8_scrub(char *s) {
+  unsigned char *p = (unsigned char *)s;
+  while (*p) {
+    int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+            : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
+    bool ok = n > 0;
+    for (int i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
+    if (ok && n == 3) ok = !(p[0] == 0xE0 && p[1] < 0xA0) && !(p[0] == 0xED && p[1] >= 0xA0);
+    if (ok && n == 4) ok = !(p[0] == 0xF0 && p[1] < 0x90) && !(p[0] == 0xF4 && p[1] >= 0x90);
+    if (!ok) {
+      *p++ = '?';
+      continue;
+    }
+    p += n;
+  }
+}
+
 pq_err pq_req_fail(pq_req *req, pq_err err, json_t *details, const char *fmt, ...) {
   char buf[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  utf8_scrub(buf); /* a cut at the buffer's end or a client's bytes: still a JSON string */
   req->error = err;
   req->error_message = pq_req_strndup(req, buf, strlen(buf));
   json_decref(req->error_details);

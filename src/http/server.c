@@ -170,6 +170,9 @@ static enum MHD_Result send_reply(pq_req *req) {
   if (req->rate_policy) add_rate_headers(r, req);
   if (req->error == PQ_ERR_UNAUTHORIZED) MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"promptq\"");
   if (req->error == PQ_ERR_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", req->allow);
+  /* a quota of open streams frees up as they close: look again soon */
+  if (req->error == PQ_ERR_STREAM_QUOTA_EXCEEDED || req->error == PQ_ERR_QUEUE_QUOTA_EXCEEDED)
+    MHD_add_response_header(r, "Retry-After", "1");
   if (req->error == PQ_ERR_PAYLOAD_TOO_LARGE || req->bad_framing || pq_req_server_stopping(req))
     MHD_add_response_header(r, "Connection", "close");
   enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, r);

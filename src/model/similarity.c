@@ -15,6 +15,7 @@ double pq_cosine(const double *a, const double *b, size_t dim) {
   }
   if (na <= 0 || nb <= 0) return 0;
   double c = dot / (sqrt(na) * sqrt(nb));
+  if (!isfinite(c)) return 0; /* overflowed: unrelated, rather than a NaN that poisons the mean */
   return c < 0 ? 0 : c > 1 ? 1 : c;
 }
 

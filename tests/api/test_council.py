@@ -260,7 +260,8 @@ def test_sequential_members_see_the_latest_answers(council):
                                                        "fallbackStrategy": "majority"}})
     assert council.result(rid)["status"] == "completed"
     seen = [r["body"] for r in council.requests_seen() if r["body"]["model"] in ("alpha", "beta", "gamma")]
-    assert [b["model"] for b in seen] == ["alpha", "beta", "gamma"] * 2  # one after another
+    assert len(seen) == 6
+    assert [b["model"] for b in seen[3:]] == ["alpha", "beta", "gamma"]  # round 2: one after another
     beta_round2 = json.dumps(seen[4]["messages"])
     assert "Alpha's revision." in beta_round2  # this round's answer, not alpha's first draft
     assert "First draft from alpha." not in beta_round2
@@ -289,6 +290,9 @@ def test_the_stream_tells_the_whole_story_and_resumes(council):
     rest = sse_events(council.server.get(f"/api/v1/requests/{rid}/stream",
                                          headers={"Last-Event-ID": first_chunk[0]}))
     assert rest == events[events.index(first_chunk) + 1:]
+    # an EventSource reconnecting after the end is told to stop
+    r = council.server.get(f"/api/v1/requests/{rid}/stream", headers={"Last-Event-ID": events[-1][0]})
+    assert r.status_code == 204 and r.text == ""
 
 
 def test_a_council_survives_kill_9_of_its_coordinator(council):
@@ -563,3 +567,40 @@ def test_the_command_line_streams_a_council(council):
     r = subprocess.run([BIN, "council", "Again?", "--coordinator", council.server.url, "--rounds", "1"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "ALL_PROVIDERS_FAILED" in r.stderr, r.stderr
+
+
+def test_empty_answers_are_no_answers(council):
+    council.script(agreeing(beta={"answers": ["   "]}, synth1={"answers": [" "]}))
+    council.start_worker()
+    rid = council.submit()
+    result = council.result(rid)
+    assert result["status"] == "completed" and result["consensusDecision"] == "Synth two says Paris."
+    t = council.transcript(rid)
+    beta = [a for a in t["rounds"][0]["answers"] if a["model"] == "beta"][0]
+    assert beta["status"] == "failed" and beta["error"]["code"] == "EMPTY_ANSWER"
+    assert t["synthesis"]["tried"] == [{"model": "synth1", "error": "EMPTY_ANSWER"}]
+
+
+def test_a_replayed_request_shows_the_council_as_it_is_now(council):
+    council.script(agreeing())
+    council.start_worker()
+    h = {"Idempotency-Key": "ask-once"}
+    first = council.server.post("/api/v1/requests", {"query": "q"}, headers=h).json()
+    council.result(first["requestId"])
+    again = council.server.post("/api/v1/requests", {"query": "q"}, headers=h)
+    assert again.status_code == 202
+    assert again.json()["requestId"] == first["requestId"] and again.json()["status"] == "completed"
+    r = council.server.post("/api/v1/requests", {"query": "another"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_odd_input_still_gets_the_envelope(council):
+    council.script(agreeing())
+    council.start_worker()
+    for body, field in [({"query": "   "}, "query"), ({"query": "q", "sessionId": ""}, "sessionId"),
+                        ({"query": "q", "council": {"quorum": 1}}, "quorum")]:  # below the majority
+        r = council.server.post("/api/v1/requests", body)
+        assert r.status_code == 400 and r.json()["error"]["details"]["field"] == field, (body, r.text)
+    for path in ("%ff%fe", "%c3%28"):
+        r = council.server.get("/api/v1/requests/" + path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", r.text

@@ -240,6 +240,19 @@ static int count_events(void *ctx, pq_ev_kind kind, const char *id, const pq_job
   return 0;
 }
 
+pq_err pq_event_stream_seen_all(pq_req *req, const char *job_id, const char *last_event_id, bool *seen_all) {
+  *seen_all = false;
+  if (!last_event_id) return PQ_OK;
+  pq_event_cursor probe = {0};
+  snprintf(probe.job_id, sizeof probe.job_id, "%s", job_id);
+  pq_event_cursor_resume(&probe, last_event_id);
+  int fresh = 0;
+  uint64_t version;
+  pq_err e = pq_event_cursor_next(req->coord, &probe, count_events, &fresh, &version);
+  *seen_all = e == PQ_OK && fresh == 0;
+  return e;
+}
+
 pq_err pq_api_job_events(pq_req *req) {
   const char *id = pq_req_param(req, "id");
   pq_job *job = NULL;
@@ -250,16 +263,9 @@ pq_err pq_api_job_events(pq_req *req) {
   if (e != PQ_OK) return e;
   const char *last = pq_req_header(req, "Last-Event-ID");
   if (!last) last = pq_req_query(req, "last_event_id");
-  if (last && pq_job_state_terminal(job_state)) {
-    /* an EventSource reconnecting after the final event: 204 tells it to stop */
-    pq_event_cursor probe = {0};
-    snprintf(probe.job_id, sizeof probe.job_id, "%s", id);
-    pq_event_cursor_resume(&probe, last);
-    int fresh = 0;
-    uint64_t version;
-    if ((e = pq_event_cursor_next(req->coord, &probe, count_events, &fresh, &version)) != PQ_OK) return e;
-    if (fresh == 0) return pq_req_reply(req, 204, NULL);
-  }
+  bool seen_all = false;
+  if (pq_job_state_terminal(job_state) && (e = pq_event_stream_seen_all(req, id, last, &seen_all)) != PQ_OK) return e;
+  if (seen_all) return pq_req_reply(req, 204, NULL);
   return pq_event_stream_start(req, id, last, "text/event-stream", sse_emit, NULL, NULL);
 }
 

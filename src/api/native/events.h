@@ -62,6 +62,11 @@ pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_e
                              const char *content_type, pq_ev_emit_fn emit, void *format,
                              pq_event_stream **out);
 
+/* For an ended job (job_id): has a client resuming after last_event_id seen
+ * everything? An EventSource reconnecting after the final event is then
+ * answered 204, which tells it to stop. */
+pq_err pq_event_stream_seen_all(pq_req *req, const char *job_id, const char *last_event_id, bool *seen_all);
+
 /* The events endpoint's route handler and the workers' chunk upload. */
 pq_err pq_api_job_events(pq_req *req);
 pq_err pq_api_job_chunks(pq_req *req);

@@ -9,6 +9,7 @@
  * lives only in memory and a restarted coordinator goes on where it was. */
 #include "engine/kinds/council.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -137,6 +138,12 @@ static const char *const fields[] = {"query", "sessionId", "members", "synthesiz
                                      "earlyTerminationEnabled", "negotiationMode", "memberTimeoutMs", "maxTokens",
                                      "maxTotalTokens", "streaming", NULL};
 
+static bool blank(const char *s) {
+  for (; *s; s++)
+    if (!isspace((unsigned char)*s)) return false;
+  return true;
+}
+
 static pq_err council_validate(json_t *input, pq_jerr *why) {
   static const char *const fallbacks[] = {"meta-synthesis", "majority", "fail", NULL};
   static const char *const modes[] = {"parallel", "sequential", NULL};
@@ -149,7 +156,9 @@ static pq_err council_validate(json_t *input, pq_jerr *why) {
       (e = pq_jcheck_string(why, input, "sessionId", false, 256, &session)) ||
       (e = pq_jcheck_string(why, input, "embeddingModel", false, 128, &embedding)))
     return e;
-  if (!*query) return pq_jerr_set(why, json_pack("{s:s}", "field", "query"), "'query' must not be empty");
+  if (blank(query)) return pq_jerr_set(why, json_pack("{s:s}", "field", "query"), "'query' must not be empty");
+  if (session && !*session)
+    return pq_jerr_set(why, json_pack("{s:s}", "field", "sessionId"), "'sessionId' must not be empty");
   if ((e = check_models(input, "members", PQ_COUNCIL_MAX_MEMBERS, settings.members, settings.n_members, why)))
     return e;
   json_t *members = json_object_get(input, "members");
@@ -158,13 +167,22 @@ static pq_err council_validate(json_t *input, pq_jerr *why) {
                        "this server has no council members: the operator sets them (--council-members), or the "
                        "request names 'members'");
   size_t n_members = json_array_size(members);
-  if ((e = check_models(input, "synthesizers", MAX_SYNTHESIZERS, settings.synthesizers, settings.n_synthesizers,
-                        why)))
+  /* synthesizers come from the operator's list; without one, from its members */
+  const char *const *synth_allowed = settings.n_synthesizers ? settings.synthesizers : settings.members;
+  size_t n_synth_allowed = settings.n_synthesizers ? settings.n_synthesizers : settings.n_members;
+  if ((e = check_models(input, "synthesizers", MAX_SYNTHESIZERS, synth_allowed,
+                        settings.n_synthesizers ? n_synth_allowed : 0, why)))
     return e;
+  json_t *synth = json_object_get(input, "synthesizers");
+  for (size_t i = 0; synth && !settings.n_synthesizers && settings.n_members && i < json_array_size(synth); i++)
+    if (!listed(settings.members, settings.n_members, json_string_value(json_array_get(synth, i))))
+      return pq_jerr_set(why, json_pack("{s:s}", "field", "synthesizers"),
+                         "'synthesizers' may only name the operator's council members here");
   if (!json_object_get(input, "synthesizers")) /* any member can write the answer */
     json_object_set_new(input, "synthesizers", json_deep_copy(members));
-  int64_t floor = settings.quorum > 0 ? settings.quorum : 1;
+  /* the operator's quorum, else a majority of this council, is a floor: a request may only raise it */
   int64_t majority = (int64_t)n_members / 2 + 1;
+  int64_t floor = settings.quorum > 0 ? settings.quorum : majority;
   if (floor > (int64_t)n_members)
     return pq_jerr_set(why, json_pack("{s:s,s:I}", "field", "members", "quorum", (json_int_t)floor),
                        "a council here needs a quorum of %lld, so at least %lld members", (long long)floor,
@@ -259,7 +277,7 @@ static pq_err save(council *c) {
 static pq_err event(council *c, const char *kind, json_t *data) {
   char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
   json_decref(data);
-  if (!text) return PQ_ERR_NO_MEMORY;
+  if (!text) return PQ_OK; /* it could not be built (a model's bytes that are not UTF-8): the log goes without it */
   pq_err result = pq_kind_event(c->ctx, c->job, kind, text);
   free(text);
   return result;
@@ -331,7 +349,8 @@ static pq_err submit(council *c, const char *kind, const char *model, json_t *in
   child->priority = c->job->priority;
   child->max_attempts = CHILD_ATTEMPTS;
   child->lease_timeout_ms = c->member_timeout_ms;
-  child->expires_at = pq_kind_now(c->ctx) + c->member_timeout_ms; /* nobody leased it in time: that member failed */
+  /* nobody ran it in time (room for its retry): that member failed */
+  child->expires_at = pq_kind_now(c->ctx) + CHILD_ATTEMPTS * c->member_timeout_ms;
   return pq_kind_submit_child(c->ctx, c->job, child, id);
 }
 
@@ -598,7 +617,8 @@ static pq_err measured(council *c, const pq_job *child) {
     if (!(vectors[at] = calloc(dim, sizeof(double)))) ok = false;
     for (size_t d = 0; ok && d < dim; d++) {
       json_t *x = json_array_get(vec, d);
-      ok = json_is_number(x);
+      /* finite and of sane size, so no cosine overflows into NaN */
+      ok = json_is_number(x) && isfinite(json_number_value(x)) && fabs(json_number_value(x)) < 1e100;
       if (ok) vectors[at][d] = json_number_value(x);
     }
   }
@@ -640,14 +660,17 @@ static pq_err start_round(council *c, int round) {
       json_array_append_new(answers, json_pack("{s:I,s:O,s:s}", "member", (json_int_t)k, "model",
                                                json_array_get(c->members, k), "status", "waiting"));
   }
-  json_array_append_new(json_object_get(c->st, "rounds"), json_pack("{s:i,s:o}", "round", round, "answers", answers));
+  json_array_append_new(json_object_get(c->st, "rounds"), json_pack("{s:i,s:O}", "round", round, "answers", answers));
+  json_decref(answers); /* the round holds it */
   json_object_set_new(c->st, "round", json_integer(round));
   json_object_set_new(c->st, "phase", json_string("deliberating"));
   pq_err result = progress(c, "deliberating", json_pack("{s:i}", "round", round), "Round %d of %d", round,
                            c->max_rounds);
   for (size_t i = 0; result == PQ_OK && i < json_array_size(answers); i++) {
     result = ask(c, json_array_get(answers, i), round);
-    if (c->sequential) break; /* the next member asks once this one answered */
+    /* round 1's answers are independent; from round 2 in sequential mode the next member is
+     * asked once this one answered, and sees its revision */
+    if (c->sequential && round > 1) break;
   }
   return result == PQ_OK ? save(c) : result;
 }
@@ -689,6 +712,7 @@ static pq_err synthesize(council *c, bool consensus) {
     char id[PQ_UUID_LEN + 1];
     if ((result = submit_chat(c, model, synthesis_messages(c, consensus, agreement), id))) return result;
     json_object_set_new(synthesis, "job", json_string(id));
+    json_object_set_new(c->st, "synthesisJob", json_string(id)); /* what the chunk relay looks for */
     json_object_set_new(synthesis, "model", json_string(model));
     json_object_set_new(synthesis, "attempt", json_integer(0));
     if ((result = progress(c, "synthesizing", json_pack("{s:s}", "model", model), "Synthesizing the %s answer with %s",
@@ -707,7 +731,7 @@ static pq_err synthesize(council *c, bool consensus) {
                                                   "others stands")) ||
       (result = event(c, "chunk", json_pack("{s:s}", "content", texts[best]))))
     return result;
-  return complete(c, texts[best], NULL, consensus ? "nearest-answer" : "majority");
+  return complete(c, texts[best], NULL, "nearest-answer");
 }
 
 /* ---- the hooks ---- */
@@ -740,8 +764,17 @@ static json_t *answer_of(council *c, const char *job_id) {
   return NULL;
 }
 
+/* A completed child whose answer is only whitespace said nothing. */
+static bool said_nothing(const pq_job *child) {
+  char *text = child->state == PQ_JOB_COMPLETED ? output_text(child) : NULL;
+  bool none = text && blank(text);
+  free(text);
+  return none;
+}
+
 static pq_err member_ended(council *c, json_t *answer, const pq_job *child) {
-  bool ok = child->state == PQ_JOB_COMPLETED;
+  bool empty = said_nothing(child);
+  bool ok = child->state == PQ_JOB_COMPLETED && !empty;
   json_object_set_new(answer, "status", json_string(ok ? "completed" : "failed"));
   json_object_set_new(answer, "latencyMs", json_integer(child->finished_at - child->created_at));
   json_object_set_new(answer, "promptTokens", json_integer(child->prompt_tokens));
@@ -754,8 +787,10 @@ static pq_err member_ended(council *c, json_t *answer, const pq_job *child) {
     free(text);
   } else {
     json_object_set_new(answer, "error",
-                        json_pack("{s:s,s:s?}", "code", child->error_code ? child->error_code : pq_job_state_name(child->state),
-                                  "message", child->error_message));
+                        empty ? json_pack("{s:s,s:s}", "code", "EMPTY_ANSWER", "message", "the member answered nothing")
+                              : json_pack("{s:s,s:s?}", "code",
+                                          child->error_code ? child->error_code : pq_job_state_name(child->state),
+                                          "message", child->error_message));
   }
   json_t *answers = json_object_get(current_round(c), "answers");
   size_t done = 0, i;
@@ -778,18 +813,25 @@ static pq_err member_ended(council *c, json_t *answer, const pq_job *child) {
 static pq_err synthesis_ended(council *c, const pq_job *child) {
   json_t *synthesis = json_object_get(c->st, "synthesis");
   const char *model = str(synthesis, "model");
-  if (child->state == PQ_JOB_COMPLETED) {
+  if (child->state == PQ_JOB_COMPLETED && !said_nothing(child)) {
     char *text = output_text(child);
     if (!text) return PQ_ERR_NO_MEMORY;
-    /* a quick answer streams nothing, a streamed one may end with a tail not yet sent */
-    int64_t relayed = num(synthesis, "attempt") == child->attempts ? num(synthesis, "relayed") : 0;
+    /* a quick answer streamed nothing; a streamed one may end with a tail not yet sent; a
+     * stream that is not the answer's beginning (a retry that streamed less) starts over */
+    const char *relayed = str(synthesis, "relayed");
+    size_t shown = relayed ? strlen(relayed) : 0;
     pq_err sent = PQ_OK;
-    if (relayed < (int64_t)strlen(text)) sent = event(c, "chunk", json_pack("{s:s}", "content", text + relayed));
+    if (shown && strncmp(text, relayed, shown) != 0) {
+      sent = progress(c, "synthesizing", json_pack("{s:b}", "restart", 1), "The synthesis restarted");
+      shown = 0;
+    }
+    if (sent == PQ_OK && shown < strlen(text)) sent = event(c, "chunk", json_pack("{s:s}", "content", text + shown));
     if (sent != PQ_OK) {
       free(text);
       return sent;
     }
     json_object_set_new(synthesis, "outputSha256", output_hash(child));
+    json_object_del(synthesis, "relayed"); /* the decision holds it */
     char *who = strdup(model);
     pq_err result = who ? complete(c, text, who, json_is_true(json_object_get(c->st, "consensus")) ? NULL : "meta-synthesis")
                         : PQ_ERR_NO_MEMORY;
@@ -797,13 +839,13 @@ static pq_err synthesis_ended(council *c, const pq_job *child) {
     free(text);
     return result;
   }
-  json_array_append_new(json_object_get(synthesis, "tried"),
-                        json_pack("{s:s,s:s}", "model", model, "error",
-                                  child->error_code ? child->error_code : pq_job_state_name(child->state)));
+  const char *why = child->state == PQ_JOB_COMPLETED ? "EMPTY_ANSWER"
+                    : child->error_code                ? child->error_code
+                                                       : pq_job_state_name(child->state);
+  json_array_append_new(json_object_get(synthesis, "tried"), json_pack("{s:s,s:s}", "model", model, "error", why));
   json_object_del(synthesis, "job");
   pq_err result = progress(c, "synthesizing", json_pack("{s:s,s:b}", "model", model, "restart", 1),
-                           "The synthesizer %s failed (%s); trying the next one", model,
-                           child->error_code ? child->error_code : pq_job_state_name(child->state));
+                           "The synthesizer %s failed (%s); trying the next one", model, why);
   return result == PQ_OK ? synthesize(c, json_is_true(json_object_get(c->st, "consensus"))) : result;
 }
 
@@ -827,6 +869,9 @@ out:
 
 static pq_err council_child_output(pq_kind_ctx *ctx, pq_job *parent, const pq_job *child, const char *const *data,
                                    size_t n) {
+  char mark[64];
+  snprintf(mark, sizeof mark, "\"synthesisJob\":\"%s\"", child->id);
+  if (!parent->output || !strstr(parent->output, mark)) return PQ_OK; /* a member's draft: its own log keeps it */
   council c;
   pq_err result = load(ctx, parent, &c);
   json_t *synthesis = json_object_get(c.st, "synthesis");
@@ -835,19 +880,23 @@ static pq_err council_child_output(pq_kind_ctx *ctx, pq_job *parent, const pq_jo
   if (num(synthesis, "attempt") != child->attempts) { /* a retry writes the answer afresh */
     bool restart = num(synthesis, "attempt") != 0;
     json_object_set_new(synthesis, "attempt", json_integer(child->attempts));
-    json_object_set_new(synthesis, "relayed", json_integer(0));
+    json_object_set_new(synthesis, "relayed", json_string(""));
     if (restart && (result = progress(&c, "synthesizing", json_pack("{s:b}", "restart", 1), "The synthesis restarted")))
       goto out;
   }
-  int64_t relayed = num(synthesis, "relayed");
+  /* what the stream has shown, so the end sends only what is missing */
+  pq_buf relayed = {0};
+  const char *before = str(synthesis, "relayed");
+  if (pq_buf_printf(&relayed, "%s", before ? before : "")) result = PQ_ERR_NO_MEMORY;
   for (size_t i = 0; i < n && result == PQ_OK; i++) {
     json_t *entry = json_loads(data[i], 0, NULL);
-    relayed += (int64_t)json_string_length(json_object_get(entry, "content"));
+    const char *content = json_string_value(json_object_get(entry, "content"));
+    if (content && pq_buf_printf(&relayed, "%s", content)) result = PQ_ERR_NO_MEMORY;
     json_decref(entry);
-    result = pq_kind_event(ctx, parent, "chunk", data[i]);
+    if (result == PQ_OK) result = pq_kind_event(ctx, parent, "chunk", data[i]);
   }
-  /* what was relayed: the rest of the answer follows as one chunk when it is done */
-  json_object_set_new(synthesis, "relayed", json_integer(relayed));
+  json_object_set_new(synthesis, "relayed", json_string(relayed.data ? relayed.data : ""));
+  pq_buf_free(&relayed);
   if (result == PQ_OK) result = save(&c);
 out:
   unload(&c);

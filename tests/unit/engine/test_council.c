@@ -39,7 +39,7 @@ static int setup(void **state) {
   pq_council_defaults d = {.members = members, .n_members = 3, .synthesizers = synth, .n_synthesizers = 2,
                            .member_timeout_ms = 5000, .max_tokens = 64, .context_tokens = 100};
   if (pq_council_configure(&d) != 0 || pq_coord_open(&cfg, &f->c) != PQ_OK) return -1;
-  pq_worker w = {.name = "w", .models = "[\"a\",\"b\",\"c\",\"s\",\"t\"]", .capabilities = "{}"};
+  pq_worker w = {.name = "w", .models = "[\"a\",\"b\",\"c\",\"s\",\"t\",\"e\"]", .capabilities = "{}"};
   pq_op op = {.kind = PQ_OP_REGISTER, .in.reg.worker = &w};
   if (pq_coord_call(f->c, &op) != PQ_OK) return -1;
   memcpy(f->worker, w.id, sizeof f->worker);
@@ -93,15 +93,19 @@ static size_t lease_all(fixture *f, pq_job **out, size_t max) {
   return n;
 }
 
-static pq_err complete(fixture *f, pq_job *job, const char *text) {
-  char output[256];
-  snprintf(output, sizeof output, "\"%s\"", text);
+static pq_err complete_raw(fixture *f, pq_job *job, const char *output) {
   pq_op op = {.kind = PQ_OP_COMPLETE,
               .in.complete = {.job_id = job->id, .token = job->lease_token, .output = output, .prompt_tokens = 3,
                               .completion_tokens = 2}};
   pq_err e = pq_coord_call(f->c, &op);
   pq_op_release(&op);
   return e;
+}
+
+static pq_err complete(fixture *f, pq_job *job, const char *text) {
+  char output[256];
+  snprintf(output, sizeof output, "\"%s\"", text);
+  return complete_raw(f, job, output);
 }
 
 static pq_err fail_job(fixture *f, pq_job *job) {
@@ -235,8 +239,8 @@ static void a_council_past_its_deadline_times_out_and_stops_its_members(void **s
   for (int i = 0; i < 3; i++) {
     pq_job *member = NULL;
     assert_int_equal(pq_coord_get_job(f->c, jobs[i]->id, 0, &member), PQ_OK);
-    /* still leased, or lapsed and retried, but asked to stop or ended */
-    assert_true(member->cancel_requested || pq_job_state_terminal(member->state) || member->state == PQ_JOB_QUEUED);
+    /* asked to stop while still leased, or ended: never requeued from a stale row */
+    assert_true((member->state == PQ_JOB_LEASED && member->cancel_requested) || pq_job_state_terminal(member->state));
     pq_job_free(member);
     pq_job_free(jobs[i]);
   }
@@ -289,6 +293,115 @@ static void validation_fills_defaults_and_refuses_what_the_operator_did_not_allo
   }
 }
 
+/* A reaper pass settles each job from its row as it is then, not as the scan
+ * saw it: the member settled first moves the council on, and the council's
+ * own timeout then sees (and stops) what that step started. */
+static void a_reaper_pass_settles_each_job_from_its_latest_row(void **state) {
+  fixture *f = *state;
+  submit_council(f, ",\"memberTimeoutMs\":1000");
+  pq_job *jobs[8];
+  assert_int_equal(lease_all(f, jobs, 8), 3);
+  assert_int_equal(complete(f, jobs[0], "Paris"), PQ_OK);
+  assert_int_equal(complete(f, jobs[1], "Paris"), PQ_OK);
+  pq_op cancel = {.kind = PQ_OP_CANCEL, .in.cancel.job_id = jobs[2]->id};
+  assert_int_equal(pq_coord_call(f->c, &cancel), PQ_OK); /* leased: asked to stop, never answers */
+  pq_op_release(&cancel);
+  pq_job *c = council(f);
+  pq_manual_clock_advance(&f->clock, c->lease_expires_at - pq_clock_wall(&f->clock.clock) + 1);
+  pq_job_free(c);
+  reap_after(f, 0); /* the member's lease and the council's deadline, in one pass */
+  pq_job *done = council(f);
+  assert_int_equal(done->state, PQ_JOB_FAILED);
+  assert_string_equal(done->error_code, "TIMEOUT");
+  json_t *st = json_loads(done->output, 0, NULL);
+  const char *synthesis = json_string_value(json_object_get(json_object_get(st, "synthesis"), "job"));
+  assert_non_null(synthesis); /* the member's end took its step, and the timeout kept it */
+  pq_job *s = NULL;
+  assert_int_equal(pq_coord_get_job(f->c, synthesis, 0, &s), PQ_OK);
+  assert_int_equal(s->state, PQ_JOB_CANCELLED); /* and stopped it */
+  pq_job_free(s);
+  json_decref(st);
+  pq_job_free(done);
+  pq_job *none[2];
+  assert_int_equal(lease_all(f, none, 2), 0);
+  for (int i = 0; i < 3; i++) pq_job_free(jobs[i]);
+}
+
+static size_t council_events(fixture *f, const char *kind, char *joined, size_t size) {
+  pq_job *c = council(f);
+  pq_job_event *ev = NULL;
+  size_t n = 0, count = 0;
+  assert_int_equal(pq_coord_events(f->c, c->number, 1, 0, 1000, &ev, &n), PQ_OK);
+  joined[0] = '\0';
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(ev[i].kind, kind) != 0) continue;
+    count++;
+    json_t *d = json_loads(ev[i].data, 0, NULL);
+    const char *text = json_string_value(json_object_get(d, kind[0] == 'c' ? "content" : "message"));
+    strncat(joined, text ? text : "", size - strlen(joined) - 1);
+    strncat(joined, kind[0] == 'c' ? "" : "|", size - strlen(joined) - 1);
+    json_decref(d);
+  }
+  pq_job_events_free(ev, n);
+  pq_job_free(c);
+  return count;
+}
+
+/* The synthesis streamed something that is not how its answer begins (a
+ * re-sent post, a model that rewrites): the stream starts over, whole, and a
+ * multi-byte letter is never cut. */
+static void a_stream_that_is_not_the_answers_beginning_starts_over(void **state) {
+  fixture *f = *state;
+  submit_council(f, NULL);
+  pq_job *jobs[8];
+  assert_int_equal(lease_all(f, jobs, 8), 3);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(complete(f, jobs[i], "Paris"), PQ_OK);
+    pq_job_free(jobs[i]);
+  }
+  assert_int_equal(lease_all(f, jobs, 8), 1);
+  const char *chunk[] = {"{\"content\":\" \"}"};
+  pq_op append = {.kind = PQ_OP_APPEND,
+                  .in.append = {.job_id = jobs[0]->id, .token = jobs[0]->lease_token, .data = chunk, .n = 1}};
+  assert_int_equal(pq_coord_call(f->c, &append), PQ_OK);
+  pq_op_release(&append);
+  assert_int_equal(complete(f, jobs[0], "\u00e9tant"), PQ_OK);
+  pq_job_free(jobs[0]);
+  pq_job *done = council(f);
+  assert_int_equal(done->state, PQ_JOB_COMPLETED);
+  pq_job_free(done);
+  char text[512];
+  assert_int_equal(council_events(f, "chunk", text, sizeof text), 2);
+  assert_string_equal(text, " \xc3\xa9tant"); /* the stray space, then the whole answer */
+  council_events(f, "progress", text, sizeof text);
+  assert_non_null(strstr(text, "The synthesis restarted"));
+}
+
+/* Embeddings that would overflow the cosine are not trusted: the round is
+ * measured by its words instead, and says so. */
+static void unusable_embeddings_fall_back_to_words(void **state) {
+  fixture *f = *state;
+  submit_council(f, ",\"embeddingModel\":\"e\",\"fallbackStrategy\":\"majority\",\"maxRounds\":1");
+  pq_job *jobs[8];
+  assert_int_equal(lease_all(f, jobs, 8), 3);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(complete(f, jobs[i], i == 2 ? "Lyon is it" : "Paris"), PQ_OK);
+    pq_job_free(jobs[i]);
+  }
+  assert_int_equal(lease_all(f, jobs, 8), 1);
+  assert_string_equal(jobs[0]->kind, "embedding");
+  assert_int_equal(complete_raw(f, jobs[0],
+                                "{\"data\":[{\"index\":0,\"embedding\":[1,0]},{\"index\":1,\"embedding\":[1,0]},"
+                                "{\"index\":2,\"embedding\":[1e200,1e200]}]}"),
+                   PQ_OK);
+  pq_job_free(jobs[0]);
+  json_t *out = output_of(f);
+  json_t *round = json_array_get(json_object_get(out, "rounds"), 0);
+  assert_string_equal(json_string_value(json_object_get(round, "similarity")), "lexical");
+  assert_string_equal(json_string_value(json_object_get(out, "decision")), "Paris"); /* not the outlier */
+  json_decref(out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(agreeing_members_then_a_synthesis, setup, teardown),
@@ -296,6 +409,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(members_that_time_out_end_the_council_without_a_quorum, setup, teardown),
       cmocka_unit_test_setup_teardown(a_council_past_its_deadline_times_out_and_stops_its_members, setup, teardown),
       cmocka_unit_test_setup_teardown(a_failing_synthesizer_hands_over_to_the_next, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_reaper_pass_settles_each_job_from_its_latest_row, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_stream_that_is_not_the_answers_beginning_starts_over, setup, teardown),
+      cmocka_unit_test_setup_teardown(unusable_embeddings_fall_back_to_words, setup, teardown),
       cmocka_unit_test_setup_teardown(validation_fills_defaults_and_refuses_what_the_operator_did_not_allow, setup,
                                       teardown),
   };

@@ -131,8 +131,8 @@ static pq_err their_council(pq_req *req, pq_job **out) {
 
 static pq_err submitted(pq_req *req) {
   if (req->op.out.result != PQ_OK) return req->op.out.result;
-  const pq_job *job = req->op.out.job;
-  return pq_req_reply(req, 202, json_pack("{s:s,s:s,s:o}", "requestId", job->id, "status", "processing",
+  const pq_job *job = req->op.out.job; /* a replayed Idempotency-Key: the council as it is now */
+  return pq_req_reply(req, 202, json_pack("{s:s,s:s,s:o}", "requestId", job->id, "status", status_002(job),
                                           "createdAt", pq_api_time(job->created_at)));
 }
 
@@ -294,9 +294,13 @@ static pq_err d002_stream(pq_req *req) {
   if (e != PQ_OK) return e;
   char id[PQ_UUID_LEN + 1];
   snprintf(id, sizeof id, "%s", job->id);
+  bool ended = pq_job_state_terminal(job->state), seen_all = false;
   pq_job_free(job);
   const char *last = pq_req_header(req, "Last-Event-ID");
   if (!last) last = pq_req_query(req, "lastEventId");
+  if (!last) last = pq_req_query(req, "last_event_id");
+  if (ended && (e = pq_event_stream_seen_all(req, id, last, &seen_all)) != PQ_OK) return e;
+  if (seen_all) return pq_req_reply(req, 204, NULL); /* an EventSource that saw the end: stop */
   return pq_event_stream_start(req, id, last, "text/event-stream", stream_emit, NULL, NULL);
 }
 
