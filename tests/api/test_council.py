@@ -537,6 +537,8 @@ def test_the_native_door_runs_a_council_too(council):
     assert all(j["parent_id"] == job["id"] and j["status"] == "completed" for j in children)
     r = council.server.post("/v1/jobs", {"kind": "council", "model": "alpha", "input": {"query": "q"}})
     assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "model"
+    r = council.server.post("/v1/jobs", {"model": "council", "prompt": "a chat posing as a council"})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "model"
 
 
 def test_cancelling_a_council_stops_its_members(council):
