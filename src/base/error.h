@@ -24,6 +24,8 @@
   X(URI_TOO_LONG,           414, false, "the request line is too long")                    \
   X(HEADERS_TOO_LARGE,      431, false, "the request headers are too large")               \
   X(IDEMPOTENCY_MISMATCH,   422, false, "the idempotency key was used for another request") \
+  X(INSUFFICIENT_CREDITS,   402, false, "the available credit does not cover this job")     \
+  X(BUDGET_EXCEEDED,        402, false, "this job would pass a spending budget")           \
   X(RATE_LIMIT_EXCEEDED,    429, true,  "too many requests")                               \
   X(QUEUE_QUOTA_EXCEEDED,   429, true,  "too many of your jobs are queued")                \
   X(STREAM_QUOTA_EXCEEDED,  429, true,  "too many open streams for this credential")       \

@@ -49,6 +49,7 @@ typedef struct pq_coord_config {
   int64_t reap_interval_ms;     /* how often leases, ttls and workers are checked */
   int batch_max;                /* operations per transaction at most */
   int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
+  int64_t hold_max_tokens;      /* a priced job without max_tokens holds this many output tokens */
   const struct pq_receipt_key *receipt_key; /* signs receipts; borrowed, may be NULL */
 } pq_coord_config;
 
@@ -74,7 +75,9 @@ typedef enum {
   PQ_OP_CHALLENGE_TAKE, /* spends it: PQ_ERR_NOT_FOUND when it is not live or not that wallet's */
   /* upkeep (engine/reaper.c): lapsed leases, ended ttls, silent workers, due retries, now */
   PQ_OP_REAP,
-  /* the ledger's operations will be a family of their own */
+  /* money (engine/ops_ledger.c); holds and charges happen inside the jobs family's operations */
+  PQ_OP_PRICE_SET,
+  PQ_OP_CREDIT_GRANT, /* credit from the clearing account to a user, once per id */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -142,6 +145,9 @@ struct pq_op {
       size_t n;
     } keys_sync;
     struct { const char *challenge, *wallet; int64_t expires_at; } challenge;
+    struct { const pq_price *price; } price_set; /* borrowed; updated_at is the operation's time */
+    /* id: idempotent (a second grant with it changes nothing and answers PQ_ERR_ALREADY_EXISTS) */
+    struct { const char *user_id, *id, *kind; int64_t amount; } credit_grant;
   } in;
   struct {
     pq_err result;
@@ -157,6 +163,8 @@ struct pq_op {
     int reaped;         /* reap: jobs and workers it settled */
     int abandoned;      /* heartbeat: leases given back because the worker no longer claims them */
     int revoked;        /* keys_sync: keys no longer listed */
+    /* submit refused for money: what the job would hold and what was there */
+    struct { int64_t needed, available; } money;
   } out;
   pq_op_done_fn done;
   void *ud;             /* the caller's */
@@ -217,6 +225,13 @@ pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, s
 /* Entries of one attempt of a job's event log after seq `after`. */
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n);
+/* Money, read from the store: an account ("user:<id>", "revenue", ...),
+ * its transfers newest first (account NULL: all), prices. */
+pq_err pq_coord_account(pq_coord *c, const char *account, pq_account *out);
+pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
+                          size_t *n, int64_t *total);
+pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n);
+pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
 
 /* Waiting for a job to change: the hub, and the key a job's changes are
  * published under. */

@@ -122,6 +122,19 @@ pq_err pq__run_keys_sync(pq__batch *b, pq_op *op);
 pq_err pq__run_challenge_add(pq__batch *b, pq_op *op);
 pq_err pq__run_challenge_take(pq__batch *b, pq_op *op);
 
+/* ops_ledger.c */
+pq_err pq__run_price_set(pq__batch *b, pq_op *op);
+pq_err pq__run_credit_grant(pq__batch *b, pq_op *op);
+/* A new job of a priced model holds its worst case on its owner's account
+ * (sets job->held_micros and, when empty, its id); PQ_ERR_INSUFFICIENT_CREDITS
+ * with op->out.money filled when the available credit cannot cover it. */
+pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job);
+/* A job is about to be written in a terminal state: its cost to its owner
+ * (job->cost_micros) and the operator's (*operator_cost). */
+pq_err pq__ledger_price_end(pq__batch *b, pq_job *job, int64_t *operator_cost);
+/* ... and once it is written: the hold posted or voided, the operator's cost recorded. */
+pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost);
+
 /* reaper.c: lapsed leases, ended ttls and silent workers, in b's transaction */
 pq_err pq__reap(pq__batch *b, int *settled);
 

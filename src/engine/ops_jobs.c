@@ -63,7 +63,11 @@ static pq_err tell_parent(pq__batch *b, const pq_job *child) {
 pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *token) {
   if (!pq_job_transition_allowed(from, job->state)) return PQ_ERR_INVALID_STATE;
   job->updated_at = b->now;
-  pq_err result = b->c->ops->job_update(b->c->wconn, job, from, token);
+  int64_t operator_cost = 0;
+  bool ending = pq_job_state_terminal(job->state);
+  pq_err result = ending ? pq__ledger_price_end(b, job, &operator_cost) : PQ_OK;
+  if (result == PQ_OK) result = b->c->ops->job_update(b->c->wconn, job, from, token);
+  if (result == PQ_OK && ending) result = pq__ledger_settle(b, job, operator_cost); /* its money, once */
   if (result != PQ_OK) return result;
   pq__count_move(b->c, job->model, (int)from, job->state);
   if (pq__publish(b, job->id) != 0) return PQ_ERR_NO_MEMORY;
@@ -153,6 +157,10 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
       pq_job_free(job);
       return result;
     }
+  }
+  if ((result = pq__ledger_hold(b, op, job)) != PQ_OK) {
+    pq_job_free(job);
+    return result;
   }
   op->out.job = job;
   result = pq__enqueue(b, job);

@@ -115,6 +115,8 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_KEYS_SYNC: return pq__run_keys_sync(b, op);
     case PQ_OP_CHALLENGE_ADD: return pq__run_challenge_add(b, op);
     case PQ_OP_CHALLENGE_TAKE: return pq__run_challenge_take(b, op);
+    case PQ_OP_PRICE_SET: return pq__run_price_set(b, op);
+    case PQ_OP_CREDIT_GRANT: return pq__run_credit_grant(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;
@@ -582,6 +584,7 @@ pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
   if (c->cfg.batch_max <= 0) c->cfg.batch_max = 1024;
   if (c->cfg.reap_interval_ms <= 0) c->cfg.reap_interval_ms = 250;
   if (c->cfg.max_attempts <= 0) c->cfg.max_attempts = 3;
+  if (c->cfg.hold_max_tokens <= 0) c->cfg.hold_max_tokens = 4096;
   if (c->cfg.lease_timeout_ms <= 0) c->cfg.lease_timeout_ms = 60000;
   if (c->cfg.worker_timeout_ms <= 0) c->cfg.worker_timeout_ms = 30000;
   if (c->cfg.retry_backoff_ms <= 0) c->cfg.retry_backoff_ms = 1000;
@@ -695,6 +698,19 @@ pq_err pq_coord_list_keys(pq_coord *c, const char *user_id, pq_api_key ***out, s
 pq_err pq_coord_events(pq_coord *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n) {
   READ_ONCE(c, event_list, job_number, attempt, after, limit, out, n);
+}
+
+pq_err pq_coord_account(pq_coord *c, const char *account, pq_account *out) { READ_ONCE(c, account_get, account, out); }
+
+pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
+                          size_t *n, int64_t *total) {
+  READ_ONCE(c, transfer_list, account, limit, offset, out, n, total);
+}
+
+pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n) { READ_ONCE(c, price_list, out, n); }
+
+pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum) {
+  READ_ONCE(c, ledger_totals, balance_sum, held_sum, pending_sum);
 }
 
 bool pq_coord_ready(pq_coord *c) {

@@ -66,6 +66,8 @@ typedef struct pq_job {
   char *owner;                 /* the submitting user's id; "" when the server runs --open */
   char *worker_signature;      /* base64 Ed25519 over pq_receipt_worker_message(); may be NULL */
   char *parent_id;             /* the job this one is a step of (a council's); NULL: none. Set at insert */
+  int64_t held_micros;         /* what its owner's hold reserved at submit (0: no price, no hold) */
+  int64_t cost_micros;         /* what it cost its owner, once it ended (model/money.h) */
 } pq_job;
 
 pq_job *pq_job_new(void);      /* zeroed; NULL on OOM */

@@ -10,16 +10,18 @@
   "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "   \
   "lease_token, lease_expires_at, cancel_requested, output, prompt_tokens, "              \
   "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "    \
-  "worker_signature, kind, parent_id"
+  "worker_signature, kind, parent_id, held_micros, cost_micros"
 /* the same positions without the (possibly large) input and output: listings */
 #define PQ__JOB_SUMMARY_COLS                                                               \
   "number, id, model, '' AS input, priority, state, attempts, max_attempts, lease_timeout_ms, " \
   "created_at, updated_at, not_before, expires_at, leased_at, finished_at, worker_id, "    \
   "lease_token, lease_expires_at, cancel_requested, NULL AS output, prompt_tokens, "       \
   "completion_tokens, error_code, error_message, idempotency_key, request_hash, owner, "     \
-  "worker_signature, kind, parent_id"
+  "worker_signature, kind, parent_id, held_micros, cost_micros"
 #define PQ__WORKER_COLS "id, name, models, capabilities, online, created_at, last_seen_at, public_key, owner"
 #define PQ__USER_COLS "id, name, password_hash, admin, disabled, created_at"
+#define PQ__PRICE_COLS "model, input_per_mtok, output_per_mtok, cost_input_per_mtok, cost_output_per_mtok, updated_at"
+#define PQ__TRANSFER_COLS "id, debit, credit, amount, kind, job_id, state, posted, created_at, settled_at"
 #define PQ__KEY_COLS "id, user_id, prefix, hash, scope, name, created_at, expires_at, revoked_at"
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "base/error.h"
 #include "model/job.h"
+#include "model/money.h"
 
 typedef struct pq_store pq_store;
 typedef struct pq_conn pq_conn;
@@ -181,6 +182,28 @@ typedef struct pq_store_ops {
   pq_err (*challenge_sweep)(pq_conn *c, int64_t now);
   /* by id or prefix; user_id (when not NULL) must own it. PQ_ERR_NOT_FOUND */
   pq_err (*key_revoke)(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
+
+  /* money (model/money.h): prices by model, and the ledger */
+  pq_err (*price_put)(pq_conn *c, const pq_price *p);  /* insert or replace */
+  pq_err (*price_get)(pq_conn *c, const char *model, pq_price **out); /* PQ_ERR_NOT_FOUND */
+  pq_err (*price_list)(pq_conn *c, pq_price ***out, size_t *n);
+  /* An account's balance and holds (an account never written: zeros). */
+  pq_err (*account_get)(pq_conn *c, const char *id, pq_account *out);
+  /* Records t and applies it: a posted transfer moves its amount from debit
+   * to credit; a pending one adds it to debit's held. PQ_ERR_ALREADY_EXISTS
+   * when a transfer with its id exists (nothing changes). */
+  pq_err (*transfer_insert)(pq_conn *c, const pq_transfer *t);
+  /* Ends a pending transfer, once: posted moves `posted` (0..amount) from
+   * debit to credit, voided moves nothing; either releases its hold.
+   * PQ_ERR_STALE when it is not pending, PQ_ERR_NOT_FOUND when absent. */
+  pq_err (*transfer_settle)(pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now);
+  pq_err (*transfer_get)(pq_conn *c, const char *id, pq_transfer **out);
+  /* Newest first: the transfers touching account (NULL: all). */
+  pq_err (*transfer_list)(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
+                          size_t *n, int64_t *total);
+  /* Sums over every account (the invariants: balance sums to zero; held is
+   * what pending transfers reserve). */
+  pq_err (*ledger_totals)(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
 } pq_store_ops;
 
 /* ---- the registry (store/registry.c) ---- */

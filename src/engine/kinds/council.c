@@ -328,6 +328,7 @@ static pq_err add_usage(council *c, const pq_job *child) {
   json_object_set_new(usage, "promptTokens", json_integer(num(usage, "promptTokens") + child->prompt_tokens));
   json_object_set_new(usage, "completionTokens",
                       json_integer(num(usage, "completionTokens") + child->completion_tokens));
+  json_object_set_new(usage, "costMicros", json_integer(num(usage, "costMicros") + child->cost_micros));
   return PQ_OK;
 }
 
@@ -513,6 +514,7 @@ static pq_err complete(council *c, const char *decision, const char *synthesizer
   c->job->output = text;
   c->job->prompt_tokens = num(usage, "promptTokens");
   c->job->completion_tokens = num(usage, "completionTokens");
+  c->job->cost_micros = num(usage, "costMicros"); /* the sum of its children's: what the ledger charges */
   return pq_kind_finish(c->ctx, c->job, PQ_JOB_COMPLETED);
 }
 

@@ -56,39 +56,6 @@ static void *make_key(const PGresult *r, int row) {
 static void free_user(void *u) { pq_user_free(u); }
 static void free_key(void *k) { pq_api_key_free(k); }
 
-/* Every row of a statement made by make (freed with free_one on failure). */
-static pq_err rows(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const PGresult *, int),
-                   void (*free_one)(void *), void ***out, size_t *n) {
-  pq_err err;
-  PGresult *r = pq__pg_run(c, sql, p, &err);
-  if (!r) return err;
-  int count = PQntuples(r);
-  void **list = count ? calloc((size_t)count, sizeof *list) : NULL;
-  for (int i = 0; list && i < count; i++)
-    if (!(list[i] = make(r, i))) {
-      for (int k = 0; k < i; k++) free_one(list[k]);
-      free(list);
-      list = NULL;
-    }
-  PQclear(r);
-  if (count && !list) return PQ_ERR_NO_MEMORY;
-  *out = list;
-  *n = (size_t)count;
-  return PQ_OK;
-}
-
-static pq_err one(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const PGresult *, int),
-                  void (*free_one)(void *), void **out) {
-  void **list;
-  size_t n;
-  pq_err err = rows(c, sql, p, make, free_one, &list, &n);
-  if (err != PQ_OK) return err;
-  if (n) *out = list[0];
-  for (size_t i = 1; i < n; i++) free_one(list[i]);
-  free(list);
-  return n ? PQ_OK : PQ_ERR_NOT_FOUND;
-}
-
 static pq_err changed_one(pq_conn *c, const char *sql, pq__pgp *p) {
   pq_err err;
   PGresult *r = pq__pg_run(c, sql, p, &err);
@@ -116,11 +83,11 @@ pq_err pq__pg_user_insert(pq_conn *c, const pq_user *u) {
 pq_err pq__pg_user_get(pq_conn *c, const char *id, const char *name, pq_user **out) {
   pq__pgp p = {0};
   pq__pg_text(&p, id ? id : name);
-  return one(c, id ? SQL_USER_GET_ID : SQL_USER_GET_NAME, &p, make_user, free_user, (void **)out);
+  return pq__pg_one(c, id ? SQL_USER_GET_ID : SQL_USER_GET_NAME, &p, make_user, free_user, (void **)out);
 }
 
 pq_err pq__pg_user_list(pq_conn *c, pq_user ***out, size_t *n) {
-  return rows(c, SQL_USER_LIST, NULL, make_user, free_user, (void ***)out, n);
+  return pq__pg_rows(c, SQL_USER_LIST, NULL, make_user, free_user, (void ***)out, n);
 }
 
 pq_err pq__pg_user_set_disabled(pq_conn *c, const char *name, bool disabled) {
@@ -150,13 +117,13 @@ pq_err pq__pg_key_insert(pq_conn *c, const pq_api_key *k) {
 pq_err pq__pg_key_get_by_hash(pq_conn *c, const char *hash, pq_api_key **out) {
   pq__pgp p = {0};
   pq__pg_text(&p, hash);
-  return one(c, SQL_KEY_GET_HASH, &p, make_key, free_key, (void **)out);
+  return pq__pg_one(c, SQL_KEY_GET_HASH, &p, make_key, free_key, (void **)out);
 }
 
 pq_err pq__pg_key_list(pq_conn *c, const char *user_id, pq_api_key ***out, size_t *n) {
   pq__pgp p = {0};
   if (user_id) pq__pg_text(&p, user_id);
-  return rows(c, user_id ? SQL_KEY_LIST_USER : SQL_KEY_LIST_ALL, &p, make_key, free_key, (void ***)out, n);
+  return pq__pg_rows(c, user_id ? SQL_KEY_LIST_USER : SQL_KEY_LIST_ALL, &p, make_key, free_key, (void ***)out, n);
 }
 
 pq_err pq__pg_key_rebind(pq_conn *c, const char *hash, const char *user_id, const char *scope, const char *name) {

@@ -52,6 +52,12 @@ PGresult *pq__pg_run_once(pq_conn *c, const char *sql, const pq__pgp *p, pq_err 
 const char *pq__pg_col(const PGresult *r, int row, int col);
 int64_t pq__pg_i64(const PGresult *r, int row, int col);
 int pq__pg_dup(const PGresult *r, int row, int col, char **out); /* -1 on OOM */
+/* Every row of a statement made by make (freed with free_one on failure);
+ * and the one row it should find (PQ_ERR_NOT_FOUND when none). */
+pq_err pq__pg_rows(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const PGresult *, int),
+                   void (*free_one)(void *), void ***out, size_t *n);
+pq_err pq__pg_one(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const PGresult *, int),
+                  void (*free_one)(void *), void **out);
 /* Rows a statement changed. */
 int64_t pq__pg_changed(const PGresult *r);
 
@@ -103,6 +109,18 @@ pq_err pq__pg_key_rebind(pq_conn *c, const char *hash, const char *user_id, cons
 pq_err pq__pg_challenge_insert(pq_conn *c, const char *challenge, const char *wallet, int64_t expires_at);
 pq_err pq__pg_challenge_take(pq_conn *c, const char *challenge, const char *wallet, int64_t now);
 pq_err pq__pg_challenge_sweep(pq_conn *c, int64_t now);
+
+/* money.c */
+pq_err pq__pg_price_put(pq_conn *c, const pq_price *p);
+pq_err pq__pg_price_get(pq_conn *c, const char *model, pq_price **out);
+pq_err pq__pg_price_list(pq_conn *c, pq_price ***out, size_t *n);
+pq_err pq__pg_account_get(pq_conn *c, const char *id, pq_account *out);
+pq_err pq__pg_transfer_insert(pq_conn *c, const pq_transfer *t);
+pq_err pq__pg_transfer_settle(pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now);
+pq_err pq__pg_transfer_get(pq_conn *c, const char *id, pq_transfer **out);
+pq_err pq__pg_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
+                            size_t *n, int64_t *total);
+pq_err pq__pg_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
 pq_err pq__pg_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 
 #endif

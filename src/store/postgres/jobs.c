@@ -9,8 +9,8 @@
 
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, created_at, "
-    "updated_at, not_before, expires_at, idempotency_key, request_hash, owner, kind, parent_id) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+    "updated_at, not_before, expires_at, idempotency_key, request_hash, owner, kind, parent_id, held_micros) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
     /* a duplicate (an idempotency key another coordinator just used) answers no row, and
      * leaves the transaction usable, as a failed statement does in SQLite */
     "ON CONFLICT DO NOTHING RETURNING number";
@@ -27,7 +27,7 @@ static const char SQL_UPDATE[] =
     "UPDATE jobs SET state = $1, attempts = $2, updated_at = $3, not_before = $4, leased_at = $5, finished_at = $6, "
     "worker_id = $7, lease_token = $8, lease_expires_at = $9, cancel_requested = $10, output = $11, "
     "prompt_tokens = $12, completion_tokens = $13, error_code = $14, error_message = $15, expires_at = $16, "
-    "worker_signature = $20 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
+    "worker_signature = $20, cost_micros = $21 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
 static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 static const char SQL_DUE_LEASES[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' AND lease_expires_at <= $1 "
                                      "ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
@@ -93,6 +93,8 @@ static pq_job *row_to_job(const PGresult *r, int row) {
   bad |= pq__pg_dup(r, row, i++, &j->worker_signature);
   bad |= pq__pg_dup(r, row, i++, &j->kind);
   bad |= pq__pg_dup(r, row, i++, &j->parent_id);
+  j->held_micros = pq__pg_i64(r, row, i++);
+  j->cost_micros = pq__pg_i64(r, row, i++);
   if (bad || !j->model || !j->input || !j->kind) {
     pq_job_free(j);
     return NULL;
@@ -162,6 +164,7 @@ pq_err pq__pg_job_insert(pq_conn *c, pq_job *j) {
   pq__pg_text(&p, j->owner ? j->owner : "");
   pq__pg_text(&p, j->kind ? j->kind : PQ_JOB_KIND_DEFAULT);
   pq__pg_text(&p, j->parent_id);
+  pq__pg_int(&p, j->held_micros);
   pq_err err;
   PGresult *r = pq__pg_run(c, SQL_INSERT, &p, &err);
   if (!r) return err;
@@ -229,6 +232,7 @@ pq_err pq__pg_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
   pq__pg_text(&p, pq_job_state_name(expect_state));
   pq__pg_text(&p, expect_token);
   pq__pg_text(&p, j->worker_signature);
+  pq__pg_int(&p, j->cost_micros);
   int64_t changed = 0;
   pq_err err = command(c, SQL_UPDATE, &p, &changed);
   if (err != PQ_OK) return err;

@@ -459,6 +459,39 @@ static pq_err pg_open(const pq_store_config *cfg, pq_store **out) {
   return PQ_OK;
 }
 
+/* Every row of a statement made by make (freed with free_one on failure). */
+pq_err pq__pg_rows(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const PGresult *, int),
+                   void (*free_one)(void *), void ***out, size_t *n) {
+  pq_err err;
+  PGresult *r = pq__pg_run(c, sql, p, &err);
+  if (!r) return err;
+  int count = PQntuples(r);
+  void **list = count ? calloc((size_t)count, sizeof *list) : NULL;
+  for (int i = 0; list && i < count; i++)
+    if (!(list[i] = make(r, i))) {
+      for (int k = 0; k < i; k++) free_one(list[k]);
+      free(list);
+      list = NULL;
+    }
+  PQclear(r);
+  if (count && !list) return PQ_ERR_NO_MEMORY;
+  *out = list;
+  *n = (size_t)count;
+  return PQ_OK;
+}
+
+pq_err pq__pg_one(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const PGresult *, int),
+                  void (*free_one)(void *), void **out) {
+  void **list;
+  size_t n;
+  pq_err err = pq__pg_rows(c, sql, p, make, free_one, &list, &n);
+  if (err != PQ_OK) return err;
+  if (n) *out = list[0];
+  for (size_t i = 1; i < n; i++) free_one(list[i]);
+  free(list);
+  return n ? PQ_OK : PQ_ERR_NOT_FOUND;
+}
+
 const pq_store_ops pq_store_postgres_ops = {
     .name = "postgres",
     .single_coordinator = false,
@@ -511,5 +544,14 @@ const pq_store_ops pq_store_postgres_ops = {
     .challenge_insert = pq__pg_challenge_insert,
     .challenge_take = pq__pg_challenge_take,
     .challenge_sweep = pq__pg_challenge_sweep,
+    .price_put = pq__pg_price_put,
+    .price_get = pq__pg_price_get,
+    .price_list = pq__pg_price_list,
+    .account_get = pq__pg_account_get,
+    .transfer_insert = pq__pg_transfer_insert,
+    .transfer_settle = pq__pg_transfer_settle,
+    .transfer_get = pq__pg_transfer_get,
+    .transfer_list = pq__pg_transfer_list,
+    .ledger_totals = pq__pg_ledger_totals,
     .key_revoke = pq__pg_key_revoke,
 };

@@ -98,6 +98,18 @@ pq_err pq__sq_key_rebind(pq_conn *c, const char *hash, const char *user_id, cons
 pq_err pq__sq_challenge_insert(pq_conn *c, const char *challenge, const char *wallet, int64_t expires_at);
 pq_err pq__sq_challenge_take(pq_conn *c, const char *challenge, const char *wallet, int64_t now);
 pq_err pq__sq_challenge_sweep(pq_conn *c, int64_t now);
+
+/* money.c */
+pq_err pq__sq_price_put(pq_conn *c, const pq_price *p);
+pq_err pq__sq_price_get(pq_conn *c, const char *model, pq_price **out);
+pq_err pq__sq_price_list(pq_conn *c, pq_price ***out, size_t *n);
+pq_err pq__sq_account_get(pq_conn *c, const char *id, pq_account *out);
+pq_err pq__sq_transfer_insert(pq_conn *c, const pq_transfer *t);
+pq_err pq__sq_transfer_settle(pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now);
+pq_err pq__sq_transfer_get(pq_conn *c, const char *id, pq_transfer **out);
+pq_err pq__sq_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
+                            size_t *n, int64_t *total);
+pq_err pq__sq_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
 pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 
 #endif

@@ -13,7 +13,7 @@
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, "
     "lease_timeout_ms, created_at, updated_at, not_before, expires_at, idempotency_key, "
-    "request_hash, owner, kind, parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    "request_hash, owner, kind, parent_id, held_micros) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 static const char SQL_GET_ID[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE id = ?1";
 static const char SQL_GET_NUMBER[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE number = ?1";
 static const char SQL_GET_IDEM[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE owner = ?2 AND idempotency_key = ?1";
@@ -23,7 +23,7 @@ static const char SQL_UPDATE[] =
     "leased_at = ?5, finished_at = ?6, worker_id = ?7, lease_token = ?8, "
     "lease_expires_at = ?9, cancel_requested = ?10, output = ?11, prompt_tokens = ?12, "
     "completion_tokens = ?13, error_code = ?14, error_message = ?15, expires_at = ?16, "
-    "worker_signature = ?20 "
+    "worker_signature = ?20, cost_micros = ?21 "
     "WHERE number = ?17 AND state = ?18 AND (?19 IS NULL OR lease_token = ?19)";
 static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 /* the state leads jobs_lease_due and jobs_ttl_due, so these stay O(due rows) */
@@ -94,6 +94,8 @@ static pq_job *row_to_job(sqlite3_stmt *st) {
   bad |= pq__sq_col_dup(st, i++, &j->worker_signature);
   bad |= pq__sq_col_dup(st, i++, &j->kind);
   bad |= pq__sq_col_dup(st, i++, &j->parent_id);
+  j->held_micros = sqlite3_column_int64(st, i++);
+  j->cost_micros = sqlite3_column_int64(st, i++);
   if (bad || !j->model || !j->input || !j->kind) {
     pq_job_free(j);
     return NULL;
@@ -128,6 +130,7 @@ pq_err pq__sq_job_insert(pq_conn *c, pq_job *j) {
   pq__sq_bind_text(st, 15, j->owner ? j->owner : "");
   pq__sq_bind_text(st, 16, j->kind ? j->kind : PQ_JOB_KIND_DEFAULT);
   pq__sq_bind_text(st, 17, j->parent_id);
+  sqlite3_bind_int64(st, 18, j->held_micros);
   pq_err result = pq__sq_done_or_constraint(c, pq__sq_step_done(st), "insert job");
   if (result == PQ_OK) j->number = sqlite3_last_insert_rowid(c->db);
   return result;
@@ -194,6 +197,7 @@ pq_err pq__sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
   pq__sq_bind_text(st, 18, pq_job_state_name(expect_state));
   pq__sq_bind_text(st, 19, expect_token);
   pq__sq_bind_text(st, 20, j->worker_signature);
+  sqlite3_bind_int64(st, 21, j->cost_micros);
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "update job");
   return sqlite3_changes(c->db) == 1 ? PQ_OK : PQ_ERR_STALE;
 }

@@ -138,6 +138,20 @@ FORWARD(challenge_insert, (pq_conn *c, const char *challenge, const char *wallet
 FORWARD(challenge_take, (pq_conn *c, const char *challenge, const char *wallet, int64_t now),
         (FC(c)->inner, challenge, wallet, now))
 FORWARD(challenge_sweep, (pq_conn *c, int64_t now), (FC(c)->inner, now))
+FORWARD(price_put, (pq_conn *c, const pq_price *p), (FC(c)->inner, p))
+FORWARD(price_get, (pq_conn *c, const char *model, pq_price **out), (FC(c)->inner, model, out))
+FORWARD(price_list, (pq_conn *c, pq_price ***out, size_t *n), (FC(c)->inner, out, n))
+FORWARD(account_get, (pq_conn *c, const char *id, pq_account *out), (FC(c)->inner, id, out))
+FORWARD(transfer_insert, (pq_conn *c, const pq_transfer *t), (FC(c)->inner, t))
+FORWARD(transfer_settle, (pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now),
+        (FC(c)->inner, id, to, posted, now))
+FORWARD(transfer_get, (pq_conn *c, const char *id, pq_transfer **out), (FC(c)->inner, id, out))
+FORWARD(transfer_list,
+        (pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out, size_t *n,
+         int64_t *total),
+        (FC(c)->inner, account, limit, offset, out, n, total))
+FORWARD(ledger_totals, (pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum),
+        (FC(c)->inner, balance_sum, held_sum, pending_sum))
 FORWARD(key_revoke, (pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now),
         (FC(c)->inner, id_or_prefix, user_id, now))
 FORWARD(begin, (pq_conn *c, bool durable), (FC(c)->inner, durable))
@@ -292,5 +306,7 @@ const pq_store_ops pq_store_fault_ops = {
     OP(job_totals), OP(job_count_active), OP(job_count_queued_by_owner), OP(user_insert), OP(user_get),
     OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_rebind), OP(key_revoke),
     OP(challenge_insert), OP(challenge_take), OP(challenge_sweep),
+    OP(price_put), OP(price_get), OP(price_list), OP(account_get), OP(transfer_insert), OP(transfer_settle),
+    OP(transfer_get), OP(transfer_list), OP(ledger_totals),
 };
 #undef OP

@@ -662,6 +662,99 @@ static void challenges_are_spent_once(void **state) {
   assert_int_equal(ops->commit(f->w), PQ_OK);
 }
 
+static void prices_are_kept_per_model(void **state) {
+  fixture *f = *state;
+  pq_price a = {.model = "m", .input_per_mtok = 500000, .output_per_mtok = 1500000, .cost_input_per_mtok = 100000,
+                .cost_output_per_mtok = 300000, .updated_at = 7};
+  pq_price *got = NULL;
+  assert_int_equal(ops->price_get(f->w, "m", &got), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->price_put(f->w, &a), PQ_OK);
+  a.output_per_mtok = 2000000; /* set again: replaced, not added */
+  assert_int_equal(ops->price_put(f->w, &a), PQ_OK);
+  pq_price b = {.model = "a-first", .input_per_mtok = 1};
+  assert_int_equal(ops->price_put(f->w, &b), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->price_get(f->w, "m", &got), PQ_OK);
+  assert_int_equal(got->output_per_mtok, 2000000);
+  assert_int_equal(got->cost_input_per_mtok, 100000);
+  pq_price_free(got);
+  pq_price **all = NULL;
+  size_t n = 0;
+  assert_int_equal(ops->price_list(f->w, &all, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(all[0]->model, "a-first");
+  pq_price_free_array(all, n);
+}
+
+static void assert_account(fixture *f, const char *id, int64_t balance, int64_t held) {
+  pq_account a;
+  assert_int_equal(ops->account_get(f->w, id, &a), PQ_OK);
+  assert_int_equal(a.balance, balance);
+  assert_int_equal(a.held, held);
+}
+
+/* Transfers move money exactly once, holds reserve it until they are posted
+ * or voided once, and the ledger always sums to zero. */
+static void the_ledger_balances(void **state) {
+  fixture *f = *state;
+  pq_transfer grant = {.id = "grant:1", .debit = "clearing", .credit = "user:u", .amount = 1000, .kind = "grant",
+                       .state = PQ_TRANSFER_POSTED, .created_at = 1};
+  pq_transfer hold = {.id = "hold:j", .debit = "user:u", .credit = "revenue", .amount = 300, .kind = "hold",
+                      .job_id = "j", .state = PQ_TRANSFER_PENDING, .created_at = 2};
+  pq_transfer hold2 = {.id = "hold:k", .debit = "user:u", .credit = "revenue", .amount = 200, .kind = "hold",
+                       .job_id = "k", .state = PQ_TRANSFER_PENDING, .created_at = 3};
+  assert_account(f, "user:u", 0, 0); /* never written: zeros */
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->transfer_insert(f->w, &grant), PQ_OK);
+  assert_int_equal(ops->transfer_insert(f->w, &hold), PQ_OK);
+  assert_int_equal(ops->transfer_insert(f->w, &hold2), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_account(f, "user:u", 1000, 500);
+  assert_account(f, "clearing", -1000, 0);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->transfer_insert(f->w, &grant), PQ_ERR_ALREADY_EXISTS); /* once per id */
+  ops->rollback(f->w);
+  assert_account(f, "user:u", 1000, 500);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->transfer_settle(f->w, "hold:j", PQ_TRANSFER_POSTED, 120, 9), PQ_OK);
+  assert_int_equal(ops->transfer_settle(f->w, "hold:j", PQ_TRANSFER_VOIDED, 0, 9), PQ_ERR_STALE);
+  assert_int_equal(ops->transfer_settle(f->w, "hold:k", PQ_TRANSFER_VOIDED, 0, 9), PQ_OK);
+  assert_int_equal(ops->transfer_settle(f->w, "hold:none", PQ_TRANSFER_VOIDED, 0, 9), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_account(f, "user:u", 880, 0);
+  assert_account(f, "revenue", 120, 0);
+  int64_t balance = -1, held = -1, pending = -1;
+  assert_int_equal(ops->ledger_totals(f->w, &balance, &held, &pending), PQ_OK);
+  assert_int_equal(balance, 0);
+  assert_int_equal(held, 0);
+  assert_int_equal(pending, 0);
+  pq_transfer *t = NULL;
+  assert_int_equal(ops->transfer_get(f->w, "hold:j", &t), PQ_OK);
+  assert_int_equal(t->state, PQ_TRANSFER_POSTED);
+  assert_int_equal(t->posted, 120);
+  assert_int_equal(t->settled_at, 9);
+  assert_string_equal(t->job_id, "j");
+  pq_transfer_free(t);
+  pq_transfer **list = NULL;
+  size_t n = 0;
+  int64_t total = 0;
+  assert_int_equal(ops->transfer_list(f->w, "user:u", 2, 0, &list, &n, &total), PQ_OK);
+  assert_int_equal(total, 3);
+  assert_int_equal(n, 2);
+  assert_string_equal(list[0]->id, "hold:k"); /* newest first */
+  assert_int_equal(list[0]->state, PQ_TRANSFER_VOIDED);
+  pq_transfer_free_array(list, n);
+  assert_int_equal(ops->transfer_list(f->w, "revenue", 10, 0, &list, &n, &total), PQ_OK);
+  assert_int_equal(total, 2);
+  pq_transfer_free_array(list, n);
+  assert_int_equal(ops->transfer_list(f->w, NULL, 10, 2, &list, &n, &total), PQ_OK);
+  assert_int_equal(total, 3);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0]->id, "grant:1");
+  pq_transfer_free_array(list, n);
+}
+
 static void survives_reopen(void **state) {
   fixture *f = *state;
   pq_job *quick = make_job("m", 1, 4);
@@ -767,6 +860,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(kinds_are_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(scan_stops_when_asked, setup, teardown),
       cmocka_unit_test_setup_teardown(challenges_are_spent_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(prices_are_kept_per_model, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_ledger_balances, setup, teardown),
       cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(a_transaction_that_lost_its_session_does_not_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(the_writer_locks_the_jobs_it_reads, setup, teardown),

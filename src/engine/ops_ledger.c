@@ -1,0 +1,176 @@
+/* The ledger family (model/money.h): prices and credit grants as operations
+ * of their own; holds and charges inside the jobs family's operations, in
+ * the transaction that queues or ends the job, so a job and its money never
+ * disagree.
+ *
+ * At submit, a job of a priced model holds its worst case on its owner's
+ * account (the input's length as prompt tokens, at about 3 bytes a token,
+ * plus its max_tokens of output; a council, every member for every round
+ * and its dearest synthesizer). When it completes, its real cost is posted
+ * from the hold (and any excess charged on top); any other end voids the
+ * hold. Every job with a priced model and usage also records the operator's
+ * cost (operator -> upstream). Unpriced models cost nothing and hold nothing. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/ids.h"
+#include "engine/internal.h"
+#include "engine/kinds/council.h"
+
+#define BYTES_PER_TOKEN 3 /* an estimate that errs high: holds are worst cases */
+#define PROMPT_OVERHEAD_TOKENS 16
+#define ACCOUNT_LEN (PQ_UUID_LEN + 16)
+
+static void user_account(char out[ACCOUNT_LEN], const char *owner) { snprintf(out, ACCOUNT_LEN, "user:%s", owner); }
+
+static pq_err transfer(pq__batch *b, const char *id, const char *debit, const char *credit, int64_t amount,
+                       const char *kind, const char *job_id, pq_transfer_state state) {
+  if (amount <= 0) return PQ_OK;
+  pq_transfer t = {.id = (char *)id, .debit = (char *)debit, .credit = (char *)credit, .amount = amount,
+                   .kind = (char *)kind, .job_id = (char *)job_id, .state = state, .created_at = b->now};
+  return b->c->ops->transfer_insert(b->c->wconn, &t);
+}
+
+/* ---- prices and grants ---- */
+
+pq_err pq__run_price_set(pq__batch *b, pq_op *op) {
+  pq_price p = *op->in.price_set.price;
+  p.updated_at = b->now;
+  if (!p.model || !*p.model || p.input_per_mtok < 0 || p.output_per_mtok < 0 || p.cost_input_per_mtok < 0 ||
+      p.cost_output_per_mtok < 0)
+    return PQ_ERR_INVALID_REQUEST;
+  return b->c->ops->price_put(b->c->wconn, &p);
+}
+
+pq_err pq__run_credit_grant(pq__batch *b, pq_op *op) {
+  pq_user *u = NULL;
+  pq_err result = b->c->ops->user_get(b->c->wconn, op->in.credit_grant.user_id, NULL, &u);
+  pq_user_free(u);
+  if (result != PQ_OK) return result;
+  if (op->in.credit_grant.amount <= 0 || !op->in.credit_grant.id || !*op->in.credit_grant.id)
+    return PQ_ERR_INVALID_REQUEST;
+  char account[ACCOUNT_LEN], id[320];
+  user_account(account, op->in.credit_grant.user_id);
+  const char *kind = op->in.credit_grant.kind ? op->in.credit_grant.kind : "grant";
+  snprintf(id, sizeof id, "%s:%s", kind, op->in.credit_grant.id);
+  return transfer(b, id, "clearing", account, op->in.credit_grant.amount, kind, NULL, PQ_TRANSFER_POSTED);
+}
+
+/* ---- a job's worst case ---- */
+
+static pq_err price_of(pq__batch *b, const char *model, pq_price **out) {
+  pq_err result = b->c->ops->price_get(b->c->wconn, model, out);
+  if (result == PQ_ERR_NOT_FOUND) *out = NULL;
+  return result == PQ_ERR_NOT_FOUND ? PQ_OK : result;
+}
+
+static int64_t sat_add(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
+static int64_t sat_mul(int64_t a, int64_t b) { return b && a > INT64_MAX / b ? INT64_MAX : a * b; }
+
+/* What one model could charge for prompt + completion tokens (0 unpriced). */
+static pq_err worst_for(pq__batch *b, const char *model, int64_t prompt, int64_t completion, int64_t *out) {
+  pq_price *p = NULL;
+  pq_err result = price_of(b, model, &p);
+  *out = p ? pq_price_charge(p, prompt, completion) : 0;
+  pq_price_free(p);
+  return result;
+}
+
+/* A council: every member asked in every round (from round 2 its prompt
+ * holds every other answer), and the dearest synthesizer once. */
+static pq_err council_worst(pq__batch *b, json_t *input, int64_t base_prompt, int64_t *out) {
+  json_t *members = json_object_get(input, "members"), *synth = json_object_get(input, "synthesizers"), *m;
+  int64_t rounds = json_integer_value(json_object_get(input, "maxRounds"));
+  int64_t answer = json_integer_value(json_object_get(input, "maxTokens"));
+  int64_t prompt = sat_add(base_prompt, sat_mul((int64_t)json_array_size(members), answer));
+  int64_t total = 0, dearest = 0, one;
+  size_t i;
+  pq_err result = PQ_OK;
+  json_array_foreach(members, i, m) {
+    if ((result = worst_for(b, json_string_value(m), prompt, answer, &one))) return result;
+    total = sat_add(total, sat_mul(one, rounds));
+  }
+  json_array_foreach(synth, i, m) {
+    if ((result = worst_for(b, json_string_value(m), prompt, answer, &one))) return result;
+    if (one > dearest) dearest = one;
+  }
+  *out = sat_add(total, dearest);
+  return PQ_OK;
+}
+
+static pq_err worst_case(pq__batch *b, const pq_job *job, int64_t *out) {
+  json_t *input = json_loads(job->input, 0, NULL);
+  int64_t prompt = (int64_t)strlen(job->input) / BYTES_PER_TOKEN + PROMPT_OVERHEAD_TOKENS;
+  pq_err result;
+  if (job->kind && strcmp(job->kind, PQ_COUNCIL_KIND) == 0) {
+    result = council_worst(b, input, prompt, out);
+  } else {
+    json_t *max = json_object_get(json_object_get(input, "params"), "max_tokens");
+    bool embedding = job->kind && strcmp(job->kind, "embedding") == 0;
+    int64_t completion = embedding ? 0 : json_is_integer(max) ? json_integer_value(max) : b->c->cfg.hold_max_tokens;
+    result = worst_for(b, job->model, prompt, completion, out);
+  }
+  json_decref(input);
+  return result;
+}
+
+pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
+  if (job->parent_id || !job->owner || !*job->owner) return PQ_OK; /* a step of a job that holds; an open server */
+  int64_t worst = 0;
+  pq_err result = worst_case(b, job, &worst);
+  if (result != PQ_OK || worst == 0) return result;
+  char account[ACCOUNT_LEN], id[PQ_UUID_LEN + 8];
+  user_account(account, job->owner);
+  pq_account a;
+  if ((result = b->c->ops->account_get(b->c->wconn, account, &a)) != PQ_OK) return result;
+  if (a.balance - a.held < worst) {
+    op->out.money.needed = worst;
+    op->out.money.available = a.balance - a.held;
+    return PQ_ERR_INSUFFICIENT_CREDITS;
+  }
+  if (!job->id[0]) pq_uuid7(b->now, job->id);
+  snprintf(id, sizeof id, "hold:%s", job->id);
+  if ((result = transfer(b, id, account, "revenue", worst, "hold", job->id, PQ_TRANSFER_PENDING))) return result;
+  job->held_micros = worst;
+  return PQ_OK;
+}
+
+/* ---- a job's end ---- */
+
+pq_err pq__ledger_price_end(pq__batch *b, pq_job *job, int64_t *operator_cost) {
+  *operator_cost = 0;
+  bool council = job->kind && strcmp(job->kind, PQ_COUNCIL_KIND) == 0;
+  if (job->state != PQ_JOB_COMPLETED) job->cost_micros = 0; /* a voided hold costs its owner nothing */
+  /* a council summed its children's costs itself; the operator's were recorded as each ended */
+  if (council || (job->prompt_tokens <= 0 && job->completion_tokens <= 0)) return PQ_OK;
+  pq_price *p = NULL;
+  pq_err result = price_of(b, job->model, &p);
+  if (p) {
+    if (job->state == PQ_JOB_COMPLETED) job->cost_micros = pq_price_charge(p, job->prompt_tokens, job->completion_tokens);
+    *operator_cost = pq_price_cost(p, job->prompt_tokens, job->completion_tokens); /* upstream was paid anyway */
+  }
+  pq_price_free(p);
+  return result;
+}
+
+pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost) {
+  char id[PQ_UUID_LEN + 16], account[ACCOUNT_LEN];
+  pq_err result = PQ_OK;
+  if (operator_cost > 0) {
+    snprintf(id, sizeof id, "cost:%s", job->id);
+    result = transfer(b, id, "operator", "upstream", operator_cost, "cost", job->id, PQ_TRANSFER_POSTED);
+  }
+  if (result != PQ_OK || job->held_micros <= 0) return result;
+  snprintf(id, sizeof id, "hold:%s", job->id);
+  if (job->state != PQ_JOB_COMPLETED) return b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_VOIDED, 0, b->now);
+  int64_t from_hold = job->cost_micros < job->held_micros ? job->cost_micros : job->held_micros;
+  if ((result = b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_POSTED, from_hold, b->now))) return result;
+  if (job->cost_micros <= job->held_micros) return PQ_OK;
+  /* usage beyond the worst case (an estimate that erred low): charged on top */
+  user_account(account, job->owner);
+  snprintf(id, sizeof id, "charge:%s", job->id);
+  return transfer(b, id, account, "revenue", job->cost_micros - job->held_micros, "charge", job->id,
+                  PQ_TRANSFER_POSTED);
+}

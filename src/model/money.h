@@ -1,0 +1,70 @@
+/* Money: prices per model and the ledger's records.
+ *
+ * Every amount is an integer count of micro-units (1 USD = 1,000,000
+ * micros): no floating point touches a balance. Decimals appear only where a
+ * document shows them (pq_micros_to_usd).
+ *
+ * The ledger is double-entry: a transfer moves `amount` from its debit
+ * account to its credit account, so the sum over all accounts is always
+ * zero. A pending transfer (a hold) reserves the amount on the debit account
+ * (its `held`) until it is posted (the real amount moves) or voided, exactly
+ * once. Accounts: "user:<id>" (a user's credit), "revenue", "upstream" (the
+ * operator's cost of running models), "operator" (who pays that cost),
+ * "clearing" (where granted and bought credit comes from). */
+#ifndef PQ_MODEL_MONEY_H
+#define PQ_MODEL_MONEY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PQ_MICROS_PER_USD INT64_C(1000000)
+
+typedef struct pq_price {
+  char *model;
+  int64_t input_per_mtok, output_per_mtok;           /* what customers pay, micros per million tokens */
+  int64_t cost_input_per_mtok, cost_output_per_mtok; /* what the operator pays */
+  int64_t updated_at;
+} pq_price;
+
+void pq_price_free(pq_price *p);
+void pq_price_free_array(pq_price **p, size_t n);
+
+/* What tokens cost at a per-million price, rounded up to the micro (a
+ * fraction of a micro is still charged: the operator never loses to
+ * rounding). Saturates instead of overflowing. */
+int64_t pq_micros_for_tokens(int64_t tokens, int64_t per_mtok);
+/* A job's charge and the operator's cost from its usage. */
+int64_t pq_price_charge(const pq_price *p, int64_t prompt_tokens, int64_t completion_tokens);
+int64_t pq_price_cost(const pq_price *p, int64_t prompt_tokens, int64_t completion_tokens);
+/* micros as USD (for documents that show decimals; never for arithmetic). */
+double pq_micros_to_usd(int64_t micros);
+/* "12.345678" (6 decimals, exact) into buf (at least 32 bytes). */
+char *pq_micros_format(int64_t micros, char *buf, size_t size);
+/* Parses a decimal USD amount ("10", "0.25", "1.000001") into micros: 0, or
+ * -1 when it is not a plain non-negative decimal with at most 6 places. */
+int pq_micros_parse(const char *text, int64_t *out);
+
+typedef enum { PQ_TRANSFER_POSTED, PQ_TRANSFER_PENDING, PQ_TRANSFER_VOIDED } pq_transfer_state;
+
+typedef struct pq_transfer {
+  char *id;          /* idempotent: a second transfer with this id is refused */
+  char *debit, *credit;
+  int64_t amount;    /* > 0; a pending one reserves it, a posted one moved it */
+  char *kind;        /* "grant", "hold", "charge", "cost", ... */
+  char *job_id;      /* the job it pays for; NULL when none */
+  pq_transfer_state state;
+  int64_t posted;    /* a hold that was posted: the amount that moved (<= amount) */
+  int64_t created_at, settled_at;
+} pq_transfer;
+
+void pq_transfer_free(pq_transfer *t);
+void pq_transfer_free_array(pq_transfer **t, size_t n);
+const char *pq_transfer_state_name(pq_transfer_state s);
+
+typedef struct pq_account {
+  int64_t balance;   /* credit-positive: what a user may spend is balance - held */
+  int64_t held;
+} pq_account;
+
+#endif

@@ -1,0 +1,206 @@
+/* The PostgreSQL backend's money: the same contract as SQLite's. The writer
+ * reads a hold FOR UPDATE before settling it, so two coordinators never
+ * settle one hold twice (the state compare-and-set would refuse the second
+ * anyway). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/columns.h"
+#include "store/postgres/internal.h"
+
+static const char SQL_PRICE_PUT[] =
+    "INSERT INTO prices (" PQ__PRICE_COLS ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (model) DO UPDATE SET "
+    "input_per_mtok = excluded.input_per_mtok, output_per_mtok = excluded.output_per_mtok, "
+    "cost_input_per_mtok = excluded.cost_input_per_mtok, cost_output_per_mtok = excluded.cost_output_per_mtok, "
+    "updated_at = excluded.updated_at";
+static const char SQL_PRICE_GET[] = "SELECT " PQ__PRICE_COLS " FROM prices WHERE model = $1";
+static const char SQL_PRICE_LIST[] = "SELECT " PQ__PRICE_COLS " FROM prices ORDER BY model";
+static const char SQL_ACCOUNT_GET[] = "SELECT balance, held FROM accounts WHERE id = $1";
+static const char SQL_ACCOUNT_ADD[] = "INSERT INTO accounts (id, balance, held) VALUES ($1, $2, $3) "
+                                      "ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance, "
+                                      "held = accounts.held + excluded.held";
+static const char SQL_TRANSFER_INSERT[] = "INSERT INTO transfers (" PQ__TRANSFER_COLS ") "
+                                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                                          "ON CONFLICT DO NOTHING RETURNING number";
+static const char SQL_TRANSFER_GET[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers WHERE id = $1 FOR UPDATE";
+static const char SQL_TRANSFER_SETTLE[] = "UPDATE transfers SET state = $2, posted = $3, settled_at = $4 "
+                                          "WHERE id = $1 AND state = 'pending'";
+static const char SQL_TRANSFER_LIST_ACCOUNT[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers WHERE debit = $1 OR "
+                                                "credit = $1 ORDER BY number DESC LIMIT $2 OFFSET $3";
+static const char SQL_TRANSFER_COUNT_ACCOUNT[] = "SELECT COUNT(*) FROM transfers WHERE debit = $1 OR credit = $1";
+static const char SQL_TRANSFER_LIST_ALL[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers WHERE $1::text IS NULL "
+                                            "ORDER BY number DESC LIMIT $2 OFFSET $3";
+static const char SQL_TRANSFER_COUNT_ALL[] = "SELECT COUNT(*) FROM transfers WHERE $1::text IS NULL";
+static const char SQL_TOTALS[] = "SELECT COALESCE(SUM(balance), 0), COALESCE(SUM(held), 0), "
+                                 "(SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE state = 'pending') FROM accounts";
+
+static void *make_price(const PGresult *r, int row) {
+  pq_price *p = calloc(1, sizeof *p);
+  if (!p || pq__pg_dup(r, row, 0, &p->model)) {
+    pq_price_free(p);
+    return NULL;
+  }
+  p->input_per_mtok = pq__pg_i64(r, row, 1);
+  p->output_per_mtok = pq__pg_i64(r, row, 2);
+  p->cost_input_per_mtok = pq__pg_i64(r, row, 3);
+  p->cost_output_per_mtok = pq__pg_i64(r, row, 4);
+  p->updated_at = pq__pg_i64(r, row, 5);
+  return p;
+}
+static void free_price(void *p) { pq_price_free(p); }
+
+static void *make_transfer(const PGresult *r, int row) {
+  pq_transfer *t = calloc(1, sizeof *t);
+  if (!t || pq__pg_dup(r, row, 0, &t->id) || pq__pg_dup(r, row, 1, &t->debit) || pq__pg_dup(r, row, 2, &t->credit) ||
+      pq__pg_dup(r, row, 4, &t->kind) || pq__pg_dup(r, row, 5, &t->job_id)) {
+    pq_transfer_free(t);
+    return NULL;
+  }
+  const char *state = pq__pg_col(r, row, 6);
+  t->amount = pq__pg_i64(r, row, 3);
+  t->state = state && strcmp(state, "pending") == 0  ? PQ_TRANSFER_PENDING
+             : state && strcmp(state, "voided") == 0 ? PQ_TRANSFER_VOIDED
+                                                     : PQ_TRANSFER_POSTED;
+  t->posted = pq__pg_i64(r, row, 7);
+  t->created_at = pq__pg_i64(r, row, 8);
+  t->settled_at = pq__pg_i64(r, row, 9);
+  return t;
+}
+static void free_transfer(void *t) { pq_transfer_free(t); }
+
+static pq_err command(pq_conn *c, const char *sql, pq__pgp *p, int64_t *changed) {
+  pq_err err;
+  PGresult *r = pq__pg_run(c, sql, p, &err);
+  if (!r) return err;
+  if (changed) *changed = pq__pg_changed(r);
+  PQclear(r);
+  return PQ_OK;
+}
+
+pq_err pq__pg_price_put(pq_conn *c, const pq_price *price) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, price->model);
+  pq__pg_int(&p, price->input_per_mtok);
+  pq__pg_int(&p, price->output_per_mtok);
+  pq__pg_int(&p, price->cost_input_per_mtok);
+  pq__pg_int(&p, price->cost_output_per_mtok);
+  pq__pg_int(&p, price->updated_at);
+  return command(c, SQL_PRICE_PUT, &p, NULL);
+}
+
+pq_err pq__pg_price_get(pq_conn *c, const char *model, pq_price **out) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, model);
+  return pq__pg_one(c, SQL_PRICE_GET, &p, make_price, free_price, (void **)out);
+}
+
+pq_err pq__pg_price_list(pq_conn *c, pq_price ***out, size_t *n) {
+  return pq__pg_rows(c, SQL_PRICE_LIST, NULL, make_price, free_price, (void ***)out, n);
+}
+
+pq_err pq__pg_account_get(pq_conn *c, const char *id, pq_account *out) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_ACCOUNT_GET, &p, &err);
+  if (!r) return err;
+  *out = (pq_account){0};
+  if (PQntuples(r) == 1) {
+    out->balance = pq__pg_i64(r, 0, 0);
+    out->held = pq__pg_i64(r, 0, 1);
+  }
+  PQclear(r);
+  return PQ_OK;
+}
+
+static pq_err account_add(pq_conn *c, const char *id, int64_t balance, int64_t held) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  pq__pg_int(&p, balance);
+  pq__pg_int(&p, held);
+  return command(c, SQL_ACCOUNT_ADD, &p, NULL);
+}
+
+static pq_err apply(pq_conn *c, const char *debit, const char *credit, int64_t moved, int64_t held) {
+  pq_err result = PQ_OK;
+  if (moved || held) result = account_add(c, debit, -moved, held);
+  if (result == PQ_OK && moved) result = account_add(c, credit, moved, 0);
+  return result;
+}
+
+pq_err pq__pg_transfer_insert(pq_conn *c, const pq_transfer *t) {
+  pq__pgp p = {0};
+  bool posted = t->state == PQ_TRANSFER_POSTED;
+  pq__pg_text(&p, t->id);
+  pq__pg_text(&p, t->debit);
+  pq__pg_text(&p, t->credit);
+  pq__pg_int(&p, t->amount);
+  pq__pg_text(&p, t->kind);
+  pq__pg_text(&p, t->job_id);
+  pq__pg_text(&p, pq_transfer_state_name(t->state));
+  pq__pg_int(&p, posted ? t->amount : 0);
+  pq__pg_int(&p, t->created_at);
+  pq__pg_int(&p, posted ? t->created_at : 0);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_TRANSFER_INSERT, &p, &err);
+  if (!r) return err;
+  err = PQntuples(r) == 1 ? PQ_OK : PQ_ERR_ALREADY_EXISTS; /* another coordinator's, with this id */
+  PQclear(r);
+  if (err != PQ_OK) return err;
+  return t->state == PQ_TRANSFER_PENDING ? apply(c, t->debit, t->credit, 0, t->amount)
+                                         : apply(c, t->debit, t->credit, t->amount, 0);
+}
+
+pq_err pq__pg_transfer_get(pq_conn *c, const char *id, pq_transfer **out) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  return pq__pg_one(c, SQL_TRANSFER_GET, &p, make_transfer, free_transfer, (void **)out);
+}
+
+pq_err pq__pg_transfer_settle(pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now) {
+  pq_transfer *t = NULL;
+  pq_err result = pq__pg_transfer_get(c, id, &t);
+  if (result != PQ_OK) return result;
+  if (t->state != PQ_TRANSFER_PENDING || posted < 0 || posted > t->amount || to == PQ_TRANSFER_PENDING) {
+    result = t->state != PQ_TRANSFER_PENDING ? PQ_ERR_STALE : PQ_ERR_INTERNAL;
+    pq_transfer_free(t);
+    return result;
+  }
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  pq__pg_text(&p, pq_transfer_state_name(to));
+  pq__pg_int(&p, to == PQ_TRANSFER_POSTED ? posted : 0);
+  pq__pg_int(&p, now);
+  int64_t changed = 0;
+  result = command(c, SQL_TRANSFER_SETTLE, &p, &changed);
+  if (result == PQ_OK && changed != 1) result = PQ_ERR_STALE;
+  if (result == PQ_OK) result = apply(c, t->debit, t->credit, to == PQ_TRANSFER_POSTED ? posted : 0, -t->amount);
+  pq_transfer_free(t);
+  return result;
+}
+
+pq_err pq__pg_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
+                            size_t *n, int64_t *total) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, account);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, account ? SQL_TRANSFER_COUNT_ACCOUNT : SQL_TRANSFER_COUNT_ALL, &p, &err);
+  if (!r) return err;
+  *total = pq__pg_i64(r, 0, 0);
+  PQclear(r);
+  pq__pg_int(&p, limit);
+  pq__pg_int(&p, offset);
+  return pq__pg_rows(c, account ? SQL_TRANSFER_LIST_ACCOUNT : SQL_TRANSFER_LIST_ALL, &p, make_transfer, free_transfer,
+                     (void ***)out, n);
+}
+
+pq_err pq__pg_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum) {
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_TOTALS, NULL, &err);
+  if (!r) return err;
+  *balance_sum = pq__pg_i64(r, 0, 0);
+  *held_sum = pq__pg_i64(r, 0, 1);
+  *pending_sum = pq__pg_i64(r, 0, 2);
+  PQclear(r);
+  return PQ_OK;
+}

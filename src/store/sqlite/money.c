@@ -1,0 +1,205 @@
+/* The SQLite backend's money: prices, accounts and transfers (model/money.h).
+ * A transfer and the balances it changes are written in the caller's
+ * transaction; settling a hold is a compare-and-set on its state. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/columns.h"
+#include "store/sqlite/internal.h"
+
+static const char SQL_PRICE_PUT[] = "INSERT OR REPLACE INTO prices (" PQ__PRICE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_PRICE_GET[] = "SELECT " PQ__PRICE_COLS " FROM prices WHERE model = ?1";
+static const char SQL_PRICE_LIST[] = "SELECT " PQ__PRICE_COLS " FROM prices ORDER BY model";
+static const char SQL_ACCOUNT_GET[] = "SELECT balance, held FROM accounts WHERE id = ?1";
+static const char SQL_ACCOUNT_ADD[] = "INSERT INTO accounts (id, balance, held) VALUES (?1, ?2, ?3) "
+                                      "ON CONFLICT(id) DO UPDATE SET balance = balance + excluded.balance, "
+                                      "held = held + excluded.held";
+static const char SQL_TRANSFER_INSERT[] = "INSERT INTO transfers (" PQ__TRANSFER_COLS ") "
+                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+static const char SQL_TRANSFER_GET[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers WHERE id = ?1";
+static const char SQL_TRANSFER_SETTLE[] = "UPDATE transfers SET state = ?2, posted = ?3, settled_at = ?4 "
+                                          "WHERE id = ?1 AND state = 'pending'";
+/* the two indexes (debit, number) and (credit, number), merged */
+static const char SQL_TRANSFER_LIST_ACCOUNT[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers WHERE number IN "
+                                                "(SELECT number FROM transfers WHERE debit = ?1 UNION "
+                                                "SELECT number FROM transfers WHERE credit = ?1) "
+                                                "ORDER BY number DESC LIMIT ?2 OFFSET ?3";
+static const char SQL_TRANSFER_COUNT_ACCOUNT[] = "SELECT COUNT(*) FROM (SELECT number FROM transfers WHERE debit = ?1 "
+                                                 "UNION SELECT number FROM transfers WHERE credit = ?1)";
+static const char SQL_TRANSFER_LIST_ALL[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers ORDER BY number DESC "
+                                            "LIMIT ?2 OFFSET ?3";
+static const char SQL_TRANSFER_COUNT_ALL[] = "SELECT COUNT(*) FROM transfers";
+static const char SQL_TOTALS[] = "SELECT COALESCE(SUM(balance), 0), COALESCE(SUM(held), 0), "
+                                 "(SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE state = 'pending') FROM accounts";
+
+static void *make_price(sqlite3_stmt *st) {
+  pq_price *p = calloc(1, sizeof *p);
+  if (!p || pq__sq_col_dup(st, 0, &p->model)) {
+    pq_price_free(p);
+    return NULL;
+  }
+  p->input_per_mtok = sqlite3_column_int64(st, 1);
+  p->output_per_mtok = sqlite3_column_int64(st, 2);
+  p->cost_input_per_mtok = sqlite3_column_int64(st, 3);
+  p->cost_output_per_mtok = sqlite3_column_int64(st, 4);
+  p->updated_at = sqlite3_column_int64(st, 5);
+  return p;
+}
+static void free_price(void *p) { pq_price_free(p); }
+
+static pq_transfer_state parse_state(const unsigned char *s) {
+  if (s && strcmp((const char *)s, "pending") == 0) return PQ_TRANSFER_PENDING;
+  if (s && strcmp((const char *)s, "voided") == 0) return PQ_TRANSFER_VOIDED;
+  return PQ_TRANSFER_POSTED;
+}
+
+static void *make_transfer(sqlite3_stmt *st) {
+  pq_transfer *t = calloc(1, sizeof *t);
+  if (!t || pq__sq_col_dup(st, 0, &t->id) || pq__sq_col_dup(st, 1, &t->debit) || pq__sq_col_dup(st, 2, &t->credit) ||
+      pq__sq_col_dup(st, 4, &t->kind) || pq__sq_col_dup(st, 5, &t->job_id)) {
+    pq_transfer_free(t);
+    return NULL;
+  }
+  t->amount = sqlite3_column_int64(st, 3);
+  t->state = parse_state(sqlite3_column_text(st, 6));
+  t->posted = sqlite3_column_int64(st, 7);
+  t->created_at = sqlite3_column_int64(st, 8);
+  t->settled_at = sqlite3_column_int64(st, 9);
+  return t;
+}
+static void free_transfer(void *t) { pq_transfer_free(t); }
+
+pq_err pq__sq_price_put(pq_conn *c, const pq_price *p) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_PRICE_PUT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, p->model);
+  sqlite3_bind_int64(st, 2, p->input_per_mtok);
+  sqlite3_bind_int64(st, 3, p->output_per_mtok);
+  sqlite3_bind_int64(st, 4, p->cost_input_per_mtok);
+  sqlite3_bind_int64(st, 5, p->cost_output_per_mtok);
+  sqlite3_bind_int64(st, 6, p->updated_at);
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "set a price");
+}
+
+pq_err pq__sq_price_get(pq_conn *c, const char *model, pq_price **out) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_PRICE_GET);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, model);
+  return pq__sq_one_row(c, st, make_price, free_price, (void **)out);
+}
+
+pq_err pq__sq_price_list(pq_conn *c, pq_price ***out, size_t *n) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_PRICE_LIST);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  return pq__sq_collect_rows(c, st, make_price, free_price, (void ***)out, n);
+}
+
+pq_err pq__sq_account_get(pq_conn *c, const char *id, pq_account *out) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_ACCOUNT_GET);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  *out = (pq_account){0};
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    out->balance = sqlite3_column_int64(st, 0);
+    out->held = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "read an account");
+}
+
+static pq_err account_add(pq_conn *c, const char *id, int64_t balance, int64_t held) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_ACCOUNT_ADD);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  sqlite3_bind_int64(st, 2, balance);
+  sqlite3_bind_int64(st, 3, held);
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "change an account");
+}
+
+/* What a transfer does to its accounts: a posted one moves amount, a pending one reserves it. */
+static pq_err apply(pq_conn *c, const char *debit, const char *credit, int64_t moved, int64_t held) {
+  pq_err result = PQ_OK;
+  if (moved || held) result = account_add(c, debit, -moved, held);
+  if (result == PQ_OK && moved) result = account_add(c, credit, moved, 0);
+  return result;
+}
+
+pq_err pq__sq_transfer_insert(pq_conn *c, const pq_transfer *t) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_TRANSFER_INSERT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, t->id);
+  pq__sq_bind_text(st, 2, t->debit);
+  pq__sq_bind_text(st, 3, t->credit);
+  sqlite3_bind_int64(st, 4, t->amount);
+  pq__sq_bind_text(st, 5, t->kind);
+  pq__sq_bind_text(st, 6, t->job_id);
+  pq__sq_bind_text(st, 7, pq_transfer_state_name(t->state));
+  sqlite3_bind_int64(st, 8, t->state == PQ_TRANSFER_POSTED ? t->amount : 0);
+  sqlite3_bind_int64(st, 9, t->created_at);
+  sqlite3_bind_int64(st, 10, t->state == PQ_TRANSFER_POSTED ? t->created_at : 0);
+  pq_err result = pq__sq_done_or_constraint(c, pq__sq_step_done(st), "record a transfer");
+  if (result != PQ_OK) return result;
+  return t->state == PQ_TRANSFER_PENDING ? apply(c, t->debit, t->credit, 0, t->amount)
+                                         : apply(c, t->debit, t->credit, t->amount, 0);
+}
+
+pq_err pq__sq_transfer_get(pq_conn *c, const char *id, pq_transfer **out) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_TRANSFER_GET);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  return pq__sq_one_row(c, st, make_transfer, free_transfer, (void **)out);
+}
+
+pq_err pq__sq_transfer_settle(pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now) {
+  pq_transfer *t = NULL;
+  pq_err result = pq__sq_transfer_get(c, id, &t);
+  if (result != PQ_OK) return result;
+  if (t->state != PQ_TRANSFER_PENDING || posted < 0 || posted > t->amount || to == PQ_TRANSFER_PENDING) {
+    result = t->state != PQ_TRANSFER_PENDING ? PQ_ERR_STALE : PQ_ERR_INTERNAL;
+    pq_transfer_free(t);
+    return result;
+  }
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_TRANSFER_SETTLE);
+  if (!st) result = PQ_ERR_STORE_FAILED;
+  else {
+    pq__sq_bind_text(st, 1, id);
+    pq__sq_bind_text(st, 2, pq_transfer_state_name(to));
+    sqlite3_bind_int64(st, 3, to == PQ_TRANSFER_POSTED ? posted : 0);
+    sqlite3_bind_int64(st, 4, now);
+    result = pq__sq_done_or_constraint(c, pq__sq_step_done(st), "settle a hold");
+    if (result == PQ_OK && sqlite3_changes(c->db) != 1) result = PQ_ERR_STALE;
+  }
+  if (result == PQ_OK) result = apply(c, t->debit, t->credit, to == PQ_TRANSFER_POSTED ? posted : 0, -t->amount);
+  pq_transfer_free(t);
+  return result;
+}
+
+pq_err pq__sq_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
+                            size_t *n, int64_t *total) {
+  sqlite3_stmt *count = pq__sq_stmt(c, account ? SQL_TRANSFER_COUNT_ACCOUNT : SQL_TRANSFER_COUNT_ALL);
+  if (!count) return PQ_ERR_STORE_FAILED;
+  if (account) pq__sq_bind_text(count, 1, account);
+  pq_err result = pq__sq_count_one(c, count, total);
+  if (result != PQ_OK) return result;
+  sqlite3_stmt *st = pq__sq_stmt(c, account ? SQL_TRANSFER_LIST_ACCOUNT : SQL_TRANSFER_LIST_ALL);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  if (account) pq__sq_bind_text(st, 1, account);
+  sqlite3_bind_int64(st, 2, limit);
+  sqlite3_bind_int64(st, 3, offset);
+  return pq__sq_collect_rows(c, st, make_transfer, free_transfer, (void ***)out, n);
+}
+
+pq_err pq__sq_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_TOTALS);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *balance_sum = sqlite3_column_int64(st, 0);
+    *held_sum = sqlite3_column_int64(st, 1);
+    *pending_sum = sqlite3_column_int64(st, 2);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? PQ_OK : pq__sq_fail(c->db, "sum the ledger");
+}
