@@ -57,6 +57,26 @@ typedef pq_err (*pq_job_answer_fn)(pq_req *req, const pq_job *job, void *ctx);
 pq_err pq_api_answer_when_done(pq_req *req, const char *job_id, int64_t wait_ms, pq_job_answer_fn answer,
                                void *ctx);
 
+/* money (api/native/money.c) */
+/* {"micros": n, "usd": "0.000123"} (new reference) */
+json_t *pq_api_money_json(int64_t micros);
+pq_err pq_api_prices_list(pq_req *req);
+pq_err pq_api_price_set(pq_req *req);
+pq_err pq_api_credits(pq_req *req);
+pq_err pq_api_credit_grant(pq_req *req);
+pq_err pq_api_ledger(pq_req *req);
+
+/* reports (api/native/reports.c): the ledger's sums over [from, to), micros */
+typedef struct pq_financials {
+  int64_t subscription, micro_payment, other_payments; /* money in */
+  int64_t usage;           /* credits spent on jobs */
+  int64_t granted;         /* credits an operator gave */
+  int64_t api_cost, worker_earnings; /* money out */
+  int64_t income, expenses; /* the sums of the above */
+} pq_financials;
+pq_err pq_api_financials(pq_req *req, int64_t from, int64_t to, pq_financials *out);
+pq_err pq_api_reports(pq_req *req);
+
 /* receipts */
 /* The signed receipt of a completed job (with its worker's signature when it
  * gave one), or NULL when this coordinator signs none. New reference. */

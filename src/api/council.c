@@ -65,10 +65,7 @@ pq_err pq_api_council_prepare(pq_req *req, json_t *input) {
 
 bool pq_api_is_council(const pq_job *job) { return job->kind && strcmp(job->kind, PQ_COUNCIL_KIND) == 0; }
 
-double pq_api_council_cost_usd(const pq_job *job) {
-  (void)job; /* prices arrive with the ledger: every cost is 0 until then */
-  return 0.0;
-}
+double pq_api_council_cost_usd(const pq_job *job) { return pq_micros_to_usd(job->cost_micros); }
 
 json_t *pq_api_council_state(const pq_job *job) {
   json_t *st = job->output ? json_loads(job->output, 0, NULL) : NULL;

@@ -15,7 +15,7 @@
  * caller's own councils count. */
 pq_err pq_api_council_prepare(pq_req *req, json_t *input);
 bool pq_api_is_council(const pq_job *job);
-/* What the council cost in USD (0 until prices exist). */
+/* What the council cost its owner in USD (the sum of its children's costs; 0 unpriced). */
 double pq_api_council_cost_usd(const pq_job *job);
 /* The council's output parsed: the deliberation so far, or its result (new reference; {} when none). */
 json_t *pq_api_council_state(const pq_job *job);

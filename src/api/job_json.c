@@ -58,6 +58,11 @@ static json_t *job_fields(const pq_job *j) {
                    "worker_id", j->worker_id, "cancel_requested", j->cancel_requested, "usage", usage, "error",
                    error, "latency_ms", latency);
   if (obj && j->parent_id) json_object_set_new(obj, "parent_id", json_string(j->parent_id)); /* a step of that job */
+  if (obj) { /* what it cost its owner (once it ended) and what it holds meanwhile */
+    json_object_set_new(obj, "cost", pq_api_money_json(j->cost_micros));
+    if (j->held_micros && !pq_job_state_terminal(j->state))
+      json_object_set_new(obj, "held", pq_api_money_json(j->held_micros));
+  }
   return obj;
 }
 

@@ -49,6 +49,14 @@ static const pq_route native_routes[] = {
     ROUTE("GET", "/v1/jobs/{id}/receipt", pq_api_job_receipt, 0, PQ_ROLE_CLIENT, "jobs.receipt"),
     ROUTE("GET", "/v1/receipts/key", pq_api_receipt_key, 0, PQ_ROLE_PUBLIC, "receipts.key"),
 
+    /* money */
+    ROUTE("GET", "/v1/prices", pq_api_prices_list, 0, PQ_ROLE_CLIENT, "prices.list"),
+    ROUTE("PUT", "/v1/prices/{model}", pq_api_price_set, JSON | BODY, PQ_ROLE_ADMIN, "prices.set"),
+    ROUTE("GET", "/v1/credits", pq_api_credits, 0, PQ_ROLE_CLIENT, "credits.get"),
+    ROUTE("POST", "/v1/credits/grant", pq_api_credit_grant, JSON | BODY, PQ_ROLE_ADMIN, "credits.grant"),
+    ROUTE("GET", "/v1/ledger", pq_api_ledger, 0, PQ_ROLE_CLIENT, "ledger.list"),
+    ROUTE("GET", "/v1/reports", pq_api_reports, 0, PQ_ROLE_ADMIN, "reports.get"),
+
     /* workers */
     ROUTE("POST", "/v1/jobs/{id}/complete", pq_api_job_complete, JSON | BODY | PQ_ROUTE_RESULT, PQ_ROLE_WORKER,
           "jobs.complete"),

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "client/client.h"
+#include "engine/coord.h"
 
 int pq_cmd_serve(int argc, char **argv);
 int pq_cmd_worker(int argc, char **argv);
@@ -16,6 +17,8 @@ int pq_cmd_user(int argc, char **argv);
 int pq_cmd_key(int argc, char **argv);
 int pq_cmd_routes(int argc, char **argv);
 int pq_cmd_receipt(int argc, char **argv);
+int pq_cmd_credit(int argc, char **argv);
+int pq_cmd_price(int argc, char **argv);
 
 /* Options shared by the commands that talk to a coordinator. */
 typedef struct pq_cli_client_opts {
@@ -44,5 +47,9 @@ int pq_cli_data_path(const char *data, char *out, size_t size);
 /* The store to open: store when given, else the data folder's SQLite file
  * (the folder is made). Prints why and returns -1 on failure. */
 int pq_cli_store_url(const char *store, const char *data, char *out, size_t size);
+/* An engine of the command line's own on that store (admin_only: no
+ * reaper, no index), whose typed operations the store serialises with a
+ * running server's. NULL after printing why. Close with pq_coord_close. */
+pq_coord *pq_cli_engine_open(const char *store, const char *data);
 
 #endif

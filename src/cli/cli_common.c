@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "engine/coord.h"
 #include "store/store.h"
 
 int pq_cli_call(const pq_cli_client_opts *o, const char *method, const char *path, json_t *body,
@@ -65,4 +66,18 @@ int pq_cli_data_path(const char *data, char *out, size_t size) {
     return -1;
   }
   return 0;
+}
+
+pq_coord *pq_cli_engine_open(const char *store, const char *data) {
+  char url[1300];
+  umask(077); /* a store it makes is the operator's alone */
+  if (pq_cli_store_url(store, data, url, sizeof url) != 0) return NULL;
+  pq_coord_config cfg = {.store_url = url, .admin_only = true,
+                         .store = {.sync_full = true, .busy_timeout_ms = 10000, .read_pool_size = 1}};
+  pq_coord *c = NULL;
+  if (pq_coord_open(&cfg, &c) != PQ_OK) {
+    fprintf(stderr, "promptq: cannot open the store %s\n", url);
+    return NULL;
+  }
+  return c;
 }

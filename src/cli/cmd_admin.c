@@ -44,19 +44,7 @@ static const pq_opt admin_options[] = {
 #undef S
 #define N_OPTS (sizeof admin_options / sizeof admin_options[0])
 
-static pq_coord *engine_open(const admin_opts *o) {
-  char url[1300];
-  umask(077); /* a store it makes is the operator's alone */
-  if (pq_cli_store_url(o->store, o->data, url, sizeof url) != 0) return NULL;
-  pq_coord_config cfg = {.store_url = url, .admin_only = true,
-                         .store = {.sync_full = true, .busy_timeout_ms = 10000, .read_pool_size = 1}};
-  pq_coord *c = NULL;
-  if (pq_coord_open(&cfg, &c) != PQ_OK) {
-    fprintf(stderr, "promptq: cannot open the store %s\n", url);
-    return NULL;
-  }
-  return c;
-}
+static pq_coord *engine_open(const admin_opts *o) { return pq_cli_engine_open(o->store, o->data); }
 
 /* One typed operation, committed before it returns. */
 static pq_err write_op(pq_coord *c, pq_op *op) {

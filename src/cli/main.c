@@ -14,6 +14,8 @@ static const struct {
     {"worker", pq_cmd_worker, "run a worker that leases and runs jobs (echo, or any OpenAI-compatible server)"},
     {"submit", pq_cmd_submit, "submit a job (--wait for its answer, --stream for its tokens)"},
     {"council", pq_cmd_council, "ask a council of models (--stream to watch it deliberate)"},
+    {"price", pq_cmd_price, "prices per model: set MODEL --input USD --output USD | ls"},
+    {"credit", pq_cmd_credit, "a user's credit: grant USER USD | show USER"},
     {"jobs", pq_cmd_jobs, "list, show or cancel jobs: jobs ls|show ID|cancel ID"},
     {"user", pq_cmd_user, "users: user add NAME [--admin] | ls | disable NAME | enable NAME"},
     {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},

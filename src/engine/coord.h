@@ -232,6 +232,11 @@ pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64
                           size_t *n, int64_t *total);
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n);
 pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
+/* Reports: what was posted in [from, to) by kind; jobs that ended in it, grouped. */
+pq_err pq_coord_ledger_sums(pq_coord *c, int64_t from, int64_t to,
+                            void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx);
+pq_err pq_coord_job_report(pq_coord *c, int64_t from, int64_t to, pq_report_by by,
+                           void (*fn)(void *ctx, const pq_report_row *row), void *ctx);
 
 /* Waiting for a job to change: the hub, and the key a job's changes are
  * published under. */

@@ -713,6 +713,16 @@ pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_s
   READ_ONCE(c, ledger_totals, balance_sum, held_sum, pending_sum);
 }
 
+pq_err pq_coord_ledger_sums(pq_coord *c, int64_t from, int64_t to,
+                            void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx) {
+  READ_ONCE(c, ledger_sums, from, to, fn, ctx);
+}
+
+pq_err pq_coord_job_report(pq_coord *c, int64_t from, int64_t to, pq_report_by by,
+                           void (*fn)(void *ctx, const pq_report_row *row), void *ctx) {
+  READ_ONCE(c, job_report, from, to, by, fn, ctx);
+}
+
 bool pq_coord_ready(pq_coord *c) {
   pq_conn *conn = c->ops->acquire(c->store, PQ_CONN_READ);
   if (!conn) return false;

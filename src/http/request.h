@@ -58,6 +58,7 @@ struct pq_req {
   bool bad_framing;      /* refused before its body: answered, then the connection closes */
   bool dispatched, answered; /* each happens at most once per request */
   pq_handler_fn resume;
+  pq_handler_fn then;    /* an API helper's continuation after its own (api/native/jobs.c: after a submit) */
   int status;
   char *reply;           /* serialized body (malloc'd) */
   const char *reply_type; /* NULL: application/json */

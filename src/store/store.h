@@ -39,6 +39,13 @@ typedef struct pq_store_config {
                           * session state (named statements, session locks) outlives a transaction */
 } pq_store_config;
 
+/* A report's row: jobs that ended in a period, of one model, owner or day. */
+typedef enum { PQ_REPORT_BY_MODEL, PQ_REPORT_BY_USER, PQ_REPORT_BY_DAY } pq_report_by;
+typedef struct pq_report_row {
+  const char *key;  /* the model, the owner's id, or "YYYY-MM-DD" */
+  int64_t jobs, completed, prompt_tokens, completion_tokens, cost_micros;
+} pq_report_row;
+
 typedef struct pq_job_filter {
   int state;             /* -1 = any */
   const char *model;     /* NULL = any */
@@ -204,6 +211,13 @@ typedef struct pq_store_ops {
   /* Sums over every account (the invariants: balance sums to zero; held is
    * what pending transfers reserve). */
   pq_err (*ledger_totals)(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
+  /* The amounts posted in [from, to) (wall ms, by when they were posted), one call per kind. */
+  pq_err (*ledger_sums)(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
+                        void *ctx);
+  /* Jobs that ended in [from, to), grouped by model, owner or UTC day
+   * (group: "YYYY-MM-DD"); one call per group, in key order. */
+  pq_err (*job_report)(pq_conn *c, int64_t from, int64_t to, pq_report_by by,
+                       void (*fn)(void *ctx, const pq_report_row *row), void *ctx);
 } pq_store_ops;
 
 /* ---- the registry (store/registry.c) ---- */

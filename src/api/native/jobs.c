@@ -87,6 +87,23 @@ static pq_err submit_done(pq_req *req) {
                                 req->op.out.replayed));
 }
 
+/* Every door's submit: a refusal for money says how much, in the caller's
+ * dialect (its renderer shapes the message and details), then the door's own
+ * continuation runs. */
+static pq_err submitted(pq_req *req) {
+  pq_err e = req->op.out.result;
+  if (e == PQ_ERR_INSUFFICIENT_CREDITS || e == PQ_ERR_BUDGET_EXCEEDED) {
+    char need[32], have[32];
+    int64_t needed = req->op.out.money.needed, available = req->op.out.money.available;
+    return pq_req_fail(req, e,
+                       json_pack("{s:o,s:o}", "needed", pq_api_money_json(needed), "available",
+                                 pq_api_money_json(available)),
+                       "this job may cost up to %s USD; %s USD is available", pq_micros_format(needed, need, sizeof need),
+                       pq_micros_format(available, have, sizeof have));
+  }
+  return req->then(req);
+}
+
 pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume) {
   pq_job *job = NULL;
   pq_err e = pq_api_parse_submit(req, body, &job);
@@ -97,7 +114,8 @@ pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume)
   }
   req->op.kind = PQ_OP_SUBMIT;
   req->op.in.submit.job = job; /* the op owns it now */
-  pq_req_run_op(req, resume);
+  req->then = resume;
+  pq_req_run_op(req, submitted);
   return PQ_OK;
 }
 

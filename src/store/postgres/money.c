@@ -204,3 +204,49 @@ pq_err pq__pg_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum,
   PQclear(r);
   return PQ_OK;
 }
+
+static const char SQL_LEDGER_SUMS[] = "SELECT kind, SUM(posted) FROM transfers WHERE state = 'posted' AND "
+                                      "settled_at >= $1 AND settled_at < $2 GROUP BY kind ORDER BY kind";
+#define REPORT_SQL(key)                                                                                         \
+  "SELECT " key " AS k, COUNT(*), SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END), SUM(prompt_tokens), " \
+  "SUM(completion_tokens), SUM(cost_micros) FROM jobs WHERE finished_at >= $1 AND finished_at < $2 AND "       \
+  "finished_at > 0 AND parent_id IS NULL GROUP BY k ORDER BY k"
+static const char SQL_REPORT_MODEL[] = REPORT_SQL("model");
+static const char SQL_REPORT_USER[] = REPORT_SQL("owner");
+static const char SQL_REPORT_DAY[] =
+    REPORT_SQL("to_char(to_timestamp(finished_at / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')");
+
+pq_err pq__pg_ledger_sums(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
+                          void *ctx) {
+  pq__pgp p = {0};
+  pq__pg_int(&p, from);
+  pq__pg_int(&p, to);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_LEDGER_SUMS, &p, &err);
+  if (!r) return err;
+  for (int i = 0; i < PQntuples(r); i++) fn(ctx, pq__pg_col(r, i, 0), pq__pg_i64(r, i, 1));
+  PQclear(r);
+  return PQ_OK;
+}
+
+pq_err pq__pg_job_report(pq_conn *c, int64_t from, int64_t to, pq_report_by by,
+                         void (*fn)(void *ctx, const pq_report_row *row), void *ctx) {
+  pq__pgp p = {0};
+  pq__pg_int(&p, from);
+  pq__pg_int(&p, to);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, by == PQ_REPORT_BY_MODEL ? SQL_REPORT_MODEL
+                              : by == PQ_REPORT_BY_USER ? SQL_REPORT_USER
+                                                        : SQL_REPORT_DAY,
+                           &p, &err);
+  if (!r) return err;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *key = pq__pg_col(r, i, 0);
+    pq_report_row row = {.key = key ? key : "", .jobs = pq__pg_i64(r, i, 1), .completed = pq__pg_i64(r, i, 2),
+                         .prompt_tokens = pq__pg_i64(r, i, 3), .completion_tokens = pq__pg_i64(r, i, 4),
+                         .cost_micros = pq__pg_i64(r, i, 5)};
+    fn(ctx, &row);
+  }
+  PQclear(r);
+  return PQ_OK;
+}

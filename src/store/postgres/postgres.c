@@ -553,5 +553,7 @@ const pq_store_ops pq_store_postgres_ops = {
     .transfer_get = pq__pg_transfer_get,
     .transfer_list = pq__pg_transfer_list,
     .ledger_totals = pq__pg_ledger_totals,
+    .ledger_sums = pq__pg_ledger_sums,
+    .job_report = pq__pg_job_report,
     .key_revoke = pq__pg_key_revoke,
 };

@@ -110,6 +110,10 @@ pq_err pq__sq_transfer_get(pq_conn *c, const char *id, pq_transfer **out);
 pq_err pq__sq_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
                             size_t *n, int64_t *total);
 pq_err pq__sq_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
+pq_err pq__sq_ledger_sums(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
+                          void *ctx);
+pq_err pq__sq_job_report(pq_conn *c, int64_t from, int64_t to, pq_report_by by,
+                         void (*fn)(void *ctx, const pq_report_row *row), void *ctx);
 pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
 
 #endif

@@ -203,3 +203,46 @@ pq_err pq__sq_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum,
   sqlite3_reset(st);
   return rc == SQLITE_ROW ? PQ_OK : pq__sq_fail(c->db, "sum the ledger");
 }
+
+static const char SQL_LEDGER_SUMS[] = "SELECT kind, SUM(posted) FROM transfers WHERE state = 'posted' AND "
+                                      "settled_at >= ?1 AND settled_at < ?2 GROUP BY kind ORDER BY kind";
+/* a council's children are in their parent's row: only jobs of their own count */
+#define REPORT_SQL(key)                                                                                         \
+  "SELECT " key " AS k, COUNT(*), SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END), SUM(prompt_tokens), " \
+  "SUM(completion_tokens), SUM(cost_micros) FROM jobs WHERE finished_at >= ?1 AND finished_at < ?2 AND "       \
+  "finished_at > 0 AND parent_id IS NULL GROUP BY k ORDER BY k"
+static const char SQL_REPORT_MODEL[] = REPORT_SQL("model");
+static const char SQL_REPORT_USER[] = REPORT_SQL("owner");
+static const char SQL_REPORT_DAY[] = REPORT_SQL("strftime('%Y-%m-%d', finished_at / 1000, 'unixepoch')");
+
+pq_err pq__sq_ledger_sums(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
+                          void *ctx) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_LEDGER_SUMS);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, from);
+  sqlite3_bind_int64(st, 2, to);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "sum the ledger by kind");
+}
+
+pq_err pq__sq_job_report(pq_conn *c, int64_t from, int64_t to, pq_report_by by,
+                         void (*fn)(void *ctx, const pq_report_row *row), void *ctx) {
+  sqlite3_stmt *st = pq__sq_stmt(c, by == PQ_REPORT_BY_MODEL ? SQL_REPORT_MODEL
+                                    : by == PQ_REPORT_BY_USER ? SQL_REPORT_USER
+                                                              : SQL_REPORT_DAY);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, from);
+  sqlite3_bind_int64(st, 2, to);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const unsigned char *key = sqlite3_column_text(st, 0);
+    pq_report_row row = {.key = key ? (const char *)key : "", .jobs = sqlite3_column_int64(st, 1),
+                         .completed = sqlite3_column_int64(st, 2), .prompt_tokens = sqlite3_column_int64(st, 3),
+                         .completion_tokens = sqlite3_column_int64(st, 4), .cost_micros = sqlite3_column_int64(st, 5)};
+    fn(ctx, &row);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "report on jobs");
+}

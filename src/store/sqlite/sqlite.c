@@ -398,5 +398,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .transfer_get = pq__sq_transfer_get,
     .transfer_list = pq__sq_transfer_list,
     .ledger_totals = pq__sq_ledger_totals,
+    .ledger_sums = pq__sq_ledger_sums,
+    .job_report = pq__sq_job_report,
     .key_revoke = pq__sq_key_revoke,
 };

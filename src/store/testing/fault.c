@@ -152,6 +152,13 @@ FORWARD(transfer_list,
         (FC(c)->inner, account, limit, offset, out, n, total))
 FORWARD(ledger_totals, (pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum),
         (FC(c)->inner, balance_sum, held_sum, pending_sum))
+FORWARD(ledger_sums,
+        (pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx),
+        (FC(c)->inner, from, to, fn, ctx))
+FORWARD(job_report,
+        (pq_conn *c, int64_t from, int64_t to, pq_report_by by, void (*fn)(void *ctx, const pq_report_row *row),
+         void *ctx),
+        (FC(c)->inner, from, to, by, fn, ctx))
 FORWARD(key_revoke, (pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now),
         (FC(c)->inner, id_or_prefix, user_id, now))
 FORWARD(begin, (pq_conn *c, bool durable), (FC(c)->inner, durable))
@@ -307,6 +314,6 @@ const pq_store_ops pq_store_fault_ops = {
     OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_rebind), OP(key_revoke),
     OP(challenge_insert), OP(challenge_take), OP(challenge_sweep),
     OP(price_put), OP(price_get), OP(price_list), OP(account_get), OP(transfer_insert), OP(transfer_settle),
-    OP(transfer_get), OP(transfer_list), OP(ledger_totals),
+    OP(transfer_get), OP(transfer_list), OP(ledger_totals), OP(ledger_sums), OP(job_report),
 };
 #undef OP

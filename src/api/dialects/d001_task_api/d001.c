@@ -1,10 +1,14 @@
-/* The task API (shared/seeds/001), the part without money: GET /health (the
+/* The task API (shared/seeds/001), its payments aside: GET /health (the
  * native one answers in its shape), POST /api/task run synchronously through
- * the queue, GET /api/task/{id}, GET /api/tasks, GET /api/stats. `provider`
- * names a model live workers serve (default: --default-model). Costs and
- * financials are zero until prices exist. */
+ * the queue, GET /api/task/{id}, GET /api/tasks, GET /api/stats and GET
+ * /api/report/{daily|weekly|monthly}. `provider` names a model live workers
+ * serve (default: --default-model). Costs come from the ledger (a model
+ * without a price costs nothing); income from payments (none until the
+ * payment routes exist). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "api/dialect.h"
@@ -26,7 +30,8 @@ static pq_err task_answer(pq_req *req, const pq_job *job, void *ctx) {
   pq_err e = pq_req_reply(req, 200,
                           json_pack("{s:I,s:s,s:I,s:f,s:s}", "task_id", (json_int_t)job->number, "response",
                                     text ? text : "", "tokens_used",
-                                    (json_int_t)(job->prompt_tokens + job->completion_tokens), "cost", 0.0,
+                                    (json_int_t)(job->prompt_tokens + job->completion_tokens), "cost",
+                                    pq_micros_to_usd(job->cost_micros),
                                     "provider", job->model));
   free(text);
   return e;
@@ -68,8 +73,8 @@ static pq_err d001_get(pq_req *req) {
                    json_pack("{s:I,s:s,s:s,s:s?,s:s?,s:I,s:f,s:o,s:o}", "id", (json_int_t)job->number, "status",
                              task_status(job->state), "provider", job->model, "input",
                              json_string_value(json_object_get(input, "prompt")), "output", text, "tokens_used",
-                             (json_int_t)(job->prompt_tokens + job->completion_tokens), "cost", 0.0,
-                             "created_at", pq_api_time(job->created_at), "completed_at",
+                             (json_int_t)(job->prompt_tokens + job->completion_tokens), "cost",
+                             pq_micros_to_usd(job->cost_micros), "created_at", pq_api_time(job->created_at), "completed_at",
                              pq_api_time(job->finished_at)));
   free(text);
   json_decref(input);
@@ -99,6 +104,7 @@ static pq_err d001_list(pq_req *req) {
   return pq_req_reply(req, 200, json_pack("{s:o}", "tasks", tasks));
 }
 
+/* A user with a live subscription (issue 13 records them): none until payments exist. */
 static pq_err d001_stats(pq_req *req) {
   int64_t total = 0, completed = 0, tokens = 0;
   pq_err e = pq_coord_job_totals(req->coord, req->caller.admin ? NULL : pq_api_owner(req), &total, &completed, &tokens);
@@ -110,12 +116,60 @@ static pq_err d001_stats(pq_req *req) {
     for (size_t i = 0; i < n_users; i++) pq_user_free(users[i]);
     free(users);
   }
+  /* the operator's books for an admin; a client sees only what its own tasks cost */
+  pq_financials f = {0};
+  int64_t spent = 0;
+  if (req->caller.admin && (e = pq_api_financials(req, 0, INT64_MAX, &f))) return e;
+  if (req->caller.admin) spent = f.usage;
+  else {
+    char account[PQ_UUID_LEN + 8];
+    snprintf(account, sizeof account, "user:%s", pq_api_owner(req));
+    spent = 0;
+    pq_transfer **t = NULL;
+    size_t n = 0;
+    int64_t count = 0;
+    if ((e = pq_coord_transfers(req->coord, account, 100000, 0, &t, &n, &count))) return e;
+    for (size_t i = 0; i < n; i++)
+      if (strcmp(t[i]->debit, account) == 0 && t[i]->state == PQ_TRANSFER_POSTED) spent += t[i]->posted;
+    pq_transfer_free_array(t, n);
+  }
   return pq_req_reply(req, 200,
                       json_pack("{s:{s:I,s:I,s:I,s:f},s:{s:I,s:i},s:{s:f,s:f,s:f}}", "tasks", "total",
                                 (json_int_t)total, "completed", (json_int_t)completed, "total_tokens",
-                                (json_int_t)tokens, "total_cost", 0.0, "users", "total", (json_int_t)n_users,
-                                "subscriptions", 0, "financials", "total_income", 0.0, "total_expenses", 0.0,
-                                "profit", 0.0));
+                                (json_int_t)tokens, "total_cost", pq_micros_to_usd(spent), "users", "total",
+                                (json_int_t)n_users, "subscriptions", 0, "financials", "total_income",
+                                pq_micros_to_usd(f.income), "total_expenses", pq_micros_to_usd(f.expenses), "profit",
+                                pq_micros_to_usd(f.income - f.expenses)));
+}
+
+/* GET /api/report/{daily|weekly|monthly}: the current UTC day, the last seven
+ * days (today included) or the current month, from the ledger. */
+static pq_err d001_report(pq_req *req) {
+  const char *type = pq_req_param(req, "report_type");
+  int64_t now = pq_now_ms();
+  time_t secs = (time_t)(now / 1000);
+  struct tm day;
+  gmtime_r(&secs, &day);
+  day.tm_hour = day.tm_min = day.tm_sec = 0;
+  if (type && strcmp(type, "weekly") == 0) day.tm_mday -= 6;
+  else if (type && strcmp(type, "monthly") == 0) day.tm_mday = 1;
+  else if (!type || strcmp(type, "daily") != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s?}", "report_type", type),
+                       "Invalid report type: use daily, weekly or monthly");
+  int64_t from = (int64_t)timegm(&day) * 1000;
+  gmtime_r(&(time_t){(time_t)(from / 1000)}, &day); /* normalised (a week may start last month) */
+  char date[16];
+  strftime(date, sizeof date, "%Y-%m-%d", &day);
+  pq_financials f;
+  pq_err e = pq_api_financials(req, from, now + 1, &f);
+  if (e != PQ_OK) return e;
+  return pq_req_reply(req, 200,
+                      json_pack("{s:s,s:f,s:f,s:f,s:{s:{s:f,s:f},s:{s:f}}}", "date", date, "income",
+                                pq_micros_to_usd(f.income), "expenses", pq_micros_to_usd(f.expenses), "profit",
+                                pq_micros_to_usd(f.income - f.expenses), "breakdown", "income_breakdown",
+                                "subscription", pq_micros_to_usd(f.subscription), "micro_payment",
+                                pq_micros_to_usd(f.micro_payment), "expense_breakdown", "api_cost",
+                                pq_micros_to_usd(f.expenses)));
 }
 
 static const pq_route routes[] = {
@@ -127,12 +181,15 @@ static const pq_route routes[] = {
      .render_error = pq_dialect_plain_error},
     {.method = "GET", .pattern = "/api/stats", .handler = d001_stats, .role = PQ_ROLE_CLIENT, .name = "d001.stats",
      .render_error = pq_dialect_plain_error},
+    /* the operator's books: an admin's */
+    {.method = "GET", .pattern = "/api/report/{report_type}", .handler = d001_report, .role = PQ_ROLE_ADMIN,
+     .name = "d001.report", .render_error = pq_dialect_plain_error},
 };
 
 /* its /health is the native one */
 const pq_dialect pq_dialect_001 = {
     .name = "d001",
-    .title = "the task API (shared/seeds/001), without money yet",
+    .title = "the task API (shared/seeds/001), without its payment routes yet",
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
 };

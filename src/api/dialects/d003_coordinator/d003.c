@@ -4,6 +4,7 @@
  * signs a one-time challenge; the session token is the user's JWT, sent as
  * X-Session-Token. Balances are zero until money exists. */
 #include <pthread.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,7 +461,13 @@ static pq_err d003_user_balance(pq_req *req) {
     return pq_req_fail(req, e, json_pack("{s:s}", "code", "USER_NOT_FOUND"), "no user %s", id);
   pq_user_free(u);
   if (e != PQ_OK) return e;
-  return pq_req_reply(req, 200, json_pack("{s:s,s:f,s:s}", "user_id", id, "balance", 0.0, "currency", "AITBC"));
+  /* the ledger's balance (one credit a USD until the exchange sets a rate) */
+  char account[PQ_UUID_LEN + 8];
+  snprintf(account, sizeof account, "user:%s", id);
+  pq_account a;
+  if ((e = pq_coord_account(req->coord, account, &a)) != PQ_OK) return e;
+  return pq_req_reply(req, 200, json_pack("{s:s,s:f,s:s}", "user_id", id, "balance", pq_micros_to_usd(a.balance),
+                                          "currency", "AITBC"));
 }
 
 /* Its variables: API_HOST and API_PORT (where to listen), SECRET_KEY (the

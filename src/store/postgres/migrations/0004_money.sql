@@ -26,5 +26,9 @@ CREATE TABLE transfers (
   settled_at BIGINT NOT NULL DEFAULT 0);
 CREATE INDEX transfers_debit ON transfers(debit, number);
 CREATE INDEX transfers_credit ON transfers(credit, number);
+-- the reports: what was posted in a period, by kind
+CREATE INDEX transfers_posted ON transfers(state, settled_at) WHERE state = 'posted';
+-- the reports: jobs that ended in a period
+CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL AND finished_at > 0;
 ALTER TABLE jobs ADD COLUMN held_micros BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN cost_micros BIGINT NOT NULL DEFAULT 0;
