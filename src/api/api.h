@@ -65,6 +65,8 @@ pq_err pq_api_price_set(pq_req *req);
 pq_err pq_api_credits(pq_req *req);
 pq_err pq_api_credit_grant(pq_req *req);
 pq_err pq_api_ledger(pq_req *req);
+pq_err pq_api_budget_set(pq_req *req);
+pq_err pq_api_budgets(pq_req *req);
 
 /* reports (api/native/reports.c): the ledger's sums over [from, to), micros */
 typedef struct pq_financials {

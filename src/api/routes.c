@@ -56,6 +56,8 @@ static const pq_route native_routes[] = {
     ROUTE("POST", "/v1/credits/grant", pq_api_credit_grant, JSON | BODY, PQ_ROLE_ADMIN, "credits.grant"),
     ROUTE("GET", "/v1/ledger", pq_api_ledger, 0, PQ_ROLE_CLIENT, "ledger.list"),
     ROUTE("GET", "/v1/reports", pq_api_reports, 0, PQ_ROLE_ADMIN, "reports.get"),
+    ROUTE("PUT", "/v1/budgets", pq_api_budget_set, JSON | BODY, PQ_ROLE_ADMIN, "budgets.set"),
+    ROUTE("GET", "/v1/budgets", pq_api_budgets, 0, PQ_ROLE_CLIENT, "budgets.list"),
 
     /* workers */
     ROUTE("POST", "/v1/jobs/{id}/complete", pq_api_job_complete, JSON | BODY | PQ_ROUTE_RESULT, PQ_ROLE_WORKER,

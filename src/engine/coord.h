@@ -78,6 +78,7 @@ typedef enum {
   /* money (engine/ops_ledger.c); holds and charges happen inside the jobs family's operations */
   PQ_OP_PRICE_SET,
   PQ_OP_CREDIT_GRANT, /* credit from the clearing account to a user, once per id */
+  PQ_OP_BUDGET_SET,   /* a spending limit per day or month (limit 0 removes it) */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -92,7 +93,7 @@ struct pq_op {
   union {
     /* job: the caller builds it (id, model, input, priority, ...); the op
      * takes ownership and hands it back in out.job (or frees it on replay). */
-    struct { pq_job *job; } submit;
+    struct { pq_job *job; const char *key_id; /* the API key submitting it (per-key budgets); may be NULL */ } submit;
     struct {
       const char *worker_id;
       const char *const *models; /* n == 0: the models the worker registered */
@@ -148,6 +149,7 @@ struct pq_op {
     struct { const pq_price *price; } price_set; /* borrowed; updated_at is the operation's time */
     /* id: idempotent (a second grant with it changes nothing and answers PQ_ERR_ALREADY_EXISTS) */
     struct { const char *user_id, *id, *kind; int64_t amount; } credit_grant;
+    struct { const pq_budget *budget; } budget_set; /* borrowed; updated_at is the operation's time */
   } in;
   struct {
     pq_err result;
@@ -163,8 +165,12 @@ struct pq_op {
     int reaped;         /* reap: jobs and workers it settled */
     int abandoned;      /* heartbeat: leases given back because the worker no longer claims them */
     int revoked;        /* keys_sync: keys no longer listed */
-    /* submit refused for money: what the job would hold and what was there */
-    struct { int64_t needed, available; } money;
+    /* submit refused for money: what the job would hold and what was there
+     * (for a budget: what is left of it, and which budget) */
+    struct {
+      int64_t needed, available, limit;
+      char subject[64], period[8];
+    } money;
   } out;
   pq_op_done_fn done;
   void *ud;             /* the caller's */
@@ -231,6 +237,8 @@ pq_err pq_coord_account(pq_coord *c, const char *account, pq_account *out);
 pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
                           size_t *n, int64_t *total);
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n);
+pq_err pq_coord_budgets(pq_coord *c, const char *subject, pq_budget ***out, size_t *n);
+pq_err pq_coord_spend(pq_coord *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending);
 pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
 /* Reports: what was posted in [from, to) by kind; jobs that ended in it, grouped. */
 pq_err pq_coord_ledger_sums(pq_coord *c, int64_t from, int64_t to,

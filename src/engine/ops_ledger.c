@@ -25,12 +25,18 @@
 
 static void user_account(char out[ACCOUNT_LEN], const char *owner) { snprintf(out, ACCOUNT_LEN, "user:%s", owner); }
 
-static pq_err transfer(pq__batch *b, const char *id, const char *debit, const char *credit, int64_t amount,
-                       const char *kind, const char *job_id, pq_transfer_state state) {
+static pq_err keyed_transfer(pq__batch *b, const char *id, const char *debit, const char *credit, int64_t amount,
+                             const char *kind, const char *job_id, pq_transfer_state state, const char *key_id) {
   if (amount <= 0) return PQ_OK;
   pq_transfer t = {.id = (char *)id, .debit = (char *)debit, .credit = (char *)credit, .amount = amount,
-                   .kind = (char *)kind, .job_id = (char *)job_id, .state = state, .created_at = b->now};
+                   .kind = (char *)kind, .job_id = (char *)job_id, .state = state, .created_at = b->now,
+                   .key_id = (char *)key_id};
   return b->c->ops->transfer_insert(b->c->wconn, &t);
+}
+
+static pq_err transfer(pq__batch *b, const char *id, const char *debit, const char *credit, int64_t amount,
+                       const char *kind, const char *job_id, pq_transfer_state state) {
+  return keyed_transfer(b, id, debit, credit, amount, kind, job_id, state, NULL);
 }
 
 /* ---- prices and grants ---- */
@@ -56,6 +62,39 @@ pq_err pq__run_credit_grant(pq__batch *b, pq_op *op) {
   const char *kind = op->in.credit_grant.kind ? op->in.credit_grant.kind : "grant";
   snprintf(id, sizeof id, "%s:%s", kind, op->in.credit_grant.id);
   return transfer(b, id, "clearing", account, op->in.credit_grant.amount, kind, NULL, PQ_TRANSFER_POSTED);
+}
+
+pq_err pq__run_budget_set(pq__batch *b, pq_op *op) {
+  pq_budget budget = *op->in.budget_set.budget;
+  budget.updated_at = b->now;
+  if (!budget.subject || (strncmp(budget.subject, "user:", 5) != 0 && strncmp(budget.subject, "key:", 4) != 0) ||
+      !budget.period || pq_budget_period_start(budget.period, b->now) < 0 || budget.limit_micros < 0)
+    return PQ_ERR_INVALID_REQUEST;
+  return b->c->ops->budget_put(b->c->wconn, &budget);
+}
+
+/* Would holding `worst` more pass one of subject's budgets? Spending is
+ * what was posted since each period began plus every open hold: holds count
+ * at once, so concurrent submits cannot overspend together. */
+static pq_err within_budgets(pq__batch *b, pq_op *op, const char *subject, int64_t worst) {
+  pq_budget **list = NULL;
+  size_t n = 0;
+  pq_err result = b->c->ops->budget_list(b->c->wconn, subject, &list, &n);
+  for (size_t i = 0; result == PQ_OK && i < n; i++) {
+    int64_t posted = 0, pending = 0, since = pq_budget_period_start(list[i]->period, b->now);
+    if (since < 0) continue;
+    if ((result = b->c->ops->spend(b->c->wconn, subject, since, &posted, &pending))) break;
+    int64_t left = list[i]->limit_micros - posted - pending;
+    if (left >= worst) continue;
+    op->out.money.needed = worst;
+    op->out.money.available = left > 0 ? left : 0;
+    op->out.money.limit = list[i]->limit_micros;
+    snprintf(op->out.money.subject, sizeof op->out.money.subject, "%s", subject);
+    snprintf(op->out.money.period, sizeof op->out.money.period, "%s", list[i]->period);
+    result = PQ_ERR_BUDGET_EXCEEDED;
+  }
+  pq_budget_free_array(list, n);
+  return result;
 }
 
 /* ---- a job's worst case ---- */
@@ -130,9 +169,15 @@ pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
     op->out.money.available = a.balance - a.held;
     return PQ_ERR_INSUFFICIENT_CREDITS;
   }
+  const char *key_id = op->in.submit.key_id && *op->in.submit.key_id ? op->in.submit.key_id : NULL;
+  char key_subject[PQ_UUID_LEN + 8];
+  snprintf(key_subject, sizeof key_subject, "key:%s", key_id ? key_id : "");
+  if ((result = within_budgets(b, op, account, worst)) || (key_id && (result = within_budgets(b, op, key_subject, worst))))
+    return result;
   if (!job->id[0]) pq_uuid7(b->now, job->id);
   snprintf(id, sizeof id, "hold:%s", job->id);
-  if ((result = transfer(b, id, account, "revenue", worst, "hold", job->id, PQ_TRANSFER_PENDING))) return result;
+  if ((result = keyed_transfer(b, id, account, "revenue", worst, "hold", job->id, PQ_TRANSFER_PENDING, key_id)))
+    return result;
   job->held_micros = worst;
   return PQ_OK;
 }
@@ -168,9 +213,13 @@ pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost)
   int64_t from_hold = job->cost_micros < job->held_micros ? job->cost_micros : job->held_micros;
   if ((result = b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_POSTED, from_hold, b->now))) return result;
   if (job->cost_micros <= job->held_micros) return PQ_OK;
-  /* usage beyond the worst case (an estimate that erred low): charged on top */
+  /* usage beyond the worst case (an estimate that erred low): charged on top, to the same key */
+  pq_transfer *hold = NULL;
+  if ((result = b->c->ops->transfer_get(b->c->wconn, id, &hold))) return result;
   user_account(account, job->owner);
   snprintf(id, sizeof id, "charge:%s", job->id);
-  return transfer(b, id, account, "revenue", job->cost_micros - job->held_micros, "charge", job->id,
-                  PQ_TRANSFER_POSTED);
+  result = keyed_transfer(b, id, account, "revenue", job->cost_micros - job->held_micros, "charge", job->id,
+                          PQ_TRANSFER_POSTED, hold->key_id);
+  pq_transfer_free(hold);
+  return result;
 }

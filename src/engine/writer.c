@@ -117,6 +117,7 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_CHALLENGE_TAKE: return pq__run_challenge_take(b, op);
     case PQ_OP_PRICE_SET: return pq__run_price_set(b, op);
     case PQ_OP_CREDIT_GRANT: return pq__run_credit_grant(b, op);
+    case PQ_OP_BUDGET_SET: return pq__run_budget_set(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;
@@ -708,6 +709,14 @@ pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64
 }
 
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n) { READ_ONCE(c, price_list, out, n); }
+
+pq_err pq_coord_budgets(pq_coord *c, const char *subject, pq_budget ***out, size_t *n) {
+  READ_ONCE(c, budget_list, subject, out, n);
+}
+
+pq_err pq_coord_spend(pq_coord *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending) {
+  READ_ONCE(c, spend, subject, since, posted, pending);
+}
 
 pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum) {
   READ_ONCE(c, ledger_totals, balance_sum, held_sum, pending_sum);

@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 void pq_price_free(pq_price *p) {
   if (!p) return;
@@ -73,6 +75,7 @@ void pq_transfer_free(pq_transfer *t) {
   free(t->credit);
   free(t->kind);
   free(t->job_id);
+  free(t->key_id);
   free(t);
 }
 
@@ -83,4 +86,23 @@ void pq_transfer_free_array(pq_transfer **t, size_t n) {
 
 const char *pq_transfer_state_name(pq_transfer_state s) {
   return s == PQ_TRANSFER_PENDING ? "pending" : s == PQ_TRANSFER_VOIDED ? "voided" : "posted";
+}
+
+void pq_budget_free_array(pq_budget **b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(b[i]->subject);
+    free(b[i]->period);
+    free(b[i]);
+  }
+  free(b);
+}
+
+int64_t pq_budget_period_start(const char *period, int64_t now) {
+  time_t secs = (time_t)(now / 1000);
+  struct tm t;
+  gmtime_r(&secs, &t);
+  t.tm_hour = t.tm_min = t.tm_sec = 0;
+  if (strcmp(period, "month") == 0) t.tm_mday = 1;
+  else if (strcmp(period, "day") != 0) return -1;
+  return (int64_t)timegm(&t) * 1000;
 }

@@ -56,11 +56,25 @@ typedef struct pq_transfer {
   pq_transfer_state state;
   int64_t posted;    /* a hold that was posted: the amount that moved (<= amount) */
   int64_t created_at, settled_at;
+  char *key_id;      /* the API key whose job it pays for (per-key budgets); NULL when none */
 } pq_transfer;
 
 void pq_transfer_free(pq_transfer *t);
 void pq_transfer_free_array(pq_transfer **t, size_t n);
 const char *pq_transfer_state_name(pq_transfer_state s);
+
+/* A spending limit: subject "user:<id>" or "key:<id>", period "day" or
+ * "month" (UTC, calendar), checked at submit against what was spent since
+ * the period began plus every open hold. */
+typedef struct pq_budget {
+  char *subject, *period;
+  int64_t limit_micros;
+  int64_t updated_at;
+} pq_budget;
+
+void pq_budget_free_array(pq_budget **b, size_t n);
+/* When the period holding `now` began (wall ms, UTC); -1 for an unknown period. */
+int64_t pq_budget_period_start(const char *period, int64_t now);
 
 typedef struct pq_account {
   int64_t balance;   /* credit-positive: what a user may spend is balance - held */

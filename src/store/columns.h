@@ -21,7 +21,8 @@
 #define PQ__WORKER_COLS "id, name, models, capabilities, online, created_at, last_seen_at, public_key, owner"
 #define PQ__USER_COLS "id, name, password_hash, admin, disabled, created_at"
 #define PQ__PRICE_COLS "model, input_per_mtok, output_per_mtok, cost_input_per_mtok, cost_output_per_mtok, updated_at"
-#define PQ__TRANSFER_COLS "id, debit, credit, amount, kind, job_id, state, posted, created_at, settled_at"
+#define PQ__TRANSFER_COLS "id, debit, credit, amount, kind, job_id, state, posted, created_at, settled_at, key_id"
+#define PQ__BUDGET_COLS "subject, period, limit_micros, updated_at"
 #define PQ__KEY_COLS "id, user_id, prefix, hash, scope, name, created_at, expires_at, revoked_at"
 
 #endif

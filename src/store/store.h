@@ -211,6 +211,12 @@ typedef struct pq_store_ops {
   /* Sums over every account (the invariants: balance sums to zero; held is
    * what pending transfers reserve). */
   pq_err (*ledger_totals)(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
+  /* Budgets: set (limit 0 removes it), list (subject NULL: all). */
+  pq_err (*budget_put)(pq_conn *c, const pq_budget *b);
+  pq_err (*budget_list)(pq_conn *c, const char *subject, pq_budget ***out, size_t *n);
+  /* A subject's spending ("user:<id>": its account's; "key:<id>": its key's
+   * jobs'): holds and charges posted since `since`, and its holds still open. */
+  pq_err (*spend)(pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending);
   /* The amounts posted in [from, to) (wall ms, by when they were posted), one call per kind. */
   pq_err (*ledger_sums)(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
                         void *ctx);

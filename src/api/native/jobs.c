@@ -95,11 +95,18 @@ static pq_err submitted(pq_req *req) {
   if (e == PQ_ERR_INSUFFICIENT_CREDITS || e == PQ_ERR_BUDGET_EXCEEDED) {
     char need[32], have[32];
     int64_t needed = req->op.out.money.needed, available = req->op.out.money.available;
-    return pq_req_fail(req, e,
-                       json_pack("{s:o,s:o}", "needed", pq_api_money_json(needed), "available",
-                                 pq_api_money_json(available)),
-                       "this job may cost up to %s USD; %s USD is available", pq_micros_format(needed, need, sizeof need),
-                       pq_micros_format(available, have, sizeof have));
+    json_t *details = json_pack("{s:o,s:o}", "needed", pq_api_money_json(needed), "available",
+                                pq_api_money_json(available));
+    if (e == PQ_ERR_BUDGET_EXCEEDED) {
+      json_object_set_new(details, "budget",
+                          json_pack("{s:s,s:s,s:o}", "subject", req->op.out.money.subject, "period",
+                                    req->op.out.money.period, "limit", pq_api_money_json(req->op.out.money.limit)));
+      return pq_req_fail(req, e, details, "this job may cost up to %s USD; the %s budget of %s has %s USD left",
+                         pq_micros_format(needed, need, sizeof need), req->op.out.money.period,
+                         req->op.out.money.subject, pq_micros_format(available, have, sizeof have));
+    }
+    return pq_req_fail(req, e, details, "this job may cost up to %s USD; %s USD is available",
+                       pq_micros_format(needed, need, sizeof need), pq_micros_format(available, have, sizeof have));
   }
   return req->then(req);
 }
@@ -114,6 +121,7 @@ pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume)
   }
   req->op.kind = PQ_OP_SUBMIT;
   req->op.in.submit.job = job; /* the op owns it now */
+  req->op.in.submit.key_id = req->caller.key_id; /* its budget, when the key has one */
   req->then = resume;
   pq_req_run_op(req, submitted);
   return PQ_OK;

@@ -87,7 +87,7 @@ pq_err pq_api_price_set(pq_req *req) {
 
 /* ---- whose credit: the caller's, or (an admin's question) anyone's ---- */
 
-static pq_err subject(pq_req *req, char user_id[PQ_UUID_LEN + 1]) {
+static pq_err subject_of(pq_req *req, char user_id[PQ_UUID_LEN + 1]) {
   const char *who = pq_req_query(req, "user");
   snprintf(user_id, PQ_UUID_LEN + 1, "%s", req->caller.user_id);
   if (!who || strcmp(who, req->caller.user_id) == 0 || strcmp(who, req->caller.user_name) == 0) return PQ_OK;
@@ -107,7 +107,7 @@ static pq_err subject(pq_req *req, char user_id[PQ_UUID_LEN + 1]) {
 
 pq_err pq_api_credits(pq_req *req) {
   char user_id[PQ_UUID_LEN + 1], account[PQ_UUID_LEN + 8];
-  pq_err e = subject(req, user_id);
+  pq_err e = subject_of(req, user_id);
   if (e != PQ_OK) return e;
   snprintf(account, sizeof account, "user:%s", user_id);
   pq_account a;
@@ -138,7 +138,7 @@ pq_err pq_api_ledger(pq_req *req) {
     return pq_req_fail(req, PQ_ERR_FORBIDDEN, json_pack("{s:s}", "field", "account"),
                        "only an admin reads the ledger's other accounts");
   if (!named) {
-    if ((e = subject(req, user_id)) != PQ_OK) return e;
+    if ((e = subject_of(req, user_id)) != PQ_OK) return e;
     snprintf(account, sizeof account, "user:%s", user_id);
   }
   pq_transfer **t = NULL;
@@ -213,4 +213,123 @@ pq_err pq_api_credit_grant(pq_req *req) {
   req->op.in.credit_grant.amount = g->amount;
   pq_req_run_op(req, granted);
   return PQ_OK;
+}
+
+/* ---- budgets: PUT /v1/budgets, GET /v1/budgets ---- */
+
+static json_t *budget_json(pq_req *req, const pq_budget *b) {
+  int64_t now = pq_now_ms(), since = pq_budget_period_start(b->period, now), posted = 0, pending = 0;
+  if (pq_coord_spend(req->coord, b->subject, since, &posted, &pending) != PQ_OK) return NULL;
+  int64_t left = b->limit_micros - posted - pending;
+  return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "subject", b->subject, "period", b->period, "limit",
+                   pq_api_money_json(b->limit_micros), "spent", pq_api_money_json(posted), "held",
+                   pq_api_money_json(pending), "left", pq_api_money_json(left > 0 ? left : 0), "period_start",
+                   pq_api_time(since));
+}
+
+typedef struct {
+  pq_budget budget;
+  char subject[PQ_UUID_LEN + 8];
+} budget_args;
+
+static pq_err budget_set(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  budget_args *a = req->state;
+  if (a->budget.limit_micros == 0)
+    return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:b}", "subject", a->subject, "period", a->budget.period,
+                                            "removed", 1));
+  json_t *out = budget_json(req, &a->budget);
+  return out ? pq_req_reply(req, 200, out) : PQ_ERR_STORE_FAILED;
+}
+
+/* A key's id from its id or its prefix, the key's owner's when owner is not NULL. */
+static pq_err find_key(pq_req *req, const char *which, const char *owner, char id[PQ_UUID_LEN + 1]) {
+  pq_api_key **keys = NULL;
+  size_t n = 0;
+  pq_err e = pq_coord_list_keys(req->coord, owner, &keys, &n);
+  if (e != PQ_OK) return e;
+  e = PQ_ERR_NOT_FOUND;
+  for (size_t i = 0; i < n; i++) {
+    if (e == PQ_ERR_NOT_FOUND && (strcmp(keys[i]->id, which) == 0 || strcmp(keys[i]->prefix, which) == 0)) {
+      snprintf(id, PQ_UUID_LEN + 1, "%s", keys[i]->id);
+      e = PQ_OK;
+    }
+    pq_api_key_free(keys[i]);
+  }
+  free(keys);
+  if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, json_pack("{s:s}", "key", which), "no key '%s'", which);
+  return e;
+}
+
+pq_err pq_api_budget_set(pq_req *req) {
+  static const char *const fields[] = {"user", "key", "period", "limit", NULL};
+  budget_args *a = pq_req_alloc(req, sizeof *a);
+  if (!a) return PQ_ERR_NO_MEMORY;
+  memset(a, 0, sizeof *a);
+  const char *user = NULL, *key = NULL, *period = NULL;
+  pq_err e;
+  if ((e = pq_json_only(req, req->body, "the budget", fields)) ||
+      (e = pq_json_string(req, req->body, "user", false, 128, &user)) ||
+      (e = pq_json_string(req, req->body, "key", false, 128, &key)) ||
+      (e = pq_json_string(req, req->body, "period", true, 8, &period)) ||
+      (e = usd_field(req, req->body, "limit", true, &a->budget.limit_micros)))
+    return e;
+  if (!user == !key)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:[s,s]}", "fields", "user", "key"),
+                       "a budget is for one 'user' or one 'key'");
+  if (strcmp(period, "day") != 0 && strcmp(period, "month") != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "period"), "'period' must be day or month");
+  char id[PQ_UUID_LEN + 1];
+  if (user) {
+    pq_user *u = NULL;
+    e = pq_coord_get_user(req->coord, pq_is_uuid(user) ? user : NULL, pq_is_uuid(user) ? NULL : user, &u);
+    if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, json_pack("{s:s}", "user", user), "no user '%s'", user);
+    if (e != PQ_OK) return e;
+    snprintf(a->subject, sizeof a->subject, "user:%s", u->id);
+    pq_user_free(u);
+  } else {
+    if ((e = find_key(req, key, NULL, id)) != PQ_OK) return e;
+    snprintf(a->subject, sizeof a->subject, "key:%s", id);
+  }
+  a->budget.subject = a->subject;
+  a->budget.period = pq_req_strndup(req, period, strlen(period));
+  req->state = a;
+  req->op.kind = PQ_OP_BUDGET_SET;
+  req->op.in.budget_set.budget = &a->budget;
+  pq_req_run_op(req, budget_set);
+  return PQ_OK;
+}
+
+/* The caller's budgets (its user's and its keys'), or with ?user= (an admin) someone's. */
+pq_err pq_api_budgets(pq_req *req) {
+  char user_id[PQ_UUID_LEN + 1], subject[PQ_UUID_LEN + 8];
+  pq_err e = subject_of(req, user_id);
+  if (e != PQ_OK) return e;
+  json_t *data = json_array();
+  snprintf(subject, sizeof subject, "user:%s", user_id);
+  pq_budget **list = NULL;
+  size_t n = 0;
+  if ((e = pq_coord_budgets(req->coord, subject, &list, &n)) == PQ_OK) {
+    for (size_t i = 0; i < n; i++) json_array_append_new(data, budget_json(req, list[i]));
+    pq_budget_free_array(list, n);
+  }
+  pq_api_key **keys = NULL;
+  size_t n_keys = 0;
+  if (e == PQ_OK && (e = pq_coord_list_keys(req->coord, user_id, &keys, &n_keys)) == PQ_OK) {
+    for (size_t k = 0; k < n_keys; k++) {
+      snprintf(subject, sizeof subject, "key:%s", keys[k]->id);
+      list = NULL;
+      n = 0;
+      if (e == PQ_OK && (e = pq_coord_budgets(req->coord, subject, &list, &n)) == PQ_OK)
+        for (size_t i = 0; i < n; i++) json_array_append_new(data, budget_json(req, list[i]));
+      pq_budget_free_array(list, n);
+      pq_api_key_free(keys[k]);
+    }
+    free(keys);
+  }
+  if (e != PQ_OK) {
+    json_decref(data);
+    return e;
+  }
+  return pq_req_reply(req, 200, json_pack("{s:o}", "data", data));
 }

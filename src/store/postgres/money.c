@@ -20,8 +20,22 @@ static const char SQL_ACCOUNT_ADD[] = "INSERT INTO accounts (id, balance, held) 
                                       "ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance, "
                                       "held = accounts.held + excluded.held";
 static const char SQL_TRANSFER_INSERT[] = "INSERT INTO transfers (" PQ__TRANSFER_COLS ") "
-                                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
                                           "ON CONFLICT DO NOTHING RETURNING number";
+static const char SQL_BUDGET_PUT[] = "INSERT INTO budgets (" PQ__BUDGET_COLS ") VALUES ($1, $2, $3, $4) "
+                                     "ON CONFLICT (subject, period) DO UPDATE SET limit_micros = excluded.limit_micros, "
+                                     "updated_at = excluded.updated_at";
+static const char SQL_BUDGET_DELETE[] = "DELETE FROM budgets WHERE subject = $1 AND period = $2";
+static const char SQL_BUDGET_LIST[] = "SELECT " PQ__BUDGET_COLS " FROM budgets WHERE $1::text IS NULL OR subject = $1 "
+                                      "ORDER BY subject, period";
+static const char SQL_SPEND_ACCOUNT[] =
+    "SELECT (SELECT COALESCE(SUM(posted), 0) FROM transfers WHERE debit = $1 AND state = 'posted' AND "
+    "settled_at >= $2 AND kind IN ('hold', 'charge')), "
+    "(SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit = $1 AND state = 'pending')";
+static const char SQL_SPEND_KEY[] =
+    "SELECT (SELECT COALESCE(SUM(posted), 0) FROM transfers WHERE key_id = $1 AND state = 'posted' AND "
+    "settled_at >= $2 AND kind IN ('hold', 'charge')), "
+    "(SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE key_id = $1 AND state = 'pending')";
 static const char SQL_TRANSFER_GET[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers WHERE id = $1 FOR UPDATE";
 static const char SQL_TRANSFER_SETTLE[] = "UPDATE transfers SET state = $2, posted = $3, settled_at = $4 "
                                           "WHERE id = $1 AND state = 'pending'";
@@ -64,6 +78,10 @@ static void *make_transfer(const PGresult *r, int row) {
   t->posted = pq__pg_i64(r, row, 7);
   t->created_at = pq__pg_i64(r, row, 8);
   t->settled_at = pq__pg_i64(r, row, 9);
+  if (pq__pg_dup(r, row, 10, &t->key_id)) {
+    pq_transfer_free(t);
+    return NULL;
+  }
   return t;
 }
 static void free_transfer(void *t) { pq_transfer_free(t); }
@@ -141,6 +159,7 @@ pq_err pq__pg_transfer_insert(pq_conn *c, const pq_transfer *t) {
   pq__pg_int(&p, posted ? t->amount : 0);
   pq__pg_int(&p, t->created_at);
   pq__pg_int(&p, posted ? t->created_at : 0);
+  pq__pg_text(&p, t->key_id);
   pq_err err;
   PGresult *r = pq__pg_run(c, SQL_TRANSFER_INSERT, &p, &err);
   if (!r) return err;
@@ -247,6 +266,54 @@ pq_err pq__pg_job_report(pq_conn *c, int64_t from, int64_t to, pq_report_by by,
                          .cost_micros = pq__pg_i64(r, i, 5)};
     fn(ctx, &row);
   }
+  PQclear(r);
+  return PQ_OK;
+}
+
+static void free_budget(void *b) {
+  pq_budget *one = b;
+  free(one->subject);
+  free(one->period);
+  free(one);
+}
+
+static void *make_budget(const PGresult *r, int row) {
+  pq_budget *b = calloc(1, sizeof *b);
+  if (!b || pq__pg_dup(r, row, 0, &b->subject) || pq__pg_dup(r, row, 1, &b->period)) {
+    if (b) free_budget(b);
+    return NULL;
+  }
+  b->limit_micros = pq__pg_i64(r, row, 2);
+  b->updated_at = pq__pg_i64(r, row, 3);
+  return b;
+}
+
+pq_err pq__pg_budget_put(pq_conn *c, const pq_budget *b) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, b->subject);
+  pq__pg_text(&p, b->period);
+  if (b->limit_micros <= 0) return command(c, SQL_BUDGET_DELETE, &p, NULL);
+  pq__pg_int(&p, b->limit_micros);
+  pq__pg_int(&p, b->updated_at);
+  return command(c, SQL_BUDGET_PUT, &p, NULL);
+}
+
+pq_err pq__pg_budget_list(pq_conn *c, const char *subject, pq_budget ***out, size_t *n) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, subject);
+  return pq__pg_rows(c, SQL_BUDGET_LIST, &p, make_budget, free_budget, (void ***)out, n);
+}
+
+pq_err pq__pg_spend(pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending) {
+  bool key = strncmp(subject, "key:", 4) == 0;
+  pq__pgp p = {0};
+  pq__pg_text(&p, key ? subject + 4 : subject);
+  pq__pg_int(&p, since);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, key ? SQL_SPEND_KEY : SQL_SPEND_ACCOUNT, &p, &err);
+  if (!r) return err;
+  *posted = pq__pg_i64(r, 0, 0);
+  *pending = pq__pg_i64(r, 0, 1);
   PQclear(r);
   return PQ_OK;
 }

@@ -110,6 +110,9 @@ pq_err pq__sq_transfer_get(pq_conn *c, const char *id, pq_transfer **out);
 pq_err pq__sq_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
                             size_t *n, int64_t *total);
 pq_err pq__sq_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
+pq_err pq__sq_budget_put(pq_conn *c, const pq_budget *b);
+pq_err pq__sq_budget_list(pq_conn *c, const char *subject, pq_budget ***out, size_t *n);
+pq_err pq__sq_spend(pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending);
 pq_err pq__sq_ledger_sums(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
                           void *ctx);
 pq_err pq__sq_job_report(pq_conn *c, int64_t from, int64_t to, pq_report_by by,

@@ -16,7 +16,20 @@ static const char SQL_ACCOUNT_ADD[] = "INSERT INTO accounts (id, balance, held) 
                                       "ON CONFLICT(id) DO UPDATE SET balance = balance + excluded.balance, "
                                       "held = held + excluded.held";
 static const char SQL_TRANSFER_INSERT[] = "INSERT INTO transfers (" PQ__TRANSFER_COLS ") "
-                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+                                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+static const char SQL_BUDGET_PUT[] = "INSERT OR REPLACE INTO budgets (" PQ__BUDGET_COLS ") VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_BUDGET_DELETE[] = "DELETE FROM budgets WHERE subject = ?1 AND period = ?2";
+static const char SQL_BUDGET_LIST[] = "SELECT " PQ__BUDGET_COLS " FROM budgets WHERE ?1 IS NULL OR subject = ?1 "
+                                      "ORDER BY subject, period";
+/* transfers_spend and transfers_key_spend: the posted range and the open holds */
+static const char SQL_SPEND_ACCOUNT[] =
+    "SELECT (SELECT COALESCE(SUM(posted), 0) FROM transfers WHERE debit = ?1 AND state = 'posted' AND "
+    "settled_at >= ?2 AND kind IN ('hold', 'charge')), "
+    "(SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE debit = ?1 AND state = 'pending')";
+static const char SQL_SPEND_KEY[] =
+    "SELECT (SELECT COALESCE(SUM(posted), 0) FROM transfers WHERE key_id = ?1 AND state = 'posted' AND "
+    "settled_at >= ?2 AND kind IN ('hold', 'charge')), "
+    "(SELECT COALESCE(SUM(amount), 0) FROM transfers WHERE key_id = ?1 AND state = 'pending')";
 static const char SQL_TRANSFER_GET[] = "SELECT " PQ__TRANSFER_COLS " FROM transfers WHERE id = ?1";
 static const char SQL_TRANSFER_SETTLE[] = "UPDATE transfers SET state = ?2, posted = ?3, settled_at = ?4 "
                                           "WHERE id = ?1 AND state = 'pending'";
@@ -66,6 +79,10 @@ static void *make_transfer(sqlite3_stmt *st) {
   t->posted = sqlite3_column_int64(st, 7);
   t->created_at = sqlite3_column_int64(st, 8);
   t->settled_at = sqlite3_column_int64(st, 9);
+  if (pq__sq_col_dup(st, 10, &t->key_id)) {
+    pq_transfer_free(t);
+    return NULL;
+  }
   return t;
 }
 static void free_transfer(void *t) { pq_transfer_free(t); }
@@ -139,6 +156,7 @@ pq_err pq__sq_transfer_insert(pq_conn *c, const pq_transfer *t) {
   sqlite3_bind_int64(st, 8, t->state == PQ_TRANSFER_POSTED ? t->amount : 0);
   sqlite3_bind_int64(st, 9, t->created_at);
   sqlite3_bind_int64(st, 10, t->state == PQ_TRANSFER_POSTED ? t->created_at : 0);
+  pq__sq_bind_text(st, 11, t->key_id);
   pq_err result = pq__sq_done_or_constraint(c, pq__sq_step_done(st), "record a transfer");
   if (result != PQ_OK) return result;
   return t->state == PQ_TRANSFER_PENDING ? apply(c, t->debit, t->credit, 0, t->amount)
@@ -245,4 +263,56 @@ pq_err pq__sq_job_report(pq_conn *c, int64_t from, int64_t to, pq_report_by by,
   }
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "report on jobs");
+}
+
+static void free_budget(void *b) {
+  pq_budget *one = b;
+  free(one->subject);
+  free(one->period);
+  free(one);
+}
+
+static void *make_budget(sqlite3_stmt *st) {
+  pq_budget *b = calloc(1, sizeof *b);
+  if (!b || pq__sq_col_dup(st, 0, &b->subject) || pq__sq_col_dup(st, 1, &b->period)) {
+    if (b) free_budget(b);
+    return NULL;
+  }
+  b->limit_micros = sqlite3_column_int64(st, 2);
+  b->updated_at = sqlite3_column_int64(st, 3);
+  return b;
+}
+
+pq_err pq__sq_budget_put(pq_conn *c, const pq_budget *b) {
+  sqlite3_stmt *st = pq__sq_stmt(c, b->limit_micros > 0 ? SQL_BUDGET_PUT : SQL_BUDGET_DELETE);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, b->subject);
+  pq__sq_bind_text(st, 2, b->period);
+  if (b->limit_micros > 0) {
+    sqlite3_bind_int64(st, 3, b->limit_micros);
+    sqlite3_bind_int64(st, 4, b->updated_at);
+  }
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "set a budget");
+}
+
+pq_err pq__sq_budget_list(pq_conn *c, const char *subject, pq_budget ***out, size_t *n) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_BUDGET_LIST);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, subject);
+  return pq__sq_collect_rows(c, st, make_budget, free_budget, (void ***)out, n);
+}
+
+pq_err pq__sq_spend(pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending) {
+  bool key = strncmp(subject, "key:", 4) == 0;
+  sqlite3_stmt *st = pq__sq_stmt(c, key ? SQL_SPEND_KEY : SQL_SPEND_ACCOUNT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, key ? subject + 4 : subject);
+  sqlite3_bind_int64(st, 2, since);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *posted = sqlite3_column_int64(st, 0);
+    *pending = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? PQ_OK : pq__sq_fail(c->db, "sum a budget's spending");
 }

@@ -152,6 +152,10 @@ FORWARD(transfer_list,
         (FC(c)->inner, account, limit, offset, out, n, total))
 FORWARD(ledger_totals, (pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum),
         (FC(c)->inner, balance_sum, held_sum, pending_sum))
+FORWARD(budget_put, (pq_conn *c, const pq_budget *b), (FC(c)->inner, b))
+FORWARD(budget_list, (pq_conn *c, const char *subject, pq_budget ***out, size_t *n), (FC(c)->inner, subject, out, n))
+FORWARD(spend, (pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending),
+        (FC(c)->inner, subject, since, posted, pending))
 FORWARD(ledger_sums,
         (pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx),
         (FC(c)->inner, from, to, fn, ctx))
@@ -315,5 +319,6 @@ const pq_store_ops pq_store_fault_ops = {
     OP(challenge_insert), OP(challenge_take), OP(challenge_sweep),
     OP(price_put), OP(price_get), OP(price_list), OP(account_get), OP(transfer_insert), OP(transfer_settle),
     OP(transfer_get), OP(transfer_list), OP(ledger_totals), OP(ledger_sums), OP(job_report),
+    OP(budget_put), OP(budget_list), OP(spend),
 };
 #undef OP

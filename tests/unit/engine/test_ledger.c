@@ -16,6 +16,8 @@
 #include "support/fixture.h"
 #include "base/clock.h"
 #include "engine/coord.h"
+#include "engine/kind.h"
+#include "engine/kinds/council.h"
 
 #define USERS 3
 
@@ -307,6 +309,100 @@ static void a_burst_of_submits_never_overspends(void **state) {
   invariants(f);
 }
 
+static void budget(fixture *f, const char *subject, const char *period, int64_t limit) {
+  pq_budget b = {.subject = (char *)subject, .period = (char *)period, .limit_micros = limit};
+  pq_op op = {.kind = PQ_OP_BUDGET_SET, .in.budget_set.budget = &b};
+  call(f, &op, PQ_OK);
+}
+
+static pq_err submit_with_key(fixture *f, int user, const char *key, pq_op *out) {
+  *out = (pq_op){.kind = PQ_OP_SUBMIT, .in.submit = {.job = new_job(f, user, 100), .key_id = key}};
+  return pq_coord_call(f->c, out);
+}
+
+/* Budgets count open holds at once (no concurrent overspend), then what was
+ * really spent since the period began; a key's budget binds only that key. */
+static void budgets_count_holds_then_spending(void **state) {
+  fixture *f = *state;
+  char id[PQ_UUID_LEN + 1], account[64];
+  int64_t worst = 0;
+  grant(f, 0, 1000000, "g");
+  assert_int_equal(submit(f, 0, 100, id, NULL), PQ_OK);
+  worst = user_account(f, 0).held;
+  snprintf(account, sizeof account, "user:%s", f->users[0]);
+  budget(f, account, "day", 3 * worst + 3);
+  assert_int_equal(submit(f, 0, 100, id, NULL), PQ_OK);
+  assert_int_equal(submit(f, 0, 100, id, NULL), PQ_OK);
+  pq_op op;
+  assert_int_equal(submit_with_key(f, 0, NULL, &op), PQ_ERR_BUDGET_EXCEEDED); /* three holds fill it */
+  assert_int_equal(op.out.money.available, 3);
+  assert_int_equal(op.out.money.limit, 3 * worst + 3);
+  assert_string_equal(op.out.money.period, "day");
+  assert_string_equal(op.out.money.subject, account);
+  pq_op_release(&op);
+  pq_job *job = lease(f);
+  assert_int_equal(complete(f, job, 1, 1), PQ_OK); /* 3 micros spent, its hold released */
+  pq_job_free(job);
+  assert_int_equal(submit(f, 0, 100, id, NULL), PQ_OK); /* 3 spent + 2 holds: room for one more */
+  assert_int_equal(submit_with_key(f, 0, NULL, &op), PQ_ERR_BUDGET_EXCEEDED);
+  pq_op_release(&op);
+  budget(f, account, "day", 0); /* removed */
+  /* a key's budget */
+  budget(f, "key:k1", "month", worst);
+  assert_int_equal(submit_with_key(f, 0, "k1", &op), PQ_OK);
+  pq_op_release(&op);
+  assert_int_equal(submit_with_key(f, 0, "k1", &op), PQ_ERR_BUDGET_EXCEEDED);
+  assert_string_equal(op.out.money.subject, "key:k1");
+  pq_op_release(&op);
+  assert_int_equal(submit_with_key(f, 0, "k2", &op), PQ_OK); /* another key of the same user */
+  pq_op_release(&op);
+  invariants(f);
+}
+
+/* A council holds the worst case of all its members' rounds and its
+ * synthesis, and pays the sum of what its children really cost. */
+static void a_council_pays_the_sum_of_its_children(void **state) {
+  fixture *f = *state;
+  static const char *const members[] = {"m"};
+  pq_council_defaults d = {.members = members, .n_members = 1, .member_timeout_ms = 5000, .max_tokens = 50};
+  assert_int_equal(pq_council_configure(&d), 0);
+  grant(f, 1, 1000000, "g");
+  json_t *input = json_pack("{s:s,s:i}", "query", "what?", "maxRounds", 2);
+  pq_jerr why = {0};
+  assert_int_equal(pq_job_kind_find("council")->validate(input, &why), PQ_OK);
+  pq_job *job = pq_job_new();
+  job->kind = strdup("council");
+  job->model = strdup("council");
+  job->owner = strdup(f->users[1]);
+  job->input = json_dumps(input, JSON_COMPACT);
+  json_decref(input);
+  pq_op op = {.kind = PQ_OP_SUBMIT, .in.submit.job = job};
+  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  char id[PQ_UUID_LEN + 1];
+  memcpy(id, op.out.job->id, sizeof id);
+  int64_t held = op.out.job->held_micros;
+  pq_op_release(&op);
+  assert_true(held > 0);
+  assert_int_equal(user_account(f, 1).held, held);
+  pq_job *member = lease(f); /* one member, one round (a single answer agrees with itself) */
+  assert_int_equal(member->held_micros, 0); /* children hold nothing: their council holds for them */
+  assert_int_equal(complete(f, member, 10, 20), PQ_OK);
+  pq_job_free(member);
+  pq_job *synthesis = lease(f);
+  assert_int_equal(complete(f, synthesis, 5, 5), PQ_OK);
+  pq_job_free(synthesis);
+  pq_job *council = NULL;
+  assert_int_equal(pq_coord_get_job(f->c, id, 0, &council), PQ_OK);
+  assert_int_equal(council->state, PQ_JOB_COMPLETED);
+  assert_int_equal(council->cost_micros, (10 + 40) + (5 + 10));
+  pq_job_free(council);
+  pq_account a = user_account(f, 1);
+  assert_int_equal(a.balance, 1000000 - 65);
+  assert_int_equal(a.held, 0);
+  assert_int_equal(account(f, "upstream").balance, (5 + 20) + (3 + 5)); /* each child's own, rounded up */
+  invariants(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_job_holds_its_worst_case_and_pays_its_real_cost, setup, teardown),
@@ -314,6 +410,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(every_other_end_voids_the_hold, setup, teardown),
       cmocka_unit_test_setup_teardown(random_lives_keep_the_ledger_balanced, setup, teardown),
       cmocka_unit_test_setup_teardown(a_burst_of_submits_never_overspends, setup, teardown),
+      cmocka_unit_test_setup_teardown(budgets_count_holds_then_spending, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_council_pays_the_sum_of_its_children, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -748,8 +748,47 @@ static void the_ledger_balances(void **state) {
   assert_int_equal(ops->transfer_list(f->w, "revenue", 10, 0, &list, &n, &total), PQ_OK);
   assert_int_equal(total, 2);
   pq_transfer_free_array(list, n);
-  assert_int_equal(ops->transfer_list(f->w, NULL, 10, 2, &list, &n, &total), PQ_OK);
-  assert_int_equal(total, 3);
+  /* spending since a moment: posted holds and charges from then on, and the open holds */
+  pq_transfer keyed = {.id = "hold:m", .debit = "user:u", .credit = "revenue", .amount = 50, .kind = "hold",
+                       .state = PQ_TRANSFER_PENDING, .created_at = 20, .key_id = "k"};
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->transfer_insert(f->w, &keyed), PQ_OK);
+  pq_budget budget = {.subject = "user:u", .period = "day", .limit_micros = 900, .updated_at = 1};
+  assert_int_equal(ops->budget_put(f->w, &budget), PQ_OK);
+  budget.limit_micros = 800; /* set again: replaced */
+  assert_int_equal(ops->budget_put(f->w, &budget), PQ_OK);
+  pq_budget month = {.subject = "key:k", .period = "month", .limit_micros = 70, .updated_at = 1};
+  assert_int_equal(ops->budget_put(f->w, &month), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t spent = -1, open = -1;
+  assert_int_equal(ops->spend(f->w, "user:u", 0, &spent, &open), PQ_OK);
+  assert_int_equal(spent, 120);
+  assert_int_equal(open, 50);
+  assert_int_equal(ops->spend(f->w, "user:u", 10, &spent, &open), PQ_OK);
+  assert_int_equal(spent, 0); /* posted at 9 */
+  assert_int_equal(ops->spend(f->w, "key:k", 0, &spent, &open), PQ_OK);
+  assert_int_equal(spent, 0);
+  assert_int_equal(open, 50);
+  pq_budget **budgets = NULL;
+  size_t nb = 0;
+  assert_int_equal(ops->budget_list(f->w, "user:u", &budgets, &nb), PQ_OK);
+  assert_int_equal(nb, 1);
+  assert_int_equal(budgets[0]->limit_micros, 800);
+  pq_budget_free_array(budgets, nb);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  budget.limit_micros = 0; /* removed */
+  assert_int_equal(ops->budget_put(f->w, &budget), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->budget_list(f->w, NULL, &budgets, &nb), PQ_OK);
+  assert_int_equal(nb, 1);
+  assert_string_equal(budgets[0]->subject, "key:k");
+  pq_budget_free_array(budgets, nb);
+  pq_transfer *seen = NULL;
+  assert_int_equal(ops->transfer_get(f->w, "hold:m", &seen), PQ_OK);
+  assert_string_equal(seen->key_id, "k");
+  pq_transfer_free(seen);
+  assert_int_equal(ops->transfer_list(f->w, NULL, 10, 3, &list, &n, &total), PQ_OK);
+  assert_int_equal(total, 4);
   assert_int_equal(n, 1);
   assert_string_equal(list[0]->id, "grant:1");
   pq_transfer_free_array(list, n);

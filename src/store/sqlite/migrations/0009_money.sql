@@ -23,9 +23,20 @@ CREATE TABLE transfers (
   state TEXT NOT NULL,
   posted INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
-  settled_at INTEGER NOT NULL DEFAULT 0);
+  settled_at INTEGER NOT NULL DEFAULT 0,
+  key_id TEXT);
 CREATE INDEX transfers_debit ON transfers(debit, number);
 CREATE INDEX transfers_credit ON transfers(credit, number);
+-- budgets: a user's (or a key's) spending since a day or month began, and its open holds
+CREATE INDEX transfers_spend ON transfers(debit, state, settled_at);
+CREATE INDEX transfers_key_spend ON transfers(key_id, state, settled_at) WHERE key_id IS NOT NULL;
+-- spending limits per period: subject "user:<id>" or "key:<id>", period day or month
+CREATE TABLE budgets (
+  subject TEXT NOT NULL,
+  period TEXT NOT NULL,
+  limit_micros INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (subject, period));
 -- the reports: what was posted in a period, by kind
 CREATE INDEX transfers_posted ON transfers(state, settled_at) WHERE state = 'posted';
 -- the reports: jobs that ended in a period
