@@ -12,7 +12,8 @@
  *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store
  *   pqbench relay    URL PID STREAMS TOKENS_PER_S SECONDS   token relay: latency and CPU
  *   pqbench idle     URL PID SUBSCRIBERS   memory per idle event-stream subscriber
- *   pqbench council  URL COUNCILS          the coordinator's own time per council step (see cmd_council) */
+ *   pqbench council  URL COUNCILS          the coordinator's own time per council step (see cmd_council)
+ * PQBENCH_KEY=<key> sends it as a Bearer credential; PQBENCH_MODEL=<model> submits that model. */
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -71,10 +72,12 @@ static int http(conn *c, const char *method, const char *path, const char *body,
     if (c->fd < 0 && conn_open(c) != 0) return -1;
     char req[8192];
     size_t blen = body ? strlen(body) : 0;
+    const char *key = getenv("PQBENCH_KEY"); /* a secured server's credential */
     int n = snprintf(req, sizeof req,
-                     "%s %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                     "%s %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n%s%s%s"
                      "Content-Length: %zu\r\n\r\n%s",
-                     method, path, blen, body ? body : "");
+                     method, path, key ? "Authorization: Bearer " : "", key ? key : "", key ? "\r\n" : "", blen,
+                     body ? body : "");
     if (write(c->fd, req, (size_t)n) != n) goto retry;
     c->len = 0;
     char *hdr_end = NULL;
@@ -142,6 +145,15 @@ static atomic_int g_stop;
 static atomic_long g_count, g_errors;
 
 static const char *job_body = "{\"model\":\"echo\",\"prompt\":\"benchmark prompt of a few words\"}";
+/* PQBENCH_MODEL: submits name that model instead (a priced one measures the ledger's holds) */
+static char job_body_buf[256];
+static void pick_model(void) {
+  const char *model = getenv("PQBENCH_MODEL");
+  if (!model) return;
+  snprintf(job_body_buf, sizeof job_body_buf,
+           "{\"model\":\"%s\",\"prompt\":\"benchmark prompt of a few words\",\"params\":{\"max_tokens\":64}}", model);
+  job_body = job_body_buf;
+}
 
 typedef struct {
   pthread_t t;
@@ -677,6 +689,7 @@ static int cmd_council(int n) {
 
 int main(int argc, char **argv) {
   pq_ids_init();
+  pick_model();
   if (argc >= 5 && strcmp(argv[1], "submit") == 0) return g_url = argv[2], cmd_submit(atoi(argv[3]), atof(argv[4]));
   if (argc >= 6 && strcmp(argv[1], "drain") == 0)
     return g_url = argv[2], cmd_drain(atol(argv[3]), atoi(argv[4]), atoi(argv[5]));

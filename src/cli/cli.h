@@ -19,6 +19,7 @@ int pq_cmd_routes(int argc, char **argv);
 int pq_cmd_receipt(int argc, char **argv);
 int pq_cmd_credit(int argc, char **argv);
 int pq_cmd_price(int argc, char **argv);
+int pq_cmd_budget(int argc, char **argv);
 
 /* Options shared by the commands that talk to a coordinator. */
 typedef struct pq_cli_client_opts {

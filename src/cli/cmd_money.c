@@ -1,4 +1,4 @@
-/* promptq price set|ls and promptq credit grant|show: money on a store
+/* promptq price set|ls, promptq credit grant|show and promptq budget set|ls: money on a store
  * directly (also while it is served), through an engine of their own and the
  * ledger's typed operations. Amounts are USD decimals ("10.50"). */
 #include <stdio.h>
@@ -15,6 +15,7 @@ typedef struct {
   char store[1200];
   char input[32], output[32], cost_input[32], cost_output[32];
   char id[128];
+  char period[8], key[64];
 } money_opts;
 
 #define O(field) offsetof(money_opts, field)
@@ -30,6 +31,8 @@ static const pq_opt money_options[] = {
     {"cost-output", NULL, PQ_OPT_STR, O(cost_output), S(cost_output), "0", 0, 0,
      "price set: what a million output tokens cost the operator"},
     {"id", NULL, PQ_OPT_STR, O(id), S(id), NULL, 0, 0, "credit grant: its id (a grant is made once per id)"},
+    {"period", NULL, PQ_OPT_STR, O(period), S(period), "month", 0, 0, "budget set: day or month"},
+    {"key", NULL, PQ_OPT_STR, O(key), S(key), NULL, 0, 0, "budget set: an API key's id instead of a user"},
 };
 #undef O
 #undef S
@@ -148,6 +151,65 @@ int pq_cmd_credit(int argc, char **argv) {
   if (e == PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq credit: no user %s\n", who);
   else if (e != PQ_OK) fprintf(stderr, "promptq credit: %s\n", pq_err_message(e));
   pq_user_free(u);
+  pq_coord_close(c);
+  return e == PQ_OK ? 0 : 1;
+}
+
+int pq_cmd_budget(int argc, char **argv) {
+  money_opts o;
+  pq_args args;
+  const char *what = "promptq budget set (USER | --key KEY_ID) USD [--period day|month] | ls   (USD 0 removes it)";
+  int rc = load("budget", what, argc, argv, &o, &args);
+  if (rc >= 0) return rc;
+  const char *verb = args.n_positional ? args.positional[0] : "";
+  bool set = strcmp(verb, "set") == 0;
+  int want = o.key[0] ? 2 : 3;
+  if (set ? args.n_positional != want : strcmp(verb, "ls") != 0 || args.n_positional != 1) {
+    pq_opts_usage(stderr, what, "Spending limits per user or API key.", money_options, N_OPTS);
+    return 2;
+  }
+  int64_t limit = 0;
+  if (set && usd("budget", "the limit", args.positional[want - 1], &limit)) return 2;
+  if (set && strcmp(o.period, "day") != 0 && strcmp(o.period, "month") != 0) {
+    fprintf(stderr, "promptq budget: --period must be day or month\n");
+    return 2;
+  }
+  pq_coord *c = pq_cli_engine_open(o.store, o.data);
+  if (!c) return 1;
+  pq_err e = PQ_OK;
+  char subject[80], shown[32];
+  if (set) {
+    if (o.key[0]) snprintf(subject, sizeof subject, "key:%s", o.key);
+    else {
+      pq_user *u = NULL;
+      const char *who = args.positional[1];
+      if ((e = pq_coord_get_user(c, pq_is_uuid(who) ? who : NULL, pq_is_uuid(who) ? NULL : who, &u)) == PQ_OK)
+        snprintf(subject, sizeof subject, "user:%s", u->id);
+      else if (e == PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq budget: no user %s\n", who);
+      pq_user_free(u);
+    }
+    if (e == PQ_OK) {
+      pq_budget b = {.subject = subject, .period = o.period, .limit_micros = limit};
+      pq_op op = {.kind = PQ_OP_BUDGET_SET, .in.budget_set.budget = &b};
+      if ((e = pq_coord_call(c, &op)) == PQ_OK)
+      {
+        if (limit) printf("%s: at most %s USD a %s\n", subject, pq_micros_format(limit, shown, sizeof shown), o.period);
+        else printf("%s: no %s budget\n", subject, o.period);
+      }
+      pq_op_release(&op);
+    }
+  } else {
+    pq_budget **list = NULL;
+    size_t n = 0;
+    if ((e = pq_coord_budgets(c, NULL, &list, &n)) == PQ_OK) {
+      printf("%-44s %-6s %14s\n", "SUBJECT", "PERIOD", "LIMIT (USD)");
+      for (size_t i = 0; i < n; i++)
+        printf("%-44s %-6s %14s\n", list[i]->subject, list[i]->period,
+               pq_micros_format(list[i]->limit_micros, shown, sizeof shown));
+      pq_budget_free_array(list, n);
+    }
+  }
+  if (e != PQ_OK && e != PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq budget: %s\n", pq_err_message(e));
   pq_coord_close(c);
   return e == PQ_OK ? 0 : 1;
 }

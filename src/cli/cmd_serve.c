@@ -56,6 +56,7 @@ typedef struct {
   int64_t challenge_ttl_ms;
   char council_members[2048], council_synthesizers[1024], council_embedding_model[128];
   int council_quorum, council_max_tokens, council_context_tokens, council_max_total_tokens;
+  int hold_max_tokens;
   int64_t council_member_timeout_ms;
 } serve_opts;
 
@@ -140,6 +141,8 @@ static const pq_opt serve_options[] = {
      "wallet login: how long a challenge may be signed and sent back"},
     {"max-streams-per-key", "PROMPTQ_MAX_STREAMS_PER_KEY", PQ_OPT_INT, O(max_streams_per_key), 0,
      "100", 0, 1000000, "open event streams per credential (0: unlimited)"},
+    {"hold-max-tokens", "PROMPTQ_HOLD_MAX_TOKENS", PQ_OPT_INT, O(hold_max_tokens), 0, "4096", 1, 10000000,
+     "a priced job without max_tokens holds credit for this many output tokens"},
     {"council-members", "PROMPTQ_COUNCIL_MEMBERS", PQ_OPT_STR, O(council_members), S(council_members), NULL, 0, 0,
      "the models on a council, comma-separated (requests may narrow the list; none: requests name their own)"},
     {"council-synthesizers", "PROMPTQ_COUNCIL_SYNTHESIZERS", PQ_OPT_STR, O(council_synthesizers),
@@ -337,6 +340,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .poll_only = o.store_poll,
       .batch_max = o.batch_max,
       .max_queued_per_owner = o.max_queued_per_user,
+      .hold_max_tokens = o.hold_max_tokens,
   };
   static pq_receipt_key receipt_key;
   char key_path[1100];

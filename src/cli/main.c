@@ -16,6 +16,7 @@ static const struct {
     {"council", pq_cmd_council, "ask a council of models (--stream to watch it deliberate)"},
     {"price", pq_cmd_price, "prices per model: set MODEL --input USD --output USD | ls"},
     {"credit", pq_cmd_credit, "a user's credit: grant USER USD | show USER"},
+    {"budget", pq_cmd_budget, "spending limits: set USER|--key ID USD --period day|month | ls"},
     {"jobs", pq_cmd_jobs, "list, show or cancel jobs: jobs ls|show ID|cancel ID"},
     {"user", pq_cmd_user, "users: user add NAME [--admin] | ls | disable NAME | enable NAME"},
     {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},

@@ -179,3 +179,44 @@ def test_reports_add_up_to_fixtures_computed_by_hand(shop):
     assert shop.get("/v1/reports", headers=shop.h("bob")).status_code == 403
     old = shop.get("/v1/reports?from=2020-01-01&to=2020-02-01", headers=shop.h("ann")).json()
     assert old["rows"] == [] and old["totals"]["jobs"] == 0
+
+
+def test_budgets_stop_a_tenant_before_it_overspends(shop):
+    shop.post("/v1/credits/grant", {"user": "bob", "amount": "10"}, headers=shop.h("ann")).raise_for_status()
+    body = {"model": "m", "prompt": "hello there", "params": {"max_tokens": 100}}
+    first = shop.post("/v1/jobs", body, headers=shop.h("bob")).json()
+    worst = shop.get(f"/v1/jobs/{first['id']}", headers=shop.h("bob")).json()["held"]["micros"]
+    limit = f"0.{2 * worst:06d}"  # two worst cases a day
+    r = requests.put(shop.url + "/v1/budgets", json={"user": "bob", "period": "day", "limit": limit},
+                     headers=shop.h("ann"), timeout=PATIENCE)
+    assert r.status_code == 200, r.text
+    assert r.json()["held"]["micros"] == worst and r.json()["left"]["micros"] == worst
+    assert shop.post("/v1/jobs", body, headers=shop.h("bob")).status_code == 202
+    r = shop.post("/v1/jobs", body, headers=shop.h("bob"))
+    assert r.status_code == 402, r.text
+    err = r.json()["error"]
+    assert err["code"] == "BUDGET_EXCEEDED" and err["details"]["budget"]["period"] == "day"
+    assert err["details"]["available"]["micros"] == 0 and err["details"]["needed"]["micros"] == worst
+    mine = shop.get("/v1/budgets", headers=shop.h("bob")).json()["data"]
+    assert [(b["period"], b["limit"]["micros"], b["held"]["micros"]) for b in mine] == [("day", 2 * worst, 2 * worst)]
+    # a key's own budget: bob's key may spend less than bob
+    prefix = shop.keys["bob"][:16]  # the part a key listing shows
+    r = requests.put(shop.url + "/v1/budgets", json={"user": "bob", "period": "day", "limit": 0},
+                     headers=shop.h("ann"), timeout=PATIENCE)
+    assert r.status_code == 200 and r.json()["removed"] is True
+    r = requests.put(shop.url + "/v1/budgets", json={"key": prefix, "period": "month", "limit": f"0.{2 * worst:06d}"},
+                     headers=shop.h("ann"), timeout=PATIENCE)
+    assert r.status_code == 200, r.text
+    assert shop.post("/v1/jobs", body, headers=shop.h("bob")).status_code == 402  # its two holds fill it
+    token = shop.post("/v1/auth/token", {"user": "bob", "password": "bob-password"}).json()["access_token"]
+    assert shop.post("/v1/jobs", body, headers={"Authorization": f"Bearer {token}"}).status_code == 202  # not the key
+    for bad in ({"period": "day", "limit": "1"}, {"user": "bob", "key": prefix, "period": "day", "limit": "1"},
+                {"user": "bob", "period": "week", "limit": "1"}, {"user": "bob", "period": "day", "limit": "-1"}):
+        r = requests.put(shop.url + "/v1/budgets", json=bad, headers=shop.h("ann"), timeout=PATIENCE)
+        assert r.status_code == 400, (bad, r.text)
+    r = requests.put(shop.url + "/v1/budgets", json={"user": "bob", "period": "day", "limit": "1"},
+                     headers=shop.h("bob"), timeout=PATIENCE)
+    assert r.status_code == 403
+    out = cli("budget", "set", "carol", "3", "--period", "day", "--data", shop.data).stdout
+    assert "at most 3.000000 USD a day" in out
+    assert "day" in cli("budget", "ls", "--data", shop.data).stdout
