@@ -56,7 +56,8 @@ typedef struct {
   int64_t challenge_ttl_ms;
   char council_members[2048], council_synthesizers[1024], council_embedding_model[128];
   int council_quorum, council_max_tokens, council_context_tokens, council_max_total_tokens;
-  int hold_max_tokens;
+  int hold_max_tokens, worker_share;
+  char prices[1024];
   int64_t council_member_timeout_ms;
 } serve_opts;
 
@@ -141,6 +142,10 @@ static const pq_opt serve_options[] = {
      "wallet login: how long a challenge may be signed and sent back"},
     {"max-streams-per-key", "PROMPTQ_MAX_STREAMS_PER_KEY", PQ_OPT_INT, O(max_streams_per_key), 0,
      "100", 0, 1000000, "open event streams per credential (0: unlimited)"},
+    {"worker-share", "PROMPTQ_WORKER_SHARE", PQ_OPT_INT, O(worker_share), 0, "0", 0, 100,
+     "percent of each completed job's cost its worker's owner earns"},
+    {"prices", "PROMPTQ_PRICES", PQ_OPT_STR, O(prices), S(prices), NULL, 0, 0,
+     "a prices file applied at start: lines of MODEL INPUT OUTPUT [COST_INPUT COST_OUTPUT] (USD per million tokens)"},
     {"hold-max-tokens", "PROMPTQ_HOLD_MAX_TOKENS", PQ_OPT_INT, O(hold_max_tokens), 0, "4096", 1, 10000000,
      "a priced job without max_tokens holds credit for this many output tokens"},
     {"council-members", "PROMPTQ_COUNCIL_MEMBERS", PQ_OPT_STR, O(council_members), S(council_members), NULL, 0, 0,
@@ -162,6 +167,40 @@ static const pq_opt serve_options[] = {
 };
 #undef O
 #undef S
+
+/* --prices FILE: each line "MODEL INPUT OUTPUT [COST_INPUT COST_OUTPUT]" in
+ * USD per million tokens ('#' starts a comment), set through the ledger's
+ * typed operation before the server listens. A bad line stops the start. */
+static int apply_prices(pq_coord *coord, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    pq_error("cannot read the prices file %s: %s", path, strerror(errno));
+    return -1;
+  }
+  char line[1024];
+  int n = 0, rc = 0;
+  for (int lineno = 1; rc == 0 && fgets(line, sizeof line, f); lineno++) {
+    char *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    char model[257], in[32], out[32], cin[32] = "0", cout[32] = "0", extra[2];
+    int got = sscanf(line, "%256s %31s %31s %31s %31s %1s", model, in, out, cin, cout, extra);
+    if (got <= 0) continue;
+    pq_price p = {.model = model};
+    if ((got != 3 && got != 5) || pq_micros_parse(in, &p.input_per_mtok) || pq_micros_parse(out, &p.output_per_mtok) ||
+        pq_micros_parse(cin, &p.cost_input_per_mtok) || pq_micros_parse(cout, &p.cost_output_per_mtok)) {
+      pq_error("%s:%d: a price is MODEL INPUT OUTPUT [COST_INPUT COST_OUTPUT], in USD per million tokens", path, lineno);
+      rc = -1;
+      break;
+    }
+    pq_op op = {.kind = PQ_OP_PRICE_SET, .in.price_set.price = &p};
+    if (pq_coord_call(coord, &op) != PQ_OK) rc = -1;
+    pq_op_release(&op);
+    n++;
+  }
+  fclose(f);
+  if (rc == 0) pq_info("prices: %d set from %s", n, path);
+  return rc;
+}
 
 /* Splits a comma-separated list of model names in place. */
 static size_t split_models(char *list, const char **out, size_t max) {
@@ -341,6 +380,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .batch_max = o.batch_max,
       .max_queued_per_owner = o.max_queued_per_user,
       .hold_max_tokens = o.hold_max_tokens,
+      .worker_share_percent = o.worker_share,
   };
   static pq_receipt_key receipt_key;
   char key_path[1100];
@@ -375,6 +415,7 @@ int pq_cmd_serve(int argc, char **argv) {
     pq_error("cannot open the store %s: %s", shown, pq_err_message(e));
     goto out;
   }
+  if (o.prices[0] && apply_prices(coord, o.prices) != 0) goto out;
   static pq_api_settings settings;
   settings.default_model = o.default_model;
   settings.challenge_ttl_ms = o.challenge_ttl_ms;

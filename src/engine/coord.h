@@ -50,6 +50,7 @@ typedef struct pq_coord_config {
   int batch_max;                /* operations per transaction at most */
   int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
   int64_t hold_max_tokens;      /* a priced job without max_tokens holds this many output tokens */
+  int worker_share_percent;     /* of each completed job's cost, paid from revenue to its worker's owner */
   const struct pq_receipt_key *receipt_key; /* signs receipts; borrowed, may be NULL */
 } pq_coord_config;
 

@@ -200,6 +200,26 @@ pq_err pq__ledger_price_end(pq__batch *b, pq_job *job, int64_t *operator_cost) {
   return result;
 }
 
+/* The worker's owner earns its share of what a completed job cost (a miner's
+ * balance in document 003), out of revenue. An open server's workers belong
+ * to nobody and earn nothing. */
+static pq_err pay_worker(pq__batch *b, const pq_job *job) {
+  int share = b->c->cfg.worker_share_percent;
+  if (share <= 0 || job->cost_micros <= 0 || !job->worker_id) return PQ_OK;
+  pq_worker *w = NULL;
+  pq_err result = b->c->ops->worker_get(b->c->wconn, job->worker_id, &w);
+  if (result == PQ_ERR_NOT_FOUND) return PQ_OK;
+  if (result == PQ_OK && w->owner && *w->owner) {
+    char account[ACCOUNT_LEN], id[PQ_UUID_LEN + 16];
+    user_account(account, w->owner);
+    snprintf(id, sizeof id, "earning:%s", job->id);
+    result = transfer(b, id, "revenue", account, job->cost_micros * share / 100, "earning", job->id,
+                      PQ_TRANSFER_POSTED);
+  }
+  pq_worker_free(w);
+  return result;
+}
+
 pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost) {
   char id[PQ_UUID_LEN + 16], account[ACCOUNT_LEN];
   pq_err result = PQ_OK;
@@ -212,6 +232,7 @@ pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost)
   if (job->state != PQ_JOB_COMPLETED) return b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_VOIDED, 0, b->now);
   int64_t from_hold = job->cost_micros < job->held_micros ? job->cost_micros : job->held_micros;
   if ((result = b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_POSTED, from_hold, b->now))) return result;
+  if ((result = pay_worker(b, job))) return result;
   if (job->cost_micros <= job->held_micros) return PQ_OK;
   /* usage beyond the worst case (an estimate that erred low): charged on top, to the same key */
   pq_transfer *hold = NULL;

@@ -4,7 +4,7 @@ import subprocess
 
 import requests
 
-from conftest import BIN, PATIENCE
+from conftest import BIN, PATIENCE, wait_until
 
 import pytest
 
@@ -220,3 +220,60 @@ def test_budgets_stop_a_tenant_before_it_overspends(shop):
     out = cli("budget", "set", "carol", "3", "--period", "day", "--data", shop.data).stdout
     assert "at most 3.000000 USD a day" in out
     assert "day" in cli("budget", "ls", "--data", shop.data).stdout
+
+
+def test_a_prices_file_and_workers_earning_their_share(tmpdir_path, make_server):
+    prices = f"{tmpdir_path}/prices.txt"
+    with open(prices, "w") as f:
+        f.write("# model  input  output  cost_in  cost_out (USD per million tokens)\n"
+                "m 1 2 0.5 1\n\nfree-ish 0.000001 0\n")
+    cli("user", "add", "bob", "--data", tmpdir_path, stdin="bob-password\n")
+    cli("user", "add", "miner", "--data", tmpdir_path, stdin="miner-password\n")
+    bob = cli("key", "create", "--user", "bob", "--data", tmpdir_path).stdout.strip()
+    miner = cli("key", "create", "--user", "miner", "--scope", "worker", "--data", tmpdir_path).stdout.strip()
+    miner_client = cli("key", "create", "--user", "miner", "--data", tmpdir_path).stdout.strip()
+    cli("credit", "grant", "bob", "1", "--data", tmpdir_path)
+    s = make_server("--prices", prices, "--worker-share", "50", data_dir=tmpdir_path, secured=True)
+    hb, hm = {"Authorization": f"Bearer {bob}"}, {"Authorization": f"Bearer {miner}"}
+    listed = {p["model"]: p for p in s.get("/v1/prices", headers=hb).json()["data"]}
+    assert listed["m"]["cost_output_per_mtok"]["usd"] == "1.000000" and listed["free-ish"]["input_per_mtok"]["micros"] == 1
+    worker_id = s.post("/v1/workers", {"name": "rig", "models": ["m"]}, headers=hm).json()["id"]
+    job = s.post("/v1/jobs", {"model": "m", "prompt": "p", "params": {"max_tokens": 100}}, headers=hb).json()
+    j = s.post(f"/v1/workers/{worker_id}/lease", {"max_jobs": 1, "wait_s": 5}, headers=hm).json()["jobs"][0]
+    s.post(f"/v1/jobs/{j['id']}/complete", {"lease": j["lease"]["token"], "output": "x",
+                                            "usage": {"prompt_tokens": 30, "completion_tokens": 40}}, headers=hm)
+    assert s.get(f"/v1/jobs/{job['id']}", headers=hb).json()["cost"]["micros"] == 110
+    earned = s.get("/v1/credits", headers={"Authorization": f"Bearer {miner_client}"}).json()
+    assert earned["balance"]["micros"] == 55  # half of what the job cost
+    # a prices file with a bad line stops the server before it listens
+    with open(prices, "a") as f:
+        f.write("broken 1\n")
+    other = f"{tmpdir_path}/other"  # a data folder of its own: the first server still holds its own
+    r = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data", other, "--open", "--prices", prices],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "prices.txt:5" in r.stderr
+
+
+def test_the_openai_door_shows_the_cost_in_its_usage(tmpdir_path, make_server):
+    cli("user", "add", "bob", "--data", tmpdir_path, stdin="bob-password\n")
+    bob = cli("key", "create", "--user", "bob", "--data", tmpdir_path).stdout.strip()
+    wkey = cli("key", "create", "--user", "bob", "--scope", "worker", "--data", tmpdir_path).stdout.strip()
+    cli("price", "set", "m", "--input", "1", "--output", "2", "--data", tmpdir_path)
+    cli("credit", "grant", "bob", "1", "--data", tmpdir_path)
+    s = make_server(data_dir=tmpdir_path, secured=True)
+    log = open(f"{tmpdir_path}/worker.log", "w")
+    w = subprocess.Popen([BIN, "worker", "--coordinator", s.url, "--model", "m", "--api-key", wkey],
+                         stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "registered as" in open(log.name).read(), what="the worker")
+        r = s.post("/v1/chat/completions", {"model": "m", "max_tokens": 50,
+                                             "messages": [{"role": "user", "content": "one two three"}]},
+                   headers={"Authorization": f"Bearer {bob}"})
+        assert r.status_code == 200, r.text
+        usage = r.json()["usage"]
+        expected = usage["prompt_tokens"] * 1 + usage["completion_tokens"] * 2  # micros
+        assert usage["total_tokens"] > 0 and abs(usage["cost"] - expected / 1e6) < 1e-12
+    finally:
+        w.terminate()
+        w.wait(timeout=PATIENCE)
+        log.close()

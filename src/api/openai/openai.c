@@ -146,10 +146,13 @@ static pq_err to_native(pq_req *req, json_t *body, json_t **out, bool *stream, b
   return *out ? PQ_OK : PQ_ERR_NO_MEMORY;
 }
 
+/* OpenAI's usage; a priced job adds its cost in USD, as OpenRouter's answers do. */
 static json_t *usage_json(const pq_job *job) {
-  return json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)job->prompt_tokens,
-                   "completion_tokens", (json_int_t)job->completion_tokens, "total_tokens",
-                   (json_int_t)(job->prompt_tokens + job->completion_tokens));
+  json_t *u = json_pack("{s:I,s:I,s:I}", "prompt_tokens", (json_int_t)job->prompt_tokens, "completion_tokens",
+                        (json_int_t)job->completion_tokens, "total_tokens",
+                        (json_int_t)(job->prompt_tokens + job->completion_tokens));
+  if (u && job->cost_micros > 0) json_object_set_new(u, "cost", json_real(pq_micros_to_usd(job->cost_micros)));
+  return u;
 }
 
 /* A job that ended without a result, as an OpenAI error. A model server's
