@@ -138,6 +138,8 @@ int pq_cmd_credit(int argc, char **argv) {
     if (e == PQ_ERR_ALREADY_EXISTS) {
       printf("grant %s was made before: nothing changed\n", o.id);
       e = PQ_OK;
+    } else if (e == PQ_ERR_IDEMPOTENCY_MISMATCH) {
+      fprintf(stderr, "promptq credit: grant %s was made before, for another user or amount\n", o.id);
     }
   }
   if (e == PQ_OK) {
@@ -149,7 +151,7 @@ int pq_cmd_credit(int argc, char **argv) {
              pq_micros_format(a.held, held, sizeof held), pq_micros_format(a.balance - a.held, avail, sizeof avail));
   }
   if (e == PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq credit: no user %s\n", who);
-  else if (e != PQ_OK) fprintf(stderr, "promptq credit: %s\n", pq_err_message(e));
+  else if (e != PQ_OK && e != PQ_ERR_IDEMPOTENCY_MISMATCH) fprintf(stderr, "promptq credit: %s\n", pq_err_message(e));
   pq_user_free(u);
   pq_coord_close(c);
   return e == PQ_OK ? 0 : 1;
@@ -179,8 +181,24 @@ int pq_cmd_budget(int argc, char **argv) {
   pq_err e = PQ_OK;
   char subject[80], shown[32];
   if (set) {
-    if (o.key[0]) snprintf(subject, sizeof subject, "key:%s", o.key);
-    else {
+    if (o.key[0]) { /* by its id or the prefix a listing shows */
+      pq_api_key **keys = NULL;
+      size_t n = 0;
+      e = pq_coord_list_keys(c, NULL, &keys, &n);
+      bool found = false;
+      for (size_t i = 0; i < n; i++) {
+        if (!found && (strcmp(keys[i]->id, o.key) == 0 || strcmp(keys[i]->prefix, o.key) == 0)) {
+          snprintf(subject, sizeof subject, "key:%s", keys[i]->id);
+          found = true;
+        }
+        pq_api_key_free(keys[i]);
+      }
+      free(keys);
+      if (e == PQ_OK && !found) {
+        fprintf(stderr, "promptq budget: no key %s (give its id or the prefix 'promptq key ls' shows)\n", o.key);
+        e = PQ_ERR_NOT_FOUND;
+      }
+    } else {
       pq_user *u = NULL;
       const char *who = args.positional[1];
       if ((e = pq_coord_get_user(c, pq_is_uuid(who) ? who : NULL, pq_is_uuid(who) ? NULL : who, &u)) == PQ_OK)

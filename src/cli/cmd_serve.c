@@ -193,8 +193,12 @@ static int apply_prices(pq_coord *coord, const char *path) {
       break;
     }
     pq_op op = {.kind = PQ_OP_PRICE_SET, .in.price_set.price = &p};
-    if (pq_coord_call(coord, &op) != PQ_OK) rc = -1;
+    pq_err e = pq_coord_call(coord, &op);
     pq_op_release(&op);
+    if (e != PQ_OK) {
+      pq_error("%s:%d: cannot set the price of %s: %s", path, lineno, model, pq_err_message(e));
+      rc = -1;
+    }
     n++;
   }
   fclose(f);

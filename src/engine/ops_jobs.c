@@ -2,6 +2,7 @@
  * the writer's transaction. Every change is a compare-and-set on the stored
  * row (pq_store_ops.job_update) through pq__transition, so a stale lease
  * token or a job that moved on changes nothing. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,8 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
   bool ending = pq_job_state_terminal(job->state);
   pq_err result = ending ? pq__ledger_price_end(b, job, &operator_cost) : PQ_OK;
   if (result == PQ_OK) result = b->c->ops->job_update(b->c->wconn, job, from, token);
-  if (result == PQ_OK && ending) result = pq__ledger_settle(b, job, operator_cost); /* its money, once */
+  if (result == PQ_OK && ending && (result = pq__ledger_settle(b, job, operator_cost)) != PQ_OK && !pq__fatal(result))
+    result = PQ_ERR_INTERNAL; /* its row is written, its money not: only the batch's rollback can undo it */
   if (result != PQ_OK) return result;
   pq__count_move(b->c, job->model, (int)from, job->state);
   if (pq__publish(b, job->id) != 0) return PQ_ERR_NO_MEMORY;
@@ -166,8 +168,17 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
   result = pq__enqueue(b, job);
   if (result == PQ_ERR_ALREADY_EXISTS && job->idempotency_key) {
     /* another coordinator took the key between our look and our insert: its job is
-     * committed now (the insert waited for it), so this is a replay after all */
+     * committed now (the insert waited for it), so this is a replay after all, and the
+     * hold taken for the job that will not be is released */
     op->out.job = NULL;
+    if (job->held_micros > 0) {
+      char hold[PQ_UUID_LEN + 8];
+      snprintf(hold, sizeof hold, "hold:%s", job->id);
+      if ((result = c->ops->transfer_settle(c->wconn, hold, PQ_TRANSFER_VOIDED, 0, b->now)) != PQ_OK) {
+        pq_job_free(job);
+        return pq__fatal(result) ? result : PQ_ERR_INTERNAL;
+      }
+    }
     result = replay_by_key(b, op, job);
     if (result == PQ_ERR_NOT_FOUND) result = PQ_ERR_ALREADY_EXISTS;
     if (result != PQ_OK && result != PQ_ERR_IDEMPOTENCY_MISMATCH) pq_job_free(job);

@@ -61,7 +61,14 @@ pq_err pq__run_credit_grant(pq__batch *b, pq_op *op) {
   user_account(account, op->in.credit_grant.user_id);
   const char *kind = op->in.credit_grant.kind ? op->in.credit_grant.kind : "grant";
   snprintf(id, sizeof id, "%s:%s", kind, op->in.credit_grant.id);
-  return transfer(b, id, "clearing", account, op->in.credit_grant.amount, kind, NULL, PQ_TRANSFER_POSTED);
+  result = transfer(b, id, "clearing", account, op->in.credit_grant.amount, kind, NULL, PQ_TRANSFER_POSTED);
+  if (result != PQ_ERR_ALREADY_EXISTS) return result;
+  /* the same id again: the same grant (a retry) is ALREADY_EXISTS; another is a mismatch */
+  pq_transfer *seen = NULL;
+  if ((result = b->c->ops->transfer_get(b->c->wconn, id, &seen)) != PQ_OK) return result;
+  bool same = strcmp(seen->credit, account) == 0 && seen->amount == op->in.credit_grant.amount;
+  pq_transfer_free(seen);
+  return same ? PQ_ERR_ALREADY_EXISTS : PQ_ERR_IDEMPOTENCY_MISMATCH;
 }
 
 pq_err pq__run_budget_set(pq__batch *b, pq_op *op) {
@@ -123,19 +130,27 @@ static pq_err council_worst(pq__batch *b, json_t *input, int64_t base_prompt, in
   json_t *members = json_object_get(input, "members"), *synth = json_object_get(input, "synthesizers"), *m;
   int64_t rounds = json_integer_value(json_object_get(input, "maxRounds"));
   int64_t answer = json_integer_value(json_object_get(input, "maxTokens"));
-  int64_t prompt = sat_add(base_prompt, sat_mul((int64_t)json_array_size(members), answer));
-  int64_t total = 0, dearest = 0, one;
+  int64_t n = (int64_t)json_array_size(members);
+  /* the session's earlier turns may join every prompt */
+  int64_t context = pq_council_settings()->context_tokens;
+  int64_t prompt = sat_add(sat_add(base_prompt, context), sat_mul(n, answer));
+  int64_t total = 0, one;
   size_t i;
   pq_err result = PQ_OK;
   json_array_foreach(members, i, m) {
     if ((result = worst_for(b, json_string_value(m), prompt, answer, &one))) return result;
     total = sat_add(total, sat_mul(one, rounds));
   }
-  json_array_foreach(synth, i, m) {
+  json_array_foreach(synth, i, m) { /* each may answer (an empty answer hands over to the next) */
     if ((result = worst_for(b, json_string_value(m), prompt, answer, &one))) return result;
-    if (one > dearest) dearest = one;
+    total = sat_add(total, one);
   }
-  *out = sat_add(total, dearest);
+  const char *embedding = json_string_value(json_object_get(input, "embeddingModel"));
+  if (embedding) { /* each round's answers measured */
+    if ((result = worst_for(b, embedding, sat_mul(n, answer), 0, &one))) return result;
+    total = sat_add(total, sat_mul(one, rounds));
+  }
+  *out = total;
   return PQ_OK;
 }
 
@@ -163,15 +178,19 @@ pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
   char account[ACCOUNT_LEN], id[PQ_UUID_LEN + 8];
   user_account(account, job->owner);
   pq_account a;
-  if ((result = b->c->ops->account_get(b->c->wconn, account, &a)) != PQ_OK) return result;
+  const char *key_id = op->in.submit.key_id && *op->in.submit.key_id ? op->in.submit.key_id : NULL;
+  char key_subject[PQ_UUID_LEN + 8];
+  snprintf(key_subject, sizeof key_subject, "key:%s", key_id ? key_id : "");
+  /* other coordinators' holds on the same account wait for this one's commit, and then see it */
+  if ((result = b->c->ops->subject_lock(b->c->wconn, account)) != PQ_OK ||
+      (key_id && (result = b->c->ops->subject_lock(b->c->wconn, key_subject)) != PQ_OK) ||
+      (result = b->c->ops->account_get(b->c->wconn, account, &a)) != PQ_OK)
+    return result;
   if (a.balance - a.held < worst) {
     op->out.money.needed = worst;
     op->out.money.available = a.balance - a.held;
     return PQ_ERR_INSUFFICIENT_CREDITS;
   }
-  const char *key_id = op->in.submit.key_id && *op->in.submit.key_id ? op->in.submit.key_id : NULL;
-  char key_subject[PQ_UUID_LEN + 8];
-  snprintf(key_subject, sizeof key_subject, "key:%s", key_id ? key_id : "");
   if ((result = within_budgets(b, op, account, worst)) || (key_id && (result = within_budgets(b, op, key_subject, worst))))
     return result;
   if (!job->id[0]) pq_uuid7(b->now, job->id);
@@ -187,13 +206,24 @@ pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
 pq_err pq__ledger_price_end(pq__batch *b, pq_job *job, int64_t *operator_cost) {
   *operator_cost = 0;
   bool council = job->kind && strcmp(job->kind, PQ_COUNCIL_KIND) == 0;
-  if (job->state != PQ_JOB_COMPLETED) job->cost_micros = 0; /* a voided hold costs its owner nothing */
-  /* a council summed its children's costs itself; the operator's were recorded as each ended */
-  if (council || (job->prompt_tokens <= 0 && job->completion_tokens <= 0)) return PQ_OK;
+  /* a council summed its children's costs itself (the operator's were recorded as each ended);
+   * one that failed or timed out gave no decision: it costs nothing */
+  if (council) {
+    if (job->state != PQ_JOB_COMPLETED && job->state != PQ_JOB_CANCELLED) job->cost_micros = 0;
+    if (job->cost_micros > job->held_micros) job->cost_micros = job->held_micros;
+    return PQ_OK;
+  }
+  job->cost_micros = 0;
+  if (job->prompt_tokens <= 0 && job->completion_tokens <= 0) return PQ_OK; /* no answer, no cost */
   pq_price *p = NULL;
   pq_err result = price_of(b, job->model, &p);
   if (p) {
-    if (job->state == PQ_JOB_COMPLETED) job->cost_micros = pq_price_charge(p, job->prompt_tokens, job->completion_tokens);
+    /* what it delivered (completed, or cancelled with its output kept) costs its owner, up to
+     * what it held: a worker cannot charge more than the owner agreed to risk; a step of a
+     * council is charged through its council */
+    int64_t charge = pq_price_charge(p, job->prompt_tokens, job->completion_tokens);
+    if (job->parent_id) job->cost_micros = charge;
+    else job->cost_micros = charge < job->held_micros ? charge : job->held_micros;
     *operator_cost = pq_price_cost(p, job->prompt_tokens, job->completion_tokens); /* upstream was paid anyway */
   }
   pq_price_free(p);
@@ -205,7 +235,7 @@ pq_err pq__ledger_price_end(pq__batch *b, pq_job *job, int64_t *operator_cost) {
  * to nobody and earn nothing. */
 static pq_err pay_worker(pq__batch *b, const pq_job *job) {
   int share = b->c->cfg.worker_share_percent;
-  if (share <= 0 || job->cost_micros <= 0 || !job->worker_id) return PQ_OK;
+  if (share <= 0 || job->cost_micros <= 0 || !job->worker_id) return PQ_OK; /* a council has no worker of its own */
   pq_worker *w = NULL;
   pq_err result = b->c->ops->worker_get(b->c->wconn, job->worker_id, &w);
   if (result == PQ_ERR_NOT_FOUND) return PQ_OK;
@@ -213,34 +243,26 @@ static pq_err pay_worker(pq__batch *b, const pq_job *job) {
     char account[ACCOUNT_LEN], id[PQ_UUID_LEN + 16];
     user_account(account, w->owner);
     snprintf(id, sizeof id, "earning:%s", job->id);
-    result = transfer(b, id, "revenue", account, job->cost_micros * share / 100, "earning", job->id,
-                      PQ_TRANSFER_POSTED);
+    result = transfer(b, id, "revenue", account, (int64_t)((__int128)job->cost_micros * share / 100), "earning",
+                      job->id, PQ_TRANSFER_POSTED);
   }
   pq_worker_free(w);
   return result;
 }
 
 pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost) {
-  char id[PQ_UUID_LEN + 16], account[ACCOUNT_LEN];
+  char id[PQ_UUID_LEN + 16];
   pq_err result = PQ_OK;
-  if (operator_cost > 0) {
+  if (job->held_micros > 0) { /* the owner first: its row, then the shared ones */
+    snprintf(id, sizeof id, "hold:%s", job->id);
+    result = job->cost_micros > 0
+                 ? b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_POSTED, job->cost_micros, b->now)
+                 : b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_VOIDED, 0, b->now);
+    if (result == PQ_OK && job->cost_micros > 0) result = pay_worker(b, job);
+  }
+  if (result == PQ_OK && operator_cost > 0) {
     snprintf(id, sizeof id, "cost:%s", job->id);
     result = transfer(b, id, "operator", "upstream", operator_cost, "cost", job->id, PQ_TRANSFER_POSTED);
   }
-  if (result != PQ_OK || job->held_micros <= 0) return result;
-  snprintf(id, sizeof id, "hold:%s", job->id);
-  if (job->state != PQ_JOB_COMPLETED) return b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_VOIDED, 0, b->now);
-  int64_t from_hold = job->cost_micros < job->held_micros ? job->cost_micros : job->held_micros;
-  if ((result = b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_POSTED, from_hold, b->now))) return result;
-  if ((result = pay_worker(b, job))) return result;
-  if (job->cost_micros <= job->held_micros) return PQ_OK;
-  /* usage beyond the worst case (an estimate that erred low): charged on top, to the same key */
-  pq_transfer *hold = NULL;
-  if ((result = b->c->ops->transfer_get(b->c->wconn, id, &hold))) return result;
-  user_account(account, job->owner);
-  snprintf(id, sizeof id, "charge:%s", job->id);
-  result = keyed_transfer(b, id, account, "revenue", job->cost_micros - job->held_micros, "charge", job->id,
-                          PQ_TRANSFER_POSTED, hold->key_id);
-  pq_transfer_free(hold);
   return result;
 }

@@ -62,10 +62,10 @@ int pq_micros_parse(const char *text, int64_t *out) {
     }
     if (places == 0) return -1;
   }
-  if (*p || digits == 0) return -1;
+  if (*p || digits == 0 || whole > PQ_MONEY_MAX_USD) return -1;
   for (int i = places; i < 6; i++) frac *= 10;
   *out = whole * PQ_MICROS_PER_USD + frac;
-  return 0;
+  return *out > PQ_MONEY_MAX_USD * PQ_MICROS_PER_USD ? -1 : 0;
 }
 
 void pq_transfer_free(pq_transfer *t) {

@@ -19,6 +19,9 @@
 #include <stdint.h>
 
 #define PQ_MICROS_PER_USD INT64_C(1000000)
+/* The largest amount (a grant, a price, a budget) accepted: a billion USD,
+ * so that sums over any realistic ledger stay far from overflowing. */
+#define PQ_MONEY_MAX_USD INT64_C(1000000000)
 
 typedef struct pq_price {
   char *model;
@@ -42,7 +45,8 @@ double pq_micros_to_usd(int64_t micros);
 /* "12.345678" (6 decimals, exact) into buf (at least 32 bytes). */
 char *pq_micros_format(int64_t micros, char *buf, size_t size);
 /* Parses a decimal USD amount ("10", "0.25", "1.000001") into micros: 0, or
- * -1 when it is not a plain non-negative decimal with at most 6 places. */
+ * -1 when it is not a plain non-negative decimal with at most 6 places, or
+ * is above PQ_MONEY_MAX_USD. */
 int pq_micros_parse(const char *text, int64_t *out);
 
 typedef enum { PQ_TRANSFER_POSTED, PQ_TRANSFER_PENDING, PQ_TRANSFER_VOIDED } pq_transfer_state;

@@ -194,6 +194,10 @@ typedef struct pq_store_ops {
   pq_err (*price_put)(pq_conn *c, const pq_price *p);  /* insert or replace */
   pq_err (*price_get)(pq_conn *c, const char *model, pq_price **out); /* PQ_ERR_NOT_FOUND */
   pq_err (*price_list)(pq_conn *c, pq_price ***out, size_t *n);
+  /* Serialises, until the commit, every writer that spends from subject
+   * ("user:<id>", "key:<id>"): several coordinators' holds cannot pass a
+   * balance or a budget together. A store with one writer may do nothing. */
+  pq_err (*subject_lock)(pq_conn *c, const char *subject);
   /* An account's balance and holds (an account never written: zeros). */
   pq_err (*account_get)(pq_conn *c, const char *id, pq_account *out);
   /* Records t and applies it: a posted transfer moves its amount from debit

@@ -28,7 +28,7 @@ def shop(tmpdir_path, make_server):
     out = cli("price", "set", "m", "--input", "1", "--output", "2", "--cost-input", "0.5", "--cost-output", "1",
               "--data", tmpdir_path).stdout
     assert "m: 1.000000 in, 2.000000 out" in out
-    server = make_server(data_dir=tmpdir_path, secured=True)
+    server = make_server("--rate-client", "0", data_dir=tmpdir_path, secured=True)  # bursts below are the point
     server.h = lambda who: {"Authorization": f"Bearer {keys[who]}"}
     server.keys = keys
     server.data = tmpdir_path
@@ -277,3 +277,28 @@ def test_the_openai_door_shows_the_cost_in_its_usage(tmpdir_path, make_server):
         w.terminate()
         w.wait(timeout=PATIENCE)
         log.close()
+
+
+def test_two_hundred_simultaneous_submits_against_ten_worst_cases(shop):
+    import threading
+    body = {"model": "m", "prompt": "same size", "params": {"max_tokens": 100}}
+    r = shop.post("/v1/jobs", body, headers=shop.h("carol"))
+    needed = r.json()["error"]["details"]["needed"]["micros"]
+    amount = f"{needed * 10 // 1000000}.{needed * 10 % 1000000:06d}"
+    shop.post("/v1/credits/grant", {"user": "carol", "amount": amount}, headers=shop.h("ann")).raise_for_status()
+    codes, start = [], threading.Barrier(40)
+
+    def burst():
+        s = requests.Session()
+        start.wait()
+        for _ in range(5):
+            codes.append(s.post(shop.url + "/v1/jobs", json=body, headers=shop.h("carol"), timeout=PATIENCE).status_code)
+
+    threads = [threading.Thread(target=burst) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=PATIENCE * 3)
+    assert len(codes) == 200 and codes.count(202) == 10 and codes.count(402) == 190, sorted(set(codes))
+    c = credits(shop, "carol")
+    assert c["held"]["micros"] == needed * 10 and c["available"]["micros"] == 0

@@ -249,3 +249,42 @@ def test_a_council_deliberates_across_coordinators_without_losing_an_answer(tmpd
         assert w.lease(wait_s=0) == []  # one synthesis, not one per coordinator
     finally:
         stop_all([a, b])
+
+
+def test_coordinators_sharing_a_database_cannot_overspend_together(tmpdir_path):
+    """A balance that covers exactly ten worst cases, submits racing on two coordinators: ten jobs."""
+    url, _ = pgutil.fresh_database()
+    def cli(*args, stdin=None):
+        r = subprocess.run([BIN, *args, "--store", url], input=stdin, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+    cli("user", "add", "ann", "--admin", stdin="ann-password\n")
+    cli("user", "add", "bob", stdin="bob-password\n")
+    key = cli("key", "create", "--user", "bob")
+    cli("price", "set", "m", "--input", "1", "--output", "2")
+    servers = [Server(tmpdir_path, ["--store", url, "--jwt-secret", SECRET, "--rate-client", "0"], secured=True).start()
+               for _ in range(2)]
+    try:
+        h = {"Authorization": f"Bearer {key}"}
+        body = {"model": "m", "prompt": "same", "params": {"max_tokens": 100}}
+        needed = servers[0].post("/v1/jobs", body, headers=h).json()["error"]["details"]["needed"]["micros"]
+        cli("credit", "grant", "bob", f"0.{needed * 10:06d}")
+        codes = []
+        start = threading.Barrier(16)
+
+        def burst(server):
+            s = requests.Session()
+            start.wait()
+            for _ in range(10):
+                codes.append(s.post(server.url + "/v1/jobs", json=body, headers=h, timeout=PATIENCE).status_code)
+
+        threads = [threading.Thread(target=burst, args=(servers[i % 2],)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=PATIENCE * 3)
+        assert len(codes) == 160 and codes.count(202) == 10, sorted(set(codes))
+        credits = servers[1].get("/v1/credits", headers=h).json()
+        assert credits["available"]["micros"] == 0 and credits["held"]["micros"] == needed * 10
+    finally:
+        stop_all(servers)

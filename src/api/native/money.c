@@ -2,6 +2,7 @@
  * an operator's grants. Amounts go out as both exact micros and 6-decimal
  * USD strings, and come in as USD decimals (a string such as "10.50", or a
  * number). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,13 @@ static pq_err usd_field(pq_req *req, json_t *obj, const char *key, bool required
   else if (json_is_integer(v)) snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
   else if (json_is_real(v)) snprintf(text, sizeof text, "%.6f", json_real_value(v));
   else text[0] = '\0';
-  if (pq_micros_parse(text, micros) != 0)
+  /* a number with more than 6 decimals is refused, not rounded (0.0000004 is not free) */
+  bool exact = !json_is_real(v) || pq_micros_parse(text, micros) != 0 ||
+               fabs((double)*micros / 1e6 - json_real_value(v)) < 1e-9 * (1 + fabs(json_real_value(v)));
+  if (!exact || (json_is_string(v) && json_string_length(v) >= sizeof text) || pq_micros_parse(text, micros) != 0)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", key),
-                       "'%s' must be a non-negative USD amount with at most 6 decimals, such as \"10.50\"", key);
+                       "'%s' must be a USD amount from 0 to 1000000000 with at most 6 decimals, such as \"10.50\"",
+                       key);
   return PQ_OK;
 }
 
@@ -166,6 +171,9 @@ typedef struct {
 
 static pq_err granted(pq_req *req) {
   grant_args *g = req->state;
+  if (req->op.out.result == PQ_ERR_IDEMPOTENCY_MISMATCH)
+    return pq_req_fail(req, PQ_ERR_IDEMPOTENCY_MISMATCH, json_pack("{s:s}", "id", g->grant_id),
+                       "grant '%s' was made before, for another user or amount", g->grant_id);
   bool again = req->op.out.result == PQ_ERR_ALREADY_EXISTS;
   if (req->op.out.result != PQ_OK && !again) return req->op.out.result;
   char account[PQ_UUID_LEN + 8];

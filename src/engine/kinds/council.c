@@ -268,6 +268,8 @@ static void unload(council *c) {
 static pq_err save(council *c) {
   char *text = json_dumps(c->st, JSON_COMPACT);
   if (!text) return PQ_ERR_NO_MEMORY;
+  /* what its children cost so far: what a cancel charges (up to the hold) */
+  c->job->cost_micros = num(json_object_get(c->st, "usage"), "costMicros");
   free(c->job->output);
   c->job->output = text;
   return pq_kind_save(c->ctx, c->job);

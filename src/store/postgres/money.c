@@ -15,6 +15,8 @@ static const char SQL_PRICE_PUT[] =
     "updated_at = excluded.updated_at";
 static const char SQL_PRICE_GET[] = "SELECT " PQ__PRICE_COLS " FROM prices WHERE model = $1";
 static const char SQL_PRICE_LIST[] = "SELECT " PQ__PRICE_COLS " FROM prices ORDER BY model";
+/* transaction-scoped, so it also holds through a transaction pooler */
+static const char SQL_SUBJECT_LOCK[] = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))";
 static const char SQL_ACCOUNT_GET[] = "SELECT balance, held FROM accounts WHERE id = $1";
 static const char SQL_ACCOUNT_ADD[] = "INSERT INTO accounts (id, balance, held) VALUES ($1, $2, $3) "
                                       "ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance, "
@@ -316,4 +318,10 @@ pq_err pq__pg_spend(pq_conn *c, const char *subject, int64_t since, int64_t *pos
   *pending = pq__pg_i64(r, 0, 1);
   PQclear(r);
   return PQ_OK;
+}
+
+pq_err pq__pg_subject_lock(pq_conn *c, const char *subject) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, subject);
+  return command(c, SQL_SUBJECT_LOCK, &p, NULL);
 }

@@ -548,6 +548,7 @@ const pq_store_ops pq_store_postgres_ops = {
     .price_get = pq__pg_price_get,
     .price_list = pq__pg_price_list,
     .account_get = pq__pg_account_get,
+    .subject_lock = pq__pg_subject_lock,
     .transfer_insert = pq__pg_transfer_insert,
     .transfer_settle = pq__pg_transfer_settle,
     .transfer_get = pq__pg_transfer_get,

@@ -104,6 +104,7 @@ pq_err pq__sq_price_put(pq_conn *c, const pq_price *p);
 pq_err pq__sq_price_get(pq_conn *c, const char *model, pq_price **out);
 pq_err pq__sq_price_list(pq_conn *c, pq_price ***out, size_t *n);
 pq_err pq__sq_account_get(pq_conn *c, const char *id, pq_account *out);
+pq_err pq__sq_subject_lock(pq_conn *c, const char *subject);
 pq_err pq__sq_transfer_insert(pq_conn *c, const pq_transfer *t);
 pq_err pq__sq_transfer_settle(pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now);
 pq_err pq__sq_transfer_get(pq_conn *c, const char *id, pq_transfer **out);

@@ -393,6 +393,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .price_get = pq__sq_price_get,
     .price_list = pq__sq_price_list,
     .account_get = pq__sq_account_get,
+    .subject_lock = pq__sq_subject_lock,
     .transfer_insert = pq__sq_transfer_insert,
     .transfer_settle = pq__sq_transfer_settle,
     .transfer_get = pq__sq_transfer_get,

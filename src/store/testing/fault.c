@@ -142,6 +142,7 @@ FORWARD(price_put, (pq_conn *c, const pq_price *p), (FC(c)->inner, p))
 FORWARD(price_get, (pq_conn *c, const char *model, pq_price **out), (FC(c)->inner, model, out))
 FORWARD(price_list, (pq_conn *c, pq_price ***out, size_t *n), (FC(c)->inner, out, n))
 FORWARD(account_get, (pq_conn *c, const char *id, pq_account *out), (FC(c)->inner, id, out))
+FORWARD(subject_lock, (pq_conn *c, const char *subject), (FC(c)->inner, subject))
 FORWARD(transfer_insert, (pq_conn *c, const pq_transfer *t), (FC(c)->inner, t))
 FORWARD(transfer_settle, (pq_conn *c, const char *id, pq_transfer_state to, int64_t posted, int64_t now),
         (FC(c)->inner, id, to, posted, now))
@@ -317,7 +318,7 @@ const pq_store_ops pq_store_fault_ops = {
     OP(job_totals), OP(job_count_active), OP(job_count_queued_by_owner), OP(user_insert), OP(user_get),
     OP(user_list), OP(user_set_disabled), OP(key_insert), OP(key_get_by_hash), OP(key_list), OP(key_rebind), OP(key_revoke),
     OP(challenge_insert), OP(challenge_take), OP(challenge_sweep),
-    OP(price_put), OP(price_get), OP(price_list), OP(account_get), OP(transfer_insert), OP(transfer_settle),
+    OP(price_put), OP(price_get), OP(price_list), OP(account_get), OP(subject_lock), OP(transfer_insert), OP(transfer_settle),
     OP(transfer_get), OP(transfer_list), OP(ledger_totals), OP(ledger_sums), OP(job_report),
     OP(budget_put), OP(budget_list), OP(spend),
 };

@@ -169,7 +169,7 @@ static pq_err d001_report(pq_req *req) {
                                 pq_micros_to_usd(f.income - f.expenses), "breakdown", "income_breakdown",
                                 "subscription", pq_micros_to_usd(f.subscription), "micro_payment",
                                 pq_micros_to_usd(f.micro_payment), "expense_breakdown", "api_cost",
-                                pq_micros_to_usd(f.expenses)));
+                                pq_micros_to_usd(f.api_cost)));
 }
 
 static const pq_route routes[] = {
