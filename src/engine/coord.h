@@ -80,6 +80,7 @@ typedef enum {
   PQ_OP_PRICE_SET,
   PQ_OP_CREDIT_GRANT, /* credit from the clearing account to a user, once per id */
   PQ_OP_BUDGET_SET,   /* a spending limit per day or month (limit 0 removes it) */
+  PQ_OP_PAYMENT,      /* a payment provider's event, applied once: credit, a subscription's state */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -151,6 +152,15 @@ struct pq_op {
     /* id: idempotent (a second grant with it changes nothing and answers PQ_ERR_ALREADY_EXISTS) */
     struct { const char *user_id, *id, *kind; int64_t amount; } credit_grant;
     struct { const pq_budget *budget; } budget_set; /* borrowed; updated_at is the operation's time */
+    /* event_id: the provider's, prefixed ("stripe:evt_..."): applied at most once (a repeat
+     * is out.replayed). user_id NULL: the subscription's recorded user. credit (micros) goes
+     * from clearing to the user as `kind`. PQ_ERR_NOT_FOUND, with nothing written, when the
+     * credit's user is not known (yet: a later delivery may know it). */
+    struct {
+      const char *event_id, *type, *user_id, *kind;
+      int64_t credit;
+      const pq_subscription *subscription; /* its new state, or NULL */
+    } payment;
   } in;
   struct {
     pq_err result;
@@ -239,6 +249,7 @@ pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64
                           size_t *n, int64_t *total);
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n);
 pq_err pq_coord_budgets(pq_coord *c, const char *subject, pq_budget ***out, size_t *n);
+pq_err pq_coord_subscriptions_active(pq_coord *c, int64_t *n);
 pq_err pq_coord_spend(pq_coord *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending);
 pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
 /* Reports: what was posted in [from, to) by kind; jobs that ended in it, grouped. */

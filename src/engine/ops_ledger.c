@@ -104,6 +104,51 @@ static pq_err within_budgets(pq__batch *b, pq_op *op, const char *subject, int64
   return result;
 }
 
+/* ---- payments: a provider's event, applied once ---- */
+
+pq_err pq__run_payment(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  const pq_subscription *sub = op->in.payment.subscription;
+  pq_subscription *known = NULL;
+  const char *user = op->in.payment.user_id && *op->in.payment.user_id ? op->in.payment.user_id : NULL;
+  pq_err result = PQ_OK;
+  /* whom it credits, found before anything is written: an event that cannot be placed yet
+   * (its subscription's checkout not seen yet) is left for the provider's next delivery */
+  if (!user && sub && (result = c->ops->subscription_get(c->wconn, sub->id, &known)) == PQ_OK && *known->user_id)
+    user = known->user_id;
+  if (result != PQ_OK && result != PQ_ERR_NOT_FOUND) goto out;
+  result = PQ_OK;
+  if (op->in.payment.credit > 0) {
+    pq_user *u = NULL;
+    if (!user || (result = c->ops->user_get(c->wconn, user, NULL, &u)) != PQ_OK) {
+      if (!user) result = PQ_ERR_NOT_FOUND;
+      goto out;
+    }
+    pq_user_free(u);
+  }
+  if ((result = c->ops->payment_event_record(c->wconn, op->in.payment.event_id, op->in.payment.type, b->now)) ==
+      PQ_ERR_ALREADY_EXISTS) {
+    op->out.replayed = true; /* delivered before (or at the same moment elsewhere): applied once */
+    result = PQ_OK;
+    goto out;
+  }
+  if (result == PQ_OK && sub) {
+    pq_subscription next = *sub;
+    if (!next.user_id || !*next.user_id) next.user_id = (char *)user;
+    next.updated_at = b->now;
+    result = c->ops->subscription_apply(c->wconn, &next);
+  }
+  if (result == PQ_OK && op->in.payment.credit > 0) {
+    char account[ACCOUNT_LEN];
+    user_account(account, user);
+    result = transfer(b, op->in.payment.event_id, "clearing", account, op->in.payment.credit, op->in.payment.kind,
+                      NULL, PQ_TRANSFER_POSTED);
+  }
+out:
+  pq_subscription_free(known);
+  return result;
+}
+
 /* ---- a job's worst case ---- */
 
 static pq_err price_of(pq__batch *b, const char *model, pq_price **out) {

@@ -118,6 +118,7 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_PRICE_SET: return pq__run_price_set(b, op);
     case PQ_OP_CREDIT_GRANT: return pq__run_credit_grant(b, op);
     case PQ_OP_BUDGET_SET: return pq__run_budget_set(b, op);
+    case PQ_OP_PAYMENT: return pq__run_payment(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;
@@ -709,6 +710,8 @@ pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64
 }
 
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n) { READ_ONCE(c, price_list, out, n); }
+
+pq_err pq_coord_subscriptions_active(pq_coord *c, int64_t *n) { READ_ONCE(c, subscription_count_active, n); }
 
 pq_err pq_coord_budgets(pq_coord *c, const char *subject, pq_budget ***out, size_t *n) {
   READ_ONCE(c, budget_list, subject, out, n);

@@ -106,3 +106,12 @@ int64_t pq_budget_period_start(const char *period, int64_t now) {
   else if (strcmp(period, "day") != 0) return -1;
   return (int64_t)timegm(&t) * 1000;
 }
+
+void pq_subscription_free(pq_subscription *s) {
+  if (!s) return;
+  free(s->id);
+  free(s->user_id);
+  free(s->customer);
+  free(s->status);
+  free(s);
+}

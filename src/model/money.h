@@ -80,6 +80,16 @@ void pq_budget_free_array(pq_budget **b, size_t n);
 /* When the period holding `now` began (wall ms, UTC); -1 for an unknown period. */
 int64_t pq_budget_period_start(const char *period, int64_t now);
 
+/* A subscription as its provider's events describe it (Stripe's ids). */
+typedef struct pq_subscription {
+  char *id, *user_id, *customer, *status; /* status: Stripe's words (active, past_due, canceled, ...) */
+  int64_t current_period_end;             /* wall ms; 0: unknown */
+  int64_t event_at;                       /* when the event that set it was created (wall ms) */
+  int64_t updated_at;
+} pq_subscription;
+
+void pq_subscription_free(pq_subscription *s);
+
 typedef struct pq_account {
   int64_t balance;   /* credit-positive: what a user may spend is balance - held */
   int64_t held;

@@ -221,6 +221,14 @@ typedef struct pq_store_ops {
   /* A subject's spending ("user:<id>": its account's; "key:<id>": its key's
    * jobs'): holds and charges posted since `since`, and its holds still open. */
   pq_err (*spend)(pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending);
+  /* Payments: a provider's event, recorded once (PQ_ERR_ALREADY_EXISTS the
+   * second time); a subscription's state, unless an event newer than
+   * sub->event_at set it already (a NULL user_id or customer keeps the
+   * stored one); active subscriptions counted. */
+  pq_err (*payment_event_record)(pq_conn *c, const char *id, const char *type, int64_t now);
+  pq_err (*subscription_apply)(pq_conn *c, const pq_subscription *sub);
+  pq_err (*subscription_get)(pq_conn *c, const char *id, pq_subscription **out);
+  pq_err (*subscription_count_active)(pq_conn *c, int64_t *n);
   /* The amounts posted in [from, to) (wall ms, by when they were posted), one call per kind. */
   pq_err (*ledger_sums)(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
                         void *ctx);

@@ -325,3 +325,73 @@ pq_err pq__pg_subject_lock(pq_conn *c, const char *subject) {
   pq__pg_text(&p, subject);
   return command(c, SQL_SUBJECT_LOCK, &p, NULL);
 }
+
+/* ---- payments ---- */
+
+static const char SQL_EVENT_RECORD[] = "INSERT INTO payment_events (id, type, received_at) VALUES ($1, $2, $3) "
+                                       "ON CONFLICT DO NOTHING RETURNING id";
+static const char SQL_SUB_APPLY[] =
+    "INSERT INTO subscriptions (id, user_id, customer, status, current_period_end, event_at, updated_at) "
+    "VALUES ($1, COALESCE($2, ''), $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET "
+    "user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE subscriptions.user_id END, "
+    "customer = COALESCE(excluded.customer, subscriptions.customer), status = excluded.status, "
+    "current_period_end = CASE WHEN excluded.current_period_end > 0 THEN excluded.current_period_end "
+    "ELSE subscriptions.current_period_end END, event_at = excluded.event_at, updated_at = excluded.updated_at "
+    "WHERE excluded.event_at >= subscriptions.event_at";
+static const char SQL_SUB_GET[] = "SELECT id, user_id, customer, status, current_period_end, event_at, updated_at "
+                                  "FROM subscriptions WHERE id = $1";
+static const char SQL_SUB_COUNT[] = "SELECT COUNT(*) FROM subscriptions WHERE status IN ('active', 'trialing')";
+
+pq_err pq__pg_payment_event_record(pq_conn *c, const char *id, const char *type, int64_t now) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  pq__pg_text(&p, type);
+  pq__pg_int(&p, now);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_EVENT_RECORD, &p, &err);
+  if (!r) return err;
+  err = PQntuples(r) == 1 ? PQ_OK : PQ_ERR_ALREADY_EXISTS; /* delivered twice, maybe to two coordinators */
+  PQclear(r);
+  return err;
+}
+
+pq_err pq__pg_subscription_apply(pq_conn *c, const pq_subscription *sub) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, sub->id);
+  pq__pg_text(&p, sub->user_id && *sub->user_id ? sub->user_id : NULL);
+  pq__pg_text(&p, sub->customer);
+  pq__pg_text(&p, sub->status);
+  pq__pg_int(&p, sub->current_period_end);
+  pq__pg_int(&p, sub->event_at);
+  pq__pg_int(&p, sub->updated_at);
+  return command(c, SQL_SUB_APPLY, &p, NULL);
+}
+
+static void *make_sub(const PGresult *r, int row) {
+  pq_subscription *s = calloc(1, sizeof *s);
+  if (!s || pq__pg_dup(r, row, 0, &s->id) || pq__pg_dup(r, row, 1, &s->user_id) || pq__pg_dup(r, row, 2, &s->customer) ||
+      pq__pg_dup(r, row, 3, &s->status)) {
+    pq_subscription_free(s);
+    return NULL;
+  }
+  s->current_period_end = pq__pg_i64(r, row, 4);
+  s->event_at = pq__pg_i64(r, row, 5);
+  s->updated_at = pq__pg_i64(r, row, 6);
+  return s;
+}
+static void free_sub(void *s) { pq_subscription_free(s); }
+
+pq_err pq__pg_subscription_get(pq_conn *c, const char *id, pq_subscription **out) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  return pq__pg_one(c, SQL_SUB_GET, &p, make_sub, free_sub, (void **)out);
+}
+
+pq_err pq__pg_subscription_count_active(pq_conn *c, int64_t *n) {
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_SUB_COUNT, NULL, &err);
+  if (!r) return err;
+  *n = pq__pg_i64(r, 0, 0);
+  PQclear(r);
+  return PQ_OK;
+}

@@ -111,6 +111,10 @@ pq_err pq__sq_transfer_get(pq_conn *c, const char *id, pq_transfer **out);
 pq_err pq__sq_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
                             size_t *n, int64_t *total);
 pq_err pq__sq_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
+pq_err pq__sq_payment_event_record(pq_conn *c, const char *id, const char *type, int64_t now);
+pq_err pq__sq_subscription_apply(pq_conn *c, const pq_subscription *sub);
+pq_err pq__sq_subscription_get(pq_conn *c, const char *id, pq_subscription **out);
+pq_err pq__sq_subscription_count_active(pq_conn *c, int64_t *n);
 pq_err pq__sq_budget_put(pq_conn *c, const pq_budget *b);
 pq_err pq__sq_budget_list(pq_conn *c, const char *subject, pq_budget ***out, size_t *n);
 pq_err pq__sq_spend(pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending);

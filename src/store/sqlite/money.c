@@ -322,3 +322,68 @@ pq_err pq__sq_subject_lock(pq_conn *c, const char *subject) {
   (void)c, (void)subject;
   return PQ_OK;
 }
+
+/* ---- payments ---- */
+
+static const char SQL_EVENT_RECORD[] = "INSERT INTO payment_events (id, type, received_at) VALUES (?1, ?2, ?3)";
+/* an older event never overwrites a newer one; a missing user or customer keeps the stored one */
+static const char SQL_SUB_APPLY[] =
+    "INSERT INTO subscriptions (id, user_id, customer, status, current_period_end, event_at, updated_at) "
+    "VALUES (?1, COALESCE(?2, ''), ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET "
+    "user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE subscriptions.user_id END, "
+    "customer = COALESCE(excluded.customer, subscriptions.customer), status = excluded.status, "
+    "current_period_end = CASE WHEN excluded.current_period_end > 0 THEN excluded.current_period_end "
+    "ELSE subscriptions.current_period_end END, event_at = excluded.event_at, updated_at = excluded.updated_at "
+    "WHERE excluded.event_at >= subscriptions.event_at";
+static const char SQL_SUB_GET[] = "SELECT id, user_id, customer, status, current_period_end, event_at, updated_at "
+                                  "FROM subscriptions WHERE id = ?1";
+static const char SQL_SUB_COUNT[] = "SELECT COUNT(*) FROM subscriptions WHERE status IN ('active', 'trialing')";
+
+pq_err pq__sq_payment_event_record(pq_conn *c, const char *id, const char *type, int64_t now) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_EVENT_RECORD);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  pq__sq_bind_text(st, 2, type);
+  sqlite3_bind_int64(st, 3, now);
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "record a payment event");
+}
+
+pq_err pq__sq_subscription_apply(pq_conn *c, const pq_subscription *sub) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_SUB_APPLY);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, sub->id);
+  pq__sq_bind_text(st, 2, sub->user_id && *sub->user_id ? sub->user_id : NULL);
+  pq__sq_bind_text(st, 3, sub->customer);
+  pq__sq_bind_text(st, 4, sub->status);
+  sqlite3_bind_int64(st, 5, sub->current_period_end);
+  sqlite3_bind_int64(st, 6, sub->event_at);
+  sqlite3_bind_int64(st, 7, sub->updated_at);
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "record a subscription");
+}
+
+static void *make_sub(sqlite3_stmt *st) {
+  pq_subscription *s = calloc(1, sizeof *s);
+  if (!s || pq__sq_col_dup(st, 0, &s->id) || pq__sq_col_dup(st, 1, &s->user_id) || pq__sq_col_dup(st, 2, &s->customer) ||
+      pq__sq_col_dup(st, 3, &s->status)) {
+    pq_subscription_free(s);
+    return NULL;
+  }
+  s->current_period_end = sqlite3_column_int64(st, 4);
+  s->event_at = sqlite3_column_int64(st, 5);
+  s->updated_at = sqlite3_column_int64(st, 6);
+  return s;
+}
+static void free_sub(void *s) { pq_subscription_free(s); }
+
+pq_err pq__sq_subscription_get(pq_conn *c, const char *id, pq_subscription **out) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_SUB_GET);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  return pq__sq_one_row(c, st, make_sub, free_sub, (void **)out);
+}
+
+pq_err pq__sq_subscription_count_active(pq_conn *c, int64_t *n) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_SUB_COUNT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  return pq__sq_count_one(c, st, n);
+}

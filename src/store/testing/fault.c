@@ -157,6 +157,10 @@ FORWARD(budget_put, (pq_conn *c, const pq_budget *b), (FC(c)->inner, b))
 FORWARD(budget_list, (pq_conn *c, const char *subject, pq_budget ***out, size_t *n), (FC(c)->inner, subject, out, n))
 FORWARD(spend, (pq_conn *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending),
         (FC(c)->inner, subject, since, posted, pending))
+FORWARD(payment_event_record, (pq_conn *c, const char *id, const char *type, int64_t now), (FC(c)->inner, id, type, now))
+FORWARD(subscription_apply, (pq_conn *c, const pq_subscription *sub), (FC(c)->inner, sub))
+FORWARD(subscription_get, (pq_conn *c, const char *id, pq_subscription **out), (FC(c)->inner, id, out))
+FORWARD(subscription_count_active, (pq_conn *c, int64_t *n), (FC(c)->inner, n))
 FORWARD(ledger_sums,
         (pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx),
         (FC(c)->inner, from, to, fn, ctx))
@@ -321,5 +325,6 @@ const pq_store_ops pq_store_fault_ops = {
     OP(price_put), OP(price_get), OP(price_list), OP(account_get), OP(subject_lock), OP(transfer_insert), OP(transfer_settle),
     OP(transfer_get), OP(transfer_list), OP(ledger_totals), OP(ledger_sums), OP(job_report),
     OP(budget_put), OP(budget_list), OP(spend),
+    OP(payment_event_record), OP(subscription_apply), OP(subscription_get), OP(subscription_count_active),
 };
 #undef OP

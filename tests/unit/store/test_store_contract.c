@@ -794,6 +794,44 @@ static void the_ledger_balances(void **state) {
   pq_transfer_free_array(list, n);
 }
 
+/* A provider's event is recorded once; a subscription keeps the newest
+ * event's state, whatever order the events came in. */
+static void payment_events_and_subscriptions(void **state) {
+  fixture *f = *state;
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->payment_event_record(f->w, "stripe:evt_1", "invoice.paid", 5), PQ_OK);
+  assert_int_equal(ops->payment_event_record(f->w, "stripe:evt_1", "invoice.paid", 6), PQ_ERR_ALREADY_EXISTS);
+  pq_subscription newer = {.id = "sub_1", .user_id = "u", .customer = "cus_1", .status = "active",
+                           .current_period_end = 900, .event_at = 20, .updated_at = 1};
+  pq_subscription older = {.id = "sub_1", .status = "incomplete", .event_at = 10, .updated_at = 2};
+  pq_subscription later = {.id = "sub_1", .status = "canceled", .event_at = 30, .updated_at = 3};
+  pq_subscription other = {.id = "sub_2", .user_id = "v", .status = "active", .event_at = 1, .updated_at = 1};
+  assert_int_equal(ops->subscription_apply(f->w, &newer), PQ_OK);
+  assert_int_equal(ops->subscription_apply(f->w, &older), PQ_OK); /* late: changes nothing */
+  assert_int_equal(ops->subscription_apply(f->w, &other), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_subscription *got = NULL;
+  assert_int_equal(ops->subscription_get(f->w, "sub_1", &got), PQ_OK);
+  assert_string_equal(got->status, "active");
+  assert_string_equal(got->user_id, "u");
+  assert_int_equal(got->current_period_end, 900);
+  pq_subscription_free(got);
+  int64_t n = 0;
+  assert_int_equal(ops->subscription_count_active(f->w, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->subscription_apply(f->w, &later), PQ_OK); /* newer: it wins, and keeps the user */
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->subscription_get(f->w, "sub_1", &got), PQ_OK);
+  assert_string_equal(got->status, "canceled");
+  assert_string_equal(got->user_id, "u");
+  assert_string_equal(got->customer, "cus_1");
+  pq_subscription_free(got);
+  assert_int_equal(ops->subscription_count_active(f->w, &n), PQ_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(ops->subscription_get(f->w, "sub_9", &got), PQ_ERR_NOT_FOUND);
+}
+
 static void survives_reopen(void **state) {
   fixture *f = *state;
   pq_job *quick = make_job("m", 1, 4);
@@ -901,6 +939,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(challenges_are_spent_once, setup, teardown),
       cmocka_unit_test_setup_teardown(prices_are_kept_per_model, setup, teardown),
       cmocka_unit_test_setup_teardown(the_ledger_balances, setup, teardown),
+      cmocka_unit_test_setup_teardown(payment_events_and_subscriptions, setup, teardown),
       cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(a_transaction_that_lost_its_session_does_not_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(the_writer_locks_the_jobs_it_reads, setup, teardown),

@@ -1,10 +1,10 @@
-/* The task API (shared/seeds/001), its payments aside: GET /health (the
- * native one answers in its shape), POST /api/task run synchronously through
- * the queue, GET /api/task/{id}, GET /api/tasks, GET /api/stats and GET
- * /api/report/{daily|weekly|monthly}. `provider` names a model live workers
- * serve (default: --default-model). Costs come from the ledger (a model
- * without a price costs nothing); income from payments (none until the
- * payment routes exist). */
+/* The task API (shared/seeds/001): GET /health (the native one answers in its
+ * shape), POST /api/task run synchronously through the queue, GET
+ * /api/task/{id}, GET /api/tasks, GET /api/stats, GET
+ * /api/report/{daily|weekly|monthly}, and its payments through Stripe (POST
+ * /api/payment/subscription|micro, POST /api/webhook/stripe: stripe.c,
+ * docs/payments.md). `provider` names a model live workers serve (default:
+ * --default-model). Costs and income come from the ledger. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +12,9 @@
 
 #include "api/api.h"
 #include "api/dialect.h"
+#include "api/dialects/d001_task_api/stripe.h"
+#include "base/clock.h"
+#include "base/ids.h"
 #include "http/json_in.h"
 
 #define TASK_WAIT_MS (10 * 60 * 1000)
@@ -104,17 +107,18 @@ static pq_err d001_list(pq_req *req) {
   return pq_req_reply(req, 200, json_pack("{s:o}", "tasks", tasks));
 }
 
-/* A user with a live subscription (issue 13 records them): none until payments exist. */
 static pq_err d001_stats(pq_req *req) {
   int64_t total = 0, completed = 0, tokens = 0;
   pq_err e = pq_coord_job_totals(req->coord, req->caller.admin ? NULL : pq_api_owner(req), &total, &completed, &tokens);
   if (e != PQ_OK) return e;
   size_t n_users = 1; /* a client sees itself: how many others there are is the operator's business */
+  int64_t subscriptions = 0;
   if (req->caller.admin) {
     pq_user **users = NULL;
     if ((e = pq_coord_list_users(req->coord, &users, &n_users))) return e;
     for (size_t i = 0; i < n_users; i++) pq_user_free(users[i]);
     free(users);
+    if ((e = pq_coord_subscriptions_active(req->coord, &subscriptions))) return e;
   }
   /* the operator's books for an admin; a client sees only what its own tasks cost */
   pq_financials f = {0};
@@ -134,10 +138,11 @@ static pq_err d001_stats(pq_req *req) {
     pq_transfer_free_array(t, n);
   }
   return pq_req_reply(req, 200,
-                      json_pack("{s:{s:I,s:I,s:I,s:f},s:{s:I,s:i},s:{s:f,s:f,s:f}}", "tasks", "total",
+                      json_pack("{s:{s:I,s:I,s:I,s:f},s:{s:I,s:I},s:{s:f,s:f,s:f}}", "tasks", "total",
                                 (json_int_t)total, "completed", (json_int_t)completed, "total_tokens",
                                 (json_int_t)tokens, "total_cost", pq_micros_to_usd(spent), "users", "total",
-                                (json_int_t)n_users, "subscriptions", 0, "financials", "total_income",
+                                (json_int_t)n_users, "subscriptions", (json_int_t)subscriptions, "financials",
+                                "total_income",
                                 pq_micros_to_usd(f.income), "total_expenses", pq_micros_to_usd(f.expenses), "profit",
                                 pq_micros_to_usd(f.income - f.expenses)));
 }
@@ -172,6 +177,197 @@ static pq_err d001_report(pq_req *req) {
                                 pq_micros_to_usd(f.api_cost)));
 }
 
+/* ---- payments (docs/payments.md): Stripe Checkout and its webhook ---- */
+
+#define WEBHOOK_TOLERANCE_S 300
+
+static pq_stripe_config stripe;
+
+static int d001_environment(char *why, size_t why_size) {
+  (void)why, (void)why_size;
+  pq_stripe_config_load(&stripe);
+  return 0;
+}
+
+/* Whom a payment credits: the caller, or (an admin paying for someone) the user named. */
+static pq_err payer(pq_req *req, const char *named, char id[PQ_UUID_LEN + 1]) {
+  snprintf(id, PQ_UUID_LEN + 1, "%s", req->caller.user_id);
+  if (!named || !req->caller.admin) return PQ_OK;
+  pq_user *u = NULL;
+  pq_err e = pq_coord_get_user(req->coord, pq_is_uuid(named) ? named : NULL, pq_is_uuid(named) ? NULL : named, &u);
+  if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, NULL, "Unknown user_id '%s'", named);
+  if (e != PQ_OK) return e;
+  snprintf(id, PQ_UUID_LEN + 1, "%s", u->id);
+  pq_user_free(u);
+  return PQ_OK;
+}
+
+/* The client's Idempotency-Key makes its retry the same Checkout Session at Stripe. */
+static void create_key(pq_req *req, const char *what, char *out, size_t size) {
+  const char *given = pq_req_header(req, "Idempotency-Key");
+  char fresh[PQ_UUID_LEN + 1];
+  if (!given) pq_uuid7(pq_now_ms(), fresh);
+  snprintf(out, size, "promptq-%s-%s-%.200s", what, req->caller.user_id, given ? given : fresh);
+}
+
+static pq_err checkout(pq_req *req, char *form, const char *what) {
+  char key[320], why[300];
+  create_key(req, what, key, sizeof key);
+  char *url = NULL;
+  int rc = form ? pq_stripe_checkout(&stripe, form, key, &url, why, sizeof why) : -1;
+  if (!form) snprintf(why, sizeof why, "out of memory");
+  free(form);
+  if (rc != 0) return pq_req_fail(req, PQ_ERR_INTERNAL, NULL, "Payment processing error: %s", why);
+  pq_err e = pq_req_reply(req, 200, json_pack("{s:s}", "checkout_url", url));
+  free(url);
+  return e;
+}
+
+static pq_err d001_subscription(pq_req *req) {
+  const char *email = NULL;
+  pq_err e;
+  if ((e = pq_json_string(req, req->body, "email", false, 320, &email))) return e;
+  if (!email || !*email || !strchr(email, '@')) return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Missing email");
+  if (!*stripe.price_id)
+    return pq_req_fail(req, PQ_ERR_INTERNAL, NULL, "Payment processing error: no subscription price (STRIPE_PRICE_ID)");
+  char user[PQ_UUID_LEN + 1];
+  if ((e = payer(req, NULL, user))) return e;
+  char *form = NULL;
+  bool ok = !pq_stripe_form_add(&form, "mode", "subscription") &&
+            !pq_stripe_form_add(&form, "line_items[0][price]", stripe.price_id) &&
+            !pq_stripe_form_add(&form, "line_items[0][quantity]", "1") &&
+            !pq_stripe_form_add(&form, "customer_email", email) &&
+            !pq_stripe_form_add(&form, "client_reference_id", user) &&
+            !pq_stripe_form_add(&form, "metadata[user_id]", user) &&
+            /* the subscription's own events and invoices then say whose it is */
+            !pq_stripe_form_add(&form, "subscription_data[metadata][user_id]", user);
+  if (!ok) {
+    free(form);
+    form = NULL;
+  }
+  return checkout(req, form, "subscription");
+}
+
+static pq_err d001_micro(pq_req *req) {
+  static const char *const fields[] = {"user_id", "description", NULL};
+  const char *description = NULL;
+  pq_err e;
+  json_t *named = json_object_get(req->body, "user_id");
+  char named_text[64] = "";
+  if (json_is_integer(named)) snprintf(named_text, sizeof named_text, "%lld", (long long)json_integer_value(named));
+  else if (json_is_string(named)) snprintf(named_text, sizeof named_text, "%s", json_string_value(named));
+  else if (named && !json_is_null(named))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "user_id must be a number or a string");
+  if ((e = pq_json_only(req, req->body, "the payment", fields)) ||
+      (e = pq_json_string(req, req->body, "description", false, 500, &description)))
+    return e;
+  char user[PQ_UUID_LEN + 1];
+  /* the document's user_id names the payer; only an admin may pay for another */
+  if ((e = payer(req, req->caller.admin && *named_text ? named_text : NULL, user))) return e;
+  char amount[32];
+  snprintf(amount, sizeof amount, "%lld", (long long)stripe.micro_amount);
+  char *form = NULL;
+  bool ok = !pq_stripe_form_add(&form, "mode", "payment") &&
+            !pq_stripe_form_add(&form, "line_items[0][price_data][currency]", stripe.currency) &&
+            !pq_stripe_form_add(&form, "line_items[0][price_data][unit_amount]", amount) &&
+            !pq_stripe_form_add(&form, "line_items[0][price_data][product_data][name]",
+                                description && *description ? description : "AI Task Processing") &&
+            !pq_stripe_form_add(&form, "line_items[0][quantity]", "1") &&
+            !pq_stripe_form_add(&form, "client_reference_id", user) &&
+            !pq_stripe_form_add(&form, "metadata[user_id]", user);
+  if (!ok) {
+    free(form);
+    form = NULL;
+  }
+  return checkout(req, form, "micro");
+}
+
+/* Credit in micros for an amount in the currency's cents. */
+static int64_t credit_for(int64_t cents) {
+  if (cents <= 0 || cents > INT64_MAX / 10000 / stripe.credits_per_unit) return 0;
+  return cents * 10000 * stripe.credits_per_unit;
+}
+
+static const char *str_at(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+
+typedef struct {
+  pq_subscription sub;
+  char event_id[300];
+} webhook_args;
+
+static pq_err webhook_done(pq_req *req) {
+  pq_err e = req->op.out.result;
+  if (e == PQ_ERR_NOT_FOUND) /* its user is not known yet: Stripe delivers it again later */
+    return pq_req_fail(req, PQ_ERR_UNAVAILABLE, NULL, "the event's customer is not known yet; deliver it again");
+  if (e != PQ_OK) return e;
+  return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success"));
+}
+
+static pq_err d001_webhook(pq_req *req) {
+  char why[200];
+  const char *signature = pq_req_header(req, "Stripe-Signature");
+  if (pq_stripe_verify(stripe.webhook_secret, signature, req->raw_body ? req->raw_body : "", req->raw_len,
+                       pq_now_ms() / 1000, WEBHOOK_TOLERANCE_S, why, sizeof why) != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Invalid signature: %s", why);
+  json_t *event = req->body, *obj = json_object_get(json_object_get(event, "data"), "object");
+  const char *id = str_at(event, "id"), *type = str_at(event, "type");
+  if (!id || !type || !json_is_object(obj))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Invalid event: it needs an id, a type and data.object");
+  webhook_args *a = pq_req_alloc(req, sizeof *a);
+  if (!a) return PQ_ERR_NO_MEMORY;
+  memset(a, 0, sizeof *a);
+  snprintf(a->event_id, sizeof a->event_id, "stripe:%s", id);
+  int64_t created = json_integer_value(json_object_get(event, "created")) * 1000;
+  req->op.kind = PQ_OP_PAYMENT;
+  req->op.in.payment.event_id = a->event_id;
+  req->op.in.payment.type = type;
+  json_t *meta = json_object_get(obj, "metadata");
+  if (strcmp(type, "checkout.session.completed") == 0) {
+    const char *mode = str_at(obj, "mode"), *paid = str_at(obj, "payment_status");
+    const char *user = str_at(obj, "client_reference_id");
+    if (!user) user = str_at(meta, "user_id");
+    req->op.in.payment.user_id = user;
+    if (mode && strcmp(mode, "subscription") == 0 && str_at(obj, "subscription")) {
+      /* its invoices credit each period: the checkout only says whose the subscription is */
+      a->sub = (pq_subscription){.id = (char *)str_at(obj, "subscription"), .user_id = (char *)user,
+                                 .customer = (char *)str_at(obj, "customer"), .status = "active", .event_at = created};
+      req->op.in.payment.subscription = &a->sub;
+    } else if (paid && strcmp(paid, "paid") == 0) {
+      req->op.in.payment.credit = credit_for(json_integer_value(json_object_get(obj, "amount_total")));
+      req->op.in.payment.kind = "micro_payment";
+    }
+  } else if (strncmp(type, "customer.subscription.", 22) == 0) {
+    bool deleted = strcmp(type, "customer.subscription.deleted") == 0;
+    a->sub = (pq_subscription){.id = (char *)str_at(obj, "id"), .user_id = (char *)str_at(meta, "user_id"),
+                               .customer = (char *)str_at(obj, "customer"),
+                               .status = (char *)(deleted ? "canceled" : str_at(obj, "status")),
+                               .current_period_end = json_integer_value(json_object_get(obj, "current_period_end")) * 1000,
+                               .event_at = created};
+    if (!a->sub.id || !a->sub.status)
+      return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "Invalid event: a subscription needs an id and a status");
+    req->op.in.payment.subscription = &a->sub;
+  } else if (strcmp(type, "invoice.paid") == 0) {
+    /* each period's payment credits the subscription's user (older and newer API shapes) */
+    const char *sub = str_at(obj, "subscription");
+    json_t *details = json_object_get(obj, "subscription_details");
+    json_t *parent = json_object_get(json_object_get(obj, "parent"), "subscription_details");
+    if (!sub) sub = str_at(parent, "subscription");
+    const char *user = str_at(json_object_get(details, "metadata"), "user_id");
+    if (!user) user = str_at(json_object_get(parent, "metadata"), "user_id");
+    if (!sub) return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success")); /* a one-off invoice */
+    a->sub = (pq_subscription){.id = (char *)sub, .user_id = (char *)user, .customer = (char *)str_at(obj, "customer"),
+                               .status = "active", .event_at = created};
+    req->op.in.payment.subscription = &a->sub;
+    req->op.in.payment.user_id = user;
+    req->op.in.payment.credit = credit_for(json_integer_value(json_object_get(obj, "amount_paid")));
+    req->op.in.payment.kind = "subscription";
+  } else {
+    return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success")); /* acknowledged, ignored */
+  }
+  pq_req_run_op(req, webhook_done);
+  return PQ_OK;
+}
+
 static const pq_route routes[] = {
     {.method = "POST", .pattern = "/api/task", .handler = d001_task, .flags = PQ_ROUTE_JSON | PQ_ROUTE_BODY,
      .role = PQ_ROLE_CLIENT, .name = "d001.task", .render_error = pq_dialect_plain_error},
@@ -181,6 +377,14 @@ static const pq_route routes[] = {
      .render_error = pq_dialect_plain_error},
     {.method = "GET", .pattern = "/api/stats", .handler = d001_stats, .role = PQ_ROLE_CLIENT, .name = "d001.stats",
      .render_error = pq_dialect_plain_error},
+    {.method = "POST", .pattern = "/api/payment/subscription", .handler = d001_subscription,
+     .flags = PQ_ROUTE_JSON | PQ_ROUTE_BODY, .role = PQ_ROLE_CLIENT, .name = "d001.payment.subscription",
+     .render_error = pq_dialect_plain_error},
+    {.method = "POST", .pattern = "/api/payment/micro", .handler = d001_micro, .flags = PQ_ROUTE_JSON | PQ_ROUTE_BODY,
+     .role = PQ_ROLE_CLIENT, .name = "d001.payment.micro", .render_error = pq_dialect_plain_error},
+    /* Stripe calls it: its signature is the credential */
+    {.method = "POST", .pattern = "/api/webhook/stripe", .handler = d001_webhook, .flags = PQ_ROUTE_JSON | PQ_ROUTE_BODY,
+     .role = PQ_ROLE_PUBLIC, .name = "d001.webhook.stripe", .render_error = pq_dialect_plain_error},
     /* the operator's books: an admin's */
     {.method = "GET", .pattern = "/api/report/{report_type}", .handler = d001_report, .role = PQ_ROLE_ADMIN,
      .name = "d001.report", .render_error = pq_dialect_plain_error},
@@ -189,7 +393,8 @@ static const pq_route routes[] = {
 /* its /health is the native one */
 const pq_dialect pq_dialect_001 = {
     .name = "d001",
-    .title = "the task API (shared/seeds/001), without its payment routes yet",
+    .title = "the task API (shared/seeds/001), with its Stripe payments",
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
+    .apply_environment = d001_environment,
 };
