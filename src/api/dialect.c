@@ -34,6 +34,11 @@ pq_err pq_dialects_start(pq_coord *coord, bool open) {
   return e;
 }
 
+void pq_dialects_stop(void) {
+  for (size_t i = 0; pq_dialects[i]; i++)
+    if (pq_dialects[i]->on_stop) pq_dialects[i]->on_stop();
+}
+
 int pq_dialects_apply_environment(char *why, size_t why_size) {
   for (size_t i = 0; pq_dialects[i]; i++)
     if (pq_dialects[i]->apply_environment && pq_dialects[i]->apply_environment(why, why_size) != 0) return -1;

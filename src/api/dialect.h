@@ -30,6 +30,9 @@ typedef struct pq_dialect {
    * dialect's environment names); open: the server checks no credentials.
    * An error stops the server. May be NULL. */
   pq_err (*on_start)(pq_coord *coord, bool open);
+  /* Stops what on_start started (a watcher thread), before the engine
+   * closes. May be NULL. */
+  void (*on_stop)(void);
 } pq_dialect;
 
 /* Every dialect this build serves, NULL-terminated (api/routes.c). */
@@ -39,6 +42,8 @@ extern const pq_dialect *const pq_dialects[];
 int pq_dialects_apply_environment(char *why, size_t why_size);
 /* Runs each dialect's on_start; the first error. */
 pq_err pq_dialects_start(pq_coord *coord, bool open);
+/* Runs each dialect's on_stop. */
+void pq_dialects_stop(void);
 
 /* ---- shared by dialects (api/dialect.c) ---- */
 

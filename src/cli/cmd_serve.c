@@ -456,6 +456,7 @@ int pq_cmd_serve(int argc, char **argv) {
   result = 0;
 out:
   pq_server_stop(server);
+  pq_dialects_stop(); /* their watchers submit to the engine: they stop first */
   pq_access_free(access);
   pq_coord_close(coord);
   if (secret) sodium_memzero(secret, secret_len);

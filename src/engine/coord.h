@@ -81,6 +81,8 @@ typedef enum {
   PQ_OP_CREDIT_GRANT, /* credit from the clearing account to a user, once per id */
   PQ_OP_BUDGET_SET,   /* a spending limit per day or month (limit 0 removes it) */
   PQ_OP_PAYMENT,      /* a payment provider's event, applied once: credit, a subscription's state */
+  PQ_OP_BTC_CREATE,   /* a Bitcoin payment request whose amount no other pending one asks for */
+  PQ_OP_BTC_OBSERVE,  /* an output seen paying the address: matched by amount, credited once when confirmed */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -161,6 +163,15 @@ struct pq_op {
       int64_t credit;
       const pq_subscription *subscription; /* its new state, or NULL */
     } payment;
+    /* amount: base_sats, raised by up to max_offset satoshis until no pending request asks for it */
+    struct {
+      const char *user_id, *address;
+      int64_t base_sats, credit_micros, ttl_ms, max_offset;
+    } btc_create;
+    struct {
+      const char *txid;
+      int64_t vout, amount_sats, confirmations, min_confirmations;
+    } btc_observe;
   } in;
   struct {
     pq_err result;
@@ -176,6 +187,9 @@ struct pq_op {
     int reaped;         /* reap: jobs and workers it settled */
     int abandoned;      /* heartbeat: leases given back because the worker no longer claims them */
     int revoked;        /* keys_sync: keys no longer listed */
+    pq_btc_payment *btc; /* btc_create: the request; btc_observe: the one it paid (or NULL) */
+    const char *btc_outcome; /* btc_observe: "credited", "seen" (too few confirmations), "late", "unmatched",
+                              * or "known" (recorded before) */
     /* submit refused for money: what the job would hold and what was there
      * (for a budget: what is left of it, and which budget) */
     struct {
@@ -250,6 +264,7 @@ pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n);
 pq_err pq_coord_budgets(pq_coord *c, const char *subject, pq_budget ***out, size_t *n);
 pq_err pq_coord_subscriptions_active(pq_coord *c, int64_t *n);
+pq_err pq_coord_btc_payment(pq_coord *c, const char *id, pq_btc_payment **out);
 pq_err pq_coord_spend(pq_coord *c, const char *subject, int64_t since, int64_t *posted, int64_t *pending);
 pq_err pq_coord_ledger_totals(pq_coord *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
 /* Reports: what was posted in [from, to) by kind; jobs that ended in it, grouped. */

@@ -127,6 +127,8 @@ pq_err pq__run_price_set(pq__batch *b, pq_op *op);
 pq_err pq__run_credit_grant(pq__batch *b, pq_op *op);
 pq_err pq__run_budget_set(pq__batch *b, pq_op *op);
 pq_err pq__run_payment(pq__batch *b, pq_op *op);
+pq_err pq__run_btc_create(pq__batch *b, pq_op *op);
+pq_err pq__run_btc_observe(pq__batch *b, pq_op *op);
 /* A new job of a priced model holds its worst case on its owner's account
  * (sets job->held_micros and, when empty, its id); PQ_ERR_INSUFFICIENT_CREDITS
  * with op->out.money filled when the available credit cannot cover it. */

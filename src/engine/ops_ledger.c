@@ -149,6 +149,78 @@ out:
   return result;
 }
 
+/* ---- Bitcoin: one address, payments told apart by their amounts ---- */
+
+pq_err pq__run_btc_create(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  pq_btc_payment *p = calloc(1, sizeof *p);
+  char id[PQ_UUID_LEN + 1];
+  pq_uuid7(b->now, id);
+  if (!p || !(p->id = strdup(id)) || !(p->user_id = strdup(op->in.btc_create.user_id)) ||
+      !(p->address = strdup(op->in.btc_create.address)) || !(p->status = strdup("pending"))) {
+    pq_btc_payment_free(p);
+    return PQ_ERR_NO_MEMORY;
+  }
+  p->credit_micros = op->in.btc_create.credit_micros;
+  p->created_at = b->now;
+  p->expires_at = b->now + op->in.btc_create.ttl_ms;
+  pq_err result = PQ_ERR_UNAVAILABLE; /* every nearby amount is asked for already */
+  for (int64_t k = 0; k <= op->in.btc_create.max_offset; k++) {
+    pq_btc_payment *taken = NULL;
+    result = c->ops->btc_payment_by_amount(c->wconn, op->in.btc_create.base_sats + k, b->now, false, &taken);
+    pq_btc_payment_free(taken);
+    if (result == PQ_ERR_NOT_FOUND) {
+      p->amount_sats = op->in.btc_create.base_sats + k;
+      result = c->ops->btc_payment_insert(c->wconn, p);
+      break;
+    }
+    if (result != PQ_OK) break;
+    result = PQ_ERR_UNAVAILABLE;
+  }
+  if (result == PQ_OK) op->out.btc = p;
+  else pq_btc_payment_free(p);
+  return result;
+}
+
+pq_err pq__run_btc_observe(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  const char *txid = op->in.btc_observe.txid;
+  int64_t vout = op->in.btc_observe.vout, sats = op->in.btc_observe.amount_sats;
+  pq_btc_payment *p = NULL;
+  pq_err result = c->ops->btc_payment_by_amount(c->wconn, sats, b->now, true, &p);
+  if (result != PQ_OK && result != PQ_ERR_NOT_FOUND) return result;
+  /* in time: before its expiry, or seen (unconfirmed) before it */
+  bool in_time = p && (b->now < p->expires_at || (p->txid && strcmp(p->txid, txid) == 0));
+  if (!p || !in_time) { /* recorded, never credited: an amount nobody asked for, or too late */
+    op->out.btc_outcome = p ? "late" : "unmatched";
+    result = c->ops->btc_output_record(c->wconn, txid, vout, sats, p ? p->id : NULL, op->out.btc_outcome, b->now);
+    if (result == PQ_ERR_ALREADY_EXISTS) op->out.btc_outcome = "known", result = PQ_OK;
+    pq_btc_payment_free(p);
+    return result;
+  }
+  op->out.btc = p;
+  if (pq_set_str(&p->txid, txid)) return PQ_ERR_NO_MEMORY;
+  p->confirmations = op->in.btc_observe.confirmations;
+  if (p->confirmations < op->in.btc_observe.min_confirmations) { /* seen, not yet deep enough */
+    op->out.btc_outcome = "seen";
+    return c->ops->btc_payment_update(c->wconn, p, "pending");
+  }
+  if ((result = c->ops->btc_output_record(c->wconn, txid, vout, sats, p->id, "credited", b->now)) ==
+      PQ_ERR_ALREADY_EXISTS) {
+    op->out.btc_outcome = "known";
+    return PQ_OK;
+  }
+  if (result != PQ_OK) return result;
+  if (pq_set_str(&p->status, "confirmed")) return PQ_ERR_NO_MEMORY;
+  p->confirmed_at = b->now;
+  if ((result = c->ops->btc_payment_update(c->wconn, p, "pending")) != PQ_OK) return result;
+  char account[ACCOUNT_LEN], id[160];
+  user_account(account, p->user_id);
+  snprintf(id, sizeof id, "btc:%s:%lld", txid, (long long)vout);
+  op->out.btc_outcome = "credited";
+  return transfer(b, id, "clearing", account, p->credit_micros, "payment", NULL, PQ_TRANSFER_POSTED);
+}
+
 /* ---- a job's worst case ---- */
 
 static pq_err price_of(pq__batch *b, const char *model, pq_price **out) {

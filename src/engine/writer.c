@@ -80,6 +80,7 @@ pq_err pq_coord_call(pq_coord *c, pq_op *op) {
 
 void pq_op_release(pq_op *op) {
   pq_user_free(op->out.user);
+  pq_btc_payment_free(op->out.btc);
   if (op->kind == PQ_OP_SUBMIT) { /* a submit that never ran still owns its job */
     pq_job_free(op->in.submit.job);
     op->in.submit.job = NULL;
@@ -119,6 +120,8 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_CREDIT_GRANT: return pq__run_credit_grant(b, op);
     case PQ_OP_BUDGET_SET: return pq__run_budget_set(b, op);
     case PQ_OP_PAYMENT: return pq__run_payment(b, op);
+    case PQ_OP_BTC_CREATE: return pq__run_btc_create(b, op);
+    case PQ_OP_BTC_OBSERVE: return pq__run_btc_observe(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;
@@ -712,6 +715,8 @@ pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n) { READ_ONCE(c, price_list, out, n); }
 
 pq_err pq_coord_subscriptions_active(pq_coord *c, int64_t *n) { READ_ONCE(c, subscription_count_active, n); }
+
+pq_err pq_coord_btc_payment(pq_coord *c, const char *id, pq_btc_payment **out) { READ_ONCE(c, btc_payment_get, id, out); }
 
 pq_err pq_coord_budgets(pq_coord *c, const char *subject, pq_budget ***out, size_t *n) {
   READ_ONCE(c, budget_list, subject, out, n);

@@ -115,3 +115,13 @@ void pq_subscription_free(pq_subscription *s) {
   free(s->status);
   free(s);
 }
+
+void pq_btc_payment_free(pq_btc_payment *p) {
+  if (!p) return;
+  free(p->id);
+  free(p->user_id);
+  free(p->address);
+  free(p->status);
+  free(p->txid);
+  free(p);
+}

@@ -90,6 +90,19 @@ typedef struct pq_subscription {
 
 void pq_subscription_free(pq_subscription *s);
 
+/* A Bitcoin payment request (document 003's exchange): pay amount_sats to
+ * address before expires_at and credit_micros reach the user. */
+typedef struct pq_btc_payment {
+  char *id, *user_id, *address;
+  int64_t amount_sats, credit_micros;
+  char *status;        /* pending, confirmed (expired is pending past expires_at) */
+  char *txid;          /* the transaction seen paying it; NULL until then */
+  int64_t confirmations;
+  int64_t created_at, expires_at, confirmed_at;
+} pq_btc_payment;
+
+void pq_btc_payment_free(pq_btc_payment *p);
+
 typedef struct pq_account {
   int64_t balance;   /* credit-positive: what a user may spend is balance - held */
   int64_t held;

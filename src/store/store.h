@@ -229,6 +229,18 @@ typedef struct pq_store_ops {
   pq_err (*subscription_apply)(pq_conn *c, const pq_subscription *sub);
   pq_err (*subscription_get)(pq_conn *c, const char *id, pq_subscription **out);
   pq_err (*subscription_count_active)(pq_conn *c, int64_t *n);
+  /* Bitcoin payments: a new one; one by id; the pending one (not expired by
+   * now) asking for exactly amount_sats (PQ_ERR_NOT_FOUND when none); the
+   * latest pending or expired one asking for it; a changed one, if its
+   * status is still expect (PQ_ERR_STALE otherwise). An output seen paying
+   * the address is recorded once (PQ_ERR_ALREADY_EXISTS after). */
+  pq_err (*btc_payment_insert)(pq_conn *c, const pq_btc_payment *p);
+  pq_err (*btc_payment_get)(pq_conn *c, const char *id, pq_btc_payment **out);
+  pq_err (*btc_payment_by_amount)(pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired,
+                                  pq_btc_payment **out);
+  pq_err (*btc_payment_update)(pq_conn *c, const pq_btc_payment *p, const char *expect_status);
+  pq_err (*btc_output_record)(pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id,
+                              const char *outcome, int64_t now);
   /* The amounts posted in [from, to) (wall ms, by when they were posted), one call per kind. */
   pq_err (*ledger_sums)(pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount),
                         void *ctx);

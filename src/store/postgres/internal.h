@@ -122,6 +122,13 @@ pq_err pq__pg_transfer_get(pq_conn *c, const char *id, pq_transfer **out);
 pq_err pq__pg_transfer_list(pq_conn *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
                             size_t *n, int64_t *total);
 pq_err pq__pg_ledger_totals(pq_conn *c, int64_t *balance_sum, int64_t *held_sum, int64_t *pending_sum);
+pq_err pq__pg_btc_payment_insert(pq_conn *c, const pq_btc_payment *p);
+pq_err pq__pg_btc_payment_get(pq_conn *c, const char *id, pq_btc_payment **out);
+pq_err pq__pg_btc_payment_by_amount(pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired,
+                                    pq_btc_payment **out);
+pq_err pq__pg_btc_payment_update(pq_conn *c, const pq_btc_payment *p, const char *expect_status);
+pq_err pq__pg_btc_output_record(pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id,
+                                const char *outcome, int64_t now);
 pq_err pq__pg_payment_event_record(pq_conn *c, const char *id, const char *type, int64_t now);
 pq_err pq__pg_subscription_apply(pq_conn *c, const pq_subscription *sub);
 pq_err pq__pg_subscription_get(pq_conn *c, const char *id, pq_subscription **out);

@@ -395,3 +395,96 @@ pq_err pq__pg_subscription_count_active(pq_conn *c, int64_t *n) {
   PQclear(r);
   return PQ_OK;
 }
+
+/* ---- Bitcoin payments ---- */
+
+#define BTC_COLS \
+  "id, user_id, address, amount_sats, credit_micros, status, txid, confirmations, created_at, expires_at, confirmed_at"
+static const char SQL_BTC_INSERT[] = "INSERT INTO btc_payments (" BTC_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                                     "$10, $11)";
+static const char SQL_BTC_GET[] = "SELECT " BTC_COLS " FROM btc_payments WHERE id = $1";
+static const char SQL_BTC_BY_AMOUNT[] = "SELECT " BTC_COLS " FROM btc_payments WHERE status = 'pending' AND "
+                                        "amount_sats = $1 AND ($3::int = 1 OR expires_at > $2) "
+                                        "ORDER BY created_at DESC LIMIT 1 FOR UPDATE";
+static const char SQL_BTC_UPDATE[] = "UPDATE btc_payments SET status = $2, txid = $3, confirmations = $4, "
+                                     "confirmed_at = $5 WHERE id = $1 AND status = $6";
+static const char SQL_BTC_OUTPUT[] = "INSERT INTO btc_outputs (txid, vout, amount_sats, payment_id, outcome, seen_at) "
+                                     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING txid";
+
+static void *make_btc(const PGresult *r, int row) {
+  pq_btc_payment *p = calloc(1, sizeof *p);
+  if (!p || pq__pg_dup(r, row, 0, &p->id) || pq__pg_dup(r, row, 1, &p->user_id) || pq__pg_dup(r, row, 2, &p->address) ||
+      pq__pg_dup(r, row, 5, &p->status) || pq__pg_dup(r, row, 6, &p->txid)) {
+    pq_btc_payment_free(p);
+    return NULL;
+  }
+  p->amount_sats = pq__pg_i64(r, row, 3);
+  p->credit_micros = pq__pg_i64(r, row, 4);
+  p->confirmations = pq__pg_i64(r, row, 7);
+  p->created_at = pq__pg_i64(r, row, 8);
+  p->expires_at = pq__pg_i64(r, row, 9);
+  p->confirmed_at = pq__pg_i64(r, row, 10);
+  return p;
+}
+static void free_btc(void *p) { pq_btc_payment_free(p); }
+
+pq_err pq__pg_btc_payment_insert(pq_conn *c, const pq_btc_payment *p) {
+  pq__pgp q = {0};
+  pq__pg_text(&q, p->id);
+  pq__pg_text(&q, p->user_id);
+  pq__pg_text(&q, p->address);
+  pq__pg_int(&q, p->amount_sats);
+  pq__pg_int(&q, p->credit_micros);
+  pq__pg_text(&q, p->status);
+  pq__pg_text(&q, p->txid);
+  pq__pg_int(&q, p->confirmations);
+  pq__pg_int(&q, p->created_at);
+  pq__pg_int(&q, p->expires_at);
+  pq__pg_int(&q, p->confirmed_at);
+  return command(c, SQL_BTC_INSERT, &q, NULL);
+}
+
+pq_err pq__pg_btc_payment_get(pq_conn *c, const char *id, pq_btc_payment **out) {
+  pq__pgp q = {0};
+  pq__pg_text(&q, id);
+  return pq__pg_one(c, SQL_BTC_GET, &q, make_btc, free_btc, (void **)out);
+}
+
+pq_err pq__pg_btc_payment_by_amount(pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired,
+                                    pq_btc_payment **out) {
+  pq__pgp q = {0};
+  pq__pg_int(&q, amount_sats);
+  pq__pg_int(&q, now);
+  pq__pg_int(&q, include_expired);
+  return pq__pg_one(c, SQL_BTC_BY_AMOUNT, &q, make_btc, free_btc, (void **)out);
+}
+
+pq_err pq__pg_btc_payment_update(pq_conn *c, const pq_btc_payment *p, const char *expect_status) {
+  pq__pgp q = {0};
+  pq__pg_text(&q, p->id);
+  pq__pg_text(&q, p->status);
+  pq__pg_text(&q, p->txid);
+  pq__pg_int(&q, p->confirmations);
+  pq__pg_int(&q, p->confirmed_at);
+  pq__pg_text(&q, expect_status);
+  int64_t changed = 0;
+  pq_err result = command(c, SQL_BTC_UPDATE, &q, &changed);
+  return result == PQ_OK && changed != 1 ? PQ_ERR_STALE : result;
+}
+
+pq_err pq__pg_btc_output_record(pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id,
+                                const char *outcome, int64_t now) {
+  pq__pgp q = {0};
+  pq__pg_text(&q, txid);
+  pq__pg_int(&q, vout);
+  pq__pg_int(&q, amount_sats);
+  pq__pg_text(&q, payment_id);
+  pq__pg_text(&q, outcome);
+  pq__pg_int(&q, now);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_BTC_OUTPUT, &q, &err);
+  if (!r) return err;
+  err = PQntuples(r) == 1 ? PQ_OK : PQ_ERR_ALREADY_EXISTS;
+  PQclear(r);
+  return err;
+}

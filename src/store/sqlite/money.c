@@ -387,3 +387,94 @@ pq_err pq__sq_subscription_count_active(pq_conn *c, int64_t *n) {
   if (!st) return PQ_ERR_STORE_FAILED;
   return pq__sq_count_one(c, st, n);
 }
+
+/* ---- Bitcoin payments ---- */
+
+#define BTC_COLS \
+  "id, user_id, address, amount_sats, credit_micros, status, txid, confirmations, created_at, expires_at, confirmed_at"
+static const char SQL_BTC_INSERT[] = "INSERT INTO btc_payments (" BTC_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                                     "?10, ?11)";
+static const char SQL_BTC_GET[] = "SELECT " BTC_COLS " FROM btc_payments WHERE id = ?1";
+static const char SQL_BTC_BY_AMOUNT[] = "SELECT " BTC_COLS " FROM btc_payments WHERE status = 'pending' AND "
+                                        "amount_sats = ?1 AND (?3 OR expires_at > ?2) ORDER BY created_at DESC LIMIT 1";
+static const char SQL_BTC_UPDATE[] = "UPDATE btc_payments SET status = ?2, txid = ?3, confirmations = ?4, "
+                                     "confirmed_at = ?5 WHERE id = ?1 AND status = ?6";
+static const char SQL_BTC_OUTPUT[] = "INSERT INTO btc_outputs (txid, vout, amount_sats, payment_id, outcome, seen_at) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+static void *make_btc(sqlite3_stmt *st) {
+  pq_btc_payment *p = calloc(1, sizeof *p);
+  if (!p || pq__sq_col_dup(st, 0, &p->id) || pq__sq_col_dup(st, 1, &p->user_id) || pq__sq_col_dup(st, 2, &p->address) ||
+      pq__sq_col_dup(st, 5, &p->status) || pq__sq_col_dup(st, 6, &p->txid)) {
+    pq_btc_payment_free(p);
+    return NULL;
+  }
+  p->amount_sats = sqlite3_column_int64(st, 3);
+  p->credit_micros = sqlite3_column_int64(st, 4);
+  p->confirmations = sqlite3_column_int64(st, 7);
+  p->created_at = sqlite3_column_int64(st, 8);
+  p->expires_at = sqlite3_column_int64(st, 9);
+  p->confirmed_at = sqlite3_column_int64(st, 10);
+  return p;
+}
+static void free_btc(void *p) { pq_btc_payment_free(p); }
+
+pq_err pq__sq_btc_payment_insert(pq_conn *c, const pq_btc_payment *p) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_BTC_INSERT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, p->id);
+  pq__sq_bind_text(st, 2, p->user_id);
+  pq__sq_bind_text(st, 3, p->address);
+  sqlite3_bind_int64(st, 4, p->amount_sats);
+  sqlite3_bind_int64(st, 5, p->credit_micros);
+  pq__sq_bind_text(st, 6, p->status);
+  pq__sq_bind_text(st, 7, p->txid);
+  sqlite3_bind_int64(st, 8, p->confirmations);
+  sqlite3_bind_int64(st, 9, p->created_at);
+  sqlite3_bind_int64(st, 10, p->expires_at);
+  sqlite3_bind_int64(st, 11, p->confirmed_at);
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "record a bitcoin payment");
+}
+
+pq_err pq__sq_btc_payment_get(pq_conn *c, const char *id, pq_btc_payment **out) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_BTC_GET);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  return pq__sq_one_row(c, st, make_btc, free_btc, (void **)out);
+}
+
+pq_err pq__sq_btc_payment_by_amount(pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired,
+                                    pq_btc_payment **out) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_BTC_BY_AMOUNT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, amount_sats);
+  sqlite3_bind_int64(st, 2, now);
+  sqlite3_bind_int(st, 3, include_expired);
+  return pq__sq_one_row(c, st, make_btc, free_btc, (void **)out);
+}
+
+pq_err pq__sq_btc_payment_update(pq_conn *c, const pq_btc_payment *p, const char *expect_status) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_BTC_UPDATE);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, p->id);
+  pq__sq_bind_text(st, 2, p->status);
+  pq__sq_bind_text(st, 3, p->txid);
+  sqlite3_bind_int64(st, 4, p->confirmations);
+  sqlite3_bind_int64(st, 5, p->confirmed_at);
+  pq__sq_bind_text(st, 6, expect_status);
+  pq_err result = pq__sq_done_or_constraint(c, pq__sq_step_done(st), "update a bitcoin payment");
+  return result == PQ_OK && sqlite3_changes(c->db) != 1 ? PQ_ERR_STALE : result;
+}
+
+pq_err pq__sq_btc_output_record(pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id,
+                                const char *outcome, int64_t now) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_BTC_OUTPUT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, txid);
+  sqlite3_bind_int64(st, 2, vout);
+  sqlite3_bind_int64(st, 3, amount_sats);
+  pq__sq_bind_text(st, 4, payment_id);
+  pq__sq_bind_text(st, 5, outcome);
+  sqlite3_bind_int64(st, 6, now);
+  return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "record a bitcoin output");
+}

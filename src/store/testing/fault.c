@@ -161,6 +161,17 @@ FORWARD(payment_event_record, (pq_conn *c, const char *id, const char *type, int
 FORWARD(subscription_apply, (pq_conn *c, const pq_subscription *sub), (FC(c)->inner, sub))
 FORWARD(subscription_get, (pq_conn *c, const char *id, pq_subscription **out), (FC(c)->inner, id, out))
 FORWARD(subscription_count_active, (pq_conn *c, int64_t *n), (FC(c)->inner, n))
+FORWARD(btc_payment_insert, (pq_conn *c, const pq_btc_payment *p), (FC(c)->inner, p))
+FORWARD(btc_payment_get, (pq_conn *c, const char *id, pq_btc_payment **out), (FC(c)->inner, id, out))
+FORWARD(btc_payment_by_amount,
+        (pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired, pq_btc_payment **out),
+        (FC(c)->inner, amount_sats, now, include_expired, out))
+FORWARD(btc_payment_update, (pq_conn *c, const pq_btc_payment *p, const char *expect_status),
+        (FC(c)->inner, p, expect_status))
+FORWARD(btc_output_record,
+        (pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id, const char *outcome,
+         int64_t now),
+        (FC(c)->inner, txid, vout, amount_sats, payment_id, outcome, now))
 FORWARD(ledger_sums,
         (pq_conn *c, int64_t from, int64_t to, void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx),
         (FC(c)->inner, from, to, fn, ctx))
@@ -326,5 +337,7 @@ const pq_store_ops pq_store_fault_ops = {
     OP(transfer_get), OP(transfer_list), OP(ledger_totals), OP(ledger_sums), OP(job_report),
     OP(budget_put), OP(budget_list), OP(spend),
     OP(payment_event_record), OP(subscription_apply), OP(subscription_get), OP(subscription_count_active),
+    OP(btc_payment_insert), OP(btc_payment_get), OP(btc_payment_by_amount), OP(btc_payment_update),
+    OP(btc_output_record),
 };
 #undef OP

@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/dialect.h"
+#include "api/dialects/d003_coordinator/exchange.h"
 #include "auth/access.h"
 #include "auth/auth.h"
 #include "base/clock.h"
@@ -521,6 +522,7 @@ static int d003_environment(char *why, size_t why_size) {
     else snprintf(dir, sizeof dir, ".");
     setenv("PROMPTQ_DATA", dir, 0);
   }
+  pq_exchange_configure();
   return 0;
 }
 
@@ -530,7 +532,8 @@ static int d003_environment(char *why, size_t why_size) {
  * no longer listed is revoked at this start. */
 static pq_err d003_start(pq_coord *coord, bool open) {
   const char *list = getenv("API_KEYS");
-  if (open) return PQ_OK;
+  pq_err started = pq_exchange_start(coord);
+  if (started != PQ_OK || open) return started;
   const char *hashes[STATIC_KEYS_MAX], *prefixes[STATIC_KEYS_MAX];
   char hash_buf[STATIC_KEYS_MAX][65], prefix_buf[STATIC_KEYS_MAX][9];
   size_t n = 0;
@@ -581,14 +584,19 @@ static const pq_route routes[] = {
     ROUTE("GET", "/v1/users/me", d003_user_me, PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT, "d003.users.me"),
     ROUTE("GET", "/v1/users/{user_id}/balance", d003_user_balance, PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT,
           "d003.users.balance"),
+    ROUTE("POST", "/v1/exchange/create-payment", pq_exchange_create, JSON | BODY | PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT,
+          "d003.exchange.create"),
+    ROUTE("GET", "/v1/exchange/payment-status/{id}", pq_exchange_status, PQ_ROUTE_USER_CLASS, PQ_ROLE_CLIENT,
+          "d003.exchange.status"),
 };
 
 const pq_dialect pq_dialect_003 = {
     .name = "d003",
-    .title = "the coordinator API (shared/seeds/003): clients, miners, wallet login",
+    .title = "the coordinator API (shared/seeds/003): clients, miners, wallet login, the Bitcoin exchange",
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
     .alias_prefix = "/api", /* its document's URLs, behind its proxy: /api/v1/client/jobs */
     .apply_environment = d003_environment,
     .on_start = d003_start,
+    .on_stop = pq_exchange_stop,
 };

@@ -15,3 +15,27 @@ CREATE TABLE subscriptions (
   updated_at INTEGER NOT NULL);
 CREATE INDEX subscriptions_user ON subscriptions(user_id);
 CREATE INDEX subscriptions_status ON subscriptions(status);
+-- Bitcoin payments (document 003's exchange): one receiving address, so each
+-- pending payment's amount is unique and a transaction is matched by amount
+CREATE TABLE btc_payments (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  address TEXT NOT NULL,
+  amount_sats INTEGER NOT NULL,
+  credit_micros INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  txid TEXT,
+  confirmations INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  confirmed_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX btc_payments_pending ON btc_payments(status, amount_sats);
+-- every output seen paying the address, and what became of it (credited, late, unmatched)
+CREATE TABLE btc_outputs (
+  txid TEXT NOT NULL,
+  vout INTEGER NOT NULL,
+  amount_sats INTEGER NOT NULL,
+  payment_id TEXT,
+  outcome TEXT NOT NULL,
+  seen_at INTEGER NOT NULL,
+  PRIMARY KEY (txid, vout));
