@@ -832,6 +832,42 @@ static void payment_events_and_subscriptions(void **state) {
   assert_int_equal(ops->subscription_get(f->w, "sub_9", &got), PQ_ERR_NOT_FOUND);
 }
 
+/* Bitcoin requests are found by their amount while pending; an output seen
+ * paying the address is recorded once. */
+static void bitcoin_payments_by_amount(void **state) {
+  fixture *f = *state;
+  pq_btc_payment a = {.id = "01a20000-0000-7000-8000-0000000000b1", .user_id = "u", .address = "tb1q", .amount_sats = 500,
+                      .credit_micros = 9, .status = "pending", .created_at = 10, .expires_at = 100};
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->btc_payment_insert(f->w, &a), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_btc_payment *got = NULL;
+  assert_int_equal(ops->btc_payment_by_amount(f->w, 500, 50, false, &got), PQ_OK);
+  assert_string_equal(got->id, a.id);
+  assert_null(got->txid);
+  pq_btc_payment_free(got);
+  assert_int_equal(ops->btc_payment_by_amount(f->w, 500, 150, false, &got), PQ_ERR_NOT_FOUND); /* expired */
+  assert_int_equal(ops->btc_payment_by_amount(f->w, 500, 150, true, &got), PQ_OK);
+  pq_btc_payment_free(got);
+  assert_int_equal(ops->btc_payment_by_amount(f->w, 501, 50, true, &got), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  a.status = "confirmed";
+  a.txid = "tx";
+  a.confirmations = 3;
+  assert_int_equal(ops->btc_payment_update(f->w, &a, "pending"), PQ_OK);
+  assert_int_equal(ops->btc_payment_update(f->w, &a, "pending"), PQ_ERR_STALE); /* it moved on */
+  assert_int_equal(ops->btc_output_record(f->w, "tx", 0, 500, a.id, "credited", 60), PQ_OK);
+  assert_int_equal(ops->btc_output_record(f->w, "tx", 0, 500, a.id, "credited", 61), PQ_ERR_ALREADY_EXISTS);
+  assert_int_equal(ops->btc_output_record(f->w, "tx", 1, 7, NULL, "unmatched", 61), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->btc_payment_get(f->w, a.id, &got), PQ_OK);
+  assert_string_equal(got->status, "confirmed");
+  assert_string_equal(got->txid, "tx");
+  assert_int_equal(got->confirmations, 3);
+  pq_btc_payment_free(got);
+  assert_int_equal(ops->btc_payment_by_amount(f->w, 500, 50, true, &got), PQ_ERR_NOT_FOUND); /* not pending now */
+}
+
 static void survives_reopen(void **state) {
   fixture *f = *state;
   pq_job *quick = make_job("m", 1, 4);
@@ -940,6 +976,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(prices_are_kept_per_model, setup, teardown),
       cmocka_unit_test_setup_teardown(the_ledger_balances, setup, teardown),
       cmocka_unit_test_setup_teardown(payment_events_and_subscriptions, setup, teardown),
+      cmocka_unit_test_setup_teardown(bitcoin_payments_by_amount, setup, teardown),
       cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(a_transaction_that_lost_its_session_does_not_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(the_writer_locks_the_jobs_it_reads, setup, teardown),
