@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "api/api.h"
@@ -370,6 +371,8 @@ int pq_cmd_serve(int argc, char **argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* before any thread: the payment routes and the exchange's watcher call out with libcurl */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
 
   pq_coord_config cc = {
       .store_url = url,
@@ -462,6 +465,7 @@ out:
   if (secret) sodium_memzero(secret, secret_len);
   free(secret);
   if (lock_fd >= 0) close(lock_fd);
+  curl_global_cleanup();
   if (result == 0) pq_info("stopped cleanly");
   return result;
 }

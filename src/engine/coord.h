@@ -160,6 +160,7 @@ struct pq_op {
      * credit's user is not known (yet: a later delivery may know it). */
     struct {
       const char *event_id, *type, *user_id, *kind;
+      const char *credit_id; /* what was paid ("stripe:cs_..."): credited once; NULL: the event id */
       int64_t credit;
       const pq_subscription *subscription; /* its new state, or NULL */
     } payment;
@@ -168,9 +169,11 @@ struct pq_op {
       const char *user_id, *address;
       int64_t base_sats, credit_micros, ttl_ms, max_offset;
     } btc_create;
+    /* last_look: when the watcher last read the address without seeing it (wall ms; 0:
+     * now): a payment first seen now may have been made any time after that */
     struct {
       const char *txid;
-      int64_t vout, amount_sats, confirmations, min_confirmations;
+      int64_t vout, amount_sats, confirmations, min_confirmations, last_look;
     } btc_observe;
   } in;
   struct {

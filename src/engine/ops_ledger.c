@@ -141,8 +141,10 @@ pq_err pq__run_payment(pq__batch *b, pq_op *op) {
   if (result == PQ_OK && op->in.payment.credit > 0) {
     char account[ACCOUNT_LEN];
     user_account(account, user);
-    result = transfer(b, op->in.payment.event_id, "clearing", account, op->in.payment.credit, op->in.payment.kind,
-                      NULL, PQ_TRANSFER_POSTED);
+    /* keyed on what was paid (a session, an invoice): two events about one payment credit it once */
+    const char *id = op->in.payment.credit_id ? op->in.payment.credit_id : op->in.payment.event_id;
+    result = transfer(b, id, "clearing", account, op->in.payment.credit, op->in.payment.kind, NULL, PQ_TRANSFER_POSTED);
+    if (result == PQ_ERR_ALREADY_EXISTS) result = PQ_OK;
   }
 out:
   pq_subscription_free(known);
@@ -150,6 +152,11 @@ out:
 }
 
 /* ---- Bitcoin: one address, payments told apart by their amounts ---- */
+
+/* An expired request's amount stays its own this long, so a payment made
+ * for it late can never be taken for a newer request's. */
+#define BTC_AMOUNT_GRACE_MS (24 * 3600 * 1000LL)
+
 
 pq_err pq__run_btc_create(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
@@ -164,10 +171,19 @@ pq_err pq__run_btc_create(pq__batch *b, pq_op *op) {
   p->credit_micros = op->in.btc_create.credit_micros;
   p->created_at = b->now;
   p->expires_at = b->now + op->in.btc_create.ttl_ms;
-  pq_err result = PQ_ERR_UNAVAILABLE; /* every nearby amount is asked for already */
+  /* coordinators sharing the store pick amounts one at a time */
+  char subject[160];
+  snprintf(subject, sizeof subject, "btc:%s", op->in.btc_create.address);
+  pq_err result = c->ops->subject_lock(c->wconn, subject);
+  if (result != PQ_OK) {
+    pq_btc_payment_free(p);
+    return result;
+  }
+  result = PQ_ERR_UNAVAILABLE; /* every nearby amount is asked for already */
   for (int64_t k = 0; k <= op->in.btc_create.max_offset; k++) {
     pq_btc_payment *taken = NULL;
-    result = c->ops->btc_payment_by_amount(c->wconn, op->in.btc_create.base_sats + k, b->now, false, &taken);
+    result = c->ops->btc_payment_by_amount(c->wconn, op->in.btc_create.base_sats + k, b->now - BTC_AMOUNT_GRACE_MS,
+                                           false, &taken);
     pq_btc_payment_free(taken);
     if (result == PQ_ERR_NOT_FOUND) {
       p->amount_sats = op->in.btc_create.base_sats + k;
@@ -189,8 +205,11 @@ pq_err pq__run_btc_observe(pq__batch *b, pq_op *op) {
   pq_btc_payment *p = NULL;
   pq_err result = c->ops->btc_payment_by_amount(c->wconn, sats, b->now, true, &p);
   if (result != PQ_OK && result != PQ_ERR_NOT_FOUND) return result;
-  /* in time: before its expiry, or seen (unconfirmed) before it */
-  bool in_time = p && (b->now < p->expires_at || (p->txid && strcmp(p->txid, txid) == 0));
+  /* in time: seen (or a replacement of one seen) before it expired, or possibly made before: the
+   * watcher's last look without it came before the expiry (it looks every poll, less often when
+   * Esplora fails) */
+  int64_t unseen_at = op->in.btc_observe.last_look ? op->in.btc_observe.last_look : b->now;
+  bool in_time = p && (p->txid || unseen_at < p->expires_at);
   if (!p || !in_time) { /* recorded, never credited: an amount nobody asked for, or too late */
     op->out.btc_outcome = p ? "late" : "unmatched";
     result = c->ops->btc_output_record(c->wconn, txid, vout, sats, p ? p->id : NULL, op->out.btc_outcome, b->now);

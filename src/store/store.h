@@ -229,11 +229,13 @@ typedef struct pq_store_ops {
   pq_err (*subscription_apply)(pq_conn *c, const pq_subscription *sub);
   pq_err (*subscription_get)(pq_conn *c, const char *id, pq_subscription **out);
   pq_err (*subscription_count_active)(pq_conn *c, int64_t *n);
-  /* Bitcoin payments: a new one; one by id; the pending one (not expired by
-   * now) asking for exactly amount_sats (PQ_ERR_NOT_FOUND when none); the
-   * latest pending or expired one asking for it; a changed one, if its
-   * status is still expect (PQ_ERR_STALE otherwise). An output seen paying
-   * the address is recorded once (PQ_ERR_ALREADY_EXISTS after). */
+  /* Bitcoin payments: a new one; one by id; the newest pending one asking
+   * for exactly amount_sats that is live (a payment was seen for it, or it
+   * did not expire before `now`: callers pass a time a grace period back) or,
+   * with include_expired, any pending one (PQ_ERR_NOT_FOUND when none); a
+   * changed one, if its status is still expect (PQ_ERR_STALE otherwise). An
+   * output seen paying the address is recorded once (PQ_ERR_ALREADY_EXISTS
+   * after). A subscription's NULL status keeps the stored one. */
   pq_err (*btc_payment_insert)(pq_conn *c, const pq_btc_payment *p);
   pq_err (*btc_payment_get)(pq_conn *c, const char *id, pq_btc_payment **out);
   pq_err (*btc_payment_by_amount)(pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired,

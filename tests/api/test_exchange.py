@@ -2,6 +2,7 @@
 confirmed through a scripted Esplora, credited once; late and unasked
 amounts recorded, never credited."""
 import os
+from datetime import datetime, timezone
 import signal
 import subprocess
 import sys
@@ -119,13 +120,35 @@ def test_a_payment_after_its_expiry_is_recorded_not_credited(tmpdir_path, esplor
         p = s.post("/v1/exchange/create-payment", {"amount": 5}, headers=s.h["bob"]).json()
         wait_until(lambda: s.get(f"/v1/exchange/payment-status/{p['id']}", headers=s.h["bob"]).json()["status"]
                    == "expired", what="the request to expire")
+        after_two_more_looks(esplora)  # the watcher looked after the expiry and saw nothing: what comes now is late
         requests.post(esplora + "/_tx", json={"txid": "dd" * 32, "block_height": 90,
                                               "outputs": [{"address": ADDRESS, "value": p["amount_sats"]}]},
                       timeout=PATIENCE)
         wait_until(lambda: "late" in s.read_log(), what="the late payment to be recorded")
         assert balance(s, "bob") == 0
-        # a new request may ask for the expired one's amount again
-        again = s.post("/v1/exchange/create-payment", {"amount": 5}, headers=s.h["bob"]).json()
-        assert again["amount_sats"] == p["amount_sats"]
+        # the expired one's amount stays its own a while: a late payment can never be taken for a newer one
+        again = s.post("/v1/exchange/create-payment", {"amount": 5.0}, headers=s.h["carol"]).json()
+        assert again["amount_sats"] == p["amount_sats"] + 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_a_payment_seen_in_time_keeps_its_request_past_the_expiry(tmpdir_path, esplora):
+    s = exchange(tmpdir_path, esplora, ttl_s=1)
+    try:
+        p = s.post("/v1/exchange/create-payment", {"amount": 7}, headers=s.h["bob"]).json()
+        post = lambda path, body: requests.post(esplora + path, json=body, timeout=PATIENCE)
+        post("/_tx", {"txid": "ee" * 32, "outputs": [{"address": ADDRESS, "value": p["amount_sats"]}], "block_height": None})
+        wait_until(lambda: s.get(f"/v1/exchange/payment-status/{p['id']}", headers=s.h["bob"]).json()["txid"],
+                   what="the payment to be seen in time")
+        expires = datetime.fromisoformat(p["expires_at"].replace("Z", "+00:00"))
+        wait_until(lambda: datetime.now(timezone.utc) > expires, what="the request's expiry to pass")
+        # past its expiry, carol asks for the same amount: she gets another one
+        other = s.post("/v1/exchange/create-payment", {"amount": 7}, headers=s.h["carol"]).json()
+        assert other["amount_sats"] != p["amount_sats"]
+        post("/_tx", {"txid": "ee" * 32, "outputs": [{"address": ADDRESS, "value": p["amount_sats"]}], "block_height": 90})
+        wait_until(lambda: s.get(f"/v1/exchange/payment-status/{p['id']}", headers=s.h["bob"]).json()["status"]
+                   == "confirmed", what="bob's payment to be confirmed")
+        assert balance(s, "bob") == 7 * 1000000 and balance(s, "carol") == 0
     finally:
         assert s.stop() == 0

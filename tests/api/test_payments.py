@@ -68,6 +68,8 @@ def test_a_subscription_checkout_as_stripe_expects_it(shop):
     assert f["line_items[0][quantity]"] == "1" and f["customer_email"] == "customer@example.com"
     assert f["client_reference_id"] == shop.user_id and f["subscription_data[metadata][user_id]"] == shop.user_id
     assert f["success_url"] == "https://example.com/ok" and f["cancel_url"] == "https://example.com/no"
+    # marked as promptq's, so its webhook events are told from other integrations' on the same account
+    assert f["metadata[promptq]"] == "1" and f["subscription_data[metadata][promptq]"] == "1"
 
 
 def test_a_micro_payment_checkout_and_a_retried_create(shop):
@@ -77,12 +79,15 @@ def test_a_micro_payment_checkout_and_a_retried_create(shop):
     again = shop.post("/api/payment/micro", body, headers=h)
     assert first.status_code == 200 and again.json() == first.json()  # Stripe saw the same key: one session
     a, b = seen(shop)
-    assert a["idempotency_key"] == b["idempotency_key"] and "order-7" in a["idempotency_key"]
+    assert a["idempotency_key"] == b["idempotency_key"]  # the client's key, hashed
     f = a["form"]
     assert f["mode"] == "payment" and f["line_items[0][price_data][unit_amount]"] == "250"
     assert f["line_items[0][price_data][currency]"] == "usd"
     assert f["line_items[0][price_data][product_data][name]"] == "AI Task Processing"
-    assert f["client_reference_id"] == shop.user_id
+    assert f["client_reference_id"] == shop.user_id and f["metadata[promptq]"] == "1"
+    # any length of client key fits Stripe's 255 characters
+    r = shop.post("/api/payment/micro", body, headers=dict(shop.h, **{"Idempotency-Key": "k" * 255}))
+    assert r.status_code == 200 and len(seen(shop)[-1]["idempotency_key"]) <= 255
 
 
 def test_errors_in_the_documents_shape(shop):

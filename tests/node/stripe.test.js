@@ -73,7 +73,7 @@ test('a paid micro-payment credits its user once, even delivered twice at the sa
   const before = (await credits()).balance.micros;
   const payload = event('evt_micro_1', 'checkout.session.completed', {
     id: 'cs_1', object: 'checkout.session', mode: 'payment', payment_status: 'paid', amount_total: 250,
-    client_reference_id: userId, metadata: { user_id: userId },
+    client_reference_id: userId, metadata: { user_id: userId, promptq: '1' }, currency: 'usd',
   });
   const answers = await Promise.all([deliver(payload), deliver(payload), deliver(payload)]);
   for (const r of answers) {
@@ -90,6 +90,7 @@ test('bad signatures are refused with 400, and nothing is credited', async () =>
   const before = (await credits()).balance.micros;
   const payload = event('evt_bad', 'checkout.session.completed', {
     mode: 'payment', payment_status: 'paid', amount_total: 100000, client_reference_id: userId,
+    metadata: { promptq: '1' }, currency: 'usd', id: 'cs_bad',
   });
   const good = stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET });
   const cases = [
@@ -113,6 +114,7 @@ test('several v1 signatures (a secret being rotated): one that matches is enough
   const before = (await credits()).balance.micros;
   const payload = event('evt_rotated', 'checkout.session.completed', {
     mode: 'payment', payment_status: 'paid', amount_total: 100, client_reference_id: userId,
+    metadata: { promptq: '1' }, currency: 'usd', id: 'cs_rotated',
   });
   const good = stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET });
   const old = stripe.webhooks.generateTestHeaderString({ payload, secret: 'whsec_previous' });
@@ -127,20 +129,20 @@ test('a subscription: its invoices credit each period, its events keep its state
   const before = (await credits()).balance.micros;
   const t = Math.floor(Date.now() / 1000);
   const invoice = (id, created) => event(id, 'invoice.paid', {
-    id: `in_${id}`, object: 'invoice', subscription: 'sub_42', customer: 'cus_9', amount_paid: 1000,
-    subscription_details: { metadata: { user_id: userId } },
+    id: `in_${id}`, object: 'invoice', subscription: 'sub_42', customer: 'cus_9', amount_paid: 1000, currency: 'usd',
+    subscription_details: { metadata: { user_id: userId, promptq: '1' } },
   }, created);
   // the first invoice can arrive before the checkout that says whose it is: its metadata does
   assert.equal((await deliver(invoice('evt_inv_1', t))).status, 200);
   assert.equal((await deliver(event('evt_checkout_sub', 'checkout.session.completed', {
     mode: 'subscription', payment_status: 'paid', amount_total: 1000, subscription: 'sub_42', customer: 'cus_9',
-    client_reference_id: userId,
+    client_reference_id: userId, metadata: { promptq: '1' }, id: 'cs_sub',
   }, t))).status, 200);
   assert.equal((await credits()).balance.micros, before + 10000000); // one period, not two
   const sub = (status, created) => event(`evt_sub_${status}_${created}`, `customer.subscription.${
     status === 'canceled' ? 'deleted' : 'updated'}`, {
     id: 'sub_42', object: 'subscription', status, customer: 'cus_9', current_period_end: t + 2592000,
-    metadata: { user_id: userId },
+    metadata: { user_id: userId, promptq: '1' },
   }, created);
   assert.equal((await deliver(sub('active', t + 10))).status, 200);
   assert.equal((await deliver(sub('past_due', t + 5))).status, 200); // older: it does not win
@@ -162,9 +164,36 @@ test('a subscription: its invoices credit each period, its events keep its state
 
 test('an invoice nobody can place yet is left for Stripe to deliver again; other events are acknowledged', async () => {
   const r = await deliver(event('evt_orphan', 'invoice.paid', {
-    id: 'in_x', subscription: 'sub_unknown', amount_paid: 500 }));
-  assert.equal(r.status, 503); // not recorded: the next delivery may know its customer
+    id: 'in_x', subscription: 'sub_unknown', amount_paid: 500, currency: 'usd',
+    subscription_details: { metadata: { promptq: '1' } } }));
+  assert.equal(r.status, 503); // ours, not placed yet: not recorded, the next delivery may know its customer
+  const foreign = await deliver(event('evt_foreign', 'invoice.paid', {
+    id: 'in_y', subscription: 'sub_other_integration', amount_paid: 500, currency: 'usd' }));
+  assert.equal(foreign.status, 200); // another integration's: acknowledged, not applied, never retried for ever
   const ignored = await deliver(event('evt_other', 'payment_intent.created', { id: 'pi_1' }));
   assert.equal(ignored.status, 200);
   assert.deepEqual(await ignored.json(), { status: 'success' });
+});
+
+test('another currency, a session not ours, and a delayed payment method', async () => {
+  const before = (await credits()).balance.micros;
+  const session = (id, extra) => ({ id, object: 'checkout.session', mode: 'payment', amount_total: 1600000,
+                                    client_reference_id: userId, metadata: { promptq: '1' }, ...extra });
+  // about a dollar in rupiah is not sixteen thousand dollars of credit
+  assert.equal((await deliver(event('evt_idr', 'checkout.session.completed',
+    session('cs_idr', { payment_status: 'paid', currency: 'idr' })))).status, 200);
+  // a Payment Link's session, not one of ours
+  assert.equal((await deliver(event('evt_link', 'checkout.session.completed',
+    session('cs_link', { payment_status: 'paid', currency: 'usd', metadata: {} })))).status, 200);
+  assert.equal((await credits()).balance.micros, before);
+  // a bank debit: completed unpaid, then succeeded (and re-sent): credited once
+  const debit = session('cs_debit', { currency: 'usd', amount_total: 300 });
+  assert.equal((await deliver(event('evt_debit_1', 'checkout.session.completed',
+    { ...debit, payment_status: 'unpaid' }))).status, 200);
+  assert.equal((await credits()).balance.micros, before);
+  assert.equal((await deliver(event('evt_debit_2', 'checkout.session.async_payment_succeeded',
+    { ...debit, payment_status: 'paid' }))).status, 200);
+  assert.equal((await deliver(event('evt_debit_3', 'checkout.session.async_payment_succeeded',
+    { ...debit, payment_status: 'paid' }))).status, 200); // another event about the same payment
+  assert.equal((await credits()).balance.micros, before + 3000000);
 });

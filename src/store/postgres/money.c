@@ -332,9 +332,10 @@ static const char SQL_EVENT_RECORD[] = "INSERT INTO payment_events (id, type, re
                                        "ON CONFLICT DO NOTHING RETURNING id";
 static const char SQL_SUB_APPLY[] =
     "INSERT INTO subscriptions (id, user_id, customer, status, current_period_end, event_at, updated_at) "
-    "VALUES ($1, COALESCE($2, ''), $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET "
+    "VALUES ($1, COALESCE($2, ''), $3, COALESCE($4, 'active'), $5, $6, $7) ON CONFLICT (id) DO UPDATE SET "
     "user_id = CASE WHEN excluded.user_id <> '' THEN excluded.user_id ELSE subscriptions.user_id END, "
-    "customer = COALESCE(excluded.customer, subscriptions.customer), status = excluded.status, "
+    "customer = COALESCE(excluded.customer, subscriptions.customer), "
+    "status = COALESCE($4::text, subscriptions.status), "
     "current_period_end = CASE WHEN excluded.current_period_end > 0 THEN excluded.current_period_end "
     "ELSE subscriptions.current_period_end END, event_at = excluded.event_at, updated_at = excluded.updated_at "
     "WHERE excluded.event_at >= subscriptions.event_at";
@@ -403,8 +404,9 @@ pq_err pq__pg_subscription_count_active(pq_conn *c, int64_t *n) {
 static const char SQL_BTC_INSERT[] = "INSERT INTO btc_payments (" BTC_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
                                      "$10, $11)";
 static const char SQL_BTC_GET[] = "SELECT " BTC_COLS " FROM btc_payments WHERE id = $1";
+/* pending and live: a payment seen for it, or not expired before live_after */
 static const char SQL_BTC_BY_AMOUNT[] = "SELECT " BTC_COLS " FROM btc_payments WHERE status = 'pending' AND "
-                                        "amount_sats = $1 AND ($3::int = 1 OR expires_at > $2) "
+                                        "amount_sats = $1 AND ($3::int = 1 OR txid IS NOT NULL OR expires_at > $2) "
                                         "ORDER BY created_at DESC LIMIT 1 FOR UPDATE";
 static const char SQL_BTC_UPDATE[] = "UPDATE btc_payments SET status = $2, txid = $3, confirmations = $4, "
                                      "confirmed_at = $5 WHERE id = $1 AND status = $6";

@@ -5,14 +5,17 @@
  * /api/payment/subscription|micro, POST /api/webhook/stripe: stripe.c,
  * docs/payments.md). `provider` names a model live workers serve (default:
  * --default-model). Costs and income come from the ledger. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api/api.h"
 #include "api/dialect.h"
 #include "api/dialects/d001_task_api/stripe.h"
+#include "base/log.h"
 #include "base/clock.h"
 #include "base/ids.h"
 #include "http/json_in.h"
@@ -202,12 +205,17 @@ static pq_err payer(pq_req *req, const char *named, char id[PQ_UUID_LEN + 1]) {
   return PQ_OK;
 }
 
-/* The client's Idempotency-Key makes its retry the same Checkout Session at Stripe. */
+/* The client's Idempotency-Key makes its retry the same Checkout Session at
+ * Stripe (hashed: any length fits Stripe's 255 characters). */
 static void create_key(pq_req *req, const char *what, char *out, size_t size) {
   const char *given = pq_req_header(req, "Idempotency-Key");
-  char fresh[PQ_UUID_LEN + 1];
+  char fresh[PQ_UUID_LEN + 1], hex[2 * crypto_hash_sha256_BYTES + 1];
   if (!given) pq_uuid7(pq_now_ms(), fresh);
-  snprintf(out, size, "promptq-%s-%s-%.200s", what, req->caller.user_id, given ? given : fresh);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  const char *key = given ? given : fresh;
+  crypto_hash_sha256(digest, (const unsigned char *)key, strlen(key));
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  snprintf(out, size, "promptq-%s-%s-%s", what, req->caller.user_id, hex);
 }
 
 static pq_err checkout(pq_req *req, char *form, const char *what) {
@@ -239,8 +247,10 @@ static pq_err d001_subscription(pq_req *req) {
             !pq_stripe_form_add(&form, "customer_email", email) &&
             !pq_stripe_form_add(&form, "client_reference_id", user) &&
             !pq_stripe_form_add(&form, "metadata[user_id]", user) &&
-            /* the subscription's own events and invoices then say whose it is */
-            !pq_stripe_form_add(&form, "subscription_data[metadata][user_id]", user);
+            !pq_stripe_form_add(&form, "metadata[promptq]", "1") &&
+            /* the subscription's own events and invoices then say whose it is, and that it is ours */
+            !pq_stripe_form_add(&form, "subscription_data[metadata][user_id]", user) &&
+            !pq_stripe_form_add(&form, "subscription_data[metadata][promptq]", "1");
   if (!ok) {
     free(form);
     form = NULL;
@@ -274,7 +284,8 @@ static pq_err d001_micro(pq_req *req) {
                                 description && *description ? description : "AI Task Processing") &&
             !pq_stripe_form_add(&form, "line_items[0][quantity]", "1") &&
             !pq_stripe_form_add(&form, "client_reference_id", user) &&
-            !pq_stripe_form_add(&form, "metadata[user_id]", user);
+            !pq_stripe_form_add(&form, "metadata[user_id]", user) &&
+            !pq_stripe_form_add(&form, "metadata[promptq]", "1");
   if (!ok) {
     free(form);
     form = NULL;
@@ -282,24 +293,49 @@ static pq_err d001_micro(pq_req *req) {
   return checkout(req, form, "micro");
 }
 
-/* Credit in micros for an amount in the currency's cents. */
-static int64_t credit_for(int64_t cents) {
-  if (cents <= 0 || cents > INT64_MAX / 10000 / stripe.credits_per_unit) return 0;
-  return cents * 10000 * stripe.credits_per_unit;
+/* Credit in micros for an amount Stripe reports in the currency's smallest
+ * unit (cents; the unit itself for zero-decimal currencies); 0 for another
+ * currency than the one configured (a Payment Link, adaptive pricing...):
+ * such a payment is recorded, not credited at a rate nobody set. */
+static int64_t credit_for(const char *currency, int64_t amount) {
+  static const char *const zero_decimal[] = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg",
+                                             "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf", NULL};
+  if (!currency || strcasecmp(currency, stripe.currency) != 0 || amount <= 0) return 0;
+  int64_t per_unit = 10000; /* micros per cent */
+  for (int i = 0; zero_decimal[i]; i++)
+    if (strcasecmp(currency, zero_decimal[i]) == 0) per_unit = 1000000;
+  if (amount > PQ_MONEY_MAX_USD * 1000000 / per_unit / stripe.credits_per_unit) return 0;
+  return amount * per_unit * stripe.credits_per_unit;
+}
+
+static bool marked(json_t *metadata) {
+  const char *m = json_string_value(json_object_get(metadata, "promptq"));
+  return m && strcmp(m, "1") == 0;
 }
 
 static const char *str_at(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
 typedef struct {
   pq_subscription sub;
-  char event_id[300];
+  char event_id[300], credit_id[300];
+  bool ours;         /* an object promptq created (its metadata says so) */
+  int64_t created;   /* the event's time, ms */
 } webhook_args;
 
+#define RETRY_UNPLACED_MS (24 * 3600 * 1000LL)
+
 static pq_err webhook_done(pq_req *req) {
+  webhook_args *a = req->state;
   pq_err e = req->op.out.result;
-  if (e == PQ_ERR_NOT_FOUND) /* its user is not known yet: Stripe delivers it again later */
-    return pq_req_fail(req, PQ_ERR_UNAVAILABLE, NULL, "the event's customer is not known yet; deliver it again");
-  if (e != PQ_OK) return e;
+  if (e == PQ_ERR_NOT_FOUND) {
+    /* ours, and its checkout not seen yet: Stripe delivers it again later. Anything else
+     * nobody here can place (another integration's, a deleted user's) is left alone */
+    if (a->ours && pq_now_ms() - a->created < RETRY_UNPLACED_MS)
+      return pq_req_fail(req, PQ_ERR_UNAVAILABLE, NULL, "the event's customer is not known yet; deliver it again");
+    pq_warn("stripe: event %s credits nobody known here; acknowledged, not applied", a->event_id);
+  } else if (e != PQ_OK) {
+    return e;
+  }
   return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success"));
 }
 
@@ -316,27 +352,35 @@ static pq_err d001_webhook(pq_req *req) {
   webhook_args *a = pq_req_alloc(req, sizeof *a);
   if (!a) return PQ_ERR_NO_MEMORY;
   memset(a, 0, sizeof *a);
+  req->state = a;
   snprintf(a->event_id, sizeof a->event_id, "stripe:%s", id);
   int64_t created = json_integer_value(json_object_get(event, "created")) * 1000;
+  a->created = created;
   req->op.kind = PQ_OP_PAYMENT;
   req->op.in.payment.event_id = a->event_id;
   req->op.in.payment.type = type;
   json_t *meta = json_object_get(obj, "metadata");
-  if (strcmp(type, "checkout.session.completed") == 0) {
+  if (strcmp(type, "checkout.session.completed") == 0 || strcmp(type, "checkout.session.async_payment_succeeded") == 0) {
+    /* a delayed payment method (a bank debit) completes unpaid, then succeeds: either pays once */
     const char *mode = str_at(obj, "mode"), *paid = str_at(obj, "payment_status");
     const char *user = str_at(obj, "client_reference_id");
     if (!user) user = str_at(meta, "user_id");
+    a->ours = marked(meta);
+    if (!a->ours) return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success")); /* not a session of ours */
     req->op.in.payment.user_id = user;
     if (mode && strcmp(mode, "subscription") == 0 && str_at(obj, "subscription")) {
       /* its invoices credit each period: the checkout only says whose the subscription is */
       a->sub = (pq_subscription){.id = (char *)str_at(obj, "subscription"), .user_id = (char *)user,
                                  .customer = (char *)str_at(obj, "customer"), .status = "active", .event_at = created};
       req->op.in.payment.subscription = &a->sub;
-    } else if (paid && strcmp(paid, "paid") == 0) {
-      req->op.in.payment.credit = credit_for(json_integer_value(json_object_get(obj, "amount_total")));
+    } else if (paid && strcmp(paid, "paid") == 0 && str_at(obj, "id")) {
+      req->op.in.payment.credit = credit_for(str_at(obj, "currency"), json_integer_value(json_object_get(obj, "amount_total")));
       req->op.in.payment.kind = "micro_payment";
+      snprintf(a->credit_id, sizeof a->credit_id, "stripe:%s", str_at(obj, "id"));
+      req->op.in.payment.credit_id = a->credit_id;
     }
   } else if (strncmp(type, "customer.subscription.", 22) == 0) {
+    if (!marked(meta)) return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success")); /* not ours */
     bool deleted = strcmp(type, "customer.subscription.deleted") == 0;
     a->sub = (pq_subscription){.id = (char *)str_at(obj, "id"), .user_id = (char *)str_at(meta, "user_id"),
                                .customer = (char *)str_at(obj, "customer"),
@@ -352,15 +396,20 @@ static pq_err d001_webhook(pq_req *req) {
     json_t *details = json_object_get(obj, "subscription_details");
     json_t *parent = json_object_get(json_object_get(obj, "parent"), "subscription_details");
     if (!sub) sub = str_at(parent, "subscription");
-    const char *user = str_at(json_object_get(details, "metadata"), "user_id");
-    if (!user) user = str_at(json_object_get(parent, "metadata"), "user_id");
-    if (!sub) return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success")); /* a one-off invoice */
+    json_t *sub_meta = json_object_get(details, "metadata");
+    if (!sub_meta) sub_meta = json_object_get(parent, "metadata");
+    const char *user = str_at(sub_meta, "user_id");
+    if (!sub || !str_at(obj, "id")) return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success")); /* one-off */
+    a->ours = marked(sub_meta);
+    /* an invoice says nothing of the subscription's state (a final one may come after its end) */
     a->sub = (pq_subscription){.id = (char *)sub, .user_id = (char *)user, .customer = (char *)str_at(obj, "customer"),
-                               .status = "active", .event_at = created};
+                               .status = NULL, .event_at = created};
     req->op.in.payment.subscription = &a->sub;
     req->op.in.payment.user_id = user;
-    req->op.in.payment.credit = credit_for(json_integer_value(json_object_get(obj, "amount_paid")));
+    req->op.in.payment.credit = credit_for(str_at(obj, "currency"), json_integer_value(json_object_get(obj, "amount_paid")));
     req->op.in.payment.kind = "subscription";
+    snprintf(a->credit_id, sizeof a->credit_id, "stripe:%s", str_at(obj, "id"));
+    req->op.in.payment.credit_id = a->credit_id;
   } else {
     return pq_req_reply(req, 200, json_pack("{s:s}", "status", "success")); /* acknowledged, ignored */
   }

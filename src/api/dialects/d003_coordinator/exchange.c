@@ -121,8 +121,8 @@ pq_err pq_exchange_create(pq_req *req) {
   char text[48] = "";
   if (json_is_string(amount)) snprintf(text, sizeof text, "%s", json_string_value(amount));
   else if (json_is_integer(amount)) snprintf(text, sizeof text, "%lld", (long long)json_integer_value(amount));
-  else if (json_is_real(amount)) snprintf(text, sizeof text, "%.8f", json_real_value(amount));
   bool btc = currency && strcmp(currency, "BTC") == 0;
+  if (json_is_real(amount)) snprintf(text, sizeof text, btc ? "%.8f" : "%.6f", json_real_value(amount));
   if (currency && !btc && strcmp(currency, "AITBC") != 0)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_CURRENCY", "field", "currency"),
                        "currency must be AITBC or BTC");
@@ -131,7 +131,8 @@ pq_err pq_exchange_create(pq_req *req) {
     if (parse_btc(text, &sats) || sats <= 0)
       return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_AMOUNT", "field", "amount"),
                          "amount must be a BTC amount above 0 with at most 8 decimals");
-    credit = (int64_t)((__int128)sats * cfg.rate * 1000000 / SATS_PER_BTC);
+    __int128 wide = (__int128)sats * cfg.rate * 1000000 / SATS_PER_BTC;
+    credit = wide > (__int128)PQ_MONEY_MAX_USD * 1000000 ? -1 : (int64_t)wide; /* refused below */
   } else {
     if (pq_micros_parse(text, &credit) || credit <= 0)
       return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_AMOUNT", "field", "amount"),
@@ -139,7 +140,7 @@ pq_err pq_exchange_create(pq_req *req) {
     /* what the credit costs in satoshis, rounded up: the exchange never gives credit away */
     sats = (int64_t)(((__int128)credit * SATS_PER_BTC + (__int128)cfg.rate * 1000000 - 1) / ((__int128)cfg.rate * 1000000));
   }
-  if (sats > 21000000 * SATS_PER_BTC || credit <= 0)
+  if (sats > 21000000 * SATS_PER_BTC || credit <= 0 || credit > PQ_MONEY_MAX_USD * 1000000)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s,s:s}", "code", "INVALID_AMOUNT", "field", "amount"),
                        "amount is out of range");
   req->op.kind = PQ_OP_BTC_CREATE;
@@ -174,6 +175,23 @@ static size_t collect(char *ptr, size_t size, size_t n, void *ud) {
   return pq_buf_add(ud, ptr, size * n) == 0 ? size * n : 0;
 }
 
+/* A stopping server does not wait out a slow Esplora. */
+static int still_wanted(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
+  (void)ud, (void)a, (void)b, (void)c, (void)d;
+  return __atomic_load_n(&watcher.stopping, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
+/* The Esplora URL as logs may show it: without credentials or a query (an API key). */
+static const char *shown_url(char *out, size_t size) {
+  const char *scheme = strstr(cfg.esplora, "://"), *host = scheme ? scheme + 3 : cfg.esplora;
+  const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+  if (at && (!slash || at < slash)) host = at + 1;
+  snprintf(out, size, "%.*s%s", scheme ? (int)(scheme + 3 - cfg.esplora) : 0, cfg.esplora, host);
+  char *q = strchr(out, '?');
+  if (q) *q = '\0';
+  return out;
+}
+
 static json_t *esplora_get(const char *path) {
   char url[800];
   snprintf(url, sizeof url, "%s%s", cfg.esplora, path);
@@ -186,7 +204,10 @@ static json_t *esplora_get(const char *path) {
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, still_wanted);
     if (curl_easy_perform(h) == CURLE_OK && curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
         status == 200 && body.data)
       out = json_loads(body.data, JSON_DECODE_ANY, NULL);
@@ -196,8 +217,12 @@ static json_t *esplora_get(const char *path) {
   return out;
 }
 
-/* One look at the address: every output paying it goes to the engine. 0, or -1 (try again later). */
+/* One look at the address: every output paying it goes to the engine, with
+ * the time of the previous good look. 0, or -1 (try again later). */
+static int64_t last_good_look;
+
 static int look(pq_coord *coord) {
+  int64_t started = pq_now_ms();
   char path[300];
   json_t *tip = esplora_get("/blocks/tip/height");
   snprintf(path, sizeof path, "/address/%s/txs", cfg.address);
@@ -218,7 +243,8 @@ static int look(pq_coord *coord) {
       pq_op op = {.kind = PQ_OP_BTC_OBSERVE,
                   .in.btc_observe = {.txid = txid, .vout = (int64_t)k,
                                      .amount_sats = json_integer_value(json_object_get(out, "value")),
-                                     .confirmations = conf, .min_confirmations = cfg.confirmations}};
+                                     .confirmations = conf, .min_confirmations = cfg.confirmations,
+                                     .last_look = last_good_look}};
       pq_err e = pq_coord_call(coord, &op);
       if (e == PQ_OK && op.out.btc_outcome && strcmp(op.out.btc_outcome, "known") != 0 &&
           strcmp(op.out.btc_outcome, "seen") != 0)
@@ -230,6 +256,7 @@ static int look(pq_coord *coord) {
   }
   json_decref(tip);
   json_decref(txs);
+  if (rc == 0) last_good_look = started;
   return rc;
 }
 
@@ -252,7 +279,9 @@ static void *watch(void *arg) {
     else { /* Esplora unreachable or odd: look again, less and less often */
       wait_ms = backoff;
       backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-      pq_warn("exchange: cannot read %s now; looking again in %lld ms", cfg.esplora, (long long)wait_ms);
+      char shown[1100];
+      pq_warn("exchange: cannot read %s now; looking again in %lld ms", shown_url(shown, sizeof shown),
+              (long long)wait_ms);
     }
   }
   pthread_mutex_unlock(&watcher.mu);
@@ -270,7 +299,8 @@ pq_err pq_exchange_start(pq_coord *coord) {
   watcher.stopping = false;
   if (pthread_create(&watcher.thread, NULL, watch, NULL) != 0) return PQ_ERR_INTERNAL;
   watcher.running = true;
-  pq_info("exchange: watching %s through %s (%lld confirmation%s)", cfg.address, cfg.esplora,
+  char shown[1100];
+  pq_info("exchange: watching %s through %s (%lld confirmation%s)", cfg.address, shown_url(shown, sizeof shown),
           (long long)cfg.confirmations, cfg.confirmations == 1 ? "" : "s");
   return PQ_OK;
 }
@@ -278,7 +308,7 @@ pq_err pq_exchange_start(pq_coord *coord) {
 void pq_exchange_stop(void) {
   if (!watcher.running) return;
   pthread_mutex_lock(&watcher.mu);
-  watcher.stopping = true;
+  __atomic_store_n(&watcher.stopping, true, __ATOMIC_RELAXED);
   pthread_cond_broadcast(&watcher.cv);
   pthread_mutex_unlock(&watcher.mu);
   pthread_join(watcher.thread, NULL);
