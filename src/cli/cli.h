@@ -43,6 +43,12 @@ int pq_cli_call(const pq_cli_client_opts *o, const char *method, const char *pat
                 long timeout_ms, json_t **out);
 void pq_cli_print_json(json_t *v);
 
+/* Follows a job's event stream at path, reconnecting (up to 10 times) from
+ * last_id (a buffer on_event keeps up to date) while *result stays below 0
+ * (on_event sets it when the stream ends its story). */
+void pq_cli_follow(const pq_cli_client_opts *o, const char *path, pq_sse_fn on_event, void *ctx, const char *last_id,
+                   const int *result);
+
 /* Writes "<data>/promptq.db" into out; creates data when missing. 0 or -1. */
 int pq_cli_data_path(const char *data, char *out, size_t size);
 /* The store to open: store when given, else the data folder's SQLite file

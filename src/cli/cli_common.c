@@ -81,3 +81,14 @@ pq_coord *pq_cli_engine_open(const char *store, const char *data) {
   }
   return c;
 }
+
+void pq_cli_follow(const pq_cli_client_opts *o, const char *path, pq_sse_fn on_event, void *ctx, const char *last_id,
+                   const int *result) {
+  pq_client *c = pq_client_new(o->coordinator, o->api_key);
+  for (int tries = 0; c && *result < 0 && tries < 10; tries++) {
+    long status = 0;
+    pq_client_sse(c, path, last_id, on_event, ctx, &status); /* a dropped stream resumes where it was */
+    if (status >= 400) break;
+  }
+  pq_client_free(c);
+}

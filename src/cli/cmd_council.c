@@ -86,13 +86,7 @@ static int stream_council(const pq_cli_client_opts *o, const char *id) {
   char path[160];
   snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
   stream_state st = {.result = -1};
-  pq_client *c = pq_client_new(o->coordinator, o->api_key);
-  for (int tries = 0; c && st.result < 0 && tries < 10; tries++) {
-    long status = 0;
-    pq_client_sse(c, path, st.last_id, on_event, &st, &status);
-    if (status >= 400) break;
-  }
-  pq_client_free(c);
+  pq_cli_follow(o, path, on_event, &st, st.last_id, &st.result);
   if (st.result < 0) fprintf(stderr, "\npromptq council: lost the stream of council %s\n", id);
   return st.result < 0 ? 1 : st.result;
 }

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -114,6 +115,34 @@ class Server:
         r = self.get(f"/v1/jobs/{job_id}")
         assert r.status_code == 200, r.text
         return r.json()
+
+
+def cli(*args, stdin=None, check=True):
+    """Runs a promptq command (user, key, price, ...); its stdout, or the whole result when check is off."""
+    r = subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    if not check:
+        return r
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+class ScriptedServer:
+    """One of the scripted servers (scripted.py) as its own process: its URL once it listens;
+    stopped by its process id."""
+
+    def __init__(self, tmpdir, script, *args):
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.log = open(os.path.join(tmpdir, f"{script}.log"), "w+")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(here, f"{script}.py"), *args], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        port = wait_until(lambda: (open(self.log.name).read().split("listening on ") + [""])[1].strip(),
+                          what=f"{script} to listen")
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=PATIENCE)
+        self.log.close()
 
 
 class Worker:

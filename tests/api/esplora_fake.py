@@ -7,25 +7,15 @@ txid replaces it: it got mined) and POST /_fail {"on"} (every read fails with
 `listening on PORT`."""
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import scripted
 
 STATE = {"tip": 100, "txs": {}, "fail": False, "reads": 0}
 LOCK = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def send(self, status, body, content_type="application/json"):
-        data = (body if isinstance(body, str) else json.dumps(body)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class Handler(scripted.Handler):
+    send = scripted.Handler.send_json
 
     def do_GET(self):
         with LOCK:
@@ -50,7 +40,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(404, "not found", "text/plain")
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        body = json.loads(self.read_body() or b"{}")
         with LOCK:
             if self.path == "/_tip":
                 STATE["tip"] = body["height"]
@@ -64,7 +54,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(f"listening on {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    scripted.serve(Handler)

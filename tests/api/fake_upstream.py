@@ -11,29 +11,16 @@ prints `listening on PORT`. The model name picks the behaviour:
 /embeddings answers two numbers per input. GET /_requests lists what it was sent.
 """
 import json
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import scripted
 
 REQUESTS = []
 LOCK = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(scripted.Handler):
     def do_GET(self):
         if self.path == "/_requests":
             with LOCK:
@@ -105,7 +92,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(f"listening on {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    scripted.serve(Handler)

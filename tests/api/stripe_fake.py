@@ -4,35 +4,22 @@ customer's email or the product's name contains "decline". It records every
 request (form fields, Authorization, Idempotency-Key) for GET /_requests, and
 answers a repeated Idempotency-Key with the session it made the first time,
 as Stripe does. Run as its own process; prints `listening on PORT`."""
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
+
+import scripted
 
 REQUESTS, SESSIONS = [], {}
 LOCK = threading.Lock()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def send_json(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(scripted.Handler):
     def do_GET(self):
         with LOCK:
             self.send_json(200, REQUESTS)
 
     def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        raw = self.read_body().decode()
         form = dict(parse_qsl(raw, keep_blank_values=True))
         key = self.headers.get("Idempotency-Key")
         with LOCK:
@@ -54,7 +41,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(f"listening on {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    scripted.serve(Handler)

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, PATIENCE, Server, wait_until
+from conftest import BIN, PATIENCE, ScriptedServer, Server, cli, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MEMBERS = "alpha,beta,gamma"
@@ -26,12 +26,8 @@ class Council:
         self.tmpdir = tmpdir
         self.script_path = os.path.join(tmpdir, "script.json")
         self.script({})
-        self.upstream_log = open(os.path.join(tmpdir, "upstream.log"), "w+")
-        self.upstream = subprocess.Popen([sys.executable, os.path.join(HERE, "council_upstream.py"), self.script_path],
-                                         stdout=self.upstream_log, stderr=subprocess.STDOUT)
-        port = wait_until(lambda: (open(self.upstream_log.name).read().split("listening on ") + [""])[1].strip(),
-                          what="the scripted models")
-        self.upstream_url = f"http://127.0.0.1:{port}"
+        self.upstream = ScriptedServer(tmpdir, "council_upstream", self.script_path)
+        self.upstream_url = self.upstream.url
         self.server = Server(tmpdir, ["--council-members", MEMBERS, "--council-synthesizers", "synth1,synth2",
                                       "--council-member-timeout", "20s", *server_args], secured=secured)
         self.server.start()
@@ -82,9 +78,7 @@ class Council:
                 proc.wait(timeout=PATIENCE)
             log.close()
         rc = self.server.stop() if self.server.proc else 0
-        self.upstream.send_signal(signal.SIGTERM)
-        self.upstream.wait(timeout=PATIENCE)
-        self.upstream_log.close()
+        self.upstream.stop()
         assert rc == 0, self.server.read_log()[-3000:]
 
 
@@ -375,12 +369,6 @@ def test_listing_is_paginated_as_the_document_says(council):
     for q in ("limit=0", "limit=101", "offset=-1", "limit=x"):
         r = council.server.get("/api/v1/requests?" + q)
         assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_REQUEST", q
-
-
-def cli(*args, stdin=None):
-    r = subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
 
 
 @pytest.fixture

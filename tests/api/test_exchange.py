@@ -1,39 +1,22 @@
 """Document 003's exchange: Bitcoin payment requests with amounts told apart,
 confirmed through a scripted Esplora, credited once; late and unasked
 amounts recorded, never credited."""
-import os
 from datetime import datetime, timezone
-import signal
 import subprocess
-import sys
 
 import pytest
 import requests
 
-from conftest import BIN, PATIENCE, Server, wait_until
+from conftest import BIN, PATIENCE, ScriptedServer, Server, cli, wait_until
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 ADDRESS = "tb1qexchangetestaddress0000000000000000"
-
-
-def cli(*args, stdin=None):
-    r = subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
 
 
 @pytest.fixture
 def esplora(tmpdir_path):
-    log = open(os.path.join(tmpdir_path, "esplora.log"), "w+")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "esplora_fake.py")], stdout=log,
-                            stderr=subprocess.STDOUT)
-    port = wait_until(lambda: (open(log.name).read().split("listening on ") + [""])[1].strip(),
-                      what="the scripted Esplora")
-    url = f"http://127.0.0.1:{port}"
-    yield url
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=PATIENCE)
-    log.close()
+    scripted = ScriptedServer(tmpdir_path, "esplora_fake")
+    yield scripted.url
+    scripted.stop()
 
 
 def exchange(tmpdir_path, esplora, ttl_s=3600):

@@ -4,16 +4,9 @@ import subprocess
 
 import requests
 
-from conftest import BIN, PATIENCE, wait_until
+from conftest import BIN, PATIENCE, cli, wait_until
 
 import pytest
-
-
-def cli(*args, stdin=None, check=True):
-    r = subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=60)
-    if check:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 @pytest.fixture
@@ -21,12 +14,12 @@ def shop(tmpdir_path, make_server):
     cli("user", "add", "ann", "--admin", "--data", tmpdir_path, stdin="ann-password\n")
     cli("user", "add", "bob", "--data", tmpdir_path, stdin="bob-password\n")
     cli("user", "add", "carol", "--data", tmpdir_path, stdin="carol-password\n")
-    keys = {"ann": cli("key", "create", "--user", "ann", "--scope", "admin", "--data", tmpdir_path).stdout.strip(),
-            "bob": cli("key", "create", "--user", "bob", "--data", tmpdir_path).stdout.strip(),
-            "carol": cli("key", "create", "--user", "carol", "--data", tmpdir_path).stdout.strip()}
+    keys = {"ann": cli("key", "create", "--user", "ann", "--scope", "admin", "--data", tmpdir_path),
+            "bob": cli("key", "create", "--user", "bob", "--data", tmpdir_path),
+            "carol": cli("key", "create", "--user", "carol", "--data", tmpdir_path)}
     # 1 USD per million tokens in, 2 out; the operator pays half of that
     out = cli("price", "set", "m", "--input", "1", "--output", "2", "--cost-input", "0.5", "--cost-output", "1",
-              "--data", tmpdir_path).stdout
+              "--data", tmpdir_path)
     assert "m: 1.000000 in, 2.000000 out" in out
     server = make_server("--rate-client", "0", data_dir=tmpdir_path, secured=True)  # bursts below are the point
     server.h = lambda who: {"Authorization": f"Bearer {keys[who]}"}
@@ -115,12 +108,12 @@ def test_unpriced_models_cost_nothing_and_hold_nothing(shop):
 
 
 def test_the_command_line_grants_once(shop):
-    out = cli("credit", "grant", "carol", "2.5", "--id", "promo-1", "--data", shop.data).stdout
+    out = cli("credit", "grant", "carol", "2.5", "--id", "promo-1", "--data", shop.data)
     assert "balance 2.500000 USD" in out
-    out = cli("credit", "grant", "carol", "2.5", "--id", "promo-1", "--data", shop.data).stdout
+    out = cli("credit", "grant", "carol", "2.5", "--id", "promo-1", "--data", shop.data)
     assert "nothing changed" in out and "balance 2.500000 USD" in out
     assert credits(shop, "carol")["balance"]["usd"] == "2.500000"
-    assert "m " in cli("price", "ls", "--data", shop.data).stdout
+    assert "m " in cli("price", "ls", "--data", shop.data)
     r = cli("credit", "grant", "carol", "-3", "--data", shop.data, check=False)
     assert r.returncode == 2
     r = cli("credit", "show", "nobody", "--data", shop.data, check=False)
@@ -217,9 +210,9 @@ def test_budgets_stop_a_tenant_before_it_overspends(shop):
     r = requests.put(shop.url + "/v1/budgets", json={"user": "bob", "period": "day", "limit": "1"},
                      headers=shop.h("bob"), timeout=PATIENCE)
     assert r.status_code == 403
-    out = cli("budget", "set", "carol", "3", "--period", "day", "--data", shop.data).stdout
+    out = cli("budget", "set", "carol", "3", "--period", "day", "--data", shop.data)
     assert "at most 3.000000 USD a day" in out
-    assert "day" in cli("budget", "ls", "--data", shop.data).stdout
+    assert "day" in cli("budget", "ls", "--data", shop.data)
 
 
 def test_a_prices_file_and_workers_earning_their_share(tmpdir_path, make_server):
@@ -229,9 +222,9 @@ def test_a_prices_file_and_workers_earning_their_share(tmpdir_path, make_server)
                 "m 1 2 0.5 1\n\nfree-ish 0.000001 0\n")
     cli("user", "add", "bob", "--data", tmpdir_path, stdin="bob-password\n")
     cli("user", "add", "miner", "--data", tmpdir_path, stdin="miner-password\n")
-    bob = cli("key", "create", "--user", "bob", "--data", tmpdir_path).stdout.strip()
-    miner = cli("key", "create", "--user", "miner", "--scope", "worker", "--data", tmpdir_path).stdout.strip()
-    miner_client = cli("key", "create", "--user", "miner", "--data", tmpdir_path).stdout.strip()
+    bob = cli("key", "create", "--user", "bob", "--data", tmpdir_path)
+    miner = cli("key", "create", "--user", "miner", "--scope", "worker", "--data", tmpdir_path)
+    miner_client = cli("key", "create", "--user", "miner", "--data", tmpdir_path)
     cli("credit", "grant", "bob", "1", "--data", tmpdir_path)
     s = make_server("--prices", prices, "--worker-share", "50", data_dir=tmpdir_path, secured=True)
     hb, hm = {"Authorization": f"Bearer {bob}"}, {"Authorization": f"Bearer {miner}"}
@@ -256,8 +249,8 @@ def test_a_prices_file_and_workers_earning_their_share(tmpdir_path, make_server)
 
 def test_the_openai_door_shows_the_cost_in_its_usage(tmpdir_path, make_server):
     cli("user", "add", "bob", "--data", tmpdir_path, stdin="bob-password\n")
-    bob = cli("key", "create", "--user", "bob", "--data", tmpdir_path).stdout.strip()
-    wkey = cli("key", "create", "--user", "bob", "--scope", "worker", "--data", tmpdir_path).stdout.strip()
+    bob = cli("key", "create", "--user", "bob", "--data", tmpdir_path)
+    wkey = cli("key", "create", "--user", "bob", "--scope", "worker", "--data", tmpdir_path)
     cli("price", "set", "m", "--input", "1", "--output", "2", "--data", tmpdir_path)
     cli("credit", "grant", "bob", "1", "--data", tmpdir_path)
     s = make_server(data_dir=tmpdir_path, secured=True)

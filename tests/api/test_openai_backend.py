@@ -7,7 +7,7 @@ import sys
 import pytest
 import requests
 
-from conftest import BIN, PATIENCE, wait_until
+from conftest import BIN, PATIENCE, ScriptedServer, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = "normal,nousage,slow,disconnect,malformed,ratelimit,broken,reject,embedder"
@@ -15,15 +15,9 @@ MODELS = "normal,nousage,slow,disconnect,malformed,ratelimit,broken,reject,embed
 
 @pytest.fixture
 def upstream(tmpdir_path):
-    log = open(os.path.join(tmpdir_path, "upstream.log"), "w+")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "fake_upstream.py")], stdout=log,
-                            stderr=subprocess.STDOUT)
-    port = wait_until(lambda: (open(log.name).read().split("listening on ") + [""])[1].strip(),
-                      what="the scripted upstream")
-    yield f"http://127.0.0.1:{port}"
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=PATIENCE)
-    log.close()
+    scripted = ScriptedServer(tmpdir_path, "fake_upstream")
+    yield scripted.url
+    scripted.stop()
 
 
 def upstream_requests(upstream):

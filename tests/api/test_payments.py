@@ -2,37 +2,21 @@
 Sessions promptq creates (form fields, key, idempotency) and its errors.
 Webhook signatures are tested with the official stripe library
 (tests/node/stripe.test.js)."""
-import os
-import signal
 import subprocess
-import sys
 
 import pytest
 import requests
 
-from conftest import BIN, PATIENCE, Server, wait_until
+from conftest import BIN, PATIENCE, ScriptedServer, Server, cli
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 SECRET_KEY = "sk_test_not_a_real_key_0123456789"
-
-
-def cli(*args, stdin=None):
-    r = subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
 
 
 @pytest.fixture
 def stripe_api(tmpdir_path):
-    log = open(os.path.join(tmpdir_path, "stripe.log"), "w+")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "stripe_fake.py")], stdout=log,
-                            stderr=subprocess.STDOUT)
-    port = wait_until(lambda: (open(log.name).read().split("listening on ") + [""])[1].strip(),
-                      what="the scripted Stripe")
-    yield f"http://127.0.0.1:{port}"
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=PATIENCE)
-    log.close()
+    scripted = ScriptedServer(tmpdir_path, "stripe_fake")
+    yield scripted.url
+    scripted.stop()
 
 
 @pytest.fixture

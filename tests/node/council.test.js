@@ -11,31 +11,10 @@ import { mkdtempSync, rmSync, readFileSync, writeFileSync, openSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
+import { BIN, waitFor, stop } from './helpers.js';
 
-const BIN = process.env.PROMPTQ_BIN ?? new URL('../../build/promptq', import.meta.url).pathname;
 const HERE = new URL('.', import.meta.url).pathname;
 let dir, serve, worker, base, key;
-
-function waitFor(predicate, what, ms = 30000) {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      const value = predicate();
-      if (value) return resolve(value);
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
-
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
-}
 
 const cli = (...args) => execFileSync(BIN, args, { input: 'dana-password\n', encoding: 'utf8' }).trim();
 

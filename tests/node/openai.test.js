@@ -8,30 +8,9 @@ import { mkdtempSync, rmSync, readFileSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import { BIN, waitFor, stop } from './helpers.js';
 
-const BIN = process.env.PROMPTQ_BIN ?? new URL('../../build/promptq', import.meta.url).pathname;
 let dir, serve, worker, client;
-
-function waitFor(predicate, what, ms = 15000) {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      const value = predicate();
-      if (value) return resolve(value);
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
-
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once('exit', (code) => resolve(code));
-    child.kill('SIGTERM');
-  });
-}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'promptq-node-'));

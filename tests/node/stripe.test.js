@@ -9,24 +9,11 @@ import { mkdtempSync, rmSync, readFileSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
+import { BIN, waitFor } from './helpers.js';
 
-const BIN = process.env.PROMPTQ_BIN ?? new URL('../../build/promptq', import.meta.url).pathname;
 const SECRET = 'whsec_test_0123456789abcdef';
 const stripe = new Stripe('sk_test_unused');
 let dir, serve, base, key, admin, userId;
-
-function waitFor(predicate, what, ms = 30000) {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      const value = predicate();
-      if (value) return resolve(value);
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
 
 const cli = (...args) => execFileSync(BIN, args, { input: 'long-enough-password\n', encoding: 'utf8' }).trim();
 
