@@ -144,8 +144,12 @@ pq_err pq__reap(pq__batch *b, int *settled);
 
 /* live.c (the live set changes only after a commit, on the writer thread) */
 pq_err pq__live_load(pq_coord *c);
-/* The live set read again from the store (polling: nobody notifies us). */
+/* The live set read again from the store (polling: nobody notifies us), on
+ * the writer's connection; reload adds the store's online workers through
+ * the read pool (any thread: after a lost or new listening connection, when
+ * notifications may have been missed). */
 void pq__live_refresh(pq_coord *c);
+void pq__live_reload(pq_coord *c);
 void pq__live_add(pq_coord *c, const pq_worker *w);
 void pq__live_remove(pq_coord *c, const char *worker_id);
 bool pq__live_has(pq_coord *c, const char *worker_id);

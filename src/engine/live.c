@@ -131,14 +131,31 @@ pq_err pq__live_load(pq_coord *c) {
   return result;
 }
 
-void pq__live_refresh(pq_coord *c) {
-  pq_worker **workers = NULL;
-  size_t n = 0;
-  if (c->ops->worker_list_online(c->wconn, &workers, &n) != PQ_OK) return; /* keep what we have */
+/* The live set becomes exactly these workers (taken and freed). */
+static void live_replace(pq_coord *c, pq_worker **workers, size_t n) {
   pthread_mutex_lock(&c->live_mu);
   for (size_t i = 0; i < c->n_live; i++) free_models(c->live[i].models, c->live[i].n_models);
   c->n_live = 0;
   pthread_mutex_unlock(&c->live_mu);
+  for (size_t i = 0; i < n; i++) {
+    pq__live_add(c, workers[i]);
+    pq_worker_free(workers[i]);
+  }
+  free(workers);
+}
+
+void pq__live_refresh(pq_coord *c) {
+  pq_worker **workers = NULL;
+  size_t n = 0;
+  if (c->ops->worker_list_online(c->wconn, &workers, &n) == PQ_OK) live_replace(c, workers, n); /* else keep it */
+}
+
+void pq__live_reload(pq_coord *c) {
+  pq_worker **workers = NULL;
+  size_t n = 0;
+  if (pq_coord_online_workers(c, &workers, &n) != PQ_OK) return;
+  /* added, never removed: a worker this coordinator registered a moment ago may not be in
+   * what it read; one that went away is told by its own notice or the reaper */
   for (size_t i = 0; i < n; i++) {
     pq__live_add(c, workers[i]);
     pq_worker_free(workers[i]);

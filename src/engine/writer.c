@@ -404,6 +404,7 @@ static void notify_others(pq_coord *c, const pq__batch *b, pq_op *batch) {
 static void on_notify(void *ctx, const char *payload) {
   pq_coord *c = ctx;
   if (strcmp(payload, "*") == 0) { /* we were away: every parked lease looks again */
+    pq__live_reload(c); /* and workers that registered elsewhere meanwhile are known */
     wake_leases_for(c, "*");
     return;
   }
