@@ -164,10 +164,11 @@ struct pq_op {
       int64_t credit;
       const pq_subscription *subscription; /* its new state, or NULL */
     } payment;
-    /* amount: base_sats, raised by up to max_offset satoshis until no pending request asks for it */
+    /* amount: base_sats, raised by up to max_offset satoshis until no pending request asks for it;
+     * a user with max_pending live requests already gets PQ_ERR_QUEUE_QUOTA_EXCEEDED */
     struct {
       const char *user_id, *address;
-      int64_t base_sats, credit_micros, ttl_ms, max_offset;
+      int64_t base_sats, credit_micros, ttl_ms, max_offset, max_pending;
     } btc_create;
     /* last_look: when the watcher last read the address without seeing it (wall ms; 0:
      * now): a payment first seen now may have been made any time after that */

@@ -175,6 +175,12 @@ pq_err pq__run_btc_create(pq__batch *b, pq_op *op) {
   char subject[160];
   snprintf(subject, sizeof subject, "btc:%s", op->in.btc_create.address);
   pq_err result = c->ops->subject_lock(c->wconn, subject);
+  int64_t mine = 0;
+  /* nobody may hold every amount near a popular one */
+  if (result == PQ_OK && op->in.btc_create.max_pending > 0 &&
+      (result = c->ops->btc_pending_count(c->wconn, p->user_id, b->now, op->in.btc_create.max_pending, &mine)) == PQ_OK &&
+      mine >= op->in.btc_create.max_pending)
+    result = PQ_ERR_QUEUE_QUOTA_EXCEEDED;
   if (result != PQ_OK) {
     pq_btc_payment_free(p);
     return result;

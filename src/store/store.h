@@ -241,6 +241,8 @@ typedef struct pq_store_ops {
   pq_err (*btc_payment_by_amount)(pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired,
                                   pq_btc_payment **out);
   pq_err (*btc_payment_update)(pq_conn *c, const pq_btc_payment *p, const char *expect_status);
+  /* A user's pending requests that have not expired by now, counting at most cap. */
+  pq_err (*btc_pending_count)(pq_conn *c, const char *user_id, int64_t now, int64_t cap, int64_t *n);
   pq_err (*btc_output_record)(pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id,
                               const char *outcome, int64_t now);
   /* The amounts posted in [from, to) (wall ms, by when they were posted), one call per kind. */

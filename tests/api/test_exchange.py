@@ -19,12 +19,13 @@ def esplora(tmpdir_path):
     scripted.stop()
 
 
-def exchange(tmpdir_path, esplora, ttl_s=3600):
+def exchange(tmpdir_path, esplora, ttl_s=3600, max_pending=10):
     for name in ("bob", "carol"):
         cli("user", "add", name, "--data", tmpdir_path, stdin=f"{name}-password\n")
     keys = {n: cli("key", "create", "--user", n, "--data", tmpdir_path) for n in ("bob", "carol")}
     env = {"BITCOIN_ADDRESS": ADDRESS, "BTC_TO_AITBC_RATE": "100000", "ESPLORA_URL": esplora,
-           "ESPLORA_POLL_MS": "50", "BTC_CONFIRMATIONS": "2", "BTC_PAYMENT_TTL_S": str(ttl_s)}
+           "ESPLORA_POLL_MS": "50", "BTC_CONFIRMATIONS": "2", "BTC_PAYMENT_TTL_S": str(ttl_s),
+           "BTC_MAX_PENDING": str(max_pending)}
     # the tests poll the status: the user routes' rate limit is not what they test
     s = Server(tmpdir_path, ["--rate-user", "0", "--rate-client", "0"], secured=True, env=env).start()
     s.h = {n: {"Authorization": f"Bearer {k}"} for n, k in keys.items()}
@@ -133,5 +134,17 @@ def test_a_payment_seen_in_time_keeps_its_request_past_the_expiry(tmpdir_path, e
         wait_until(lambda: s.get(f"/v1/exchange/payment-status/{p['id']}", headers=s.h["bob"]).json()["status"]
                    == "confirmed", what="bob's payment to be confirmed")
         assert balance(s, "bob") == 7 * 1000000 and balance(s, "carol") == 0
+    finally:
+        assert s.stop() == 0
+
+
+def test_nobody_holds_every_amount(tmpdir_path, esplora):
+    s = exchange(tmpdir_path, esplora, max_pending=2)
+    try:
+        for _ in range(2):
+            assert s.post("/v1/exchange/create-payment", {"amount": 1}, headers=s.h["bob"]).status_code == 201
+        r = s.post("/v1/exchange/create-payment", {"amount": 1}, headers=s.h["bob"])
+        assert r.status_code == 429 and r.json()["error"]["code"] == "TOO_MANY_PENDING", r.text
+        assert s.post("/v1/exchange/create-payment", {"amount": 1}, headers=s.h["carol"]).status_code == 201
     finally:
         assert s.stop() == 0

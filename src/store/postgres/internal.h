@@ -127,6 +127,7 @@ pq_err pq__pg_btc_payment_get(pq_conn *c, const char *id, pq_btc_payment **out);
 pq_err pq__pg_btc_payment_by_amount(pq_conn *c, int64_t amount_sats, int64_t now, bool include_expired,
                                     pq_btc_payment **out);
 pq_err pq__pg_btc_payment_update(pq_conn *c, const pq_btc_payment *p, const char *expect_status);
+pq_err pq__pg_btc_pending_count(pq_conn *c, const char *user_id, int64_t now, int64_t cap, int64_t *n);
 pq_err pq__pg_btc_output_record(pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id,
                                 const char *outcome, int64_t now);
 pq_err pq__pg_payment_event_record(pq_conn *c, const char *id, const char *type, int64_t now);

@@ -490,3 +490,19 @@ pq_err pq__pg_btc_output_record(pq_conn *c, const char *txid, int64_t vout, int6
   PQclear(r);
   return err;
 }
+
+static const char SQL_BTC_PENDING_COUNT[] = "SELECT COUNT(*) FROM (SELECT 1 FROM btc_payments WHERE user_id = $1 AND "
+                                            "status = 'pending' AND expires_at > $2 LIMIT $3) AS mine";
+
+pq_err pq__pg_btc_pending_count(pq_conn *c, const char *user_id, int64_t now, int64_t cap, int64_t *n) {
+  pq__pgp q = {0};
+  pq__pg_text(&q, user_id);
+  pq__pg_int(&q, now);
+  pq__pg_int(&q, cap);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_BTC_PENDING_COUNT, &q, &err);
+  if (!r) return err;
+  *n = pq__pg_i64(r, 0, 0);
+  PQclear(r);
+  return PQ_OK;
+}

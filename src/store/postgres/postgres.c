@@ -558,6 +558,7 @@ const pq_store_ops pq_store_postgres_ops = {
     .btc_payment_get = pq__pg_btc_payment_get,
     .btc_payment_by_amount = pq__pg_btc_payment_by_amount,
     .btc_payment_update = pq__pg_btc_payment_update,
+    .btc_pending_count = pq__pg_btc_pending_count,
     .btc_output_record = pq__pg_btc_output_record,
     .payment_event_record = pq__pg_payment_event_record,
     .subscription_apply = pq__pg_subscription_apply,

@@ -481,3 +481,15 @@ pq_err pq__sq_btc_output_record(pq_conn *c, const char *txid, int64_t vout, int6
   sqlite3_bind_int64(st, 6, now);
   return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "record a bitcoin output");
 }
+
+static const char SQL_BTC_PENDING_COUNT[] = "SELECT COUNT(*) FROM (SELECT 1 FROM btc_payments WHERE user_id = ?1 AND "
+                                            "status = 'pending' AND expires_at > ?2 LIMIT ?3) AS mine";
+
+pq_err pq__sq_btc_pending_count(pq_conn *c, const char *user_id, int64_t now, int64_t cap, int64_t *n) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_BTC_PENDING_COUNT);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, user_id);
+  sqlite3_bind_int64(st, 2, now);
+  sqlite3_bind_int64(st, 3, cap);
+  return pq__sq_count_one(c, st, n);
+}

@@ -403,6 +403,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .btc_payment_get = pq__sq_btc_payment_get,
     .btc_payment_by_amount = pq__sq_btc_payment_by_amount,
     .btc_payment_update = pq__sq_btc_payment_update,
+    .btc_pending_count = pq__sq_btc_pending_count,
     .btc_output_record = pq__sq_btc_output_record,
     .payment_event_record = pq__sq_payment_event_record,
     .subscription_apply = pq__sq_subscription_apply,

@@ -168,6 +168,8 @@ FORWARD(btc_payment_by_amount,
         (FC(c)->inner, amount_sats, now, include_expired, out))
 FORWARD(btc_payment_update, (pq_conn *c, const pq_btc_payment *p, const char *expect_status),
         (FC(c)->inner, p, expect_status))
+FORWARD(btc_pending_count, (pq_conn *c, const char *user_id, int64_t now, int64_t cap, int64_t *n),
+        (FC(c)->inner, user_id, now, cap, n))
 FORWARD(btc_output_record,
         (pq_conn *c, const char *txid, int64_t vout, int64_t amount_sats, const char *payment_id, const char *outcome,
          int64_t now),
@@ -338,6 +340,6 @@ const pq_store_ops pq_store_fault_ops = {
     OP(budget_put), OP(budget_list), OP(spend),
     OP(payment_event_record), OP(subscription_apply), OP(subscription_get), OP(subscription_count_active),
     OP(btc_payment_insert), OP(btc_payment_get), OP(btc_payment_by_amount), OP(btc_payment_update),
-    OP(btc_output_record),
+    OP(btc_output_record), OP(btc_pending_count),
 };
 #undef OP

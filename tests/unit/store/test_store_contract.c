@@ -850,6 +850,13 @@ static void bitcoin_payments_by_amount(void **state) {
   assert_int_equal(ops->btc_payment_by_amount(f->w, 500, 150, true, &got), PQ_OK);
   pq_btc_payment_free(got);
   assert_int_equal(ops->btc_payment_by_amount(f->w, 501, 50, true, &got), PQ_ERR_NOT_FOUND);
+  int64_t mine = -1;
+  assert_int_equal(ops->btc_pending_count(f->w, "u", 50, 10, &mine), PQ_OK);
+  assert_int_equal(mine, 1);
+  assert_int_equal(ops->btc_pending_count(f->w, "u", 150, 10, &mine), PQ_OK);
+  assert_int_equal(mine, 0); /* expired by then */
+  assert_int_equal(ops->btc_pending_count(f->w, "v", 50, 10, &mine), PQ_OK);
+  assert_int_equal(mine, 0);
   assert_int_equal(ops->begin(f->w, true), PQ_OK);
   a.status = "confirmed";
   a.txid = "tx";

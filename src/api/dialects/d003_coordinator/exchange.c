@@ -30,7 +30,7 @@ static struct {
   char address[128];
   char esplora[512];
   int64_t rate;             /* AITBC per BTC */
-  int64_t poll_ms, ttl_ms, confirmations;
+  int64_t poll_ms, ttl_ms, confirmations, max_pending;
 } cfg;
 
 static struct {
@@ -56,6 +56,7 @@ void pq_exchange_configure(void) {
   cfg.poll_ms = env_int("ESPLORA_POLL_MS", 30000);
   cfg.ttl_ms = env_int("BTC_PAYMENT_TTL_S", 3600) * 1000;
   cfg.confirmations = env_int("BTC_CONFIRMATIONS", 1);
+  cfg.max_pending = env_int("BTC_MAX_PENDING", 10);
 }
 
 /* ---- the requests ---- */
@@ -100,6 +101,11 @@ static json_t *payment_json(const pq_btc_payment *p) {
 }
 
 static pq_err created(pq_req *req) {
+  if (req->op.out.result == PQ_ERR_QUEUE_QUOTA_EXCEEDED)
+    return pq_req_fail(req, PQ_ERR_QUEUE_QUOTA_EXCEEDED,
+                       json_pack("{s:s,s:I}", "code", "TOO_MANY_PENDING", "max_pending", (json_int_t)cfg.max_pending),
+                       "you have %lld payment requests waiting already; pay or let them expire first",
+                       (long long)cfg.max_pending);
   if (req->op.out.result == PQ_ERR_UNAVAILABLE)
     return pq_req_fail(req, PQ_ERR_UNAVAILABLE, json_pack("{s:s}", "code", "EXCHANGE_BUSY"),
                        "too many payments of this amount are pending; try again shortly");
@@ -150,6 +156,7 @@ pq_err pq_exchange_create(pq_req *req) {
   req->op.in.btc_create.credit_micros = credit;
   req->op.in.btc_create.ttl_ms = cfg.ttl_ms;
   req->op.in.btc_create.max_offset = MAX_OFFSET_SATS;
+  req->op.in.btc_create.max_pending = cfg.max_pending;
   pq_req_run_op(req, created);
   return PQ_OK;
 }

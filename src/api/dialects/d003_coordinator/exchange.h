@@ -6,7 +6,7 @@
 #include "api/api.h"
 
 /* Reads BITCOIN_ADDRESS, BTC_TO_AITBC_RATE, ESPLORA_URL, ESPLORA_POLL_MS,
- * BTC_PAYMENT_TTL_S and BTC_CONFIRMATIONS. */
+ * BTC_PAYMENT_TTL_S, BTC_CONFIRMATIONS and BTC_MAX_PENDING. */
 void pq_exchange_configure(void);
 /* Starts the watcher when an address and an Esplora URL are set; stops it. */
 pq_err pq_exchange_start(pq_coord *coord);
