@@ -401,6 +401,9 @@ pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost)
                  ? b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_POSTED, job->cost_micros, b->now)
                  : b->c->ops->transfer_settle(b->c->wconn, id, PQ_TRANSFER_VOIDED, 0, b->now);
     if (result == PQ_OK && job->cost_micros > 0) result = pay_worker(b, job);
+  } else if (job->parent_id && job->state == PQ_JOB_COMPLETED && job->cost_micros > 0) {
+    /* a council's member or synthesis: its worker did the work, whatever the council's fate */
+    result = pay_worker(b, job);
   }
   if (result == PQ_OK && operator_cost > 0) {
     snprintf(id, sizeof id, "cost:%s", job->id);

@@ -40,8 +40,10 @@ static int setup(void **state) {
   if (!mkdtemp(f->dir)) return -1;
   snprintf(f->url, sizeof f->url, "sqlite://%s/l.db", f->dir);
   pq_manual_clock_init(&f->clock, pq_now_ms());
+  /* the fixture's worker has no owner (it earns nothing); a test registers an owned one to see shares */
   pq_coord_config cfg = {.store_url = f->url, .clock = &f->clock.clock, .max_attempts = 2, .retry_backoff_ms = 10,
-                         .retry_backoff_max_ms = 10, .lease_timeout_ms = 1000, .worker_timeout_ms = 3600000};
+                         .retry_backoff_max_ms = 10, .lease_timeout_ms = 1000, .worker_timeout_ms = 3600000,
+                         .worker_share_percent = 50};
   if (pq_coord_open(&cfg, &f->c) != PQ_OK || pq_test_register_worker(f->c, f->worker) != 0) return -1;
   for (int i = 0; i < USERS; i++) {
     char name[16];
@@ -412,6 +414,11 @@ static void a_council_pays_the_sum_of_its_children(void **state) {
   pq_op_release(&op);
   assert_true(held > 0);
   assert_int_equal(user_account(f, 1).held, held);
+  /* an owned worker (user 0's) does the council's work: it earns half of each child's cost */
+  pq_worker w = {.name = "owned", .models = "[\"m\"]", .capabilities = "{}", .owner = f->users[0]};
+  pq_op reg = {.kind = PQ_OP_REGISTER, .in.reg.worker = &w};
+  call(f, &reg, PQ_OK);
+  memcpy(f->worker, w.id, sizeof f->worker);
   pq_job *member = lease(f); /* one member, one round (a single answer agrees with itself) */
   assert_int_equal(member->held_micros, 0); /* children hold nothing: their council holds for them */
   assert_int_equal(complete(f, member, 10, 20), PQ_OK);
@@ -428,6 +435,7 @@ static void a_council_pays_the_sum_of_its_children(void **state) {
   assert_int_equal(a.balance, 1000000 - 65);
   assert_int_equal(a.held, 0);
   assert_int_equal(account(f, "upstream").balance, (5 + 20) + (3 + 5)); /* each child's own, rounded up */
+  assert_int_equal(user_account(f, 0).balance, 50 / 2 + 15 / 2); /* the worker's owner: half of each child's cost */
   invariants(f);
 }
 
