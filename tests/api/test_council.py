@@ -30,7 +30,11 @@ class Council:
         self.upstream_url = self.upstream.url
         self.server = Server(tmpdir, ["--council-members", MEMBERS, "--council-synthesizers", "synth1,synth2",
                                       "--council-member-timeout", "20s", *server_args], secured=secured)
-        self.server.start()
+        try:
+            self.server.start()
+        except BaseException:
+            self.upstream.stop()  # nobody will call close(): leave no process behind
+            raise
         self.workers = []
 
     def script(self, plan):
