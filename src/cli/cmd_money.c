@@ -127,7 +127,7 @@ int pq_cmd_credit(int argc, char **argv) {
   if (!c) return 1;
   pq_user *u = NULL;
   const char *who = args.positional[1];
-  pq_err e = pq_coord_get_user(c, pq_is_uuid(who) ? who : NULL, pq_is_uuid(who) ? NULL : who, &u);
+  pq_err e = pq_coord_find_user(c, who, &u);
   if (e == PQ_OK && grant) {
     char id[PQ_UUID_LEN + 1];
     if (!o.id[0]) pq_uuid7(pq_now_ms(), id);
@@ -143,8 +143,8 @@ int pq_cmd_credit(int argc, char **argv) {
     }
   }
   if (e == PQ_OK) {
-    char account[PQ_UUID_LEN + 8], bal[32], held[32], avail[32];
-    snprintf(account, sizeof account, "user:%s", u->id);
+    char account[PQ_ACCOUNT_LEN], bal[32], held[32], avail[32];
+    pq_user_account(account, u->id);
     pq_account a;
     if ((e = pq_coord_account(c, account, &a)) == PQ_OK)
       printf("%s: balance %s USD, held %s, available %s\n", u->name, pq_micros_format(a.balance, bal, sizeof bal),
@@ -201,8 +201,8 @@ int pq_cmd_budget(int argc, char **argv) {
     } else {
       pq_user *u = NULL;
       const char *who = args.positional[1];
-      if ((e = pq_coord_get_user(c, pq_is_uuid(who) ? who : NULL, pq_is_uuid(who) ? NULL : who, &u)) == PQ_OK)
-        snprintf(subject, sizeof subject, "user:%s", u->id);
+      if ((e = pq_coord_find_user(c, who, &u)) == PQ_OK)
+        pq_user_account(subject, u->id);
       else if (e == PQ_ERR_NOT_FOUND) fprintf(stderr, "promptq budget: no user %s\n", who);
       pq_user_free(u);
     }

@@ -21,9 +21,6 @@
 
 #define BYTES_PER_TOKEN 3 /* an estimate that errs high: holds are worst cases */
 #define PROMPT_OVERHEAD_TOKENS 16
-#define ACCOUNT_LEN (PQ_UUID_LEN + 16)
-
-static void user_account(char out[ACCOUNT_LEN], const char *owner) { snprintf(out, ACCOUNT_LEN, "user:%s", owner); }
 
 static pq_err keyed_transfer(pq__batch *b, const char *id, const char *debit, const char *credit, int64_t amount,
                              const char *kind, const char *job_id, pq_transfer_state state, const char *key_id) {
@@ -57,8 +54,8 @@ pq_err pq__run_credit_grant(pq__batch *b, pq_op *op) {
   if (result != PQ_OK) return result;
   if (op->in.credit_grant.amount <= 0 || !op->in.credit_grant.id || !*op->in.credit_grant.id)
     return PQ_ERR_INVALID_REQUEST;
-  char account[ACCOUNT_LEN], id[320];
-  user_account(account, op->in.credit_grant.user_id);
+  char account[PQ_ACCOUNT_LEN], id[320];
+  pq_user_account(account, op->in.credit_grant.user_id);
   const char *kind = op->in.credit_grant.kind ? op->in.credit_grant.kind : "grant";
   snprintf(id, sizeof id, "%s:%s", kind, op->in.credit_grant.id);
   result = transfer(b, id, "clearing", account, op->in.credit_grant.amount, kind, NULL, PQ_TRANSFER_POSTED);
@@ -139,8 +136,8 @@ pq_err pq__run_payment(pq__batch *b, pq_op *op) {
     result = c->ops->subscription_apply(c->wconn, &next);
   }
   if (result == PQ_OK && op->in.payment.credit > 0) {
-    char account[ACCOUNT_LEN];
-    user_account(account, user);
+    char account[PQ_ACCOUNT_LEN];
+    pq_user_account(account, user);
     /* keyed on what was paid (a session, an invoice): two events about one payment credit it once */
     const char *id = op->in.payment.credit_id ? op->in.payment.credit_id : op->in.payment.event_id;
     result = transfer(b, id, "clearing", account, op->in.payment.credit, op->in.payment.kind, NULL, PQ_TRANSFER_POSTED);
@@ -239,8 +236,8 @@ pq_err pq__run_btc_observe(pq__batch *b, pq_op *op) {
   if (pq_set_str(&p->status, "confirmed")) return PQ_ERR_NO_MEMORY;
   p->confirmed_at = b->now;
   if ((result = c->ops->btc_payment_update(c->wconn, p, "pending")) != PQ_OK) return result;
-  char account[ACCOUNT_LEN], id[160];
-  user_account(account, p->user_id);
+  char account[PQ_ACCOUNT_LEN], id[160];
+  pq_user_account(account, p->user_id);
   snprintf(id, sizeof id, "btc:%s:%lld", txid, (long long)vout);
   op->out.btc_outcome = "credited";
   return transfer(b, id, "clearing", account, p->credit_micros, "payment", NULL, PQ_TRANSFER_POSTED);
@@ -297,19 +294,29 @@ static pq_err council_worst(pq__batch *b, json_t *input, int64_t base_prompt, in
 }
 
 static pq_err worst_case(pq__batch *b, const pq_job *job, int64_t *out) {
-  json_t *input = json_loads(job->input, 0, NULL);
   int64_t prompt = (int64_t)strlen(job->input) / BYTES_PER_TOKEN + PROMPT_OVERHEAD_TOKENS;
-  pq_err result;
+  *out = 0;
   if (job->kind && strcmp(job->kind, PQ_COUNCIL_KIND) == 0) {
-    result = council_worst(b, input, prompt, out);
-  } else {
-    json_t *max = json_object_get(json_object_get(input, "params"), "max_tokens");
-    bool embedding = job->kind && strcmp(job->kind, "embedding") == 0;
-    int64_t completion = embedding ? 0 : json_is_integer(max) ? json_integer_value(max) : b->c->cfg.hold_max_tokens;
-    result = worst_for(b, job->model, prompt, completion, out);
+    json_t *input = json_loads(job->input, 0, NULL);
+    pq_err result = council_worst(b, input, prompt, out);
+    json_decref(input);
+    return result;
   }
-  json_decref(input);
-  return result;
+  /* the price first: a model without one (every model, on a server without money) costs one
+   * lookup and no parsing of the input on the submit path */
+  pq_price *p = NULL;
+  pq_err result = price_of(b, job->model, &p);
+  if (result != PQ_OK || !p) return result;
+  int64_t completion = 0;
+  if (!job->kind || strcmp(job->kind, "embedding") != 0) {
+    json_t *input = json_loads(job->input, 0, NULL);
+    json_t *max = json_object_get(json_object_get(input, "params"), "max_tokens");
+    completion = json_is_integer(max) ? json_integer_value(max) : b->c->cfg.hold_max_tokens;
+    json_decref(input);
+  }
+  *out = pq_price_charge(p, prompt, completion);
+  pq_price_free(p);
+  return PQ_OK;
 }
 
 pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
@@ -317,8 +324,8 @@ pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
   int64_t worst = 0;
   pq_err result = worst_case(b, job, &worst);
   if (result != PQ_OK || worst == 0) return result;
-  char account[ACCOUNT_LEN], id[PQ_UUID_LEN + 8];
-  user_account(account, job->owner);
+  char account[PQ_ACCOUNT_LEN], id[PQ_UUID_LEN + 8];
+  pq_user_account(account, job->owner);
   pq_account a;
   const char *key_id = op->in.submit.key_id && *op->in.submit.key_id ? op->in.submit.key_id : NULL;
   char key_subject[PQ_UUID_LEN + 8];
@@ -382,8 +389,8 @@ static pq_err pay_worker(pq__batch *b, const pq_job *job) {
   pq_err result = b->c->ops->worker_get(b->c->wconn, job->worker_id, &w);
   if (result == PQ_ERR_NOT_FOUND) return PQ_OK;
   if (result == PQ_OK && w->owner && *w->owner) {
-    char account[ACCOUNT_LEN], id[PQ_UUID_LEN + 16];
-    user_account(account, w->owner);
+    char account[PQ_ACCOUNT_LEN], id[PQ_UUID_LEN + 16];
+    pq_user_account(account, w->owner);
     snprintf(id, sizeof id, "earning:%s", job->id);
     result = transfer(b, id, "revenue", account, (int64_t)((__int128)job->cost_micros * share / 100), "earning",
                       job->id, PQ_TRANSFER_POSTED);

@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/ids.h"
 #include "engine/internal.h"
 #include "base/log.h"
 #include "base/hash.h"
@@ -682,6 +683,11 @@ pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n) {
 
 pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out) {
   READ_ONCE(c, user_get, id, name, out);
+}
+
+pq_err pq_coord_find_user(pq_coord *c, const char *id_or_name, pq_user **out) {
+  bool id = pq_is_uuid(id_or_name);
+  return pq_coord_get_user(c, id ? id_or_name : NULL, id ? NULL : id_or_name, out);
 }
 
 pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out) {

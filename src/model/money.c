@@ -125,3 +125,8 @@ void pq_btc_payment_free(pq_btc_payment *p) {
   free(p->txid);
   free(p);
 }
+
+char *pq_user_account(char out[PQ_ACCOUNT_LEN], const char *user_id) {
+  snprintf(out, PQ_ACCOUNT_LEN, "user:%s", user_id ? user_id : "");
+  return out;
+}

@@ -103,6 +103,10 @@ typedef struct pq_btc_payment {
 
 void pq_btc_payment_free(pq_btc_payment *p);
 
+/* A user's account in the ledger ("user:<id>"), into out. */
+#define PQ_ACCOUNT_LEN 64
+char *pq_user_account(char out[PQ_ACCOUNT_LEN], const char *user_id);
+
 typedef struct pq_account {
   int64_t balance;   /* credit-positive: what a user may spend is balance - held */
   int64_t held;

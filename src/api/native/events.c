@@ -188,7 +188,7 @@ pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_e
 
 /* ---- the native format ---- */
 
-static int sse_event(pq_event_stream *s, const char *name, const char *id, json_t *data) {
+int pq_event_stream_sse(pq_event_stream *s, const char *name, const char *id, json_t *data) {
   char *text = json_dumps(data, JSON_COMPACT);
   json_decref(data);
   if (!text) return -1;
@@ -213,20 +213,20 @@ static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *jo
         json_object_set_new(data, "position", json_integer(ahead + 1)); /* 1: next to run */
         if (ahead >= POSITION_CAP) json_object_set_new(data, "more_ahead", json_true());
       }
-      return sse_event(s, "progress", id, data);
+      return pq_event_stream_sse(s, "progress", id, data);
     }
     case PQ_EV_LEASED:
-      return sse_event(s, "progress", id,
+      return pq_event_stream_sse(s, "progress", id,
                        json_pack("{s:s,s:i,s:s?}", "status", "running", "attempt", job->attempts,
                                  "worker_id", job->worker_id));
     case PQ_EV_CHUNK: {
       json_t *data = json_loads(ev->data, JSON_DECODE_ANY, NULL);
       /* a worker's output is "chunk"; a job the coordinator runs also logs "progress" */
-      return sse_event(s, ev->kind && *ev->kind ? ev->kind : "chunk", id, data ? data : json_object());
+      return pq_event_stream_sse(s, ev->kind && *ev->kind ? ev->kind : "chunk", id, data ? data : json_object());
     }
     case PQ_EV_FINAL:
-      if (job->state == PQ_JOB_COMPLETED) return sse_event(s, "complete", id, pq_api_job_json(job));
-      return sse_event(s, "error", id,
+      if (job->state == PQ_JOB_COMPLETED) return pq_event_stream_sse(s, "complete", id, pq_api_job_json(job));
+      return pq_event_stream_sse(s, "error", id,
                        json_pack("{s:s,s:s,s:s?,s:o}", "status", pq_job_state_name(job->state),
                                  "code", job->error_code ? job->error_code : pq_api_end_code(job),
                                  "message", job->error_message, "job", pq_api_job_json(job)));

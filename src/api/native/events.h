@@ -57,6 +57,8 @@ typedef struct pq_event_stream {
 } pq_event_stream;
 
 int pq_event_stream_append(pq_event_stream *s, const char *text, size_t n);
+/* Appends one Server-Sent Event ("id:", "event:", "data:" the JSON, taken). 0, or -1. */
+int pq_event_stream_sse(pq_event_stream *s, const char *name, const char *id, json_t *data);
 /* Answers req with the stream (content_type is static); s is allocated here. */
 pq_err pq_event_stream_start(pq_req *req, const char *job_id, const char *last_event_id,
                              const char *content_type, pq_ev_emit_fn emit, void *format,

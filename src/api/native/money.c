@@ -97,8 +97,7 @@ static pq_err subject_of(pq_req *req, char user_id[PQ_UUID_LEN + 1]) {
   snprintf(user_id, PQ_UUID_LEN + 1, "%s", req->caller.user_id);
   if (!who || strcmp(who, req->caller.user_id) == 0 || strcmp(who, req->caller.user_name) == 0) return PQ_OK;
   pq_user *u = NULL;
-  pq_err e = req->caller.admin ? pq_coord_get_user(req->coord, pq_is_uuid(who) ? who : NULL,
-                                                    pq_is_uuid(who) ? NULL : who, &u)
+  pq_err e = req->caller.admin ? pq_coord_find_user(req->coord, who, &u)
                                : PQ_ERR_NOT_FOUND; /* another's credit does not exist, to a client */
   if (e == PQ_ERR_NOT_FOUND)
     return pq_req_fail(req, e, json_pack("{s:s}", "user", who), "no user '%s'", who);
@@ -111,10 +110,10 @@ static pq_err subject_of(pq_req *req, char user_id[PQ_UUID_LEN + 1]) {
 /* ---- GET /v1/credits ---- */
 
 pq_err pq_api_credits(pq_req *req) {
-  char user_id[PQ_UUID_LEN + 1], account[PQ_UUID_LEN + 8];
+  char user_id[PQ_UUID_LEN + 1], account[PQ_ACCOUNT_LEN];
   pq_err e = subject_of(req, user_id);
   if (e != PQ_OK) return e;
-  snprintf(account, sizeof account, "user:%s", user_id);
+  pq_user_account(account, user_id);
   pq_account a;
   if ((e = pq_coord_account(req->coord, account, &a)) != PQ_OK) return e;
   return pq_req_reply(req, 200,
@@ -137,14 +136,14 @@ pq_err pq_api_ledger(pq_req *req) {
   if ((e = pq_query_int(req, "limit", 1, LEDGER_PAGE_MAX, &limit)) ||
       (e = pq_query_int(req, "offset", 0, INT64_MAX / 2, &offset)))
     return e;
-  char user_id[PQ_UUID_LEN + 1], account[PQ_UUID_LEN + 8];
+  char user_id[PQ_UUID_LEN + 1], account[PQ_ACCOUNT_LEN];
   const char *named = pq_req_query(req, "account"); /* an admin's look at revenue, upstream, ... */
   if (named && !req->caller.admin)
     return pq_req_fail(req, PQ_ERR_FORBIDDEN, json_pack("{s:s}", "field", "account"),
                        "only an admin reads the ledger's other accounts");
   if (!named) {
     if ((e = subject_of(req, user_id)) != PQ_OK) return e;
-    snprintf(account, sizeof account, "user:%s", user_id);
+    pq_user_account(account, user_id);
   }
   pq_transfer **t = NULL;
   size_t n = 0;
@@ -176,8 +175,8 @@ static pq_err granted(pq_req *req) {
                        "grant '%s' was made before, for another user or amount", g->grant_id);
   bool again = req->op.out.result == PQ_ERR_ALREADY_EXISTS;
   if (req->op.out.result != PQ_OK && !again) return req->op.out.result;
-  char account[PQ_UUID_LEN + 8];
-  snprintf(account, sizeof account, "user:%s", g->user_id);
+  char account[PQ_ACCOUNT_LEN];
+  pq_user_account(account, g->user_id);
   pq_account a;
   pq_err e = pq_coord_account(req->coord, account, &a);
   if (e != PQ_OK) return e;
@@ -202,7 +201,7 @@ pq_err pq_api_credit_grant(pq_req *req) {
   if (g->amount <= 0)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "amount"), "'amount' must be above 0");
   pq_user *u = NULL;
-  e = pq_coord_get_user(req->coord, pq_is_uuid(user) ? user : NULL, pq_is_uuid(user) ? NULL : user, &u);
+  e = pq_coord_find_user(req->coord, user, &u);
   if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, json_pack("{s:s}", "user", user), "no user '%s'", user);
   if (e != PQ_OK) return e;
   snprintf(g->user_id, sizeof g->user_id, "%s", u->id);
@@ -237,7 +236,7 @@ static json_t *budget_json(pq_req *req, const pq_budget *b) {
 
 typedef struct {
   pq_budget budget;
-  char subject[PQ_UUID_LEN + 8];
+  char subject[PQ_ACCOUNT_LEN];
 } budget_args;
 
 static pq_err budget_set(pq_req *req) {
@@ -290,10 +289,10 @@ pq_err pq_api_budget_set(pq_req *req) {
   char id[PQ_UUID_LEN + 1];
   if (user) {
     pq_user *u = NULL;
-    e = pq_coord_get_user(req->coord, pq_is_uuid(user) ? user : NULL, pq_is_uuid(user) ? NULL : user, &u);
+    e = pq_coord_find_user(req->coord, user, &u);
     if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, json_pack("{s:s}", "user", user), "no user '%s'", user);
     if (e != PQ_OK) return e;
-    snprintf(a->subject, sizeof a->subject, "user:%s", u->id);
+    pq_user_account(a->subject, u->id);
     pq_user_free(u);
   } else {
     if ((e = find_key(req, key, NULL, id)) != PQ_OK) return e;
@@ -310,11 +309,11 @@ pq_err pq_api_budget_set(pq_req *req) {
 
 /* The caller's budgets (its user's and its keys'), or with ?user= (an admin) someone's. */
 pq_err pq_api_budgets(pq_req *req) {
-  char user_id[PQ_UUID_LEN + 1], subject[PQ_UUID_LEN + 8];
+  char user_id[PQ_UUID_LEN + 1], subject[PQ_ACCOUNT_LEN];
   pq_err e = subject_of(req, user_id);
   if (e != PQ_OK) return e;
   json_t *data = json_array();
-  snprintf(subject, sizeof subject, "user:%s", user_id);
+  pq_user_account(subject, user_id);
   pq_budget **list = NULL;
   size_t n = 0;
   if ((e = pq_coord_budgets(req->coord, subject, &list, &n)) == PQ_OK) {

@@ -128,17 +128,10 @@ static pq_err d001_stats(pq_req *req) {
   int64_t spent = 0;
   if (req->caller.admin && (e = pq_api_financials(req, 0, INT64_MAX, &f))) return e;
   if (req->caller.admin) spent = f.usage;
-  else {
-    char account[PQ_UUID_LEN + 8];
-    snprintf(account, sizeof account, "user:%s", pq_api_owner(req));
-    spent = 0;
-    pq_transfer **t = NULL;
-    size_t n = 0;
-    int64_t count = 0;
-    if ((e = pq_coord_transfers(req->coord, account, 100000, 0, &t, &n, &count))) return e;
-    for (size_t i = 0; i < n; i++)
-      if (strcmp(t[i]->debit, account) == 0 && t[i]->state == PQ_TRANSFER_POSTED) spent += t[i]->posted;
-    pq_transfer_free_array(t, n);
+  else { /* the ledger's spending of one account, as its budgets count it */
+    char account[PQ_ACCOUNT_LEN];
+    int64_t open = 0;
+    if ((e = pq_coord_spend(req->coord, pq_user_account(account, pq_api_owner(req)), 0, &spent, &open))) return e;
   }
   return pq_req_reply(req, 200,
                       json_pack("{s:{s:I,s:I,s:I,s:f},s:{s:I,s:I},s:{s:f,s:f,s:f}}", "tasks", "total",
@@ -197,7 +190,7 @@ static pq_err payer(pq_req *req, const char *named, char id[PQ_UUID_LEN + 1]) {
   snprintf(id, PQ_UUID_LEN + 1, "%s", req->caller.user_id);
   if (!named || !req->caller.admin) return PQ_OK;
   pq_user *u = NULL;
-  pq_err e = pq_coord_get_user(req->coord, pq_is_uuid(named) ? named : NULL, pq_is_uuid(named) ? NULL : named, &u);
+  pq_err e = pq_coord_find_user(req->coord, named, &u);
   if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, NULL, "Unknown user_id '%s'", named);
   if (e != PQ_OK) return e;
   snprintf(id, PQ_UUID_LEN + 1, "%s", u->id);

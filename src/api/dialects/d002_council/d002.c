@@ -251,18 +251,6 @@ static pq_err d002_list(pq_req *req) {
 
 /* ---- GET /api/v1/requests/{requestId}/stream ---- */
 
-static int sse(pq_event_stream *s, const char *name, const char *id, json_t *data) {
-  char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-  json_decref(data);
-  if (!text) return -1;
-  char head[128];
-  int n = snprintf(head, sizeof head, "id: %s\nevent: %s\ndata: ", id, name);
-  int rc = pq_event_stream_append(s, head, (size_t)n) || pq_event_stream_append(s, text, strlen(text)) ||
-           pq_event_stream_append(s, "\n\n", 2);
-  free(text);
-  return rc;
-}
-
 static int stream_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *job, const pq_job_event *ev) {
   pq_event_stream *s = ctx;
   switch (kind) {
@@ -270,17 +258,17 @@ static int stream_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job 
     case PQ_EV_LEASED: return 0; /* the council's own progress events say it better */
     case PQ_EV_CHUNK: {
       json_t *data = json_loads(ev->data, 0, NULL);
-      return sse(s, ev->kind && strcmp(ev->kind, "progress") == 0 ? "progress" : "chunk", id, data ? data : json_object());
+      return pq_event_stream_sse(s, ev->kind && strcmp(ev->kind, "progress") == 0 ? "progress" : "chunk", id, data ? data : json_object());
     }
     case PQ_EV_FINAL:
       if (job->state == PQ_JOB_COMPLETED) {
         json_t *done = request_002(job);
         json_object_del(done, "createdAt");
         json_object_del(done, "completedAt");
-        return sse(s, "complete", id, done);
+        return pq_event_stream_sse(s, "complete", id, done);
       } else {
         char ts[PQ_TIME_BUF];
-        return sse(s, "error", id,
+        return pq_event_stream_sse(s, "error", id,
                    json_pack("{s:o,s:s,s:s}", "error", council_error(job), "requestId", job->id, "timestamp",
                              pq_format_time(pq_now_ms(), ts, sizeof ts)));
       }

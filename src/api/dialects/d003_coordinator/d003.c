@@ -463,8 +463,8 @@ static pq_err d003_user_balance(pq_req *req) {
   pq_user_free(u);
   if (e != PQ_OK) return e;
   /* the ledger's balance (one credit a USD until the exchange sets a rate) */
-  char account[PQ_UUID_LEN + 8];
-  snprintf(account, sizeof account, "user:%s", id);
+  char account[PQ_ACCOUNT_LEN];
+  pq_user_account(account, id);
   pq_account a;
   if ((e = pq_coord_account(req->coord, account, &a)) != PQ_OK) return e;
   return pq_req_reply(req, 200, json_pack("{s:s,s:f,s:s}", "user_id", id, "balance", pq_micros_to_usd(a.balance),
