@@ -58,6 +58,8 @@ pq_err pq__pg_rows(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const 
                    void (*free_one)(void *), void ***out, size_t *n);
 pq_err pq__pg_one(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const PGresult *, int),
                   void (*free_one)(void *), void **out);
+/* Runs a statement that returns no rows; *changed (when not NULL) gets how many it changed. */
+pq_err pq__pg_command(pq_conn *c, const char *sql, pq__pgp *p, int64_t *changed);
 /* Rows a statement changed. */
 int64_t pq__pg_changed(const PGresult *r);
 

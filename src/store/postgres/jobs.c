@@ -136,15 +136,6 @@ static pq_err count_of(pq_conn *c, const char *sql, pq__pgp *p, int64_t *count) 
   return PQ_OK;
 }
 
-static pq_err command(pq_conn *c, const char *sql, pq__pgp *p, int64_t *changed) {
-  pq_err err;
-  PGresult *r = pq__pg_run(c, sql, p, &err);
-  if (!r) return err;
-  if (changed) *changed = pq__pg_changed(r);
-  PQclear(r);
-  return PQ_OK;
-}
-
 pq_err pq__pg_job_insert(pq_conn *c, pq_job *j) {
   pq__pgp p = {0};
   pq__pg_text(&p, j->id);
@@ -234,7 +225,7 @@ pq_err pq__pg_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
   pq__pg_text(&p, j->worker_signature);
   pq__pg_int(&p, j->cost_micros);
   int64_t changed = 0;
-  pq_err err = command(c, SQL_UPDATE, &p, &changed);
+  pq_err err = pq__pg_command(c, SQL_UPDATE, &p, &changed);
   if (err != PQ_OK) return err;
   return changed == 1 ? PQ_OK : PQ_ERR_STALE;
 }
@@ -353,7 +344,7 @@ static pq_err worker_jobs(pq_conn *c, const char *sql, const char *worker_id, in
   pq__pgp p = {0};
   pq__pg_text(&p, worker_id);
   pq__pg_int(&p, t);
-  return command(c, sql, &p, NULL);
+  return pq__pg_command(c, sql, &p, NULL);
 }
 
 pq_err pq__pg_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now) {

@@ -88,15 +88,6 @@ static void *make_transfer(const PGresult *r, int row) {
 }
 static void free_transfer(void *t) { pq_transfer_free(t); }
 
-static pq_err command(pq_conn *c, const char *sql, pq__pgp *p, int64_t *changed) {
-  pq_err err;
-  PGresult *r = pq__pg_run(c, sql, p, &err);
-  if (!r) return err;
-  if (changed) *changed = pq__pg_changed(r);
-  PQclear(r);
-  return PQ_OK;
-}
-
 pq_err pq__pg_price_put(pq_conn *c, const pq_price *price) {
   pq__pgp p = {0};
   pq__pg_text(&p, price->model);
@@ -105,7 +96,7 @@ pq_err pq__pg_price_put(pq_conn *c, const pq_price *price) {
   pq__pg_int(&p, price->cost_input_per_mtok);
   pq__pg_int(&p, price->cost_output_per_mtok);
   pq__pg_int(&p, price->updated_at);
-  return command(c, SQL_PRICE_PUT, &p, NULL);
+  return pq__pg_command(c, SQL_PRICE_PUT, &p, NULL);
 }
 
 pq_err pq__pg_price_get(pq_conn *c, const char *model, pq_price **out) {
@@ -138,7 +129,7 @@ static pq_err account_add(pq_conn *c, const char *id, int64_t balance, int64_t h
   pq__pg_text(&p, id);
   pq__pg_int(&p, balance);
   pq__pg_int(&p, held);
-  return command(c, SQL_ACCOUNT_ADD, &p, NULL);
+  return pq__pg_command(c, SQL_ACCOUNT_ADD, &p, NULL);
 }
 
 static pq_err apply(pq_conn *c, const char *debit, const char *credit, int64_t moved, int64_t held) {
@@ -193,7 +184,7 @@ pq_err pq__pg_transfer_settle(pq_conn *c, const char *id, pq_transfer_state to, 
   pq__pg_int(&p, to == PQ_TRANSFER_POSTED ? posted : 0);
   pq__pg_int(&p, now);
   int64_t changed = 0;
-  result = command(c, SQL_TRANSFER_SETTLE, &p, &changed);
+  result = pq__pg_command(c, SQL_TRANSFER_SETTLE, &p, &changed);
   if (result == PQ_OK && changed != 1) result = PQ_ERR_STALE;
   if (result == PQ_OK) result = apply(c, t->debit, t->credit, to == PQ_TRANSFER_POSTED ? posted : 0, -t->amount);
   pq_transfer_free(t);
@@ -294,10 +285,10 @@ pq_err pq__pg_budget_put(pq_conn *c, const pq_budget *b) {
   pq__pgp p = {0};
   pq__pg_text(&p, b->subject);
   pq__pg_text(&p, b->period);
-  if (b->limit_micros <= 0) return command(c, SQL_BUDGET_DELETE, &p, NULL);
+  if (b->limit_micros <= 0) return pq__pg_command(c, SQL_BUDGET_DELETE, &p, NULL);
   pq__pg_int(&p, b->limit_micros);
   pq__pg_int(&p, b->updated_at);
-  return command(c, SQL_BUDGET_PUT, &p, NULL);
+  return pq__pg_command(c, SQL_BUDGET_PUT, &p, NULL);
 }
 
 pq_err pq__pg_budget_list(pq_conn *c, const char *subject, pq_budget ***out, size_t *n) {
@@ -323,7 +314,7 @@ pq_err pq__pg_spend(pq_conn *c, const char *subject, int64_t since, int64_t *pos
 pq_err pq__pg_subject_lock(pq_conn *c, const char *subject) {
   pq__pgp p = {0};
   pq__pg_text(&p, subject);
-  return command(c, SQL_SUBJECT_LOCK, &p, NULL);
+  return pq__pg_command(c, SQL_SUBJECT_LOCK, &p, NULL);
 }
 
 /* ---- payments ---- */
@@ -365,7 +356,7 @@ pq_err pq__pg_subscription_apply(pq_conn *c, const pq_subscription *sub) {
   pq__pg_int(&p, sub->current_period_end);
   pq__pg_int(&p, sub->event_at);
   pq__pg_int(&p, sub->updated_at);
-  return command(c, SQL_SUB_APPLY, &p, NULL);
+  return pq__pg_command(c, SQL_SUB_APPLY, &p, NULL);
 }
 
 static void *make_sub(const PGresult *r, int row) {
@@ -443,7 +434,7 @@ pq_err pq__pg_btc_payment_insert(pq_conn *c, const pq_btc_payment *p) {
   pq__pg_int(&q, p->created_at);
   pq__pg_int(&q, p->expires_at);
   pq__pg_int(&q, p->confirmed_at);
-  return command(c, SQL_BTC_INSERT, &q, NULL);
+  return pq__pg_command(c, SQL_BTC_INSERT, &q, NULL);
 }
 
 pq_err pq__pg_btc_payment_get(pq_conn *c, const char *id, pq_btc_payment **out) {
@@ -470,7 +461,7 @@ pq_err pq__pg_btc_payment_update(pq_conn *c, const pq_btc_payment *p, const char
   pq__pg_int(&q, p->confirmed_at);
   pq__pg_text(&q, expect_status);
   int64_t changed = 0;
-  pq_err result = command(c, SQL_BTC_UPDATE, &q, &changed);
+  pq_err result = pq__pg_command(c, SQL_BTC_UPDATE, &q, &changed);
   return result == PQ_OK && changed != 1 ? PQ_ERR_STALE : result;
 }
 

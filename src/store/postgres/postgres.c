@@ -492,6 +492,15 @@ pq_err pq__pg_one(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const P
   return n ? PQ_OK : PQ_ERR_NOT_FOUND;
 }
 
+pq_err pq__pg_command(pq_conn *c, const char *sql, pq__pgp *p, int64_t *changed) {
+  pq_err err;
+  PGresult *r = pq__pg_run(c, sql, p, &err);
+  if (!r) return err;
+  if (changed) *changed = pq__pg_changed(r);
+  PQclear(r);
+  return PQ_OK;
+}
+
 const pq_store_ops pq_store_postgres_ops = {
     .name = "postgres",
     .single_coordinator = false,
