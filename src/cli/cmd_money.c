@@ -182,22 +182,10 @@ int pq_cmd_budget(int argc, char **argv) {
   char subject[80], shown[32];
   if (set) {
     if (o.key[0]) { /* by its id or the prefix a listing shows */
-      pq_api_key **keys = NULL;
-      size_t n = 0;
-      e = pq_coord_list_keys(c, NULL, &keys, &n);
-      bool found = false;
-      for (size_t i = 0; i < n; i++) {
-        if (!found && (strcmp(keys[i]->id, o.key) == 0 || strcmp(keys[i]->prefix, o.key) == 0)) {
-          snprintf(subject, sizeof subject, "key:%s", keys[i]->id);
-          found = true;
-        }
-        pq_api_key_free(keys[i]);
-      }
-      free(keys);
-      if (e == PQ_OK && !found) {
+      char id[PQ_UUID_LEN + 1];
+      if ((e = pq_coord_find_key(c, o.key, NULL, id)) == PQ_OK) snprintf(subject, sizeof subject, "key:%s", id);
+      else if (e == PQ_ERR_NOT_FOUND)
         fprintf(stderr, "promptq budget: no key %s (give its id or the prefix 'promptq key ls' shows)\n", o.key);
-        e = PQ_ERR_NOT_FOUND;
-      }
     } else {
       pq_user *u = NULL;
       const char *who = args.positional[1];

@@ -254,6 +254,8 @@ pq_err pq_coord_online_workers(pq_coord *c, pq_worker ***out, size_t *n);
 pq_err pq_coord_get_user(pq_coord *c, const char *id, const char *name, pq_user **out);
 /* A user named by its id (a UUID) or by its name, as people and documents give them. */
 pq_err pq_coord_find_user(pq_coord *c, const char *id_or_name, pq_user **out);
+/* A key's id from its id or the prefix a listing shows (owner's keys only when not NULL). */
+pq_err pq_coord_find_key(pq_coord *c, const char *id_or_prefix, const char *owner, char id[PQ_UUID_LEN + 1]);
 pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out);
 pq_err pq_coord_job_totals(pq_coord *c, const char *owner, int64_t *total, int64_t *completed,
                            int64_t *tokens);

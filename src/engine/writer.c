@@ -690,6 +690,23 @@ pq_err pq_coord_find_user(pq_coord *c, const char *id_or_name, pq_user **out) {
   return pq_coord_get_user(c, id ? id_or_name : NULL, id ? NULL : id_or_name, out);
 }
 
+pq_err pq_coord_find_key(pq_coord *c, const char *id_or_prefix, const char *owner, char id[PQ_UUID_LEN + 1]) {
+  pq_api_key **keys = NULL;
+  size_t n = 0;
+  pq_err e = pq_coord_list_keys(c, owner, &keys, &n);
+  if (e != PQ_OK) return e;
+  e = PQ_ERR_NOT_FOUND;
+  for (size_t i = 0; i < n; i++) {
+    if (e == PQ_ERR_NOT_FOUND && (strcmp(keys[i]->id, id_or_prefix) == 0 || strcmp(keys[i]->prefix, id_or_prefix) == 0)) {
+      snprintf(id, PQ_UUID_LEN + 1, "%s", keys[i]->id);
+      e = PQ_OK;
+    }
+    pq_api_key_free(keys[i]);
+  }
+  free(keys);
+  return e;
+}
+
 pq_err pq_coord_get_key(pq_coord *c, const char *hash, pq_api_key **out) {
   READ_ONCE(c, key_get_by_hash, hash, out);
 }

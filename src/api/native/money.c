@@ -249,25 +249,6 @@ static pq_err budget_set(pq_req *req) {
   return out ? pq_req_reply(req, 200, out) : PQ_ERR_STORE_FAILED;
 }
 
-/* A key's id from its id or its prefix, the key's owner's when owner is not NULL. */
-static pq_err find_key(pq_req *req, const char *which, const char *owner, char id[PQ_UUID_LEN + 1]) {
-  pq_api_key **keys = NULL;
-  size_t n = 0;
-  pq_err e = pq_coord_list_keys(req->coord, owner, &keys, &n);
-  if (e != PQ_OK) return e;
-  e = PQ_ERR_NOT_FOUND;
-  for (size_t i = 0; i < n; i++) {
-    if (e == PQ_ERR_NOT_FOUND && (strcmp(keys[i]->id, which) == 0 || strcmp(keys[i]->prefix, which) == 0)) {
-      snprintf(id, PQ_UUID_LEN + 1, "%s", keys[i]->id);
-      e = PQ_OK;
-    }
-    pq_api_key_free(keys[i]);
-  }
-  free(keys);
-  if (e == PQ_ERR_NOT_FOUND) return pq_req_fail(req, e, json_pack("{s:s}", "key", which), "no key '%s'", which);
-  return e;
-}
-
 pq_err pq_api_budget_set(pq_req *req) {
   static const char *const fields[] = {"user", "key", "period", "limit", NULL};
   budget_args *a = pq_req_alloc(req, sizeof *a);
@@ -295,7 +276,9 @@ pq_err pq_api_budget_set(pq_req *req) {
     pq_user_account(a->subject, u->id);
     pq_user_free(u);
   } else {
-    if ((e = find_key(req, key, NULL, id)) != PQ_OK) return e;
+    if ((e = pq_coord_find_key(req->coord, key, NULL, id)) == PQ_ERR_NOT_FOUND)
+      return pq_req_fail(req, e, json_pack("{s:s}", "key", key), "no key '%s'", key);
+    if (e != PQ_OK) return e;
     snprintf(a->subject, sizeof a->subject, "key:%s", id);
   }
   a->budget.subject = a->subject;
