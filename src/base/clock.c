@@ -52,6 +52,9 @@ struct timespec pq_clock_wait_until(const pq_clock *c, int64_t at_ms, int64_t ma
   int64_t wait = at_ms - pq_clock_mono(c);
   if (wait < 0) wait = 0;
   if (c && c->manual && wait > max_ms) wait = max_ms;
+  /* "never" (INT64_MAX) must not overflow the real deadline; waking once an hour to look again costs
+   * nothing */
+  if (wait > 3600 * 1000) wait = 3600 * 1000;
   int64_t real = pq_mono_ms() + wait;
   return (struct timespec){.tv_sec = real / 1000, .tv_nsec = (real % 1000) * 1000000};
 }
