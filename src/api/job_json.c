@@ -24,14 +24,7 @@ static json_t *parsed_or_string(const char *text) {
 
 json_t *pq_api_output_json(const pq_job *job) { return parsed_or_string(job->output); }
 
-char *pq_api_output_text(const pq_job *job) {
-  json_t *out = pq_api_output_json(job);
-  char *text = json_is_null(out)     ? NULL
-               : json_is_string(out) ? strdup(json_string_value(out))
-                                     : json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
-  json_decref(out);
-  return text;
-}
+char *pq_api_output_text(const pq_job *job) { return pq_job_output_text(job->output); }
 
 /* Every field of the job's public shape but its input and output. */
 static json_t *job_fields(const pq_job *j) {

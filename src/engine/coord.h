@@ -298,6 +298,9 @@ pq_store *pq_coord_store(pq_coord *c);
 /* Live models: kept in memory from registrations, heartbeats and the
  * reaper, so asking costs no store read and no JSON parsing. */
 bool pq_coord_model_served(pq_coord *c, const char *model);
+/* Does some live worker serving model honour the request parameter param
+ * (its backend's capabilities.params, worker/backend.h)? */
+bool pq_coord_model_honours(pq_coord *c, const char *model, const char *param);
 /* The user a worker belongs to ("" for an open server's), from memory for a
  * live worker, else from the store. PQ_ERR_NOT_FOUND when unknown. */
 pq_err pq_coord_worker_owner(pq_coord *c, const char *worker_id, char owner[PQ_UUID_LEN + 1]);

@@ -19,6 +19,8 @@ typedef struct pq__live_worker {
   char owner[PQ_UUID_LEN + 1];
   char **models;
   size_t n_models;
+  char **params; /* the request parameters its backend honours (capabilities.params) */
+  size_t n_params;
   int64_t created_at;
 } pq__live_worker;
 

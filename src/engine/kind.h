@@ -84,6 +84,13 @@ pq_err pq_kind_cancel(pq_kind_ctx *ctx, const char *job_id);
 /* Does some live worker serve this model now? */
 bool pq_kind_model_served(pq_kind_ctx *ctx, const char *model);
 
+/* The chat kind's generation parameters (input.params), OpenAI's names; the
+ * basic ones every backend honours; a backend advertises which others it
+ * honours (worker/backend.h). */
+extern const char *const pq_chat_params[];
+extern const char *const pq_chat_basic_params[];
+#define PQ_CHAT_MAX_CHOICES 16
+
 /* The kind called name, or NULL when none is registered. NULL name: the default. */
 const pq_job_kind *pq_job_kind_find(const char *name);
 /* The kind of a job (the default for a job that names none; never NULL for a stored job). */

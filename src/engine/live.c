@@ -15,10 +15,10 @@ static void free_models(char **models, size_t n) {
   free(models);
 }
 
-static pq_err parse_models(const char *json, char ***out, size_t *n) {
+/* The strings of a JSON array (anything else in it is skipped). */
+static pq_err parse_list(json_t *list, char ***out, size_t *n) {
   *out = NULL;
   *n = 0;
-  json_t *list = json_loads(json ? json : "[]", 0, NULL);
   size_t len = json_is_array(list) ? json_array_size(list) : 0;
   pq_err result = PQ_OK;
   if (len && !(*out = calloc(len, sizeof(char *)))) result = PQ_ERR_NO_MEMORY;
@@ -28,12 +28,25 @@ static pq_err parse_models(const char *json, char ***out, size_t *n) {
     if (!((*out)[*n] = strdup(m))) result = PQ_ERR_NO_MEMORY;
     else (*n)++;
   }
-  json_decref(list);
   if (result != PQ_OK) {
     free_models(*out, *n);
     *out = NULL;
     *n = 0;
   }
+  return result;
+}
+
+static pq_err parse_models(const char *json, char ***out, size_t *n) {
+  json_t *list = json_loads(json ? json : "[]", 0, NULL);
+  pq_err result = parse_list(list, out, n);
+  json_decref(list);
+  return result;
+}
+
+static pq_err parse_params(const char *capabilities, char ***out, size_t *n) {
+  json_t *caps = json_loads(capabilities ? capabilities : "{}", 0, NULL);
+  pq_err result = parse_list(json_object_get(caps, "params"), out, n);
+  json_decref(caps);
   return result;
 }
 
@@ -44,9 +57,13 @@ static pq__live_worker *find(pq_coord *c, const char *id) {
 }
 
 void pq__live_add(pq_coord *c, const pq_worker *w) {
-  char **models;
-  size_t n;
+  char **models, **params;
+  size_t n, n_params;
   if (parse_models(w->models, &models, &n) != PQ_OK) return; /* it serves leases from the store meanwhile */
+  if (parse_params(w->capabilities, &params, &n_params) != PQ_OK) {
+    free_models(models, n);
+    return;
+  }
   pthread_mutex_lock(&c->live_mu);
   pq__live_worker *lw = find(c, w->id);
   if (!lw && c->n_live == c->cap_live) {
@@ -64,15 +81,19 @@ void pq__live_add(pq_coord *c, const pq_worker *w) {
   }
   if (lw) {
     free_models(lw->models, lw->n_models);
+    free_models(lw->params, lw->n_params);
     snprintf(lw->owner, sizeof lw->owner, "%s", w->owner ? w->owner : "");
     lw->models = models;
     lw->n_models = n;
+    lw->params = params;
+    lw->n_params = n_params;
     lw->created_at = w->created_at;
-    models = NULL;
-    n = 0;
+    models = params = NULL;
+    n = n_params = 0;
   }
   pthread_mutex_unlock(&c->live_mu);
   free_models(models, n);
+  free_models(params, n_params);
 }
 
 void pq__live_remove(pq_coord *c, const char *worker_id) {
@@ -80,6 +101,7 @@ void pq__live_remove(pq_coord *c, const char *worker_id) {
   pq__live_worker *lw = find(c, worker_id);
   if (lw) {
     free_models(lw->models, lw->n_models);
+    free_models(lw->params, lw->n_params);
     *lw = c->live[--c->n_live];
   }
   pthread_mutex_unlock(&c->live_mu);
@@ -134,7 +156,10 @@ pq_err pq__live_load(pq_coord *c) {
 /* The live set becomes exactly these workers (taken and freed). */
 static void live_replace(pq_coord *c, pq_worker **workers, size_t n) {
   pthread_mutex_lock(&c->live_mu);
-  for (size_t i = 0; i < c->n_live; i++) free_models(c->live[i].models, c->live[i].n_models);
+  for (size_t i = 0; i < c->n_live; i++) {
+    free_models(c->live[i].models, c->live[i].n_models);
+    free_models(c->live[i].params, c->live[i].n_params);
+  }
   c->n_live = 0;
   pthread_mutex_unlock(&c->live_mu);
   for (size_t i = 0; i < n; i++) {
@@ -164,7 +189,10 @@ void pq__live_reload(pq_coord *c) {
 }
 
 void pq__live_free(pq_coord *c) {
-  for (size_t i = 0; i < c->n_live; i++) free_models(c->live[i].models, c->live[i].n_models);
+  for (size_t i = 0; i < c->n_live; i++) {
+    free_models(c->live[i].models, c->live[i].n_models);
+    free_models(c->live[i].params, c->live[i].n_params);
+  }
   free(c->live);
   c->live = NULL;
   c->n_live = c->cap_live = 0;
@@ -190,6 +218,19 @@ bool pq_coord_model_served(pq_coord *c, const char *model) {
     for (size_t k = 0; k < c->live[i].n_models && !served; k++) served = strcmp(c->live[i].models[k], model) == 0;
   pthread_mutex_unlock(&c->live_mu);
   return served;
+}
+
+bool pq_coord_model_honours(pq_coord *c, const char *model, const char *param) {
+  bool honoured = false;
+  pthread_mutex_lock(&c->live_mu);
+  for (size_t i = 0; i < c->n_live && !honoured; i++) {
+    bool serves = false;
+    for (size_t k = 0; k < c->live[i].n_models && !serves; k++) serves = strcmp(c->live[i].models[k], model) == 0;
+    for (size_t k = 0; serves && k < c->live[i].n_params && !honoured; k++)
+      honoured = strcmp(c->live[i].params[k], param) == 0;
+  }
+  pthread_mutex_unlock(&c->live_mu);
+  return honoured;
 }
 
 void pq_coord_live_models(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t created_at), void *ctx) {

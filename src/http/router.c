@@ -26,13 +26,26 @@ static bool match_pattern(const char *pat, const char *path, pq_route_match *m) 
   }
 }
 
+/* A catch-all (a pattern ending in "/" and two stars) matches PREFIX and everything under it. */
+static bool match_rest(const char *pat, const char *path) {
+  size_t len = strlen(pat);
+  if (len < 3 || strcmp(pat + len - 3, "/**") != 0) return false;
+  len -= 3;
+  return strncmp(pat, path, len) == 0 && (path[len] == '\0' || path[len] == '/');
+}
+
 pq_err pq_router_match(const pq_route *routes, size_t n, const char *method, const char *path,
                        pq_route_match *m) {
   memset(m, 0, sizeof *m);
   bool path_known = false;
   size_t used = 0;
   pq_route_match scratch;
+  const pq_route *rest = NULL;
   for (size_t i = 0; i < n; i++) {
+    if (match_rest(routes[i].pattern, path)) {
+      if (!rest) rest = &routes[i];
+      continue;
+    }
     if (!match_pattern(routes[i].pattern, path, &scratch)) continue;
     if (strcmp(routes[i].method, method) == 0) {
       *m = scratch;
@@ -50,5 +63,8 @@ pq_err pq_router_match(const pq_route *routes, size_t n, const char *method, con
       used += len;
     }
   }
-  return path_known ? PQ_ERR_METHOD_NOT_ALLOWED : PQ_ERR_NOT_FOUND;
+  /* a catch-all answers what no route does, and words the 405 of a path it covers */
+  m->route = rest;
+  if (path_known) return PQ_ERR_METHOD_NOT_ALLOWED;
+  return rest ? PQ_OK : PQ_ERR_NOT_FOUND;
 }

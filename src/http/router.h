@@ -54,7 +54,10 @@ typedef struct pq_route_match {
   char allow[64]; /* for 405: "GET, POST" */
 } pq_route_match;
 
-/* PQ_OK with m->route set, PQ_ERR_NOT_FOUND or PQ_ERR_METHOD_NOT_ALLOWED. */
+/* PQ_OK with m->route set, PQ_ERR_NOT_FOUND or PQ_ERR_METHOD_NOT_ALLOWED.
+ * A pattern ending in "/" and two stars is a catch-all (any method) for paths no other route
+ * matches; for a 405 under it, m->route is the catch-all, so the error is
+ * worded in its shape. */
 pq_err pq_router_match(const pq_route *routes, size_t n, const char *method, const char *path,
                        pq_route_match *m);
 

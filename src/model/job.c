@@ -1,5 +1,6 @@
 #include "model/job.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,4 +94,18 @@ void pq_api_key_free(pq_api_key *k) {
   free(k->scope);
   free(k->name);
   free(k);
+}
+
+char *pq_job_output_text(const char *output) {
+  if (!output) return NULL;
+  json_t *v = json_loads(output, JSON_DECODE_ANY, NULL);
+  const char *text = json_string_value(v);
+  if (!text && json_is_object(v) && json_object_get(v, PQ_CHAT_RESULT_KEY)) { /* a chat result (worker/backend.h) */
+    text = json_string_value(json_object_get(v, "content"));
+    if (!text) text = "";
+  }
+  char *copy = text ? strdup(text) : json_is_null(v) ? NULL : v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)
+                                                                : strdup(output);
+  json_decref(v);
+  return copy;
 }

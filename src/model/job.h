@@ -74,6 +74,18 @@ pq_job *pq_job_new(void);      /* zeroed; NULL on OOM */
 void pq_job_free(pq_job *job); /* NULL is fine */
 void pq_job_free_array(pq_job **jobs, size_t n);
 
+/* The output of a chat job that is more than text: an object with
+ * "finish_reason" (the upstream's), "content" (the first choice's text or
+ * null) and, when there are any, "tool_calls", "logprobs", "refusal" and
+ * "choices" (every choice, OpenAI-shaped, when n > 1). A plain answer that
+ * stopped by itself stays a JSON string. */
+#define PQ_CHAT_RESULT_KEY "finish_reason"
+
+/* A job's output (JSON text) as text: a string's value; the content of a
+ * chat answer that is more than text (an object with "finish_reason":
+ * tools, logprobs, n choices); any other JSON as itself. NULL for none.
+ * malloc'd. */
+char *pq_job_output_text(const char *output);
 /* Replaces *field with a copy of value (NULL clears). Returns 0, or -1 on OOM. */
 int pq_set_str(char **field, const char *value);
 

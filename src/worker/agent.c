@@ -57,9 +57,11 @@ static int ensure_registered(agent *a, pq_client *c, const char *stale_id) {
     pthread_mutex_unlock(&a->mu);
     return 0;
   }
-  json_t *body = json_pack("{s:s,s:O,s:{s:i,s:s}}", "name", a->cfg->name, "models", a->models,
+  json_t *params = json_array();
+  for (const char *const *p = a->backend->params; p && *p; p++) json_array_append_new(params, json_string(*p));
+  json_t *body = json_pack("{s:s,s:O,s:{s:i,s:s,s:o}}", "name", a->cfg->name, "models", a->models,
                            "capabilities", "max_concurrency", a->cfg->concurrency, "backend",
-                           a->backend->name);
+                           a->backend->name, "params", params);
   if (a->signs) json_object_set_new(body, "public_key", json_string(a->public_key));
   int64_t delay = 100;
   int result = -1;
@@ -181,9 +183,9 @@ static void post_chunks(stream_ctx *st) {
   st->last_post_ms = pq_mono_ms();
 }
 
-static void on_emit(void *ctx, const char *text, size_t len) {
+static void on_emit(void *ctx, const char *text, size_t len, json_t *delta) {
   stream_ctx *st = ctx;
-  json_array_append_new(st->pending, json_stringn(text, len));
+  json_array_append_new(st->pending, delta ? json_deep_copy(delta) : json_stringn(text, len));
   if (pq_mono_ms() - st->last_post_ms >= STREAM_BATCH_MS) post_chunks(st);
 }
 

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/job.h"
+
 typedef struct pq_backend_config {
   int64_t echo_delay_ms;   /* echo: pause per token, to make streaming visible */
   const char *base_url;    /* openai: "http://127.0.0.1:8000/v1" */
@@ -28,11 +30,22 @@ typedef struct pq_backend_result {
 } pq_backend_result;
 
 /* Streams a piece of output as it is produced (the backend keeps building
- * out->output as well). ctx is the agent's. */
-typedef void (*pq_backend_emit_fn)(void *ctx, const char *text, size_t len);
+ * out->output as well). ctx is the agent's. delta is NULL for plain text of
+ * the first choice; otherwise it is the whole piece (borrowed), an object of
+ * some of "content", "index" (a choice other than the first), "tool_calls"
+ * (OpenAI's streamed tool-call fragments), "logprobs" and "refusal", and
+ * text/len are its content, if any. */
+typedef void (*pq_backend_emit_fn)(void *ctx, const char *text, size_t len, json_t *delta);
+
+/* A chat answer that is more than text: model/job.h (PQ_CHAT_RESULT_KEY). */
 
 typedef struct pq_backend_ops {
   const char *name;
+  /* The request parameters beyond the basic ones (max_tokens, temperature,
+   * top_p, stop) that this backend honours, NULL-terminated; workers
+   * advertise them, and the coordinator refuses a job that asks for one no
+   * worker of its model honours (rather than dropping it). */
+  const char *const *params;
   /* *ctx is the backend's; NULL is a fine value. Returns 0 or -1. */
   int (*create)(const pq_backend_config *cfg, void **ctx);
   void (*destroy)(void *ctx);

@@ -283,6 +283,24 @@ static pq_err chunks_done(pq_req *req) {
                                 "cancel_requested", req->op.out.cancel_requested));
 }
 
+/* A streamed piece: text, or a delta of a richer answer (worker/backend.h). */
+static bool chunk_ok(json_t *c) {
+  if (json_is_string(c)) return true;
+  if (!json_is_object(c) || json_object_size(c) == 0) return false;
+  const char *key;
+  json_t *v;
+  json_object_foreach(c, key, v) {
+    bool ok = (strcmp(key, "content") == 0 && (json_is_string(v) || json_is_null(v))) ||
+              (strcmp(key, "refusal") == 0 && (json_is_string(v) || json_is_null(v))) ||
+              (strcmp(key, "index") == 0 && json_is_integer(v) && json_integer_value(v) >= 0 &&
+               json_integer_value(v) < 128) ||
+              (strcmp(key, "tool_calls") == 0 && json_is_array(v)) ||
+              (strcmp(key, "logprobs") == 0 && (json_is_object(v) || json_is_null(v)));
+    if (!ok) return false;
+  }
+  return true;
+}
+
 pq_err pq_api_job_chunks(pq_req *req) {
   static const char *const fields[] = {"lease", "chunks", NULL};
   const char *id = pq_req_param(req, "id"), *lease = NULL;
@@ -296,14 +314,17 @@ pq_err pq_api_job_chunks(pq_req *req) {
     return e;
   size_t n = json_is_array(chunks) ? json_array_size(chunks) : 0;
   bool ok = n > 0 && n <= MAX_CHUNKS_PER_POST;
-  for (size_t i = 0; ok && i < n; i++) ok = json_is_string(json_array_get(chunks, i));
+  for (size_t i = 0; ok && i < n; i++) ok = chunk_ok(json_array_get(chunks, i));
   if (!ok)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "chunks"),
-                       "'chunks' must be an array of 1 to %d strings", MAX_CHUNKS_PER_POST);
+                       "'chunks' must be an array of 1 to %d strings or deltas (objects of content, index, "
+                       "tool_calls, logprobs, refusal)",
+                       MAX_CHUNKS_PER_POST);
   const char **data = pq_req_alloc(req, n * sizeof *data);
   if (!data) return PQ_ERR_NO_MEMORY;
   for (size_t i = 0; i < n; i++) {
-    json_t *obj = json_pack("{s:O}", "content", json_array_get(chunks, i));
+    json_t *given = json_array_get(chunks, i);
+    json_t *obj = json_is_object(given) ? json_incref(given) : json_pack("{s:O}", "content", given);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
     if (!text || !(data[i] = pq_req_strndup(req, text, strlen(text)))) {

@@ -316,13 +316,10 @@ static json_t *output_hash(const pq_job *job) {
   return json_string(hex);
 }
 
-/* A child's output as text (a chat's is a JSON string). */
+/* A child's output as text. */
 static char *output_text(const pq_job *job) {
-  if (!job->output) return strdup("");
-  json_t *v = json_loads(job->output, JSON_DECODE_ANY, NULL);
-  char *text = json_is_string(v) ? strdup(json_string_value(v)) : strdup(job->output);
-  json_decref(v);
-  return text;
+  char *text = pq_job_output_text(job->output);
+  return text ? text : strdup("");
 }
 
 static pq_err add_usage(council *c, const pq_job *child) {

@@ -51,21 +51,27 @@ static const char *text_to_echo(json_t *input, int64_t *prompt_tokens) {
   return text ? text : "";
 }
 
-/* Embeddings: 8 numbers per text from its hash, the same every time. */
-static void echo_embed(const char *model, json_t *texts, pq_backend_result *out) {
-  json_t *list = json_is_array(texts) ? json_incref(texts) : json_pack("[O]", texts);
+/* Embeddings: 8 numbers (or params.dimensions) per text from its hash, the
+ * same every time. Token ids are hashed as their JSON text. */
+static void echo_embed(const char *model, json_t *texts, json_t *params, pq_backend_result *out) {
+  bool one_token_list = json_is_array(texts) && json_is_integer(json_array_get(texts, 0));
+  json_t *list = json_is_array(texts) && !one_token_list ? json_incref(texts) : json_pack("[O]", texts);
+  json_int_t dims = json_integer_value(json_object_get(params, "dimensions"));
+  if (dims <= 0) dims = 8;
   json_t *data = json_array();
   size_t i;
   json_t *t;
   json_array_foreach(list, i, t) {
-    const char *s = json_string_value(t);
+    char *tokens = json_is_array(t) ? json_dumps(t, JSON_COMPACT) : NULL;
+    const char *s = tokens ? tokens : json_string_value(t);
     uint64_t h = pq_fnv1a_str(s ? s : "");
     json_t *vec = json_array();
-    for (int k = 0; k < 8; k++, h = h * 6364136223846793005ull + 1442695040888963407ull)
+    for (json_int_t k = 0; k < dims; k++, h = h * 6364136223846793005ull + 1442695040888963407ull)
       json_array_append_new(vec, json_real((double)(h >> 11) / (double)(1ull << 53) * 2.0 - 1.0));
     json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object", "embedding", "index", (json_int_t)i,
                                           "embedding", vec));
-    out->prompt_tokens += count_words(s);
+    out->prompt_tokens += tokens ? (int64_t)json_array_size(t) : count_words(s);
+    free(tokens);
   }
   json_t *result = json_pack("{s:s,s:o,s:s}", "object", "list", "data", data, "model", model);
   out->output = json_dumps(result, JSON_COMPACT);
@@ -78,10 +84,10 @@ static void echo_run(void *ctx, const char *kind, const char *model, json_t *inp
                      pq_backend_emit_fn emit, void *emit_ctx, pq_backend_result *out) {
   echo_ctx *e = ctx;
   if (strcmp(kind, "embedding") == 0) {
-    echo_embed(model, json_object_get(input, "embeddings"), out);
+    echo_embed(model, json_object_get(input, "embeddings"), json_object_get(input, "params"), out);
     return;
   }
-  if (strcmp(kind, "chat") != 0) {
+  if (strcmp(kind, "chat") != 0 && strcmp(kind, "completion") != 0) {
     pq_backend_unsupported_kind(out, "echo", kind);
     return;
   }
@@ -105,15 +111,32 @@ static void echo_run(void *ctx, const char *kind, const char *model, json_t *inp
       nanosleep(&ts, NULL);
     }
     memcpy(out->output + pos, text + pos, end - pos);
-    if (emit) emit(emit_ctx, text + pos, end - pos);
+    if (emit) emit(emit_ctx, text + pos, end - pos, NULL);
     pos = end;
     out->completion_tokens++;
   }
   out->output[pos] = '\0';
+  json_int_t n = json_integer_value(json_object_get(json_object_get(input, "params"), "n"));
+  if (n > 1) { /* n choices, all the same echo */
+    json_t *choices = json_array();
+    for (json_int_t k = 0; k < n; k++)
+      json_array_append_new(choices, json_pack("{s:I,s:{s:s,s:s},s:s}", "index", (json_int_t)k, "message", "role",
+                                               "assistant", "content", out->output, "finish_reason", "stop"));
+    json_t *rich = json_pack("{s:s,s:s,s:o}", "content", out->output, PQ_CHAT_RESULT_KEY, "stop", "choices", choices);
+    free(out->output);
+    out->output = json_dumps(rich, JSON_COMPACT);
+    out->output_is_json = true;
+    out->completion_tokens *= n;
+    json_decref(rich);
+  }
 }
+
+/* seed and user change nothing in an echo, so they are honoured as given */
+static const char *const echo_params[] = {"n", "seed", "user", "dimensions", NULL};
 
 const pq_backend_ops pq_backend_echo = {
     .name = "echo",
+    .params = echo_params,
     .create = echo_create,
     .destroy = echo_destroy,
     .run = echo_run,

@@ -24,6 +24,17 @@ typedef struct {
   long timeout_ms;
 } oa_ctx;
 
+#define MAX_CHOICES 16
+
+/* One choice of the answer, as its deltas arrive. */
+typedef struct {
+  pq_buf content, refusal;
+  json_t *tool_calls; /* [{id, type, function: {name, arguments}}], built from the deltas */
+  json_t *logprobs;   /* the tokens' logprobs ("content" entries) */
+  char finish[32];
+  bool seen;
+} oa_choice;
+
 typedef struct {
   CURL *h;
   pq_backend_result *out;
@@ -32,7 +43,8 @@ typedef struct {
   volatile sig_atomic_t *cancel;
   bool streaming;
   pq_sse_parser sse;
-  pq_buf text;     /* the answer so far (chat) or the body (embeddings, errors) */
+  pq_buf text;     /* the body (embeddings, errors) */
+  oa_choice choices[MAX_CHOICES];
   int64_t deltas;
   bool done, finished, malformed, cancelled, usage_seen;
   char stream_error[256];
@@ -62,6 +74,114 @@ static void oa_destroy(void *ctx) {
   free(c);
 }
 
+static int append_string(json_t *obj, const char *key, const char *more) {
+  const char *had = json_string_value(json_object_get(obj, key));
+  size_t a = had ? strlen(had) : 0, b = strlen(more);
+  char *joined = malloc(a + b + 1);
+  if (!joined) return -1;
+  memcpy(joined, had ? had : "", a);
+  memcpy(joined + a, more, b + 1);
+  int rc = json_object_set_new(obj, key, json_string(joined));
+  free(joined);
+  return rc;
+}
+
+/* Folds streamed tool-call fragments ({index, id?, type?, function: {name?,
+ * arguments?}}) into whole calls. */
+static int fold_tool_calls(oa_choice *ch, json_t *deltas) {
+  if (!ch->tool_calls && !(ch->tool_calls = json_array())) return -1;
+  size_t i;
+  json_t *d;
+  json_array_foreach(deltas, i, d) {
+    json_int_t at = json_is_integer(json_object_get(d, "index")) ? json_integer_value(json_object_get(d, "index"))
+                                                                  : (json_int_t)i;
+    if (at < 0 || at > 127) continue;
+    while ((json_int_t)json_array_size(ch->tool_calls) <= at)
+      json_array_append_new(ch->tool_calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", "", "type", "function",
+                                                      "function", "name", "", "arguments", ""));
+    json_t *call = json_array_get(ch->tool_calls, (size_t)at), *fn = json_object_get(call, "function");
+    json_t *dfn = json_object_get(d, "function");
+    const char *id = json_string_value(json_object_get(d, "id"));
+    const char *name = json_string_value(json_object_get(dfn, "name"));
+    const char *args = json_string_value(json_object_get(dfn, "arguments"));
+    if (id && *id) json_object_set_new(call, "id", json_string(id));
+    if (name && append_string(fn, "name", name)) return -1;
+    if (args && append_string(fn, "arguments", args)) return -1;
+  }
+  return 0;
+}
+
+/* The legacy completions' logprobs (parallel lists) as chat's, one entry per token. */
+static json_t *chat_logprobs(json_t *legacy) {
+  json_t *tokens = json_object_get(legacy, "tokens"), *lps = json_object_get(legacy, "token_logprobs");
+  json_t *tops = json_object_get(legacy, "top_logprobs"), *out = json_array();
+  size_t i;
+  json_t *t;
+  json_array_foreach(tokens, i, t) {
+    json_t *alts = json_array(), *top = json_array_get(tops, i), *lp = json_array_get(lps, i);
+    const char *key;
+    json_t *v;
+    json_object_foreach(top, key, v) json_array_append_new(alts, json_pack("{s:s,s:O}", "token", key, "logprob", v));
+    json_array_append_new(out, json_pack("{s:O,s:O,s:o}", "token", t, "logprob", lp ? lp : json_null(),
+                                         "top_logprobs", alts));
+  }
+  return out;
+}
+
+static int take_parts(oa_call *call, json_int_t index, oa_choice *ch, const char *content, const char *refusal,
+                      json_t *calls, json_t *logprobs, const char *finish);
+
+/* One choice of one streamed chunk: kept, and passed on as it came. */
+static int take_choice(oa_call *call, json_t *choice) {
+  json_int_t index = json_integer_value(json_object_get(choice, "index"));
+  if (index < 0 || index >= MAX_CHOICES) return 0;
+  oa_choice *ch = &call->choices[index];
+  ch->seen = true;
+  json_t *delta = json_object_get(choice, "delta");
+  const char *content = json_string_value(json_object_get(delta, "content"));
+  if (!delta) content = json_string_value(json_object_get(choice, "text")); /* /completions */
+  const char *refusal = json_string_value(json_object_get(delta, "refusal"));
+  json_t *calls = json_object_get(delta, "tool_calls");
+  const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
+  json_t *logprobs = json_object_get(json_object_get(choice, "logprobs"), "content");
+  json_t *converted = NULL;
+  if (!logprobs && json_is_array(json_object_get(json_object_get(choice, "logprobs"), "tokens")))
+    logprobs = converted = chat_logprobs(json_object_get(choice, "logprobs"));
+  int rc = take_parts(call, index, ch, content, refusal, calls, logprobs, finish);
+  json_decref(converted);
+  return rc;
+}
+
+static int take_parts(oa_call *call, json_int_t index, oa_choice *ch, const char *content, const char *refusal,
+                      json_t *calls, json_t *logprobs, const char *finish) {
+  if (finish) snprintf(ch->finish, sizeof ch->finish, "%s", finish);
+  if (content && *content && pq_buf_add(&ch->content, content, strlen(content))) return 1;
+  if (refusal && *refusal && pq_buf_add(&ch->refusal, refusal, strlen(refusal))) return 1;
+  if (json_is_array(calls) && fold_tool_calls(ch, calls)) return 1;
+  if (json_is_array(logprobs) && json_array_size(logprobs)) {
+    if (!ch->logprobs && !(ch->logprobs = json_array())) return 1;
+    json_array_extend(ch->logprobs, logprobs);
+  }
+  bool has_calls = json_is_array(calls) && json_array_size(calls);
+  bool has_logprobs = json_is_array(logprobs) && json_array_size(logprobs);
+  bool has_content = content && *content;
+  if (has_content) call->deltas++;
+  if (!call->emit || (!has_content && !has_calls && !has_logprobs && !(refusal && *refusal))) return 0;
+  if (index == 0 && !has_calls && !has_logprobs && !(refusal && *refusal)) { /* plain text */
+    call->emit(call->emit_ctx, content, strlen(content), NULL);
+    return 0;
+  }
+  json_t *piece = json_object();
+  if (index) json_object_set_new(piece, "index", json_integer(index));
+  if (has_content) json_object_set_new(piece, "content", json_string(content));
+  if (refusal && *refusal) json_object_set_new(piece, "refusal", json_string(refusal));
+  if (has_calls) json_object_set(piece, "tool_calls", calls);
+  if (has_logprobs) json_object_set_new(piece, "logprobs", json_pack("{s:O}", "content", logprobs));
+  call->emit(call->emit_ctx, has_content ? content : "", has_content ? strlen(content) : 0, piece);
+  json_decref(piece);
+  return 0;
+}
+
 /* One `data:` line of the upstream stream. */
 static int on_stream_event(void *ctx, const char *event, const char *id, const char *data) {
   (void)event, (void)id;
@@ -85,18 +205,15 @@ static int on_stream_event(void *ctx, const char *event, const char *id, const c
     json_decref(chunk);
     return 1;
   }
-  json_t *choice = json_array_get(json_object_get(chunk, "choices"), 0);
-  const char *content = json_string_value(json_object_get(json_object_get(choice, "delta"), "content"));
-  if (content && *content) {
-    size_t n = strlen(content);
-    if (pq_buf_add(&call->text, content, n) != 0) {
+  size_t i;
+  json_t *choice;
+  json_array_foreach(json_object_get(chunk, "choices"), i, choice) {
+    if (take_choice(call, choice)) {
       json_decref(chunk);
       return 1;
     }
-    call->deltas++;
-    if (call->emit) call->emit(call->emit_ctx, content, n);
+    if (json_string_value(json_object_get(choice, "finish_reason"))) call->finished = true;
   }
-  if (json_string_value(json_object_get(choice, "finish_reason"))) call->finished = true;
   json_t *usage = json_object_get(chunk, "usage");
   if (json_is_object(usage)) {
     call->usage_seen = true;
@@ -105,6 +222,61 @@ static int on_stream_event(void *ctx, const char *event, const char *id, const c
   }
   json_decref(chunk);
   return 0;
+}
+
+static json_t *choice_message(oa_choice *ch) {
+  json_t *m = json_pack("{s:s,s:s?}", "role", "assistant", "content", ch->content.data);
+  if (!ch->content.data && !ch->tool_calls) json_object_set_new(m, "content", json_string(""));
+  if (ch->tool_calls) json_object_set(m, "tool_calls", ch->tool_calls);
+  if (ch->refusal.data) json_object_set_new(m, "refusal", json_string(ch->refusal.data));
+  return m;
+}
+
+/* The answer: text when it is only text that stopped by itself; otherwise
+ * the richer object worker/backend.h describes. */
+static void chat_output(oa_call *call, pq_backend_result *out) {
+  int n = 0;
+  bool rich = false;
+  for (int k = 0; k < MAX_CHOICES; k++) {
+    oa_choice *ch = &call->choices[k];
+    if (ch->seen) n = k + 1;
+    rich |= ch->tool_calls || ch->logprobs || ch->refusal.data || (ch->finish[0] && strcmp(ch->finish, "stop") != 0);
+  }
+  oa_choice *first = &call->choices[0];
+  if (n <= 1 && !rich) {
+    out->output = first->content.data ? first->content.data : strdup("");
+    first->content.data = NULL;
+    return;
+  }
+  json_t *result = json_pack("{s:s?,s:s}", "content", first->content.data, PQ_CHAT_RESULT_KEY,
+                             first->finish[0] ? first->finish : "stop");
+  if (!first->content.data && !first->tool_calls) json_object_set_new(result, "content", json_string(""));
+  if (first->tool_calls) json_object_set(result, "tool_calls", first->tool_calls);
+  if (first->logprobs) json_object_set_new(result, "logprobs", json_pack("{s:O}", "content", first->logprobs));
+  if (first->refusal.data) json_object_set_new(result, "refusal", json_string(first->refusal.data));
+  if (n > 1) {
+    json_t *choices = json_array();
+    for (int k = 0; k < n; k++) {
+      oa_choice *ch = &call->choices[k];
+      json_array_append_new(choices, json_pack("{s:i,s:o,s:s,s:o}", "index", k, "message", choice_message(ch),
+                                               "finish_reason", ch->finish[0] ? ch->finish : "stop", "logprobs",
+                                               ch->logprobs ? json_pack("{s:O}", "content", ch->logprobs)
+                                                            : json_null()));
+    }
+    json_object_set_new(result, "choices", choices);
+  }
+  out->output = json_dumps(result, JSON_COMPACT);
+  out->output_is_json = true;
+  json_decref(result);
+}
+
+static void free_choices(oa_call *call) {
+  for (int k = 0; k < MAX_CHOICES; k++) {
+    free(call->choices[k].content.data);
+    free(call->choices[k].refusal.data);
+    json_decref(call->choices[k].tool_calls);
+    json_decref(call->choices[k].logprobs);
+  }
 }
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *ud) {
@@ -218,13 +390,15 @@ static void oa_run(void *ctx, const char *kind, const char *model, json_t *input
   oa_ctx *c = ctx;
   const char *upstream = c->upstream_model[0] ? c->upstream_model : model;
   oa_call call = {.out = out, .emit = emit, .emit_ctx = emit_ctx, .cancel = cancel};
-  if (strcmp(kind, "chat") != 0 && strcmp(kind, "embedding") != 0) {
+  bool completion = strcmp(kind, "completion") == 0;
+  if (strcmp(kind, "chat") != 0 && strcmp(kind, "embedding") != 0 && !completion) {
     pq_backend_unsupported_kind(out, "openai", kind);
     return;
   }
   json_t *texts = json_object_get(input, "embeddings");
   if (strcmp(kind, "embedding") == 0) {
     json_t *body = json_pack("{s:s,s:O}", "model", upstream, "input", texts);
+    json_object_update(body, json_object_get(input, "params")); /* dimensions, user */
     perform(c, &call, "/embeddings", body);
     json_decref(body);
     if (!out->failed && !call.cancelled) {
@@ -241,23 +415,35 @@ static void oa_run(void *ctx, const char *kind, const char *model, json_t *input
     free(call.text.data);
     return;
   }
-  json_t *body = json_pack("{s:s,s:o,s:b,s:{s:b}}", "model", upstream, "messages", chat_messages(input),
-                           "stream", 1, "stream_options", "include_usage", 1);
-  json_t *params = json_object_get(input, "params");
-  const char *key;
-  json_t *value;
-  json_object_foreach(params, key, value) json_object_set(body, key, value);
+  json_t *body = json_pack("{s:s,s:b,s:{s:b}}", "model", upstream, "stream", 1, "stream_options", "include_usage", 1);
+  if (completion) json_object_set(body, "prompt", json_object_get(input, "prompt"));
+  else json_object_set_new(body, "messages", chat_messages(input));
+  json_object_update(body, json_object_get(input, "params"));
+  if (completion && json_is_true(json_object_get(body, "logprobs"))) { /* the legacy API counts alternatives */
+    json_t *top = json_object_get(body, "top_logprobs");
+    json_object_set_new(body, "logprobs", json_integer(top ? json_integer_value(top) : 0));
+    json_object_del(body, "top_logprobs");
+  }
   call.streaming = true;
   pq_sse_init(&call.sse, on_stream_event, &call);
-  perform(c, &call, "/chat/completions", body);
+  perform(c, &call, completion ? "/completions" : "/chat/completions", body);
   json_decref(body);
   pq_sse_free(&call.sse);
   if (!call.usage_seen) out->completion_tokens = call.deltas; /* the upstream did not count */
-  out->output = call.text.data ? call.text.data : strdup("");
+  chat_output(&call, out);
+  free_choices(&call);
+  free(call.text.data);
 }
+
+/* An OpenAI-compatible server takes all of OpenAI's parameters; one that
+ * does not answers 400, which the job's client then sees. */
+static const char *const oa_params[] = {"seed", "n", "user", "tools", "tool_choice", "parallel_tool_calls",
+                                        "response_format", "logprobs", "top_logprobs", "presence_penalty",
+                                        "frequency_penalty", "logit_bias", "image_url", "dimensions", NULL};
 
 const pq_backend_ops pq_backend_openai = {
     .name = "openai",
+    .params = oa_params,
     .create = oa_create,
     .destroy = oa_destroy,
     .run = oa_run,

@@ -82,10 +82,32 @@ static void api_table_is_consistent(void **state) {
       }
     }
     path[o] = '\0';
+    if (o >= 3 && strcmp(path + o - 3, "/**") == 0) strcpy(path + o - 2, "anything/else"); /* a catch-all */
     pq_route_match m;
     assert_int_equal(pq_router_match(routes, n_routes, r->method, path, &m), PQ_OK);
     assert_ptr_equal(m.route, r);
   }
+}
+
+/* A catch-all answers what no route does, and words a 405 under its prefix. */
+static void catch_all(void **state) {
+  (void)state;
+  static const pq_route things[] = {
+      {.method = "GET", .pattern = "/v1/things/{id}", .handler = h, .name = "things.get"},
+      {.method = "*", .pattern = "/v1/things/**", .handler = h, .name = "things.rest"},
+  };
+  pq_route_match m;
+  assert_int_equal(pq_router_match(things, 2, "GET", "/v1/things/7", &m), PQ_OK);
+  assert_ptr_equal(m.route, &things[0]);
+  assert_int_equal(pq_router_match(things, 2, "POST", "/v1/things/7/x", &m), PQ_OK);
+  assert_ptr_equal(m.route, &things[1]);
+  assert_int_equal(pq_router_match(things, 2, "GET", "/v1/things", &m), PQ_OK);
+  assert_ptr_equal(m.route, &things[1]);
+  assert_int_equal(pq_router_match(things, 2, "DELETE", "/v1/things/7", &m), PQ_ERR_METHOD_NOT_ALLOWED);
+  assert_ptr_equal(m.route, &things[1]);
+  assert_string_equal(m.allow, "GET");
+  assert_int_equal(pq_router_match(things, 2, "GET", "/v1/thingsx", &m), PQ_ERR_NOT_FOUND);
+  assert_null(m.route);
 }
 
 int main(void) {
@@ -93,6 +115,7 @@ int main(void) {
       cmocka_unit_test(literal_and_method),
       cmocka_unit_test(captures),
       cmocka_unit_test(not_found_vs_not_allowed),
+      cmocka_unit_test(catch_all),
       cmocka_unit_test(api_table_is_consistent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
