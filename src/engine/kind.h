@@ -29,6 +29,10 @@ typedef struct pq_job_kind {
   /* The input fields a submit may give (NULL: the common ones: system,
    * prompt, messages, params, embeddings). */
   const char *const *input_fields;
+  /* The kind workers are told they run (NULL: this kind's name): a kind
+   * that only adds what a door keeps beside a chat (a response's
+   * conversation) runs on any worker that runs chats. */
+  const char *worker_kind;
   /* The model of a job that names none (NULL: a submit must name one). */
   const char *default_model;
   /* Checks a submitted input (a JSON object of the fields the client gave)

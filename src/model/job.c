@@ -109,3 +109,18 @@ char *pq_job_output_text(const char *output) {
   json_decref(v);
   return copy;
 }
+
+void pq_file_free(pq_file *f) {
+  if (!f) return;
+  free(f->id);
+  free(f->owner);
+  free(f->purpose);
+  free(f->filename);
+  free(f->content);
+  free(f);
+}
+
+void pq_file_free_array(pq_file **files, size_t n) {
+  for (size_t i = 0; i < n; i++) pq_file_free(files[i]);
+  free(files);
+}

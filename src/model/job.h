@@ -89,6 +89,17 @@ char *pq_job_output_text(const char *output);
 /* Replaces *field with a copy of value (NULL clears). Returns 0, or -1 on OOM. */
 int pq_set_str(char **field, const char *value);
 
+/* A file a client uploaded (OpenAI's Files API) or a batch wrote: UTF-8
+ * text (JSONL). Owns its strings. */
+typedef struct pq_file {
+  char *id;                    /* "file-<uuid>" */
+  char *owner, *purpose, *filename;
+  int64_t bytes, created_at;
+  char *content;               /* NULL when read without it (listings) */
+} pq_file;
+void pq_file_free(pq_file *f); /* NULL is fine */
+void pq_file_free_array(pq_file **files, size_t n);
+
 typedef struct pq_worker {
   char id[PQ_UUID_LEN + 1];
   char *name;

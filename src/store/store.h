@@ -142,6 +142,20 @@ typedef struct pq_store_ops {
    * same or a higher priority), counting at most cap. */
   pq_err (*job_ahead)(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead);
 
+  /* The steps of a job (its children), by number after `after`, at most limit. */
+  pq_err (*job_children)(pq_conn *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out, size_t *n);
+  /* Removes an ended job and its event log (a deleted response). */
+  pq_err (*job_delete)(pq_conn *c, int64_t number);
+
+  /* files (OpenAI's Files API; a batch's input and output): content is
+   * read only when asked (with_content) */
+  pq_err (*file_insert)(pq_conn *c, const pq_file *f); /* PQ_ERR_ALREADY_EXISTS */
+  pq_err (*file_get)(pq_conn *c, const char *id, bool with_content, pq_file **out); /* PQ_ERR_NOT_FOUND */
+  /* newest first, without content; owner and purpose NULL: any */
+  pq_err (*file_list)(pq_conn *c, const char *owner, const char *purpose, int64_t limit, pq_file ***out,
+                      size_t *n);
+  pq_err (*file_delete)(pq_conn *c, const char *id); /* PQ_ERR_NOT_FOUND */
+
   /* the event log: appends n entries after the last of (job, attempt);
    * *seq gets the last one's number */
   pq_err (*event_append)(pq_conn *c, int64_t job_number, int attempt, const char *kind,

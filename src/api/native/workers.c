@@ -237,7 +237,7 @@ static pq_err lease_done(pq_req *req) {
     }
     json_array_append_new(
         jobs, json_pack("{s:s,s:I,s:s,s:s,s:o,s:i,s:i,s:i,s:{s:s,s:o}}", "id", j->id, "number",
-                        (json_int_t)j->number, "kind", kind->name, "model", j->model, "input",
+                        (json_int_t)j->number, "kind", kind->worker_kind ? kind->worker_kind : kind->name, "model", j->model, "input",
                         input ? input : json_object(), "priority", j->priority, "attempt",
                         j->attempts, "max_attempts", j->max_attempts, "lease", "token",
                         j->lease_token, "expires_at", pq_api_time(j->lease_expires_at)));

@@ -219,3 +219,28 @@ const pq_job_kind pq_kind_completion = {
     .name = "completion",
     .validate = completion_validate,
 };
+
+/* The response kind: a chat (messages, params) run by any chat worker, with
+ * what OpenAI's Responses API keeps beside it ("response": its own input
+ * items, instructions, the response it continues, store, metadata, its
+ * tools as given), which workers ignore. */
+static pq_err response_validate(json_t *input, pq_jerr *why) {
+  static const char *const fields[] = {"messages", "params", "response", NULL};
+  pq_err e;
+  json_t *messages = json_object_get(input, "messages"), *params = json_object_get(input, "params");
+  if ((e = pq_jcheck_only(why, input, "input", fields)) || (e = check_messages(messages, why))) return e;
+  if (params && !json_is_null(params) && (e = check_params(params, why))) return e;
+  if (params && json_is_null(params)) json_object_del(input, "params");
+  if (!json_is_object(json_object_get(input, "response")))
+    return pq_jerr_set(why, json_pack("{s:s}", "field", "response"), "'response' must be an object");
+  return PQ_OK;
+}
+
+static const char *const response_fields[] = {"messages", "params", "response", NULL};
+
+const pq_job_kind pq_kind_response = {
+    .name = "response",
+    .input_fields = response_fields,
+    .worker_kind = "chat",
+    .validate = response_validate,
+};

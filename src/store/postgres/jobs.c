@@ -7,6 +7,8 @@
 #include "store/columns.h"
 #include "store/postgres/internal.h"
 
+static const char SQL_CHILDREN[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE parent_id = $1 AND number > $2 "
+                                   "ORDER BY number LIMIT $3";
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, created_at, "
     "updated_at, not_before, expires_at, idempotency_key, request_hash, owner, kind, parent_id, held_micros) "
@@ -353,6 +355,20 @@ pq_err pq__pg_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now) 
 
 pq_err pq__pg_job_end_leases(pq_conn *c, const char *worker_id, int64_t now) {
   return worker_jobs(c, SQL_END_LEASES, worker_id, now);
+}
+
+pq_err pq__pg_job_children(pq_conn *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out,
+                           size_t *n) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, parent_id);
+  pq__pg_int(&p, after);
+  pq__pg_int(&p, limit);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_CHILDREN, &p, &err);
+  if (!r) return err;
+  err = rows_to_jobs(r, out, n);
+  PQclear(r);
+  return err;
 }
 
 pq_err pq__pg_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n) {

@@ -74,6 +74,14 @@ pq_err pq__sq_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahe
 pq_err pq__sq_job_totals(pq_conn *c, const char *owner, int64_t *total, int64_t *completed, int64_t *tokens);
 pq_err pq__sq_job_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_job_state, int64_t), void *ctx);
 pq_err pq__sq_job_count_queued_by_owner(pq_conn *c, const char *owner, int64_t cap, int64_t *n);
+pq_err pq__sq_job_delete(pq_conn *c, int64_t number);
+pq_err pq__sq_job_children(pq_conn *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out,
+                           size_t *n);
+pq_err pq__sq_file_insert(pq_conn *c, const pq_file *f);
+pq_err pq__sq_file_get(pq_conn *c, const char *id, bool with_content, pq_file **out);
+pq_err pq__sq_file_list(pq_conn *c, const char *owner, const char *purpose, int64_t limit, pq_file ***out,
+                        size_t *n);
+pq_err pq__sq_file_delete(pq_conn *c, const char *id);
 /* events.c */
 pq_err pq__sq_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind,
                            const char *const *data, size_t n, int64_t now, int64_t *seq);

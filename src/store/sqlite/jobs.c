@@ -17,6 +17,8 @@ static const char SQL_INSERT[] =
 static const char SQL_GET_ID[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE id = ?1";
 static const char SQL_GET_NUMBER[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE number = ?1";
 static const char SQL_GET_IDEM[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE owner = ?2 AND idempotency_key = ?1";
+static const char SQL_CHILDREN[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE parent_id = ?1 AND number > ?2 "
+                                   "ORDER BY number LIMIT ?3";
 static const char SQL_PEEK[] = "SELECT number, state, attempts, leased_at FROM jobs WHERE id = ?1";
 static const char SQL_UPDATE[] =
     "UPDATE jobs SET state = ?1, attempts = ?2, updated_at = ?3, not_before = ?4, "
@@ -333,6 +335,16 @@ pq_err pq__sq_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now) 
 
 pq_err pq__sq_job_end_leases(pq_conn *c, const char *worker_id, int64_t now) {
   return worker_jobs_update(c, SQL_END_LEASES, worker_id, now);
+}
+
+pq_err pq__sq_job_children(pq_conn *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out,
+                           size_t *n) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_CHILDREN);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, parent_id);
+  sqlite3_bind_int64(st, 2, after);
+  sqlite3_bind_int64(st, 3, limit);
+  return collect_jobs(c, st, out, n);
 }
 
 pq_err pq__sq_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n) {

@@ -124,6 +124,14 @@ FORWARD(job_count_active, (pq_conn *c, void (*fn)(void *, const char *, pq_job_s
         (FC(c)->inner, fn, ctx))
 FORWARD(job_count_queued_by_owner, (pq_conn *c, const char *owner, int64_t cap, int64_t *n),
         (FC(c)->inner, owner, cap, n))
+FORWARD(job_delete, (pq_conn *c, int64_t number), (FC(c)->inner, number))
+FORWARD(job_children, (pq_conn *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out, size_t *n),
+        (FC(c)->inner, parent_id, after, limit, out, n))
+FORWARD(file_insert, (pq_conn *c, const pq_file *f), (FC(c)->inner, f))
+FORWARD(file_get, (pq_conn *c, const char *id, bool with_content, pq_file **out), (FC(c)->inner, id, with_content, out))
+FORWARD(file_list, (pq_conn *c, const char *owner, const char *purpose, int64_t limit, pq_file ***out, size_t *n),
+        (FC(c)->inner, owner, purpose, limit, out, n))
+FORWARD(file_delete, (pq_conn *c, const char *id), (FC(c)->inner, id))
 FORWARD(user_insert, (pq_conn *c, const pq_user *u), (FC(c)->inner, u))
 FORWARD(user_get, (pq_conn *c, const char *id, const char *name, pq_user **out), (FC(c)->inner, id, name, out))
 FORWARD(user_list, (pq_conn *c, pq_user ***out, size_t *n), (FC(c)->inner, out, n))
@@ -340,6 +348,7 @@ const pq_store_ops pq_store_fault_ops = {
     OP(budget_put), OP(budget_list), OP(spend),
     OP(payment_event_record), OP(subscription_apply), OP(subscription_get), OP(subscription_count_active),
     OP(btc_payment_insert), OP(btc_payment_get), OP(btc_payment_by_amount), OP(btc_payment_update),
-    OP(btc_output_record), OP(btc_pending_count),
+    OP(btc_output_record), OP(btc_pending_count), OP(job_delete), OP(job_children), OP(file_insert), OP(file_get), OP(file_list),
+    OP(file_delete),
 };
 #undef OP

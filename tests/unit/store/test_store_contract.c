@@ -687,6 +687,92 @@ static void prices_are_kept_per_model(void **state) {
   pq_price_free_array(all, n);
 }
 
+static void files_and_deleted_jobs(void **state) {
+  fixture *f = *state;
+  const char *jsonl = "{\"custom_id\": \"a\"}\n{\"custom_id\": \"\u00e9\"}\n";
+  pq_file a = {.id = "file-a", .owner = "u1", .purpose = "batch", .filename = "in.jsonl", .bytes = (int64_t)strlen(jsonl),
+               .created_at = 10, .content = (char *)jsonl};
+  pq_file b = {.id = "file-b", .owner = "u2", .purpose = "batch_output", .filename = "out.jsonl", .bytes = 0,
+               .created_at = 20, .content = ""};
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->file_insert(f->w, &a), PQ_OK);
+  assert_int_equal(ops->file_insert(f->w, &b), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->file_insert(f->w, &a), PQ_ERR_ALREADY_EXISTS);
+  ops->rollback(f->w);
+  pq_file *got = NULL;
+  assert_int_equal(ops->file_get(f->w, "file-a", false, &got), PQ_OK);
+  assert_null(got->content); /* only when asked */
+  assert_string_equal(got->filename, "in.jsonl");
+  assert_int_equal(got->bytes, (int64_t)strlen(jsonl));
+  pq_file_free(got);
+  assert_int_equal(ops->file_get(f->w, "file-a", true, &got), PQ_OK);
+  assert_string_equal(got->content, jsonl);
+  pq_file_free(got);
+  assert_int_equal(ops->file_get(f->w, "file-zzz", false, &got), PQ_ERR_NOT_FOUND);
+  pq_file **list = NULL;
+  size_t n = 0;
+  assert_int_equal(ops->file_list(f->w, NULL, NULL, 10, &list, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(list[0]->id, "file-b"); /* newest first */
+  assert_null(list[0]->content);
+  pq_file_free_array(list, n);
+  assert_int_equal(ops->file_list(f->w, "u1", "batch", 10, &list, &n), PQ_OK);
+  assert_int_equal(n, 1);
+  pq_file_free_array(list, n);
+  assert_int_equal(ops->file_list(f->w, "u1", "batch_output", 10, &list, &n), PQ_OK);
+  assert_int_equal(n, 0);
+  pq_file_free_array(list, n);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->file_delete(f->w, "file-a"), PQ_OK);
+  assert_int_equal(ops->file_delete(f->w, "file-a"), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->file_get(f->w, "file-a", false, &got), PQ_ERR_NOT_FOUND);
+  /* a job's steps, by parent, in order and in pages */
+  pq_job *parent = NULL;
+  int64_t parent_number = insert(f, "m", 0, 1);
+  assert_int_equal(ops->job_get(f->w, NULL, parent_number, &parent), PQ_OK);
+  int64_t kids[3];
+  for (int i = 0; i < 3; i++) {
+    pq_job *k = make_job("m", 0, 1);
+    assert_int_equal(pq_set_str(&k->parent_id, parent->id), 0);
+    assert_int_equal(ops->begin(f->w, true), PQ_OK);
+    assert_int_equal(ops->job_insert(f->w, k), PQ_OK);
+    assert_int_equal(ops->commit(f->w), PQ_OK);
+    kids[i] = k->number;
+    pq_job_free(k);
+  }
+  insert(f, "m", 0, 1); /* not a step */
+  pq_job **steps = NULL;
+  assert_int_equal(ops->job_children(f->w, parent->id, 0, 2, &steps, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(steps[0]->number, kids[0]);
+  assert_string_equal(steps[1]->parent_id, parent->id);
+  int64_t last = steps[1]->number;
+  pq_job_free_array(steps, n);
+  assert_int_equal(ops->job_children(f->w, parent->id, last, 10, &steps, &n), PQ_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(steps[0]->number, kids[2]);
+  pq_job_free_array(steps, n);
+  pq_job_free(parent);
+  /* a job and its event log go together */
+  int64_t job = insert(f, "m", 0, 1), seq = 0;
+  const char *chunks[] = {"\"x\""};
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->event_append(f->w, job, 1, "chunk", chunks, 1, 10, &seq), PQ_OK);
+  assert_int_equal(ops->job_delete(f->w, job), PQ_OK);
+  assert_int_equal(ops->job_delete(f->w, job), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_job *gone = NULL;
+  assert_int_equal(ops->job_get(f->w, NULL, job, &gone), PQ_ERR_NOT_FOUND);
+  pq_job_event *ev = NULL;
+  size_t count = 0;
+  assert_int_equal(ops->event_list(f->w, job, 1, 0, 10, &ev, &count), PQ_OK);
+  assert_int_equal(count, 0);
+  pq_job_events_free(ev, count);
+}
+
 static void assert_account(fixture *f, const char *id, int64_t balance, int64_t held) {
   pq_account a;
   assert_int_equal(ops->account_get(f->w, id, &a), PQ_OK);
@@ -981,6 +1067,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(scan_stops_when_asked, setup, teardown),
       cmocka_unit_test_setup_teardown(challenges_are_spent_once, setup, teardown),
       cmocka_unit_test_setup_teardown(prices_are_kept_per_model, setup, teardown),
+      cmocka_unit_test_setup_teardown(files_and_deleted_jobs, setup, teardown),
       cmocka_unit_test_setup_teardown(the_ledger_balances, setup, teardown),
       cmocka_unit_test_setup_teardown(payment_events_and_subscriptions, setup, teardown),
       cmocka_unit_test_setup_teardown(bitcoin_payments_by_amount, setup, teardown),
