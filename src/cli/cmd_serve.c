@@ -57,7 +57,7 @@ typedef struct {
   int64_t challenge_ttl_ms;
   char council_members[2048], council_synthesizers[1024], council_embedding_model[128];
   int council_quorum, council_max_tokens, council_context_tokens, council_max_total_tokens;
-  int hold_max_tokens, worker_share;
+  int hold_max_tokens, worker_share, batch_discount;
   char prices[1024];
   int64_t council_member_timeout_ms;
 } serve_opts;
@@ -145,6 +145,8 @@ static const pq_opt serve_options[] = {
      "100", 0, 1000000, "open event streams per credential (0: unlimited)"},
     {"worker-share", "PROMPTQ_WORKER_SHARE", PQ_OPT_INT, O(worker_share), 0, "0", 0, 100,
      "percent of each completed job's cost its worker's owner earns"},
+    {"batch-discount", "PROMPTQ_BATCH_DISCOUNT", PQ_OPT_INT, O(batch_discount), 0, "50", 0, 100,
+     "percent off the price of each request of an OpenAI batch (OpenAI's own is 50)"},
     {"prices", "PROMPTQ_PRICES", PQ_OPT_STR, O(prices), S(prices), NULL, 0, 0,
      "a prices file applied at start: lines of MODEL INPUT OUTPUT [COST_INPUT COST_OUTPUT] (USD per million tokens)"},
     {"hold-max-tokens", "PROMPTQ_HOLD_MAX_TOKENS", PQ_OPT_INT, O(hold_max_tokens), 0, "4096", 1, 10000000,
@@ -388,6 +390,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .max_queued_per_owner = o.max_queued_per_user,
       .hold_max_tokens = o.hold_max_tokens,
       .worker_share_percent = o.worker_share,
+      .batch_discount_percent = o.batch_discount,
   };
   static pq_receipt_key receipt_key;
   char key_path[1100];

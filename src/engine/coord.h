@@ -51,6 +51,7 @@ typedef struct pq_coord_config {
   int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
   int64_t hold_max_tokens;      /* a priced job without max_tokens holds this many output tokens */
   int worker_share_percent;     /* of each completed job's cost, paid from revenue to its worker's owner */
+  int batch_discount_percent;   /* off the price of each step of a batch */
   const struct pq_receipt_key *receipt_key; /* signs receipts; borrowed, may be NULL */
 } pq_coord_config;
 
@@ -83,6 +84,10 @@ typedef enum {
   PQ_OP_PAYMENT,      /* a payment provider's event, applied once: credit, a subscription's state */
   PQ_OP_BTC_CREATE,   /* a Bitcoin payment request whose amount no other pending one asks for */
   PQ_OP_BTC_OBSERVE,  /* an output seen paying the address: matched by amount, credited once when confirmed */
+  /* files and removals (engine/ops_files.c) */
+  PQ_OP_FILE_PUT,     /* a file (created_at is the operation's time); PQ_ERR_ALREADY_EXISTS for its id */
+  PQ_OP_FILE_DELETE,
+  PQ_OP_JOB_DELETE,   /* an ended job and its event log; PQ_ERR_INVALID_STATE while it runs */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -97,7 +102,14 @@ struct pq_op {
   union {
     /* job: the caller builds it (id, model, input, priority, ...); the op
      * takes ownership and hands it back in out.job (or frees it on replay). */
-    struct { pq_job *job; const char *key_id; /* the API key submitting it (per-key budgets); may be NULL */ } submit;
+    /* steps: jobs queued as its steps (parent_id and owner set here) in the same
+     * transaction, before its kind's on_submit; the op takes them too. */
+    struct {
+      pq_job *job;
+      const char *key_id; /* the API key submitting it (per-key budgets); may be NULL */
+      pq_job **steps;
+      size_t n_steps;
+    } submit;
     struct {
       const char *worker_id;
       const char *const *models; /* n == 0: the models the worker registered */
@@ -176,6 +188,9 @@ struct pq_op {
       const char *txid;
       int64_t vout, amount_sats, confirmations, min_confirmations, last_look;
     } btc_observe;
+    struct { pq_file *file; } file_put; /* borrowed */
+    struct { const char *id; } file_delete;
+    struct { const char *job_id; } job_delete;
   } in;
   struct {
     pq_err result;
@@ -270,6 +285,12 @@ pq_err pq_coord_account(pq_coord *c, const char *account, pq_account *out);
 pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64_t offset, pq_transfer ***out,
                           size_t *n, int64_t *total);
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n);
+pq_err pq_coord_file_get(pq_coord *c, const char *id, bool with_content, pq_file **out);
+pq_err pq_coord_file_list(pq_coord *c, const char *owner, const char *purpose, int64_t limit, pq_file ***out,
+                          size_t *n);
+/* A job's steps by number after `after` (pq_job_free_array). */
+pq_err pq_coord_job_children(pq_coord *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out,
+                             size_t *n);
 pq_err pq_coord_budgets(pq_coord *c, const char *subject, pq_budget ***out, size_t *n);
 pq_err pq_coord_subscriptions_active(pq_coord *c, int64_t *n);
 pq_err pq_coord_btc_payment(pq_coord *c, const char *id, pq_btc_payment **out);

@@ -124,6 +124,11 @@ pq_err pq__run_keys_sync(pq__batch *b, pq_op *op);
 pq_err pq__run_challenge_add(pq__batch *b, pq_op *op);
 pq_err pq__run_challenge_take(pq__batch *b, pq_op *op);
 
+/* ops_files.c */
+pq_err pq__run_file_put(pq__batch *b, pq_op *op);
+pq_err pq__run_file_delete(pq__batch *b, pq_op *op);
+pq_err pq__run_job_delete(pq__batch *b, pq_op *op);
+
 /* ops_ledger.c */
 pq_err pq__run_price_set(pq__batch *b, pq_op *op);
 pq_err pq__run_credit_grant(pq__batch *b, pq_op *op);

@@ -49,13 +49,17 @@ typedef struct pq_job_kind {
   /* Jobs the coordinator runs itself, through child jobs that workers run
    * (a council). NULL for jobs workers run. on_submit is called once the job
    * is inserted, in the submit's transaction: it must take the job out of
-   * the queue (pq_kind_start) and start its children. Such a job's lease
+   * the queue (pq_kind_start) and start its children. n_steps: children the
+   * submit brought along, already queued (a batch's requests). Such a job's lease
    * has no worker; when it lapses the job fails with code TIMEOUT, and a
    * cancel ends it at once (on_terminal then stops its children). */
-  pq_err (*on_submit)(pq_kind_ctx *ctx, pq_job *job);
+  pq_err (*on_submit)(pq_kind_ctx *ctx, pq_job *job, size_t n_steps);
   /* A child of a job of this kind (parent, locked for this transaction)
    * reached a terminal state. */
   pq_err (*on_child_terminal)(pq_kind_ctx *ctx, pq_job *parent, const pq_job *child);
+  /* on_child_terminal is called after this job itself ended too (a
+   * cancelled batch keeps counting the requests that were running). */
+  bool follows_children_after_end;
   /* A child streamed output entries ({"content": ...} JSON texts). May be NULL. */
   pq_err (*on_child_output)(pq_kind_ctx *ctx, pq_job *parent, const pq_job *child, const char *const *data,
                             size_t n);
@@ -85,6 +89,11 @@ pq_err pq_kind_event(pq_kind_ctx *ctx, const pq_job *job, const char *kind, cons
 /* Cancels a job: a queued one ends now, a leased one is asked to stop. A job
  * that already ended is left alone. */
 pq_err pq_kind_cancel(pq_kind_ctx *ctx, const char *job_id);
+/* micros less the operator's batch discount. */
+int64_t pq_kind_batch_price(pq_kind_ctx *ctx, int64_t micros);
+/* A job's steps by number after `after`, at most limit (pq_job_free_array). */
+pq_err pq_kind_children(pq_kind_ctx *ctx, const char *parent_id, int64_t after, int64_t limit, pq_job ***out,
+                        size_t *n);
 /* Does some live worker serve this model now? */
 bool pq_kind_model_served(pq_kind_ctx *ctx, const char *model);
 

@@ -55,7 +55,7 @@ static pq_err tell_parent(pq__batch *b, const pq_job *child) {
   if (result == PQ_ERR_NOT_FOUND) return PQ_OK; /* nobody waits for it */
   if (result != PQ_OK) return result;
   const pq_job_kind *kind = pq_job_kind_of(parent);
-  if (!pq_job_state_terminal(parent->state) && kind->on_child_terminal)
+  if ((!pq_job_state_terminal(parent->state) || kind->follows_children_after_end) && kind->on_child_terminal)
     result = kind->on_child_terminal(b, parent, child);
   pq_job_free(parent);
   return result;
@@ -185,8 +185,17 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
     return result;
   }
   if (result != PQ_OK) return result;
+  /* its steps, queued with it (the op keeps them until its release, for the hold above) */
+  for (size_t i = 0; result == PQ_OK && i < op->in.submit.n_steps; i++) {
+    pq_job *step = op->in.submit.steps[i];
+    if (pq_set_str(&step->parent_id, job->id) || pq_set_str(&step->owner, job->owner ? job->owner : ""))
+      return PQ_ERR_NO_MEMORY;
+    step->id[0] = '\0';
+    result = pq__enqueue(b, step);
+  }
+  if (result != PQ_OK) return pq__fatal(result) ? result : PQ_ERR_INTERNAL; /* a half-queued batch must not commit */
   const pq_job_kind *kind = pq_job_kind_of(job);
-  return kind->on_submit ? kind->on_submit(b, job) : PQ_OK;
+  return kind->on_submit ? kind->on_submit(b, job, op->in.submit.n_steps) : PQ_OK;
 }
 
 pq_err pq__enqueue(pq__batch *b, pq_job *job) {

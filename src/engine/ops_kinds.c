@@ -74,3 +74,12 @@ pq_err pq_kind_cancel(pq_kind_ctx *ctx, const char *job_id) {
 }
 
 bool pq_kind_model_served(pq_kind_ctx *ctx, const char *model) { return pq_coord_model_served(ctx->c, model); }
+
+int64_t pq_kind_batch_price(pq_kind_ctx *ctx, int64_t micros) {
+  return (int64_t)((__int128)micros * (100 - ctx->c->cfg.batch_discount_percent) / 100);
+}
+
+pq_err pq_kind_children(pq_kind_ctx *ctx, const char *parent_id, int64_t after, int64_t limit, pq_job ***out,
+                        size_t *n) {
+  return ctx->c->ops->job_children(ctx->c->wconn, parent_id, after, limit, out, n);
+}

@@ -322,7 +322,17 @@ static pq_err worst_case(pq__batch *b, const pq_job *job, int64_t *out) {
 pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
   if (job->parent_id || !job->owner || !*job->owner) return PQ_OK; /* a step of a job that holds; an open server */
   int64_t worst = 0;
-  pq_err result = worst_case(b, job, &worst);
+  pq_err result = PQ_OK;
+  if (op->in.submit.n_steps) { /* a batch: its requests, at the batch price */
+    for (size_t i = 0; result == PQ_OK && i < op->in.submit.n_steps; i++) {
+      int64_t one = 0;
+      result = worst_case(b, op->in.submit.steps[i], &one);
+      worst = sat_add(worst, one);
+    }
+    worst = pq_kind_batch_price(b, worst);
+  } else {
+    result = worst_case(b, job, &worst);
+  }
   if (result != PQ_OK || worst == 0) return result;
   char account[PQ_ACCOUNT_LEN], id[PQ_UUID_LEN + 8];
   pq_user_account(account, job->owner);
@@ -354,11 +364,12 @@ pq_err pq__ledger_hold(pq__batch *b, pq_op *op, pq_job *job) {
 
 pq_err pq__ledger_price_end(pq__batch *b, pq_job *job, int64_t *operator_cost) {
   *operator_cost = 0;
-  bool council = job->kind && strcmp(job->kind, PQ_COUNCIL_KIND) == 0;
-  /* a council summed its children's costs itself (the operator's were recorded as each ended);
-   * one that failed or timed out gave no decision: it costs nothing */
-  if (council) {
-    if (job->state != PQ_JOB_COMPLETED && job->state != PQ_JOB_CANCELLED) job->cost_micros = 0;
+  /* a job the coordinator runs (a council, a batch) summed its children's costs itself (the
+   * operator's were recorded as each ended); a council that failed or timed out gave no
+   * decision: it costs nothing; a batch's delivered requests cost what they cost */
+  if (pq_job_kind_of(job)->on_submit) {
+    bool council = job->kind && strcmp(job->kind, PQ_COUNCIL_KIND) == 0;
+    if (council && job->state != PQ_JOB_COMPLETED && job->state != PQ_JOB_CANCELLED) job->cost_micros = 0;
     if (job->cost_micros > job->held_micros) job->cost_micros = job->held_micros;
     return PQ_OK;
   }

@@ -82,9 +82,12 @@ pq_err pq_coord_call(pq_coord *c, pq_op *op) {
 void pq_op_release(pq_op *op) {
   pq_user_free(op->out.user);
   pq_btc_payment_free(op->out.btc);
-  if (op->kind == PQ_OP_SUBMIT) { /* a submit that never ran still owns its job */
+  if (op->kind == PQ_OP_SUBMIT) { /* a submit that never ran still owns its job and its steps */
     pq_job_free(op->in.submit.job);
     op->in.submit.job = NULL;
+    pq_job_free_array(op->in.submit.steps, op->in.submit.n_steps);
+    op->in.submit.steps = NULL;
+    op->in.submit.n_steps = 0;
   }
   pq_job_free(op->out.job);
   pq_job_free_array(op->out.jobs, op->out.n_jobs);
@@ -123,6 +126,9 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_PAYMENT: return pq__run_payment(b, op);
     case PQ_OP_BTC_CREATE: return pq__run_btc_create(b, op);
     case PQ_OP_BTC_OBSERVE: return pq__run_btc_observe(b, op);
+    case PQ_OP_FILE_PUT: return pq__run_file_put(b, op);
+    case PQ_OP_FILE_DELETE: return pq__run_file_delete(b, op);
+    case PQ_OP_JOB_DELETE: return pq__run_job_delete(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;
@@ -737,6 +743,20 @@ pq_err pq_coord_transfers(pq_coord *c, const char *account, int64_t limit, int64
 }
 
 pq_err pq_coord_prices(pq_coord *c, pq_price ***out, size_t *n) { READ_ONCE(c, price_list, out, n); }
+
+pq_err pq_coord_file_get(pq_coord *c, const char *id, bool with_content, pq_file **out) {
+  READ_ONCE(c, file_get, id, with_content, out);
+}
+
+pq_err pq_coord_file_list(pq_coord *c, const char *owner, const char *purpose, int64_t limit, pq_file ***out,
+                          size_t *n) {
+  READ_ONCE(c, file_list, owner, purpose, limit, out, n);
+}
+
+pq_err pq_coord_job_children(pq_coord *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out,
+                             size_t *n) {
+  READ_ONCE(c, job_children, parent_id, after, limit, out, n);
+}
 
 pq_err pq_coord_subscriptions_active(pq_coord *c, int64_t *n) { READ_ONCE(c, subscription_count_active, n); }
 

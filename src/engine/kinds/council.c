@@ -737,7 +737,8 @@ static pq_err synthesize(council *c, bool consensus) {
 
 /* ---- the hooks ---- */
 
-static pq_err council_submit(pq_kind_ctx *ctx, pq_job *job) {
+static pq_err council_submit(pq_kind_ctx *ctx, pq_job *job, size_t n_steps) {
+  (void)n_steps; /* a council starts its own */
   council c;
   pq_err result = load(ctx, job, &c);
   if (result != PQ_OK) goto out;

@@ -8,6 +8,7 @@ extern const pq_job_kind pq_kind_chat;
 extern const pq_job_kind pq_kind_embedding;
 extern const pq_job_kind pq_kind_completion;
 extern const pq_job_kind pq_kind_response;
+extern const pq_job_kind pq_kind_batch;
 extern const pq_job_kind pq_kind_council;
 
 #define MAX_KINDS 32
@@ -17,6 +18,7 @@ static const pq_job_kind *kinds[MAX_KINDS] = {
     &pq_kind_embedding,
     &pq_kind_completion,
     &pq_kind_response,
+    &pq_kind_batch,
     &pq_kind_council,
 };
 
