@@ -123,6 +123,9 @@ pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out);
 /* Validates a native job body (borrowed), makes the caller its owner and
  * queues it; resume runs once it is committed (the job in req->op.out.job). */
 pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume);
+/* The same, with steps (built with pq_api_parse_submit) queued as its
+ * children in its transaction; takes steps (an array of n_steps) in every case. */
+pq_err pq_api_submit_with_steps(pq_req *req, json_t *body, pq_job **steps, size_t n_steps, pq_handler_fn resume);
 /* The caller's job (an admin's: anyone's) by public id, or by integer number
  * as dialects show ids. PQ_ERR_NOT_FOUND, not answered (each API words it),
  * for a malformed id, a missing job or someone else's. *out: pq_job_free. */

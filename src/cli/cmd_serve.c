@@ -36,7 +36,7 @@ typedef struct {
   int64_t worker_timeout_ms;
   int64_t retry_backoff_ms, retry_backoff_max_ms;
   int64_t reap_interval_ms;
-  int64_t max_body;
+  int64_t max_body, max_upload;
   int64_t max_wait_ms;
   int64_t keepalive_ms;
   int threads;
@@ -87,6 +87,8 @@ static const pq_opt serve_options[] = {
      1, 86400000, "longest delay between retries"},
     {"reap-interval", "PROMPTQ_REAP_INTERVAL", PQ_OPT_MS, O(reap_interval_ms), 0, "250ms", 10,
      60000, "how often lapsed leases, ended ttls and silent workers are looked for"},
+    {"max-upload", "PROMPTQ_MAX_UPLOAD", PQ_OPT_SIZE, O(max_upload), 0, "201m", 1024, 4294967296LL,
+     "the largest file upload (OpenAI's Files API: 200 MB a file, plus the form around it)"},
     {"max-body", "PROMPTQ_MAX_BODY", PQ_OPT_SIZE, O(max_body), 0, "1m", 1024, 1073741824,
      "largest request body accepted (413 beyond)"},
     {"max-wait", "PROMPTQ_MAX_WAIT", PQ_OPT_MS, O(max_wait_ms), 0, "60s", 1000, 3600000,
@@ -438,6 +440,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .idle_timeout_s = (int)(o.idle_timeout_ms / 1000),
       .header_timeout_ms = o.header_timeout_ms,
       .max_body = o.max_body,
+      .max_upload = o.max_upload,
       .max_wait_s = (int)(o.max_wait_ms / 1000),
       .keepalive_ms = o.keepalive_ms,
       .metrics_private = o.metrics_private,

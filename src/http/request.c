@@ -117,6 +117,13 @@ static void utf8_scrub(char *s) {
   }
 }
 
+void pq_req_clear_error(pq_req *req) {
+  req->error = PQ_OK;
+  req->error_message = NULL; /* the request's memory: freed with it */
+  json_decref(req->error_details);
+  req->error_details = NULL;
+}
+
 pq_err pq_req_fail(pq_req *req, pq_err err, json_t *details, const char *fmt, ...) {
   char buf[512];
   va_list ap;

@@ -55,6 +55,7 @@ struct pq_req {
   char *raw_body;
   size_t raw_len, raw_cap;
   bool too_large, parked;
+  int64_t body_limit;    /* the most its body may hold: max_body, or max_upload for an upload route */
   bool bad_framing;      /* refused before its body: answered, then the connection closes */
   bool dispatched, answered; /* each happens at most once per request */
   pq_handler_fn resume;
@@ -93,6 +94,9 @@ pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char
 
 /* Records an error's message (printf-style) and details (taken; may be NULL)
  * and returns err, for `return pq_req_fail(...)`. */
+/* Forgets a failure recorded with pq_req_fail (a handler that collects
+ * errors, one per item, instead of answering the first). */
+void pq_req_clear_error(pq_req *req);
 pq_err pq_req_fail(pq_req *req, pq_err err, json_t *details, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -23,6 +23,7 @@ enum {
   PQ_ROUTE_USER_CLASS = 1u << 4, /* rate limited as a user route, not a client one */
   PQ_ROUTE_METRICS = 1u << 5,   /* public, unless the server makes metrics private (admins only) */
   PQ_ROUTE_RESULT = 1u << 6,    /* a worker's result: rate limited apart, so its chunks cannot starve it */
+  PQ_ROUTE_UPLOAD = 1u << 7,    /* a file upload: its body may be as large as max_upload, not max_body */
 };
 
 

@@ -307,8 +307,8 @@ static pq_err dispatch(pq_req *req) {
   if ((e = check_access(req, route)) != PQ_OK) return e;
   if (req->too_large)
     return pq_req_fail(req, PQ_ERR_PAYLOAD_TOO_LARGE,
-                       json_pack("{s:I}", "max_bytes", (json_int_t)s->cfg.max_body),
-                       "the request body is larger than %lld bytes", (long long)s->cfg.max_body);
+                       json_pack("{s:I,s:s}", "max_bytes", (json_int_t)req->body_limit, "code", "request_too_large"),
+                       "the request body is larger than %lld bytes", (long long)req->body_limit);
   if ((route->flags & PQ_ROUTE_JSON_TYPE) && !pq_req_header(req, "Content-Type"))
     return pq_req_fail(req, PQ_ERR_UNSUPPORTED_MEDIA_TYPE, NULL, "Content-Type must be application/json");
   if ((route->flags & PQ_ROUTE_JSON) && req->raw_len > 0 && (e = parse_body(req)) != PQ_OK) return e;
@@ -419,8 +419,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
       req->dispatched = true;
       return send_reply(req);
     }
+    /* an upload route takes a larger body; which route it is shows in its method and path */
+    pq_route_match m;
+    req->body_limit = s->cfg.max_body;
+    if (s->cfg.max_upload > s->cfg.max_body &&
+        pq_router_match(s->cfg.routes, s->cfg.n_routes, req->method, req->path, &m) == PQ_OK &&
+        (m.route->flags & PQ_ROUTE_UPLOAD))
+      req->body_limit = s->cfg.max_upload;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (cl && strtoll(cl, NULL, 10) > s->cfg.max_body) {
+    if (cl && strtoll(cl, NULL, 10) > req->body_limit) {
       req->too_large = true; /* answer before reading the body, then close */
       req->dispatched = true;
       req->error = dispatch(req);
@@ -432,7 +439,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     size_t n = *upload_size;
     *upload_size = 0;
     if (req->too_large || req->bad_framing) return MHD_YES; /* answered already: the body is dropped */
-    if ((int64_t)(req->raw_len + n) > s->cfg.max_body) {
+    if ((int64_t)(req->raw_len + n) > req->body_limit) {
       req->too_large = true;
       free(req->raw_body);
       req->raw_body = NULL;

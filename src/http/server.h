@@ -27,6 +27,7 @@ typedef struct pq_server_config {
   int idle_timeout_s;
   int64_t header_timeout_ms; /* a request's headers must be in by then (0: no deadline) */
   int64_t max_body;
+  int64_t max_upload;        /* the body of a PQ_ROUTE_UPLOAD route (0: max_body) */
   int max_wait_s;            /* the longest a long-poll may wait */
   int64_t keepalive_ms;      /* a comment line on idle streams this often */
   pq_access *access;         /* who may call what; borrowed */

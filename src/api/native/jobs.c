@@ -112,15 +112,22 @@ static pq_err submitted(pq_req *req) {
 }
 
 pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume) {
+  return pq_api_submit_with_steps(req, body, NULL, 0, resume);
+}
+
+pq_err pq_api_submit_with_steps(pq_req *req, json_t *body, pq_job **steps, size_t n_steps, pq_handler_fn resume) {
   pq_job *job = NULL;
   pq_err e = pq_api_parse_submit(req, body, &job);
-  if (e != PQ_OK) return e;
-  if (!(job->owner = strdup(pq_api_owner(req)))) {
+  if (e == PQ_OK && !(job->owner = strdup(pq_api_owner(req)))) e = PQ_ERR_NO_MEMORY;
+  if (e != PQ_OK) {
     pq_job_free(job);
-    return PQ_ERR_NO_MEMORY;
+    pq_job_free_array(steps, n_steps);
+    return e;
   }
   req->op.kind = PQ_OP_SUBMIT;
-  req->op.in.submit.job = job; /* the op owns it now */
+  req->op.in.submit.job = job; /* the op owns it now, and its steps */
+  req->op.in.submit.steps = steps;
+  req->op.in.submit.n_steps = n_steps;
   req->op.in.submit.key_id = req->caller.key_id; /* its budget, when the key has one */
   req->then = resume;
   pq_req_run_op(req, submitted);

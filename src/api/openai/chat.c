@@ -252,6 +252,12 @@ static json_t *legacy_choices(chat_state *st, const pq_job *job) {
   return out;
 }
 
+static json_t *answer_body(chat_state *st, const pq_job *job) {
+  return json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", st->id, "object", st->legacy ? "text_completion" : "chat.completion",
+                   "created", (json_int_t)st->created, "model", st->model, "choices",
+                   st->legacy ? legacy_choices(st, job) : pq__oa_choices(job), "usage", pq__oa_usage(job));
+}
+
 static pq_err chat_answer(pq_req *req, const pq_job *job, void *ctx) {
   chat_state *st = ctx;
   const char *job_id = strchr(st->id, '-') + 1;
@@ -259,12 +265,14 @@ static pq_err chat_answer(pq_req *req, const pq_job *job, void *ctx) {
     return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"),
                        "the job %s has not finished; it keeps running (GET /v1/jobs/%s)", job_id, job_id);
   if (job->state != PQ_JOB_COMPLETED) return pq__oa_job_failed(req, job);
-  return pq_req_reply(req, 200,
-                      json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", st->id, "object",
-                                st->legacy ? "text_completion" : "chat.completion", "created", (json_int_t)st->created,
-                                "model", st->model, "choices",
-                                st->legacy ? legacy_choices(st, job) : pq__oa_choices(job), "usage",
-                                pq__oa_usage(job)));
+  return pq_req_reply(req, 200, answer_body(st, job));
+}
+
+json_t *pq__oa_chat_body(const pq_job *job, bool legacy) {
+  chat_state st = {.legacy = legacy, .created = job->created_at / 1000};
+  snprintf(st.id, sizeof st.id, "%s-%s", legacy ? "cmpl" : "chatcmpl", job->id);
+  snprintf(st.model, sizeof st.model, "%s", job->model);
+  return answer_body(&st, job);
 }
 
 /* ---- streaming, in OpenAI's chunk format ---- */
@@ -446,13 +454,10 @@ static const char *const legacy_fields[] = {"model", "prompt", "stream", "stream
 static const char *const legacy_params[] = {"max_tokens", "temperature", "top_p", "stop", "seed", "n", "user",
                                             "logprobs", "presence_penalty", "frequency_penalty", "logit_bias", NULL};
 
-pq_err pq__oa_completions(pq_req *req) {
-  json_t *body = req->body;
-  const char *model = NULL;
-  pq_err e = pq_json_string(req, body, "model", true, 128, &model);
-  if (e != PQ_OK) return e;
-  chat_state *st = new_state(req, model);
-  if (!st) return PQ_ERR_NO_MEMORY;
+/* The legacy request as a completion job; st gets its streaming and echo. */
+static pq_err completion_to_native(pq_req *req, json_t *body, const char *model, chat_state *st, json_t **out) {
+  pq_err e;
+  *out = NULL;
   st->legacy = true;
   if ((e = pq__oa_only(req, body, legacy_fields, legacy_params)) ||
       (e = stream_options(req, body, &st->stream, &st->include_usage)))
@@ -489,6 +494,37 @@ pq_err pq__oa_completions(pq_req *req) {
   e = pq__oa_chat_params(req, chat_body, model, &params);
   json_decref(chat_body);
   if (e) return e;
-  json_t *native = json_pack("{s:s,s:s,s:O,s:o}", "model", model, "kind", "completion", "prompt", prompt, "params", params);
-  return native ? submit(req, st, native, model) : PQ_ERR_NO_MEMORY;
+  *out = json_pack("{s:s,s:s,s:O,s:o}", "model", model, "kind", "completion", "prompt", prompt, "params", params);
+  return *out ? PQ_OK : PQ_ERR_NO_MEMORY;
+}
+
+pq_err pq__oa_completions(pq_req *req) {
+  const char *model = NULL;
+  pq_err e = pq_json_string(req, req->body, "model", true, 128, &model);
+  if (e != PQ_OK) return e;
+  chat_state *st = new_state(req, model);
+  if (!st) return PQ_ERR_NO_MEMORY;
+  json_t *native = NULL;
+  if ((e = completion_to_native(req, req->body, model, st, &native))) return e;
+  return submit(req, st, native, model);
+}
+
+/* ---- a batch's requests ---- */
+
+pq_err pq__oa_chat_native(pq_req *req, json_t *body, bool legacy, json_t **native) {
+  const char *model = NULL;
+  chat_state st = {0};
+  *native = NULL;
+  pq_err e = pq_json_string(req, body, "model", true, 128, &model);
+  if (e == PQ_OK)
+    e = legacy ? completion_to_native(req, body, model, &st, native) : chat_to_native(req, body, model, native, &st);
+  if (e == PQ_OK && (st.stream || st.echo))
+    e = pq__oa_bad_param(req, st.stream ? "stream" : "echo", "unsupported_parameter",
+                         "'%s' is not supported in a batch", st.stream ? "stream" : "echo");
+  if (e == PQ_OK && !pq_coord_model_served(req->coord, model)) e = pq__oa_model_not_found(req, model);
+  if (e != PQ_OK) {
+    json_decref(*native);
+    *native = NULL;
+  }
+  return e;
 }

@@ -31,18 +31,13 @@ static json_t *as_base64(json_t *vector) {
   return out;
 }
 
-static pq_err embeddings_answer(pq_req *req, const pq_job *job, void *ctx) {
-  (void)ctx;
-  if (!job) return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"), "the job did not finish in time");
-  if (job->state != PQ_JOB_COMPLETED) return pq__oa_job_failed(req, job);
+json_t *pq__oa_embeddings_body(const pq_job *job, const char *format) {
   json_t *out = job->output ? json_loads(job->output, 0, NULL) : NULL;
   json_t *data = json_object_get(out, "data");
   if (!json_is_array(data)) {
     json_decref(out);
-    return pq_req_fail(req, PQ_ERR_INTERNAL, json_pack("{s:s}", "code", "bad_worker_output"),
-                       "the worker did not answer with embeddings");
+    return NULL;
   }
-  const char *format = json_string_value(json_object_get(req->body, "encoding_format"));
   if (format && strcmp(format, "base64") == 0) {
     size_t i;
     json_t *item;
@@ -51,11 +46,21 @@ static pq_err embeddings_answer(pq_req *req, const pq_job *job, void *ctx) {
       if (encoded) json_object_set_new(item, "embedding", encoded);
     }
   }
-  pq_err e = pq_req_reply(req, 200, json_pack("{s:s,s:O,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model",
-                                               job->model, "usage", "prompt_tokens", (json_int_t)job->prompt_tokens,
-                                               "total_tokens", (json_int_t)job->prompt_tokens));
+  json_t *body = json_pack("{s:s,s:O,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model", job->model, "usage",
+                           "prompt_tokens", (json_int_t)job->prompt_tokens, "total_tokens", (json_int_t)job->prompt_tokens);
   json_decref(out);
-  return e;
+  return body;
+}
+
+static pq_err embeddings_answer(pq_req *req, const pq_job *job, void *ctx) {
+  (void)ctx;
+  if (!job) return pq_req_fail(req, PQ_ERR_TIMEOUT, json_pack("{s:s}", "code", "timeout"), "the job did not finish in time");
+  if (job->state != PQ_JOB_COMPLETED) return pq__oa_job_failed(req, job);
+  json_t *body = pq__oa_embeddings_body(job, json_string_value(json_object_get(req->body, "encoding_format")));
+  if (!body)
+    return pq_req_fail(req, PQ_ERR_INTERNAL, json_pack("{s:s}", "code", "bad_worker_output"),
+                       "the worker did not answer with embeddings");
+  return pq_req_reply(req, 200, body);
 }
 
 static pq_err embeddings_submitted(pq_req *req) {
@@ -63,11 +68,11 @@ static pq_err embeddings_submitted(pq_req *req) {
   return pq_api_answer_when_done(req, req->op.out.job->id, PQ__OA_WAIT_MS, embeddings_answer, NULL);
 }
 
-pq_err pq__oa_embeddings(pq_req *req) {
+pq_err pq__oa_embeddings_native(pq_req *req, json_t *body, json_t **native) {
   static const char *const fields[] = {"model", "input", "encoding_format", "dimensions", "user", NULL};
   const char *model = NULL, *format = NULL;
-  json_t *body = req->body;
   pq_err e;
+  *native = NULL;
   if ((e = pq_json_string(req, body, "model", true, 128, &model)) || (e = pq__oa_only(req, body, fields, NULL)) ||
       (e = pq_json_string(req, body, "encoding_format", false, 16, &format)))
     return e;
@@ -90,15 +95,24 @@ pq_err pq__oa_embeddings(pq_req *req) {
     json_object_set(params, carried[k], v);
   }
   /* the native job validates the texts and the parameters */
-  json_t *native = json_pack("{s:s,s:s,s:O,s:o}", "model", model, "kind", "embedding", "embeddings", input, "params",
-                             params);
+  *native = json_pack("{s:s,s:s,s:O,s:o}", "model", model, "kind", "embedding", "embeddings", input, "params", params);
+  return *native ? PQ_OK : PQ_ERR_NO_MEMORY;
+}
+
+/* A refusal of the native job names OpenAI's field. */
+static void name_the_input(pq_req *req) {
+  const char *field = json_string_value(json_object_get(req->error_details, "field"));
+  json_object_set_new(req->error_details, "field",
+                      json_string(field && strcmp(field, "embeddings") != 0 && strcmp(field, "params") != 0 ? field
+                                                                                                           : "input"));
+}
+
+pq_err pq__oa_embeddings(pq_req *req) {
+  json_t *native = NULL;
+  pq_err e = pq__oa_embeddings_native(req, req->body, &native);
+  if (e != PQ_OK) return e;
   e = pq_api_submit_for_caller(req, native, embeddings_submitted);
   json_decref(native);
-  if (e == PQ_ERR_INVALID_REQUEST && req->error_details) { /* name the field as OpenAI does */
-    const char *field = json_string_value(json_object_get(req->error_details, "field"));
-    json_object_set_new(req->error_details, "field",
-                        json_string(field && strcmp(field, "embeddings") != 0 && strcmp(field, "params") != 0 ? field
-                                                                                                             : "input"));
-  }
+  if (e == PQ_ERR_INVALID_REQUEST && req->error_details) name_the_input(req);
   return e;
 }

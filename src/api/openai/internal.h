@@ -43,6 +43,17 @@ json_t *pq__oa_messages(json_t *messages);
  * content, refusal, tool_calls?}, logprobs, finish_reason}]. New reference. */
 json_t *pq__oa_choices(const pq_job *job);
 
+/* For a batch's requests: one request body of an endpoint as a native job
+ * body (*native, new reference), or an error recorded on req (the batch
+ * clears it and records it against the line); and a completed job as that
+ * endpoint's answer body (new reference). */
+pq_err pq__oa_chat_native(pq_req *req, json_t *body, bool legacy, json_t **native);
+json_t *pq__oa_chat_body(const pq_job *job, bool legacy);
+pq_err pq__oa_embeddings_native(pq_req *req, json_t *body, json_t **native);
+json_t *pq__oa_embeddings_body(const pq_job *job, const char *encoding_format);
+pq_err pq__oa_response_native(pq_req *req, json_t *body, json_t **native);
+json_t *pq__oa_response_body(const pq_job *job);
+
 /* the routes' handlers */
 pq_err pq__oa_chat(pq_req *req);
 pq_err pq__oa_completions(pq_req *req);

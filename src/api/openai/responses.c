@@ -412,19 +412,19 @@ static pq_err check_fields(pq_req *req, json_t *body, bool *store, bool *backgro
   return PQ_OK;
 }
 
-pq_err pq__oa_responses_create(pq_req *req) {
-  json_t *body = req->body;
+/* The request as a native response job; *stream when it asks to be streamed. */
+static pq_err response_native(pq_req *req, json_t *body, json_t **out, bool *stream) {
   const char *model = NULL, *previous = NULL;
-  bool store, background, stream;
+  bool store, background;
   pq_err e;
+  *out = NULL;
   if ((e = pq_json_string(req, body, "model", true, 128, &model)) ||
-      (e = check_fields(req, body, &store, &background, &stream)) ||
+      (e = check_fields(req, body, &store, &background, stream)) ||
       (e = pq_json_string(req, body, "previous_response_id", false, 128, &previous)))
     return e;
   json_t *input = json_object_get(body, "input");
   if (!input) return pq__oa_bad_param(req, "input", "invalid_request", "'input' is required");
-  json_t *messages = json_array(), *chat = json_object(), *tools = NULL, *format = NULL, *params = NULL,
-         *native = NULL;
+  json_t *messages = json_array(), *chat = json_object(), *tools = NULL, *format = NULL, *params = NULL;
   const char *instructions = json_string_value(json_object_get(body, "instructions"));
   if (instructions) json_array_append_new(messages, json_pack("{s:s,s:s}", "role", "system", "content", instructions));
   if ((previous && (e = continue_from(req, previous, messages))) || (e = items_to_messages(req, input, messages)) ||
@@ -465,27 +465,51 @@ pq_err pq__oa_responses_create(pq_req *req) {
     json_t *v = json_object_get(body, kept[k]);
     if (v && !json_is_null(v)) json_object_set(meta, kept[k], v);
   }
-  native = json_pack("{s:s,s:s,s:o,s:o,s:o}", "model", model, "kind", "response", "messages",
-                     pq__oa_messages(messages), "params", params, "response", meta);
+  *out = json_pack("{s:s,s:s,s:o,s:o,s:o}", "model", model, "kind", "response", "messages", pq__oa_messages(messages),
+                   "params", params, "response", meta);
   params = NULL;
-  resp_state *st = pq_req_alloc(req, sizeof *st);
-  if (!st || !native) {
-    e = PQ_ERR_NO_MEMORY;
-    goto out;
-  }
-  memset(st, 0, sizeof *st);
-  st->stream = stream;
-  req->state = st;
-  e = pq_api_submit_for_caller(req, native, submitted);
+  if (!*out) e = PQ_ERR_NO_MEMORY;
 out:
   json_decref(messages);
   json_decref(chat);
   json_decref(tools);
   json_decref(format);
   json_decref(params);
+  return e;
+}
+
+pq_err pq__oa_responses_create(pq_req *req) {
+  json_t *native = NULL;
+  bool stream = false;
+  pq_err e = response_native(req, req->body, &native, &stream);
+  if (e != PQ_OK) return e;
+  resp_state *st = pq_req_alloc(req, sizeof *st);
+  if (!st) {
+    json_decref(native);
+    return PQ_ERR_NO_MEMORY;
+  }
+  memset(st, 0, sizeof *st);
+  st->stream = stream;
+  req->state = st;
+  e = pq_api_submit_for_caller(req, native, submitted);
   json_decref(native);
   return e;
 }
+
+pq_err pq__oa_response_native(pq_req *req, json_t *body, json_t **native) {
+  bool stream = false;
+  pq_err e = response_native(req, body, native, &stream);
+  json_t *meta = json_object_get(*native, "response");
+  if (e == PQ_OK && (stream || json_is_true(json_object_get(meta, "background")))) {
+    json_decref(*native);
+    *native = NULL;
+    e = pq__oa_bad_param(req, stream ? "stream" : "background", "unsupported_parameter",
+                         "'%s' is not supported in a batch", stream ? "stream" : "background");
+  }
+  return e;
+}
+
+json_t *pq__oa_response_body(const pq_job *job) { return response_json(job); }
 
 /* ---- the response object ---- */
 

@@ -16,7 +16,11 @@
 #define WINDOW_MS (24 * 3600 * 1000LL) /* "24h", the only window OpenAI offers */
 #define CHILD_PAGE 500
 
-static const char *const fields[] = {"input_file_id", "endpoint", "completion_window", "metadata", "errors", NULL};
+/* errors: why its file did not validate (the batch then fails); custom_ids: its
+ * requests' ids, in the order of its steps; rejected: requests refused before
+ * they were queued (each with its error), which count as failed */
+static const char *const fields[] = {"input_file_id", "endpoint", "completion_window", "metadata", "errors",
+                                     "custom_ids", "rejected", NULL};
 static const char *const endpoints[] = {"/v1/chat/completions", "/v1/embeddings", "/v1/responses",
                                         "/v1/completions", NULL};
 
@@ -44,9 +48,12 @@ static pq_err batch_validate(json_t *input, pq_jerr *why) {
       return pq_jerr_set(why, json_pack("{s:s}", "field", "metadata"),
                          "'metadata' must be at most 16 string values (keys up to 64, values up to 512 characters)");
   }
-  json_t *errors = json_object_get(input, "errors");
-  if (errors && !json_is_array(errors))
-    return pq_jerr_set(why, json_pack("{s:s}", "field", "errors"), "'errors' must be a list");
+  static const char *const lists[] = {"errors", "custom_ids", "rejected", NULL};
+  for (int i = 0; lists[i]; i++) {
+    json_t *v = json_object_get(input, lists[i]);
+    if (v && !json_is_array(v))
+      return pq_jerr_set(why, json_pack("{s:s}", "field", lists[i]), "'%s' must be a list", lists[i]);
+  }
   return PQ_OK;
 }
 
