@@ -480,7 +480,7 @@ static pq_err request_line(pq_req *req, const pq_job *batch, const char *endpoin
                            const pq_job *child, pq_buf *out, pq_buf *err) {
   char id[64];
   snprintf(id, sizeof id, "batch_req_%s", child->id);
-  if (child->state == PQ_JOB_COMPLETED) {
+  if (child->state == PQ_JOB_COMPLETED || (child->state == PQ_JOB_CANCELLED && child->output)) { /* delivered */
     json_t *body = body_of(endpoint, child);
     return add_line(out, json_pack("{s:s,s:s,s:{s:i,s:s,s:o},s:n}", "id", id, "custom_id", custom_id, "response",
                                    "status_code", 200, "request_id", child->id, "body", body ? body : json_object(),

@@ -92,7 +92,9 @@ static pq_err batch_child_terminal(pq_kind_ctx *ctx, pq_job *parent, const pq_jo
     json_decref(st);
     return PQ_OK; /* not a batch this build started */
   }
-  const char *key = child->state == PQ_JOB_COMPLETED ? "completed" : "failed";
+  /* a request asked to stop that delivered all the same has its answer */
+  bool delivered = child->state == PQ_JOB_COMPLETED || (child->state == PQ_JOB_CANCELLED && child->output);
+  const char *key = delivered ? "completed" : "failed";
   json_object_set_new(st, key, json_integer(count(st, key) + 1));
   bool running = !pq_job_state_terminal(parent->state);
   if (running) parent->cost_micros += pq_kind_batch_price(ctx, child->cost_micros);
