@@ -525,6 +525,13 @@ static const char *status_of(const pq_job *job, const char *finish) {
 
 static json_t *or_null(json_t *v) { return v ? json_incref(v) : json_null(); }
 
+/* v (a new reference), or the default (taken) when v is absent. */
+static json_t *or_default(json_t *v, json_t *dflt) {
+  if (!v) return dflt;
+  json_decref(dflt);
+  return json_incref(v);
+}
+
 static json_t *response_json(const pq_job *job) {
   json_t *input;
   json_t *meta = meta_of(job, &input);
@@ -570,26 +577,21 @@ static json_t *response_json(const pq_job *job) {
   }
   char id[64];
   snprintf(id, sizeof id, PREFIX "%s", job->id);
-  json_t *text = json_object_get(meta, "text");
   json_t *r = json_pack(
-      "{s:s,s:s,s:I,s:s,s:b,s:o,s:o,s:o,s:o,s:s,s:o,s:O,s:o,s:b,s:O,s:O,s:o,s:O,s:s,s:o,s:o,s:O}", "id", id, "object",
+      "{s:s,s:s,s:I,s:s,s:b,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o}", "id", id, "object",
       "response", "created_at", (json_int_t)(job->created_at / 1000), "status", status_of(job, finish), "background",
       json_is_true(json_object_get(meta, "background")), "error", error, "incomplete_details", incomplete,
       "instructions", or_null(json_object_get(meta, "instructions")), "max_output_tokens",
       or_null(json_object_get(meta, "max_output_tokens")), "model", job->model, "output", output,
-      "parallel_tool_calls",
-      json_object_get(meta, "parallel_tool_calls") ? json_object_get(meta, "parallel_tool_calls") : json_true(),
+      "parallel_tool_calls", or_default(json_object_get(meta, "parallel_tool_calls"), json_true()),
       "previous_response_id", or_null(json_object_get(meta, "previous_response_id")), "store",
       json_is_true(json_object_get(meta, "store")), "temperature",
-      json_object_get(meta, "temperature") ? json_object_get(meta, "temperature") : json_integer(1), "text",
-      text ? text : json_pack("{s:{s:s}}", "format", "type", "text"), "tool_choice",
-      or_null(json_object_get(meta, "tool_choice")), "tools",
-      json_object_get(meta, "tools") ? json_object_get(meta, "tools") : json_array(), "truncation", "disabled",
-      "usage", usage, "user", or_null(json_object_get(meta, "user")), "metadata",
-      json_object_get(meta, "metadata") ? json_object_get(meta, "metadata") : json_object());
-  if (r && json_is_null(json_object_get(r, "tool_choice"))) json_object_set_new(r, "tool_choice", json_string("auto"));
-  if (r && !json_object_get(meta, "top_p")) json_object_set_new(r, "top_p", json_integer(1));
-  else if (r) json_object_set(r, "top_p", json_object_get(meta, "top_p"));
+      or_default(json_object_get(meta, "temperature"), json_integer(1)), "text",
+      or_default(json_object_get(meta, "text"), json_pack("{s:{s:s}}", "format", "type", "text")), "tool_choice",
+      or_default(json_object_get(meta, "tool_choice"), json_string("auto")), "tools",
+      or_default(json_object_get(meta, "tools"), json_array()), "truncation", "disabled", "usage", usage, "user",
+      or_null(json_object_get(meta, "user")), "metadata", or_default(json_object_get(meta, "metadata"), json_object()),
+      "top_p", or_default(json_object_get(meta, "top_p"), json_integer(1)));
   json_decref(input);
   return r;
 }
@@ -644,7 +646,8 @@ pq_err pq__oa_responses_cancel(pq_req *req) {
   pq_err e = their_response(req, id, &job);
   if (e != PQ_OK) return e;
   json_t *input;
-  bool background = json_is_true(json_object_get(meta_of(job, &input), "background"));
+  json_t *meta = meta_of(job, &input); /* once: json_is_true evaluates its argument twice */
+  bool background = json_is_true(json_object_get(meta, "background"));
   json_decref(input);
   bool ended = pq_job_state_terminal(job->state);
   pq_job_free(job);
