@@ -89,6 +89,9 @@ pq_err pq_kind_event(pq_kind_ctx *ctx, const pq_job *job, const char *kind, cons
 /* Cancels a job: a queued one ends now, a leased one is asked to stop. A job
  * that already ended is left alone. */
 pq_err pq_kind_cancel(pq_kind_ctx *ctx, const char *job_id);
+/* Charges parent's owner micros for what child delivered after parent ended
+ * (its hold was settled then), once per child. */
+pq_err pq_kind_charge(pq_kind_ctx *ctx, const pq_job *parent, const pq_job *child, int64_t micros);
 /* micros less the operator's batch discount. */
 int64_t pq_kind_batch_price(pq_kind_ctx *ctx, int64_t micros);
 /* A job's steps by number after `after`, at most limit (pq_job_free_array). */

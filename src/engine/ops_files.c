@@ -14,7 +14,8 @@ pq_err pq__run_file_delete(pq__batch *b, pq_op *op) { return b->c->ops->file_del
 pq_err pq__run_job_delete(pq__batch *b, pq_op *op) {
   pq_job *job = NULL;
   pq_err result = b->c->ops->job_get(b->c->wconn, op->in.job_delete.job_id, 0, &job);
-  if (result == PQ_OK && !pq_job_state_terminal(job->state)) result = PQ_ERR_INVALID_STATE;
+  /* a running job cannot go, nor can a step of another (its batch's results are its steps) */
+  if (result == PQ_OK && (!pq_job_state_terminal(job->state) || job->parent_id)) result = PQ_ERR_INVALID_STATE;
   if (result == PQ_OK) result = b->c->ops->job_delete(b->c->wconn, job->number);
   pq_job_free(job);
   return result;

@@ -154,7 +154,9 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
   if (c->cfg.max_queued_per_owner > 0 && job->owner && *job->owner) {
     int64_t queued = 0;
     result = c->ops->job_count_queued_by_owner(c->wconn, job->owner, c->cfg.max_queued_per_owner, &queued);
-    if (result == PQ_OK && queued >= c->cfg.max_queued_per_owner) result = PQ_ERR_QUEUE_QUOTA_EXCEEDED;
+    /* a batch's requests are queued jobs too */
+    if (result == PQ_OK && queued + (int64_t)op->in.submit.n_steps >= c->cfg.max_queued_per_owner)
+      result = PQ_ERR_QUEUE_QUOTA_EXCEEDED;
     if (result != PQ_OK) {
       pq_job_free(job);
       return result;

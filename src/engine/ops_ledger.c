@@ -21,6 +21,7 @@
 
 #define BYTES_PER_TOKEN 3 /* an estimate that errs high: holds are worst cases */
 #define PROMPT_OVERHEAD_TOKENS 16
+#define IMAGE_TOKENS 2000 /* a high-detail image, as OpenAI counts them, errs high */
 
 static pq_err keyed_transfer(pq__batch *b, const char *id, const char *debit, const char *credit, int64_t amount,
                              const char *kind, const char *job_id, pq_transfer_state state, const char *key_id) {
@@ -310,9 +311,14 @@ static pq_err worst_case(pq__batch *b, const pq_job *job, int64_t *out) {
   int64_t completion = 0;
   if (!job->kind || strcmp(job->kind, "embedding") != 0) {
     json_t *input = json_loads(job->input, 0, NULL);
-    json_t *max = json_object_get(json_object_get(input, "params"), "max_tokens");
+    json_t *params = json_object_get(input, "params");
+    json_t *max = json_object_get(params, "max_tokens"), *n = json_object_get(params, "n");
     completion = json_is_integer(max) ? json_integer_value(max) : b->c->cfg.hold_max_tokens;
+    if (json_is_integer(n) && json_integer_value(n) > 1) completion = sat_mul(completion, json_integer_value(n));
     json_decref(input);
+    /* an image costs its upstream far more tokens than the bytes of its address */
+    for (const char *at = job->input; (at = strstr(at, "\"image_url\":{")); at++)
+      prompt = sat_add(prompt, IMAGE_TOKENS);
   }
   *out = pq_price_charge(p, prompt, completion);
   pq_price_free(p);
@@ -428,4 +434,12 @@ pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost)
     result = transfer(b, id, "operator", "upstream", operator_cost, "cost", job->id, PQ_TRANSFER_POSTED);
   }
   return result;
+}
+
+pq_err pq_kind_charge(pq_kind_ctx *ctx, const pq_job *parent, const pq_job *child, int64_t micros) {
+  if (micros <= 0 || !parent->owner || !*parent->owner) return PQ_OK;
+  char account[PQ_ACCOUNT_LEN], id[PQ_UUID_LEN + 16];
+  pq_user_account(account, parent->owner);
+  snprintf(id, sizeof id, "charge:%s", child->id);
+  return transfer(ctx, id, account, "revenue", micros, "charge", child->id, PQ_TRANSFER_POSTED);
 }

@@ -404,6 +404,18 @@ static pq_err check_framing(pq_req *req) {
   return PQ_OK;
 }
 
+/* Only a caller the route will accept may send it a large body: the check
+ * runs again, whole, once the body is in. */
+static bool may_upload(pq_req *req, const pq_route *route) {
+  pq_access *a = req->server->cfg.access;
+  if (pq_access_config_of(a)->open) return true;
+  pq_identity caller;
+  const char *why = NULL;
+  return pq_access_identify(a, pq_req_header(req, "Authorization"), pq_req_header(req, "X-Api-Key"),
+                            pq_req_header(req, "X-Session-Token"), &caller, &why) == PQ_OK &&
+         pq_access_allows(&caller, route->role);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls) {
@@ -424,7 +436,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     req->body_limit = s->cfg.max_body;
     if (s->cfg.max_upload > s->cfg.max_body &&
         pq_router_match(s->cfg.routes, s->cfg.n_routes, req->method, req->path, &m) == PQ_OK &&
-        (m.route->flags & PQ_ROUTE_UPLOAD))
+        (m.route->flags & PQ_ROUTE_UPLOAD) && may_upload(req, m.route))
       req->body_limit = s->cfg.max_upload;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoll(cl, NULL, 10) > req->body_limit) {

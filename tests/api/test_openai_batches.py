@@ -96,6 +96,15 @@ def test_files_and_a_batch_end_to_end(server, workers):
     d = requests.delete(f"{server.url}/v1/files/{meta['id']}", timeout=30)
     assert d.json() == {"id": meta["id"], "object": "file", "deleted": True}
     openai_error(requests.get(f"{server.url}/v1/files/{meta['id']}", timeout=30), 404, "not_found")
+    # an output file is not a batch's input
+    openai_error(create(server, done["output_file_id"]), 400, "invalid_request", "input_file_id")
+    # a batch's Idempotency-Key is the batch's: a repeat is the same batch, and its requests each run
+    again_file = upload(server, "\n".join([line("x", "one"), line("y", "two")])).json()
+    first = create(server, again_file["id"], headers={"Idempotency-Key": "nightly-7"})
+    assert first.status_code == 200, first.text
+    second = create(server, again_file["id"], headers={"Idempotency-Key": "nightly-7"})
+    assert second.json()["id"] == first.json()["id"]
+    assert until(server, first.json()["id"], ("completed",))["request_counts"]["completed"] == 2
     # embeddings batches too
     emb = upload(server, json.dumps({"custom_id": "e1", "method": "POST", "url": "/v1/embeddings",
                                      "body": {"model": "emb", "input": "hello"}}) + "\n").json()
@@ -123,6 +132,11 @@ def test_a_file_that_does_not_validate(server, workers):
                                                                   "/v1/chat/completions", "completion_window": "1h"},
                                timeout=30), 400, "invalid_request", "completion_window")
     openai_error(create(server, "file-nope"), 404, "not_found", "input_file_id")
+    emb = upload(server, json.dumps({"custom_id": "b64", "method": "POST", "url": "/v1/embeddings",
+                                     "body": {"model": "e", "input": "x", "encoding_format": "base64"}})).json()
+    refused = until(server, create(server, emb["id"], endpoint="/v1/embeddings").json()["id"], ("completed",))
+    assert refused["request_counts"] == {"total": 1, "completed": 0, "failed": 1}
+    assert content(server, refused["error_file_id"])[0]["response"]["body"]["error"]["param"] == "encoding_format"
     openai_error(requests.get(f"{server.url}/v1/batches/batch_nope", timeout=30), 404, "not_found")
 
 
@@ -222,3 +236,15 @@ def test_the_batch_price_and_tenancy(tmpdir_path, make_server, workers):
     openai_error(create(server, f["id"], headers=h["carol"]), 404, "not_found", "input_file_id")
     assert requests.get(server.url + "/v1/batches", headers=h["carol"], timeout=30).json()["data"] == []
     assert requests.get(server.url + "/v1/files", headers=h["carol"], timeout=30).json()["data"] == []
+
+
+def test_a_request_of_a_batch_stays_with_its_batch(server, workers):
+    workers.start(server, "e")
+    text = json.dumps({"custom_id": "r", "method": "POST", "url": "/v1/responses", "body": {"model": "e", "input": "hi"}})
+    b = until(server, create(server, upload(server, text).json()["id"], endpoint="/v1/responses").json()["id"],
+              ("completed",))
+    out = content(server, b["output_file_id"])
+    rid = out[0]["response"]["body"]["id"]
+    assert out[0]["response"]["body"]["object"] == "response" and rid.startswith("resp_")
+    openai_error(requests.delete(f"{server.url}/v1/responses/{rid}", timeout=30), 400, "invalid_request")
+    assert content(server, b["output_file_id"])[0]["custom_id"] == "r"

@@ -223,6 +223,14 @@ def test_delete_and_errors(server, workers):
     openai_error(post(server, {"model": "e", "input": "x", "reasoning": {"effort": "high"}}), 400, "unknown_parameter",
                  "reasoning")
     openai_error(requests.put(f"{server.url}/v1/responses/x", timeout=30), 405)
+    # items the client named itself keep their names; other ids are replaced, and paging by them holds
+    named = post(server, {"model": "e", "input": [{"type": "message", "role": "user", "content": "a", "id": "mine"},
+                                                  {"type": "message", "role": "user", "content": "b", "id": 5}]}).json()
+    listed = get(server, f"/v1/responses/{named['id']}/input_items?order=asc").json()["data"]
+    assert listed[0]["id"] == "mine" and isinstance(listed[1]["id"], str)
+    after = get(server, f"/v1/responses/{named['id']}/input_items?order=asc&after=mine").json()
+    assert [i["content"] for i in after["data"]] == ["b"]
+    assert get(server, f"/v1/responses/{named['id']}/input_items?after=nothing-like-it").json()["data"] == []
 
 
 def test_a_background_response_outlives_a_restart(tmpdir_path, workers):

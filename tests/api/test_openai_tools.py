@@ -220,3 +220,24 @@ def test_every_error_of_the_door_is_openais_shape(server):
     r = requests.get(server.url + "/v1/chat/completions", timeout=30)
     assert r.status_code == 405 and r.headers["Allow"] == "POST"
     assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_retry_that_streamed_more_than_it_kept(server):
+    """A worker streams a long text, then completes with a shorter answer carrying logprobs (a retry
+    after a partial stream does this): the stream ends cleanly with the logprobs it had not sent."""
+    w = Worker(server, models=["m1"])
+    r = {}
+
+    def run():
+        r["chunks"] = [json.loads(x[6:]) for x in post(server, "/v1/chat/completions", {
+            "model": "m1", "messages": [{"role": "user", "content": "x"}], "stream": True}, stream=True)
+            .iter_lines(decode_unicode=True) if x.startswith("data: ") and x != "data: [DONE]"]
+    t, _ = run_in_background(run)
+    job = w.lease_one(wait_s=10)
+    assert server.post(f"/v1/jobs/{job['id']}/chunks", {"lease": job["lease"]["token"],
+                                                         "chunks": ["A" * 4000]}).status_code == 200
+    w.complete(job, output={"content": "B", "finish_reason": "stop", "logprobs": {"content": [
+        {"token": "B", "logprob": -0.1, "top_logprobs": []}]}})
+    t.join(PATIENCE)
+    assert r["chunks"][-1]["choices"][0]["finish_reason"] == "stop"
+    assert any(c["choices"] and (c["choices"][0].get("logprobs") or {}).get("content") for c in r["chunks"])

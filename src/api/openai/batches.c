@@ -239,7 +239,13 @@ static void refuse(batch_build *b, const char *custom_id) {
 static pq_err native_of(pq_req *req, const char *endpoint, json_t *body, json_t **native) {
   if (strcmp(endpoint, "/v1/chat/completions") == 0) return pq__oa_chat_native(req, body, false, native);
   if (strcmp(endpoint, "/v1/completions") == 0) return pq__oa_chat_native(req, body, true, native);
-  if (strcmp(endpoint, "/v1/embeddings") == 0) return pq__oa_embeddings_native(req, body, native);
+  if (strcmp(endpoint, "/v1/embeddings") == 0) {
+    const char *format = json_string_value(json_object_get(body, "encoding_format"));
+    if (format && strcmp(format, "float") != 0) /* the output file holds the floats */
+      return pq__oa_bad_param(req, "encoding_format", "unsupported_parameter",
+                              "'encoding_format' %s is not supported in a batch (its output holds floats)", format);
+    return pq__oa_embeddings_native(req, body, native);
+  }
   return pq__oa_response_native(req, body, native);
 }
 
@@ -279,6 +285,10 @@ static int take_line(void *ctx, const char *line, size_t len, size_t no) {
   if (e == PQ_OK) json_object_set_new(native, "priority", json_integer(BATCH_PRIORITY));
   if (e == PQ_OK) e = pq_api_parse_submit(b->req, native, &job);
   json_decref(native);
+  if (e == PQ_OK) { /* the batch's Idempotency-Key is the batch's, not each request's */
+    pq_set_str(&job->idempotency_key, NULL);
+    pq_set_str(&job->request_hash, NULL);
+  }
   if (e == PQ_ERR_NO_MEMORY) {
     b->fatal = e;
     json_decref(v);
@@ -334,9 +344,9 @@ pq_err pq__oa_batches_create(pq_req *req) {
   pq_file *file = NULL;
   if ((e = their_file(req, file_id, true, "input_file_id", &file))) return e;
   if (strcmp(file->purpose, "batch") != 0) {
+    e = pq__oa_bad_param(req, "input_file_id", "invalid_request", "the file's purpose is %s, not batch", file->purpose);
     pq_file_free(file);
-    return pq__oa_bad_param(req, "input_file_id", "invalid_request", "the file's purpose is %s, not batch",
-                            file->purpose);
+    return e;
   }
   batch_build b = {.req = req, .endpoint = endpoint, .errors = json_array(), .custom_ids = json_array(),
                    .rejected = json_array(), .seen = json_object()};
@@ -475,12 +485,18 @@ static json_t *body_of(const char *endpoint, const pq_job *child) {
   return pq__oa_response_body(child);
 }
 
+#define MAX_OUTPUT_BYTES (512LL * 1024 * 1024) /* an output file a store row can hold */
+
 /* One request's line: its answer, or its error (a request that never ran ends as its batch did). */
 static pq_err request_line(pq_req *req, const pq_job *batch, const char *endpoint, const char *custom_id,
                            const pq_job *child, pq_buf *out, pq_buf *err) {
   char id[64];
   snprintf(id, sizeof id, "batch_req_%s", child->id);
   if (child->state == PQ_JOB_COMPLETED || (child->state == PQ_JOB_CANCELLED && child->output)) { /* delivered */
+    if ((int64_t)(out->len + (child->output ? strlen(child->output) : 0)) > MAX_OUTPUT_BYTES)
+      return add_line(err, json_pack("{s:s,s:s,s:n,s:{s:s,s:s}}", "id", id, "custom_id", custom_id, "response", "error",
+                                     "code", "output_too_large", "message",
+                                     "The batch's output file is full (512 MB); this answer is in its request's job."));
     json_t *body = body_of(endpoint, child);
     return add_line(out, json_pack("{s:s,s:s,s:{s:i,s:s,s:o},s:n}", "id", id, "custom_id", custom_id, "response",
                                    "status_code", 200, "request_id", child->id, "body", body ? body : json_object(),
@@ -602,8 +618,8 @@ static pq_err show_batch(pq_req *req, pq_job *job) {
   pq_job_free(job);
   if (e != PQ_OK) return e;
   req->state = f;
-  req->op.kind = PQ_OP_FILE_PUT;
-  req->op.in.file_put.file = f->has_errors ? &f->err : &f->out;
+  pq_op_release(&req->op); /* a cancel may have used it */
+  req->op = (pq_op){.kind = PQ_OP_FILE_PUT, .in.file_put.file = f->has_errors ? &f->err : &f->out};
   pq_req_run_op(req, f->has_errors ? errors_written : show_written);
   return PQ_OK;
 }

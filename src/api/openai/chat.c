@@ -350,8 +350,8 @@ static int stream_end(pq_event_stream *s, chat_state *st, const pq_job *job) {
         for (size_t k = st->logprobs_sent[i]; k < json_array_size(entries); k++)
           json_array_append(json_object_get(rest, "content"), json_array_get(entries, k));
       }
-      rc = pq__oa_data_line(s, chunk(st, (int)i, json_pack("{s:s%}", "content", text ? text + st->sent[i] : "",
-                                                               len - st->sent[i]),
+      size_t from = st->sent[i] < len ? st->sent[i] : len; /* a retry may have streamed more than it kept */
+      rc = pq__oa_data_line(s, chunk(st, (int)i, json_pack("{s:s%}", "content", text ? text + from : "", len - from),
                                      rest, NULL));
       json_decref(rest);
       st->sent[i] = len;

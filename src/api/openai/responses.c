@@ -611,7 +611,9 @@ static pq_err deleted(pq_req *req) {
   const char *id = pq_req_param(req, "id");
   if (req->op.out.result == PQ_ERR_INVALID_STATE)
     return pq__oa_bad_param(req, "response_id", "invalid_request",
-                            "Response '%s' is still in progress; cancel it first.", id);
+                            "Response '%s' is still in progress (cancel it first) or a request of a batch, which "
+                            "its batch's output needs.",
+                            id);
   if (req->op.out.result == PQ_ERR_NOT_FOUND) return not_found(req, id);
   if (req->op.out.result != PQ_OK) return req->op.out.result;
   return pq_req_reply(req, 200, json_pack("{s:s,s:s,s:b}", "id", id, "object", "response.deleted", "deleted", 1));
@@ -682,7 +684,7 @@ pq_err pq__oa_responses_input_items(pq_req *req) {
   json_array_foreach(items, i, item) {
     json_t *copy = json_deep_copy(item);
     if (!json_object_get(copy, "type")) json_object_set_new(copy, "type", json_string("message"));
-    if (!json_object_get(copy, "id")) {
+    if (!json_is_string(json_object_get(copy, "id"))) { /* the client's own ids are kept when they are strings */
       char item_id[96];
       snprintf(item_id, sizeof item_id, "item_%s_%zu", job->id, i);
       json_object_set_new(copy, "id", json_string(item_id));
@@ -697,7 +699,7 @@ pq_err pq__oa_responses_input_items(pq_req *req) {
   for (size_t k = 0; k < n && (long)json_array_size(data) <= limit; k++) {
     json_t *it = json_array_get(all, asc ? k : n - 1 - k);
     if (started) json_array_append(data, it);
-    else if (strcmp(json_string_value(json_object_get(it, "id")), after) == 0) started = true;
+    else started = strcmp(json_string_value(json_object_get(it, "id")), after) == 0;
   }
   bool more = (long)json_array_size(data) > limit;
   if (more) json_array_remove(data, json_array_size(data) - 1);

@@ -97,8 +97,11 @@ static pq_err batch_child_terminal(pq_kind_ctx *ctx, pq_job *parent, const pq_jo
   const char *key = delivered ? "completed" : "failed";
   json_object_set_new(st, key, json_integer(count(st, key) + 1));
   bool running = !pq_job_state_terminal(parent->state);
-  if (running) parent->cost_micros += pq_kind_batch_price(ctx, child->cost_micros);
-  pq_err result = save_counts(parent, st);
+  int64_t price = delivered ? pq_kind_batch_price(ctx, child->cost_micros) : 0;
+  pq_err result = PQ_OK;
+  if (running) parent->cost_micros += price;
+  else result = pq_kind_charge(ctx, parent, child, price); /* delivered after a cancel: its hold is settled */
+  if (result == PQ_OK) result = save_counts(parent, st);
   bool done = count(st, "completed") + count(st, "failed") >= count(st, "total");
   json_decref(st);
   if (result != PQ_OK) return result;

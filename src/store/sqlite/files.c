@@ -38,7 +38,7 @@ pq_err pq__sq_file_insert(pq_conn *c, const pq_file *f) {
   pq__sq_bind_text(st, 4, f->filename);
   sqlite3_bind_int64(st, 5, f->bytes);
   sqlite3_bind_int64(st, 6, f->created_at);
-  sqlite3_bind_text(st, 7, f->content ? f->content : "", (int)f->bytes, SQLITE_STATIC);
+  sqlite3_bind_text64(st, 7, f->content ? f->content : "", (sqlite3_uint64)f->bytes, SQLITE_STATIC, SQLITE_UTF8);
   return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "insert a file");
 }
 

@@ -30,6 +30,8 @@ typedef struct {
 typedef struct {
   pq_buf content, refusal;
   json_t *tool_calls; /* [{id, type, function: {name, arguments}}], built from the deltas */
+  pq_buf *args;       /* each call's arguments so far (joined once, at the end: fragments may be many) */
+  size_t n_args;
   json_t *logprobs;   /* the tokens' logprobs ("content" entries) */
   char finish[32];
   bool seen;
@@ -106,7 +108,14 @@ static int fold_tool_calls(oa_choice *ch, json_t *deltas) {
     const char *args = json_string_value(json_object_get(dfn, "arguments"));
     if (id && *id) json_object_set_new(call, "id", json_string(id));
     if (name && append_string(fn, "name", name)) return -1;
-    if (args && append_string(fn, "arguments", args)) return -1;
+    if ((size_t)at >= ch->n_args) {
+      pq_buf *grown = realloc(ch->args, ((size_t)at + 1) * sizeof *grown);
+      if (!grown) return -1;
+      memset(grown + ch->n_args, 0, ((size_t)at + 1 - ch->n_args) * sizeof *grown);
+      ch->args = grown;
+      ch->n_args = (size_t)at + 1;
+    }
+    if (args && pq_buf_add(&ch->args[at], args, strlen(args))) return -1;
   }
   return 0;
 }
@@ -232,6 +241,14 @@ static json_t *choice_message(oa_choice *ch) {
   return m;
 }
 
+/* Each call's arguments, put together. */
+static void join_arguments(oa_choice *ch) {
+  for (size_t i = 0; i < ch->n_args && i < json_array_size(ch->tool_calls); i++) {
+    json_t *fn = json_object_get(json_array_get(ch->tool_calls, i), "function");
+    json_object_set_new(fn, "arguments", json_stringn(ch->args[i].data ? ch->args[i].data : "", ch->args[i].len));
+  }
+}
+
 /* The answer: text when it is only text that stopped by itself; otherwise
  * the richer object worker/backend.h describes. */
 static void chat_output(oa_call *call, pq_backend_result *out) {
@@ -239,6 +256,7 @@ static void chat_output(oa_call *call, pq_backend_result *out) {
   bool rich = false;
   for (int k = 0; k < MAX_CHOICES; k++) {
     oa_choice *ch = &call->choices[k];
+    join_arguments(ch);
     if (ch->seen) n = k + 1;
     rich |= ch->tool_calls || ch->logprobs || ch->refusal.data || (ch->finish[0] && strcmp(ch->finish, "stop") != 0);
   }
@@ -275,6 +293,8 @@ static void free_choices(oa_call *call) {
     free(call->choices[k].content.data);
     free(call->choices[k].refusal.data);
     json_decref(call->choices[k].tool_calls);
+    for (size_t i = 0; i < call->choices[k].n_args; i++) free(call->choices[k].args[i].data);
+    free(call->choices[k].args);
     json_decref(call->choices[k].logprobs);
   }
 }
@@ -360,11 +380,11 @@ static void perform(oa_ctx *c, oa_call *call, const char *path, json_t *body) {
      * OpenAI door answers that 4xx (an SDK retries a 5xx, and the job would run again) */
     json_t *err = call->text.data ? json_loads(call->text.data, 0, NULL) : NULL;
     const char *ucode = json_string_value(json_object_get(json_object_get(err, "error"), "code"));
-    char head[200];
-    snprintf(head, sizeof head, "the model server refused the job (HTTP %ld%s%.64s): %%s", status, ucode ? ", " : "",
-             ucode ? ucode : "");
+    char said[sizeof out->error_message];
+    snprintf(said, sizeof said, "the model server refused the job (HTTP %ld%s%.64s): %s", status, ucode ? ", " : "",
+             ucode ? ucode : "", upstream_message(call, msg, sizeof msg)); /* the upstream's words are data */
     json_decref(err);
-    fail(out, false, "UPSTREAM_REJECTED", head, upstream_message(call, msg, sizeof msg));
+    fail(out, false, "UPSTREAM_REJECTED", "%s", said);
   } else if (call->streaming && !call->done && !call->finished) {
     fail(out, true, "UPSTREAM_DISCONNECTED", "%s", "the stream ended before the answer did");
   }

@@ -233,6 +233,46 @@ static void a_batch_holds_and_pays_the_batch_price(void **state) {
   pq_job_free(b);
 }
 
+/* Prices m, adds a user with 1000 USD and returns its id in user. */
+static void priced_user(fixture *f, char user[PQ_UUID_LEN + 1]) {
+  pq_price p = {.model = "m", .input_per_mtok = 1000000000, .output_per_mtok = 2000000000};
+  pq_op op = {.kind = PQ_OP_PRICE_SET, .in.price_set.price = &p};
+  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  pq_op_release(&op);
+  pq_user u = {.name = "carol", .password_hash = "x"};
+  op = (pq_op){.kind = PQ_OP_USER_ADD, .in.user_add.user = &u};
+  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  memcpy(user, op.out.user->id, PQ_UUID_LEN + 1);
+  pq_op_release(&op);
+  op = (pq_op){.kind = PQ_OP_CREDIT_GRANT, .in.credit_grant = {.user_id = user, .id = "g", .amount = 1000000000}};
+  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  pq_op_release(&op);
+}
+
+static void a_request_delivered_after_a_cancel_is_charged_once(void **state) {
+  fixture *f = *state;
+  char user[PQ_UUID_LEN + 1];
+  priced_user(f, user);
+  assert_int_equal(submit_batch(f, 2, user), PQ_OK);
+  pq_job *jobs[2];
+  assert_int_equal(lease(f, jobs, 2), 2);
+  pq_op op = {.kind = PQ_OP_CANCEL, .in.cancel.job_id = f->batch};
+  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  pq_op_release(&op);
+  char account[PQ_ACCOUNT_LEN];
+  pq_user_account(account, user);
+  pq_account before;
+  assert_int_equal(pq_coord_account(f->c, account, &before), PQ_OK);
+  assert_int_equal(before.held, 0); /* the batch's hold was settled when it ended */
+  assert_int_equal(complete(f, jobs[0]), PQ_OK); /* it delivered all the same */
+  assert_int_equal(fail_job(f, jobs[1]), PQ_OK);
+  pq_account after;
+  assert_int_equal(pq_coord_account(f->c, account, &after), PQ_OK);
+  assert_int_equal(before.balance - after.balance, 15000); /* its cost at the batch price, once */
+  assert_counts(f, 2, 1, 1);
+  for (int i = 0; i < 2; i++) pq_job_free(jobs[i]);
+}
+
 static void a_failing_statement_queues_none_of_the_batch(void **state) {
   fixture *f = *state;
   pq_store *s = pq_coord_store(f->c);
@@ -269,6 +309,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_batch_past_its_window_expires_and_what_did_not_run_is_cancelled, setup, teardown),
       cmocka_unit_test_setup_teardown(a_cancelled_batch_stops_its_requests_and_keeps_counting, setup, teardown),
       cmocka_unit_test_setup_teardown(a_batch_holds_and_pays_the_batch_price, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_request_delivered_after_a_cancel_is_charged_once, setup, teardown),
       cmocka_unit_test_setup_teardown(a_failing_statement_queues_none_of_the_batch, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
