@@ -213,11 +213,35 @@ static void conn_init_nth(conn *c, intptr_t n) {
   conn_init(c, url);
 }
 
+/* PQBENCH_BATCH=N: submitters send N jobs per POST /v1/jobs/batch, and workers lease N and
+ * report their results in one POST /v1/workers/{id}/results (1: one job per request, as before). */
+static int batch_size(void) {
+  const char *v = getenv("PQBENCH_BATCH");
+  return v && atoi(v) > 1 ? atoi(v) : 1;
+}
+
+static void submit_many(conn *c, int n) {
+  size_t cap = (size_t)n * (strlen(job_body) + 2) + 32, len = 0;
+  char *body = malloc(cap);
+  len += (size_t)snprintf(body, cap, "{\"jobs\":[");
+  for (int i = 0; i < n; i++) len += (size_t)snprintf(body + len, cap - len, "%s%s", i ? "," : "", job_body);
+  snprintf(body + len, cap - len, "]}");
+  char *reply;
+  if (http(c, "POST", "/v1/jobs/batch", body, &reply) != 200) atomic_fetch_add(&g_errors, n);
+  free(body);
+}
+
 static void *drain_submitter(void *arg) {
   conn *c = malloc(sizeof *c);
   conn_init_nth(c, (intptr_t)arg);
-  while (atomic_fetch_sub(&g_to_submit, 1) > 0)
-    if (http(c, "POST", "/v1/jobs", job_body, NULL) != 202) atomic_fetch_add(&g_errors, 1);
+  int batch = batch_size();
+  if (batch > 1) {
+    long left;
+    while ((left = atomic_fetch_sub(&g_to_submit, batch)) > 0) submit_many(c, left < batch ? (int)left : batch);
+  } else {
+    while (atomic_fetch_sub(&g_to_submit, 1) > 0)
+      if (http(c, "POST", "/v1/jobs", job_body, NULL) != 202) atomic_fetch_add(&g_errors, 1);
+  }
   if (c->fd >= 0) close(c->fd);
   free(c);
   return NULL;
@@ -244,6 +268,28 @@ static int lease_and_complete(conn *c, const char *wid, int max, int wait_s, sam
   json_t *resp = json_loads(body, 0, NULL);
   size_t i, done = 0;
   json_t *job;
+  if (max > 1 && batch_size() > 1) { /* every result in one request */
+    json_t *results = json_array();
+    json_array_foreach(json_object_get(resp, "jobs"), i, job)
+      json_array_append_new(results, json_pack("{s:O,s:O,s:s,s:{s:i,s:i}}", "job", json_object_get(job, "id"), "lease",
+                                               json_object_get(json_object_get(job, "lease"), "token"), "output", "ok",
+                                               "usage", "prompt_tokens", 5, "completion_tokens", 1));
+    size_t n = json_array_size(results);
+    if (n) {
+      char rpath[160];
+      snprintf(rpath, sizeof rpath, "/v1/workers/%s/results", wid);
+      json_t *req_body = json_pack("{s:o}", "results", results);
+      char *text = json_dumps(req_body, JSON_COMPACT), *reply;
+      json_decref(req_body);
+      if (http(c, "POST", rpath, text, &reply) == 200) done = n;
+      else atomic_fetch_add(&g_errors, (long)n);
+      free(text);
+    } else {
+      json_decref(results);
+    }
+    json_decref(resp);
+    return (int)done;
+  }
   json_array_foreach(json_object_get(resp, "jobs"), i, job) {
     char cpath[160], creq[512];
     snprintf(cpath, sizeof cpath, "/v1/jobs/%s/complete", json_string_value(json_object_get(job, "id")));
@@ -262,7 +308,7 @@ static void *drain_worker(void *arg) {
   conn_init_nth(c, (intptr_t)arg);
   char wid[64];
   const char *batch = getenv("PQBENCH_LEASE_BATCH"); /* jobs per lease call; 1 by default */
-  int max_jobs = batch && atoi(batch) > 0 ? atoi(batch) : 1;
+  int max_jobs = batch && atoi(batch) > 0 ? atoi(batch) : batch_size();
   if (register_worker(c, wid) == 0)
     while (atomic_load(&g_completed) < g_total) {
       int n = lease_and_complete(c, wid, max_jobs, 1, NULL);

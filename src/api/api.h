@@ -28,6 +28,7 @@ pq_err pq_api_metrics(pq_req *req);
 
 /* jobs, for clients */
 pq_err pq_api_job_submit(pq_req *req);
+pq_err pq_api_job_submit_many(pq_req *req);
 pq_err pq_api_job_get(pq_req *req);
 pq_err pq_api_job_list(pq_req *req);
 pq_err pq_api_job_cancel(pq_req *req);
@@ -99,6 +100,8 @@ pq_err pq_api_worker_register(pq_req *req);
 pq_err pq_api_worker_get(pq_req *req);
 pq_err pq_api_worker_heartbeat(pq_req *req);
 pq_err pq_api_worker_lease(pq_req *req);
+/* Many results (completes and fails) of one worker in one request, each acknowledged on its own. */
+pq_err pq_api_worker_results(pq_req *req);
 
 /* job_json.c: the job's public shape (new reference; NULL on OOM) */
 json_t *pq_api_job_json(const pq_job *job);
@@ -120,6 +123,9 @@ char *pq_api_output_text(const pq_job *job);
 const char *pq_api_end_code(const pq_job *job);
 /* Validates a submit body and builds a job (the caller owns it). */
 pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out);
+/* The same for one job of many in a request: its idempotency key is key
+ * (NULL: none), never the request's Idempotency-Key header. */
+pq_err pq_api_parse_submit_keyed(pq_req *req, json_t *body, const char *key, pq_job **out);
 /* Validates a native job body (borrowed), makes the caller its owner and
  * queues it; resume runs once it is committed (the job in req->op.out.job). */
 pq_err pq_api_submit_for_caller(pq_req *req, json_t *body, pq_handler_fn resume);

@@ -148,7 +148,8 @@ static pq_err build_input(pq_req *req, const pq_job_kind *kind, json_t *src, con
   return PQ_OK;
 }
 
-pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
+/* own_key: the job's idempotency key is key (NULL: none), not the request's header (a job of a batch). */
+static pq_err parse_submit(pq_req *req, json_t *body, bool own_key, const char *own, pq_job **out) {
   static const char *const job_fields[] = {"model", "kind", "input", "priority", "max_attempts", "ttl_s",
                                            "lease_timeout_s", NULL};
   static const char *const common_input[] = {"system", "prompt", "messages", "params", "embeddings", NULL};
@@ -213,11 +214,13 @@ pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) {
   job->lease_timeout_ms = lease_s * 1000;
   if (ttl_s) job->expires_at = pq_now_ms() + ttl_s * 1000;
 
-  const char *key = pq_req_header(req, "Idempotency-Key");
+  const char *key = own_key ? own : pq_req_header(req, "Idempotency-Key");
   if (key) {
     if (!*key || strlen(key) > 255) {
-      e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "header", "Idempotency-Key"),
-                      "the Idempotency-Key header must be 1 to 255 characters");
+      e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST,
+                      own_key ? json_pack("{s:s}", "field", "idempotency_key")
+                              : json_pack("{s:s}", "header", "Idempotency-Key"),
+                      "the idempotency key must be 1 to 255 characters");
       goto out;
     }
     /* the same key with a different body is refused: hash the canonical body */
@@ -243,4 +246,10 @@ out:
   json_decref(input);
   pq_job_free(job);
   return e;
+}
+
+pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out) { return parse_submit(req, body, false, NULL, out); }
+
+pq_err pq_api_parse_submit_keyed(pq_req *req, json_t *body, const char *key, pq_job **out) {
+  return parse_submit(req, body, true, key, out);
 }

@@ -42,6 +42,7 @@ static const pq_route native_routes[] = {
 
     /* clients */
     ROUTE("POST", "/v1/jobs", pq_api_job_submit, JSON | BODY, PQ_ROLE_CLIENT, "jobs.submit"),
+    ROUTE("POST", "/v1/jobs/batch", pq_api_job_submit_many, JSON | BODY, PQ_ROLE_CLIENT, "jobs.submit_many"),
     ROUTE("GET", "/v1/jobs", pq_api_job_list, 0, PQ_ROLE_CLIENT, "jobs.list"),
     ROUTE("GET", "/v1/jobs/{id}", pq_api_job_get, 0, PQ_ROLE_CLIENT, "jobs.get"),
     ROUTE("POST", "/v1/jobs/{id}/cancel", pq_api_job_cancel, JSON, PQ_ROLE_CLIENT, "jobs.cancel"),
@@ -70,6 +71,8 @@ static const pq_route native_routes[] = {
     ROUTE("GET", "/v1/workers/{id}", pq_api_worker_get, 0, PQ_ROLE_WORKER, "workers.get"),
     ROUTE("POST", "/v1/workers/{id}/heartbeat", pq_api_worker_heartbeat, JSON, PQ_ROLE_WORKER,
           "workers.heartbeat"),
+    ROUTE("POST", "/v1/workers/{id}/results", pq_api_worker_results, JSON | BODY | PQ_ROUTE_RESULT, PQ_ROLE_WORKER,
+          "workers.results"),
     ROUTE("POST", "/v1/workers/{id}/lease", pq_api_worker_lease, JSON, PQ_ROLE_WORKER,
           "workers.lease"),
 

@@ -140,6 +140,21 @@ pq_err pq_req_fail(pq_req *req, pq_err err, json_t *details, const char *fmt, ..
 
 static void op_done(pq_op *op) { pq_req_wake(op->ud); }
 
+static void one_of_ops_done(pq_op *op) {
+  pq_req *req = op->ud;
+  if (__atomic_sub_fetch(&req->pending_ops, 1, __ATOMIC_ACQ_REL) == 0) pq_req_wake(req);
+}
+
+void pq_req_run_ops(pq_req *req, pq_op *ops, size_t n, pq_handler_fn resume) {
+  pq_req_park(req, resume); /* before submitting: the last done may come at once */
+  __atomic_store_n(&req->pending_ops, (int)n, __ATOMIC_RELEASE);
+  for (size_t i = 0; i < n; i++) {
+    ops[i].done = one_of_ops_done;
+    ops[i].ud = req;
+    pq_coord_submit(req->coord, &ops[i]);
+  }
+}
+
 void pq_req_run_op(pq_req *req, pq_handler_fn resume) {
   pq_req_park(req, resume); /* before submitting: done may come at once */
   req->op.done = op_done;

@@ -61,6 +61,7 @@ struct pq_req {
   pq_handler_fn resume;
   pq_handler_fn then;    /* an API helper's continuation after its own (api/native/jobs.c: after a submit) */
   int status;
+  int pending_ops;       /* pq_req_run_ops: operations not done yet */
   char *reply;           /* serialized body (malloc'd) */
   const char *reply_type; /* NULL: application/json */
   bool stream_counted;
@@ -107,6 +108,10 @@ void pq_req_wake(pq_req *req);
 
 /* Parks the request on req->op in the coordinator; resume runs when done. */
 void pq_req_run_op(pq_req *req, pq_handler_fn resume);
+/* The same for n operations at once (the request's memory; each with its
+ * own inputs): the writer may commit them together; resume runs once every
+ * one is done, each with its own out.result. */
+void pq_req_run_ops(pq_req *req, pq_op *ops, size_t n, pq_handler_fn resume);
 
 /* Parks until the job changes (key: pq_coord_job_key), req->deadline_ms
  * passes or the server stops; resume runs then. seen_version is the hub

@@ -136,6 +136,95 @@ pq_err pq_api_submit_with_steps(pq_req *req, json_t *body, pq_job **steps, size_
 
 pq_err pq_api_job_submit(pq_req *req) { return pq_api_submit_for_caller(req, req->body, submit_done); }
 
+/* ---- many jobs in one request, each acknowledged or refused on its own ---- */
+
+#define MAX_JOBS_PER_REQUEST 1000
+
+typedef struct {
+  json_t *results; /* one entry per job, in order; refused ones filled at once */
+  pq_op *ops;
+  size_t *slot;    /* ops[i]'s entry in results */
+  size_t n_ops;
+} submit_many;
+
+static json_t *refusal(pq_err e, const char *message, json_t *details) {
+  return json_pack("{s:i,s:{s:s,s:s,s:O,s:b}}", "status", pq_err_http_status(e), "error", "code", pq_err_code(e),
+                   "message", message ? message : pq_err_message(e), "details", details ? details : json_object(),
+                   "retryable", pq_err_retryable(e));
+}
+
+static pq_err many_submitted(pq_req *req) {
+  submit_many *m = req->state;
+  for (size_t i = 0; i < m->n_ops; i++) {
+    pq_op *op = &m->ops[i];
+    json_t *entry;
+    if (op->out.result == PQ_OK)
+      entry = json_pack("{s:i,s:o}", "status", op->out.replayed ? 200 : 202, "job", pq_api_job_json(op->out.job));
+    else
+      entry = refusal(op->out.result, NULL, NULL);
+    json_array_set_new(m->results, m->slot[i], entry);
+    pq_op_release(op);
+  }
+  return pq_req_reply(req, 200, json_pack("{s:O}", "results", m->results));
+}
+
+static void free_many(pq_req *req) {
+  submit_many *m = req->state;
+  json_decref(m->results);
+}
+
+pq_err pq_api_job_submit_many(pq_req *req) {
+  static const char *const fields[] = {"jobs", NULL};
+  json_t *jobs = json_object_get(req->body, "jobs");
+  pq_err e = pq_json_only(req, req->body, "the jobs", fields);
+  if (e != PQ_OK) return e;
+  size_t n = json_is_array(jobs) ? json_array_size(jobs) : 0;
+  if (n == 0 || n > MAX_JOBS_PER_REQUEST)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "jobs"),
+                       "'jobs' must be an array of 1 to %d jobs", MAX_JOBS_PER_REQUEST);
+  if (pq_req_header(req, "Idempotency-Key"))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "header", "Idempotency-Key"),
+                       "give each job its own 'idempotency_key' instead of the header");
+  submit_many *m = pq_req_alloc(req, sizeof *m);
+  if (!m || !(m->ops = pq_req_alloc(req, n * sizeof *m->ops)) || !(m->slot = pq_req_alloc(req, n * sizeof *m->slot)) ||
+      !(m->results = json_array()))
+    return PQ_ERR_NO_MEMORY;
+  req->state = m;
+  req->state_free = free_many;
+  const char *owner = pq_api_owner(req);
+  for (size_t i = 0; i < n; i++) {
+    json_t *body = json_array_get(jobs, i), *copy = json_is_object(body) ? json_copy(body) : NULL;
+    const char *key = json_string_value(json_object_get(body, "idempotency_key"));
+    pq_job *job = NULL;
+    if (!copy) {
+      json_array_append_new(m->results, refusal(PQ_ERR_INVALID_REQUEST, "a job must be an object", NULL));
+      continue;
+    }
+    json_object_del(copy, "idempotency_key");
+    if (json_object_get(body, "idempotency_key") && !key)
+      e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "idempotency_key"),
+                      "'idempotency_key' must be a string");
+    else e = pq_api_parse_submit_keyed(req, copy, key, &job);
+    json_decref(copy);
+    if (e == PQ_OK && !(job->owner = strdup(owner ? owner : ""))) e = PQ_ERR_NO_MEMORY;
+    if (e == PQ_ERR_NO_MEMORY) {
+      pq_job_free(job);
+      return e;
+    }
+    if (e != PQ_OK) { /* this one is refused; the others go on */
+      json_array_append_new(m->results, refusal(e, req->error_message, req->error_details));
+      pq_req_clear_error(req);
+      continue;
+    }
+    json_array_append_new(m->results, json_null());
+    m->slot[m->n_ops] = i;
+    m->ops[m->n_ops++] = (pq_op){.kind = PQ_OP_SUBMIT, .in.submit = {.job = job, .key_id = req->caller.key_id}};
+  }
+  if (m->n_ops == 0) return many_submitted(req);
+  pq_req_run_ops(req, m->ops, m->n_ops, many_submitted);
+  return PQ_OK;
+}
+
 /* ---- read, with ?wait=N ---- */
 
 static pq_err get_again(pq_req *req) {
@@ -261,8 +350,8 @@ pq_err pq_api_job_cancel(pq_req *req) {
   return PQ_OK;
 }
 
-pq_err pq_api_prepare_complete(pq_req *req, const char *job_id, const char *lease, json_t *output, json_t *usage,
-                                const char *signature) {
+static pq_err prepare_complete(pq_req *req, pq_op *op, const char *job_id, const char *lease, json_t *output,
+                               json_t *usage, const char *signature) {
   static const char *const usage_fields[] = {"prompt_tokens", "completion_tokens", "total_tokens", NULL};
   int64_t prompt = 0, completion = 0, total = 0;
   pq_err e;
@@ -283,17 +372,23 @@ pq_err pq_api_prepare_complete(pq_req *req, const char *job_id, const char *leas
   char *copy = text ? pq_req_strndup(req, text, strlen(text)) : NULL;
   free(text);
   if (!copy) return PQ_ERR_NO_MEMORY;
-  req->op.kind = PQ_OP_COMPLETE;
-  req->op.in.complete.job_id = job_id;
-  req->op.in.complete.token = lease;
-  req->op.in.complete.output = copy;
-  req->op.in.complete.prompt_tokens = prompt;
-  req->op.in.complete.completion_tokens = completion;
-  req->op.in.complete.worker_signature = signature;
+  op->kind = PQ_OP_COMPLETE;
+  op->in.complete.job_id = job_id;
+  op->in.complete.token = lease;
+  op->in.complete.output = copy;
+  op->in.complete.prompt_tokens = prompt;
+  op->in.complete.completion_tokens = completion;
+  op->in.complete.worker_signature = signature;
   return PQ_OK;
 }
 
-pq_err pq_api_prepare_fail(pq_req *req, const char *job_id, const char *lease, json_t *error, bool retryable) {
+pq_err pq_api_prepare_complete(pq_req *req, const char *job_id, const char *lease, json_t *output, json_t *usage,
+                                const char *signature) {
+  return prepare_complete(req, &req->op, job_id, lease, output, usage, signature);
+}
+
+static pq_err prepare_fail(pq_req *req, pq_op *op, const char *job_id, const char *lease, json_t *error,
+                           bool retryable) {
   static const char *const error_fields[] = {"code", "message", NULL};
   const char *code = NULL, *message = NULL;
   pq_err e;
@@ -304,12 +399,92 @@ pq_err pq_api_prepare_fail(pq_req *req, const char *job_id, const char *lease, j
       (e = pq_json_string(req, error, "code", true, 64, &code)) ||
       (e = pq_json_string(req, error, "message", false, 4096, &message)))
     return e;
-  req->op.kind = PQ_OP_FAIL;
-  req->op.in.fail.job_id = job_id;
-  req->op.in.fail.token = lease;
-  req->op.in.fail.code = code;
-  req->op.in.fail.message = message;
-  req->op.in.fail.retryable = retryable;
+  op->kind = PQ_OP_FAIL;
+  op->in.fail.job_id = job_id;
+  op->in.fail.token = lease;
+  op->in.fail.code = code;
+  op->in.fail.message = message;
+  op->in.fail.retryable = retryable;
+  return PQ_OK;
+}
+
+pq_err pq_api_prepare_fail(pq_req *req, const char *job_id, const char *lease, json_t *error, bool retryable) {
+  return prepare_fail(req, &req->op, job_id, lease, error, retryable);
+}
+
+/* ---- many results in one request (a worker that leased several jobs) ---- */
+
+static pq_err results_done(pq_req *req) {
+  submit_many *m = req->state;
+  for (size_t i = 0; i < m->n_ops; i++) {
+    pq_op *op = &m->ops[i];
+    const char *id = op->kind == PQ_OP_COMPLETE ? op->in.complete.job_id : op->in.fail.job_id;
+    json_t *entry;
+    if (op->out.result == PQ_OK)
+      entry = json_pack("{s:s,s:i,s:s}", "job", id, "status", 200, "state", pq_job_state_name(op->out.job->state));
+    else if (op->out.result == PQ_ERR_LEASE_MISMATCH || op->out.result == PQ_ERR_NOT_FOUND)
+      entry = refusal(PQ_ERR_LEASE_MISMATCH, "the job is not leased with this token", NULL);
+    else
+      entry = refusal(op->out.result, NULL, NULL);
+    if (entry && !json_object_get(entry, "job")) json_object_set_new(entry, "job", json_string(id));
+    json_array_set_new(m->results, m->slot[i], entry);
+    pq_op_release(op);
+  }
+  return pq_req_reply(req, 200, json_pack("{s:O}", "results", m->results));
+}
+
+pq_err pq_api_worker_results(pq_req *req) {
+  static const char *const fields[] = {"results", NULL};
+  static const char *const result_fields[] = {"job", "lease", "output", "usage", "worker_signature", "error",
+                                              "retryable", NULL};
+  const char *worker = pq_req_param(req, "id");
+  json_t *results = json_object_get(req->body, "results");
+  pq_err e = pq_json_only(req, req->body, "the results", fields);
+  if (e != PQ_OK) return e;
+  if ((e = pq_api_their_worker(req, worker)) == PQ_ERR_NOT_FOUND)
+    return pq_req_fail(req, e, json_pack("{s:s?}", "id", worker), "no worker with id '%s'", worker ? worker : "");
+  if (e != PQ_OK) return e;
+  size_t n = json_is_array(results) ? json_array_size(results) : 0;
+  if (n == 0 || n > MAX_JOBS_PER_REQUEST)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "results"),
+                       "'results' must be an array of 1 to %d results", MAX_JOBS_PER_REQUEST);
+  submit_many *m = pq_req_alloc(req, sizeof *m);
+  if (!m || !(m->ops = pq_req_alloc(req, n * sizeof *m->ops)) || !(m->slot = pq_req_alloc(req, n * sizeof *m->slot)) ||
+      !(m->results = json_array()))
+    return PQ_ERR_NO_MEMORY;
+  req->state = m;
+  req->state_free = free_many;
+  for (size_t i = 0; i < n; i++) {
+    json_t *r = json_array_get(results, i);
+    const char *job = NULL, *lease = NULL, *signature = NULL;
+    bool retryable = false;
+    pq_op *op = &m->ops[m->n_ops];
+    *op = (pq_op){0};
+    if (!json_is_object(r)) e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "a result must be an object");
+    else if ((e = pq_json_only(req, r, "a result", result_fields)) || (e = pq_json_string(req, r, "job", true, 64, &job)) ||
+             (e = pq_json_string(req, r, "lease", true, 256, &lease)) ||
+             (e = pq_json_string(req, r, "worker_signature", false, 128, &signature)) ||
+             (e = pq_json_bool(req, r, "retryable", &retryable))) {
+    } else if (json_object_get(r, "error") && json_object_get(r, "output"))
+      e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "error"),
+                      "a result has an 'output' or an 'error', not both");
+    else if (json_object_get(r, "error"))
+      e = prepare_fail(req, op, job, lease, json_object_get(r, "error"), retryable);
+    else
+      e = prepare_complete(req, op, job, lease, json_object_get(r, "output"), json_object_get(r, "usage"), signature);
+    if (e == PQ_ERR_NO_MEMORY) return e;
+    if (e != PQ_OK) {
+      json_t *entry = refusal(e, req->error_message, req->error_details);
+      if (job) json_object_set_new(entry, "job", json_string(job));
+      json_array_append_new(m->results, entry);
+      pq_req_clear_error(req);
+      continue;
+    }
+    json_array_append_new(m->results, json_null());
+    m->slot[m->n_ops++] = i;
+  }
+  if (m->n_ops == 0) return results_done(req);
+  pq_req_run_ops(req, m->ops, m->n_ops, results_done);
   return PQ_OK;
 }
 

@@ -283,12 +283,8 @@ static int take_line(void *ctx, const char *line, size_t len, size_t no) {
   pq_job *job = NULL;
   pq_err e = native_of(b->req, b->endpoint, body, &native);
   if (e == PQ_OK) json_object_set_new(native, "priority", json_integer(BATCH_PRIORITY));
-  if (e == PQ_OK) e = pq_api_parse_submit(b->req, native, &job);
+  if (e == PQ_OK) e = pq_api_parse_submit_keyed(b->req, native, NULL, &job); /* the batch's key is the batch's */
   json_decref(native);
-  if (e == PQ_OK) { /* the batch's Idempotency-Key is the batch's, not each request's */
-    pq_set_str(&job->idempotency_key, NULL);
-    pq_set_str(&job->request_hash, NULL);
-  }
   if (e == PQ_ERR_NO_MEMORY) {
     b->fatal = e;
     json_decref(v);
