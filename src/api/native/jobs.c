@@ -148,9 +148,9 @@ typedef struct {
 } submit_many;
 
 static json_t *refusal(pq_err e, const char *message, json_t *details) {
-  return json_pack("{s:i,s:{s:s,s:s,s:O,s:b}}", "status", pq_err_http_status(e), "error", "code", pq_err_code(e),
-                   "message", message ? message : pq_err_message(e), "details", details ? details : json_object(),
-                   "retryable", pq_err_retryable(e));
+  return json_pack("{s:i,s:{s:s,s:s,s:o,s:b}}", "status", pq_err_http_status(e), "error", "code", pq_err_code(e),
+                   "message", message ? message : pq_err_message(e), "details",
+                   details ? json_incref(details) : json_object(), "retryable", pq_err_retryable(e));
 }
 
 static pq_err many_submitted(pq_req *req) {
