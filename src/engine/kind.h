@@ -106,6 +106,8 @@ bool pq_kind_model_served(pq_kind_ctx *ctx, const char *model);
 extern const char *const pq_chat_params[];
 extern const char *const pq_chat_basic_params[];
 #define PQ_CHAT_MAX_CHOICES 16
+/* The endpoints whose requests a batch may hold (OpenAI's paths), NULL-terminated. */
+extern const char *const pq_batch_endpoints[];
 
 /* The kind called name, or NULL when none is registered. NULL name: the default. */
 const pq_job_kind *pq_job_kind_find(const char *name);

@@ -153,6 +153,22 @@ static json_t *refusal(pq_err e, const char *message, json_t *details) {
                    details ? json_incref(details) : json_object(), "retryable", pq_err_retryable(e));
 }
 
+static void free_many(pq_req *req) {
+  submit_many *m = req->state;
+  json_decref(m->results);
+}
+
+/* Room for n operations and their results, freed with the request. */
+static submit_many *new_many(pq_req *req, size_t n) {
+  submit_many *m = pq_req_alloc(req, sizeof *m);
+  if (!m || !(m->ops = pq_req_alloc(req, n * sizeof *m->ops)) || !(m->slot = pq_req_alloc(req, n * sizeof *m->slot)) ||
+      !(m->results = json_array()))
+    return NULL;
+  req->state = m;
+  req->state_free = free_many;
+  return m;
+}
+
 static pq_err many_submitted(pq_req *req) {
   submit_many *m = req->state;
   for (size_t i = 0; i < m->n_ops; i++) {
@@ -168,10 +184,6 @@ static pq_err many_submitted(pq_req *req) {
   return pq_req_reply(req, 200, json_pack("{s:O}", "results", m->results));
 }
 
-static void free_many(pq_req *req) {
-  submit_many *m = req->state;
-  json_decref(m->results);
-}
 
 pq_err pq_api_job_submit_many(pq_req *req) {
   static const char *const fields[] = {"jobs", NULL};
@@ -185,12 +197,8 @@ pq_err pq_api_job_submit_many(pq_req *req) {
   if (pq_req_header(req, "Idempotency-Key"))
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "header", "Idempotency-Key"),
                        "give each job its own 'idempotency_key' instead of the header");
-  submit_many *m = pq_req_alloc(req, sizeof *m);
-  if (!m || !(m->ops = pq_req_alloc(req, n * sizeof *m->ops)) || !(m->slot = pq_req_alloc(req, n * sizeof *m->slot)) ||
-      !(m->results = json_array()))
-    return PQ_ERR_NO_MEMORY;
-  req->state = m;
-  req->state_free = free_many;
+  submit_many *m = new_many(req, n);
+  if (!m) return PQ_ERR_NO_MEMORY;
   const char *owner = pq_api_owner(req);
   for (size_t i = 0; i < n; i++) {
     json_t *body = json_array_get(jobs, i), *copy = json_is_object(body) ? json_copy(body) : NULL;
@@ -448,12 +456,8 @@ pq_err pq_api_worker_results(pq_req *req) {
   if (n == 0 || n > MAX_JOBS_PER_REQUEST)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "results"),
                        "'results' must be an array of 1 to %d results", MAX_JOBS_PER_REQUEST);
-  submit_many *m = pq_req_alloc(req, sizeof *m);
-  if (!m || !(m->ops = pq_req_alloc(req, n * sizeof *m->ops)) || !(m->slot = pq_req_alloc(req, n * sizeof *m->slot)) ||
-      !(m->results = json_array()))
-    return PQ_ERR_NO_MEMORY;
-  req->state = m;
-  req->state_free = free_many;
+  submit_many *m = new_many(req, n);
+  if (!m) return PQ_ERR_NO_MEMORY;
   for (size_t i = 0; i < n; i++) {
     json_t *r = json_array_get(results, i);
     const char *job = NULL, *lease = NULL, *signature = NULL;

@@ -162,13 +162,9 @@ pq_err pq__oa_files_list(pq_req *req) {
     else started = strcmp(f->id, after) == 0;
   }
   pq_file_free_array(files, n);
-  bool more = (long)json_array_size(data) > limit;
-  if (more) json_array_remove(data, json_array_size(data) - 1);
-  size_t got = json_array_size(data);
-  return pq_req_reply(req, 200, json_pack("{s:s,s:o,s:b,s:O,s:O}", "object", "list", "data", data, "has_more", more,
-                                          "first_id", got ? json_object_get(json_array_get(data, 0), "id") : json_null(),
-                                          "last_id",
-                                          got ? json_object_get(json_array_get(data, got - 1), "id") : json_null()));
+  e = pq__oa_reply_page(req, data, limit);
+  json_decref(data);
+  return e;
 }
 
 pq_err pq__oa_files_get(pq_req *req) {
@@ -321,8 +317,6 @@ static pq_err batch_created(pq_req *req) {
 
 pq_err pq__oa_batches_create(pq_req *req) {
   static const char *const fields[] = {"input_file_id", "endpoint", "completion_window", "metadata", NULL};
-  static const char *const endpoints[] = {"/v1/chat/completions", "/v1/embeddings", "/v1/responses",
-                                          "/v1/completions", NULL};
   json_t *body = req->body;
   const char *file_id = NULL, *endpoint = NULL, *window = NULL;
   pq_err e;
@@ -331,7 +325,7 @@ pq_err pq__oa_batches_create(pq_req *req) {
       (e = pq_json_string(req, body, "completion_window", true, 16, &window)))
     return e;
   bool known = false;
-  for (int i = 0; endpoints[i]; i++) known |= strcmp(endpoints[i], endpoint) == 0;
+  for (int i = 0; pq_batch_endpoints[i]; i++) known |= strcmp(pq_batch_endpoints[i], endpoint) == 0;
   if (!known)
     return pq__oa_bad_param(req, "endpoint", "invalid_request",
                             "'endpoint' must be /v1/chat/completions, /v1/embeddings, /v1/responses or /v1/completions");
@@ -685,11 +679,7 @@ pq_err pq__oa_batches_list(pq_req *req) {
     else started = strcmp(id, after) == 0;
   }
   pq_job_free_array(jobs, n);
-  bool more = (long)json_array_size(data) > limit;
-  if (more) json_array_remove(data, json_array_size(data) - 1);
-  size_t got = json_array_size(data);
-  return pq_req_reply(req, 200, json_pack("{s:s,s:o,s:b,s:O,s:O}", "object", "list", "data", data, "has_more", more,
-                                          "first_id", got ? json_object_get(json_array_get(data, 0), "id") : json_null(),
-                                          "last_id",
-                                          got ? json_object_get(json_array_get(data, got - 1), "id") : json_null()));
+  e = pq__oa_reply_page(req, data, limit);
+  json_decref(data);
+  return e;
 }

@@ -25,6 +25,10 @@ pq_err pq__oa_model_not_found(pq_req *req, const char *model);
 pq_err pq__oa_job_failed(pq_req *req, const pq_job *job);
 /* OpenAI's usage of a job (new reference); a priced job adds "cost" in USD. */
 json_t *pq__oa_usage(const pq_job *job);
+/* Answers OpenAI's list page {object: list, data, has_more, first_id,
+ * last_id} of data (borrowed), which holds up to limit + 1 entries: one
+ * more than limit says there are more. */
+pq_err pq__oa_reply_page(pq_req *req, json_t *data, long limit);
 /* One `data: {...}` line of a stream (takes obj). 0, or -1. */
 int pq__oa_data_line(pq_event_stream *s, json_t *obj);
 

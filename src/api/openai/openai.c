@@ -107,6 +107,17 @@ pq_err pq__oa_job_failed(pq_req *req, const pq_job *job) {
                      job->error_message ? job->error_message : "no result");
 }
 
+pq_err pq__oa_reply_page(pq_req *req, json_t *data, long limit) {
+  bool more = (long)json_array_size(data) > limit;
+  if (more) json_array_remove(data, json_array_size(data) - 1);
+  size_t got = json_array_size(data);
+  json_t *first = got ? json_object_get(json_array_get(data, 0), "id") : NULL;
+  json_t *last = got ? json_object_get(json_array_get(data, got - 1), "id") : NULL;
+  return pq_req_reply(req, 200, json_pack("{s:s,s:O,s:b,s:O,s:O}", "object", "list", "data", data, "has_more", more,
+                                          "first_id", first ? first : json_null(), "last_id",
+                                          last ? last : json_null()));
+}
+
 int pq__oa_data_line(pq_event_stream *s, json_t *obj) {
   char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
   json_decref(obj);

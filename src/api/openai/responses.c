@@ -701,13 +701,8 @@ pq_err pq__oa_responses_input_items(pq_req *req) {
     if (started) json_array_append(data, it);
     else started = strcmp(json_string_value(json_object_get(it, "id")), after) == 0;
   }
-  bool more = (long)json_array_size(data) > limit;
-  if (more) json_array_remove(data, json_array_size(data) - 1);
-  size_t got = json_array_size(data);
-  e = pq_req_reply(req, 200, json_pack("{s:s,s:o,s:O,s:O,s:b}", "object", "list", "data", data, "first_id",
-                                       got ? json_object_get(json_array_get(data, 0), "id") : json_null(), "last_id",
-                                       got ? json_object_get(json_array_get(data, got - 1), "id") : json_null(),
-                                       "has_more", more));
+  e = pq__oa_reply_page(req, data, limit);
+  json_decref(data);
   json_decref(all);
   json_decref(input);
   pq_job_free(job);

@@ -21,8 +21,8 @@
  * they were queued (each with its error), which count as failed */
 static const char *const fields[] = {"input_file_id", "endpoint", "completion_window", "metadata", "errors",
                                      "custom_ids", "rejected", NULL};
-static const char *const endpoints[] = {"/v1/chat/completions", "/v1/embeddings", "/v1/responses",
-                                        "/v1/completions", NULL};
+const char *const pq_batch_endpoints[] = {"/v1/chat/completions", "/v1/embeddings", "/v1/responses",
+                                          "/v1/completions", NULL};
 
 static pq_err batch_validate(json_t *input, pq_jerr *why) {
   const char *file = NULL, *endpoint = NULL, *window = NULL;
@@ -32,7 +32,7 @@ static pq_err batch_validate(json_t *input, pq_jerr *why) {
       (e = pq_jcheck_string(why, input, "completion_window", true, 16, &window)))
     return e;
   bool known = false;
-  for (int i = 0; endpoints[i]; i++) known |= strcmp(endpoints[i], endpoint) == 0;
+  for (int i = 0; pq_batch_endpoints[i]; i++) known |= strcmp(pq_batch_endpoints[i], endpoint) == 0;
   if (!known)
     return pq_jerr_set(why, json_pack("{s:s}", "field", "endpoint"),
                        "'endpoint' must be /v1/chat/completions, /v1/embeddings, /v1/responses or /v1/completions");

@@ -36,10 +36,7 @@ static int setup(void **state) {
                          .retry_backoff_ms = 100, .retry_backoff_max_ms = 100, .lease_timeout_ms = 60000,
                          .worker_timeout_ms = 48LL * 3600000, .batch_discount_percent = 50};
   if (pq_coord_open(&cfg, &f->c) != PQ_OK) return -1;
-  pq_worker w = {.name = "w", .models = "[\"m\"]", .capabilities = "{}"};
-  pq_op op = {.kind = PQ_OP_REGISTER, .in.reg.worker = &w};
-  if (pq_coord_call(f->c, &op) != PQ_OK) return -1;
-  memcpy(f->worker, w.id, sizeof f->worker);
+  if (pq_test_register_worker(f->c, f->worker) != 0) return -1;
   *state = f;
   return 0;
 }
@@ -102,15 +99,9 @@ static void assert_counts(fixture *f, int total, int completed, int failed) {
 }
 
 static size_t lease(fixture *f, pq_job **out, size_t max) {
-  pq_op op = {.kind = PQ_OP_LEASE, .in.lease = {.worker_id = f->worker, .max_jobs = (int)max}};
-  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
-  size_t n = op.out.n_jobs;
-  for (size_t i = 0; i < n; i++) out[i] = op.out.jobs[i];
-  free(op.out.jobs);
-  op.out.jobs = NULL;
-  op.out.n_jobs = 0;
-  pq_op_release(&op);
-  return n;
+  int n = pq_test_lease(f->c, f->worker, out, max);
+  assert_true(n >= 0);
+  return (size_t)n;
 }
 
 static pq_err complete(fixture *f, pq_job *job) {

@@ -18,3 +18,18 @@ int pq_test_register_worker(pq_coord *c, char id[PQ_UUID_LEN + 1]) {
   memcpy(id, w.id, PQ_UUID_LEN + 1);
   return 0;
 }
+
+int pq_test_lease(pq_coord *c, const char *worker, pq_job **out, size_t max) {
+  pq_op op = {.kind = PQ_OP_LEASE, .in.lease = {.worker_id = worker, .max_jobs = (int)max}};
+  if (pq_coord_call(c, &op) != PQ_OK) {
+    pq_op_release(&op);
+    return -1;
+  }
+  size_t n = op.out.n_jobs;
+  for (size_t i = 0; i < n; i++) out[i] = op.out.jobs[i];
+  free(op.out.jobs);
+  op.out.jobs = NULL;
+  op.out.n_jobs = 0;
+  pq_op_release(&op);
+  return (int)n;
+}

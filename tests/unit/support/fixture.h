@@ -10,5 +10,8 @@
 int pq_test_remove_dir(const char *dir);
 /* Registers a worker "w" serving model "m" on c; its id into id. 0, or -1. */
 int pq_test_register_worker(pq_coord *c, char id[PQ_UUID_LEN + 1]);
+/* Leases up to max jobs for worker now (no waiting) into out (the caller
+ * frees each job); how many. -1 when the lease fails. */
+int pq_test_lease(pq_coord *c, const char *worker, pq_job **out, size_t max);
 
 #endif
