@@ -10,8 +10,9 @@ import subprocess
 import pytest
 import requests
 
-from conftest import BIN, PATIENCE, ScriptedServer, Server, wait_until
+from conftest import BIN, PATIENCE, Server, wait_until
 from test_identity import Tenants
+from test_openai_backend import upstream, upstream_requests  # noqa: F401 (a fixture)
 
 WEATHER = [{"type": "function", "name": "get_weather", "description": "the weather in a city",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
@@ -44,15 +45,6 @@ def workers(tmpdir_path):
     w.stop_all()
 
 
-@pytest.fixture
-def upstream(tmpdir_path):
-    scripted = ScriptedServer(tmpdir_path, "fake_upstream")
-    yield scripted.url
-    scripted.stop()
-
-
-def upstream_requests(upstream):
-    return requests.get(upstream + "/_requests", timeout=10).json()
 
 
 def smart(workers, server, upstream, key=None):

@@ -434,16 +434,22 @@ static pq_err submit(pq_req *req, chat_state *st, json_t *native, const char *mo
   return e;
 }
 
-pq_err pq__oa_chat(pq_req *req) {
+static pq_err completion_to_native(pq_req *req, json_t *body, const char *model, chat_state *st, json_t **out);
+
+/* A chat completion, or (legacy) a text completion: queued, then answered or streamed. */
+static pq_err answer(pq_req *req, bool legacy) {
   const char *model = NULL;
   pq_err e = pq_json_string(req, req->body, "model", true, 128, &model);
   if (e != PQ_OK) return e;
   chat_state *st = new_state(req, model);
   if (!st) return PQ_ERR_NO_MEMORY;
   json_t *native = NULL;
-  if ((e = chat_to_native(req, req->body, model, &native, st))) return e;
-  return submit(req, st, native, model);
+  e = legacy ? completion_to_native(req, req->body, model, st, &native)
+             : chat_to_native(req, req->body, model, &native, st);
+  return e != PQ_OK ? e : submit(req, st, native, model);
 }
+
+pq_err pq__oa_chat(pq_req *req) { return answer(req, false); }
 
 /* ---- legacy completions ---- */
 
@@ -498,16 +504,7 @@ static pq_err completion_to_native(pq_req *req, json_t *body, const char *model,
   return *out ? PQ_OK : PQ_ERR_NO_MEMORY;
 }
 
-pq_err pq__oa_completions(pq_req *req) {
-  const char *model = NULL;
-  pq_err e = pq_json_string(req, req->body, "model", true, 128, &model);
-  if (e != PQ_OK) return e;
-  chat_state *st = new_state(req, model);
-  if (!st) return PQ_ERR_NO_MEMORY;
-  json_t *native = NULL;
-  if ((e = completion_to_native(req, req->body, model, st, &native))) return e;
-  return submit(req, st, native, model);
-}
+pq_err pq__oa_completions(pq_req *req) { return answer(req, true); }
 
 /* ---- a batch's requests ---- */
 
