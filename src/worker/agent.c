@@ -33,6 +33,13 @@ struct agent {
   int64_t heartbeat_ms;
   json_t *models;
   slot *slots;
+  /* Results go out together: a slot that finishes adds its result here and,
+   * when no other slot is posting, posts every waiting result in one request
+   * (group reporting, as the writer commits), then goes on with its next
+   * job. Guarded by mu; the jobs here and in flight are still claimed in
+   * heartbeats until the coordinator has taken them. */
+  json_t *outbox, *posting;
+  bool reporting;
   bool signs;
   pq_receipt_key key;
   char public_key[64];
@@ -144,6 +151,79 @@ static void report(pq_client *c, const char *path, json_t *body) {
            REPORT_PATIENCE_MS / 60000);
 }
 
+/* Posts results together (POST /v1/workers/{id}/results) until the
+ * coordinator takes them, as report() does for one; each result's own refusal
+ * is logged. A coordinator that does not know the route or this worker (404)
+ * gets them one by one. */
+static void report_many(agent *a, pq_client *c, json_t *batch) {
+  char id[PQ_UUID_LEN + 1], path[128];
+  current_id(a, id);
+  snprintf(path, sizeof path, "/v1/workers/%s/results", id);
+  json_t *results = json_array();
+  size_t i;
+  json_t *r;
+  json_array_foreach(batch, i, r) json_array_append(results, json_object_get(r, "entry"));
+  json_t *body = json_pack("{s:o}", "results", results);
+  int64_t delay = 100, started = pq_mono_ms();
+  for (int tries = 1;; tries++) {
+    long status;
+    json_t *resp = NULL;
+    pq_err e = pq_client_call(c, "POST", path, body, 30000, &status, &resp);
+    if (e == PQ_OK && status == 200) {
+      json_array_foreach(json_object_get(resp, "results"), i, r)
+        if (json_integer_value(json_object_get(r, "status")) >= 400)
+          pq_warn("worker: the result of job %s was refused (%lld): %s", json_string_value(json_object_get(r, "job")),
+                  (long long)json_integer_value(json_object_get(r, "status")),
+                  json_string_value(json_object_get(json_object_get(r, "error"), "message")));
+      json_decref(resp);
+      break;
+    }
+    json_decref(resp);
+    bool again = e != PQ_OK || status >= 500 || status == 429 || status == 408;
+    if (!again) { /* this coordinator takes them one at a time */
+      json_array_foreach(batch, i, r)
+        report(c, json_string_value(json_object_get(r, "path")), json_object_get(r, "body"));
+      break;
+    }
+    int64_t wait = pq_client_retry_after(c) > 0 ? pq_client_retry_after(c) * 1000 : delay;
+    if (tries == 1 || tries % 10 == 0)
+      pq_warn("worker: %zu results not taken yet (%s), trying again in %lld ms", json_array_size(batch),
+              e != PQ_OK ? "coordinator unreachable" : status == 429 ? "rate limited" : "server busy", (long long)wait);
+    if (pq_mono_ms() - started + wait > REPORT_PATIENCE_MS) {
+      pq_error("worker: gave up reporting %zu results after %d minutes; the jobs go to other workers",
+               json_array_size(batch), REPORT_PATIENCE_MS / 60000);
+      break;
+    }
+    pause_ms(wait);
+    delay = next_backoff(delay);
+  }
+  json_decref(body);
+}
+
+/* Adds a result ({entry, path, body}; taken) to the outbox, and posts it
+ * with every other waiting one unless another slot is posting already. */
+static void deliver(agent *a, pq_client *c, json_t *result) {
+  pthread_mutex_lock(&a->mu);
+  json_array_append_new(a->outbox, result);
+  if (a->reporting) {
+    pthread_mutex_unlock(&a->mu);
+    return;
+  }
+  a->reporting = true;
+  while (json_array_size(a->outbox)) {
+    json_t *batch = a->outbox;
+    a->outbox = json_array();
+    a->posting = batch;
+    pthread_mutex_unlock(&a->mu);
+    report_many(a, c, batch);
+    pthread_mutex_lock(&a->mu);
+    a->posting = NULL;
+    json_decref(batch);
+  }
+  a->reporting = false;
+  pthread_mutex_unlock(&a->mu);
+}
+
 /* Streaming: tokens are batched and posted every STREAM_BATCH_MS. */
 #define STREAM_BATCH_MS 50
 
@@ -234,9 +314,11 @@ static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
       free(out_text);
     }
   }
-  report(c, path, body);
+  /* the same result as the results route takes it */
+  json_t *entry = json_deep_copy(body);
+  json_object_set_new(entry, "job", json_string(id));
   pq_info("worker: job %s %s%s", id, r.failed ? "failed" : "done", s->cancel ? " (cancelled)" : "");
-  json_decref(body);
+  deliver(a, c, json_pack("{s:o,s:s,s:o}", "entry", entry, "path", path, "body", body));
   pq_backend_result_clear(&r);
   pthread_mutex_lock(&a->mu);
   s->job_id[0] = '\0';
@@ -311,6 +393,12 @@ static void heartbeat_loop(agent *a) {
     pthread_mutex_lock(&a->mu);
     for (int k = 0; k < a->cfg->concurrency; k++)
       if (a->slots[k].job_id[0]) json_array_append_new(held, json_string(a->slots[k].job_id));
+    json_t *waiting[] = {a->outbox, a->posting}; /* results the coordinator has not taken yet */
+    for (int w = 0; w < 2; w++) {
+      size_t i;
+      json_t *r;
+      json_array_foreach(waiting[w], i, r) json_array_append(held, json_object_get(json_object_get(r, "entry"), "job"));
+    }
     pthread_mutex_unlock(&a->mu);
     json_t *body = json_pack("{s:o}", "jobs", held);
     long status;
@@ -353,6 +441,7 @@ int pq_agent_run(const pq_agent_config *cfg, volatile sig_atomic_t *stop) {
   int result = 1;
   int started = 0;
   pthread_mutex_init(&a.mu, NULL);
+  a.outbox = json_array();
   if (!(a.backend = pq_backend_find(cfg->backend))) {
     pq_error("worker: unknown backend '%s' (available: echo, openai)", cfg->backend);
     goto out;
@@ -399,6 +488,7 @@ out:
   free(a.slots);
   json_decref(a.models);
   if (a.backend && a.backend_ctx) a.backend->destroy(a.backend_ctx);
+  json_decref(a.outbox); /* empty: every slot delivered before it ended */
   pthread_mutex_destroy(&a.mu);
   if (result == 0) pq_info("worker: stopped");
   return result;
