@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "http/server_internal.h"
 #include <microhttpd.h>
 #include <poll.h>
@@ -102,18 +103,15 @@ pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char
  * be a JSON string. */
 static void utf8_scrub(char *s) {
   unsigned char *p = (unsigned char *)s;
-  while (*p) {
-    int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2 : (*p & 0xF0) == 0xE0 ? 3
-            : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
-    bool ok = n > 0;
-    for (int i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
-    if (ok && n == 3) ok = !(p[0] == 0xE0 && p[1] < 0xA0) && !(p[0] == 0xED && p[1] >= 0xA0);
-    if (ok && n == 4) ok = !(p[0] == 0xF0 && p[1] < 0x90) && !(p[0] == 0xF4 && p[1] >= 0x90);
-    if (!ok) {
-      *p++ = '?';
-      continue;
+  size_t left = strlen(s);
+  while (left) {
+    size_t n = pq_utf8_sequence(p, left);
+    if (!n) {
+      *p = '?';
+      n = 1;
     }
     p += n;
+    left -= n;
   }
 }
 

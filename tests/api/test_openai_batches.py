@@ -27,7 +27,8 @@ def line(custom_id, content, model="e", url="/v1/chat/completions", **extra):
 
 
 def upload(server, text, headers=None, purpose="batch", name="requests.jsonl"):
-    return requests.post(server.url + "/v1/files", files={"file": (name, text.encode())}, data={"purpose": purpose},
+    data = text if isinstance(text, bytes) else text.encode()
+    return requests.post(server.url + "/v1/files", files={"file": (name, data)}, data={"purpose": purpose},
                          headers=headers or {}, timeout=PATIENCE)
 
 
@@ -118,6 +119,8 @@ def test_a_file_that_does_not_validate(server, workers):
     openai_error(upload(server, line("a", "x") + "\n{not json\n"), 400, "invalid_file_format", "file")
     openai_error(upload(server, line("a", "x"), purpose="fine-tune"), 400, "invalid_request", "purpose")
     openai_error(upload(server, "\xff\xfe", name="x.jsonl"), 400)
+    for bad in (b'{"custom_id": "\xc0\xaf"}', b'{"custom_id": "\xed\xa0\x80"}', b'{"custom_id": "a\x00"}'):
+        openai_error(upload(server, bad), 400, "invalid_file_format", "file")  # overlong, surrogate, NUL
     r = requests.post(server.url + "/v1/files", data={"purpose": "batch"}, timeout=30)
     openai_error(r, 415)
     # lines that break the batch's rules fail the batch as a whole, with OpenAI's errors

@@ -13,6 +13,7 @@
 #include "api/openai/internal.h"
 #include "base/clock.h"
 #include "base/ids.h"
+#include "base/utf8.h"
 #include "http/json_in.h"
 #include "http/multipart.h"
 
@@ -51,15 +52,10 @@ static pq_err their_file(pq_req *req, const char *id, bool content, const char *
   return e;
 }
 
+/* Well-formed UTF-8 without NUL: what a store's text column holds. */
 static bool utf8_text(const char *s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    unsigned char c = (unsigned char)s[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (c == 0 || len == 0 || i + len > n) return false;
-    for (size_t k = 1; k < len; k++)
-      if (((unsigned char)s[i + k] >> 6) != 0x2) return false;
-    i += len;
-  }
+  for (size_t i = 0, len; i < n; i += len)
+    if (s[i] == '\0' || !(len = pq_utf8_sequence((const unsigned char *)s + i, n - i))) return false;
   return true;
 }
 
