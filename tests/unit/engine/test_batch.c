@@ -28,14 +28,9 @@ typedef struct {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/pqbatch-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->url, sizeof f->url, "fault+sqlite://%s/b.db", f->dir);
-  pq_manual_clock_init(&f->clock, pq_now_ms());
-  pq_coord_config cfg = {.store_url = f->url, .clock = &f->clock.clock, .max_attempts = 3,
-                         .retry_backoff_ms = 100, .retry_backoff_max_ms = 100, .lease_timeout_ms = 60000,
-                         .worker_timeout_ms = 48LL * 3600000, .batch_discount_percent = 50};
-  if (pq_coord_open(&cfg, &f->c) != PQ_OK) return -1;
+  pq_coord_config cfg = {.max_attempts = 3, .retry_backoff_ms = 100, .retry_backoff_max_ms = 100,
+                         .lease_timeout_ms = 60000, .worker_timeout_ms = 48LL * 3600000, .batch_discount_percent = 50};
+  if (pq_test_open_engine(f->dir, f->url, "fault+sqlite", &f->clock, &cfg, &f->c) != 0) return -1;
   if (pq_test_register_worker(f->c, f->worker) != 0) return -1;
   *state = f;
   return 0;
@@ -43,8 +38,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  pq_coord_close(f->c);
-  int rc = pq_test_remove_dir(f->dir);
+  int rc = pq_test_close_engine(f->c, f->dir);
   free(f);
   return rc;
 }
@@ -196,12 +190,8 @@ static void a_batch_holds_and_pays_the_batch_price(void **state) {
   pq_op op = {.kind = PQ_OP_PRICE_SET, .in.price_set.price = &p};
   assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
   pq_op_release(&op);
-  pq_user u = {.name = "bob", .password_hash = "x"};
-  op = (pq_op){.kind = PQ_OP_USER_ADD, .in.user_add.user = &u};
-  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
   char user[PQ_UUID_LEN + 1];
-  memcpy(user, op.out.user->id, sizeof user);
-  pq_op_release(&op);
+  assert_int_equal(pq_test_add_user(f->c, "bob", user), 0);
   op = (pq_op){.kind = PQ_OP_CREDIT_GRANT, .in.credit_grant = {.user_id = user, .id = "g", .amount = 1000000000}};
   assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
   pq_op_release(&op);
@@ -230,11 +220,7 @@ static void priced_user(fixture *f, char user[PQ_UUID_LEN + 1]) {
   pq_op op = {.kind = PQ_OP_PRICE_SET, .in.price_set.price = &p};
   assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
   pq_op_release(&op);
-  pq_user u = {.name = "carol", .password_hash = "x"};
-  op = (pq_op){.kind = PQ_OP_USER_ADD, .in.user_add.user = &u};
-  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
-  memcpy(user, op.out.user->id, PQ_UUID_LEN + 1);
-  pq_op_release(&op);
+  assert_int_equal(pq_test_add_user(f->c, "carol", user), 0);
   op = (pq_op){.kind = PQ_OP_CREDIT_GRANT, .in.credit_grant = {.user_id = user, .id = "g", .amount = 1000000000}};
   assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
   pq_op_release(&op);

@@ -28,17 +28,13 @@ typedef struct {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/pqcouncil-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->url, sizeof f->url, "fault+sqlite://%s/c.db", f->dir);
-  pq_manual_clock_init(&f->clock, pq_now_ms());
-  pq_coord_config cfg = {.store_url = f->url, .clock = &f->clock.clock, .max_attempts = 3,
-                         .retry_backoff_ms = 100, .retry_backoff_max_ms = 100, .lease_timeout_ms = 60000,
-                         .worker_timeout_ms = 3600000};
+  pq_coord_config cfg = {.max_attempts = 3, .retry_backoff_ms = 100, .retry_backoff_max_ms = 100,
+                         .lease_timeout_ms = 60000, .worker_timeout_ms = 3600000};
   static const char *const members[] = {"a", "b", "c"}, *const synth[] = {"s", "t"};
   pq_council_defaults d = {.members = members, .n_members = 3, .synthesizers = synth, .n_synthesizers = 2,
                            .member_timeout_ms = 5000, .max_tokens = 64, .context_tokens = 100};
-  if (pq_council_configure(&d) != 0 || pq_coord_open(&cfg, &f->c) != PQ_OK) return -1;
+  if (pq_council_configure(&d) != 0 || pq_test_open_engine(f->dir, f->url, "fault+sqlite", &f->clock, &cfg, &f->c))
+    return -1;
   pq_worker w = {.name = "w", .models = "[\"a\",\"b\",\"c\",\"s\",\"t\",\"e\"]", .capabilities = "{}"};
   pq_op op = {.kind = PQ_OP_REGISTER, .in.reg.worker = &w};
   if (pq_coord_call(f->c, &op) != PQ_OK) return -1;
@@ -49,8 +45,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  pq_coord_close(f->c);
-  int rc = pq_test_remove_dir(f->dir);
+  int rc = pq_test_close_engine(f->c, f->dir);
   free(f);
   return rc;
 }

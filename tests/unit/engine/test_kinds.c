@@ -48,7 +48,7 @@ static const pq_job_kind toy = {
 /* ---- fixture ---- */
 
 typedef struct {
-  char dir[64], url[160];
+  char dir[64], url[180];
   pq_manual_clock clock;
   pq_coord *c;
   char worker[PQ_UUID_LEN + 1];
@@ -56,12 +56,8 @@ typedef struct {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/pqkinds-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->url, sizeof f->url, "sqlite://%s/k.db", f->dir);
-  pq_manual_clock_init(&f->clock, pq_now_ms());
-  pq_coord_config cfg = {.store_url = f->url, .clock = &f->clock.clock, .max_attempts = 1};
-  if (pq_coord_open(&cfg, &f->c) != PQ_OK) return -1;
+  pq_coord_config cfg = {.max_attempts = 1};
+  if (pq_test_open_engine(f->dir, f->url, "sqlite", &f->clock, &cfg, &f->c)) return -1;
   if (pq_test_register_worker(f->c, f->worker) != 0) return -1;
   endings = 0;
   hook_fails = false;
@@ -71,8 +67,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  pq_coord_close(f->c);
-  int rc = pq_test_remove_dir(f->dir);
+  int rc = pq_test_close_engine(f->c, f->dir);
   free(f);
   return rc;
 }

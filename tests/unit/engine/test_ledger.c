@@ -36,23 +36,16 @@ static void call(fixture *f, pq_op *op, pq_err expect) {
 
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
-  snprintf(f->dir, sizeof f->dir, "/tmp/pqledger-XXXXXX");
-  if (!mkdtemp(f->dir)) return -1;
-  snprintf(f->url, sizeof f->url, "sqlite://%s/l.db", f->dir);
-  pq_manual_clock_init(&f->clock, pq_now_ms());
   /* the fixture's worker has no owner (it earns nothing); a test registers an owned one to see shares */
-  pq_coord_config cfg = {.store_url = f->url, .clock = &f->clock.clock, .max_attempts = 2, .retry_backoff_ms = 10,
-                         .retry_backoff_max_ms = 10, .lease_timeout_ms = 1000, .worker_timeout_ms = 3600000,
-                         .worker_share_percent = 50};
-  if (pq_coord_open(&cfg, &f->c) != PQ_OK || pq_test_register_worker(f->c, f->worker) != 0) return -1;
+  pq_coord_config cfg = {.max_attempts = 2, .retry_backoff_ms = 10, .retry_backoff_max_ms = 10,
+                         .lease_timeout_ms = 1000, .worker_timeout_ms = 3600000, .worker_share_percent = 50};
+  if (pq_test_open_engine(f->dir, f->url, "sqlite", &f->clock, &cfg, &f->c) ||
+      pq_test_register_worker(f->c, f->worker) != 0)
+    return -1;
   for (int i = 0; i < USERS; i++) {
     char name[16];
     snprintf(name, sizeof name, "u%d", i);
-    pq_user u = {.name = name, .password_hash = "x"};
-    pq_op op = {.kind = PQ_OP_USER_ADD, .in.user_add.user = &u};
-    if (pq_coord_call(f->c, &op) != PQ_OK) return -1;
-    memcpy(f->users[i], op.out.user->id, PQ_UUID_LEN + 1);
-    pq_op_release(&op);
+    if (pq_test_add_user(f->c, name, f->users[i])) return -1;
   }
   /* 1 USD per million tokens in, 2 out; the operator pays half */
   pq_price p = {.model = "m", .input_per_mtok = 1000000, .output_per_mtok = 2000000, .cost_input_per_mtok = 500000,
@@ -65,8 +58,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  pq_coord_close(f->c);
-  int rc = pq_test_remove_dir(f->dir);
+  int rc = pq_test_close_engine(f->c, f->dir);
   free(f);
   return rc;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int pq_test_remove_dir(const char *dir) {
   char cmd[300];
@@ -32,4 +33,29 @@ int pq_test_lease(pq_coord *c, const char *worker, pq_job **out, size_t max) {
   op.out.n_jobs = 0;
   pq_op_release(&op);
   return (int)n;
+}
+
+int pq_test_open_engine(char dir[64], char url[180], const char *scheme, pq_manual_clock *clock, pq_coord_config *cfg,
+                        pq_coord **c) {
+  snprintf(dir, 64, "/tmp/pqengine-XXXXXX");
+  if (!mkdtemp(dir)) return -1;
+  snprintf(url, 180, "%s://%s/e.db", scheme, dir);
+  pq_manual_clock_init(clock, pq_now_ms());
+  cfg->store_url = url;
+  cfg->clock = &clock->clock;
+  return pq_coord_open(cfg, c) == PQ_OK ? 0 : -1;
+}
+
+int pq_test_close_engine(pq_coord *c, const char *dir) {
+  pq_coord_close(c);
+  return pq_test_remove_dir(dir);
+}
+
+int pq_test_add_user(pq_coord *c, const char *name, char id[PQ_UUID_LEN + 1]) {
+  pq_user u = {.name = (char *)name, .password_hash = "x"};
+  pq_op op = {.kind = PQ_OP_USER_ADD, .in.user_add.user = &u};
+  int rc = pq_coord_call(c, &op) == PQ_OK && op.out.user ? 0 : -1;
+  if (rc == 0) memcpy(id, op.out.user->id, PQ_UUID_LEN + 1);
+  pq_op_release(&op);
+  return rc;
 }

@@ -4,12 +4,23 @@
 #define PQ_TEST_FIXTURE_H
 
 #include "base/ids.h"
+#include "base/clock.h"
 #include "engine/coord.h"
 
 /* Removes a test's scratch folder and all in it: 0, or -1. */
 int pq_test_remove_dir(const char *dir);
 /* Registers a worker "w" serving model "m" on c; its id into id. 0, or -1. */
 int pq_test_register_worker(pq_coord *c, char id[PQ_UUID_LEN + 1]);
+/* A coordinator on a store of its own: makes the scratch folder dir (64
+ * bytes) and the store URL url (180 bytes; scheme "sqlite" or
+ * "fault+sqlite"), starts clock at now, and opens *c with cfg (its store_url
+ * and clock are set here). 0, or -1. */
+int pq_test_open_engine(char dir[64], char url[180], const char *scheme, pq_manual_clock *clock, pq_coord_config *cfg,
+                        pq_coord **c);
+/* Closes it and removes its folder: 0, or -1. */
+int pq_test_close_engine(pq_coord *c, const char *dir);
+/* Adds a user name (a password hash of "x"); its id into id. 0, or -1. */
+int pq_test_add_user(pq_coord *c, const char *name, char id[PQ_UUID_LEN + 1]);
 /* Leases up to max jobs for worker now (no waiting) into out (the caller
  * frees each job); how many. -1 when the lease fails. */
 int pq_test_lease(pq_coord *c, const char *worker, pq_job **out, size_t max);
