@@ -138,10 +138,15 @@ struct pq_op {
     } heartbeat;
     struct { const char *job_id, *token; } release;
     struct { pq_worker *worker; } reg; /* borrowed; id and times are filled in */
+    /* first_seq 0: a worker's post, fenced by token. first_seq > 0: the
+     * relay's background write of entries it numbered (relay.c), to
+     * (job_number, attempt), fenced by nothing and published to nobody */
     struct {
       const char *job_id, *token;
       const char *const *data; /* JSON texts, one event each */
       size_t n;
+      int64_t job_number, first_seq;
+      int attempt;
     } append;
     /* user: borrowed; id and created_at are filled in when empty. if_absent:
      * a user of that name already there is no error (out.user is it). */
@@ -301,6 +306,20 @@ pq_err pq_coord_ledger_sums(pq_coord *c, int64_t from, int64_t to,
                             void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx);
 pq_err pq_coord_job_report(pq_coord *c, int64_t from, int64_t to, pq_report_by by,
                            void (*fn)(void *ctx, const pq_report_row *row), void *ctx);
+
+/* The relay (relay.c; a store no other coordinator shares): a chunk post for
+ * a job whose earlier post went through the writer is answered from memory:
+ * entries numbered, subscribers woken, the write queued behind. Returns
+ * PQ_ERR_NOT_FOUND when the relay cannot answer (not relayed here, another
+ * token): submit PQ_OP_APPEND instead, which decides from the store. */
+pq_err pq_coord_relay_append(pq_coord *c, const char *job_id, const char *token, const char *const *data,
+                             size_t n, int64_t *last_seq, bool *cancel_requested);
+/* Entries of the attempt after seq `after` (at most limit; none when nothing is
+ * newer), from memory. PQ_ERR_NOT_FOUND: the job is not relayed in this
+ * attempt, has ended, or memory no longer holds the next one: read the store.
+ * *out is the caller's (pq_job_events_free). */
+pq_err pq_coord_relay_read(pq_coord *c, const char *job_id, int attempt, int64_t after, size_t limit,
+                           pq_job_event **out, size_t *n);
 
 /* Waiting for a job to change: the hub, and the key a job's changes are
  * published under. */

@@ -9,6 +9,7 @@
 
 #include "engine/coord.h"
 #include "engine/kind.h"
+#include "engine/relay.h"
 #include "engine/sched.h"
 
 #define PQ__KEY_LEASE 0 /* hub key under which waiting leases park */
@@ -36,6 +37,7 @@ struct pq_coord {
   const pq_store_ops *ops; /* store->ops */
   pq_hub *hub;
   pq_sched *sched; /* writer thread only; NULL: leases are picked by the store */
+  pq__relay *relay; /* NULL when other coordinators may share the store */
   pq_conn *wconn;  /* writer thread only */
   pthread_t writer;
   bool writer_started;
@@ -71,6 +73,8 @@ struct pq__batch {
   char **ready_models; /* models that got ready work (for leases picked by the store) */
   size_t n_ready_models;
   bool all_ready;       /* without an index, after a reaper pass: any model may have work due */
+  pq__relay_install_t *installs; /* jobs the relay learns after commit */
+  size_t n_installs, cap_installs;
 };
 typedef struct pq__batch pq__batch;
 

@@ -22,6 +22,27 @@ int pq__publish(pq__batch *b, const char *job_id) {
     b->cap_published = cap;
   }
   memcpy(b->published[b->n_published++], job_id, PQ_UUID_LEN + 1);
+  for (size_t i = 0; i < b->n_installs; i++) /* changed after its post: the relay must not know the old lease */
+    if (strcmp(b->installs[i].id, job_id) == 0) b->installs[i].cancelled = true;
+  return 0;
+}
+
+/* A post went through: the relay answers the job's next posts (after commit). */
+static int relay_learns(pq__batch *b, const pq_job *job, int64_t last_seq) {
+  if (!b->c->relay || job->parent_id) return 0; /* a council's child: the parent follows each post */
+  if (b->n_installs == b->cap_installs) {
+    size_t cap = b->cap_installs ? b->cap_installs * 2 : 8;
+    void *grown = realloc(b->installs, cap * sizeof *b->installs);
+    if (!grown) return -1;
+    b->installs = grown;
+    b->cap_installs = cap;
+  }
+  pq__relay_install_t *in = &b->installs[b->n_installs];
+  *in = (pq__relay_install_t){.number = job->number, .attempt = job->attempts, .last_seq = last_seq,
+                              .cancel_requested = job->cancel_requested};
+  memcpy(in->id, job->id, sizeof in->id);
+  if (!(in->token = strdup(job->lease_token))) return -1;
+  b->n_installs++;
   return 0;
 }
 
@@ -412,13 +433,18 @@ pq_err pq__run_release(pq__batch *b, pq_op *op) {
 }
 
 pq_err pq__run_append(pq__batch *b, pq_op *op) {
+  if (op->in.append.first_seq > 0) /* the relay's: acknowledged, shown, and numbered already */
+    return b->c->ops->event_append(b->c->wconn, op->in.append.job_number, op->in.append.attempt, "chunk",
+                                   op->in.append.data, op->in.append.n, op->in.append.first_seq, b->now,
+                                   &op->out.last_seq);
   pq_job *job = NULL;
   pq_err result = leased_job(b, op->in.append.job_id, op->in.append.token, &job);
   if (result != PQ_OK) return result;
   result = b->c->ops->event_append(b->c->wconn, job->number, job->attempts, "chunk", op->in.append.data,
-                                   op->in.append.n, b->now, &op->out.last_seq);
+                                   op->in.append.n, 0, b->now, &op->out.last_seq);
   op->out.cancel_requested = job->cancel_requested;
   if (result == PQ_OK && pq__publish(b, job->id)) result = PQ_ERR_NO_MEMORY;
+  if (result == PQ_OK && relay_learns(b, job, op->out.last_seq)) result = PQ_ERR_NO_MEMORY;
   if (result == PQ_OK && job->parent_id) { /* a council relays its synthesis as it is written */
     pq_job *parent = NULL;
     result = b->c->ops->job_get(b->c->wconn, job->parent_id, 0, &parent);

@@ -61,7 +61,7 @@ pq_err pq_kind_finish(pq_kind_ctx *ctx, pq_job *job, pq_job_state to) {
 pq_err pq_kind_event(pq_kind_ctx *ctx, const pq_job *job, const char *kind, const char *data) {
   int64_t seq;
   const char *entries[1] = {data};
-  pq_err result = ctx->c->ops->event_append(ctx->c->wconn, job->number, job->attempts, kind, entries, 1, ctx->now, &seq);
+  pq_err result = ctx->c->ops->event_append(ctx->c->wconn, job->number, job->attempts, kind, entries, 1, 0, ctx->now, &seq);
   if (result == PQ_OK && pq__publish(ctx, job->id)) result = PQ_ERR_NO_MEMORY;
   return result;
 }

@@ -360,6 +360,8 @@ static void batch_free(pq__batch *b) {
   free(b->ready_models);
   for (size_t i = 0; i < b->n_offline; i++) free(b->offline[i]);
   free(b->offline);
+  for (size_t i = 0; i < b->n_installs; i++) free(b->installs[i].token);
+  free(b->installs);
 }
 
 /* Must this operation be on stable storage before it is acknowledged? A lease
@@ -505,6 +507,11 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
       PQ__STAT_ADD(c, batches, 1);
       PQ__STAT_ADD(c, batched_ops, n_ops);
     }
+    if (c->relay) { /* before publishing: a woken reader must not find the old lease in memory */
+      for (size_t i = 0; i < b.n_published; i++) pq__relay_drop(c->relay, b.published[i]);
+      for (size_t i = 0; i < b.n_installs; i++)
+        if (!b.installs[i].cancelled) pq__relay_install(c->relay, &b.installs[i]);
+    }
     for (size_t i = 0; i < b.n_published; i++)
       pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
     update_live(c, &b, batch);
@@ -578,6 +585,9 @@ static pq_err start(pq_coord *c) {
   if (!(c->wconn = c->ops->acquire(c->store, PQ_CONN_WRITE))) return PQ_ERR_STORE_FAILED;
   bool index = pq_store_single_coordinator(c->store) && !c->cfg.pick_from_store && !c->cfg.admin_only;
   if ((index && !(c->sched = pq_sched_new())) || !(c->hub = pq_hub_new(c->clock))) return PQ_ERR_NO_MEMORY;
+  /* the relay numbers entries in memory: only where no other coordinator writes them */
+  if (pq_store_single_coordinator(c->store) && !c->cfg.admin_only && !(c->relay = pq__relay_new()))
+    return PQ_ERR_NO_MEMORY;
   if ((result = rebuild_index(c)) || (result = rebuild_counts(c))) return result;
   if (!c->cfg.admin_only && (result = pq__live_load(c))) return result;
   if (!c->cfg.admin_only && !c->cfg.poll_only && c->ops->listen && (result = c->ops->listen(c->store, on_notify, c)))
@@ -640,6 +650,7 @@ void pq_coord_close(pq_coord *c) {
             (double)c->stats.batched_ops / (double)c->stats.batches);
   pq_hub_free(c->hub);
   pq_sched_free(c->sched);
+  pq__relay_free(c->relay);
   if (c->wconn) c->ops->release(c->store, c->wconn);
   pq_store_close(c->store);
   pq__live_free(c);

@@ -156,10 +156,10 @@ typedef struct pq_store_ops {
                       size_t *n);
   pq_err (*file_delete)(pq_conn *c, const char *id); /* PQ_ERR_NOT_FOUND */
 
-  /* the event log: appends n entries after the last of (job, attempt);
-   * *seq gets the last one's number */
+  /* the event log: appends n entries numbered from first_seq (0: after the
+   * last of (job, attempt)); *seq gets the last one's number */
   pq_err (*event_append)(pq_conn *c, int64_t job_number, int attempt, const char *kind,
-                         const char *const *data, size_t n, int64_t now, int64_t *seq);
+                         const char *const *data, size_t n, int64_t first_seq, int64_t now, int64_t *seq);
   /* entries of one attempt with seq > after, in order, at most limit */
   pq_err (*event_list)(pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                        pq_job_event **out, size_t *n);

@@ -47,9 +47,26 @@ static const pq_job *full_job(job_view *v) {
   return v->full;
 }
 
+/* A running attempt the relay holds in memory: its new entries without a store
+ * read. Returns PQ_ERR_NOT_FOUND when the store must answer. */
+static pq_err relayed_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn emit, void *ctx) {
+  pq_job_event *events = NULL;
+  size_t n = 0;
+  pq_err result = pq_coord_relay_read(coord, cur->job_id, cur->attempt, cur->seq, EVENTS_PER_READ, &events, &n);
+  if (result != PQ_OK) return result;
+  pq_job running = {.state = PQ_JOB_LEASED, .attempts = cur->attempt}; /* what a chunk's emitter may look at */
+  memcpy(running.id, cur->job_id, sizeof running.id);
+  for (size_t i = 0; i < n; i++)
+    if (emit_id(cur, emit, ctx, PQ_EV_CHUNK, events[i].attempt, events[i].seq, &running, &events[i])) break;
+  pq_job_events_free(events, n);
+  return PQ_OK;
+}
+
 pq_err pq_event_cursor_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn emit, void *ctx,
                             uint64_t *version) {
   *version = pq_hub_version(pq_coord_hub(coord), pq_coord_job_key(cur->job_id));
+  if (cur->started && cur->attempt > 0 && !cur->done && relayed_next(coord, cur, emit, ctx) == PQ_OK)
+    return PQ_OK;
   pq_job peek;
   pq_err result = pq_coord_peek_job(coord, cur->job_id, &peek);
   if (result != PQ_OK) return result;
@@ -219,10 +236,12 @@ static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *jo
       return pq_event_stream_sse(s, "progress", id,
                        json_pack("{s:s,s:i,s:s?}", "status", "running", "attempt", job->attempts,
                                  "worker_id", job->worker_id));
-    case PQ_EV_CHUNK: {
-      json_t *data = json_loads(ev->data, JSON_DECODE_ANY, NULL);
+    case PQ_EV_CHUNK: { /* the entry is compact JSON written by us (one line): sent as it is */
       /* a worker's output is "chunk"; a job the coordinator runs also logs "progress" */
-      return pq_event_stream_sse(s, ev->kind && *ev->kind ? ev->kind : "chunk", id, data ? data : json_object());
+      char head[128];
+      int n = snprintf(head, sizeof head, "id: %s\nevent: %s\ndata: ", id, ev->kind && *ev->kind ? ev->kind : "chunk");
+      return pq_event_stream_append(s, head, (size_t)n) || pq_event_stream_append(s, ev->data, strlen(ev->data)) ||
+             pq_event_stream_append(s, "\n\n", 2);
     }
     case PQ_EV_FINAL:
       if (job->state == PQ_JOB_COMPLETED) return pq_event_stream_sse(s, "complete", id, pq_api_job_json(job));
@@ -333,7 +352,12 @@ pq_err pq_api_job_chunks(pq_req *req) {
     }
     free(text);
   }
-  req->op.kind = PQ_OP_APPEND;
+  int64_t last_seq;
+  bool cancel_requested;
+  if (pq_coord_relay_append(req->coord, id, lease, data, n, &last_seq, &cancel_requested) == PQ_OK)
+    return pq_req_reply(req, 200, json_pack("{s:I,s:b}", "seq", (json_int_t)last_seq, "cancel_requested",
+                                            cancel_requested));
+  req->op.kind = PQ_OP_APPEND; /* the job's first post here, or a lease to check in the store */
   req->op.in.append.job_id = id;
   req->op.in.append.token = lease;
   req->op.in.append.data = data;

@@ -11,15 +11,18 @@ static const char SQL_LIST[] = "SELECT attempt, seq, kind, data, created_at FROM
                                "WHERE job_number = $1 AND attempt = $2 AND seq > $3 ORDER BY seq LIMIT $4";
 
 pq_err pq__pg_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind, const char *const *data,
-                           size_t n, int64_t now, int64_t *seq) {
-  pq__pgp p = {0};
-  pq__pg_int(&p, job_number);
-  pq__pg_int(&p, attempt);
+                           size_t n, int64_t first_seq, int64_t now, int64_t *seq) {
   pq_err err;
-  PGresult *r = pq__pg_run(c, SQL_NEXT, &p, &err);
-  if (!r) return err;
-  int64_t first = pq__pg_i64(r, 0, 0);
-  PQclear(r);
+  PGresult *r;
+  int64_t first = first_seq;
+  if (first <= 0) {
+    pq__pgp p = {0};
+    pq__pg_int(&p, job_number);
+    pq__pg_int(&p, attempt);
+    if (!(r = pq__pg_run(c, SQL_NEXT, &p, &err))) return err;
+    first = pq__pg_i64(r, 0, 0);
+    PQclear(r);
+  }
   for (size_t i = 0; i < n; i++) {
     pq__pgp q = {0};
     pq__pg_int(&q, job_number);

@@ -11,13 +11,16 @@ static const char SQL_LIST[] = "SELECT attempt, seq, kind, data, created_at FROM
                                "WHERE job_number = ?1 AND attempt = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4";
 
 pq_err pq__sq_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind,
-                           const char *const *data, size_t n, int64_t now, int64_t *seq) {
-  sqlite3_stmt *next = pq__sq_stmt(c, SQL_NEXT), *ins = pq__sq_stmt(c, SQL_INSERT);
-  if (!next || !ins) return PQ_ERR_STORE_FAILED;
-  sqlite3_bind_int64(next, 1, job_number);
-  sqlite3_bind_int(next, 2, attempt);
-  int64_t first = 0;
-  pq_err result = pq__sq_count_one(c, next, &first);
+                           const char *const *data, size_t n, int64_t first_seq, int64_t now, int64_t *seq) {
+  sqlite3_stmt *next = first_seq > 0 ? NULL : pq__sq_stmt(c, SQL_NEXT), *ins = pq__sq_stmt(c, SQL_INSERT);
+  if ((first_seq <= 0 && !next) || !ins) return PQ_ERR_STORE_FAILED;
+  int64_t first = first_seq;
+  pq_err result = PQ_OK;
+  if (next) {
+    sqlite3_bind_int64(next, 1, job_number);
+    sqlite3_bind_int(next, 2, attempt);
+    result = pq__sq_count_one(c, next, &first);
+  }
   for (size_t i = 0; result == PQ_OK && i < n; i++) {
     sqlite3_bind_int64(ins, 1, job_number);
     sqlite3_bind_int(ins, 2, attempt);

@@ -84,7 +84,7 @@ pq_err pq__sq_file_list(pq_conn *c, const char *owner, const char *purpose, int6
 pq_err pq__sq_file_delete(pq_conn *c, const char *id);
 /* events.c */
 pq_err pq__sq_event_append(pq_conn *c, int64_t job_number, int attempt, const char *kind,
-                           const char *const *data, size_t n, int64_t now, int64_t *seq);
+                           const char *const *data, size_t n, int64_t first_seq, int64_t now, int64_t *seq);
 pq_err pq__sq_event_list(pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit,
                          pq_job_event **out, size_t *n);
 /* workers.c */

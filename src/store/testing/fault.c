@@ -106,8 +106,8 @@ FORWARD(job_count, (pq_conn *c, int state, int64_t *count), (FC(c)->inner, state
 FORWARD(job_ahead, (pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead), (FC(c)->inner, job, cap, ahead))
 FORWARD(event_append,
         (pq_conn *c, int64_t job_number, int attempt, const char *kind, const char *const *data, size_t n,
-         int64_t now, int64_t *seq),
-        (FC(c)->inner, job_number, attempt, kind, data, n, now, seq))
+         int64_t first_seq, int64_t now, int64_t *seq),
+        (FC(c)->inner, job_number, attempt, kind, data, n, first_seq, now, seq))
 FORWARD(event_list,
         (pq_conn *c, int64_t job_number, int attempt, int64_t after, size_t limit, pq_job_event **out, size_t *n),
         (FC(c)->inner, job_number, attempt, after, limit, out, n))

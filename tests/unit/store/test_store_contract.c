@@ -341,13 +341,21 @@ static void event_log(void **state) {
   int64_t n = insert(f, "m", 0, 1), seq = 0;
   assert_int_equal(ops->begin(f->w, false), PQ_OK);
   const char *chunks[] = {"\"Hel\"", "\"lo\"", "\" world\""};
-  assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks, 2, 10, &seq), PQ_OK);
+  assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks, 2, 0, 10, &seq), PQ_OK);
   assert_int_equal(seq, 2);
-  assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks + 2, 1, 12, &seq), PQ_OK);
+  assert_int_equal(ops->event_append(f->w, n, 1, "chunk", chunks + 2, 1, 0, 12, &seq), PQ_OK);
   assert_int_equal(seq, 3); /* continues after the last */
   const char *again[] = {"\"again\""};
-  assert_int_equal(ops->event_append(f->w, n, 2, "chunk", again, 1, 20, &seq), PQ_OK);
+  assert_int_equal(ops->event_append(f->w, n, 2, "chunk", again, 1, 0, 20, &seq), PQ_OK);
   assert_int_equal(seq, 1); /* numbered per attempt */
+  /* numbered by the caller (the relay assigns them in memory), arriving out of order */
+  const char *later[] = {"\"c\"", "\"d\""}, *earlier[] = {"\"a\"", "\"b\""};
+  assert_int_equal(ops->event_append(f->w, n, 4, "chunk", later, 2, 3, 30, &seq), PQ_OK);
+  assert_int_equal(seq, 4);
+  assert_int_equal(ops->event_append(f->w, n, 4, "chunk", earlier, 2, 1, 31, &seq), PQ_OK);
+  assert_int_equal(seq, 2);
+  assert_int_equal(ops->event_append(f->w, n, 4, "chunk", again, 1, 0, 32, &seq), PQ_OK);
+  assert_int_equal(seq, 5); /* after the last, wherever it came from */
   assert_int_equal(ops->commit(f->w), PQ_OK);
   pq_conn *r = ops->acquire(f->store, PQ_CONN_READ);
   pq_job_event *ev = NULL;
@@ -366,6 +374,12 @@ static void event_log(void **state) {
   assert_null(peek.input); /* only the state: no prompt, no output */
   pq_job_free(full);
   assert_int_equal(ops->job_peek(r, "00000000-0000-7000-8000-000000000000", &peek), PQ_ERR_NOT_FOUND);
+  pq_job_events_free(ev, count);
+  assert_int_equal(ops->event_list(r, n, 4, 0, 100, &ev, &count), PQ_OK);
+  assert_int_equal(count, 5);
+  for (size_t i = 0; i < count; i++) assert_int_equal(ev[i].seq, (int64_t)i + 1);
+  assert_string_equal(ev[0].data, "\"a\"");
+  assert_string_equal(ev[3].data, "\"d\"");
   pq_job_events_free(ev, count);
   assert_int_equal(ops->event_list(r, n, 1, 0, 1, &ev, &count), PQ_OK); /* limit */
   assert_int_equal(count, 1);
@@ -760,7 +774,7 @@ static void files_and_deleted_jobs(void **state) {
   int64_t job = insert(f, "m", 0, 1), seq = 0;
   const char *chunks[] = {"\"x\""};
   assert_int_equal(ops->begin(f->w, true), PQ_OK);
-  assert_int_equal(ops->event_append(f->w, job, 1, "chunk", chunks, 1, 10, &seq), PQ_OK);
+  assert_int_equal(ops->event_append(f->w, job, 1, "chunk", chunks, 1, 0, 10, &seq), PQ_OK);
   assert_int_equal(ops->job_delete(f->w, job), PQ_OK);
   assert_int_equal(ops->job_delete(f->w, job), PQ_ERR_NOT_FOUND);
   assert_int_equal(ops->commit(f->w), PQ_OK);

@@ -1,0 +1,33 @@
+/* The relay's engine-side half (relay.c): the writer installs and drops
+ * jobs after its commits; the doors use pq_coord_relay_append/read
+ * (coord.h). The relay owns every entry and piece it holds. */
+#ifndef PQ_ENGINE_RELAY_H
+#define PQ_ENGINE_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/job.h"
+
+typedef struct pq__relay pq__relay;
+
+/* A leased job a chunk post made known (recorded in the batch, installed after commit). */
+typedef struct pq__relay_install_t {
+  char id[PQ_UUID_LEN + 1];
+  char *token; /* owned by the batch until installed (copied then) */
+  int64_t number;
+  int attempt;
+  int64_t last_seq;
+  bool cancel_requested;
+  bool cancelled; /* the job changed again in the same batch: not installed */
+} pq__relay_install_t;
+
+pq__relay *pq__relay_new(void);
+void pq__relay_free(pq__relay *r);
+/* Writer thread, after commit: the job changed (before its change is published). */
+void pq__relay_drop(pq__relay *r, const char *id);
+void pq__relay_install(pq__relay *r, const pq__relay_install_t *in);
+/* Everything of the attempt up to seq is in the store. */
+void pq__relay_written(pq__relay *r, const char *id, int attempt, int64_t seq);
+
+#endif
