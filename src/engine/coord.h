@@ -138,15 +138,10 @@ struct pq_op {
     } heartbeat;
     struct { const char *job_id, *token; } release;
     struct { pq_worker *worker; } reg; /* borrowed; id and times are filled in */
-    /* first_seq 0: a worker's post, fenced by token. first_seq > 0: the
-     * relay's background write of entries it numbered (relay.c), to
-     * (job_number, attempt), fenced by nothing and published to nobody */
     struct {
       const char *job_id, *token;
       const char *const *data; /* JSON texts, one event each */
       size_t n;
-      int64_t job_number, first_seq;
-      int attempt;
     } append;
     /* user: borrowed; id and created_at are filled in when empty. if_absent:
      * a user of that name already there is no error (out.user is it). */

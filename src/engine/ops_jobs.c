@@ -433,10 +433,6 @@ pq_err pq__run_release(pq__batch *b, pq_op *op) {
 }
 
 pq_err pq__run_append(pq__batch *b, pq_op *op) {
-  if (op->in.append.first_seq > 0) /* the relay's: acknowledged, shown, and numbered already */
-    return b->c->ops->event_append(b->c->wconn, op->in.append.job_number, op->in.append.attempt, "chunk",
-                                   op->in.append.data, op->in.append.n, op->in.append.first_seq, b->now,
-                                   &op->out.last_seq);
   pq_job *job = NULL;
   pq_err result = leased_job(b, op->in.append.job_id, op->in.append.token, &job);
   if (result != PQ_OK) return result;

@@ -3,8 +3,10 @@
  * On a store no other coordinator shares, a worker's chunk post is answered
  * here once its job is known, without a trip through the writer: the seq is
  * assigned in memory, subscribers are woken at once and read the new entries
- * from memory, and the entries reach the store through the writer in the
- * background (a commit of appends waits for no fsync). A job becomes known
+ * from memory, and the writer writes what is new at the start of its next
+ * transaction, whatever that holds (at the latest on the reaper's beat, a
+ * quarter of a second), without an fsync of their own and without a wake-up
+ * per post. A job becomes known
  * when a post of its went through the writer (PQ_OP_APPEND), which installs
  * it after that commit.
  *
@@ -15,10 +17,13 @@
  *   committed in the same batch as the install cancels the install.
  * - Pieces leave memory only once the writer has committed them, so a reader
  *   whose cursor is older than what memory holds finds the rest in the store.
- * - The writer runs operations in the order they came, so a worker's result,
- *   posted after its chunks were acknowledged, commits after them.
- * Lost on a crash: entries not yet written (progress; the result a worker
- * completes with is durable, as before). */
+ * - Every transaction first writes what is pending, so a worker's result,
+ *   posted after its chunks were acknowledged, commits with or after them,
+ *   and a post that must go through the writer numbers after them. A job
+ *   dropped with pieces still pending stays on the dirty list until they
+ *   are written, and readers are woken then to look in the store.
+ * Lost on a crash: entries not yet written, a quarter of a second at most
+ * (progress; the result a worker completes with is durable, as before). */
 #include "engine/relay.h"
 
 #include <pthread.h>
@@ -38,14 +43,17 @@ typedef struct piece {
 } piece;
 
 typedef struct relay_job {
-  struct relay_job *next;
+  struct relay_job *next;       /* hash chain */
+  struct relay_job *dirty_next; /* on the dirty list: pieces not yet written */
+  bool dirty;
+  bool dropped; /* no longer in the table: freed once written */
   char id[PQ_UUID_LEN + 1];
   char *token;
   int64_t number;
   int attempt;
   int64_t last_seq;    /* the newest assigned */
-  int64_t written_seq; /* the newest the writer has committed (pieces are written in any order,
-                        * so this only says: everything up to it is written) */
+  int64_t written_seq; /* everything up to it is in the store */
+  int64_t flushing_seq; /* the writer's transaction now writing up to it (writer thread only) */
   bool cancel_requested;
   piece *ring; /* oldest first from head, circular */
   size_t cap, head, len;
@@ -54,6 +62,7 @@ typedef struct relay_job {
 struct pq__relay {
   pthread_mutex_t mu;
   relay_job *slots[N_SLOTS];
+  relay_job *dirty; /* jobs with pieces to write, live or dropped */
 };
 
 pq__relay *pq__relay_new(void) {
@@ -74,8 +83,12 @@ void pq__relay_free(pq__relay *r) {
   for (size_t s = 0; s < N_SLOTS; s++)
     for (relay_job *j = r->slots[s], *next; j; j = next) {
       next = j->next;
-      job_free(j);
+      if (!j->dirty) job_free(j);
     }
+  for (relay_job *j = r->dirty, *next; j; j = next) {
+    next = j->dirty_next;
+    job_free(j);
+  }
   pthread_mutex_destroy(&r->mu);
   free(r);
 }
@@ -89,7 +102,11 @@ static relay_job **find(pq__relay *r, const char *id) {
 void pq__relay_drop(pq__relay *r, const char *id) {
   pthread_mutex_lock(&r->mu);
   relay_job **at = find(r, id), *j = *at;
-  if (j) *at = j->next;
+  if (j) {
+    *at = j->next;
+    j->dropped = true;
+    if (j->dirty) j = NULL; /* its pending pieces are still to be written */
+  }
   pthread_mutex_unlock(&r->mu);
   if (j) job_free(j);
 }
@@ -109,14 +126,62 @@ void pq__relay_install(pq__relay *r, const pq__relay_install_t *in) {
   relay_job **at = find(r, in->id), *old = *at;
   j->next = old ? old->next : NULL;
   *at = j;
+  if (old) old->dropped = true;
+  if (old && old->dirty) old = NULL;
   pthread_mutex_unlock(&r->mu);
   if (old) job_free(old);
 }
 
-void pq__relay_written(pq__relay *r, const char *id, int attempt, int64_t seq) {
+pq_err pq__relay_flush(pq__relay *r, pq_conn *conn, const pq_store_ops *ops, int64_t now) {
+  pq_err result = PQ_OK;
   pthread_mutex_lock(&r->mu);
-  relay_job *j = *find(r, id);
-  if (j && j->attempt == attempt && seq > j->written_seq) j->written_seq = seq;
+  /* pending pieces are never freed by others (only written ones are), so
+   * their texts may be borrowed while the lock is let go for the writes */
+  for (relay_job *j = r->dirty; j && result == PQ_OK; j = j->dirty_next) {
+    int64_t first = j->written_seq + 1;
+    size_t n = (size_t)(j->last_seq - j->written_seq), start = j->len - n;
+    const char **texts = malloc(n * sizeof *texts);
+    if (!texts) {
+      result = PQ_ERR_NO_MEMORY;
+      break;
+    }
+    for (size_t i = 0; i < n; i++) texts[i] = j->ring[(j->head + start + i) % j->cap].data;
+    int64_t number = j->number, seq;
+    int attempt = j->attempt;
+    pthread_mutex_unlock(&r->mu);
+    result = ops->event_append(conn, number, attempt, "chunk", texts, n, first, now, &seq);
+    free(texts);
+    pthread_mutex_lock(&r->mu);
+    if (result == PQ_OK) j->flushing_seq = seq;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return result;
+}
+
+bool pq__relay_dirty(pq__relay *r) {
+  pthread_mutex_lock(&r->mu);
+  bool dirty = r->dirty != NULL;
+  pthread_mutex_unlock(&r->mu);
+  return dirty;
+}
+
+void pq__relay_flushed(pq__relay *r, bool committed, void (*woken)(void *ctx, const char *id), void *ctx) {
+  pthread_mutex_lock(&r->mu);
+  for (relay_job **at = &r->dirty, *j; (j = *at);) {
+    if (committed && j->flushing_seq > j->written_seq) j->written_seq = j->flushing_seq;
+    j->flushing_seq = 0;
+    if (j->written_seq < j->last_seq) { /* more came meanwhile (or the write failed): next time */
+      at = &j->dirty_next;
+      continue;
+    }
+    *at = j->dirty_next;
+    j->dirty = false;
+    if (j->dropped) {
+      /* its readers went to the store before these were there: they look again */
+      if (committed && woken) woken(ctx, j->id);
+      job_free(j);
+    }
+  }
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -141,67 +206,38 @@ static int make_room(relay_job *j, size_t n) {
   return 0;
 }
 
-/* The background write of relayed entries: owns its copies. */
-typedef struct {
-  pq_op op; /* first: done frees the struct */
-  pq__relay *relay;
-  char job_id[PQ_UUID_LEN + 1];
-  int attempt;
-  int64_t last_seq;
-  size_t n;
-  char *data[];
-} relayed_write;
-
-static void written(pq_op *op) {
-  relayed_write *w = (relayed_write *)op;
-  /* a failed write is not retried: the entries were progress, and the result is what counts */
-  pq__relay_written(w->relay, w->job_id, w->attempt, w->last_seq);
-  for (size_t i = 0; i < w->n; i++) free(w->data[i]);
-  pq_op_release(op);
-  free(w);
-}
-
 pq_err pq_coord_relay_append(pq_coord *c, const char *job_id, const char *token, const char *const *data,
                              size_t n, int64_t *last_seq, bool *cancel_requested) {
   pq__relay *r = c->relay;
   if (!r || n == 0) return PQ_ERR_NOT_FOUND;
-  /* two copies, made before the lock: the ring's (shown to readers) and the write's */
-  relayed_write *w = calloc(1, sizeof *w + 2 * n * sizeof w->data[0]);
-  if (!w) return PQ_ERR_NO_MEMORY;
-  char **kept = w->data + n;
-  for (size_t i = 0; i < n; i++)
-    if (!(w->data[i] = strdup(data[i])) || !(kept[i] = strdup(data[i]))) goto refuse;
+  char **kept = calloc(n, sizeof *kept); /* copied before the lock */
+  if (!kept) return PQ_ERR_NO_MEMORY;
+  size_t made = 0;
+  while (made < n && (kept[made] = strdup(data[made]))) made++;
   int64_t at = pq_clock_wall(c->clock);
   pthread_mutex_lock(&r->mu);
   relay_job *j = *find(r, job_id);
   /* unknown here, or another lease's token: the writer decides, from the store */
-  if (!j || strcmp(j->token, token) != 0 || make_room(j, n) != 0) {
+  if (made < n || !j || strcmp(j->token, token) != 0 || make_room(j, n) != 0) {
     pthread_mutex_unlock(&r->mu);
-    goto refuse;
+    for (size_t i = 0; i < made; i++) free(kept[i]);
+    free(kept);
+    return PQ_ERR_NOT_FOUND;
   }
-  int64_t first = j->last_seq + 1;
   for (size_t i = 0; i < n; i++)
-    j->ring[(j->head + j->len++) % j->cap] = (piece){.seq = first + (int64_t)i, .at = at, .data = kept[i]};
+    j->ring[(j->head + j->len++) % j->cap] = (piece){.seq = j->last_seq + 1 + (int64_t)i, .at = at, .data = kept[i]};
   j->last_seq += (int64_t)n;
   *last_seq = j->last_seq;
   *cancel_requested = j->cancel_requested;
-  w->op = (pq_op){.kind = PQ_OP_APPEND,
-                  .in.append = {.job_id = w->job_id, .data = (const char *const *)w->data, .n = n,
-                                .job_number = j->number, .attempt = j->attempt, .first_seq = first},
-                  .done = written};
-  w->attempt = j->attempt;
+  if (!j->dirty) {
+    j->dirty = true;
+    j->dirty_next = r->dirty;
+    r->dirty = j;
+  }
   pthread_mutex_unlock(&r->mu);
-  w->relay = r;
-  w->n = n;
-  w->last_seq = *last_seq;
-  memcpy(w->job_id, job_id, sizeof w->job_id);
+  free(kept);
   pq_hub_publish(c->hub, pq_coord_job_key(job_id), SIZE_MAX); /* subscribers read it from memory now */
-  pq_coord_submit(c, &w->op);
   return PQ_OK;
-refuse:
-  for (size_t i = 0; i < 2 * n; i++) free(w->data[i]);
-  free(w);
-  return PQ_ERR_NOT_FOUND;
 }
 
 pq_err pq_coord_relay_read(pq_coord *c, const char *job_id, int attempt, int64_t after, size_t limit,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "model/job.h"
+#include "store/store.h"
 
 typedef struct pq__relay pq__relay;
 
@@ -27,7 +28,14 @@ void pq__relay_free(pq__relay *r);
 /* Writer thread, after commit: the job changed (before its change is published). */
 void pq__relay_drop(pq__relay *r, const char *id);
 void pq__relay_install(pq__relay *r, const pq__relay_install_t *in);
-/* Everything of the attempt up to seq is in the store. */
-void pq__relay_written(pq__relay *r, const char *id, int attempt, int64_t seq);
+/* Writer thread, first thing in every transaction: writes the pieces not yet
+ * in the store, on conn. */
+pq_err pq__relay_flush(pq__relay *r, pq_conn *conn, const pq_store_ops *ops, int64_t now);
+/* Are pieces waiting to be written? */
+bool pq__relay_dirty(pq__relay *r);
+/* Writer thread, after that transaction (committed or rolled back): marks
+ * them written, and calls woken with each dropped job whose last pieces
+ * just reached the store. */
+void pq__relay_flushed(pq__relay *r, bool committed, void (*woken)(void *ctx, const char *id), void *ctx);
 
 #endif

@@ -459,12 +459,20 @@ static void update_live(pq_coord *c, pq__batch *b, pq_op *batch) {
   }
 }
 
+/* A dropped job's last relayed pieces reached the store: its readers look there. */
+static void relay_wrote(void *ctx, const char *job_id) {
+  pq_coord *c = ctx;
+  pq_hub_publish(c->hub, pq_coord_job_key(job_id), SIZE_MAX);
+}
+
 static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
   pq__batch b = {.c = c, .now = pq_clock_wall(c->clock)};
   size_t n_ops = 0;
   bool durable = false;
   for (pq_op *op = batch; op && !durable; op = op->next) durable = needs_sync(op);
   pq_err result = c->ops->begin(c->wconn, durable);
+  /* first what the relay acknowledged: it comes before anything posted after it */
+  if (result == PQ_OK && c->relay) result = pq__relay_flush(c->relay, c->wconn, c->ops, b.now);
   if (result == PQ_OK) {
     if (c->sched) pq_sched_promote(c->sched, b.now);
     for (pq_op *op = batch; op; op = op->next, n_ops++) {
@@ -488,6 +496,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
   if (batch) __atomic_store_n(&c->writes_failing, result != PQ_OK, __ATOMIC_RELAXED);
   /* a shared store's beat is a round trip to its server: once one commits, it is back */
   else if (result == PQ_OK && !c->sched && !c->cfg.pick_from_store) __atomic_store_n(&c->writes_failing, false, __ATOMIC_RELAXED);
+  if (c->relay) pq__relay_flushed(c->relay, result == PQ_OK, relay_wrote, c);
   if (result != PQ_OK) {
     pq_error("coordinator: transaction failed (%s); the batch is refused", pq_err_code(result));
     c->ops->rollback(c->wconn);
@@ -534,6 +543,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
 
 static void *writer_main(void *arg) {
   pq_coord *c = arg;
+  bool relay_flushed_at_close = false;
   pthread_mutex_lock(&c->mu);
   for (;;) {
     int64_t now = pq_clock_mono(c->clock);
@@ -548,6 +558,13 @@ static void *writer_main(void *arg) {
     bool reap = now >= c->next_reap_ms && !c->clock->manual;
     if (c->clock->manual) wake_at = INT64_MAX;
     if (!c->head && now < wake_at) {
+      if (c->closing && !relay_flushed_at_close && c->relay && pq__relay_dirty(c->relay)) {
+        relay_flushed_at_close = true; /* the last relayed pieces, once (a failing store must not hold the close) */
+        pthread_mutex_unlock(&c->mu);
+        run_batch(c, NULL, false);
+        pthread_mutex_lock(&c->mu);
+        continue;
+      }
       if (c->closing) break;
       struct timespec ts = pq_clock_wait_until(c->clock, wake_at, 1000);
       pthread_cond_timedwait(&c->cv, &c->mu, &ts);
