@@ -102,7 +102,7 @@ def test_worker_payload_errors(server):
                                     "usage": {"prompt_tokens": -1}}), 400, "INVALID_REQUEST")
     assert_error(server.post(f"/v1/jobs/{ack['id']}/fail", {"lease": job["lease"]["token"],
                                                            "error": "oops"}), 400, "INVALID_REQUEST")
-    assert_error(server.post(f"/v1/workers/{w.id}/lease", {"max_jobs": 1000}), 400, "INVALID_REQUEST")
+    assert_error(server.post(f"/v1/workers/{w.id}/lease", {"max_jobs": 1001}), 400, "INVALID_REQUEST")
     assert_error(server.post(f"/v1/workers/{w.id}/lease", {"wait_s": -1}), 400, "INVALID_REQUEST")
     assert_error(server.post("/v1/workers", {"name": "x", "models": "echo"}), 400, "INVALID_REQUEST")
     # nothing changed

@@ -10,7 +10,7 @@
 #include "model/receipt.h"
 #include "http/json_in.h"
 
-#define MAX_LEASE_JOBS 64
+#define MAX_LEASE_JOBS 1000 /* as many as one request may report back (POST /v1/workers/{id}/results) */
 #define MAX_MODELS 64
 
 pq_err pq_api_their_worker(pq_req *req, const char *worker_id) {
