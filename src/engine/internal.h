@@ -113,7 +113,9 @@ const char *const *pq__lease_models(const pq_op *op, size_t *n);
 pq_err pq__requeued(pq__batch *b, const pq_job *job);
 /* A queued job of model became ready now (submitted, or retried at once). */
 int pq__note_ready(pq__batch *b, const char *model);
-int pq__publish(pq__batch *b, const char *job_id);
+/* Job id changed in this transaction: subscribers are woken after commit
+ * (and the relay stops answering for it now). */
+pq_err pq__publish(pq__batch *b, const char *job_id);
 
 /* ops_workers.c */
 pq_err pq__run_register(pq__batch *b, pq_op *op);

@@ -13,18 +13,21 @@
 
 #define LEASE_TOKEN_BYTES 16
 
-int pq__publish(pq__batch *b, const char *job_id) {
+pq_err pq__publish(pq__batch *b, const char *job_id) {
+  /* what the relay acknowledged for the job goes into this transaction, and no more */
+  pq_err fenced = b->c->relay ? pq__relay_fence(b->c->relay, job_id, b->c->wconn, b->c->ops, b->now) : PQ_OK;
+  if (fenced != PQ_OK) return fenced;
   if (b->n_published == b->cap_published) {
     size_t cap = b->cap_published ? b->cap_published * 2 : 32;
     void *grown = realloc(b->published, cap * sizeof *b->published);
-    if (!grown) return -1;
+    if (!grown) return PQ_ERR_NO_MEMORY;
     b->published = grown;
     b->cap_published = cap;
   }
   memcpy(b->published[b->n_published++], job_id, PQ_UUID_LEN + 1);
   for (size_t i = 0; i < b->n_installs; i++) /* changed after its post: the relay must not know the old lease */
     if (strcmp(b->installs[i].id, job_id) == 0) b->installs[i].cancelled = true;
-  return 0;
+  return PQ_OK;
 }
 
 /* A post went through: the relay answers the job's next posts (after commit). */
@@ -93,7 +96,7 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
     result = PQ_ERR_INTERNAL; /* its row is written, its money not: only the batch's rollback can undo it */
   if (result != PQ_OK) return result;
   pq__count_move(b->c, job->model, (int)from, job->state);
-  if (pq__publish(b, job->id) != 0) return PQ_ERR_NO_MEMORY;
+  if ((result = pq__publish(b, job->id)) != PQ_OK) return result;
   if (pq_job_state_terminal(job->state)) {
     count_terminal(b->c, job->state);
     const pq_job_kind *kind = pq_job_kind_of(job);
@@ -231,7 +234,8 @@ pq_err pq__enqueue(pq__batch *b, pq_job *job) {
   pq_err result = c->ops->job_insert(c->wconn, job);
   if (result != PQ_OK) return result;
   pq__count_move(c, job->model, -1, PQ_JOB_QUEUED);
-  if (pq__publish(b, job->id)) return PQ_ERR_NO_MEMORY;
+  pq_err published = pq__publish(b, job->id);
+  if (published != PQ_OK) return published;
   PQ__STAT_ADD(c, submitted, 1);
   if (pq_job_kind_of(job)->on_submit) return PQ_OK; /* never queued for workers */
   if ((c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, 0, b->now)) ||
@@ -407,7 +411,7 @@ pq_err pq__run_cancel(pq__batch *b, pq_op *op) {
     job->cancel_requested = true; /* the worker hears it on its next heartbeat */
     job->updated_at = b->now;
     result = b->c->ops->job_update(b->c->wconn, job, from, job->lease_token);
-    if (result == PQ_OK && pq__publish(b, job->id)) result = PQ_ERR_NO_MEMORY;
+    if (result == PQ_OK) result = pq__publish(b, job->id);
     return result;
   }
   return PQ_ERR_INVALID_STATE;
@@ -434,12 +438,15 @@ pq_err pq__run_release(pq__batch *b, pq_op *op) {
 
 pq_err pq__run_append(pq__batch *b, pq_op *op) {
   pq_job *job = NULL;
-  pq_err result = leased_job(b, op->in.append.job_id, op->in.append.token, &job);
+  /* numbered from the store below: after what the relay acknowledged, which is written first */
+  pq_err result = b->c->relay ? pq__relay_fence(b->c->relay, op->in.append.job_id, b->c->wconn, b->c->ops, b->now)
+                              : PQ_OK;
+  if (result == PQ_OK) result = leased_job(b, op->in.append.job_id, op->in.append.token, &job);
   if (result != PQ_OK) return result;
   result = b->c->ops->event_append(b->c->wconn, job->number, job->attempts, "chunk", op->in.append.data,
                                    op->in.append.n, 0, b->now, &op->out.last_seq);
   op->out.cancel_requested = job->cancel_requested;
-  if (result == PQ_OK && pq__publish(b, job->id)) result = PQ_ERR_NO_MEMORY;
+  if (result == PQ_OK) result = pq__publish(b, job->id);
   if (result == PQ_OK && relay_learns(b, job, op->out.last_seq)) result = PQ_ERR_NO_MEMORY;
   if (result == PQ_OK && job->parent_id) { /* a council relays its synthesis as it is written */
     pq_job *parent = NULL;

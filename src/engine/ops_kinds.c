@@ -41,7 +41,7 @@ out:
 pq_err pq_kind_save(pq_kind_ctx *ctx, pq_job *job) {
   job->updated_at = ctx->now;
   pq_err result = ctx->c->ops->job_update(ctx->c->wconn, job, job->state, job->lease_token);
-  if (result == PQ_OK && pq__publish(ctx, job->id)) result = PQ_ERR_NO_MEMORY;
+  if (result == PQ_OK) result = pq__publish(ctx, job->id);
   return result;
 }
 
@@ -61,8 +61,10 @@ pq_err pq_kind_finish(pq_kind_ctx *ctx, pq_job *job, pq_job_state to) {
 pq_err pq_kind_event(pq_kind_ctx *ctx, const pq_job *job, const char *kind, const char *data) {
   int64_t seq;
   const char *entries[1] = {data};
-  pq_err result = ctx->c->ops->event_append(ctx->c->wconn, job->number, job->attempts, kind, entries, 1, 0, ctx->now, &seq);
-  if (result == PQ_OK && pq__publish(ctx, job->id)) result = PQ_ERR_NO_MEMORY;
+  pq_err result = ctx->c->relay ? pq__relay_fence(ctx->c->relay, job->id, ctx->c->wconn, ctx->c->ops, ctx->now) : PQ_OK;
+  if (result == PQ_OK) /* numbered from the store: after anything the relay acknowledged */
+    result = ctx->c->ops->event_append(ctx->c->wconn, job->number, job->attempts, kind, entries, 1, 0, ctx->now, &seq);
+  if (result == PQ_OK) result = pq__publish(ctx, job->id);
   return result;
 }
 

@@ -11,19 +11,31 @@
  * it after that commit.
  *
  * Why it stays right:
- * - The writer drops a job's entry after committing any change to the job
- *   (every id it publishes), before publishing: an entry present is the
- *   job's current lease and attempt, and the job has not ended. A change
- *   committed in the same batch as the install cancels the install.
+ * - Fence: when the writer, inside a transaction, is about to change a job
+ *   or number its entries from the store (every id it publishes, and a post
+ *   that comes through it), it fences the job here first: the relay refuses
+ *   the job's posts from then on (they go through the writer, which decides
+ *   from the store after this transaction), and whatever was acknowledged
+ *   before is written in that same transaction. So no post is acknowledged
+ *   for a lease a committed change has ended, every acknowledged entry is in
+ *   the store with the change that ends its attempt (a reader seeing the
+ *   end sees them too), and numbers from the store follow numbers from here.
+ * - After commit the writer drops every job it published, before publishing:
+ *   an entry present is the job's current lease and attempt. A change in the
+ *   same batch as an install cancels the install. After a rollback a fenced
+ *   job stays fenced (its posts go through the writer, which is slower, not
+ *   wrong).
  * - Pieces leave memory only once the writer has committed them, so a reader
  *   whose cursor is older than what memory holds finds the rest in the store.
  * - Every transaction first writes what is pending, so a worker's result,
- *   posted after its chunks were acknowledged, commits with or after them,
- *   and a post that must go through the writer numbers after them. A job
- *   dropped with pieces still pending stays on the dirty list until they
- *   are written, and readers are woken then to look in the store.
- * Lost on a crash: entries not yet written, a quarter of a second at most
- * (progress; the result a worker completes with is durable, as before). */
+ *   posted after its chunks were acknowledged, commits with or after them.
+ * - Posts are refused here (and go through the writer, which answers 503)
+ *   while writes are failing, once a job holds MAX_PENDING unwritten pieces,
+ *   and once the coordinator is closing (the writer's last transaction
+ *   writes what is pending).
+ * Lost on a crash: entries not yet written, up to the writer's next
+ * transaction or reaper beat (--reap-interval, 250 ms by default): progress;
+ * the result a worker completes with is durable, as before. */
 #include "engine/relay.h"
 
 #include <pthread.h>
@@ -36,6 +48,7 @@
 
 #define N_SLOTS 4096 /* hash chains; a coordinator holds a few thousand leases at most */
 #define KEEP 64      /* written pieces kept for readers a little behind */
+#define MAX_PENDING 4096 /* unwritten pieces per job before its posts wait for the writer again */
 
 typedef struct piece {
   int64_t seq, at;
@@ -47,6 +60,7 @@ typedef struct relay_job {
   struct relay_job *dirty_next; /* on the dirty list: pieces not yet written */
   bool dirty;
   bool dropped; /* no longer in the table: freed once written */
+  bool fenced;  /* the writer is changing the job: its posts go through the writer */
   char id[PQ_UUID_LEN + 1];
   char *token;
   int64_t number;
@@ -63,6 +77,7 @@ struct pq__relay {
   pthread_mutex_t mu;
   relay_job *slots[N_SLOTS];
   relay_job *dirty; /* jobs with pieces to write, live or dropped */
+  bool closed;      /* the coordinator is closing: no more posts here */
 };
 
 pq__relay *pq__relay_new(void) {
@@ -132,30 +147,52 @@ void pq__relay_install(pq__relay *r, const pq__relay_install_t *in) {
   if (old) job_free(old);
 }
 
+/* Writes j's pieces not yet written nor being written, in the writer's
+ * transaction on conn. Called and returns with r->mu held; lets it go for the
+ * write (pending pieces are never freed by others: only written ones are, so
+ * their texts may be borrowed). */
+static pq_err write_pending(pq__relay *r, relay_job *j, pq_conn *conn, const pq_store_ops *ops, int64_t now) {
+  int64_t done = j->flushing_seq > j->written_seq ? j->flushing_seq : j->written_seq;
+  if (j->last_seq <= done) return PQ_OK;
+  size_t n = (size_t)(j->last_seq - done), start = j->len - n;
+  const char **texts = malloc(n * sizeof *texts);
+  if (!texts) return PQ_ERR_NO_MEMORY;
+  for (size_t i = 0; i < n; i++) texts[i] = j->ring[(j->head + start + i) % j->cap].data;
+  int64_t number = j->number, seq = 0;
+  int attempt = j->attempt;
+  pthread_mutex_unlock(&r->mu);
+  pq_err result = ops->event_append(conn, number, attempt, "chunk", texts, n, done + 1, now, &seq);
+  free(texts);
+  pthread_mutex_lock(&r->mu);
+  if (result == PQ_OK) j->flushing_seq = seq;
+  return result;
+}
+
 pq_err pq__relay_flush(pq__relay *r, pq_conn *conn, const pq_store_ops *ops, int64_t now) {
   pq_err result = PQ_OK;
   pthread_mutex_lock(&r->mu);
-  /* pending pieces are never freed by others (only written ones are), so
-   * their texts may be borrowed while the lock is let go for the writes */
-  for (relay_job *j = r->dirty; j && result == PQ_OK; j = j->dirty_next) {
-    int64_t first = j->written_seq + 1;
-    size_t n = (size_t)(j->last_seq - j->written_seq), start = j->len - n;
-    const char **texts = malloc(n * sizeof *texts);
-    if (!texts) {
-      result = PQ_ERR_NO_MEMORY;
-      break;
-    }
-    for (size_t i = 0; i < n; i++) texts[i] = j->ring[(j->head + start + i) % j->cap].data;
-    int64_t number = j->number, seq;
-    int attempt = j->attempt;
-    pthread_mutex_unlock(&r->mu);
-    result = ops->event_append(conn, number, attempt, "chunk", texts, n, first, now, &seq);
-    free(texts);
-    pthread_mutex_lock(&r->mu);
-    if (result == PQ_OK) j->flushing_seq = seq;
+  /* only the writer takes jobs off the dirty list, so the walk survives the unlocked writes */
+  for (relay_job *j = r->dirty; j && result == PQ_OK; j = j->dirty_next) result = write_pending(r, j, conn, ops, now);
+  pthread_mutex_unlock(&r->mu);
+  return result;
+}
+
+pq_err pq__relay_fence(pq__relay *r, const char *id, pq_conn *conn, const pq_store_ops *ops, int64_t now) {
+  pq_err result = PQ_OK;
+  pthread_mutex_lock(&r->mu);
+  relay_job *j = *find(r, id);
+  if (j) {
+    j->fenced = true; /* first: nothing more is acknowledged here */
+    result = write_pending(r, j, conn, ops, now);
   }
   pthread_mutex_unlock(&r->mu);
   return result;
+}
+
+void pq__relay_close(pq__relay *r) {
+  pthread_mutex_lock(&r->mu);
+  r->closed = true;
+  pthread_mutex_unlock(&r->mu);
 }
 
 bool pq__relay_dirty(pq__relay *r) {
@@ -209,23 +246,28 @@ static int make_room(relay_job *j, size_t n) {
 pq_err pq_coord_relay_append(pq_coord *c, const char *job_id, const char *token, const char *const *data,
                              size_t n, int64_t *last_seq, bool *cancel_requested) {
   pq__relay *r = c->relay;
-  if (!r || n == 0) return PQ_ERR_NOT_FOUND;
-  char **kept = calloc(n, sizeof *kept); /* copied before the lock */
-  if (!kept) return PQ_ERR_NO_MEMORY;
-  size_t made = 0;
-  while (made < n && (kept[made] = strdup(data[made]))) made++;
+  /* a failing store: the writer answers (503), and memory does not grow behind it */
+  if (!r || n == 0 || __atomic_load_n(&c->writes_failing, __ATOMIC_RELAXED)) return PQ_ERR_NOT_FOUND;
   int64_t at = pq_clock_wall(c->clock);
+  pq_err result = PQ_ERR_NOT_FOUND;
   pthread_mutex_lock(&r->mu);
   relay_job *j = *find(r, job_id);
-  /* unknown here, or another lease's token: the writer decides, from the store */
-  if (made < n || !j || strcmp(j->token, token) != 0 || make_room(j, n) != 0) {
-    pthread_mutex_unlock(&r->mu);
-    for (size_t i = 0; i < made; i++) free(kept[i]);
-    free(kept);
-    return PQ_ERR_NOT_FOUND;
+  /* unknown here, another lease's token, or being changed: the writer decides, from the store */
+  if (r->closed || !j || j->fenced || strcmp(j->token, token) != 0 ||
+      j->last_seq - j->written_seq + (int64_t)n > MAX_PENDING || make_room(j, n) != 0)
+    goto out;
+  size_t made = 0;
+  for (; made < n; made++) {
+    char *text = strdup(data[made]);
+    if (!text) break;
+    j->ring[(j->head + j->len + made) % j->cap] = (piece){.seq = j->last_seq + 1 + (int64_t)made, .at = at, .data = text};
   }
-  for (size_t i = 0; i < n; i++)
-    j->ring[(j->head + j->len++) % j->cap] = (piece){.seq = j->last_seq + 1 + (int64_t)i, .at = at, .data = kept[i]};
+  if (made < n) { /* all or nothing */
+    for (size_t i = 0; i < made; i++) free(j->ring[(j->head + j->len + i) % j->cap].data);
+    result = PQ_ERR_NO_MEMORY;
+    goto out;
+  }
+  j->len += n;
   j->last_seq += (int64_t)n;
   *last_seq = j->last_seq;
   *cancel_requested = j->cancel_requested;
@@ -234,10 +276,11 @@ pq_err pq_coord_relay_append(pq_coord *c, const char *job_id, const char *token,
     j->dirty_next = r->dirty;
     r->dirty = j;
   }
+  result = PQ_OK;
+out:
   pthread_mutex_unlock(&r->mu);
-  free(kept);
-  pq_hub_publish(c->hub, pq_coord_job_key(job_id), SIZE_MAX); /* subscribers read it from memory now */
-  return PQ_OK;
+  if (result == PQ_OK) pq_hub_publish(c->hub, pq_coord_job_key(job_id), SIZE_MAX); /* readers take it from memory */
+  return result == PQ_ERR_NO_MEMORY ? PQ_ERR_NOT_FOUND : result;
 }
 
 pq_err pq_coord_relay_read(pq_coord *c, const char *job_id, int attempt, int64_t after, size_t limit,

@@ -31,6 +31,12 @@ void pq__relay_install(pq__relay *r, const pq__relay_install_t *in);
 /* Writer thread, first thing in every transaction: writes the pieces not yet
  * in the store, on conn. */
 pq_err pq__relay_flush(pq__relay *r, pq_conn *conn, const pq_store_ops *ops, int64_t now);
+/* Writer thread, inside a transaction, before it changes job id or numbers
+ * its entries from the store: the relay stops acknowledging the job's posts,
+ * and what it acknowledged is written now, on conn. */
+pq_err pq__relay_fence(pq__relay *r, const char *id, pq_conn *conn, const pq_store_ops *ops, int64_t now);
+/* The coordinator is closing: posts go to the writer (which refuses them). */
+void pq__relay_close(pq__relay *r);
 /* Are pieces waiting to be written? */
 bool pq__relay_dirty(pq__relay *r);
 /* Writer thread, after that transaction (committed or rolled back): marks

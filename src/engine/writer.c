@@ -543,7 +543,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
 
 static void *writer_main(void *arg) {
   pq_coord *c = arg;
-  bool relay_flushed_at_close = false;
+  bool relay_closed = false;
   pthread_mutex_lock(&c->mu);
   for (;;) {
     int64_t now = pq_clock_mono(c->clock);
@@ -558,11 +558,15 @@ static void *writer_main(void *arg) {
     bool reap = now >= c->next_reap_ms && !c->clock->manual;
     if (c->clock->manual) wake_at = INT64_MAX;
     if (!c->head && now < wake_at) {
-      if (c->closing && !relay_flushed_at_close && c->relay && pq__relay_dirty(c->relay)) {
-        relay_flushed_at_close = true; /* the last relayed pieces, once (a failing store must not hold the close) */
-        pthread_mutex_unlock(&c->mu);
-        run_batch(c, NULL, false);
-        pthread_mutex_lock(&c->mu);
+      if (c->closing && c->relay && !relay_closed) {
+        relay_closed = true; /* no post is acknowledged from here on; what was is written, once
+                              * (a failing store must not hold the close) */
+        pq__relay_close(c->relay);
+        if (pq__relay_dirty(c->relay)) {
+          pthread_mutex_unlock(&c->mu);
+          run_batch(c, NULL, false);
+          pthread_mutex_lock(&c->mu);
+        }
         continue;
       }
       if (c->closing) break;

@@ -100,6 +100,8 @@ pq_err pq_event_cursor_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn
     pq_job_events_free(events, n);
     if (i < n) goto out;
   }
+  /* still running: what the relay acknowledged and has not written yet follows from memory */
+  if (!pq_job_state_terminal(peek.state) && attempt > 0 && cur->attempt == attempt) (void)relayed_next(coord, cur, emit, ctx);
   if (pq_job_state_terminal(peek.state) && !cur->done) {
     /* the final event's id follows the attempt's last chunk, so a client
      * whose Last-Event-ID is past every chunk has already seen it */

@@ -19,6 +19,7 @@ typedef struct {
   pthread_mutex_t mu; /* the door: holding and who waits at it */
   pthread_cond_t cv;
   bool holding;
+  int hold_countdown; /* statements to let through before holding (pq_store_fault_hold_at) */
   int waiting;
 } fault_store;
 
@@ -42,6 +43,7 @@ static const char *kind_name(pq_fault_kind k) {
 
 static void door(fault_store *s) {
   pthread_mutex_lock(&s->mu);
+  if (s->hold_countdown > 0 && --s->hold_countdown == 0) s->holding = true;
   if (s->holding) {
     s->waiting++;
     pthread_cond_broadcast(&s->cv);
@@ -287,6 +289,13 @@ void pq_store_fault_hold(pq_store *base) {
   fault_store *s = (fault_store *)base;
   pthread_mutex_lock(&s->mu);
   s->holding = true;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void pq_store_fault_hold_at(pq_store *base, int nth) {
+  fault_store *s = (fault_store *)base;
+  pthread_mutex_lock(&s->mu);
+  s->hold_countdown = nth;
   pthread_mutex_unlock(&s->mu);
 }
 

@@ -29,6 +29,9 @@ void pq_store_fault_disarm(pq_store *s);
  * released, so a test can queue more work behind a busy writer and know it
  * is there. wait_held blocks until a statement is waiting. */
 void pq_store_fault_hold(pq_store *s);
+/* The same from the nth statement (or commit) from now (1: the next one), so
+ * a test can stop a transaction in its middle. */
+void pq_store_fault_hold_at(pq_store *s, int nth);
 void pq_store_fault_wait_held(pq_store *s);
 void pq_store_fault_release(pq_store *s);
 /* The store it wraps. */

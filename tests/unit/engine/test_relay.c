@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "support/fixture.h"
 #include "engine/coord.h"
@@ -156,12 +157,13 @@ static void a_change_to_the_job_sends_posts_back_to_the_writer(void **state) {
   assert_int_equal(post_to_relay(f, token, "\"e\"", NULL, NULL), PQ_ERR_NOT_FOUND);
 }
 
-static void pending_pieces_survive_a_drop_and_a_failed_transaction(void **state) {
+static void pending_pieces_survive_a_failed_transaction(void **state) {
   fixture *f = *state;
   const char *token = f->job->lease_token;
   assert_int_equal(post_through_writer(f, token, "\"a\"", NULL, NULL), PQ_OK);
   assert_int_equal(post_to_relay(f, token, "\"b\"", NULL, NULL), PQ_OK);
-  /* the transaction that would write it fails: it stays pending */
+  /* the transaction that would write it fails: it stays pending, and while writes fail the
+   * relay acknowledges nothing more (the writer answers those posts) */
   pq_store *s = pq_coord_store(f->c);
   pq_store_fault_arm(s, PQ_FAULT_STATEMENT, 1, PQ_FAULT_IO_ERROR, false);
   pq_op reap = {.kind = PQ_OP_REAP};
@@ -170,9 +172,12 @@ static void pending_pieces_survive_a_drop_and_a_failed_transaction(void **state)
   char text[256];
   stored(f, text, sizeof text);
   assert_string_equal(text, "\"a\"");
-  /* a job dropped with pieces pending keeps them: the writer drops after each commit, and a post
-   * may land between that transaction's first statement and its commit (called here as the
-   * writer would, with the writer idle) */
+  assert_int_equal(post_to_relay(f, token, "\"x\"", NULL, NULL), PQ_ERR_NOT_FOUND);
+  writer_runs(f);
+  stored(f, text, sizeof text);
+  assert_string_equal(text, "\"a\"\"b\"");
+  /* a job dropped with pieces pending keeps them until written (called here as the writer
+   * would after a commit, with the writer idle) */
   assert_int_equal(post_to_relay(f, token, "\"c\"", NULL, NULL), PQ_OK);
   pq__relay_drop(f->c->relay, f->job->id);
   assert_int_equal(post_to_relay(f, token, "\"d\"", NULL, NULL), PQ_ERR_NOT_FOUND);
@@ -184,11 +189,83 @@ static void pending_pieces_survive_a_drop_and_a_failed_transaction(void **state)
   assert_int_equal(seq, 4);
 }
 
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;
+} done_flag;
+
+static void op_done(pq_op *op) {
+  done_flag *d = op->ud;
+  pthread_mutex_lock(&d->mu);
+  d->done = true;
+  pthread_cond_signal(&d->cv);
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* A post acknowledged while a transaction that changes the job is under way
+ * (after that transaction wrote what was pending): it is written with the
+ * change, and posts after the change are numbered after it. */
+static void a_post_during_a_change_is_written_with_it(void **state) {
+  fixture *f = *state;
+  const char *token = f->job->lease_token;
+  assert_int_equal(post_through_writer(f, token, "\"a\"", NULL, NULL), PQ_OK);
+  assert_int_equal(post_to_relay(f, token, "\"b\"", NULL, NULL), PQ_OK);
+  writer_runs(f); /* nothing pending now */
+  pq_store *s = pq_coord_store(f->c);
+  pq_store_fault_hold_at(s, 2); /* the cancel's transaction: its begin passes, its read of the job waits */
+  done_flag d = {.done = false};
+  pthread_mutex_init(&d.mu, NULL);
+  pthread_cond_init(&d.cv, NULL);
+  pq_op cancel = {.kind = PQ_OP_CANCEL, .in.cancel.job_id = f->job->id, .done = op_done, .ud = &d};
+  pq_coord_submit(f->c, &cancel);
+  pq_store_fault_wait_held(s);
+  int64_t seq = 0;
+  bool asked = true;
+  assert_int_equal(post_to_relay(f, token, "\"c\"", &seq, &asked), PQ_OK);
+  assert_int_equal(seq, 3);
+  assert_false(asked); /* not committed yet */
+  pq_store_fault_release(s);
+  pthread_mutex_lock(&d.mu);
+  while (!d.done) pthread_cond_wait(&d.cv, &d.mu);
+  pthread_mutex_unlock(&d.mu);
+  assert_int_equal(cancel.out.result, PQ_OK);
+  pq_op_release(&cancel);
+  char text[256];
+  stored(f, text, sizeof text); /* in the store with the cancel, not a transaction later */
+  assert_string_equal(text, "\"a\"\"b\"\"c\"");
+  assert_int_equal(post_to_relay(f, token, "\"d\"", NULL, NULL), PQ_ERR_NOT_FOUND);
+  assert_int_equal(post_through_writer(f, token, "\"d\"", &seq, &asked), PQ_OK);
+  assert_int_equal(seq, 4); /* after it: no seq twice */
+  assert_true(asked);
+  writer_runs(f);
+  stored(f, text, sizeof text);
+  assert_string_equal(text, "\"a\"\"b\"\"c\"\"d\"");
+  pthread_cond_destroy(&d.cv);
+  pthread_mutex_destroy(&d.mu);
+}
+
+static void a_closing_coordinator_writes_what_it_acknowledged(void **state) {
+  fixture *f = *state;
+  const char *token = f->job->lease_token;
+  assert_int_equal(post_through_writer(f, token, "\"a\"", NULL, NULL), PQ_OK);
+  assert_int_equal(post_to_relay(f, token, "\"b\"", NULL, NULL), PQ_OK);
+  pq_coord_close(f->c); /* the writer's last transaction writes it */
+  pq_coord_config cfg = {.store_url = f->url, .clock = &f->clock.clock, .lease_timeout_ms = 60000,
+                         .worker_timeout_ms = 3600000};
+  assert_int_equal(pq_coord_open(&cfg, &f->c), PQ_OK);
+  char text[256];
+  stored(f, text, sizeof text);
+  assert_string_equal(text, "\"a\"\"b\"");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_job_is_relayed_after_its_first_post, setup, teardown),
       cmocka_unit_test_setup_teardown(a_change_to_the_job_sends_posts_back_to_the_writer, setup, teardown),
-      cmocka_unit_test_setup_teardown(pending_pieces_survive_a_drop_and_a_failed_transaction, setup, teardown),
+      cmocka_unit_test_setup_teardown(pending_pieces_survive_a_failed_transaction, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_post_during_a_change_is_written_with_it, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_closing_coordinator_writes_what_it_acknowledged, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
