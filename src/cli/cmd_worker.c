@@ -42,6 +42,9 @@ static const pq_opt worker_options[] = {
      "echo backend: pause per token"},
     {"lease-wait", "PROMPTQ_LEASE_WAIT", PQ_OPT_MS, O(agent.lease_wait_ms), 0, "20s", 1000, 3600000,
      "how long one lease call waits for a job"},
+    {"prefetch", "PROMPTQ_PREFETCH", PQ_OPT_INT, O(agent.prefetch), 0, "0", 0, 999,
+     "jobs leased ahead, in the same lease call, for the next free slot (fewer calls for short jobs; "
+     "they wait here while other workers may be idle)"},
     {"signing-key", "PROMPTQ_SIGNING_KEY", PQ_OPT_STR, O(agent.signing_key), S(agent.signing_key), NULL, 0, 0,
      "sign results with the Ed25519 key in this file (made if missing): receipts carry the worker's signature"},
     {"log-level", "PROMPTQ_LOG_LEVEL", PQ_OPT_STR, O(log_level), S(log_level), "info", 0, 0,

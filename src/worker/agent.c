@@ -40,6 +40,10 @@ struct agent {
    * heartbeats until the coordinator has taken them. */
   json_t *outbox, *posting;
   bool reporting;
+  /* Jobs leased ahead (--prefetch), not started yet: the next free slot takes
+   * the oldest before it leases. Guarded by mu; claimed in heartbeats. A stop
+   * leaves them to go back when their leases lapse. */
+  json_t *ready;
   bool signs;
   pq_receipt_key key;
   char public_key[64];
@@ -332,8 +336,17 @@ static void *slot_main(void *arg) {
   if (!c) return NULL;
   int64_t delay = 100;
   long wait_s = (long)(a->cfg->lease_wait_ms / 1000);
-  json_t *lease_body = json_pack("{s:i,s:i}", "max_jobs", 1, "wait_s", (int)wait_s);
+  json_t *lease_body = json_pack("{s:i,s:i}", "max_jobs", 1 + a->cfg->prefetch, "wait_s", (int)wait_s);
   while (!*a->stop) {
+    pthread_mutex_lock(&a->mu);
+    json_t *ahead = json_array_size(a->ready) ? json_incref(json_array_get(a->ready, 0)) : NULL;
+    if (ahead) json_array_remove(a->ready, 0);
+    pthread_mutex_unlock(&a->mu);
+    if (ahead) { /* leased ahead by another slot's call */
+      run_job(a, s, c, ahead);
+      json_decref(ahead);
+      continue;
+    }
     char id[PQ_UUID_LEN + 1], path[128];
     current_id(a, id);
     snprintf(path, sizeof path, "/v1/workers/%s/lease", id);
@@ -369,9 +382,11 @@ static void *slot_main(void *arg) {
       sleep_ms(a, 1000);
       continue;
     }
-    size_t i;
-    json_t *job;
-    json_array_foreach(json_object_get(resp, "jobs"), i, job) run_job(a, s, c, job);
+    json_t *jobs = json_object_get(resp, "jobs");
+    pthread_mutex_lock(&a->mu); /* this slot runs the first; the rest wait for the next free slot */
+    for (size_t i = 1; i < json_array_size(jobs); i++) json_array_append(a->ready, json_array_get(jobs, i));
+    pthread_mutex_unlock(&a->mu);
+    if (json_array_size(jobs)) run_job(a, s, c, json_array_get(jobs, 0));
     json_decref(resp);
   }
   json_decref(lease_body);
@@ -393,6 +408,9 @@ static void heartbeat_loop(agent *a) {
     pthread_mutex_lock(&a->mu);
     for (int k = 0; k < a->cfg->concurrency; k++)
       if (a->slots[k].job_id[0]) json_array_append_new(held, json_string(a->slots[k].job_id));
+    size_t r_i;
+    json_t *r_job;
+    json_array_foreach(a->ready, r_i, r_job) json_array_append(held, json_object_get(r_job, "id"));
     json_t *waiting[] = {a->outbox, a->posting}; /* results the coordinator has not taken yet */
     for (int w = 0; w < 2; w++) {
       size_t i;
@@ -442,6 +460,7 @@ int pq_agent_run(const pq_agent_config *cfg, volatile sig_atomic_t *stop) {
   int started = 0;
   pthread_mutex_init(&a.mu, NULL);
   a.outbox = json_array();
+  a.ready = json_array();
   if (!(a.backend = pq_backend_find(cfg->backend))) {
     pq_error("worker: unknown backend '%s' (available: echo, openai)", cfg->backend);
     goto out;
@@ -489,6 +508,9 @@ out:
   json_decref(a.models);
   if (a.backend && a.backend_ctx) a.backend->destroy(a.backend_ctx);
   json_decref(a.outbox); /* empty: every slot delivered before it ended */
+  if (json_array_size(a.ready))
+    pq_info("worker: %zu job(s) leased ahead and not started go back when their leases lapse", json_array_size(a.ready));
+  json_decref(a.ready);
   pthread_mutex_destroy(&a.mu);
   if (result == 0) pq_info("worker: stopped");
   return result;

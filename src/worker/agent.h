@@ -16,6 +16,7 @@ typedef struct pq_agent_config {
   char api_key[512];
   int64_t echo_delay_ms;
   int64_t lease_wait_ms; /* how long one lease call may wait for a job */
+  int prefetch;          /* jobs leased ahead of the slots (0: each slot leases one when it is free) */
   char base_url[512];    /* openai: the model server */
   char api_key_env[128]; /* openai: the environment variable holding its key */
   char upstream_model[256];

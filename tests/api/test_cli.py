@@ -118,3 +118,19 @@ def test_migrate_command(tmpdir_path):
     assert applied and applied.group(1) == applied.group(2) and int(applied.group(1)) >= 2
     r = run("migrate", "--data", tmpdir_path)
     assert "(0 migrations applied)" in r.stdout
+
+
+def test_prefetched_jobs_wait_in_the_worker_claimed(make_server):
+    server = make_server("--worker-timeout", "1s")  # heartbeats every ~333 ms: leases not claimed go back
+    ids = [server.submit(f"prefetched job number {i}")["id"] for i in range(4)]  # queued before the worker
+    proc, log = start_worker(server, "--concurrency", "1", "--prefetch", "3", "--echo-delay", "200ms")
+    try:
+        wait_until(lambda: all(server.job(i)["status"] == "completed" for i in ids), what="every job to complete")
+        jobs = [server.job(i) for i in ids]
+        # one lease call took all four (one transaction: one lease time); three waited in the worker
+        # while the one slot ran the others, about a second each, claimed in every heartbeat meanwhile
+        assert len({j["leased_at"] for j in jobs}) == 1, [j["leased_at"] for j in jobs]
+        assert [j["attempts"] for j in jobs] == [1, 1, 1, 1]
+        assert [j["output"] for j in jobs] == [f"prefetched job number {i}" for i in range(4)]
+    finally:
+        assert stop_worker(proc, log) == 0
