@@ -2,8 +2,9 @@
 """How fast a real `promptq worker` (echo backend, 16 slots) drains a queue filled beforehand:
 20,000 jobs queued with POST /v1/jobs/batch on a fresh server (127.0.0.1, a temp folder,
 --open, SQLite, sync full), then the worker started and timed until every job is completed.
-Compares two builds of the worker against the same server binary.
-Usage: bench/agent_drain.py SERVER_BIN WORKER_BIN_A WORKER_BIN_B [RUNS]"""
+Compares two builds of the worker (or one with other flags: "build-release/promptq --prefetch 16")
+against the same server binary.
+Usage: bench/agent_drain.py SERVER_BIN WORKER_A WORKER_B [RUNS]"""
 import json
 import shutil
 import signal
@@ -44,8 +45,9 @@ def run(worker_bin, n=20000):
         for _ in range(0, n, 1000):
             call(url + "/v1/jobs/batch", "POST", {"jobs": [{"model": "e", "prompt": "a few words here"}] * 1000})
         t0 = time.monotonic()
-        worker = subprocess.Popen([worker_bin, "worker", "--coordinator", url, "--model", "e", "--concurrency", "16",
-                                   "--log-level", "warn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        binary, *flags = worker_bin.split()
+        worker = subprocess.Popen([binary, "worker", "--coordinator", url, "--model", "e", "--concurrency", "16",
+                                   "--log-level", "warn", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while call(url + "/v1/jobs?status=completed&limit=1")["pagination"]["total"] < n:
             time.sleep(0.05)
         rate = n / (time.monotonic() - t0)

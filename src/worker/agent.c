@@ -204,6 +204,8 @@ static void report_many(agent *a, pq_client *c, json_t *batch) {
   json_decref(body);
 }
 
+#define MAX_RESULTS_PER_POST 1000 /* POST /v1/workers/{id}/results takes this many at most */
+
 /* Adds a result ({entry, path, body}; taken) to the outbox, and posts it
  * with every other waiting one unless another slot is posting already. */
 static void deliver(agent *a, pq_client *c, json_t *result) {
@@ -215,8 +217,16 @@ static void deliver(agent *a, pq_client *c, json_t *result) {
   }
   a->reporting = true;
   while (json_array_size(a->outbox)) {
+    /* at most what one request may carry (more is refused whole, and would go one by one) */
     json_t *batch = a->outbox;
     a->outbox = json_array();
+    if (json_array_size(batch) > MAX_RESULTS_PER_POST) {
+      json_t *all = batch;
+      batch = json_array();
+      for (size_t i = 0; i < json_array_size(all); i++)
+        json_array_append(i < MAX_RESULTS_PER_POST ? batch : a->outbox, json_array_get(all, i));
+      json_decref(all);
+    }
     a->posting = batch;
     pthread_mutex_unlock(&a->mu);
     report_many(a, c, batch);
