@@ -3,8 +3,8 @@
 20,000 jobs queued with POST /v1/jobs/batch on a fresh server (127.0.0.1, a temp folder,
 --open, SQLite, sync full), then the worker started and timed until every job is completed.
 Compares two builds of the worker (or one with other flags: "build-release/promptq --prefetch 16")
-against the same server binary.
-Usage: bench/agent_drain.py SERVER_BIN WORKER_A WORKER_B [RUNS]"""
+against the same server binary, or measures one.
+Usage: bench/agent_drain.py SERVER_BIN WORKER_A [WORKER_B] [RUNS]"""
 import json
 import shutil
 import signal
@@ -15,8 +15,9 @@ import tempfile
 import time
 import urllib.request
 
-SERVER, A, B = sys.argv[1:4]
-RUNS = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+args = sys.argv[1:]
+RUNS = int(args.pop()) if len(args) > 2 and args[-1].isdigit() else 2
+SERVER, A, B = args[0], args[1], args[2] if len(args) > 2 else None
 
 
 def call(url, method="GET", body=None):
@@ -61,4 +62,7 @@ def run(worker_bin, n=20000):
 
 
 for r in range(1, RUNS + 1):
-    print(f"run {r}: {A} {run(A):.0f} jobs/s; {B} {run(B):.0f} jobs/s")
+    if B:
+        print(f"run {r}: {A} {run(A):.0f} jobs/s; {B} {run(B):.0f} jobs/s")
+    else:
+        print(f"agent drain: 20000 queued jobs, {A}: {run(A):.0f} jobs/s")
