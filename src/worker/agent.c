@@ -288,9 +288,11 @@ static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
   const char *model = json_string_value(json_object_get(job, "model"));
   const char *kind = json_string_value(json_object_get(job, "kind"));
   const char *token = json_string_value(json_object_get(json_object_get(job, "lease"), "token"));
+  pthread_mutex_lock(&a->mu);
+  snprintf(s->job_id, sizeof s->job_id, "%s", id && token ? id : "");
+  pthread_mutex_unlock(&a->mu);
   if (!id || !token) return;
   pthread_mutex_lock(&a->mu);
-  snprintf(s->job_id, sizeof s->job_id, "%s", id);
   s->cancel = 0;
   pthread_mutex_unlock(&a->mu);
 
@@ -350,7 +352,10 @@ static void *slot_main(void *arg) {
   while (!*a->stop) {
     pthread_mutex_lock(&a->mu);
     json_t *ahead = json_array_size(a->ready) ? json_incref(json_array_get(a->ready, 0)) : NULL;
-    if (ahead) json_array_remove(a->ready, 0);
+    if (ahead) { /* claimed by this slot from here on: no heartbeat may miss it in between */
+      json_array_remove(a->ready, 0);
+      snprintf(s->job_id, sizeof s->job_id, "%s", json_string_value(json_object_get(ahead, "id")) ? json_string_value(json_object_get(ahead, "id")) : "");
+    }
     pthread_mutex_unlock(&a->mu);
     if (ahead) { /* leased ahead by another slot's call */
       run_job(a, s, c, ahead);
