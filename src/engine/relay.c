@@ -33,7 +33,10 @@
  *   while writes are failing, once a job holds MAX_PENDING unwritten pieces,
  *   and once the coordinator is closing (the writer's last transaction
  *   writes what is pending).
- * Lost on a crash: entries not yet written, up to the writer's next
+ * Given up: pending entries after MAX_FAILED_FLUSHES transactions in a row
+ * rolled back with them pending (a store that refuses them must not refuse
+ * every submit after them; one that fails for another reason loses progress,
+ * not results). Lost on a crash: entries not yet written, up to the writer's next
  * transaction or reaper beat (--reap-interval, 250 ms by default): progress;
  * the result a worker completes with is durable, as before. */
 #include "engine/relay.h"
@@ -43,12 +46,14 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "engine/hub.h"
 #include "engine/internal.h"
 
 #define N_SLOTS 4096 /* hash chains; a coordinator holds a few thousand leases at most */
 #define KEEP 64      /* written pieces kept for readers a little behind */
 #define MAX_PENDING 4096 /* unwritten pieces per job before its posts wait for the writer again */
+#define MAX_FAILED_FLUSHES 3
 
 typedef struct piece {
   int64_t seq, at;
@@ -78,6 +83,7 @@ struct pq__relay {
   relay_job *slots[N_SLOTS];
   relay_job *dirty; /* jobs with pieces to write, live or dropped */
   bool closed;      /* the coordinator is closing: no more posts here */
+  int failed;       /* transactions in a row that rolled back with pieces pending */
 };
 
 pq__relay *pq__relay_new(void) {
@@ -204,8 +210,18 @@ bool pq__relay_dirty(pq__relay *r) {
 
 void pq__relay_flushed(pq__relay *r, bool committed, void (*woken)(void *ctx, const char *id), void *ctx) {
   pthread_mutex_lock(&r->mu);
+  r->failed = committed ? 0 : r->failed + (r->dirty != NULL);
+  /* the same pieces failing again and again would fail every transaction after them: after a few,
+   * they are given up (progress; the results are what count) */
+  bool give_up = r->failed >= MAX_FAILED_FLUSHES;
+  if (give_up) {
+    pq_error("relay: %d transactions failed in a row while writing streamed output; what was pending is dropped",
+             r->failed);
+    r->failed = 0;
+  }
   for (relay_job **at = &r->dirty, *j; (j = *at);) {
     if (committed && j->flushing_seq > j->written_seq) j->written_seq = j->flushing_seq;
+    if (give_up) j->written_seq = j->last_seq;
     j->flushing_seq = 0;
     if (j->written_seq < j->last_seq) { /* more came meanwhile (or the write failed): next time */
       at = &j->dirty_next;

@@ -42,8 +42,9 @@ struct agent {
   bool reporting;
   /* Jobs leased ahead (--prefetch), not started yet: the next free slot takes
    * the oldest before it leases. Guarded by mu; claimed in heartbeats. A stop
-   * leaves them to go back when their leases lapse. */
+   * runs them (the worker holds them) and leases no more. */
   json_t *ready;
+  int slots_running; /* guarded by mu */
   bool signs;
   pq_receipt_key key;
   char public_key[64];
@@ -205,6 +206,7 @@ static void report_many(agent *a, pq_client *c, json_t *batch) {
 }
 
 #define MAX_RESULTS_PER_POST 1000 /* POST /v1/workers/{id}/results takes this many at most */
+#define MAX_RESULTS_BYTES (512 * 1024) /* and half the coordinator's default body limit (--max-body) */
 
 /* Adds a result ({entry, path, body}; taken) to the outbox, and posts it
  * with every other waiting one unless another slot is posting already. */
@@ -217,16 +219,21 @@ static void deliver(agent *a, pq_client *c, json_t *result) {
   }
   a->reporting = true;
   while (json_array_size(a->outbox)) {
-    /* at most what one request may carry (more is refused whole, and would go one by one) */
-    json_t *batch = a->outbox;
+    /* at most what one request may carry, in number and in bytes (more is refused whole, and
+     * would go one by one); at least one */
+    json_t *all = a->outbox, *batch = json_array();
     a->outbox = json_array();
-    if (json_array_size(batch) > MAX_RESULTS_PER_POST) {
-      json_t *all = batch;
-      batch = json_array();
-      for (size_t i = 0; i < json_array_size(all); i++)
-        json_array_append(i < MAX_RESULTS_PER_POST ? batch : a->outbox, json_array_get(all, i));
-      json_decref(all);
+    size_t bytes = 0;
+    for (size_t i = 0; i < json_array_size(all); i++) {
+      json_t *r = json_array_get(all, i);
+      size_t size = json_dumpb(json_object_get(r, "entry"), NULL, 0, JSON_COMPACT);
+      bool fits = json_array_size(batch) == 0 ||
+                  (json_array_size(batch) < MAX_RESULTS_PER_POST && bytes + size <= MAX_RESULTS_BYTES);
+      fits = fits && json_array_size(a->outbox) == 0; /* in order: once one waits, the rest wait */
+      json_array_append(fits ? batch : a->outbox, r);
+      if (fits) bytes += size;
     }
+    json_decref(all);
     a->posting = batch;
     pthread_mutex_unlock(&a->mu);
     report_many(a, c, batch);
@@ -289,12 +296,12 @@ static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
   const char *kind = json_string_value(json_object_get(job, "kind"));
   const char *token = json_string_value(json_object_get(json_object_get(job, "lease"), "token"));
   pthread_mutex_lock(&a->mu);
-  snprintf(s->job_id, sizeof s->job_id, "%s", id && token ? id : "");
+  if (!id || !token || strcmp(s->job_id, id) != 0) { /* not claimed already when taken from the prefetched */
+    snprintf(s->job_id, sizeof s->job_id, "%s", id && token ? id : "");
+    s->cancel = 0;
+  }
   pthread_mutex_unlock(&a->mu);
   if (!id || !token) return;
-  pthread_mutex_lock(&a->mu);
-  s->cancel = 0;
-  pthread_mutex_unlock(&a->mu);
 
   pq_backend_result r = {0};
   stream_ctx st = {.s = s, .c = c, .job_id = id, .token = token, .pending = json_array(),
@@ -345,23 +352,37 @@ static void *slot_main(void *arg) {
   slot *s = arg;
   agent *a = s->a;
   pq_client *c = pq_client_new(a->cfg->coordinator, a->cfg->api_key);
-  if (!c) return NULL;
+  if (!c) {
+    pthread_mutex_lock(&a->mu);
+    a->slots_running--;
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+  }
   int64_t delay = 100;
   long wait_s = (long)(a->cfg->lease_wait_ms / 1000);
-  json_t *lease_body = json_pack("{s:i,s:i}", "max_jobs", 1 + a->cfg->prefetch, "wait_s", (int)wait_s);
-  while (!*a->stop) {
+  /* A lease that waits asks for one job, so work that arrives while the slots wait spreads over
+   * them; after a lease that found work (a backlog) a slot asks for 1 + prefetch without waiting,
+   * and waits again once that finds none. */
+  json_t *lease_one = json_pack("{s:i,s:i}", "max_jobs", 1, "wait_s", (int)wait_s);
+  json_t *lease_many = json_pack("{s:i,s:i}", "max_jobs", 1 + a->cfg->prefetch, "wait_s", 0);
+  bool backlog = false;
+  for (;;) {
     pthread_mutex_lock(&a->mu);
     json_t *ahead = json_array_size(a->ready) ? json_incref(json_array_get(a->ready, 0)) : NULL;
     if (ahead) { /* claimed by this slot from here on: no heartbeat may miss it in between */
       json_array_remove(a->ready, 0);
-      snprintf(s->job_id, sizeof s->job_id, "%s", json_string_value(json_object_get(ahead, "id")) ? json_string_value(json_object_get(ahead, "id")) : "");
+      const char *ahead_id = json_string_value(json_object_get(ahead, "id"));
+      snprintf(s->job_id, sizeof s->job_id, "%s", ahead_id ? ahead_id : "");
+      s->cancel = 0;
     }
     pthread_mutex_unlock(&a->mu);
-    if (ahead) { /* leased ahead by another slot's call */
+    if (ahead) { /* leased ahead by another slot's call; run even when stopping: the worker holds it */
       run_job(a, s, c, ahead);
       json_decref(ahead);
       continue;
     }
+    if (*a->stop) break;
+    json_t *lease_body = backlog && a->cfg->prefetch > 0 ? lease_many : lease_one;
     char id[PQ_UUID_LEN + 1], path[128];
     current_id(a, id);
     snprintf(path, sizeof path, "/v1/workers/%s/lease", id);
@@ -398,23 +419,40 @@ static void *slot_main(void *arg) {
       continue;
     }
     json_t *jobs = json_object_get(resp, "jobs");
+    backlog = json_array_size(jobs) > 0;
     pthread_mutex_lock(&a->mu); /* this slot runs the first; the rest wait for the next free slot */
     for (size_t i = 1; i < json_array_size(jobs); i++) json_array_append(a->ready, json_array_get(jobs, i));
     pthread_mutex_unlock(&a->mu);
     if (json_array_size(jobs)) run_job(a, s, c, json_array_get(jobs, 0));
     json_decref(resp);
   }
-  json_decref(lease_body);
+  json_decref(lease_one);
+  json_decref(lease_many);
   pq_client_free(c);
+  pthread_mutex_lock(&a->mu);
+  a->slots_running--;
+  pthread_mutex_unlock(&a->mu);
   return NULL;
 }
 
+static bool slots_ended(agent *a) {
+  pthread_mutex_lock(&a->mu);
+  bool ended = a->slots_running == 0;
+  pthread_mutex_unlock(&a->mu);
+  return ended;
+}
+
+/* Heartbeats until stopped and, after a stop, until the last slot has ended:
+ * jobs still running or reporting stay this worker's (a silent worker is
+ * marked offline and its leases end). */
 static void heartbeat_loop(agent *a) {
   pq_client *c = pq_client_new(a->cfg->coordinator, a->cfg->api_key);
   if (!c) return;
-  while (!*a->stop) {
-    sleep_ms(a, a->heartbeat_ms);
-    if (*a->stop) break;
+  for (;;) {
+    if (!*a->stop) sleep_ms(a, a->heartbeat_ms);
+    if (*a->stop) /* the rest of the interval, looking whether the slots have ended */
+      for (int64_t left = a->heartbeat_ms; left > 0 && !slots_ended(a); left -= 50) pause_ms(50);
+    if (*a->stop && slots_ended(a)) break;
     char id[PQ_UUID_LEN + 1], path[128];
     current_id(a, id);
     snprintf(path, sizeof path, "/v1/workers/%s/heartbeat", id);
@@ -512,7 +550,15 @@ int pq_agent_run(const pq_agent_config *cfg, volatile sig_atomic_t *stop) {
   if (!(a.slots = calloc((size_t)cfg->concurrency, sizeof *a.slots))) goto out;
   for (; started < cfg->concurrency; started++) {
     a.slots[started].a = &a;
-    if (pthread_create(&a.slots[started].thread, NULL, slot_main, &a.slots[started]) != 0) break;
+    pthread_mutex_lock(&a.mu);
+    a.slots_running++;
+    pthread_mutex_unlock(&a.mu);
+    if (pthread_create(&a.slots[started].thread, NULL, slot_main, &a.slots[started]) != 0) {
+      pthread_mutex_lock(&a.mu);
+      a.slots_running--;
+      pthread_mutex_unlock(&a.mu);
+      break;
+    }
   }
   pq_info("worker: serving %s with backend %s, %d slots", cfg->models, cfg->backend, started);
   heartbeat_loop(&a);
@@ -523,9 +569,7 @@ out:
   json_decref(a.models);
   if (a.backend && a.backend_ctx) a.backend->destroy(a.backend_ctx);
   json_decref(a.outbox); /* empty: every slot delivered before it ended */
-  if (json_array_size(a.ready))
-    pq_info("worker: %zu job(s) leased ahead and not started go back when their leases lapse", json_array_size(a.ready));
-  json_decref(a.ready);
+  json_decref(a.ready); /* empty: the slots ran what they had leased ahead before they ended */
   pthread_mutex_destroy(&a.mu);
   if (result == 0) pq_info("worker: stopped");
   return result;

@@ -122,15 +122,21 @@ def test_migrate_command(tmpdir_path):
 
 def test_prefetched_jobs_wait_in_the_worker_claimed(make_server):
     server = make_server("--worker-timeout", "1s")  # heartbeats every ~333 ms: leases not claimed go back
-    ids = [server.submit(f"prefetched job number {i}")["id"] for i in range(4)]  # queued before the worker
+    ids = [server.submit(f"prefetched job number {i}")["id"] for i in range(5)]  # queued before the worker
     proc, log = start_worker(server, "--concurrency", "1", "--prefetch", "3", "--echo-delay", "200ms")
     try:
-        wait_until(lambda: all(server.job(i)["status"] == "completed" for i in ids), what="every job to complete")
+        # the first lease waits and takes one; the next finds a backlog and takes 1 + 3 without waiting
+        wait_until(lambda: server.job(ids[4])["status"] == "leased", what="the jobs leased ahead")
+        # stopped while three wait in the worker: it runs what it holds (about a second each),
+        # heartbeating meanwhile, and leases no more
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=PATIENCE) == 0
+        log.close()
         jobs = [server.job(i) for i in ids]
-        # one lease call took all four (one transaction: one lease time); three waited in the worker
-        # while the one slot ran the others, about a second each, claimed in every heartbeat meanwhile
-        assert len({j["leased_at"] for j in jobs}) == 1, [j["leased_at"] for j in jobs]
-        assert [j["attempts"] for j in jobs] == [1, 1, 1, 1]
-        assert [j["output"] for j in jobs] == [f"prefetched job number {i}" for i in range(4)]
+        assert [j["status"] for j in jobs] == ["completed"] * 5
+        assert len({j["leased_at"] for j in jobs[1:]}) == 1, [j["leased_at"] for j in jobs]  # one lease call
+        assert [j["attempts"] for j in jobs] == [1] * 5  # claimed while waiting: never given back
+        assert [j["output"] for j in jobs] == [f"prefetched job number {i}" for i in range(5)]
     finally:
-        assert stop_worker(proc, log) == 0
+        if proc.poll() is None:
+            stop_worker(proc, log)

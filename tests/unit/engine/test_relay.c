@@ -189,6 +189,28 @@ static void pending_pieces_survive_a_failed_transaction(void **state) {
   assert_int_equal(seq, 4);
 }
 
+static void pieces_that_keep_failing_are_given_up(void **state) {
+  fixture *f = *state;
+  const char *token = f->job->lease_token;
+  assert_int_equal(post_through_writer(f, token, "\"a\"", NULL, NULL), PQ_OK);
+  assert_int_equal(post_to_relay(f, token, "\"b\"", NULL, NULL), PQ_OK);
+  pq_store *s = pq_coord_store(f->c);
+  pq_store_fault_arm(s, PQ_FAULT_STATEMENT, 1, PQ_FAULT_IO_ERROR, true);
+  for (int i = 0; i < 3; i++) { /* the writer's transactions keep failing on it */
+    pq_op reap = {.kind = PQ_OP_REAP};
+    assert_int_not_equal(pq_coord_call(f->c, &reap), PQ_OK);
+    pq_op_release(&reap);
+  }
+  pq_store_fault_disarm(s);
+  writer_runs(f); /* commits again: "b" was given up */
+  char text[256];
+  stored(f, text, sizeof text);
+  assert_string_equal(text, "\"a\"");
+  int64_t seq = 0;
+  assert_int_equal(post_through_writer(f, token, "\"c\"", &seq, NULL), PQ_OK);
+  assert_int_equal(seq, 2); /* numbered after what the store has */
+}
+
 typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -265,6 +287,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_change_to_the_job_sends_posts_back_to_the_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(pending_pieces_survive_a_failed_transaction, setup, teardown),
       cmocka_unit_test_setup_teardown(a_post_during_a_change_is_written_with_it, setup, teardown),
+      cmocka_unit_test_setup_teardown(pieces_that_keep_failing_are_given_up, setup, teardown),
       cmocka_unit_test_setup_teardown(a_closing_coordinator_writes_what_it_acknowledged, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
