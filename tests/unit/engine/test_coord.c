@@ -142,45 +142,24 @@ static void priority_order_survives_restart(void **state) {
   assert_string_equal(got, low);
 }
 
-typedef struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int done;
-} done_flag;
-static void op_done(pq_op *op) {
-  done_flag *d = op->ud;
-  pthread_mutex_lock(&d->mu);
-  d->done = 1;
-  pthread_cond_signal(&d->cv);
-  pthread_mutex_unlock(&d->mu);
-}
 
 /* Parking happens on the writer after its commit: wait for it to show. */
 static void wait_parked(fixture *f, size_t n) {
   while (pq_hub_count(pq_coord_hub(f->c)) < n) sched_yield();
 }
 
-static void wait_done(done_flag *d) {
-  pthread_mutex_lock(&d->mu);
-  while (!d->done) pthread_cond_wait(&d->cv, &d->mu);
-  pthread_mutex_unlock(&d->mu);
-}
-
 static void waiting_lease_gets_the_next_submit(void **state) {
   fixture *f = *state;
-  done_flag d = {.done = 0};
-  pthread_mutex_init(&d.mu, NULL);
-  pthread_cond_init(&d.cv, NULL);
+  pq_test_done d;
+  pq_test_done_init(&d);
   pq_op op = {.kind = PQ_OP_LEASE,
               .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = mono(f) + 10000},
-              .done = op_done, .ud = &d};
+              .done = pq_test_op_done, .ud = &d};
   pq_coord_submit(f->c, &op);
   wait_parked(f, 1); /* so the submit must hand the job over */
   char id[PQ_UUID_LEN + 1];
   submit(f, 0, NULL, NULL, id, PQ_OK);
-  pthread_mutex_lock(&d.mu);
-  while (!d.done) pthread_cond_wait(&d.cv, &d.mu);
-  pthread_mutex_unlock(&d.mu);
+  pq_test_wait_done(&d);
   assert_int_equal(op.out.result, PQ_OK);
   assert_int_equal(op.out.n_jobs, 1);
   assert_string_equal(op.out.jobs[0]->id, id);
@@ -192,11 +171,10 @@ static void waiting_lease_gets_the_next_submit(void **state) {
 
 static void waiting_lease_times_out_empty(void **state) {
   fixture *f = *state;
-  done_flag d = {.done = 0};
-  pthread_mutex_init(&d.mu, NULL);
-  pthread_cond_init(&d.cv, NULL);
+  pq_test_done d;
+  pq_test_done_init(&d);
   pq_op op = {.kind = PQ_OP_LEASE, .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = mono(f) + 50},
-              .done = op_done, .ud = &d};
+              .done = pq_test_op_done, .ud = &d};
   pq_coord_submit(f->c, &op);
   wait_parked(f, 1);
   pq_manual_clock_advance(&f->clock, 49);
@@ -204,7 +182,7 @@ static void waiting_lease_times_out_empty(void **state) {
   assert_int_equal(d.done, 0);
   pq_manual_clock_advance(&f->clock, 1);
   assert_int_equal(pq_hub_expire(pq_coord_hub(f->c)), 1);
-  wait_done(&d);
+  pq_test_wait_done(&d);
   assert_int_equal(op.out.result, PQ_OK);
   assert_int_equal(op.out.n_jobs, 0);
   pq_op_release(&op);
@@ -233,17 +211,16 @@ static void retries_then_dead(void **state) {
   pq_op_release(&fail1);
   /* the backoff (20 ms) holds it back; a waiting lease receives it once due */
   assert_int_equal(lease(f, 1, NULL, NULL), 0);
-  done_flag d = {.done = 0};
-  pthread_mutex_init(&d.mu, NULL);
-  pthread_cond_init(&d.cv, NULL);
+  pq_test_done d;
+  pq_test_done_init(&d);
   pq_op op = {.kind = PQ_OP_LEASE, .in.lease = {.worker_id = f->worker, .max_jobs = 1, .deadline_ms = mono(f) + 5000},
-              .done = op_done, .ud = &d};
+              .done = pq_test_op_done, .ud = &d};
   pq_coord_submit(f->c, &op);
   wait_parked(f, 1);
   advance_and_reap(f, 19);
   assert_int_equal(d.done, 0);
   advance_and_reap(f, 1); /* due now: the reaper's pass hands it to the parked lease */
-  wait_done(&d);
+  pq_test_wait_done(&d);
   assert_int_equal(op.out.n_jobs, 1);
   assert_int_equal(op.out.jobs[0]->attempts, 2);
   snprintf(token, sizeof token, "%s", op.out.jobs[0]->lease_token);

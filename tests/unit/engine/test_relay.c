@@ -81,12 +81,15 @@ static void stored(fixture *f, char *out, size_t size) {
   pq_job_events_free(ev, n);
 }
 
-/* Any transaction of the writer: a reaper pass, as the clock's beat makes. */
-static void writer_runs(fixture *f) {
+/* Any transaction of the writer: a reaper pass, as the clock's beat makes; its result. */
+static pq_err writer_pass(fixture *f) {
   pq_op op = {.kind = PQ_OP_REAP};
-  assert_int_equal(pq_coord_call(f->c, &op), PQ_OK);
+  pq_err e = pq_coord_call(f->c, &op);
   pq_op_release(&op);
+  return e;
 }
+
+static void writer_runs(fixture *f) { assert_int_equal(writer_pass(f), PQ_OK); }
 
 static void a_job_is_relayed_after_its_first_post(void **state) {
   fixture *f = *state;
@@ -166,9 +169,7 @@ static void pending_pieces_survive_a_failed_transaction(void **state) {
    * relay acknowledges nothing more (the writer answers those posts) */
   pq_store *s = pq_coord_store(f->c);
   pq_store_fault_arm(s, PQ_FAULT_STATEMENT, 1, PQ_FAULT_IO_ERROR, false);
-  pq_op reap = {.kind = PQ_OP_REAP};
-  assert_int_not_equal(pq_coord_call(f->c, &reap), PQ_OK);
-  pq_op_release(&reap);
+  assert_int_not_equal(writer_pass(f), PQ_OK);
   char text[256];
   stored(f, text, sizeof text);
   assert_string_equal(text, "\"a\"");
@@ -197,9 +198,7 @@ static void pieces_that_keep_failing_are_given_up(void **state) {
   pq_store *s = pq_coord_store(f->c);
   pq_store_fault_arm(s, PQ_FAULT_STATEMENT, 1, PQ_FAULT_IO_ERROR, true);
   for (int i = 0; i < 3; i++) { /* the writer's transactions keep failing on it */
-    pq_op reap = {.kind = PQ_OP_REAP};
-    assert_int_not_equal(pq_coord_call(f->c, &reap), PQ_OK);
-    pq_op_release(&reap);
+    assert_int_not_equal(writer_pass(f), PQ_OK);
   }
   pq_store_fault_disarm(s);
   writer_runs(f); /* commits again: "b" was given up */
@@ -209,20 +208,6 @@ static void pieces_that_keep_failing_are_given_up(void **state) {
   int64_t seq = 0;
   assert_int_equal(post_through_writer(f, token, "\"c\"", &seq, NULL), PQ_OK);
   assert_int_equal(seq, 2); /* numbered after what the store has */
-}
-
-typedef struct {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool done;
-} done_flag;
-
-static void op_done(pq_op *op) {
-  done_flag *d = op->ud;
-  pthread_mutex_lock(&d->mu);
-  d->done = true;
-  pthread_cond_signal(&d->cv);
-  pthread_mutex_unlock(&d->mu);
 }
 
 /* A post acknowledged while a transaction that changes the job is under way
@@ -236,10 +221,9 @@ static void a_post_during_a_change_is_written_with_it(void **state) {
   writer_runs(f); /* nothing pending now */
   pq_store *s = pq_coord_store(f->c);
   pq_store_fault_hold_at(s, 2); /* the cancel's transaction: its begin passes, its read of the job waits */
-  done_flag d = {.done = false};
-  pthread_mutex_init(&d.mu, NULL);
-  pthread_cond_init(&d.cv, NULL);
-  pq_op cancel = {.kind = PQ_OP_CANCEL, .in.cancel.job_id = f->job->id, .done = op_done, .ud = &d};
+  pq_test_done d;
+  pq_test_done_init(&d);
+  pq_op cancel = {.kind = PQ_OP_CANCEL, .in.cancel.job_id = f->job->id, .done = pq_test_op_done, .ud = &d};
   pq_coord_submit(f->c, &cancel);
   pq_store_fault_wait_held(s);
   int64_t seq = 0;
@@ -248,9 +232,7 @@ static void a_post_during_a_change_is_written_with_it(void **state) {
   assert_int_equal(seq, 3);
   assert_false(asked); /* not committed yet */
   pq_store_fault_release(s);
-  pthread_mutex_lock(&d.mu);
-  while (!d.done) pthread_cond_wait(&d.cv, &d.mu);
-  pthread_mutex_unlock(&d.mu);
+  pq_test_wait_done(&d);
   assert_int_equal(cancel.out.result, PQ_OK);
   pq_op_release(&cancel);
   char text[256];
@@ -263,8 +245,7 @@ static void a_post_during_a_change_is_written_with_it(void **state) {
   writer_runs(f);
   stored(f, text, sizeof text);
   assert_string_equal(text, "\"a\"\"b\"\"c\"\"d\"");
-  pthread_cond_destroy(&d.cv);
-  pthread_mutex_destroy(&d.mu);
+  pq_test_done_destroy(&d);
 }
 
 static void a_closing_coordinator_writes_what_it_acknowledged(void **state) {

@@ -59,3 +59,28 @@ int pq_test_add_user(pq_coord *c, const char *name, char id[PQ_UUID_LEN + 1]) {
   pq_op_release(&op);
   return rc;
 }
+
+void pq_test_done_init(pq_test_done *d) {
+  d->done = 0;
+  pthread_mutex_init(&d->mu, NULL);
+  pthread_cond_init(&d->cv, NULL);
+}
+
+void pq_test_op_done(pq_op *op) {
+  pq_test_done *d = op->ud;
+  pthread_mutex_lock(&d->mu);
+  d->done = 1;
+  pthread_cond_signal(&d->cv);
+  pthread_mutex_unlock(&d->mu);
+}
+
+void pq_test_wait_done(pq_test_done *d) {
+  pthread_mutex_lock(&d->mu);
+  while (!d->done) pthread_cond_wait(&d->cv, &d->mu);
+  pthread_mutex_unlock(&d->mu);
+}
+
+void pq_test_done_destroy(pq_test_done *d) {
+  pthread_cond_destroy(&d->cv);
+  pthread_mutex_destroy(&d->mu);
+}

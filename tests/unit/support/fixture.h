@@ -3,6 +3,8 @@
 #ifndef PQ_TEST_FIXTURE_H
 #define PQ_TEST_FIXTURE_H
 
+#include <pthread.h>
+
 #include "base/ids.h"
 #include "base/clock.h"
 #include "engine/coord.h"
@@ -24,5 +26,17 @@ int pq_test_add_user(pq_coord *c, const char *name, char id[PQ_UUID_LEN + 1]);
 /* Leases up to max jobs for worker now (no waiting) into out (the caller
  * frees each job); how many. -1 when the lease fails. */
 int pq_test_lease(pq_coord *c, const char *worker, pq_job **out, size_t max);
+
+/* An operation submitted without waiting, and waiting for it later: init,
+ * then .done = pq_test_op_done, .ud = &d on the op; done is set when it ended. */
+typedef struct pq_test_done {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int done;
+} pq_test_done;
+void pq_test_done_init(pq_test_done *d);
+void pq_test_op_done(pq_op *op);
+void pq_test_wait_done(pq_test_done *d);
+void pq_test_done_destroy(pq_test_done *d);
 
 #endif
