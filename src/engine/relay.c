@@ -278,9 +278,8 @@ pq_err pq_coord_relay_append(pq_coord *c, const char *job_id, const char *token,
     if (!text) break;
     j->ring[(j->head + j->len + made) % j->cap] = (piece){.seq = j->last_seq + 1 + (int64_t)made, .at = at, .data = text};
   }
-  if (made < n) { /* all or nothing */
+  if (made < n) { /* all or nothing: the writer takes the post instead */
     for (size_t i = 0; i < made; i++) free(j->ring[(j->head + j->len + i) % j->cap].data);
-    result = PQ_ERR_NO_MEMORY;
     goto out;
   }
   j->len += n;
@@ -296,7 +295,7 @@ pq_err pq_coord_relay_append(pq_coord *c, const char *job_id, const char *token,
 out:
   pthread_mutex_unlock(&r->mu);
   if (result == PQ_OK) pq_hub_publish(c->hub, pq_coord_job_key(job_id), SIZE_MAX); /* readers take it from memory */
-  return result == PQ_ERR_NO_MEMORY ? PQ_ERR_NOT_FOUND : result;
+  return result;
 }
 
 pq_err pq_coord_relay_read(pq_coord *c, const char *job_id, int attempt, int64_t after, size_t limit,
@@ -309,8 +308,9 @@ pq_err pq_coord_relay_read(pq_coord *c, const char *job_id, int attempt, int64_t
   pthread_mutex_lock(&r->mu);
   relay_job *j = *find(r, job_id);
   int64_t oldest = j && j->len ? j->ring[j->head].seq : j ? j->last_seq + 1 : 0;
-  /* not relayed, another attempt, or older than memory holds: the store has it */
-  if (!j || j->attempt != attempt || after + 1 < oldest) {
+  /* not relayed, being changed (its change may be committed already: the store says), another
+   * attempt, or older than memory holds: the store has it */
+  if (!j || j->fenced || j->attempt != attempt || after + 1 < oldest) {
     result = PQ_ERR_NOT_FOUND;
     goto out;
   }

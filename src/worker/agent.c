@@ -290,18 +290,27 @@ static void on_emit(void *ctx, const char *text, size_t len, json_t *delta) {
   if (pq_mono_ms() - st->last_post_ms >= STREAM_BATCH_MS) post_chunks(st);
 }
 
+/* The slot holds job from here on (heartbeats claim it, cancels reach it).
+ * The caller holds a->mu: a job leaves the lease answer or the prefetched
+ * ones and becomes the slot's under one lock, so no heartbeat misses it. */
+static void claim(slot *s, json_t *job) {
+  const char *id = json_string_value(json_object_get(job, "id"));
+  snprintf(s->job_id, sizeof s->job_id, "%s", id ? id : "");
+  s->cancel = 0;
+}
+
+/* Runs a job its slot has claimed, reports it, and lets it go. */
 static void run_job(agent *a, slot *s, pq_client *c, json_t *job) {
   const char *id = json_string_value(json_object_get(job, "id"));
   const char *model = json_string_value(json_object_get(job, "model"));
   const char *kind = json_string_value(json_object_get(job, "kind"));
   const char *token = json_string_value(json_object_get(json_object_get(job, "lease"), "token"));
-  pthread_mutex_lock(&a->mu);
-  if (!id || !token || strcmp(s->job_id, id) != 0) { /* not claimed already when taken from the prefetched */
-    snprintf(s->job_id, sizeof s->job_id, "%s", id && token ? id : "");
-    s->cancel = 0;
+  if (!id || !token) {
+    pthread_mutex_lock(&a->mu);
+    s->job_id[0] = '\0';
+    pthread_mutex_unlock(&a->mu);
+    return;
   }
-  pthread_mutex_unlock(&a->mu);
-  if (!id || !token) return;
 
   pq_backend_result r = {0};
   stream_ctx st = {.s = s, .c = c, .job_id = id, .token = token, .pending = json_array(),
@@ -369,11 +378,9 @@ static void *slot_main(void *arg) {
   for (;;) {
     pthread_mutex_lock(&a->mu);
     json_t *ahead = json_array_size(a->ready) ? json_incref(json_array_get(a->ready, 0)) : NULL;
-    if (ahead) { /* claimed by this slot from here on: no heartbeat may miss it in between */
+    if (ahead) {
       json_array_remove(a->ready, 0);
-      const char *ahead_id = json_string_value(json_object_get(ahead, "id"));
-      snprintf(s->job_id, sizeof s->job_id, "%s", ahead_id ? ahead_id : "");
-      s->cancel = 0;
+      claim(s, ahead);
     }
     pthread_mutex_unlock(&a->mu);
     if (ahead) { /* leased ahead by another slot's call; run even when stopping: the worker holds it */
@@ -422,8 +429,10 @@ static void *slot_main(void *arg) {
     backlog = json_array_size(jobs) > 0;
     pthread_mutex_lock(&a->mu); /* this slot runs the first; the rest wait for the next free slot */
     for (size_t i = 1; i < json_array_size(jobs); i++) json_array_append(a->ready, json_array_get(jobs, i));
+    json_t *first = json_array_get(jobs, 0);
+    if (first) claim(s, first);
     pthread_mutex_unlock(&a->mu);
-    if (json_array_size(jobs)) run_job(a, s, c, json_array_get(jobs, 0));
+    if (first) run_job(a, s, c, first);
     json_decref(resp);
   }
   json_decref(lease_one);

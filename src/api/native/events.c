@@ -65,7 +65,7 @@ static pq_err relayed_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn 
 pq_err pq_event_cursor_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn emit, void *ctx,
                             uint64_t *version) {
   *version = pq_hub_version(pq_coord_hub(coord), pq_coord_job_key(cur->job_id));
-  if (cur->started && cur->attempt > 0 && !cur->done && !cur->store_only && relayed_next(coord, cur, emit, ctx) == PQ_OK)
+  if (cur->started && cur->attempt > 0 && !cur->done && relayed_next(coord, cur, emit, ctx) == PQ_OK)
     return PQ_OK;
   pq_job peek;
   pq_err result = pq_coord_peek_job(coord, cur->job_id, &peek);
@@ -101,8 +101,7 @@ pq_err pq_event_cursor_next(pq_coord *coord, pq_event_cursor *cur, pq_ev_emit_fn
     if (i < n) goto out;
   }
   /* still running: what the relay acknowledged and has not written yet follows from memory */
-  if (!pq_job_state_terminal(peek.state) && attempt > 0 && cur->attempt == attempt && !cur->store_only)
-    (void)relayed_next(coord, cur, emit, ctx);
+  if (!pq_job_state_terminal(peek.state) && attempt > 0 && cur->attempt == attempt) (void)relayed_next(coord, cur, emit, ctx);
   if (pq_job_state_terminal(peek.state) && !cur->done) {
     /* the final event's id follows the attempt's last chunk, so a client
      * whose Last-Event-ID is past every chunk has already seen it */
@@ -265,7 +264,7 @@ static int count_events(void *ctx, pq_ev_kind kind, const char *id, const pq_job
 pq_err pq_event_stream_seen_all(pq_req *req, const char *job_id, const char *last_event_id, bool *seen_all) {
   *seen_all = false;
   if (!last_event_id) return PQ_OK;
-  pq_event_cursor probe = {.store_only = true}; /* the job has ended: the store has all of it */
+  pq_event_cursor probe = {0};
   snprintf(probe.job_id, sizeof probe.job_id, "%s", job_id);
   pq_event_cursor_resume(&probe, last_event_id);
   int fresh = 0;

@@ -24,8 +24,6 @@ typedef struct pq_event_cursor {
   int64_t seq;
   bool started;      /* the queued event was sent */
   bool done;         /* the final event was sent */
-  bool store_only;   /* read the store even while the relay holds the attempt (a probe of a job that
-                      * ended: the relay may not have heard yet) */
 } pq_event_cursor;
 
 /* Called for each new event; event is NULL except for chunks. For chunks the

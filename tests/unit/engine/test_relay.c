@@ -228,11 +228,12 @@ static void a_post_during_a_change_is_written_with_it(void **state) {
   pq_store_fault_wait_held(s);
   int64_t seq = 0;
   bool asked = true;
-  assert_int_equal(post_to_relay(f, token, "\"c\"", &seq, &asked), PQ_OK);
+  pq_err posted = post_to_relay(f, token, "\"c\"", &seq, &asked);
+  pq_store_fault_release(s); /* before asserting: a failed assertion must not leave the writer held */
+  pq_test_wait_done(&d);
+  assert_int_equal(posted, PQ_OK);
   assert_int_equal(seq, 3);
   assert_false(asked); /* not committed yet */
-  pq_store_fault_release(s);
-  pq_test_wait_done(&d);
   assert_int_equal(cancel.out.result, PQ_OK);
   pq_op_release(&cancel);
   char text[256];
@@ -245,6 +246,37 @@ static void a_post_during_a_change_is_written_with_it(void **state) {
   writer_runs(f);
   stored(f, text, sizeof text);
   assert_string_equal(text, "\"a\"\"b\"\"c\"\"d\"");
+  pq_test_done_destroy(&d);
+}
+
+/* From the fence on (inside the transaction that ends the job) readers go to the store: the end
+ * may be committed before the writer clears memory, and memory must not answer "nothing new". */
+static void a_job_being_changed_is_read_from_the_store(void **state) {
+  fixture *f = *state;
+  const char *token = f->job->lease_token;
+  assert_int_equal(post_through_writer(f, token, "\"a\"", NULL, NULL), PQ_OK);
+  assert_int_equal(post_to_relay(f, token, "\"b\"", NULL, NULL), PQ_OK);
+  writer_runs(f);
+  pq_job_event *ev = NULL;
+  size_t n = 0;
+  assert_int_equal(pq_coord_relay_read(f->c, f->job->id, f->job->attempts, 2, 10, &ev, &n), PQ_OK);
+  pq_store *s = pq_coord_store(f->c);
+  pq_store_fault_hold_at(s, 4); /* the result's transaction: begin, read, update, then its commit waits */
+  pq_test_done d;
+  pq_test_done_init(&d);
+  pq_op done = {.kind = PQ_OP_COMPLETE, .in.complete = {.job_id = f->job->id, .token = token, .output = "\"ab\""},
+                .done = pq_test_op_done, .ud = &d};
+  pq_coord_submit(f->c, &done);
+  pq_store_fault_wait_held(s);
+  pq_err read = pq_coord_relay_read(f->c, f->job->id, f->job->attempts, 2, 10, &ev, &n);
+  pq_err posted = post_to_relay(f, token, "\"c\"", NULL, NULL);
+  pq_store_fault_release(s); /* before asserting: a failed assertion must not leave the writer held */
+  pq_test_wait_done(&d);
+  pq_job_events_free(ev, n);
+  assert_int_equal(read, PQ_ERR_NOT_FOUND);
+  assert_int_equal(posted, PQ_ERR_NOT_FOUND);
+  assert_int_equal(done.out.result, PQ_OK);
+  pq_op_release(&done);
   pq_test_done_destroy(&d);
 }
 
@@ -269,6 +301,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(pending_pieces_survive_a_failed_transaction, setup, teardown),
       cmocka_unit_test_setup_teardown(a_post_during_a_change_is_written_with_it, setup, teardown),
       cmocka_unit_test_setup_teardown(pieces_that_keep_failing_are_given_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_job_being_changed_is_read_from_the_store, setup, teardown),
       cmocka_unit_test_setup_teardown(a_closing_coordinator_writes_what_it_acknowledged, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
