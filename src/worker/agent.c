@@ -126,81 +126,70 @@ static void pause_ms(int64_t ms) {
   nanosleep(&ts, NULL);
 }
 
-/* Posts a result until the coordinator takes it. A 429 or 503 is waited out
- * as its Retry-After says, a 5xx or an unreachable coordinator with backoff;
- * only a refusal of the result itself (another 4xx: the lease moved on) ends
- * it. Even when stopping: a result is never dropped while it may count. */
-static void report(pq_client *c, const char *path, json_t *body) {
+/* Posts body to path until the coordinator answers it for good: a 429 or 503
+ * is waited out as its Retry-After says, a 5xx or an unreachable coordinator
+ * with backoff. Returns true with the answer's status and body (*resp is the
+ * caller's), or false after REPORT_PATIENCE_MS (logged, naming what). */
+static bool post_until_answered(pq_client *c, const char *path, json_t *body, const char *what, long *status,
+                                json_t **resp) {
   int64_t delay = 100, started = pq_mono_ms();
   for (int tries = 1;; tries++) {
-    long status;
-    json_t *resp = NULL;
-    pq_err e = pq_client_call(c, "POST", path, body, 30000, &status, &resp);
-    bool again = e != PQ_OK || status >= 500 || status == 429 || status == 408;
-    if (!again) {
-      if (status >= 400)
-        pq_warn("worker: %s refused (%ld): %s", path, status, pq_client_error_text(resp, "no reason given"));
-      json_decref(resp);
-      return;
-    }
+    *resp = NULL;
+    pq_err e = pq_client_call(c, "POST", path, body, 30000, status, resp);
+    if (e == PQ_OK && *status < 500 && *status != 429 && *status != 408) return true;
+    json_decref(*resp);
+    *resp = NULL;
     int64_t wait = pq_client_retry_after(c) > 0 ? pq_client_retry_after(c) * 1000 : delay;
     if (tries == 1 || tries % 10 == 0)
-      pq_warn("worker: %s not taken yet (%s), trying again in %lld ms", path,
-              e != PQ_OK ? "coordinator unreachable" : status == 429 ? "rate limited" : "server busy", (long long)wait);
-    json_decref(resp);
-    if (pq_mono_ms() - started + wait > REPORT_PATIENCE_MS) break;
+      pq_warn("worker: %s not taken yet (%s), trying again in %lld ms", what,
+              e != PQ_OK ? "coordinator unreachable" : *status == 429 ? "rate limited" : "server busy", (long long)wait);
+    if (pq_mono_ms() - started + wait > REPORT_PATIENCE_MS) {
+      pq_error("worker: gave up reporting %s after %d minutes; the jobs go to other workers", what,
+               REPORT_PATIENCE_MS / 60000);
+      return false;
+    }
     pause_ms(wait);
     delay = next_backoff(delay);
   }
-  pq_error("worker: gave up reporting %s after %d minutes; the job goes to another worker", path,
-           REPORT_PATIENCE_MS / 60000);
 }
 
-/* Posts results together (POST /v1/workers/{id}/results) until the
- * coordinator takes them, as report() does for one; each result's own refusal
- * is logged. A coordinator that does not know the route or this worker (404)
+/* Posts a result until the coordinator takes it; only a refusal of the
+ * result itself (another 4xx: the lease moved on) ends it otherwise. Even
+ * when stopping: a result is never dropped while it may count. */
+static void report(pq_client *c, const char *path, json_t *body) {
+  long status;
+  json_t *resp;
+  if (!post_until_answered(c, path, body, path, &status, &resp)) return;
+  if (status >= 400) pq_warn("worker: %s refused (%ld): %s", path, status, pq_client_error_text(resp, "no reason given"));
+  json_decref(resp);
+}
+
+/* Posts results together (POST /v1/workers/{id}/results) as report() does
+ * for one; each result's own refusal is logged. A coordinator that refuses
+ * the request itself (one without the route, or not knowing this worker)
  * gets them one by one. */
 static void report_many(agent *a, pq_client *c, json_t *batch) {
-  char id[PQ_UUID_LEN + 1], path[128];
+  char id[PQ_UUID_LEN + 1], path[128], what[64];
   current_id(a, id);
   snprintf(path, sizeof path, "/v1/workers/%s/results", id);
+  snprintf(what, sizeof what, "%zu results", json_array_size(batch));
   json_t *results = json_array();
   size_t i;
   json_t *r;
   json_array_foreach(batch, i, r) json_array_append(results, json_object_get(r, "entry"));
-  json_t *body = json_pack("{s:o}", "results", results);
-  int64_t delay = 100, started = pq_mono_ms();
-  for (int tries = 1;; tries++) {
-    long status;
-    json_t *resp = NULL;
-    pq_err e = pq_client_call(c, "POST", path, body, 30000, &status, &resp);
-    if (e == PQ_OK && status == 200) {
+  json_t *body = json_pack("{s:o}", "results", results), *resp;
+  long status;
+  if (post_until_answered(c, path, body, what, &status, &resp)) {
+    if (status == 200) {
       json_array_foreach(json_object_get(resp, "results"), i, r)
         if (json_integer_value(json_object_get(r, "status")) >= 400)
           pq_warn("worker: the result of job %s was refused (%lld): %s", json_string_value(json_object_get(r, "job")),
                   (long long)json_integer_value(json_object_get(r, "status")),
                   json_string_value(json_object_get(json_object_get(r, "error"), "message")));
-      json_decref(resp);
-      break;
+    } else {
+      json_array_foreach(batch, i, r) report(c, json_string_value(json_object_get(r, "path")), json_object_get(r, "body"));
     }
     json_decref(resp);
-    bool again = e != PQ_OK || status >= 500 || status == 429 || status == 408;
-    if (!again) { /* this coordinator takes them one at a time */
-      json_array_foreach(batch, i, r)
-        report(c, json_string_value(json_object_get(r, "path")), json_object_get(r, "body"));
-      break;
-    }
-    int64_t wait = pq_client_retry_after(c) > 0 ? pq_client_retry_after(c) * 1000 : delay;
-    if (tries == 1 || tries % 10 == 0)
-      pq_warn("worker: %zu results not taken yet (%s), trying again in %lld ms", json_array_size(batch),
-              e != PQ_OK ? "coordinator unreachable" : status == 429 ? "rate limited" : "server busy", (long long)wait);
-    if (pq_mono_ms() - started + wait > REPORT_PATIENCE_MS) {
-      pq_error("worker: gave up reporting %zu results after %d minutes; the jobs go to other workers",
-               json_array_size(batch), REPORT_PATIENCE_MS / 60000);
-      break;
-    }
-    pause_ms(wait);
-    delay = next_backoff(delay);
   }
   json_decref(body);
 }
