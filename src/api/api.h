@@ -13,6 +13,7 @@
 typedef struct pq_api_settings {
   const char *default_model; /* for dialects whose jobs name no model */
   int64_t challenge_ttl_ms;  /* wallet login: how long a challenge may be answered */
+  const char *web_assets;    /* the npm packages the pages load (web/node_modules) */
 } pq_api_settings;
 
 const pq_api_settings *pq_api_settings_of(pq_req *req);
@@ -25,6 +26,13 @@ const pq_route *pq_api_routes(size_t *n);
 pq_err pq_api_health(pq_req *req);
 pq_err pq_api_ready(pq_req *req);
 pq_err pq_api_metrics(pq_req *req);
+
+/* the API's description and the pages (api/native/docs.c) */
+pq_err pq_api_openapi_json(pq_req *req);
+pq_err pq_api_swagger_page(pq_req *req);
+pq_err pq_api_redoc_page(pq_req *req);
+pq_err pq_api_dashboard_page(pq_req *req);
+pq_err pq_api_asset(pq_req *req);
 
 /* jobs, for clients */
 pq_err pq_api_job_submit(pq_req *req);

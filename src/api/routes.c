@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "api/dialect.h"
 #include "api/native/events.h"
+#include "api/openapi.h"
 
 extern const pq_dialect pq_dialect_openai, pq_dialect_000, pq_dialect_001, pq_dialect_002, pq_dialect_003;
 
@@ -33,6 +34,18 @@ static const pq_route native_routes[] = {
     ROUTE("GET", "/health", pq_api_health, 0, PQ_ROLE_PUBLIC, "health"),
     ROUTE("GET", "/ready", pq_api_ready, 0, PQ_ROLE_PUBLIC, "ready"),
     ROUTE("GET", "/metrics", pq_api_metrics, PQ_ROUTE_METRICS, PQ_ROLE_PUBLIC, "metrics"),
+
+    /* the API's description and the pages; under /api/ too, where document 003 shows them */
+    ROUTE("GET", "/openapi.json", pq_api_openapi_json, 0, PQ_ROLE_PUBLIC, "docs.openapi"),
+    ROUTE("GET", "/docs", pq_api_swagger_page, 0, PQ_ROLE_PUBLIC, "docs.swagger"),
+    ROUTE("GET", "/redoc", pq_api_redoc_page, 0, PQ_ROLE_PUBLIC, "docs.redoc"),
+    ROUTE("GET", "/assets/{name}", pq_api_asset, 0, PQ_ROLE_PUBLIC, "docs.assets"),
+    ROUTE("GET", "/api/openapi.json", pq_api_openapi_json, 0, PQ_ROLE_PUBLIC, "docs.api.openapi"),
+    ROUTE("GET", "/api/docs", pq_api_swagger_page, 0, PQ_ROLE_PUBLIC, "docs.api.swagger"),
+    ROUTE("GET", "/api/redoc", pq_api_redoc_page, 0, PQ_ROLE_PUBLIC, "docs.api.redoc"),
+    ROUTE("GET", "/api/assets/{name}", pq_api_asset, 0, PQ_ROLE_PUBLIC, "docs.api.assets"),
+    ROUTE("GET", "/", pq_api_dashboard_page, 0, PQ_ROLE_PUBLIC, "dashboard.root"),
+    ROUTE("GET", "/dashboard", pq_api_dashboard_page, 0, PQ_ROLE_PUBLIC, "dashboard.page"),
 
     /* identity */
     ROUTE("POST", "/v1/auth/token", pq_api_token, JSON | BODY | PQ_ROUTE_LOGIN, PQ_ROLE_PUBLIC, "auth.token"),
@@ -112,6 +125,19 @@ static void build_table(void) {
     n_all_routes += pq_dialects[d]->n_routes;
     for (size_t i = 0; pq_dialects[d]->alias_prefix && i < pq_dialects[d]->n_routes; i++)
       if (add_alias(pq_dialects[d], &pq_dialects[d]->routes[i], &all_routes[n_all_routes])) n_all_routes++;
+  }
+  /* each route's schema entry (an alias shares its route's) */
+  for (size_t i = 0; i < n_all_routes; i++) {
+    pq_route *r = &all_routes[i];
+    const char *api = strstr(r->name, ".api.");
+    char original[128];
+    if (api && (size_t)(api - r->name) < sizeof original) {
+      snprintf(original, sizeof original, "%.*s%s", (int)(api - r->name), r->name, api + 4);
+      r->doc = pq_api_route_doc(original);
+    } else {
+      r->doc = pq_api_route_doc(r->name);
+    }
+    r->schema_defs = pq_api_schema_defs();
   }
 }
 

@@ -1,9 +1,12 @@
-/* promptq routes: the HTTP routes and who may call them, from the route table. */
+/* promptq routes: the HTTP routes and who may call them, from the route
+ * table; --openapi: the OpenAPI document the server serves at /openapi.json. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/openapi.h"
 #include "cli/cli.h"
 
 static const char *role_name(pq_role r) {
@@ -17,6 +20,13 @@ static const char *role_name(pq_role r) {
 }
 
 int pq_cmd_routes(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--openapi") == 0) {
+    char *text = json_dumps(pq_api_openapi(), JSON_INDENT(2));
+    if (!text) return 1;
+    puts(text);
+    free(text);
+    return 0;
+  }
   bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
   json_t *list = json_array();
   size_t n_routes;

@@ -55,6 +55,7 @@ typedef struct {
   int max_queued_per_user, max_streams_per_key;
   char default_model[128];
   int64_t challenge_ttl_ms;
+  char web_assets[1024];
   char council_members[2048], council_synthesizers[1024], council_embedding_model[128];
   int council_quorum, council_max_tokens, council_context_tokens, council_max_total_tokens;
   int hold_max_tokens, worker_share, batch_discount;
@@ -141,6 +142,8 @@ static const pq_opt serve_options[] = {
      "10000", 0, 100000000, "a user's queued jobs at most (0: unlimited)"},
     {"default-model", "PROMPTQ_DEFAULT_MODEL", PQ_OPT_STR, O(default_model), S(default_model), "echo", 0, 0,
      "the model for jobs of APIs that name none (the prompt queue, the task API)"},
+    {"web-assets", "PROMPTQ_WEB_ASSETS", PQ_OPT_STR, O(web_assets), S(web_assets), PQ_WEB_ASSETS_DIR, 0, 0,
+     "where the pages' npm packages are (Swagger UI, ReDoc, uPlot: web/node_modules, made by scripts/bootstrap)"},
     {"challenge-ttl", "PROMPTQ_CHALLENGE_TTL", PQ_OPT_MS, O(challenge_ttl_ms), 0, "5m", 100, 3600000,
      "wallet login: how long a challenge may be signed and sent back"},
     {"max-streams-per-key", "PROMPTQ_MAX_STREAMS_PER_KEY", PQ_OPT_INT, O(max_streams_per_key), 0,
@@ -431,6 +434,7 @@ int pq_cmd_serve(int argc, char **argv) {
   static pq_api_settings settings;
   settings.default_model = o.default_model;
   settings.challenge_ttl_ms = o.challenge_ttl_ms;
+  settings.web_assets = o.web_assets;
   pq_server_config sc = {
       .host = host,
       .port = port,

@@ -21,7 +21,7 @@ static const struct {
     {"user", pq_cmd_user, "users: user add NAME [--admin] | ls | disable NAME | enable NAME"},
     {"key", pq_cmd_key, "API keys: key create --user NAME --scope worker | ls | revoke ID"},
     {"receipt", pq_cmd_receipt, "check a signed receipt: receipt verify FILE [--public-key B64]"},
-    {"routes", pq_cmd_routes, "print the HTTP routes and who may call them (--json)"},
+    {"routes", pq_cmd_routes, "print the HTTP routes and who may call them (--json; --openapi: the OpenAPI document)"},
     {"migrate", pq_cmd_migrate, "apply the store's schema migrations"},
 };
 

@@ -90,12 +90,16 @@ pq_err pq_req_reply(pq_req *req, int status, json_t *body) {
 }
 
 pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char *text) {
+  return pq_req_reply_bytes(req, status, content_type, text, text ? strlen(text) : 0);
+}
+
+pq_err pq_req_reply_bytes(pq_req *req, int status, const char *content_type, char *data, size_t len) {
   free(req->reply);
-  req->reply = text;
-  req->reply_len = text ? strlen(text) : 0;
+  req->reply = data;
+  req->reply_len = data ? len : 0;
   req->reply_type = content_type;
   req->status = status;
-  return text ? PQ_OK : PQ_ERR_NO_MEMORY;
+  return data ? PQ_OK : PQ_ERR_NO_MEMORY;
 }
 
 /* Replaces every byte that is not part of well-formed UTF-8 with '?', in

@@ -92,6 +92,9 @@ pq_err pq_req_reply(pq_req *req, int status, json_t *body);
 
 /* Sets a non-JSON response; takes ownership of text (malloc'd). */
 pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char *text);
+/* The same for len bytes of any kind (a file): takes data (malloc'd).
+ * content_type is borrowed for the request's life (a literal). */
+pq_err pq_req_reply_bytes(pq_req *req, int status, const char *content_type, char *data, size_t len);
 
 /* Records an error's message (printf-style) and details (taken; may be NULL)
  * and returns err, for `return pq_req_fail(...)`. */

@@ -41,6 +41,12 @@ typedef struct pq_route {
   pq_role role;
   const char *name; /* stable label for logs and metrics */
   pq_error_render_fn render_error;
+  /* Its entry in the API's schema files (api/openapi.h: summary, request,
+   * responses), set when the table is built; NULL: none. The dispatcher
+   * checks a JSON body against doc's "request" schema before the handler;
+   * schema_defs resolves its $refs. Borrowed, read-only, for the program's life. */
+  const json_t *doc;
+  const json_t *schema_defs;
 } pq_route;
 
 #define PQ_ROUTE_MAX_PARAMS 4

@@ -16,7 +16,9 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/ids.h"
+#include "base/jschema.h"
 #include "base/log.h"
+#include "http/json_in.h"
 #include "http/request.h"
 #include "http/server_internal.h"
 
@@ -314,6 +316,13 @@ static pq_err dispatch(pq_req *req) {
   if ((route->flags & PQ_ROUTE_JSON) && req->raw_len > 0 && (e = parse_body(req)) != PQ_OK) return e;
   if ((route->flags & PQ_ROUTE_BODY) && !req->body)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, NULL, "a JSON body is required");
+  /* one schema documents the body (GET /openapi.json) and checks it, here, once */
+  const json_t *schema = req->body && route->doc ? json_object_get(route->doc, "request") : NULL;
+  if (schema) {
+    pq_jerr why = {0};
+    if (pq_jschema_check(&why, schema, route->schema_defs, req->body, "the body", PQ_JSCHEMA_NULL_IS_ABSENT) != PQ_OK)
+      return pq_req_fail_jerr(req, PQ_ERR_INVALID_REQUEST, &why);
+  }
   return route->handler(req);
 }
 
