@@ -40,6 +40,9 @@ pq_err pq_api_job_submit_many(pq_req *req);
 pq_err pq_api_job_get(pq_req *req);
 pq_err pq_api_job_list(pq_req *req);
 pq_err pq_api_job_cancel(pq_req *req);
+pq_err pq_api_job_retry(pq_req *req);
+/* the dashboard's live feed (api/native/dashboard.c) */
+pq_err pq_api_dashboard_events(pq_req *req);
 
 /* jobs, for workers */
 pq_err pq_api_job_complete(pq_req *req);

@@ -59,7 +59,9 @@ static const pq_route native_routes[] = {
     ROUTE("GET", "/v1/jobs", pq_api_job_list, 0, PQ_ROLE_CLIENT, "jobs.list"),
     ROUTE("GET", "/v1/jobs/{id}", pq_api_job_get, 0, PQ_ROLE_CLIENT, "jobs.get"),
     ROUTE("POST", "/v1/jobs/{id}/cancel", pq_api_job_cancel, JSON, PQ_ROLE_CLIENT, "jobs.cancel"),
+    ROUTE("POST", "/v1/jobs/{id}/retry", pq_api_job_retry, JSON, PQ_ROLE_ADMIN, "jobs.retry"),
     ROUTE("GET", "/v1/jobs/{id}/events", pq_api_job_events, 0, PQ_ROLE_CLIENT, "jobs.events"),
+    ROUTE("GET", "/v1/dashboard/events", pq_api_dashboard_events, 0, PQ_ROLE_CLIENT, "dashboard.events"),
     ROUTE("GET", "/v1/jobs/{id}/receipt", pq_api_job_receipt, 0, PQ_ROLE_CLIENT, "jobs.receipt"),
     ROUTE("GET", "/v1/receipts/key", pq_api_receipt_key, 0, PQ_ROLE_PUBLIC, "receipts.key"),
 

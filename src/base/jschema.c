@@ -142,6 +142,14 @@ static pq_err check_array(checker *k, const json_t *s, const json_t *v, const ch
     snprintf(what, sizeof what, "must have at most %lld items", (long long)json_integer_value(max));
     return fail(k, path, what);
   }
+  if (json_is_true(json_object_get(s, "uniqueItems")))
+    for (size_t i = 1; i < n; i++)
+      for (size_t j = 0; j < i; j++)
+        if (json_equal(json_array_get(v, i), json_array_get(v, j))) {
+          char sub[256];
+          path_index(sub, sizeof sub, path, i);
+          return fail(k, sub, "repeats an earlier item");
+        }
   if (!items) return PQ_OK;
   for (size_t i = 0; i < n; i++) {
     char sub[256];
@@ -291,7 +299,7 @@ pq_err pq_jschema_check(pq_jerr *why, const json_t *schema, const json_t *defs, 
 
 static const char *const checked_keywords[] = {
     "type", "enum", "const", "properties", "required", "additionalProperties", "items", "minItems",
-    "maxItems", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "maxItems", "uniqueItems", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "minProperties", "maxProperties", "anyOf", "oneOf", "allOf", "not", "$ref", NULL};
 static const char *const annotations[] = {
     "description", "title", "examples", "default", "format", "deprecated", "readOnly", "writeOnly",

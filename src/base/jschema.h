@@ -3,7 +3,7 @@
  * (api/openapi.c) and its validation (the dispatcher, before the handler).
  *
  * Enforced: type, enum, const, properties, required, additionalProperties,
- * items, minItems, maxItems, minLength, maxLength (in characters), minimum,
+ * items, minItems, maxItems, uniqueItems, minLength, maxLength (in characters), minimum,
  * maximum, exclusiveMinimum, exclusiveMaximum, minProperties, maxProperties,
  * anyOf, oneOf, allOf, not and $ref to "#/components/schemas/NAME".
  * Annotations (description, examples, format, ...) are not checked;

@@ -322,6 +322,20 @@ pq_hub *pq_coord_hub(pq_coord *c);
 uint64_t pq_coord_job_key(const char *job_id);
 
 void pq_coord_get_stats(pq_coord *c, pq_coord_stats *out);
+/* Jobs ended and tokens made per model over the last hour, in buckets of
+ * PQ_THROUGHPUT_BUCKET_MS (kept in memory by this coordinator's writer, since
+ * it started): fn is called per model (at most PQ_THROUGHPUT_MODELS, the last
+ * "(other)") with PQ_THROUGHPUT_BUCKETS counts each, oldest first; the first
+ * bucket starts at *first_bucket_ms, the last is the current one. fn runs
+ * under a lock: keep it short. */
+#define PQ_THROUGHPUT_BUCKET_MS 10000
+#define PQ_THROUGHPUT_BUCKETS 360
+#define PQ_THROUGHPUT_MODELS 16
+void pq_coord_throughput(pq_coord *c, int64_t *first_bucket_ms,
+                         void (*fn)(void *ctx, const char *model, const uint32_t *jobs, const uint64_t *tokens),
+                         void *ctx);
+/* Published after any job changed (the dashboard's feed waits on it). */
+uint64_t pq_coord_any_job_key(void);
 /* Calls fn with each model's queued and leased counts (kept in memory). */
 void pq_coord_active_counts(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t queued,
                                                     int64_t leased), void *ctx);

@@ -25,6 +25,12 @@ typedef struct pq__live_worker {
   int64_t created_at;
 } pq__live_worker;
 
+typedef struct pq__throughput pq__throughput; /* throughput.c */
+pq__throughput *pq__throughput_new(void);
+void pq__throughput_free(pq__throughput *t);
+/* A job of model ended at now_ms (wall clock) having made tokens: the writer calls it. */
+void pq__throughput_add(pq__throughput *t, int64_t now_ms, const char *model, int64_t tokens);
+
 typedef struct pq__model_count {
   char *model;
   int64_t queued, leased;
@@ -51,6 +57,7 @@ struct pq_coord {
   pthread_mutex_t counts_mu; /* queued/leased per model, for the gauges */
   pq__model_count *counts;
   size_t n_counts, cap_counts;
+  pq__throughput *throughput; /* NULL when it could not be had: the chart is empty */
   pthread_mutex_t live_mu; /* the live workers: written by the writer, read by anyone */
   pq__live_worker *live;
   size_t n_live, cap_live;

@@ -61,8 +61,10 @@ int pq__note_ready(pq__batch *b, const char *model) {
   return 0;
 }
 
-static void count_terminal(pq_coord *c, pq_job_state s) {
-  switch (s) {
+static void count_terminal(pq__batch *b, const pq_job *job) {
+  pq_coord *c = b->c;
+  pq__throughput_add(c->throughput, b->now, job->model, job->completion_tokens);
+  switch (job->state) {
     case PQ_JOB_COMPLETED: PQ__STAT_ADD(c, completed, 1); break;
     case PQ_JOB_FAILED: PQ__STAT_ADD(c, failed, 1); break;
     case PQ_JOB_DEAD: PQ__STAT_ADD(c, dead, 1); break;
@@ -98,7 +100,7 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
   pq__count_move(b->c, job->model, (int)from, job->state);
   if ((result = pq__publish(b, job->id)) != PQ_OK) return result;
   if (pq_job_state_terminal(job->state)) {
-    count_terminal(b->c, job->state);
+    count_terminal(b, job);
     const pq_job_kind *kind = pq_job_kind_of(job);
     if (kind->on_terminal) result = kind->on_terminal(b, job);
     if (result == PQ_OK && job->parent_id) result = tell_parent(b, job);

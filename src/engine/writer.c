@@ -426,7 +426,10 @@ static void on_notify(void *ctx, const char *payload) {
       memcpy(value, p + 2, len - 2);
       value[len - 2] = '\0';
       switch (p[0]) {
-        case 'j': pq_hub_publish(c->hub, pq_coord_job_key(value), SIZE_MAX); break;
+        case 'j':
+          pq_hub_publish(c->hub, pq_coord_job_key(value), SIZE_MAX);
+          pq_hub_publish(c->hub, pq_coord_any_job_key(), SIZE_MAX);
+          break;
         case 'm': wake_leases_for(c, value); break;
         case 'o': pq__live_remove(c, value); break;
         case 'w': {
@@ -523,6 +526,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     }
     for (size_t i = 0; i < b.n_published; i++)
       pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
+    if (b.n_published) pq_hub_publish(c->hub, pq_coord_any_job_key(), SIZE_MAX);
     update_live(c, &b, batch);
     if (c->ops->notify && !c->cfg.poll_only) notify_others(c, &b, batch);
     if (c->cfg.poll_only && reap) pq__live_refresh(c); /* nobody tells us of other coordinators' workers */
@@ -639,6 +643,7 @@ pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->counts_mu, NULL);
+  c->throughput = pq__throughput_new();
   pthread_mutex_init(&c->live_mu, NULL);
   pthread_cond_init(&c->cv, &attr);
   pthread_condattr_destroy(&attr);
@@ -681,6 +686,7 @@ void pq_coord_close(pq_coord *c) {
   for (size_t i = 0; i < c->n_counts; i++) free(c->counts[i].model);
   free(c->counts);
   pthread_mutex_destroy(&c->counts_mu);
+  pq__throughput_free(c->throughput);
   free(c);
 }
 
@@ -829,6 +835,8 @@ bool pq_coord_ready(pq_coord *c) {
 }
 
 pq_hub *pq_coord_hub(pq_coord *c) { return c->hub; }
+
+uint64_t pq_coord_any_job_key(void) { return pq_coord_job_key("*"); } /* no job id is "*" */
 
 uint64_t pq_coord_job_key(const char *job_id) {
   uint64_t h = pq_fnv1a_str(job_id);

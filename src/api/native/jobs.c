@@ -358,6 +358,53 @@ pq_err pq_api_job_cancel(pq_req *req) {
   return PQ_OK;
 }
 
+/* ---- retry: an ended job that did not complete runs again, as a new job ---- */
+
+static pq_err retried(pq_req *req) {
+  if (req->op.out.result != PQ_OK) return op_error(req);
+  json_t *body = pq_api_job_json(req->op.out.job);
+  json_object_set_new(body, "retry_of", json_string(req->state));
+  return pq_req_reply(req, 201, body);
+}
+
+/* Admins only (the route's role). The job keeps its history; the new one has
+ * the same owner, model, kind, input, priority and limits, is charged to the
+ * same owner, and answers with "retry_of". A council's step is its council's
+ * to retry, so it is refused. */
+pq_err pq_api_job_retry(pq_req *req) {
+  const char *id = NULL;
+  pq_err e = job_id_param(req, &id);
+  if (e != PQ_OK) return e;
+  pq_job *old = NULL;
+  if ((e = pq_api_their_job(req, id, &old)) == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
+  if (e != PQ_OK) return e;
+  if (!pq_job_state_terminal(old->state) || old->state == PQ_JOB_COMPLETED || old->parent_id) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_STATE, json_pack("{s:s}", "status", pq_job_state_name(old->state)),
+                    old->parent_id ? "a council's step is retried by its council, not alone"
+                                   : "only a job that ended without completing can be retried; this one is %s",
+                    pq_job_state_name(old->state));
+    pq_job_free(old);
+    return e;
+  }
+  pq_job *job = pq_job_new();
+  if (!job || pq_set_str(&job->kind, old->kind) || pq_set_str(&job->model, old->model) ||
+      pq_set_str(&job->input, old->input) || pq_set_str(&job->owner, old->owner ? old->owner : "") ||
+      !(req->state = pq_req_strndup(req, old->id, strlen(old->id)))) {
+    pq_job_free(job);
+    pq_job_free(old);
+    return PQ_ERR_NO_MEMORY;
+  }
+  job->priority = old->priority;
+  job->max_attempts = old->max_attempts;
+  job->lease_timeout_ms = old->lease_timeout_ms;
+  pq_job_free(old);
+  req->op.kind = PQ_OP_SUBMIT;
+  req->op.in.submit.job = job; /* the op owns it now */
+  req->then = retried;
+  pq_req_run_op(req, submitted);
+  return PQ_OK;
+}
+
 static pq_err prepare_complete(pq_req *req, pq_op *op, const char *job_id, const char *lease, json_t *output,
                                json_t *usage, const char *signature) {
   static const char *const usage_fields[] = {"prompt_tokens", "completion_tokens", "total_tokens", NULL};
