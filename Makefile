@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BENCH_BUILD ?= build-release
 
-.PHONY: all bootstrap build asan release run test unit api bench bench-postgres fuzz chaos clean
+.PHONY: all bootstrap build asan release run test unit api bench bench-postgres fuzz chaos screenshots clean
 
 all: build
 
@@ -61,6 +61,14 @@ chaos: build
 FUZZ_SECONDS ?= 300
 fuzz: bootstrap
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz
+
+# the browser test, keeping its pictures in docs/screenshots (shown in README and docs/dashboard.md)
+screenshots: build
+	@PROMPTQ_SCREENSHOTS=$(CURDIR)/docs/screenshots PROMPTQ_BIN=$(CURDIR)/$(BUILD)/promptq \
+	  node --test tests/node/dashboard.test.js
+	@for f in web/dashboard/*.html web/dashboard/*.js web/dashboard/*.css \
+	    web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css; do \
+	  printf '%-50s %7d bytes, %6d gzipped\n' $$f $$(wc -c < $$f) $$(gzip -9c $$f | wc -c); done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(BENCH_BUILD) build-fuzz

@@ -147,9 +147,15 @@ static json_t *responses(const pq_route *r, const json_t *doc) {
   json_object_foreach(json_object_get(doc, "responses"), status, v) {
     const char *description = json_string_value(json_object_get(v, "description"));
     json_t *resp = json_pack("{s:s}", "description", description ? description : "");
-    const char *type = json_string_value(json_object_get(v, "content"));
-    if (type) json_object_set_new(resp, "content", content(type, NULL));
-    else if (json_object_get(v, "schema")) json_object_set_new(resp, "content", content("application/json", json_object_get(v, "schema")));
+    /* "content" names a non-JSON answer; with a "schema" too, the route answers either (?format=csv) */
+    json_t *types = json_object_get(v, "content"); /* a media type, or several */
+    json_t *media = json_object_get(v, "schema") ? content("application/json", json_object_get(v, "schema")) : json_object();
+    if (json_is_string(types)) json_object_update_missing_new(media, content(json_string_value(types), NULL));
+    size_t k;
+    json_t *t;
+    json_array_foreach(types, k, t) if (json_is_string(t)) json_object_update_missing_new(media, content(json_string_value(t), NULL));
+    if (json_object_size(media)) json_object_set_new(resp, "content", media);
+    else json_decref(media);
     json_object_set_new(out, status, resp);
   }
   json_object_foreach(json_object_get(doc, "errors"), status, v)

@@ -6,7 +6,8 @@
  * "routes": {ROUTE_NAME: entry}}, an entry {"summary", "description",
  * "parameters": {query name: {description, schema}}, "headers": {...},
  * "request": schema, "request_required", "request_content",
- * "responses": {status: {description, schema | content}}, "errors":
+ * "responses": {status: {description, schema and/or content: the media
+ * type(s) of answers that are not JSON}}, "errors":
  * {status: reason}}. Component names are global; errors use the file's
  * error_schema (default: the native envelope, "Error").
  *

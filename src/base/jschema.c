@@ -227,19 +227,41 @@ static pq_err check_enum(checker *k, const json_t *s, const json_t *v, const cha
   return fail(k, path, what);
 }
 
+/* Whether a branch is meant for v: its type (through one $ref) fits, or it names none. */
+static bool type_fits(const checker *k, const json_t *branch, const json_t *v) {
+  const json_t *r = json_object_get(branch, "$ref");
+  if (r && resolve(k, r)) branch = resolve(k, r);
+  const json_t *type = json_object_get(branch, "type");
+  if (!type) return true;
+  if (json_is_string(type)) return is_type(v, json_string_value(type));
+  size_t i;
+  json_t *t;
+  json_array_foreach(type, i, t) if (json_is_string(t) && is_type(v, json_string_value(t))) return true;
+  return false;
+}
+
 /* anyOf / oneOf: the value must match one (oneOf: exactly one); the error
- * is the first branch's whose type fits, since that is the shape meant. */
+ * is the first failing branch's whose type fits, since that is the shape
+ * meant (else the first branch's). */
 static pq_err check_choice(checker *k, const json_t *branches, const json_t *v, const char *path, bool exactly_one) {
   size_t i, matched = 0;
   json_t *b;
   pq_jerr first = {0};
+  bool first_fits = false;
   json_array_foreach(branches, i, b) {
     pq_jerr mine = {0};
     checker sub = *k;
     sub.why = &mine;
-    if (check(&sub, b, v, path) == PQ_OK) matched++;
-    else if (!first.message[0]) first = mine;
-    else pq_jerr_clear(&mine);
+    bool fits = type_fits(k, b, v);
+    if (check(&sub, b, v, path) == PQ_OK) {
+      matched++;
+    } else if (!first.message[0] || (fits && !first_fits)) {
+      pq_jerr_clear(&first);
+      first = mine;
+      first_fits = fits;
+    } else {
+      pq_jerr_clear(&mine);
+    }
   }
   if (matched == 1 || (matched > 1 && !exactly_one)) {
     pq_jerr_clear(&first);

@@ -21,6 +21,11 @@ import requests
 BIN = os.environ.get("PROMPTQ_BIN", os.path.join(os.path.dirname(__file__), "../../build/promptq"))
 SANITIZED = os.environ.get("PROMPTQ_SANITIZED") == "1"
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# every response a test receives is checked against the OpenAPI document (openapi_check.py)
+sys.path.insert(0, os.path.dirname(__file__))
+import openapi_check  # noqa: E402
+OPENAPI = openapi_check.install(BIN)
+
 # how long a condition may take to become true before a test gives up
 # (generous: the sanitizer build is several times slower)
 PATIENCE = 30.0 if SANITIZED else 10.0

@@ -312,9 +312,11 @@ def test_a_council_survives_kill_9_of_its_coordinator(council):
 def test_bad_requests_get_the_documents_envelope(council):
     for body, field in [({}, "query"), ({"query": ""}, "query"), ({"query": 5}, "query"),
                         ({"query": "q", "synthesisStrategy": {"type": "vote"}}, "synthesisStrategy.type"),
-                        ({"query": "q", "synthesisStrategy": {"config": {"maxRounds": 0}}}, "maxRounds"),
-                        ({"query": "q", "synthesisStrategy": {"config": {"agreementThreshold": 2}}}, "agreementThreshold"),
-                        ({"query": "q", "synthesisStrategy": {"config": {"negotiationMode": "loud"}}}, "negotiationMode"),
+                        ({"query": "q", "synthesisStrategy": {"config": {"maxRounds": 0}}}, "synthesisStrategy.config.maxRounds"),
+                        ({"query": "q", "synthesisStrategy": {"config": {"agreementThreshold": 2}}},
+                         "synthesisStrategy.config.agreementThreshold"),
+                        ({"query": "q", "synthesisStrategy": {"config": {"negotiationMode": "loud"}}},
+                         "synthesisStrategy.config.negotiationMode"),
                         ({"query": "q", "council": {"members": ["alpha", "mystery"]}}, "members"),
                         ({"query": "q", "surprise": 1}, "surprise")]:
         r = council.server.post("/api/v1/requests", body)

@@ -270,7 +270,7 @@ async function jobPage(id) {
     h("div", { class: "cards" }, ...[["model", job.model], ["kind", job.kind], ["attempts", job.attempts + "/" + job.max_attempts],
       ["priority", job.priority], ["cost", money(job.cost)], ["held", money(job.held)], ["tokens", job.usage ? job.usage.total_tokens : "–"]]
       .map(([k, val]) => h("div", { class: "card" }, h("b", {}, val), h("span", {}, k)))),
-    job.error ? h("p", { class: "error" }, job.error.code + ": " + (job.error.message || "")) : null,
+    h("p", { class: "error", id: "job-error" }, job.error ? job.error.code + ": " + (job.error.message || "") : ""),
     actions,
     h("div", { class: "grid2" }, h("div", {}, h("h2", {}, "Input"), h("pre", {}, pretty(job.input))),
       h("div", {}, h("h2", {}, "Output"), out)),

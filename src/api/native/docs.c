@@ -36,6 +36,7 @@ static const struct {
     {"dashboard.js", JS, "dashboard/dashboard.js", NULL},
     {"dashboard.css", CSS, "dashboard/dashboard.css", NULL},
     {"swagger-init.js", JS, "docs/swagger-init.js", NULL},
+    {"redoc-init.js", JS, "docs/redoc-init.js", NULL},
     {"swagger-ui.css", CSS, NULL, "swagger-ui-dist/swagger-ui.css"},
     {"swagger-ui-bundle.js", JS, NULL, "swagger-ui-dist/swagger-ui-bundle.js"},
     {"redoc.standalone.js", JS, NULL, "redoc/bundles/redoc.standalone.js"},

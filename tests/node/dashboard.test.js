@@ -1,0 +1,170 @@
+// The dashboard and the API's viewers in a real browser: Debian's chromium
+// driven by puppeteer-core. A real coordinator on 127.0.0.1 with an admin
+// (ada) and a read-only client (rex); this test plays the worker over HTTP, so
+// it decides when each token arrives. Screenshots go to a temporary folder,
+// or to PROMPTQ_SCREENSHOTS (make screenshots: docs/screenshots).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+import { BIN, waitFor, stop } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+let dir, serve, base, browser, shots, workerKey, workerId, adminKey, readerKey;
+
+const cli = (input, ...args) => execFileSync(BIN, [...args, '--data', dir], { input, encoding: 'utf8' }).trim();
+
+async function call(method, path, key, body) {
+  const r = await fetch(base + path, {
+    method, headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'promptq-node-dashboard-'));
+  shots = process.env.PROMPTQ_SCREENSHOTS ?? join(dir, 'screenshots');
+  mkdirSync(shots, { recursive: true });
+  cli('ada-password\n', 'user', 'add', 'ada', '--admin');
+  cli('rex-password\n', 'user', 'add', 'rex');
+  adminKey = cli('', 'key', 'create', '--user', 'ada');
+  readerKey = cli('', 'key', 'create', '--user', 'rex');
+  workerKey = cli('', 'key', 'create', '--user', 'ada', '--scope', 'worker');
+  const log = join(dir, 'serve.log');
+  serve = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir],
+                { stdio: ['ignore', openSync(log, 'w'), openSync(log, 'a')] });
+  const port = await waitFor(() => readFileSync(log, 'utf8').match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1],
+                             'promptq serve to listen');
+  base = `http://127.0.0.1:${port}`;
+  const w = await call('POST', '/v1/workers', workerKey, { name: 'gpu-box-1', models: ['echo'], capabilities: { slots: 2 } });
+  assert.equal(w.status, 201);
+  workerId = w.body.id;
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-extensions'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  assert.equal(await stop(serve), 0);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/* A page that records every console error, uncaught exception and failed request. */
+async function openPage(path) {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 860 });
+  page.problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') page.problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => page.problems.push(`exception: ${e.message}`));
+  page.on('requestfailed', (r) => { if (!r.url().includes('/events')) page.problems.push(`request failed: ${r.url()}`); });
+  await page.goto(base + path, { waitUntil: 'load' });
+  return page;
+}
+
+async function signIn(page, user, password) {
+  await page.waitForSelector('#login-form');
+  await page.type('#login-form input[name=user]', user);
+  await page.type('#login-form input[name=password]', password);
+  await page.click('#login-form button');
+  await page.waitForFunction((u) => document.querySelector('#who').textContent.startsWith(u), {}, user);
+}
+
+const text = (page, sel) => page.$eval(sel, (el) => el.textContent);
+
+test('the dashboard loads, signs in, and shows a job submitted through the API within a second', async () => {
+  const page = await openPage('/');
+  await signIn(page, 'ada', 'ada-password');
+  assert.equal(await text(page, '#who'), 'ada (admin)');
+  await page.waitForFunction(() => document.querySelector('#workers')?.textContent.includes('gpu-box-1'));
+  await page.goto(base + '/#/jobs');
+  await page.waitForSelector('#jobs');
+  const submitted = await call('POST', '/v1/jobs', adminKey, { model: 'echo', prompt: 'a job to watch' });
+  assert.equal(submitted.status, 202);
+  const acked = Date.now();
+  await page.waitForSelector(`tr[data-job="${submitted.body.id}"]`, { timeout: 1000 }); // the issue's promise
+  assert.ok(Date.now() - acked <= 1000);
+  assert.match(await page.$eval(`tr[data-job="${submitted.body.id}"]`, (el) => el.textContent), /queued/);
+  await page.screenshot({ path: join(shots, 'dashboard-jobs.png') });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("a job's page streams its tokens as they arrive, then checks its receipt's signature", async () => {
+  const job = await call('POST', '/v1/jobs', adminKey, { model: 'echo', prompt: 'stream me' });
+  const page = await openPage('/');
+  await signIn(page, 'ada', 'ada-password');
+  await page.goto(`${base}/#/job/${job.body.id}`);
+  await page.waitForSelector('#job-output');
+  const leased = await call('POST', `/v1/workers/${workerId}/lease`, workerKey, { max_jobs: 10, wait_s: 5 });
+  const lease = leased.body.jobs.find((j) => j.id === job.body.id).lease.token;
+  await call('POST', `/v1/jobs/${job.body.id}/chunks`, workerKey, { lease, chunks: ['Hel', 'lo'] });
+  await page.waitForFunction(() => document.querySelector('#job-output').textContent === 'Hello');
+  await call('POST', `/v1/jobs/${job.body.id}/chunks`, workerKey, { lease, chunks: [', world'] });
+  await page.waitForFunction(() => document.querySelector('#job-output').textContent === 'Hello, world');
+  const done = await call('POST', `/v1/jobs/${job.body.id}/complete`, workerKey,
+                          { lease, output: 'Hello, world', usage: { prompt_tokens: 2, completion_tokens: 3 } });
+  assert.equal(done.status, 200);
+  await page.waitForFunction(() => document.querySelector('#job-status').textContent === 'completed');
+  await page.waitForSelector('#receipt-verdict');
+  assert.match(await text(page, '#receipt-verdict'), /^Signature valid: signed by this coordinator's key/);
+  await page.screenshot({ path: join(shots, 'dashboard-job.png'), fullPage: true });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test('an admin cancels a job from its page; a read-only user gets no actions and the API refuses them', async () => {
+  const mine = await call('POST', '/v1/jobs', adminKey, { model: 'echo', prompt: 'cancel me' });
+  const page = await openPage('/');
+  await signIn(page, 'ada', 'ada-password');
+  await page.goto(`${base}/#/job/${mine.body.id}`);
+  await page.waitForSelector('#job-actions button');
+  await page.click('#job-actions button.danger');
+  await page.waitForSelector('#action-result');
+  assert.equal((await call('GET', `/v1/jobs/${mine.body.id}`, adminKey)).body.status, 'cancelled');
+  await page.waitForFunction(() => document.querySelector('#job-status').textContent === 'cancelled');
+  assert.deepEqual(page.problems, []);
+  await page.close();
+
+  const theirs = await call('POST', '/v1/jobs', readerKey, { model: 'echo', prompt: 'look, do not touch' });
+  const reader = await openPage('/');
+  await signIn(reader, 'rex', 'rex-password');
+  assert.equal(await text(reader, '#who'), 'rex (read-only)');
+  await reader.goto(`${base}/#/job/${theirs.body.id}`);
+  await reader.waitForSelector('#job-actions p');
+  assert.equal(await reader.$('#job-actions button'), null);
+  assert.match(await text(reader, '#job-actions'), /Read-only/);
+  assert.equal(await reader.$eval('a[href="#/keys"]', (a) => a.hidden), true);
+  // the page only hides what the API refuses anyway
+  assert.equal((await call('POST', `/v1/jobs/${theirs.body.id}/retry`, readerKey)).status, 403);
+  await reader.screenshot({ path: join(shots, 'dashboard-read-only.png') });
+  assert.deepEqual(reader.problems, []);
+  await reader.close();
+});
+
+test('Swagger UI and ReDoc render the OpenAPI document, offline, at / and under /api/', async () => {
+  const spec = await (await fetch(`${base}/openapi.json`)).json();
+  const operations = Object.values(spec.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+  for (const prefix of ['', '/api']) {
+    const swagger = await openPage(`${prefix}/docs`);
+    await swagger.waitForSelector('.opblock');
+    const shown = await swagger.$$eval('.opblock', (els) => els.length);
+    assert.equal(shown, operations);
+    assert.match(await text(swagger, '.info .title'), /promptq/);
+    if (!prefix) await swagger.screenshot({ path: join(shots, 'swagger-ui.png') });
+    assert.deepEqual(swagger.problems, []);
+    await swagger.close();
+
+    const redoc = await openPage(`${prefix}/redoc`);
+    await redoc.waitForFunction(() => document.body.textContent.includes('Submit a job'), { timeout: 20000 });
+    if (!prefix) await redoc.screenshot({ path: join(shots, 'redoc.png') });
+    assert.deepEqual(redoc.problems, []);
+    await redoc.close();
+  }
+});
