@@ -52,6 +52,8 @@ typedef struct pq_job_filter {
   const char *owner;     /* NULL = anyone's */
   int64_t limit, offset;
   bool summary;          /* rows without their input and output (input "", output NULL): listings */
+  bool lease_order;      /* in the order leases take queued jobs (priority, then age); else newest first */
+  bool no_total;         /* *total is not counted (0): a look at the first rows only */
 } pq_job_filter;
 
 /* One entry of a job's event log: what a worker streamed (kind "chunk",

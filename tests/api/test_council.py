@@ -470,6 +470,12 @@ def test_credentials_and_tenancy(secured_council):
     # a JWT works as well as a key
     token = c.server.post("/v1/auth/token", {"user": "bob", "password": "bob-password"}).json()["access_token"]
     assert c.server.get(f"/api/v1/requests/{rid}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    # a council its owner cannot pay for: the document's envelope, the native code, not retryable
+    for model in MODELS.split(","):
+        cli("price", "set", model, "--input", "1", "--output", "1", "--data", c.tmpdir)
+    r = c.server.post("/api/v1/requests", {"query": "q"}, headers=c.h("carol"))
+    assert r.status_code == 402, r.text
+    assert r.json()["error"]["code"] == "INSUFFICIENT_CREDITS" and r.json()["error"]["retryable"] is False
 
 
 def test_a_session_gives_members_its_earlier_turns_and_only_its_owners(secured_council):

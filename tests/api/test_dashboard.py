@@ -62,7 +62,7 @@ def first_where(stream, predicate, limit=50):
 
 
 def test_the_feed_pushes_a_snapshot_at_once_and_another_when_a_job_changes(tenants):
-    worker = tenants.call("worker", "POST", "/v1/workers", {"name": "box", "models": ["echo"], "capabilities": {"slots": 3}})
+    worker = tenants.call("worker", "POST", "/v1/workers", {"name": "box", "models": ["echo"], "capabilities": {"max_concurrency": 3}})
     assert worker.status_code == 201
     feed = snapshots(tenants, "ada")
     first = next(feed)
@@ -73,7 +73,8 @@ def test_the_feed_pushes_a_snapshot_at_once_and_another_when_a_job_changes(tenan
     job = tenants.call("bob", "POST", "/v1/jobs", {"model": "echo", "prompt": "hi"}).json()
     snap = first_where(feed, lambda s: s["jobs_total"] == 1)
     assert snap["jobs"][0]["id"] == job["id"] and snap["jobs"][0]["status"] == "queued"
-    assert snap["queues"] == [{"model": "echo", "queued": 1, "leased": 0, "served": True}]
+    assert snap["queues"] == [{"model": "echo", "queued": 1, "leased": 0, "served": True,
+                              "next": {"id": job["id"], "priority": 0, "queued_at": job["created_at"]}}]
     assert snap["totals"]["submitted"] == 1
     # the worker takes it and finishes it: the feed shows it held, then the hour's throughput counts it
     leased = tenants.call("worker", "POST", f"/v1/workers/{worker.json()['id']}/lease", {"max_jobs": 1}).json()["jobs"][0]

@@ -82,6 +82,12 @@ def test_client_and_miner_round_trip(tmpdir_path):
         error_003(call(server, "POST", "/v1/miner/result", MINER_KEY,
                        {"job_id": job["id"], "lease_token": "stale", "status": "completed", "result": "x"}),
                   409, "LEASE_MISMATCH")
+        # a result for a job that does not exist names it
+        unknown = "01a20000-0000-7000-8000-0000000000ff"
+        e = error_003(call(server, "POST", "/v1/miner/result", MINER_KEY,
+                           {"job_id": unknown, "lease_token": "t", "status": "completed", "result": "x"}),
+                      404, "JOB_NOT_FOUND")
+        assert e["message"] == f"no job {unknown}" and e["details"]["job_id"] == unknown
         # the miner is a worker: the native registry knows it
         assert call(server, "GET", f"/v1/workers/{miner['id']}", MINER_KEY).json()["name"] == "miner-1"
     finally:

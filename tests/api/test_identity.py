@@ -197,6 +197,10 @@ def test_roles_on_every_route(tenants, secured):
     assert {r["role"] for r in table} >= {"public", "client", "worker"}
     wrong = {"client": tenants.h("worker"), "worker": tenants.h("bob")}
     right = {"client": tenants.h("bob"), "worker": tenants.h("worker"), "admin": tenants.h("ann")}
+    def req(server, method, path, headers=None):  # status only: an event stream (the dashboard's) never ends
+        with requests.request(method, server.url + path, headers=headers or {}, timeout=PATIENCE, stream=True) as r:
+            return r
+
     for r in table:
         path = (r["pattern"].replace("{id}", UNKNOWN).replace("{model}", "m")
                 .replace("{job_id}", "999999").replace("{task_id}", "999999").replace("/**", "/x/y"))

@@ -169,5 +169,6 @@ def test_embeddings(server):
     assert struct.unpack("<2f", raw) == (0.5, -2.0)
     openai_error(requests.post(f"{server.url}/v1/embeddings", json={"model": "emb"}, timeout=30),
                  400, "invalid_request", "input")
+    # the schema names the item at fault
     openai_error(requests.post(f"{server.url}/v1/embeddings", json={"model": "emb", "input": [True]}, timeout=30),
-                 400, "invalid_request", "input")
+                 400, "invalid_request", "input[0]")

@@ -36,12 +36,13 @@ before(async () => {
   readerKey = cli('', 'key', 'create', '--user', 'rex');
   workerKey = cli('', 'key', 'create', '--user', 'ada', '--scope', 'worker');
   const log = join(dir, 'serve.log');
-  serve = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir],
+  // one admin clicks through every page here in seconds: more than a client's default burst
+  serve = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--rate-client', '6000', '--burst-client', '500'],
                 { stdio: ['ignore', openSync(log, 'w'), openSync(log, 'a')] });
   const port = await waitFor(() => readFileSync(log, 'utf8').match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1],
                              'promptq serve to listen');
   base = `http://127.0.0.1:${port}`;
-  const w = await call('POST', '/v1/workers', workerKey, { name: 'gpu-box-1', models: ['echo'], capabilities: { slots: 2 } });
+  const w = await call('POST', '/v1/workers', workerKey, { name: 'gpu-box-1', models: ['echo'], capabilities: { max_concurrency: 2 } });
   assert.equal(w.status, 201);
   workerId = w.body.id;
   browser = await puppeteer.launch({
@@ -73,7 +74,17 @@ async function signIn(page, user, password) {
   await page.type('#login-form input[name=user]', user);
   await page.type('#login-form input[name=password]', password);
   await page.click('#login-form button');
-  await page.waitForFunction((u) => document.querySelector('#who').textContent.startsWith(u), {}, user);
+  await until(page, `${user} signed in`, (u) => document.querySelector('#who')?.textContent.startsWith(u), user);
+}
+
+/* page.waitForFunction, saying what it waited for when it gives up (and what the page reported). */
+async function until(page, what, fn, ...args) {
+  try {
+    return await page.waitForFunction(fn, { timeout: 15000 }, ...args);
+  } catch (e) {
+    const shown = await page.evaluate(() => location.hash + ' | ' + document.querySelector('#view')?.innerText.slice(0, 400));
+    throw new Error(`waited for ${what}: ${e.message}; page problems: ${JSON.stringify(page.problems)}; page: ${shown}`);
+  }
 }
 
 const text = (page, sel) => page.$eval(sel, (el) => el.textContent);
@@ -82,7 +93,7 @@ test('the dashboard loads, signs in, and shows a job submitted through the API w
   const page = await openPage('/');
   await signIn(page, 'ada', 'ada-password');
   assert.equal(await text(page, '#who'), 'ada (admin)');
-  await page.waitForFunction(() => document.querySelector('#workers')?.textContent.includes('gpu-box-1'));
+  await until(page, 'the worker on the overview', () => document.querySelector('#workers')?.textContent.includes('gpu-box-1'));
   await page.goto(base + '/#/jobs');
   await page.waitForSelector('#jobs');
   const submitted = await call('POST', '/v1/jobs', adminKey, { model: 'echo', prompt: 'a job to watch' });
@@ -105,13 +116,13 @@ test("a job's page streams its tokens as they arrive, then checks its receipt's 
   const leased = await call('POST', `/v1/workers/${workerId}/lease`, workerKey, { max_jobs: 10, wait_s: 5 });
   const lease = leased.body.jobs.find((j) => j.id === job.body.id).lease.token;
   await call('POST', `/v1/jobs/${job.body.id}/chunks`, workerKey, { lease, chunks: ['Hel', 'lo'] });
-  await page.waitForFunction(() => document.querySelector('#job-output').textContent === 'Hello');
+  await until(page, 'the first tokens', () => document.querySelector('#job-output')?.textContent === 'Hello');
   await call('POST', `/v1/jobs/${job.body.id}/chunks`, workerKey, { lease, chunks: [', world'] });
-  await page.waitForFunction(() => document.querySelector('#job-output').textContent === 'Hello, world');
+  await until(page, 'the next token', () => document.querySelector('#job-output')?.textContent === 'Hello, world');
   const done = await call('POST', `/v1/jobs/${job.body.id}/complete`, workerKey,
                           { lease, output: 'Hello, world', usage: { prompt_tokens: 2, completion_tokens: 3 } });
   assert.equal(done.status, 200);
-  await page.waitForFunction(() => document.querySelector('#job-status').textContent === 'completed');
+  await until(page, 'the job completed', () => document.querySelector('#job-status')?.textContent === 'completed');
   await page.waitForSelector('#receipt-verdict');
   assert.match(await text(page, '#receipt-verdict'), /^Signature valid: signed by this coordinator's key/);
   await page.screenshot({ path: join(shots, 'dashboard-job.png'), fullPage: true });
@@ -128,7 +139,7 @@ test('an admin cancels a job from its page; a read-only user gets no actions and
   await page.click('#job-actions button.danger');
   await page.waitForSelector('#action-result');
   assert.equal((await call('GET', `/v1/jobs/${mine.body.id}`, adminKey)).body.status, 'cancelled');
-  await page.waitForFunction(() => document.querySelector('#job-status').textContent === 'cancelled');
+  await until(page, 'the job cancelled', () => document.querySelector('#job-status')?.textContent === 'cancelled');
   assert.deepEqual(page.problems, []);
   await page.close();
 
@@ -146,6 +157,51 @@ test('an admin cancels a job from its page; a read-only user gets no actions and
   await reader.screenshot({ path: join(shots, 'dashboard-read-only.png') });
   assert.deepEqual(reader.problems, []);
   await reader.close();
+});
+
+test('an admin retries a failed job and revokes a key from the dashboard; every page renders without an error', async () => {
+  const job = await call('POST', '/v1/jobs', adminKey, { model: 'echo', prompt: 'fail me' });
+  const leased = await call('POST', `/v1/workers/${workerId}/lease`, workerKey, { max_jobs: 10, wait_s: 5 });
+  const lease = leased.body.jobs.find((j) => j.id === job.body.id).lease.token;
+  const failed = await call('POST', `/v1/jobs/${job.body.id}/fail`, workerKey,
+                            { lease, error: { code: 'UPSTREAM_ERROR', message: 'it broke' }, retryable: false });
+  assert.equal(failed.body.status, 'failed');
+  const doomed = cli('', 'key', 'create', '--user', 'rex', '--name', 'doomed');
+  assert.equal((await call('GET', '/v1/jobs', doomed)).status, 200);
+
+  const page = await openPage('/');
+  await signIn(page, 'ada', 'ada-password');
+  await page.goto(`${base}/#/job/${job.body.id}`);
+  await until(page, "the job's error", () => document.querySelector('#job-error')?.textContent.startsWith('UPSTREAM_ERROR'));
+  await page.click('#job-actions button');
+  await until(page, 'the retried job', (old) => location.hash.startsWith('#/job/') && !location.hash.endsWith(old), job.body.id);
+  const retried = decodeURIComponent(await page.evaluate(() => location.hash.slice('#/job/'.length)));
+  const again = await call('GET', `/v1/jobs/${retried}`, adminKey);
+  assert.equal(again.body.status, 'queued');
+  assert.deepEqual(again.body.input, { prompt: 'fail me' });
+
+  await page.goto(`${base}/#/keys`);
+  await until(page, 'the doomed key listed', () => [...document.querySelectorAll('#view tr')].some((tr) => tr.textContent.includes('doomed')));
+  await page.evaluate(() => [...document.querySelectorAll('#view tr')].find((tr) => tr.textContent.includes('doomed'))
+    .querySelector('button').click());
+  await until(page, 'the doomed key revoked', () => [...document.querySelectorAll('#view tr')].find((tr) => tr.textContent.includes('doomed'))
+    ?.textContent.includes('revoked'));
+  assert.equal((await call('GET', '/v1/jobs', doomed)).status, 401);
+
+  for (const [hash, title] of [['#/councils', 'Councils'], ['#/batches', 'Batches'], ['#/spend', 'Spend'], ['#/', 'Overview']]) {
+    await page.goto(`${base}/${hash}`);
+    await until(page, `the ${title} page`, (t) => document.querySelector('#view h1')?.textContent === t, title);
+    await until(page, `the ${title} page loaded`, () => document.querySelector('#view').children.length > 1);
+    const error = await page.$eval('#view', (v) => v.querySelector('.error')?.textContent ?? null);
+    assert.equal(error, null, `${hash} shows an error`);
+  }
+  await until(page, 'the throughput chart', () => document.querySelector('#chart canvas'));
+  // live: the overview counts the retried job as the one queued, next up
+  await until(page, 'the retried job next up', (id) => document.querySelector('#queues a')?.getAttribute('href') === '#/job/' + id,
+              retried);
+  await page.screenshot({ path: join(shots, 'dashboard-overview.png') });
+  assert.deepEqual(page.problems, []);
+  await page.close();
 });
 
 test('Swagger UI and ReDoc render the OpenAPI document, offline, at / and under /api/', async () => {

@@ -23,6 +23,10 @@ const fmtTime = (t) => (t ? new Date(t).toLocaleTimeString() : "–");
 const money = (m) => (m && typeof m === "object" ? "$" + m.usd : m === undefined || m === null ? "–" : String(m));
 const status = (s) => h("span", { class: "status " + s }, s);
 const short = (id) => (id ? id.slice(0, 8) : "");
+const age = (since, now) => {
+  const s = Math.max(0, Math.round((new Date(now) - new Date(since)) / 1000));
+  return s < 120 ? s + " s" : s < 7200 ? Math.round(s / 60) + " min" : Math.round(s / 3600) + " h";
+};
 const pretty = (v) => (typeof v === "string" ? v : JSON.stringify(v, null, 2));
 
 async function api(path, opts = {}) {
@@ -194,10 +198,12 @@ function renderOverview() {
   $("#totals").replaceChildren(...[["queued", s.queues.reduce((a, q) => a + q.queued, 0)], ["running", s.queues.reduce((a, q) => a + q.leased, 0)],
     ["submitted", t.submitted], ["completed", t.completed], ["failed", t.failed], ["dead", t.dead], ["cancelled", t.cancelled], ["workers", s.workers.length]]
     .map(([k, v]) => h("div", { class: "card" }, h("b", {}, v), h("span", {}, k))));
-  $("#queues").replaceChildren(h("tr", {}, h("th", {}, "model"), h("th", {}, "queued"), h("th", {}, "running"), h("th", {}, "served")),
+  $("#queues").replaceChildren(h("tr", {}, ...["model", "queued", "running", "next up", "waiting", "served"].map((c) => h("th", {}, c))),
     ...s.queues.map((q) => h("tr", {}, h("td", {}, q.model), h("td", { class: "num" }, q.queued), h("td", { class: "num" }, q.leased),
+      h("td", {}, q.next ? h("a", { href: "#/job/" + q.next.id }, short(q.next.id)) : "–"),
+      h("td", { class: "num" }, q.next ? age(q.next.queued_at, s.time) : "–"),
       h("td", {}, q.served ? "yes" : "no worker serves it"))));
-  if (!s.queues.length) $("#queues").append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "Nothing queued or running.")));
+  if (!s.queues.length) $("#queues").append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "Nothing queued or running.")));
   $("#workers").replaceChildren(h("tr", {}, h("th", {}, "worker"), h("th", {}, "models"), h("th", {}, "busy / slots"), h("th", {}, "last heartbeat"), h("th", {}, "jobs held")),
     ...s.workers.map((w) => h("tr", {}, h("td", {}, w.name || short(w.id)), h("td", {}, w.models.join(", ")),
       h("td", { class: "num" }, w.busy + " / " + (w.slots ?? "?")), h("td", {}, fmtTime(w.last_heartbeat)),
@@ -395,10 +401,9 @@ async function spendPage() {
     v.append(h("div", { class: "cards" }, ...Object.entries(credits).filter(([, val]) => val && typeof val === "object" && "usd" in val)
       .map(([k, val]) => h("div", { class: "card" }, h("b", {}, money(val)), h("span", {}, k)))));
     if (state.me && state.me.admin) {
-      const now = new Date(), from = new Date(now.getTime() - 30 * 86400000);
-      const q = "from=" + from.toISOString().slice(0, 10) + "&to=" + new Date(now.getTime() + 86400000).toISOString().slice(0, 10);
-      const [byUser, byModel] = await Promise.all([api("/v1/reports?" + q + "&by=user"), api("/v1/reports?" + q + "&by=model")]);
-      v.append(h("h2", {}, "By user, last 30 days"), table(byUser.rows), h("h2", {}, "By model, last 30 days"), table(byModel.rows));
+      const [byUser, byModel] = await Promise.all([api("/v1/reports?by=user"), api("/v1/reports?by=model")]);
+      const span = " (" + new Date(byUser.from).toLocaleDateString() + " to " + new Date(byUser.to).toLocaleDateString() + ")";
+      v.append(h("h2", {}, "By user" + span), table(byUser.rows), h("h2", {}, "By model" + span), table(byModel.rows));
     }
   } catch (e) { v.append(h("p", { class: "error" }, e.message)); }
 }

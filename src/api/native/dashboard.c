@@ -15,7 +15,7 @@
 #include "base/clock.h"
 #include "engine/hub.h"
 
-#define SNAPSHOT_MIN_MS 200
+#define SNAPSHOT_MIN_MS 500 /* a snapshot reads the store (a page of jobs and its count): at most twice a second */
 #define SNAPSHOT_MAX_MS 1000
 #define THROUGHPUT_EVERY_MS 5000
 #define JOBS_SHOWN 50
@@ -44,6 +44,27 @@ static void add_queue(void *ctx, const char *model, int64_t queued, int64_t leas
   if (!q->admin && !pq_coord_model_served(q->coord, model)) return; /* nobody can mint rows by naming models */
   json_array_append_new(q->out, json_pack("{s:s,s:I,s:I,s:b}", "model", model, "queued", (json_int_t)queued, "leased",
                                           (json_int_t)leased, "served", pq_coord_model_served(q->coord, model)));
+}
+
+/* Each queue's next job (the one a lease takes first: priority, then age) and
+ * since when it waits: one indexed read per model, the lease's own order. */
+#define QUEUES_LOOKED_AT 32
+
+static void add_next_jobs(pq_req *req, json_t *queues) {
+  size_t i;
+  json_t *q;
+  json_array_foreach(queues, i, q) {
+    if (i >= QUEUES_LOOKED_AT || json_integer_value(json_object_get(q, "queued")) == 0) continue;
+    pq_job_filter f = {.state = PQ_JOB_QUEUED, .model = json_string_value(json_object_get(q, "model")), .limit = 1,
+                       .lease_order = true, .no_total = true, .summary = true};
+    pq_job **next = NULL;
+    size_t n = 0;
+    int64_t total;
+    if (pq_coord_list_jobs(req->coord, &f, &next, &n, &total) == PQ_OK && n == 1)
+      json_object_set_new(q, "next", json_pack("{s:s,s:i,s:o}", "id", next[0]->id, "priority", next[0]->priority,
+                                               "queued_at", pq_api_time(next[0]->created_at)));
+    pq_job_free_array(next, n);
+  }
 }
 
 static void add_series(void *ctx, const char *model, const uint32_t *jobs, const uint64_t *tokens) {
@@ -83,7 +104,8 @@ static json_t *workers(pq_req *req, feed *f) {
     for (size_t k = 0; k < n_held; k++)
       if (held[k]->worker_id && strcmp(held[k]->worker_id, w->id) == 0)
         json_array_append_new(jobs, json_pack("{s:s,s:s}", "id", held[k]->id, "model", held[k]->model));
-    json_t *slots = json_object_get(caps, "slots");
+    json_t *slots = json_object_get(caps, "max_concurrency"); /* what promptq worker registers */
+    if (!json_is_integer(slots)) slots = json_object_get(caps, "slots");
     json_array_append_new(out, json_pack("{s:s,s:s,s:o,s:O,s:I,s:o,s:o}", "id", w->id, "name", w->name ? w->name : "",
                                          "models", models ? models : json_array(), "slots",
                                          json_is_integer(slots) ? slots : json_null(), "busy",
@@ -113,6 +135,7 @@ static json_t *snapshot(pq_req *req, feed *f, bool with_throughput) {
   pq_coord_get_stats(req->coord, &st);
   queue_ctx q = {.out = json_array(), .coord = req->coord, .admin = f->admin};
   pq_coord_active_counts(req->coord, add_queue, &q);
+  add_next_jobs(req, q.out);
   int64_t total;
   json_t *job_list = jobs(req, f, &total);
   json_t *s = json_pack("{s:o,s:{s:s,s:b},s:o,s:o,s:o,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "time", pq_api_time(pq_now_ms()),

@@ -252,16 +252,20 @@ pq_err pq__pg_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t
     strcat(where, " AND owner = "), strcat(where, num);
   }
   pq_err err;
-  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM jobs %s", where);
-  PGresult *r = pq__pg_run_once(c, sql, &p, &err);
-  if (!r) return err;
-  *total = pq__pg_i64(r, 0, 0);
-  PQclear(r);
+  PGresult *r;
+  *total = 0;
+  if (!f->no_total) {
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM jobs %s", where);
+    if (!(r = pq__pg_run_once(c, sql, &p, &err))) return err;
+    *total = pq__pg_i64(r, 0, 0);
+    PQclear(r);
+  }
   int base = p.n;
   pq__pg_int(&p, f->limit);
   pq__pg_int(&p, f->offset);
-  snprintf(sql, sizeof sql, "SELECT %s FROM jobs %s ORDER BY number DESC LIMIT $%d OFFSET $%d",
-           f->summary ? PQ__JOB_SUMMARY_COLS : PQ__JOB_COLS, where, base + 1, base + 2);
+  snprintf(sql, sizeof sql, "SELECT %s FROM jobs %s ORDER BY %s LIMIT $%d OFFSET $%d",
+           f->summary ? PQ__JOB_SUMMARY_COLS : PQ__JOB_COLS, where,
+           f->lease_order ? "priority DESC, number" : "number DESC", base + 1, base + 2);
   if (!(r = pq__pg_run_once(c, sql, &p, &err))) return err;
   err = rows_to_jobs(r, out, n);
   PQclear(r);

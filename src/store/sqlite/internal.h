@@ -10,7 +10,7 @@
 #include "store/store.h"
 
 #define PQ__SQ_STMT_SLOTS 128 /* prepared statements cached per connection, keyed by their SQL */
-#define PQ__SQ_LIST_VARIANTS 32 /* (state, model, owner) filters x (rows, summaries, count) */
+#define PQ__SQ_LIST_VARIANTS 64 /* (state, model, owner) filters x (rows, summaries, count) x order */
 
 struct pq_conn {
   sqlite3 *db;

@@ -205,14 +205,17 @@ pq_err pq__sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
 }
 
 /* The statement for one combination of filters, prepared once per connection. */
-static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count, bool summary) {
-  int slot = filters | (count ? 8 : 0) | (summary && !count ? 16 : 0);
+static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count, bool summary, bool lease_order) {
+  int slot = filters | (count ? 8 : 0) | (summary && !count ? 16 : 0) | (lease_order && !count ? 32 : 0);
   if (c->lists[slot]) return c->lists[slot];
   char sql[1200];
   snprintf(sql, sizeof sql, "SELECT %s FROM jobs WHERE 1 = 1%s%s%s%s",
            count ? "COUNT(*)" : summary ? PQ__JOB_SUMMARY_COLS : PQ__JOB_COLS,
            filters & 1 ? " AND state = ?1" : "", filters & 2 ? " AND model = ?2" : "",
-           filters & 4 ? " AND owner = ?5" : "", count ? "" : " ORDER BY number DESC LIMIT ?3 OFFSET ?4");
+           filters & 4 ? " AND owner = ?5" : "",
+           count         ? ""
+           : lease_order ? " ORDER BY priority DESC, number LIMIT ?3 OFFSET ?4" /* the lease index's order */
+                         : " ORDER BY number DESC LIMIT ?3 OFFSET ?4");
   if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->lists[slot], NULL) != SQLITE_OK) {
     pq__sq_fail(c->db, sql);
     return NULL;
@@ -222,10 +225,12 @@ static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count, bool summary
 
 pq_err pq__sq_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n, int64_t *total) {
   int filters = (f->state >= 0 ? 1 : 0) | (f->model ? 2 : 0) | (f->owner ? 4 : 0);
-  sqlite3_stmt *list = list_stmt(c, filters, false, f->summary), *cnt = list_stmt(c, filters, true, false);
-  if (!list || !cnt) return PQ_ERR_STORE_FAILED;
+  sqlite3_stmt *list = list_stmt(c, filters, false, f->summary, f->lease_order),
+               *cnt = f->no_total ? NULL : list_stmt(c, filters, true, false, false);
+  if (!list || (!cnt && !f->no_total)) return PQ_ERR_STORE_FAILED;
+  *total = 0;
   const char *state = f->state >= 0 ? pq_job_state_name((pq_job_state)f->state) : NULL;
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < (cnt ? 2 : 1); k++) {
     sqlite3_stmt *st = k ? cnt : list;
     if (state) pq__sq_bind_text(st, 1, state);
     if (f->model) pq__sq_bind_text(st, 2, f->model);
@@ -234,7 +239,7 @@ pq_err pq__sq_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t
   sqlite3_bind_int64(list, 3, f->limit);
   sqlite3_bind_int64(list, 4, f->offset);
   pq_err result = collect_jobs(c, list, out, n);
-  if (result == PQ_OK && (result = pq__sq_count_one(c, cnt, total)) != PQ_OK) {
+  if (result == PQ_OK && cnt && (result = pq__sq_count_one(c, cnt, total)) != PQ_OK) {
     pq_job_free_array(*out, *n);
     *out = NULL;
     *n = 0;

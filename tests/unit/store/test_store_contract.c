@@ -268,6 +268,31 @@ static void list_filters_and_pages(void **state) {
   assert_int_equal(count, 7);
 }
 
+/* The order leases take queued jobs (the dashboard's "next up"): priority,
+ * then age; and a look that counts nothing. */
+static void list_in_lease_order_without_counting(void **state) {
+  fixture *f = *state;
+  int64_t old_low = insert(f, "m", 0, 100), urgent = insert(f, "m", 5, 101), old_urgent = insert(f, "m", 5, 99);
+  insert(f, "other", 9, 50);
+  (void)old_low;
+  pq_job **jobs = NULL;
+  size_t n = 0;
+  int64_t total = -1;
+  pq_job_filter next = {.state = PQ_JOB_QUEUED, .model = "m", .limit = 2, .lease_order = true, .no_total = true,
+                        .summary = true};
+  assert_int_equal(ops->job_list(f->w, &next, &jobs, &n, &total), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(total, 0);
+  assert_int_equal(jobs[0]->number, urgent < old_urgent ? urgent : old_urgent); /* the same priority: the first queued */
+  assert_int_equal(jobs[1]->number, urgent < old_urgent ? old_urgent : urgent);
+  pq_job_free_array(jobs, n);
+  pq_job_filter newest = {.state = PQ_JOB_QUEUED, .model = "m", .limit = 1};
+  assert_int_equal(ops->job_list(f->w, &newest, &jobs, &n, &total), PQ_OK);
+  assert_int_equal(total, 3);
+  assert_int_equal(jobs[0]->number, old_urgent); /* inserted last */
+  pq_job_free_array(jobs, n);
+}
+
 static int collect(void *ctx, pq_job *j) {
   int64_t *numbers = ctx;
   numbers[++numbers[0]] = j->number;
@@ -1071,6 +1096,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(update_is_compare_and_set, setup, teardown),
       cmocka_unit_test_setup_teardown(idempotency_keys_are_unique, setup, teardown),
       cmocka_unit_test_setup_teardown(list_filters_and_pages, setup, teardown),
+      cmocka_unit_test_setup_teardown(list_in_lease_order_without_counting, setup, teardown),
       cmocka_unit_test_setup_teardown(scans_find_queued_and_due, setup, teardown),
       cmocka_unit_test_setup_teardown(event_log, setup, teardown),
       cmocka_unit_test_setup_teardown(users_keys_and_owners, setup, teardown),

@@ -46,7 +46,11 @@ static const char *code_002(pq_err err, bool *retryable) {
     case PQ_ERR_STORE_FAILED:
     case PQ_ERR_SHUTTING_DOWN:
     case PQ_ERR_UNAVAILABLE: return "SERVICE_UNAVAILABLE";
-    default: *retryable = true; return "INTERNAL_ERROR";
+    case PQ_ERR_INTERNAL:
+    case PQ_ERR_STALE: *retryable = true; return "INTERNAL_ERROR";
+    /* what the document's table does not name (402 credits and budgets, 409 state) keeps its own
+     * code and retryability: an INTERNAL_ERROR would have clients retry what cannot succeed */
+    default: return pq_err_code(err);
   }
 }
 

@@ -269,7 +269,8 @@ static pq_err d003_miner_jobs(pq_req *req) {
 }
 
 static pq_err result_done(pq_req *req) {
-  if (req->op.out.result == PQ_ERR_NOT_FOUND) return job_not_found(req, pq_req_strndup(req, "", 0));
+  if (req->op.out.result == PQ_ERR_NOT_FOUND) /* the body lives as long as the request */
+    return job_not_found(req, json_string_value(json_object_get(req->body, "job_id")));
   if (req->op.out.result == PQ_ERR_LEASE_MISMATCH)
     return pq_req_fail(req, PQ_ERR_LEASE_MISMATCH, json_pack("{s:s}", "code", "LEASE_MISMATCH"),
                        "this job is not leased with that token (it lapsed, moved on or finished)");
