@@ -95,6 +95,7 @@ static const pq_route native_routes[] = {
 
 
 static pq_route *all_routes;
+static const char **doc_names; /* each route's entry in the schema files: an alias shares its route's */
 static size_t n_all_routes;
 
 /* The alias of a dialect route under its prefix (strings made once, kept). */
@@ -119,27 +120,19 @@ static bool add_alias(const pq_dialect *d, const pq_route *r, pq_route *out) {
 static void build_table(void) {
   size_t n = sizeof native_routes / sizeof native_routes[0];
   for (size_t d = 0; pq_dialects[d]; d++) n += pq_dialects[d]->n_routes * (pq_dialects[d]->alias_prefix ? 2 : 1);
-  if (!(all_routes = calloc(n, sizeof *all_routes))) return;
+  if (!(all_routes = calloc(n, sizeof *all_routes)) || !(doc_names = calloc(n, sizeof *doc_names))) return;
   memcpy(all_routes, native_routes, sizeof native_routes);
   n_all_routes = sizeof native_routes / sizeof native_routes[0];
   for (size_t d = 0; pq_dialects[d]; d++) {
     memcpy(all_routes + n_all_routes, pq_dialects[d]->routes, pq_dialects[d]->n_routes * sizeof *all_routes);
     n_all_routes += pq_dialects[d]->n_routes;
     for (size_t i = 0; pq_dialects[d]->alias_prefix && i < pq_dialects[d]->n_routes; i++)
-      if (add_alias(pq_dialects[d], &pq_dialects[d]->routes[i], &all_routes[n_all_routes])) n_all_routes++;
+      if (add_alias(pq_dialects[d], &pq_dialects[d]->routes[i], &all_routes[n_all_routes]))
+        doc_names[n_all_routes++] = pq_dialects[d]->routes[i].name;
   }
-  /* each route's schema entry (an alias shares its route's) */
   for (size_t i = 0; i < n_all_routes; i++) {
-    pq_route *r = &all_routes[i];
-    const char *api = strstr(r->name, ".api.");
-    char original[128];
-    if (api && (size_t)(api - r->name) < sizeof original) {
-      snprintf(original, sizeof original, "%.*s%s", (int)(api - r->name), r->name, api + 4);
-      r->doc = pq_api_route_doc(original);
-    } else {
-      r->doc = pq_api_route_doc(r->name);
-    }
-    r->schema_defs = pq_api_schema_defs();
+    all_routes[i].doc = pq_api_route_doc(doc_names[i] ? doc_names[i] : all_routes[i].name);
+    all_routes[i].schema_defs = pq_api_schema_defs();
   }
 }
 

@@ -362,7 +362,26 @@ static bool sound(const json_t *s, const json_t *defs, const char **bad, int dep
     } else if (strcmp(key, "anyOf") == 0 || strcmp(key, "oneOf") == 0 || strcmp(key, "allOf") == 0) {
       size_t i;
       json_t *b;
+      if (!json_is_array(v) || json_array_size(v) == 0) { /* an empty choice admits nothing, and says nothing */
+        *bad = key;
+        return false;
+      }
       json_array_foreach(v, i, b) if (!sound(b, defs, bad, depth + 1)) return false;
+    } else if (strcmp(key, "required") == 0 || strcmp(key, "enum") == 0) {
+      size_t i;
+      json_t *name;
+      if (!json_is_array(v)) {
+        *bad = key;
+        return false;
+      }
+      json_array_foreach(v, i, name) if (strcmp(key, "required") == 0 && !json_is_string(name)) {
+        *bad = "required (a name that is not a string)";
+        return false;
+      }
+    } else if (strcmp(key, "properties") != 0 && strcmp(key, "type") != 0 && strcmp(key, "const") != 0 &&
+               !json_is_integer(v) && !json_is_number(v) && !json_is_boolean(v)) {
+      *bad = key; /* the numeric and boolean keywords take numbers and booleans */
+      return false;
     }
   }
   return true;

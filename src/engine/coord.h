@@ -324,16 +324,21 @@ uint64_t pq_coord_job_key(const char *job_id);
 void pq_coord_get_stats(pq_coord *c, pq_coord_stats *out);
 /* Jobs ended and tokens made per model over the last hour, in buckets of
  * PQ_THROUGHPUT_BUCKET_MS (kept in memory by this coordinator's writer, since
- * it started): fn is called per model (at most PQ_THROUGHPUT_MODELS, the last
- * "(other)") with PQ_THROUGHPUT_BUCKETS counts each, oldest first; the first
- * bucket starts at *first_bucket_ms, the last is the current one. fn runs
- * under a lock: keep it short. */
+ * it started; only models some live worker served when their jobs ended
+ * get a row of their own, the rest count as "(other)"). Copies up to max rows
+ * into out (the caller's; PQ_THROUGHPUT_MODELS is the most there are), each
+ * with PQ_THROUGHPUT_BUCKETS counts, oldest first; the first bucket starts at
+ * *first_bucket_ms, the last is the current one. Returns how many. */
 #define PQ_THROUGHPUT_BUCKET_MS 10000
 #define PQ_THROUGHPUT_BUCKETS 360
 #define PQ_THROUGHPUT_MODELS 16
-void pq_coord_throughput(pq_coord *c, int64_t *first_bucket_ms,
-                         void (*fn)(void *ctx, const char *model, const uint32_t *jobs, const uint64_t *tokens),
-                         void *ctx);
+#define PQ_THROUGHPUT_MODEL_LEN 128
+typedef struct pq_throughput_row {
+  char model[PQ_THROUGHPUT_MODEL_LEN + 1];
+  uint32_t jobs[PQ_THROUGHPUT_BUCKETS];
+  uint64_t tokens[PQ_THROUGHPUT_BUCKETS];
+} pq_throughput_row;
+size_t pq_coord_throughput(pq_coord *c, int64_t *first_bucket_ms, pq_throughput_row *out, size_t max);
 /* Published after any job changed (the dashboard's feed waits on it). */
 uint64_t pq_coord_any_job_key(void);
 /* Calls fn with each model's queued and leased counts (kept in memory). */

@@ -28,7 +28,8 @@ typedef struct pq__live_worker {
 typedef struct pq__throughput pq__throughput; /* throughput.c */
 pq__throughput *pq__throughput_new(void);
 void pq__throughput_free(pq__throughput *t);
-/* A job of model ended at now_ms (wall clock) having made tokens: the writer calls it. */
+/* A job of model ended at now_ms (wall clock) having made tokens: the
+ * writer calls it after the commit that ended it. */
 void pq__throughput_add(pq__throughput *t, int64_t now_ms, const char *model, int64_t tokens);
 
 typedef struct pq__model_count {
@@ -82,6 +83,8 @@ struct pq__batch {
   bool all_ready;       /* without an index, after a reaper pass: any model may have work due */
   pq__relay_install_t *installs; /* jobs the relay learns after commit */
   size_t n_installs, cap_installs;
+  struct pq__ended { char *model; int64_t tokens; } *ended; /* jobs that ended: the chart counts them after commit */
+  size_t n_ended, cap_ended;
 };
 typedef struct pq__batch pq__batch;
 

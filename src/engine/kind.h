@@ -60,6 +60,9 @@ typedef struct pq_job_kind {
   /* on_child_terminal is called after this job itself ended too (a
    * cancelled batch keeps counting the requests that were running). */
   bool follows_children_after_end;
+  /* Its children come with its submit (a batch's requests), not from
+   * on_submit: a copy of the job alone would have no work (no retry). */
+  bool steps_from_submit;
   /* A child streamed output entries ({"content": ...} JSON texts). May be NULL. */
   pq_err (*on_child_output)(pq_kind_ctx *ctx, pq_job *parent, const pq_job *child, const char *const *data,
                             size_t n);

@@ -61,9 +61,25 @@ int pq__note_ready(pq__batch *b, const char *model) {
   return 0;
 }
 
+/* The chart's count waits for the commit (a rolled-back end never happened);
+ * only models a live worker serves get their name on it, so nobody can put
+ * names there by submitting to made-up models. Losing one to OOM loses a count. */
+static void remember_ended(pq__batch *b, const pq_job *job) {
+  if (b->n_ended == b->cap_ended) {
+    size_t cap = b->cap_ended ? b->cap_ended * 2 : 16;
+    struct pq__ended *grown = realloc(b->ended, cap * sizeof *grown);
+    if (!grown) return;
+    b->ended = grown;
+    b->cap_ended = cap;
+  }
+  const char *model = pq_coord_model_served(b->c, job->model) ? job->model : "(other)";
+  if (!(b->ended[b->n_ended].model = strdup(model))) return;
+  b->ended[b->n_ended++].tokens = job->completion_tokens;
+}
+
 static void count_terminal(pq__batch *b, const pq_job *job) {
   pq_coord *c = b->c;
-  pq__throughput_add(c->throughput, b->now, job->model, job->completion_tokens);
+  remember_ended(b, job);
   switch (job->state) {
     case PQ_JOB_COMPLETED: PQ__STAT_ADD(c, completed, 1); break;
     case PQ_JOB_FAILED: PQ__STAT_ADD(c, failed, 1); break;

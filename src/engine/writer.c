@@ -362,6 +362,8 @@ static void batch_free(pq__batch *b) {
   free(b->offline);
   for (size_t i = 0; i < b->n_installs; i++) free(b->installs[i].token);
   free(b->installs);
+  for (size_t i = 0; i < b->n_ended; i++) free(b->ended[i].model);
+  free(b->ended);
 }
 
 /* Must this operation be on stable storage before it is acknowledged? A lease
@@ -527,6 +529,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     for (size_t i = 0; i < b.n_published; i++)
       pq_hub_publish(c->hub, pq_coord_job_key(b.published[i]), SIZE_MAX);
     if (b.n_published) pq_hub_publish(c->hub, pq_coord_any_job_key(), SIZE_MAX);
+    for (size_t i = 0; i < b.n_ended; i++) pq__throughput_add(c->throughput, b.now, b.ended[i].model, b.ended[i].tokens);
     update_live(c, &b, batch);
     if (c->ops->notify && !c->cfg.poll_only) notify_others(c, &b, batch);
     if (c->cfg.poll_only && reap) pq__live_refresh(c); /* nobody tells us of other coordinators' workers */

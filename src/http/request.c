@@ -75,7 +75,8 @@ bool pq_req_peer_gone(pq_req *req) {
 }
 
 pq_err pq_req_reply(pq_req *req, int status, json_t *body) {
-  free(req->reply);
+  if (!req->reply_static) free(req->reply);
+  req->reply_static = false;
   req->reply = NULL;
   req->reply_len = 0;
   req->status = status;
@@ -93,8 +94,15 @@ pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char
   return pq_req_reply_bytes(req, status, content_type, text, text ? strlen(text) : 0);
 }
 
+pq_err pq_req_reply_static(pq_req *req, int status, const char *content_type, const char *data, size_t len) {
+  pq_err e = pq_req_reply_bytes(req, status, content_type, (char *)data, len); /* never written through */
+  req->reply_static = true;
+  return e;
+}
+
 pq_err pq_req_reply_bytes(pq_req *req, int status, const char *content_type, char *data, size_t len) {
-  free(req->reply);
+  if (!req->reply_static) free(req->reply);
+  req->reply_static = false;
   req->reply = data;
   req->reply_len = data ? len : 0;
   req->reply_type = content_type;

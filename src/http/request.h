@@ -62,7 +62,8 @@ struct pq_req {
   pq_handler_fn then;    /* an API helper's continuation after its own (api/native/jobs.c: after a submit) */
   int status;
   int pending_ops;       /* pq_req_run_ops: operations not done yet */
-  char *reply;           /* serialized body (malloc'd) */
+  char *reply;           /* serialized body (malloc'd; borrowed when reply_static) */
+  bool reply_static;
   const char *reply_type; /* NULL: application/json */
   bool stream_counted;
   size_t reply_len;
@@ -95,6 +96,9 @@ pq_err pq_req_reply_text(pq_req *req, int status, const char *content_type, char
 /* The same for len bytes of any kind (a file): takes data (malloc'd).
  * content_type is borrowed for the request's life (a literal). */
 pq_err pq_req_reply_bytes(pq_req *req, int status, const char *content_type, char *data, size_t len);
+/* The same for bytes that outlive every request (built into the binary, or
+ * kept for the program's life): borrowed, never copied or freed. */
+pq_err pq_req_reply_static(pq_req *req, int status, const char *content_type, const char *data, size_t len);
 
 /* Records an error's message (printf-style) and details (taken; may be NULL)
  * and returns err, for `return pq_req_fail(...)`. */

@@ -159,8 +159,9 @@ static enum MHD_Result send_reply(pq_req *req) {
       MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* proxies: do not hold it back */
     }
   } else if (req->reply) {
-    r = MHD_create_response_from_buffer(req->reply_len, req->reply, MHD_RESPMEM_MUST_FREE);
-    if (r) req->reply = NULL; /* MHD frees it */
+    r = MHD_create_response_from_buffer(req->reply_len, req->reply,
+                                        req->reply_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
+    if (r) req->reply = NULL; /* MHD frees it (or it was never ours) */
   } else {
     r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   }
@@ -576,7 +577,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   json_decref(req->body);
   json_decref(req->error_details);
   free(req->raw_body);
-  free(req->reply);
+  if (!req->reply_static) free(req->reply);
   pq_server *s = req->server;
   pq__req_arena_free(req);
   free(req);

@@ -52,7 +52,9 @@ typedef struct pq_job_filter {
   const char *owner;     /* NULL = anyone's */
   int64_t limit, offset;
   bool summary;          /* rows without their input and output (input "", output NULL): listings */
-  bool lease_order;      /* in the order leases take queued jobs (priority, then age); else newest first */
+  bool lease_order;      /* in the order leases take queued jobs (priority, then age), only those a
+                            lease could take at ready_by (past their retry backoff); else newest first */
+  int64_t ready_by;
   bool no_total;         /* *total is not counted (0): a look at the first rows only */
 } pq_job_filter;
 

@@ -67,11 +67,11 @@ def test_the_feed_pushes_a_snapshot_at_once_and_another_when_a_job_changes(tenan
     feed = snapshots(tenants, "ada")
     first = next(feed)
     assert first["me"] == {"name": "ada", "admin": True}
-    assert first["jobs"] == [] and first["jobs_total"] == 0
+    assert first["jobs"] == [] and first["jobs_total"] == 0 and first["totals"]["submitted"] == 0
     assert [w["name"] for w in first["workers"]] == ["box"] and first["workers"][0]["slots"] == 3
     assert len(first["throughput"]["series"]) == 0 and first["throughput"]["bucket_ms"] == 10000
     job = tenants.call("bob", "POST", "/v1/jobs", {"model": "echo", "prompt": "hi"}).json()
-    snap = first_where(feed, lambda s: s["jobs_total"] == 1)
+    snap = first_where(feed, lambda s: len(s["jobs"]) == 1)
     assert snap["jobs"][0]["id"] == job["id"] and snap["jobs"][0]["status"] == "queued"
     assert snap["queues"] == [{"model": "echo", "queued": 1, "leased": 0, "served": True,
                               "next": {"id": job["id"], "priority": 0, "queued_at": job["created_at"]}}]
@@ -97,13 +97,21 @@ def test_each_caller_sees_only_what_the_api_shows_them(tenants):
     assert bob["me"] == {"name": "bob", "admin": False}
     assert [j["id"] for j in bob["jobs"]] == [bobs["id"]]
     assert bob["queues"] == []  # no worker serves either model: nobody learns other tenants' model names
-    assert bob["workers"] == []
+    assert bob["workers"] == [] and "totals" not in bob  # the coordinator's totals are for admins
+    # once echo is served, its queue shows; its next job is named to its owner (and admins) only
+    tenants.call("worker", "POST", "/v1/workers", {"name": "box", "models": ["echo"]})
+    cy_echo = tenants.call("cy", "POST", "/v1/jobs", {"model": "echo", "prompt": "cy's too"}).json()
+    bob = next(snapshots(tenants, "bob"))
+    assert [(q["model"], q["queued"], q["next"]["id"]) for q in bob["queues"]] == [("echo", 2, bobs["id"])]
+    cy = next(snapshots(tenants, "cy"))
+    assert [(q["model"], q["queued"], "next" in q) for q in cy["queues"]] == [("echo", 2, False)]
+    assert {j["id"] for j in cy["jobs"]} == {cys["id"], cy_echo["id"]}
     ada = next(snapshots(tenants, "ada"))
-    assert {j["id"] for j in ada["jobs"]} == {bobs["id"], cys["id"]}
+    assert {j["id"] for j in ada["jobs"]} == {bobs["id"], cys["id"], cy_echo["id"]}
     assert {q["model"] for q in ada["queues"]} == {"echo", "secret-model"}
-    only_cy = next(snapshots(tenants, "ada", "?user=cy&state=queued"))
+    only_cy = next(snapshots(tenants, "ada", "?user=cy&state=queued&model=secret-model"))
     assert [j["id"] for j in only_cy["jobs"]] == [cys["id"]]
-    assert next(snapshots(tenants, "ada", "?model=echo"))["jobs_total"] == 1
+    assert next(snapshots(tenants, "ada", "?model=echo"))["jobs_total"] == 2
     assert_error(tenants.call("bob", "GET", "/v1/dashboard/events?user=cy"), 403, "FORBIDDEN")
     assert_error(tenants.call("bob", "GET", "/v1/dashboard/events?state=sleeping"), 400, "INVALID_REQUEST")
     assert_error(tenants.call("ada", "GET", "/v1/dashboard/events?user=nobody"), 404, "NOT_FOUND")

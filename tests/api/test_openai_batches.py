@@ -183,6 +183,9 @@ def test_cancel_keeps_what_ran(server, workers):
     assert len(out) >= 1 and len(out) + len(errors) == 6
     assert {e["error"]["code"] for e in errors if e["error"]} <= {"batch_cancelled"}
     assert any(e["error"] and e["error"]["code"] == "batch_cancelled" for e in errors)
+    # its work came with its submit: retrying the job alone would "complete" an empty copy, so it is refused
+    r = requests.post(f"{server.url}/v1/jobs/{b['id'].removeprefix('batch_')}/retry", timeout=30)
+    assert r.status_code == 409 and "submit it again" in r.json()["error"]["message"], r.text
 
 
 def test_a_batch_survives_a_restart(tmpdir_path, workers):

@@ -122,12 +122,17 @@ function startFeed() {
   if (state.feed) state.feed.abort();
   const ctl = new AbortController();
   state.feed = ctl;
-  const run = async (delay) => {
+  let delay = 500;
+  const run = async () => {
     try {
       await sse(feedUrl(), (name, data) => {
         if (name !== "snapshot") return;
         $("#live").classList.add("on");
-        if (!data.throughput && state.snap) data.throughput = state.snap.throughput;
+        delay = 500; // connected: the next reconnect starts quick again
+        if (state.snap) { // the slow parts come every few seconds: keep the last ones meanwhile
+          if (!("throughput" in data)) data.throughput = state.snap.throughput;
+          if (!("jobs_total" in data)) data.jobs_total = state.snap.jobs_total;
+        }
         state.snap = data;
         if (!state.me) {
           state.me = data.me;
@@ -145,9 +150,10 @@ function startFeed() {
         return;
       }
     }
-    if (!ctl.signal.aborted) setTimeout(() => run(Math.min(delay * 2, 10000)), delay);
+    if (!ctl.signal.aborted) setTimeout(run, delay);
+    delay = Math.min(delay * 2, 10000);
   };
-  run(500);
+  run();
 }
 
 function onSnapshot() {
@@ -194,10 +200,11 @@ function overviewShell() {
 function renderOverview() {
   const s = state.snap;
   if (!s || !$("#totals")) return;
-  const t = s.totals;
-  $("#totals").replaceChildren(...[["queued", s.queues.reduce((a, q) => a + q.queued, 0)], ["running", s.queues.reduce((a, q) => a + q.leased, 0)],
-    ["submitted", t.submitted], ["completed", t.completed], ["failed", t.failed], ["dead", t.dead], ["cancelled", t.cancelled], ["workers", s.workers.length]]
-    .map(([k, v]) => h("div", { class: "card" }, h("b", {}, v), h("span", {}, k))));
+  const t = s.totals; // admins only: the coordinator's since it started
+  const cards = [["queued", s.queues.reduce((a, q) => a + q.queued, 0)], ["running", s.queues.reduce((a, q) => a + q.leased, 0)]];
+  if (t) cards.push(["submitted", t.submitted], ["completed", t.completed], ["failed", t.failed], ["dead", t.dead], ["cancelled", t.cancelled]);
+  cards.push(["workers", s.workers.length]);
+  $("#totals").replaceChildren(...cards.map(([k, v]) => h("div", { class: "card" }, h("b", {}, v), h("span", {}, k))));
   $("#queues").replaceChildren(h("tr", {}, ...["model", "queued", "running", "next up", "waiting", "served"].map((c) => h("th", {}, c))),
     ...s.queues.map((q) => h("tr", {}, h("td", {}, q.model), h("td", { class: "num" }, q.queued), h("td", { class: "num" }, q.leased),
       h("td", {}, q.next ? h("a", { href: "#/job/" + q.next.id }, short(q.next.id)) : "–"),
@@ -205,7 +212,7 @@ function renderOverview() {
       h("td", {}, q.served ? "yes" : "no worker serves it"))));
   if (!s.queues.length) $("#queues").append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "Nothing queued or running.")));
   $("#workers").replaceChildren(h("tr", {}, h("th", {}, "worker"), h("th", {}, "models"), h("th", {}, "busy / slots"), h("th", {}, "last heartbeat"), h("th", {}, "jobs held")),
-    ...s.workers.map((w) => h("tr", {}, h("td", {}, w.name || short(w.id)), h("td", {}, w.models.join(", ")),
+    ...s.workers.map((w) => h("tr", {}, h("td", {}, w.name || short(w.id)), h("td", {}, Array.isArray(w.models) ? w.models.join(", ") : ""),
       h("td", { class: "num" }, w.busy + " / " + (w.slots ?? "?")), h("td", {}, fmtTime(w.last_heartbeat)),
       h("td", {}, w.jobs.map((j) => h("a", { href: "#/job/" + j.id }, short(j.id) + " "))))));
   if (!s.workers.length) $("#workers").append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No worker online.")));
@@ -254,7 +261,7 @@ function jobsShell() {
 function renderJobRows() {
   const s = state.snap;
   if (!s || !$("#jobs")) return;
-  $("#jobs-count").textContent = s.jobs_total + " job(s); the latest " + s.jobs.length + " shown, live.";
+  $("#jobs-count").textContent = (s.jobs_total ?? "?") + " job(s); the latest " + s.jobs.length + " shown, live.";
   $("#jobs").replaceChildren(h("tr", {}, ...["job", "status", "model", "kind", "created", "attempts", "tokens", "cost"].map((c) => h("th", {}, c))),
     ...s.jobs.map((j) => h("tr", { "data-job": j.id }, h("td", {}, h("a", { href: "#/job/" + j.id }, short(j.id))), h("td", {}, status(j.status)),
       h("td", {}, j.model), h("td", {}, j.kind), h("td", {}, fmtTime(j.created_at)), h("td", { class: "num" }, j.attempts + "/" + j.max_attempts),

@@ -17,6 +17,7 @@
 #include "api/api.h"
 #include "api/openapi.h"
 #include "base/embedded.h"
+#include "base/log.h"
 
 extern const pq_embedded_file pq__web_files[];
 extern const size_t pq__web_files_count;
@@ -32,7 +33,7 @@ static const struct {
   const char *name, *type;
   const char *embedded; /* under web/ */
   const char *package;  /* under --web-assets */
-} assets[] = {
+} assets[] = { /* at most 16: the cache below has a place for each */
     {"dashboard.js", JS, "dashboard/dashboard.js", NULL},
     {"dashboard.css", CSS, "dashboard/dashboard.css", NULL},
     {"swagger-init.js", JS, "docs/swagger-init.js", NULL},
@@ -53,23 +54,26 @@ static const pq_embedded_file *embedded(const char *path) {
 static pq_err reply_embedded(pq_req *req, const char *path, const char *type) {
   const pq_embedded_file *f = embedded(path);
   if (!f) return pq_req_fail(req, PQ_ERR_INTERNAL, NULL, "%s is missing from this build", path);
-  char *copy = malloc(f->size + 1);
-  if (!copy) return PQ_ERR_NO_MEMORY;
-  memcpy(copy, f->data, f->size + 1);
-  return pq_req_reply_bytes(req, 200, type, copy, f->size);
+  return pq_req_reply_static(req, 200, type, f->data, f->size);
 }
 
-static pq_err reply_package_file(pq_req *req, const char *relative, const char *type) {
-  const char *root = pq_api_settings_of(req)->web_assets;
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", root && *root ? root : ".", relative);
+/* The npm files, read once and kept (they are a few MB, the same for every
+ * request, and the public routes are not rate limited): a file that could
+ * not be read is tried again on the next request. */
+typedef struct {
+  char *data;
+  size_t size;
+} cached_file;
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static cached_file cache[16];
+
+static char *read_whole(const char *path, size_t *size) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     if (fd >= 0) close(fd);
-    return pq_req_fail(req, PQ_ERR_UNAVAILABLE, json_pack("{s:s}", "missing", path),
-                       "%s is not installed: run scripts/bootstrap (it installs web/node_modules from npm) "
-                       "or point --web-assets at it", relative);
+    return NULL;
   }
   char *data = malloc((size_t)st.st_size + 1);
   size_t got = 0;
@@ -80,12 +84,30 @@ static pq_err reply_package_file(pq_req *req, const char *relative, const char *
     got += (size_t)n;
   }
   close(fd);
-  if (!data) return PQ_ERR_NO_MEMORY;
-  if (got != (size_t)st.st_size) {
+  if (data && got != (size_t)st.st_size) {
     free(data);
-    return pq_req_fail(req, PQ_ERR_INTERNAL, NULL, "%s could not be read", relative);
+    return NULL;
   }
-  return pq_req_reply_bytes(req, 200, type, data, got);
+  *size = got;
+  return data;
+}
+
+static pq_err reply_package_file(pq_req *req, size_t i, const char *relative, const char *type) {
+  pthread_mutex_lock(&cache_mu);
+  if (!cache[i].data) {
+    const char *root = pq_api_settings_of(req)->web_assets;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", root && *root ? root : ".", relative);
+    if (!(cache[i].data = read_whole(path, &cache[i].size)))
+      pq_warn("web assets: cannot read %s (run scripts/bootstrap, or point --web-assets at web/node_modules)", path);
+  }
+  const cached_file f = cache[i];
+  pthread_mutex_unlock(&cache_mu);
+  if (!f.data) /* the path stays in the log: callers need not learn the server's folders */
+    return pq_req_fail(req, PQ_ERR_UNAVAILABLE, json_pack("{s:s}", "asset", relative),
+                       "%s is not installed: run scripts/bootstrap (it installs web/node_modules from npm) "
+                       "or point --web-assets at it", relative);
+  return pq_req_reply_static(req, 200, type, f.data, f.size);
 }
 
 pq_err pq_api_asset(pq_req *req) {
@@ -93,7 +115,7 @@ pq_err pq_api_asset(pq_req *req) {
   for (size_t i = 0; name && i < sizeof assets / sizeof assets[0]; i++) {
     if (strcmp(assets[i].name, name) != 0) continue;
     if (assets[i].embedded) return reply_embedded(req, assets[i].embedded, assets[i].type);
-    return reply_package_file(req, assets[i].package, assets[i].type);
+    return reply_package_file(req, i, assets[i].package, assets[i].type);
   }
   return pq_req_fail(req, PQ_ERR_NOT_FOUND, NULL, "no asset named %s", name ? name : "");
 }
@@ -106,8 +128,7 @@ pq_err pq_api_openapi_json(pq_req *req) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, render_openapi); /* the document never changes while the program runs */
   if (!openapi_text) return PQ_ERR_NO_MEMORY;
-  char *copy = strdup(openapi_text);
-  return copy ? pq_req_reply_text(req, 200, "application/json", copy) : PQ_ERR_NO_MEMORY;
+  return pq_req_reply_static(req, 200, "application/json", openapi_text, strlen(openapi_text));
 }
 
 pq_err pq_api_swagger_page(pq_req *req) { return reply_embedded(req, "docs/swagger.html", HTML); }

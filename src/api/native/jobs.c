@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "base/clock.h"
 #include "base/ids.h"
+#include "engine/kind.h"
 #include "http/json_in.h"
 
 static pq_err job_id_param(pq_req *req, const char **out) {
@@ -378,11 +379,14 @@ pq_err pq_api_job_retry(pq_req *req) {
   pq_job *old = NULL;
   if ((e = pq_api_their_job(req, id, &old)) == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
   if (e != PQ_OK) return e;
-  if (!pq_job_state_terminal(old->state) || old->state == PQ_JOB_COMPLETED || old->parent_id) {
+  const pq_job_kind *kind = pq_job_kind_of(old);
+  if (!pq_job_state_terminal(old->state) || old->state == PQ_JOB_COMPLETED || old->parent_id ||
+      kind->steps_from_submit) {
     e = pq_req_fail(req, PQ_ERR_INVALID_STATE, json_pack("{s:s}", "status", pq_job_state_name(old->state)),
-                    old->parent_id ? "a council's step is retried by its council, not alone"
-                                   : "only a job that ended without completing can be retried; this one is %s",
-                    pq_job_state_name(old->state));
+                    old->parent_id             ? "a step is retried by the job it belongs to, not alone"
+                    : kind->steps_from_submit ? "a %s job's work came with its submit: submit it again"
+                                               : "only a job that ended without completing can be retried; this one is %s",
+                    kind->steps_from_submit ? kind->name : pq_job_state_name(old->state));
     pq_job_free(old);
     return e;
   }

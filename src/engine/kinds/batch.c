@@ -129,6 +129,7 @@ static pq_err batch_terminal(pq_kind_ctx *ctx, const pq_job *job) {
 
 const pq_job_kind pq_kind_batch = {
     .name = "batch",
+    .steps_from_submit = true,
     .input_fields = fields,
     .default_model = "batch", /* run here, never queued for a worker of a model */
     .validate = batch_validate,

@@ -260,6 +260,11 @@ pq_err pq__pg_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t
     *total = pq__pg_i64(r, 0, 0);
     PQclear(r);
   }
+  if (f->lease_order) { /* what a lease could take now: past its retry backoff */
+    pq__pg_int(&p, f->ready_by);
+    snprintf(num, sizeof num, "$%d", p.n);
+    strcat(where, " AND not_before <= "), strcat(where, num);
+  }
   int base = p.n;
   pq__pg_int(&p, f->limit);
   pq__pg_int(&p, f->offset);

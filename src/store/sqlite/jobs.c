@@ -214,7 +214,7 @@ static sqlite3_stmt *list_stmt(pq_conn *c, int filters, bool count, bool summary
            filters & 1 ? " AND state = ?1" : "", filters & 2 ? " AND model = ?2" : "",
            filters & 4 ? " AND owner = ?5" : "",
            count         ? ""
-           : lease_order ? " ORDER BY priority DESC, number LIMIT ?3 OFFSET ?4" /* the lease index's order */
+           : lease_order ? " AND not_before <= ?6 ORDER BY priority DESC, number LIMIT ?3 OFFSET ?4" /* the lease's order */
                          : " ORDER BY number DESC LIMIT ?3 OFFSET ?4");
   if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->lists[slot], NULL) != SQLITE_OK) {
     pq__sq_fail(c->db, sql);
@@ -236,6 +236,7 @@ pq_err pq__sq_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t
     if (f->model) pq__sq_bind_text(st, 2, f->model);
     if (f->owner) pq__sq_bind_text(st, 5, f->owner);
   }
+  if (f->lease_order) sqlite3_bind_int64(list, 6, f->ready_by);
   sqlite3_bind_int64(list, 3, f->limit);
   sqlite3_bind_int64(list, 4, f->offset);
   pq_err result = collect_jobs(c, list, out, n);

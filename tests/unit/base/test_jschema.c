@@ -102,6 +102,14 @@ static void soundness_refuses_unchecked_keywords_and_lost_refs(void **state) {
   json_t *lost = json_loads("{\"items\": {\"$ref\": \"#/components/schemas/Nope\"}}", 0, NULL);
   assert_false(pq_jschema_sound(lost, defs, &bad));
   assert_string_equal(bad, "#/components/schemas/Nope");
+  json_t *empty = json_loads("{\"anyOf\": []}", 0, NULL), *nameless = json_loads("{\"required\": [3]}", 0, NULL),
+         *wordy = json_loads("{\"maxLength\": \"ten\"}", 0, NULL);
+  assert_false(pq_jschema_sound(empty, defs, &bad));
+  assert_string_equal(bad, "anyOf");
+  assert_false(pq_jschema_sound(nameless, defs, &bad));
+  assert_false(pq_jschema_sound(wordy, defs, &bad));
+  assert_string_equal(bad, "maxLength");
+  json_decref(empty), json_decref(nameless), json_decref(wordy);
   json_decref(defs), json_decref(submit), json_decref(pattern), json_decref(lost);
 }
 

@@ -37,20 +37,12 @@ static int teardown(void **state) {
 static int64_t now_ms(fixture *f) { return pq_clock_wall(&f->clock.clock); }
 
 typedef struct {
-  char models[PQ_THROUGHPUT_MODELS + 1][64];
-  uint32_t jobs[PQ_THROUGHPUT_MODELS + 1][PQ_THROUGHPUT_BUCKETS];
-  uint64_t tokens[PQ_THROUGHPUT_MODELS + 1][PQ_THROUGHPUT_BUCKETS];
+  pq_throughput_row rows[PQ_THROUGHPUT_MODELS];
   size_t n;
+  int64_t first;
 } seen;
 
-static void collect(void *ctx, const char *model, const uint32_t *jobs, const uint64_t *tokens) {
-  seen *s = ctx;
-  assert_true(s->n <= PQ_THROUGHPUT_MODELS);
-  snprintf(s->models[s->n], sizeof s->models[s->n], "%s", model);
-  memcpy(s->jobs[s->n], jobs, sizeof s->jobs[s->n]);
-  memcpy(s->tokens[s->n], tokens, sizeof s->tokens[s->n]);
-  s->n++;
-}
+static void look(fixture *f, seen *s) { s->n = pq_coord_throughput(f->coord, &s->first, s->rows, PQ_THROUGHPUT_MODELS); }
 
 static int64_t sum(const uint32_t *v) {
   int64_t total = 0;
@@ -58,26 +50,32 @@ static int64_t sum(const uint32_t *v) {
   return total;
 }
 
+#define LAST (PQ_THROUGHPUT_BUCKETS - 1)
+
 static void ended_jobs_land_in_their_bucket_per_model(void **state) {
   fixture *f = *state;
   pq__throughput *t = f->coord->throughput;
   int64_t now = now_ms(f);
   pq__throughput_add(t, now, "llama", 10);
   pq__throughput_add(t, now, "llama", 5);
-  pq__throughput_add(t, now - 25000, "llama", 7); /* two buckets and a half ago */
+  pq__throughput_add(t, now - 25000, "llama", 7); /* a clock behind: counted in the newest bucket */
   pq__throughput_add(t, now, "qwen", 1);
-  seen s = {0};
-  int64_t first;
-  pq_coord_throughput(f->coord, &first, collect, &s);
+  static seen s;
+  look(f, &s);
   assert_int_equal(s.n, 2);
-  assert_string_equal(s.models[0], "llama");
-  size_t last = PQ_THROUGHPUT_BUCKETS - 1;
-  assert_int_equal(s.jobs[0][last], 2);
-  assert_int_equal(s.tokens[0][last], 15);
-  assert_int_equal(s.jobs[0][last - 2] + s.jobs[0][last - 3], 1); /* 25 s ago: the bucket before last but one, or the one before */
-  assert_int_equal(s.jobs[1][last], 1);
-  assert_true(first <= now && now < first + PQ_THROUGHPUT_BUCKETS * PQ_THROUGHPUT_BUCKET_MS);
-  assert_true(now - first >= (PQ_THROUGHPUT_BUCKETS - 1) * PQ_THROUGHPUT_BUCKET_MS);
+  assert_string_equal(s.rows[0].model, "llama");
+  assert_int_equal(s.rows[0].jobs[LAST], 3);
+  assert_int_equal(s.rows[0].tokens[LAST], 22);
+  assert_string_equal(s.rows[1].model, "qwen");
+  assert_int_equal(s.rows[1].jobs[LAST], 1);
+  assert_true(s.first <= now && now < s.first + PQ_THROUGHPUT_BUCKETS * PQ_THROUGHPUT_BUCKET_MS);
+  assert_true(now - s.first >= LAST * PQ_THROUGHPUT_BUCKET_MS);
+  /* ten seconds on: a new bucket; the old counts move one to the left */
+  pq_manual_clock_advance(&f->clock, PQ_THROUGHPUT_BUCKET_MS);
+  pq__throughput_add(t, now_ms(f), "llama", 1);
+  look(f, &s);
+  assert_int_equal(s.rows[0].jobs[LAST], 1);
+  assert_int_equal(s.rows[0].jobs[LAST - 1], 3);
 }
 
 static void an_hour_later_the_old_buckets_are_empty(void **state) {
@@ -85,46 +83,61 @@ static void an_hour_later_the_old_buckets_are_empty(void **state) {
   pq__throughput *t = f->coord->throughput;
   pq__throughput_add(t, now_ms(f), "llama", 3);
   pq_manual_clock_advance(&f->clock, (int64_t)PQ_THROUGHPUT_BUCKETS * PQ_THROUGHPUT_BUCKET_MS / 2);
-  seen s = {0};
-  int64_t first;
-  pq_coord_throughput(f->coord, &first, collect, &s);
-  assert_int_equal(sum(s.jobs[0]), 1); /* half an hour later: still in the chart */
+  static seen s;
+  look(f, &s);
+  assert_int_equal(sum(s.rows[0].jobs), 1); /* half an hour later: still in the chart */
   pq_manual_clock_advance(&f->clock, (int64_t)PQ_THROUGHPUT_BUCKETS * PQ_THROUGHPUT_BUCKET_MS / 2);
-  memset(&s, 0, sizeof s);
-  pq_coord_throughput(f->coord, &first, collect, &s);
-  assert_int_equal(sum(s.jobs[0]), 0); /* an hour later: gone */
+  look(f, &s);
+  assert_int_equal(sum(s.rows[0].jobs), 0); /* an hour later: gone */
   pq__throughput_add(t, now_ms(f), "llama", 1);
-  memset(&s, 0, sizeof s);
-  pq_coord_throughput(f->coord, &first, collect, &s);
-  assert_int_equal(sum(s.jobs[0]), 1);
+  look(f, &s);
+  assert_int_equal(sum(s.rows[0].jobs), 1);
 }
 
-static void models_past_the_limit_count_as_other(void **state) {
+static void models_past_the_limit_count_as_other_and_idle_rows_are_given_back(void **state) {
   fixture *f = *state;
   pq__throughput *t = f->coord->throughput;
   int64_t now = now_ms(f);
+  char long_name[PQ_THROUGHPUT_MODEL_LEN + 2];
+  memset(long_name, 'x', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
   for (int i = 0; i < 40; i++) {
     char model[16];
     snprintf(model, sizeof model, "m%d", i);
     pq__throughput_add(t, now, model, 1);
   }
-  seen s = {0};
-  int64_t first;
-  pq_coord_throughput(f->coord, &first, collect, &s);
+  pq__throughput_add(t, now, long_name, 1); /* too long for a row of its own */
+  static seen s;
+  look(f, &s);
   assert_int_equal(s.n, PQ_THROUGHPUT_MODELS);
-  assert_string_equal(s.models[PQ_THROUGHPUT_MODELS - 1], "(other)");
-  assert_int_equal(s.jobs[PQ_THROUGHPUT_MODELS - 1][PQ_THROUGHPUT_BUCKETS - 1], 40 - (PQ_THROUGHPUT_MODELS - 1));
+  assert_string_equal(s.rows[PQ_THROUGHPUT_MODELS - 1].model, "(other)");
+  assert_int_equal(s.rows[PQ_THROUGHPUT_MODELS - 1].jobs[LAST], 40 - (PQ_THROUGHPUT_MODELS - 1) + 1);
+  /* an hour without a job: their rows go to the next models named */
+  pq_manual_clock_advance(&f->clock, (int64_t)PQ_THROUGHPUT_BUCKETS * PQ_THROUGHPUT_BUCKET_MS);
+  pq__throughput_add(t, now_ms(f), "newcomer", 2);
+  look(f, &s);
+  assert_string_equal(s.rows[0].model, "newcomer");
+  assert_int_equal(s.rows[0].jobs[LAST], 1);
 }
 
-/* The writer counts a job as it ends, with its tokens, under its model. */
-static void the_writer_counts_ended_jobs(void **state) {
+/* The writer counts a job once its end commits, with its tokens, under its
+ * model when a live worker serves it (else "(other)": nobody puts names on
+ * the chart by submitting to made-up models). */
+static void the_writer_counts_ended_jobs_after_commit(void **state) {
   fixture *f = *state;
-  pq_job *j = pq_job_new();
-  j->model = strdup("m");
-  j->input = strdup("{\"prompt\":\"x\"}");
-  pq_op submit = {.kind = PQ_OP_SUBMIT, .in.submit.job = j};
-  assert_int_equal(pq_coord_call(f->coord, &submit), PQ_OK);
-  pq_op_release(&submit);
+  for (int i = 0; i < 2; i++) {
+    pq_job *j = pq_job_new();
+    j->model = strdup(i ? "made-up" : "m");
+    j->input = strdup("{\"prompt\":\"x\"}");
+    pq_op submit = {.kind = PQ_OP_SUBMIT, .in.submit.job = j};
+    assert_int_equal(pq_coord_call(f->coord, &submit), PQ_OK);
+    if (i) {
+      pq_op cancel = {.kind = PQ_OP_CANCEL, .in.cancel.job_id = submit.out.job->id};
+      assert_int_equal(pq_coord_call(f->coord, &cancel), PQ_OK);
+      pq_op_release(&cancel);
+    }
+    pq_op_release(&submit);
+  }
   pq_job *leased = NULL;
   assert_int_equal(pq_test_lease(f->coord, f->worker, &leased, 1), 1);
   pq_op done = {.kind = PQ_OP_COMPLETE, .in.complete = {.job_id = leased->id, .token = leased->lease_token,
@@ -132,21 +145,22 @@ static void the_writer_counts_ended_jobs(void **state) {
   assert_int_equal(pq_coord_call(f->coord, &done), PQ_OK);
   pq_op_release(&done);
   pq_job_free(leased);
-  seen s = {0};
-  int64_t first;
-  pq_coord_throughput(f->coord, &first, collect, &s);
-  assert_int_equal(s.n, 1);
-  assert_string_equal(s.models[0], "m");
-  assert_int_equal(sum(s.jobs[0]), 1);
-  assert_int_equal(s.tokens[0][PQ_THROUGHPUT_BUCKETS - 1], 4);
+  static seen s;
+  look(f, &s);
+  assert_int_equal(s.n, 2);
+  assert_string_equal(s.rows[0].model, "m");
+  assert_int_equal(sum(s.rows[0].jobs), 1);
+  assert_int_equal(s.rows[0].tokens[LAST], 4);
+  assert_string_equal(s.rows[1].model, "(other)"); /* the cancelled made-up one */
+  assert_int_equal(sum(s.rows[1].jobs), 1);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ended_jobs_land_in_their_bucket_per_model, setup, teardown),
       cmocka_unit_test_setup_teardown(an_hour_later_the_old_buckets_are_empty, setup, teardown),
-      cmocka_unit_test_setup_teardown(models_past_the_limit_count_as_other, setup, teardown),
-      cmocka_unit_test_setup_teardown(the_writer_counts_ended_jobs, setup, teardown),
+      cmocka_unit_test_setup_teardown(models_past_the_limit_count_as_other_and_idle_rows_are_given_back, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_writer_counts_ended_jobs_after_commit, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

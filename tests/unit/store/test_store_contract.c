@@ -275,11 +275,18 @@ static void list_in_lease_order_without_counting(void **state) {
   int64_t old_low = insert(f, "m", 0, 100), urgent = insert(f, "m", 5, 101), old_urgent = insert(f, "m", 5, 99);
   insert(f, "other", 9, 50);
   (void)old_low;
+  pq_job *backing_off = make_job("m", 9, 102); /* first by priority, but in its retry backoff until 5000 */
+  backing_off->not_before = 5000;
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, backing_off), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t backing_off_number = backing_off->number;
+  pq_job_free(backing_off);
   pq_job **jobs = NULL;
   size_t n = 0;
   int64_t total = -1;
-  pq_job_filter next = {.state = PQ_JOB_QUEUED, .model = "m", .limit = 2, .lease_order = true, .no_total = true,
-                        .summary = true};
+  pq_job_filter next = {.state = PQ_JOB_QUEUED, .model = "m", .limit = 2, .lease_order = true, .ready_by = 1000,
+                        .no_total = true, .summary = true};
   assert_int_equal(ops->job_list(f->w, &next, &jobs, &n, &total), PQ_OK);
   assert_int_equal(n, 2);
   assert_int_equal(total, 0);
@@ -288,8 +295,8 @@ static void list_in_lease_order_without_counting(void **state) {
   pq_job_free_array(jobs, n);
   pq_job_filter newest = {.state = PQ_JOB_QUEUED, .model = "m", .limit = 1};
   assert_int_equal(ops->job_list(f->w, &newest, &jobs, &n, &total), PQ_OK);
-  assert_int_equal(total, 3);
-  assert_int_equal(jobs[0]->number, old_urgent); /* inserted last */
+  assert_int_equal(total, 4);
+  assert_int_equal(jobs[0]->number, backing_off_number); /* inserted last */
   pq_job_free_array(jobs, n);
 }
 
