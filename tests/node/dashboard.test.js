@@ -13,7 +13,7 @@ import puppeteer from 'puppeteer-core';
 import { BIN, waitFor, stop } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-let dir, serve, base, browser, shots, workerKey, workerId, adminKey, readerKey;
+let dir, serve, councilWorker, base, browser, shots, workerKey, workerId, adminKey, readerKey;
 
 const cli = (input, ...args) => execFileSync(BIN, [...args, '--data', dir], { input, encoding: 'utf8' }).trim();
 
@@ -36,12 +36,19 @@ before(async () => {
   readerKey = cli('', 'key', 'create', '--user', 'rex');
   workerKey = cli('', 'key', 'create', '--user', 'ada', '--scope', 'worker');
   const log = join(dir, 'serve.log');
-  // one admin clicks through every page here in seconds: more than a client's default burst
-  serve = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--rate-client', '6000', '--burst-client', '500'],
+  // one admin clicks through every page here in seconds and signs in six times: more than the defaults allow
+  serve = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data', dir, '--rate-client', '6000', '--burst-client', '500', '--rate-login', '600',
+                      '--council-members', 'echo-a,echo-b,echo-c'],
                 { stdio: ['ignore', openSync(log, 'w'), openSync(log, 'a')] });
   const port = await waitFor(() => readFileSync(log, 'utf8').match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1],
                              'promptq serve to listen');
   base = `http://127.0.0.1:${port}`;
+  // a real worker seats the council's members (echo-a..c); this test itself serves 'echo'
+  const wlog = join(dir, 'worker.log');
+  councilWorker = spawn(BIN, ['worker', '--coordinator', base, '--model', 'echo-a,echo-b,echo-c', '--echo-delay', '5ms',
+                              '--concurrency', '3', '--api-key', workerKey],
+                        { stdio: ['ignore', openSync(wlog, 'w'), openSync(wlog, 'a')] });
+  await waitFor(() => readFileSync(wlog, 'utf8').includes('registered as'), 'the council worker to register');
   const w = await call('POST', '/v1/workers', workerKey, { name: 'gpu-box-1', models: ['echo'], capabilities: { max_concurrency: 2 } });
   assert.equal(w.status, 201);
   workerId = w.body.id;
@@ -53,6 +60,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
+  if (councilWorker) assert.equal(await stop(councilWorker), 0);
   assert.equal(await stop(serve), 0);
   rmSync(dir, { recursive: true, force: true });
 });
@@ -200,6 +208,26 @@ test('an admin retries a failed job and revokes a key from the dashboard; every 
   await until(page, 'the retried job next up', (id) => document.querySelector('#queues a')?.getAttribute('href') === '#/job/' + id,
               retried);
   await page.screenshot({ path: join(shots, 'dashboard-overview.png') });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test('a council shows round by round, with its agreement', async () => {
+  const asked = await call('POST', '/api/v1/requests', adminKey, { query: 'What is machine learning?' });
+  assert.equal(asked.status, 202);
+  const id = asked.body.requestId;
+  const page = await openPage('/');
+  await signIn(page, 'ada', 'ada-password');
+  await page.goto(`${base}/#/councils`);
+  await until(page, 'the council listed', (rid) => document.querySelector(`a[href="#/councils/${rid}"]`), id);
+  await until(page, 'the council completed', async (rid) => {
+    const r = await fetch(`/api/v1/requests/${rid}`, { headers: { Authorization: 'Bearer ' + sessionStorage.getItem('pq_token') } });
+    return (await r.json()).status === 'completed';
+  }, id);
+  await page.goto(`${base}/#/councils/${id}`);
+  await until(page, 'round 1 with its agreement', () => document.querySelector('h2.round')?.textContent.startsWith('Round 1: agreement 1.00'));
+  assert.match(await text(page, '#view table'), /echo-a.*completed/s);
+  await page.screenshot({ path: join(shots, 'dashboard-council.png'), fullPage: true });
   assert.deepEqual(page.problems, []);
   await page.close();
 });

@@ -365,7 +365,7 @@ async function councilsPage(id) {
       v.append(h("div", { class: "cards" }, ...[["status", r.status], ["agreement", r.agreementLevel ?? "–"], ["confidence", r.confidence ?? "–"], ["cost", r.cost ?? "–"]]
         .map(([k, val]) => h("div", { class: "card" }, h("b", {}, val), h("span", {}, k)))),
         h("h2", {}, "Decision"), h("pre", {}, r.consensusDecision ? pretty(r.consensusDecision) : "–"),
-        h("h2", {}, "Round by round"), h("pre", {}, t ? pretty(t) : "No transcript yet."));
+        ...rounds(t));
       return;
     }
     const list = await api("/api/v1/requests?limit=50");
@@ -374,6 +374,23 @@ async function councilsPage(id) {
         h("td", {}, fmtTime(c.createdAt)), h("td", { class: "num" }, c.latency ?? "–")))));
     if (!list.data.length) v.append(h("p", { class: "muted" }, "No councils yet."));
   } catch (e) { v.append(h("p", { class: "error" }, e.message)); }
+}
+
+// A council's transcript, round by round: each member's answer and the round's agreement.
+function rounds(t) {
+  if (!t || !Array.isArray(t.rounds)) return [h("p", { class: "muted" }, "No transcript yet.")];
+  const out = [];
+  for (const r of t.rounds) {
+    out.push(h("h2", { class: "round" }, "Round " + r.round + ": agreement " + (typeof r.agreement === "number" ? r.agreement.toFixed(2) : "–") +
+      (r.similarity ? " (" + r.similarity + ")" : "")));
+    out.push(h("table", {}, h("tr", {}, ...["member", "model", "status", "latency", "answer"].map((c) => h("th", {}, c))),
+      ...(r.answers || []).map((a) => h("tr", {}, h("td", {}, a.member), h("td", {}, a.model), h("td", {}, status(a.status || "")),
+        h("td", { class: "num" }, a.latencyMs !== undefined ? a.latencyMs + " ms" : "–"),
+        h("td", {}, a.text ?? (a.error ? JSON.stringify(a.error) : "–"))))));
+  }
+  if (t.synthesis) out.push(h("p", { class: "muted" }, "Synthesised by " + (t.synthesis.model || "–") +
+    (t.synthesis.tried && t.synthesis.tried.length ? " after " + t.synthesis.tried.join(", ") : "") + "."));
+  return out;
 }
 
 async function batchesPage() {
