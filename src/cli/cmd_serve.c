@@ -52,7 +52,8 @@ typedef struct {
   int64_t jwt_ttl_ms;
   char jwt_issuer[128], jwt_audience[128];
   int rate_client, burst_client, rate_worker, burst_worker, rate_login, rate_user;
-  int max_queued_per_user, max_streams_per_key;
+  int max_queued_per_user, max_streams_per_key, max_running_per_user, urgent_priority;
+  char fair_weights[1024];
   char default_model[128];
   int64_t challenge_ttl_ms;
   char web_assets[1024];
@@ -140,6 +141,12 @@ static const pq_opt serve_options[] = {
      "login attempts per minute per address"},
     {"max-queued-per-user", "PROMPTQ_MAX_QUEUED_PER_USER", PQ_OPT_INT, O(max_queued_per_user), 0,
      "10000", 0, 100000000, "a user's queued jobs at most (0: unlimited)"},
+    {"max-running-per-user", "PROMPTQ_MAX_RUNNING_PER_USER", PQ_OPT_INT, O(max_running_per_user), 0, "0", 0,
+     100000000, "a user's jobs held by workers at once at most; the rest wait while others' run (0: unlimited)"},
+    {"fair-weights", "PROMPTQ_FAIR_WEIGHTS", PQ_OPT_STR, O(fair_weights), S(fair_weights), NULL, 0, 0,
+     "NAME=W,...: users whose turns are W leases long, where every user with queued work takes turns (default 1)"},
+    {"urgent-priority", "PROMPTQ_URGENT_PRIORITY", PQ_OPT_INT, O(urgent_priority), 0, "0", 0, 1000,
+     "jobs of at least this priority go before every user's turn (0: none; priority orders one user's own jobs)"},
     {"default-model", "PROMPTQ_DEFAULT_MODEL", PQ_OPT_STR, O(default_model), S(default_model), "echo", 0, 0,
      "the model for jobs of APIs that name none (the prompt queue, the task API)"},
     {"web-assets", "PROMPTQ_WEB_ASSETS", PQ_OPT_STR, O(web_assets), S(web_assets), PQ_WEB_ASSETS_DIR, 0, 0,
@@ -393,6 +400,9 @@ int pq_cmd_serve(int argc, char **argv) {
       .poll_only = o.store_poll,
       .batch_max = o.batch_max,
       .max_queued_per_owner = o.max_queued_per_user,
+      .max_running_per_owner = o.max_running_per_user,
+      .fair_weights = o.fair_weights[0] ? o.fair_weights : NULL,
+      .urgent_priority = o.urgent_priority,
       .hold_max_tokens = o.hold_max_tokens,
       .worker_share_percent = o.worker_share,
       .batch_discount_percent = o.batch_discount,

@@ -59,6 +59,8 @@ struct pq_coord {
   pq__model_count *counts;
   size_t n_counts, cap_counts;
   pq__throughput *throughput; /* NULL when it could not be had: the chart is empty */
+  struct pq__running { char *owner; int64_t n; } *running; /* leased jobs per owner (writer thread only) */
+  size_t n_running, cap_running;
   pthread_mutex_t live_mu; /* the live workers: written by the writer, read by anyone */
   pq__live_worker *live;
   size_t n_live, cap_live;
@@ -66,6 +68,11 @@ struct pq_coord {
 
 /* A job of model moved from one state to another (-1: from nowhere). */
 void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to);
+/* A job of owner moved from one state to another: the leased count per owner
+ * (--max-running-per-user) follows. Writer thread only. */
+void pq__running_move(pq_coord *c, const char *owner, int from, pq_job_state to);
+/* May owner take one more job (its running limit)? For pq_sched_pop. */
+bool pq__may_run(void *coord, const char *owner);
 
 /* One transaction's worth of work, on the writer thread. Kinds see it as
  * their pq_kind_ctx. */

@@ -114,6 +114,7 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
     result = PQ_ERR_INTERNAL; /* its row is written, its money not: only the batch's rollback can undo it */
   if (result != PQ_OK) return result;
   pq__count_move(b->c, job->model, (int)from, job->state);
+  pq__running_move(b->c, job->owner, (int)from, job->state);
   if ((result = pq__publish(b, job->id)) != PQ_OK) return result;
   if (pq_job_state_terminal(job->state)) {
     count_terminal(b, job);
@@ -158,7 +159,7 @@ pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const ch
 
 pq_err pq__requeued(pq__batch *b, const pq_job *job) {
   pq_coord *c = b->c;
-  if (c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, job->not_before, b->now))
+  if (c->sched && pq_sched_push(c->sched, job->model, job->owner, job->number, job->priority, job->not_before, b->now))
     return PQ_ERR_NO_MEMORY;
   if (job->not_before <= b->now && pq__note_ready(b, job->model)) return PQ_ERR_NO_MEMORY;
   return PQ_OK;
@@ -256,7 +257,7 @@ pq_err pq__enqueue(pq__batch *b, pq_job *job) {
   if (published != PQ_OK) return published;
   PQ__STAT_ADD(c, submitted, 1);
   if (pq_job_kind_of(job)->on_submit) return PQ_OK; /* never queued for workers */
-  if ((c->sched && pq_sched_push(c->sched, job->model, job->number, job->priority, 0, b->now)) ||
+  if ((c->sched && pq_sched_push(c->sched, job->model, job->owner, job->number, job->priority, 0, b->now)) ||
       pq__note_ready(b, job->model))
     return PQ_ERR_NO_MEMORY;
   return PQ_OK;
@@ -322,7 +323,8 @@ pq_err pq__run_lease(pq__batch *b, pq_op *op) {
   if (!op->out.jobs && !(op->out.jobs = calloc((size_t)want, sizeof(pq_job *)))) return PQ_ERR_NO_MEMORY;
   if (c->sched) {
     pq_sched_item item;
-    while ((int)op->out.n_jobs < want && pq_sched_pop(c->sched, models, n_models, &item)) {
+    pq_sched_may_fn may = c->cfg.max_running_per_owner > 0 ? pq__may_run : NULL;
+    while ((int)op->out.n_jobs < want && pq_sched_pop(c->sched, models, n_models, may, c, &item)) {
       result = try_lease(b, op, item.number);
       if (result != PQ_OK && result != PQ_ERR_STALE) return result;
     }

@@ -11,14 +11,33 @@ typedef struct {
   size_t len, cap;
 } heap;
 
+/* One owner's ready jobs for one model, and its place in the model's round. */
+typedef struct {
+  int32_t owner;
+  heap ready;
+  int32_t credit; /* leases left in its current turn (0: its next turn starts afresh) */
+  int32_t next;   /* the next lane in the round (a circle), while it has work */
+  bool in_round;
+} lane;
+
 typedef struct {
   char *name;
-  heap ready;
+  heap urgent;          /* jobs at or above the urgent priority, before every turn */
+  lane *lanes;          /* one per owner that ever had work here */
+  size_t n_lanes, cap_lanes;
+  int32_t *lane_of;     /* owner index -> lane index (-1: none yet) */
+  size_t n_lane_of;
+  int32_t turn, last;   /* the lane whose turn it is and the one before it in the round (-1: nobody waits) */
+  size_t ready;         /* ready jobs: urgent and in every lane */
 } model_queue;
 
 struct pq_sched {
   model_queue *models;
   size_t n_models, cap_models;
+  char **owners;
+  int32_t *weights;
+  size_t n_owners, cap_owners;
+  int32_t urgent;
   heap delayed;
 };
 
@@ -67,20 +86,41 @@ static pq_sched_item heap_pop(heap *h, before_fn before) {
   return top;
 }
 
-pq_sched *pq_sched_new(void) { return calloc(1, sizeof(pq_sched)); }
+pq_sched *pq_sched_new(void) {
+  pq_sched *s = calloc(1, sizeof(pq_sched));
+  if (s) s->urgent = INT32_MAX;
+  return s;
+}
 
 void pq_sched_clear(pq_sched *s) {
-  for (size_t i = 0; i < s->n_models; i++) s->models[i].ready.len = 0;
+  for (size_t i = 0; i < s->n_models; i++) {
+    model_queue *m = &s->models[i];
+    m->urgent.len = 0;
+    for (size_t k = 0; k < m->n_lanes; k++) {
+      m->lanes[k].ready.len = 0;
+      m->lanes[k].credit = 0;
+      m->lanes[k].in_round = false;
+    }
+    m->turn = m->last = -1;
+    m->ready = 0;
+  }
   s->delayed.len = 0;
 }
 
 void pq_sched_free(pq_sched *s) {
   if (!s) return;
   for (size_t i = 0; i < s->n_models; i++) {
-    free(s->models[i].name);
-    free(s->models[i].ready.items);
+    model_queue *m = &s->models[i];
+    free(m->name);
+    free(m->urgent.items);
+    for (size_t k = 0; k < m->n_lanes; k++) free(m->lanes[k].ready.items);
+    free(m->lanes);
+    free(m->lane_of);
   }
   free(s->models);
+  for (size_t i = 0; i < s->n_owners; i++) free(s->owners[i]);
+  free(s->owners);
+  free(s->weights);
   free(s->delayed.items);
   free(s);
 }
@@ -103,22 +143,170 @@ static int intern_model(pq_sched *s, const char *name) {
   }
   model_queue *m = &s->models[s->n_models];
   memset(m, 0, sizeof *m);
+  m->turn = m->last = -1;
   if (!(m->name = strdup(name))) return -1;
   return (int)s->n_models++;
 }
 
-int pq_sched_push(pq_sched *s, const char *model, int64_t number, int priority,
-                  int64_t not_before, int64_t now) {
-  int idx = intern_model(s, model);
-  if (idx < 0) return -1;
-  pq_sched_item item = {.number = number, .priority = priority, .model = idx,
-                        .not_before = not_before};
-  if (not_before > now) return heap_push(&s->delayed, item, delay_before);
-  return heap_push(&s->models[idx].ready, item, ready_before);
+static int find_owner(const pq_sched *s, const char *name) {
+  for (size_t i = 0; i < s->n_owners; i++)
+    if (strcmp(s->owners[i], name) == 0) return (int)i;
+  return -1;
 }
 
-int pq_sched_pop(pq_sched *s, const char *const *models, size_t n, pq_sched_item *out) {
+/* Owners are few (tenants, not jobs): a list looked through is enough. */
+static int intern_owner(pq_sched *s, const char *name) {
+  int idx = find_owner(s, name);
+  if (idx >= 0) return idx;
+  if (s->n_owners == s->cap_owners) {
+    size_t cap = s->cap_owners ? s->cap_owners * 2 : 8;
+    char **grown = realloc(s->owners, cap * sizeof *grown);
+    if (!grown) return -1;
+    s->owners = grown;
+    int32_t *weights = realloc(s->weights, cap * sizeof *weights);
+    if (!weights) return -1;
+    s->weights = weights;
+    s->cap_owners = cap;
+  }
+  if (!(s->owners[s->n_owners] = strdup(name))) return -1;
+  s->weights[s->n_owners] = 1;
+  return (int)s->n_owners++;
+}
+
+/* The owner's lane in model m, made when first needed. */
+static lane *lane_for(model_queue *m, int32_t owner) {
+  if ((size_t)owner >= m->n_lane_of) {
+    size_t n = (size_t)owner + 8;
+    int32_t *grown = realloc(m->lane_of, n * sizeof *grown);
+    if (!grown) return NULL;
+    for (size_t i = m->n_lane_of; i < n; i++) grown[i] = -1;
+    m->lane_of = grown;
+    m->n_lane_of = n;
+  }
+  if (m->lane_of[owner] >= 0) return &m->lanes[m->lane_of[owner]];
+  if (m->n_lanes == m->cap_lanes) {
+    size_t cap = m->cap_lanes ? m->cap_lanes * 2 : 4;
+    lane *grown = realloc(m->lanes, cap * sizeof *grown);
+    if (!grown) return NULL;
+    m->lanes = grown;
+    m->cap_lanes = cap;
+  }
+  lane *l = &m->lanes[m->n_lanes];
+  memset(l, 0, sizeof *l);
+  l->owner = owner;
+  m->lane_of[owner] = (int32_t)m->n_lanes++;
+  return l;
+}
+
+/* A lane that got work joins the end of the round: after everyone waiting. */
+static void join_round(model_queue *m, int32_t idx) {
+  lane *l = &m->lanes[idx];
+  if (l->in_round) return;
+  l->in_round = true;
+  l->credit = 0;
+  if (m->turn < 0) {
+    l->next = idx;
+    m->turn = m->last = idx;
+    return;
+  }
+  l->next = m->turn;
+  m->lanes[m->last].next = idx;
+  m->last = idx;
+}
+
+/* The lane whose turn it is leaves the round (it has no work left). */
+static void leave_round(model_queue *m) {
+  int32_t idx = m->turn;
+  lane *l = &m->lanes[idx];
+  l->in_round = false;
+  l->credit = 0;
+  if (l->next == idx) {
+    m->turn = m->last = -1;
+    return;
+  }
+  m->lanes[m->last].next = l->next;
+  m->turn = l->next;
+}
+
+static void next_turn(model_queue *m) {
+  m->last = m->turn;
+  m->turn = m->lanes[m->turn].next;
+}
+
+/* Puts a ready job where it waits: the urgent heap or its owner's lane. */
+static int push_ready(pq_sched *s, pq_sched_item item) {
+  model_queue *m = &s->models[item.model];
+  if (item.priority >= s->urgent) {
+    if (heap_push(&m->urgent, item, ready_before) != 0) return -1;
+  } else {
+    lane *l = lane_for(m, item.owner);
+    if (!l || heap_push(&l->ready, item, ready_before) != 0) return -1;
+    join_round(m, (int32_t)(l - m->lanes));
+  }
+  m->ready++;
+  return 0;
+}
+
+int pq_sched_push(pq_sched *s, const char *model, const char *owner, int64_t number, int priority,
+                  int64_t not_before, int64_t now) {
+  int idx = intern_model(s, model), who = intern_owner(s, owner ? owner : "");
+  if (idx < 0 || who < 0) return -1;
+  pq_sched_item item = {.number = number, .priority = priority, .model = idx, .owner = who,
+                        .not_before = not_before};
+  if (not_before > now) return heap_push(&s->delayed, item, delay_before);
+  return push_ready(s, item);
+}
+
+int pq_sched_set_weight(pq_sched *s, const char *owner, int weight) {
+  int who = intern_owner(s, owner);
+  if (who < 0) return -1;
+  s->weights[who] = weight < 1 ? 1 : weight > 1000 ? 1000 : weight;
+  return 0;
+}
+
+void pq_sched_set_urgent(pq_sched *s, int32_t priority) { s->urgent = priority; }
+
+/* Model m's candidate: its urgent job, else the first job of the lane whose
+ * turn it is, owners may() refuses passed over. *from: -2 urgent, else the
+ * lane index. NULL when nothing may be taken. */
+static const pq_sched_item *candidate(const pq_sched *s, const model_queue *m, pq_sched_may_fn may, void *ctx,
+                                      int32_t *from) {
+  if (m->urgent.len && (!may || may(ctx, s->owners[m->urgent.items[0].owner]))) {
+    *from = -2;
+    return &m->urgent.items[0];
+  }
+  int32_t idx = m->turn;
+  for (size_t steps = 0; idx >= 0 && steps < m->n_lanes; steps++, idx = m->lanes[idx].next) {
+    const lane *l = &m->lanes[idx];
+    if (!may || may(ctx, s->owners[l->owner])) {
+      *from = idx;
+      return &l->ready.items[0];
+    }
+  }
+  return NULL;
+}
+
+/* Takes model m's candidate and moves the round on: a turn lasts the
+ * owner's weight in leases, or until its lane runs dry. Owners passed over
+ * keep their place (their turn comes again next round). */
+static pq_sched_item take(pq_sched *s, model_queue *m, int32_t from) {
+  m->ready--;
+  if (from == -2) return heap_pop(&m->urgent, ready_before);
+  while (m->turn != from) next_turn(m); /* owners at their limit wait for the next round */
+  lane *l = &m->lanes[from];
+  if (l->credit <= 0) l->credit = s->weights[l->owner];
+  pq_sched_item item = heap_pop(&l->ready, ready_before);
+  l->credit--;
+  if (l->ready.len == 0) leave_round(m);
+  else if (l->credit == 0) next_turn(m);
+  return item;
+}
+
+int pq_sched_pop(pq_sched *s, const char *const *models, size_t n, pq_sched_may_fn may, void *ctx,
+                 pq_sched_item *out) {
   model_queue *best = NULL;
+  const pq_sched_item *best_item = NULL;
+  int32_t best_from = -1;
   size_t count = n ? n : s->n_models;
   for (size_t i = 0; i < count; i++) {
     model_queue *m;
@@ -129,11 +317,21 @@ int pq_sched_pop(pq_sched *s, const char *const *models, size_t n, pq_sched_item
     } else {
       m = &s->models[i];
     }
-    if (m->ready.len == 0) continue;
-    if (!best || ready_before(&m->ready.items[0], &best->ready.items[0])) best = m;
+    if (m->ready == 0) continue;
+    int32_t from;
+    const pq_sched_item *it = candidate(s, m, may, ctx, &from);
+    if (!it) continue;
+    /* between models: urgent first, then the better job */
+    bool better = !best || (from == -2 && best_from != -2) ||
+                  ((from == -2) == (best_from == -2) && ready_before(it, best_item));
+    if (better) {
+      best = m;
+      best_item = it;
+      best_from = from;
+    }
   }
   if (!best) return 0;
-  *out = heap_pop(&best->ready, ready_before);
+  *out = take(s, best, best_from);
   return 1;
 }
 
@@ -141,9 +339,8 @@ size_t pq_sched_promote(pq_sched *s, int64_t now) {
   size_t moved = 0;
   while (s->delayed.len > 0 && s->delayed.items[0].not_before <= now) {
     pq_sched_item item = heap_pop(&s->delayed, delay_before);
-    /* the heap had room for it a moment ago; a failed grow drops only the hint,
-     * and the next rebuild from the store brings the job back */
-    if (heap_push(&s->models[item.model].ready, item, ready_before) == 0) moved++;
+    /* a failed grow drops only the hint: the next rebuild from the store brings the job back */
+    if (push_ready(s, item) == 0) moved++;
   }
   return moved;
 }
@@ -155,19 +352,19 @@ int64_t pq_sched_next_due(const pq_sched *s) {
 size_t pq_sched_ready(const pq_sched *s, const char *model) {
   if (!model) {
     size_t n = 0;
-    for (size_t i = 0; i < s->n_models; i++) n += s->models[i].ready.len;
+    for (size_t i = 0; i < s->n_models; i++) n += s->models[i].ready;
     return n;
   }
   int idx = find_model(s, model);
-  return idx < 0 ? 0 : s->models[idx].ready.len;
+  return idx < 0 ? 0 : s->models[idx].ready;
 }
 
-size_t pq_sched_total(const pq_sched *s) {
-  size_t total = s->delayed.len;
-  for (size_t i = 0; i < s->n_models; i++) total += s->models[i].ready.len;
-  return total;
-}
+size_t pq_sched_total(const pq_sched *s) { return s->delayed.len + pq_sched_ready(s, NULL); }
 
 const char *pq_sched_model_name(const pq_sched *s, int32_t model) {
   return model >= 0 && (size_t)model < s->n_models ? s->models[model].name : NULL;
+}
+
+const char *pq_sched_owner_name(const pq_sched *s, int32_t owner) {
+  return owner >= 0 && (size_t)owner < s->n_owners ? s->owners[owner] : NULL;
 }

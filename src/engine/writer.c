@@ -302,6 +302,88 @@ void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to) {
   pthread_mutex_unlock(&c->counts_mu);
 }
 
+/* ---- leased jobs per owner, for --max-running-per-user (writer thread only) ---- */
+
+static struct pq__running *running_of(pq_coord *c, const char *owner, bool make) {
+  for (size_t i = 0; i < c->n_running; i++)
+    if (strcmp(c->running[i].owner, owner) == 0) return &c->running[i];
+  if (!make) return NULL;
+  if (c->n_running == c->cap_running) {
+    size_t cap = c->cap_running ? c->cap_running * 2 : 16;
+    struct pq__running *grown = realloc(c->running, cap * sizeof *grown);
+    if (!grown) return NULL;
+    c->running = grown;
+    c->cap_running = cap;
+  }
+  struct pq__running *r = &c->running[c->n_running];
+  if (!(r->owner = strdup(owner))) return NULL;
+  r->n = 0;
+  c->n_running++;
+  return r;
+}
+
+void pq__running_move(pq_coord *c, const char *owner, int from, pq_job_state to) {
+  if (c->cfg.max_running_per_owner <= 0 || (from == PQ_JOB_LEASED) == (to == PQ_JOB_LEASED)) return;
+  struct pq__running *r = running_of(c, owner ? owner : "", to == PQ_JOB_LEASED);
+  if (r) r->n += to == PQ_JOB_LEASED ? 1 : -1; /* OOM: one lease uncounted until the next rebuild */
+}
+
+bool pq__may_run(void *coord, const char *owner) {
+  pq_coord *c = coord;
+  const struct pq__running *r = running_of(c, owner, false);
+  return !r || r->n < c->cfg.max_running_per_owner;
+}
+
+static int count_running(void *ctx, pq_job *j) {
+  pq_coord *c = ctx;
+  struct pq__running *r = running_of(c, j->owner ? j->owner : "", true);
+  if (r) r->n++;
+  return 0;
+}
+
+/* From the store: at start, and after a rollback undid what was counted. */
+static pq_err rebuild_running(pq_coord *c) {
+  if (c->cfg.max_running_per_owner <= 0) return PQ_OK;
+  for (size_t i = 0; i < c->n_running; i++) c->running[i].n = 0;
+  pq_job_filter leased = {.state = PQ_JOB_LEASED, .limit = INT32_MAX, .summary = true, .no_total = true};
+  pq_job **jobs = NULL;
+  size_t n = 0;
+  int64_t total;
+  pq_err result = c->ops->job_list(c->wconn, &leased, &jobs, &n, &total);
+  for (size_t i = 0; result == PQ_OK && i < n; i++) count_running(c, jobs[i]);
+  pq_job_free_array(jobs, n);
+  return result;
+}
+
+/* Owners' turns: the weights the operator gave by user name, and the urgent priority. */
+static pq_err apply_fairness(pq_coord *c) {
+  if (!c->sched) return PQ_OK;
+  if (c->cfg.urgent_priority > 0) pq_sched_set_urgent(c->sched, c->cfg.urgent_priority);
+  const char *p = c->cfg.fair_weights;
+  while (p && *p) {
+    const char *end = strchr(p, ','), *eq = strchr(p, '=');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char name[256];
+    char *tail;
+    long weight = eq && eq < p + len ? strtol(eq + 1, &tail, 10) : 0;
+    if (!eq || eq >= p + len || (size_t)(eq - p) >= sizeof name || eq == p || weight < 1 || weight > 1000 ||
+        tail != p + len) {
+      pq_error("coordinator: --fair-weights wants NAME=W,... with W from 1 to 1000: '%.*s'", (int)len, p);
+      return PQ_ERR_INVALID_REQUEST;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+    pq_user *u = NULL;
+    pq_err result = c->ops->user_get(c->wconn, NULL, name, &u);
+    if (result == PQ_ERR_NOT_FOUND) pq_error("coordinator: --fair-weights names %s, who is no user", name);
+    if (result != PQ_OK) return result == PQ_ERR_NOT_FOUND ? PQ_ERR_INVALID_REQUEST : result;
+    int rc = pq_sched_set_weight(c->sched, u->id, (int)weight);
+    pq_user_free(u);
+    if (rc != 0) return PQ_ERR_NO_MEMORY;
+    p = end ? end + 1 : p + len;
+  }
+  return PQ_OK;
+}
+
 static void add_count(void *ctx, const char *model, pq_job_state s, int64_t n) {
   pq_coord *c = ctx;
   pq__model_count *m = count_for(c, model);
@@ -335,7 +417,7 @@ typedef struct {
 
 static int rebuild_one(void *ctx, pq_job *j) {
   rebuild_ctx *r = ctx;
-  if (pq_sched_push(r->sched, j->model, j->number, j->priority, j->not_before, r->now) != 0) {
+  if (pq_sched_push(r->sched, j->model, j->owner, j->number, j->priority, j->not_before, r->now) != 0) {
     r->failed = 1;
     return 1;
   }
@@ -514,7 +596,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
       pq_op_release(b.handed[i]);
       b.handed[i]->out.result = PQ_ERR_STORE_FAILED;
     }
-    if (rebuild_index(c) != PQ_OK || rebuild_counts(c) != PQ_OK)
+    if (rebuild_index(c) != PQ_OK || rebuild_counts(c) != PQ_OK || rebuild_running(c) != PQ_OK)
       pq_error("coordinator: cannot rebuild the index");
   } else {
     if (n_ops) { /* reaper-only passes are not group commits */
@@ -616,7 +698,12 @@ static pq_err start(pq_coord *c) {
   /* the relay numbers entries in memory: only where no other coordinator writes them */
   if (pq_store_single_coordinator(c->store) && !c->cfg.admin_only && !(c->relay = pq__relay_new()))
     return PQ_ERR_NO_MEMORY;
-  if ((result = rebuild_index(c)) || (result = rebuild_counts(c))) return result;
+  if (!c->sched && !c->cfg.admin_only && (c->cfg.max_running_per_owner > 0 || c->cfg.fair_weights || c->cfg.urgent_priority))
+    pq_warn("coordinator: fair turns and running limits are kept by the single-coordinator index; on a shared "
+            "store leases go by priority and age");
+  if ((result = apply_fairness(c)) || (result = rebuild_index(c)) || (result = rebuild_counts(c)) ||
+      (result = rebuild_running(c)))
+    return result;
   if (!c->cfg.admin_only && (result = pq__live_load(c))) return result;
   if (!c->cfg.admin_only && !c->cfg.poll_only && c->ops->listen && (result = c->ops->listen(c->store, on_notify, c)))
     return result;
@@ -690,6 +777,8 @@ void pq_coord_close(pq_coord *c) {
   free(c->counts);
   pthread_mutex_destroy(&c->counts_mu);
   pq__throughput_free(c->throughput);
+  for (size_t i = 0; i < c->n_running; i++) free(c->running[i].owner);
+  free(c->running);
   free(c);
 }
 

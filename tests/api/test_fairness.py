@@ -1,0 +1,131 @@
+"""Fair turns between users (issue: one tenant's backlog must not hold up
+another's single job), black-box: real users and keys, a real server, a
+worker leasing one job at a time. Weights, the running limit and a restart."""
+import subprocess
+
+import pytest
+import requests
+
+from conftest import BIN, PATIENCE, Server
+
+
+def cli(*args, stdin=None):
+    return subprocess.run([BIN, *args], input=stdin, capture_output=True, text=True, check=True).stdout.strip()
+
+
+class Tenants:
+    def __init__(self, data, *args):
+        self.data = data
+        for name in ("ann", "bob", "cy"):
+            cli("user", "add", name, "--data", data, stdin=f"{name}-password\n")
+        self.keys = {name: cli("key", "create", "--user", name, "--data", data) for name in ("ann", "bob", "cy")}
+        self.keys["worker"] = cli("key", "create", "--user", "ann", "--scope", "worker", "--data", data)
+        self.args = ["--rate-client", "0", "--rate-worker", "0", *args]
+        self.server = Server(data, self.args, secured=True).start()
+        self.worker = self.call("worker", "POST", "/v1/workers", {"name": "w", "models": ["m"]}).json()["id"]
+
+    def restart(self):
+        assert self.server.stop() == 0
+        self.server = Server(self.data, self.args, secured=True).start()
+
+    def call(self, who, method, path, body=None):
+        r = requests.request(method, self.server.url + path, json=body, timeout=PATIENCE,
+                             headers={"Authorization": "Bearer " + self.keys[who]})
+        assert r.status_code < 400, r.text
+        return r
+
+    def backlog(self, who, n, priority=0):
+        for start in range(0, n, 1000):
+            jobs = [{"model": "m", "prompt": f"{who} {i}", "priority": priority} for i in range(start, min(n, start + 1000))]
+            self.call(who, "POST", "/v1/jobs/batch", {"jobs": jobs})
+
+    def submit(self, who, priority=0):
+        return self.call(who, "POST", "/v1/jobs", {"model": "m", "prompt": who, "priority": priority}).json()["id"]
+
+    def lease(self, n=1):
+        return self.call("worker", "POST", f"/v1/workers/{self.worker}/lease", {"max_jobs": n}).json()["jobs"]
+
+    def leases_until(self, job_id, limit):
+        """How many leases (one job each) before job_id's: AssertionError past limit."""
+        for taken in range(limit + 1):
+            jobs = self.lease()
+            assert jobs, "nothing to lease"
+            if jobs[0]["id"] == job_id:
+                return taken
+        raise AssertionError(f"{job_id} was not leased within {limit + 1} leases")
+
+    def owners(self, jobs):
+        return [j["input"]["prompt"].split()[0] for j in jobs]
+
+
+@pytest.fixture
+def tenants(tmpdir_path):
+    made = []
+
+    def make(*args):
+        made.append(Tenants(tmpdir_path, *args))
+        return made[-1]
+
+    yield make
+    for t in made:
+        assert t.server.stop() == 0
+
+
+def test_one_job_is_leased_within_k_leases_of_a_ten_thousand_job_backlog_and_after_a_restart(tenants):
+    t = tenants()
+    t.backlog("ann", 10000)
+    t.lease()  # ann's turn
+    bobs = t.submit("bob")
+    assert t.leases_until(bobs, 2) < 2  # k = 2 users with queued work
+    # the turns are rebuilt from the store: a restart keeps the promise
+    t.restart()
+    cys = t.submit("cy")
+    assert t.leases_until(cys, 2) < 2
+    # three users with work: each gets a turn in every round of three
+    t.backlog("bob", 5)
+    t.backlog("cy", 5)
+    assert sorted(t.owners(t.lease(3))) == ["ann", "bob", "cy"]
+    assert sorted(t.owners(t.lease(6))) == ["ann", "ann", "bob", "bob", "cy", "cy"]
+
+
+def test_priority_orders_a_users_own_jobs_and_an_urgent_priority_goes_first(tenants):
+    t = tenants("--urgent-priority", "900")
+    t.backlog("ann", 3)
+    high = t.submit("bob", priority=50)
+    low = t.submit("bob", priority=-5)
+    urgent = t.submit("cy", priority=900)
+    first = t.lease(4)
+    assert first[0]["id"] == urgent  # before every turn
+    assert t.owners(first[1:]) in (["ann", "bob", "ann"], ["bob", "ann", "bob"])
+    bob_jobs = [j["id"] for j in first + t.lease(10) if j["input"]["prompt"] == "bob"]
+    assert bob_jobs == [high, low]  # bob's own: by priority
+
+
+def test_weights_lengthen_a_users_turns(tenants, tmpdir_path):
+    t = tenants("--fair-weights", "ann=3")
+    t.backlog("ann", 40)
+    t.backlog("bob", 40)
+    got = t.owners(t.lease(40))
+    assert got.count("ann") == 30 and got.count("bob") == 10
+
+
+def test_a_user_at_the_running_limit_waits_while_others_run(tenants):
+    t = tenants("--max-running-per-user", "2")
+    t.backlog("ann", 10)
+    t.backlog("bob", 1)
+    got = t.lease(10)
+    assert sorted(t.owners(got)) == ["ann", "ann", "bob"]  # ann's third waits; bob's runs
+    assert t.lease(10) == []
+    # one of ann's ends: one more of hers may run
+    done = t.call("worker", "POST", f"/v1/jobs/{got[0]['id']}/complete",
+                  {"lease": got[0]["lease"]["token"], "output": "ok"})
+    assert done.json()["status"] == "completed"
+    again = t.lease(10)
+    assert t.owners(again) == ["ann"]
+
+
+def test_a_weight_for_a_user_who_does_not_exist_stops_the_server(tmpdir_path):
+    s = Server(tmpdir_path, ["--fair-weights", "nobody=2"])
+    with pytest.raises(AssertionError, match="exited"):
+        s.start()
+    assert "--fair-weights names nobody, who is no user" in s.read_log()
