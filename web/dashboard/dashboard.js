@@ -313,6 +313,8 @@ async function jobPage(id) {
 }
 
 function renderActions(el, job) {
+  if (el.dataset.status === job.status) return; // the same buttons: a click on them must not land on a replaced one
+  el.dataset.status = job.status;
   el.replaceChildren();
   if (!state.me || !state.me.admin) { el.append(h("p", { class: "muted" }, "Read-only: actions are for admins.")); return; }
   const terminal = ["completed", "failed", "dead", "cancelled", "expired"].includes(job.status);
