@@ -12,6 +12,7 @@
  *                                           another coordinator when WORKER_URL is given)
  *   pqbench lease    URL SAMPLES            lease latency at the queue's current depth
  *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store
+ *                                           (of PQBENCH_OWNERS owners, 100 by default)
  *   pqbench relay    URL PID STREAMS TOKENS_PER_S SECONDS   token relay: latency and CPU
  *   pqbench idle     URL PID SUBSCRIBERS   memory per idle event-stream subscriber
  *   pqbench council  URL COUNCILS          the coordinator's own time per council step (see cmd_council)
@@ -466,11 +467,16 @@ static int cmd_fill(const char *dir, long n) {
   if (ops->migrate(s, NULL) != PQ_OK) return 1;
   pq_conn *w = ops->acquire(s, PQ_CONN_WRITE);
   int64_t now = pq_now_ms();
+  /* spread over owners (PQBENCH_OWNERS, 100 by default): the index's turns are part of what a lease costs */
+  long owners = getenv("PQBENCH_OWNERS") ? atol(getenv("PQBENCH_OWNERS")) : 100;
+  if (owners < 1) owners = 1;
   ops->begin(w, false);
   for (long i = 0; i < n; i++) {
+    char owner[32];
+    snprintf(owner, sizeof owner, "tenant-%ld", i % owners);
     pq_job j = {.model = "echo", .input = "{\"prompt\":\"depth\"}", .state = PQ_JOB_QUEUED,
                 .priority = (int)(i % 3), .max_attempts = 3, .lease_timeout_ms = 60000,
-                .created_at = now, .updated_at = now};
+                .created_at = now, .updated_at = now, .owner = owner};
     pq_uuid7(now, j.id);
     if (ops->job_insert(w, &j) != PQ_OK) return 1;
   }

@@ -35,6 +35,9 @@ void pq__throughput_add(pq__throughput *t, int64_t now_ms, const char *model, in
 typedef struct pq__model_count {
   char *model;
   int64_t queued, leased;
+  /* queued per owner, kept with the fair index (queue positions follow its turns) */
+  struct pq__owner_count { char *owner; int64_t queued; } *owners;
+  size_t n_owners, cap_owners;
 } pq__model_count;
 
 struct pq_coord {
@@ -61,13 +64,15 @@ struct pq_coord {
   pq__throughput *throughput; /* NULL when it could not be had: the chart is empty */
   struct pq__running { char *owner; int64_t n; } *running; /* leased jobs per owner (writer thread only) */
   size_t n_running, cap_running;
+  struct pq__weight { char *owner; int weight; } *weights; /* --fair-weights by owner id: set at start, then read-only */
+  size_t n_weights;
   pthread_mutex_t live_mu; /* the live workers: written by the writer, read by anyone */
   pq__live_worker *live;
   size_t n_live, cap_live;
 };
 
-/* A job of model moved from one state to another (-1: from nowhere). */
-void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to);
+/* A job of model and owner moved from one state to another (-1: from nowhere). */
+void pq__count_move(pq_coord *c, const char *model, const char *owner, int from, pq_job_state to);
 /* A job of owner moved from one state to another: the leased count per owner
  * (--max-running-per-user) follows. Writer thread only. */
 void pq__running_move(pq_coord *c, const char *owner, int from, pq_job_state to);

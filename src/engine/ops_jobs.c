@@ -113,7 +113,7 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
   if (result == PQ_OK && ending && (result = pq__ledger_settle(b, job, operator_cost)) != PQ_OK && !pq__fatal(result))
     result = PQ_ERR_INTERNAL; /* its row is written, its money not: only the batch's rollback can undo it */
   if (result != PQ_OK) return result;
-  pq__count_move(b->c, job->model, (int)from, job->state);
+  pq__count_move(b->c, job->model, job->owner, (int)from, job->state);
   pq__running_move(b->c, job->owner, (int)from, job->state);
   if ((result = pq__publish(b, job->id)) != PQ_OK) return result;
   if (pq_job_state_terminal(job->state)) {
@@ -252,7 +252,7 @@ pq_err pq__enqueue(pq__batch *b, pq_job *job) {
   if (!job->id[0]) pq_uuid7(b->now, job->id);
   pq_err result = c->ops->job_insert(c->wconn, job);
   if (result != PQ_OK) return result;
-  pq__count_move(c, job->model, -1, PQ_JOB_QUEUED);
+  pq__count_move(c, job->model, job->owner, -1, PQ_JOB_QUEUED);
   pq_err published = pq__publish(b, job->id);
   if (published != PQ_OK) return published;
   PQ__STAT_ADD(c, submitted, 1);

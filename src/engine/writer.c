@@ -280,13 +280,44 @@ static pq__model_count *count_for(pq_coord *c, const char *model) {
     c->cap_counts = cap;
   }
   pq__model_count *m = &c->counts[c->n_counts];
+  memset(m, 0, sizeof *m);
   if (!(m->model = strdup(model))) return NULL;
-  m->queued = m->leased = 0;
   c->n_counts++;
   return m;
 }
 
-void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to) {
+static void free_owner_counts(pq__model_count *m) {
+  for (size_t i = 0; i < m->n_owners; i++) free(m->owners[i].owner);
+  free(m->owners);
+  m->owners = NULL;
+  m->n_owners = m->cap_owners = 0;
+}
+
+/* Owner's queued count in m moves by delta; at 0 it leaves. OOM: uncounted
+ * until the next rebuild (a position is an estimate). Under counts_mu. */
+static void owner_count_add(pq__model_count *m, const char *owner, int64_t delta) {
+  size_t i = 0;
+  while (i < m->n_owners && strcmp(m->owners[i].owner, owner) != 0) i++;
+  if (i == m->n_owners) {
+    if (delta <= 0) return;
+    if (m->n_owners == m->cap_owners) {
+      size_t cap = m->cap_owners ? m->cap_owners * 2 : 4;
+      struct pq__owner_count *grown = realloc(m->owners, cap * sizeof *grown);
+      if (!grown) return;
+      m->owners = grown;
+      m->cap_owners = cap;
+    }
+    if (!(m->owners[i].owner = strdup(owner))) return;
+    m->owners[i].queued = 0;
+    m->n_owners++;
+  }
+  if ((m->owners[i].queued += delta) <= 0) {
+    free(m->owners[i].owner);
+    m->owners[i] = m->owners[--m->n_owners];
+  }
+}
+
+void pq__count_move(pq_coord *c, const char *model, const char *owner, int from, pq_job_state to) {
   pthread_mutex_lock(&c->counts_mu);
   pq__model_count *m = count_for(c, model);
   if (m) {
@@ -294,8 +325,11 @@ void pq__count_move(pq_coord *c, const char *model, int from, pq_job_state to) {
     if (from == PQ_JOB_LEASED) m->leased--;
     if (to == PQ_JOB_QUEUED) m->queued++;
     if (to == PQ_JOB_LEASED) m->leased++;
+    if (c->sched && (from == PQ_JOB_QUEUED) != (to == PQ_JOB_QUEUED))
+      owner_count_add(m, owner ? owner : "", to == PQ_JOB_QUEUED ? 1 : -1);
     if (m->queued <= 0 && m->leased <= 0) { /* a model with no jobs leaves: the table holds live ones only */
       free(m->model);
+      free_owner_counts(m);
       *m = c->counts[--c->n_counts];
     }
   }
@@ -377,6 +411,10 @@ static pq_err apply_fairness(pq_coord *c) {
     if (result == PQ_ERR_NOT_FOUND) pq_error("coordinator: --fair-weights names %s, who is no user", name);
     if (result != PQ_OK) return result == PQ_ERR_NOT_FOUND ? PQ_ERR_INVALID_REQUEST : result;
     int rc = pq_sched_set_weight(c->sched, u->id, (int)weight);
+    struct pq__weight *grown = realloc(c->weights, (c->n_weights + 1) * sizeof *grown);
+    if (grown) c->weights = grown;
+    if (rc != 0 || !grown || !(c->weights[c->n_weights].owner = strdup(u->id))) rc = -1;
+    else c->weights[c->n_weights++].weight = (int)weight;
     pq_user_free(u);
     if (rc != 0) return PQ_ERR_NO_MEMORY;
     p = end ? end + 1 : p + len;
@@ -410,6 +448,7 @@ void pq_coord_active_counts(pq_coord *c, void (*fn)(void *ctx, const char *model
 /* ---- the index ---- */
 
 typedef struct {
+  pq_coord *c;
   pq_sched *sched;
   int64_t now;
   int failed;
@@ -421,14 +460,19 @@ static int rebuild_one(void *ctx, pq_job *j) {
     r->failed = 1;
     return 1;
   }
+  pq__model_count *m = count_for(r->c, j->model); /* under counts_mu: rebuild_index holds it */
+  if (m) owner_count_add(m, j->owner ? j->owner : "", 1);
   return 0;
 }
 
 static pq_err rebuild_index(pq_coord *c) {
   if (!c->sched) return PQ_OK;
   pq_sched_clear(c->sched);
-  rebuild_ctx r = {.sched = c->sched, .now = pq_clock_wall(c->clock)};
+  rebuild_ctx r = {.c = c, .sched = c->sched, .now = pq_clock_wall(c->clock)};
+  pthread_mutex_lock(&c->counts_mu);
+  for (size_t i = 0; i < c->n_counts; i++) free_owner_counts(&c->counts[i]);
   pq_err result = c->ops->job_scan_queued(c->wconn, rebuild_one, &r);
+  pthread_mutex_unlock(&c->counts_mu);
   if (result == PQ_OK && r.failed) result = PQ_ERR_NO_MEMORY;
   return result;
 }
@@ -773,12 +817,17 @@ void pq_coord_close(pq_coord *c) {
   pthread_mutex_destroy(&c->live_mu);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
-  for (size_t i = 0; i < c->n_counts; i++) free(c->counts[i].model);
+  for (size_t i = 0; i < c->n_counts; i++) {
+    free(c->counts[i].model);
+    free_owner_counts(&c->counts[i]);
+  }
   free(c->counts);
   pthread_mutex_destroy(&c->counts_mu);
   pq__throughput_free(c->throughput);
   for (size_t i = 0; i < c->n_running; i++) free(c->running[i].owner);
   free(c->running);
+  for (size_t i = 0; i < c->n_weights; i++) free(c->weights[i].owner);
+  free(c->weights);
   free(c);
 }
 
@@ -796,8 +845,43 @@ pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **ou
   READ_ONCE(c, job_get, id, number, out);
 }
 
+static int weight_of(const pq_coord *c, const char *owner) {
+  for (size_t i = 0; i < c->n_weights; i++)
+    if (strcmp(c->weights[i].owner, owner) == 0) return c->weights[i].weight;
+  return 1;
+}
+
+static pq_err owners_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t *ahead) {
+  READ_ONCE(c, job_ahead, job, true, cap, ahead);
+}
+
+/* With the fair index, a job waits for its owner's jobs ahead of it and for
+ * the turns of everyone else with work until its own turn comes: its
+ * owner's r jobs ahead take r / w + 1 turns, and in each of them every other
+ * owner V takes up to its weight w_V (an estimate: where the round stands
+ * now is not counted). Without the index: the store's order. */
 pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t *ahead) {
-  READ_ONCE(c, job_ahead, job, cap, ahead);
+  if (!c->sched) {
+    READ_ONCE(c, job_ahead, job, false, cap, ahead);
+  }
+  const char *owner = job->owner ? job->owner : "";
+  int64_t mine = 0;
+  pq_err result = owners_jobs_ahead(c, job, cap, &mine);
+  if (result != PQ_OK) return result;
+  int64_t turns = mine / weight_of(c, owner) + 1, total = mine;
+  pthread_mutex_lock(&c->counts_mu);
+  for (size_t i = 0; i < c->n_counts && total < cap; i++) {
+    const pq__model_count *m = &c->counts[i];
+    if (strcmp(m->model, job->model) != 0) continue;
+    for (size_t k = 0; k < m->n_owners && total < cap; k++) {
+      if (strcmp(m->owners[k].owner, owner) == 0) continue;
+      int64_t share = turns * weight_of(c, m->owners[k].owner);
+      total += m->owners[k].queued < share ? m->owners[k].queued : share;
+    }
+  }
+  pthread_mutex_unlock(&c->counts_mu);
+  *ahead = total < cap ? total : cap;
+  return PQ_OK;
 }
 
 pq_err pq_coord_peek_job(pq_coord *c, const char *id, pq_job *out) {

@@ -144,7 +144,9 @@ typedef struct pq_store_ops {
   pq_err (*job_count)(pq_conn *c, int state, int64_t *count);
   /* Queued jobs of the same model that run before this one (older, with the
    * same or a higher priority), counting at most cap. */
-  pq_err (*job_ahead)(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead);
+  /* Queued jobs of job's model that leases take before it (at most cap);
+   * same_owner: only its owner's (the fair index's turns: engine/sched.h). */
+  pq_err (*job_ahead)(pq_conn *c, const pq_job *job, bool same_owner, int64_t cap, int64_t *ahead);
 
   /* The steps of a job (its children), by number after `after`, at most limit. */
   pq_err (*job_children)(pq_conn *c, const char *parent_id, int64_t after, int64_t limit, pq_job ***out, size_t *n);

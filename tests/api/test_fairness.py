@@ -1,6 +1,7 @@
 """Fair turns between users (issue: one tenant's backlog must not hold up
 another's single job), black-box: real users and keys, a real server, a
 worker leasing one job at a time. Weights, the running limit and a restart."""
+import json
 import subprocess
 
 import pytest
@@ -54,6 +55,14 @@ class Tenants:
                 return taken
         raise AssertionError(f"{job_id} was not leased within {limit + 1} leases")
 
+    def position(self, who, job_id):
+        """The queue position the job's event stream announces first."""
+        with requests.get(f"{self.server.url}/v1/jobs/{job_id}/events", stream=True, timeout=PATIENCE,
+                          headers={"Authorization": "Bearer " + self.keys[who]}) as r:
+            for line in r.iter_lines(decode_unicode=True):
+                if line.startswith("data: "):
+                    return json.loads(line[6:]).get("position")
+
     def owners(self, jobs):
         return [j["input"]["prompt"].split()[0] for j in jobs]
 
@@ -86,6 +95,20 @@ def test_one_job_is_leased_within_k_leases_of_a_ten_thousand_job_backlog_and_aft
     t.backlog("cy", 5)
     assert sorted(t.owners(t.lease(3))) == ["ann", "bob", "cy"]
     assert sorted(t.owners(t.lease(6))) == ["ann", "ann", "bob", "bob", "cy", "cy"]
+
+
+def test_queue_positions_follow_the_turns(tenants):
+    t = tenants()
+    t.backlog("ann", 1500)
+    bobs = t.submit("bob")
+    assert t.position("bob", bobs) == 2  # ann's turn, then bob's: not 1,501st
+    cys = t.submit("cy")
+    assert t.position("cy", cys) == 3
+    bobs_second = t.submit("bob")
+    assert t.position("bob", bobs_second) == 5  # a turn each for ann and cy before bob's second turn
+    anns = t.submit("ann")
+    assert t.position("ann", anns) == 1001  # capped at 1,000 ahead (with more_ahead): ann's own 1,500 come first
+    assert [t.lease()[0]["input"]["prompt"].split()[0] for _ in range(3)] == ["ann", "bob", "cy"]
 
 
 def test_priority_orders_a_users_own_jobs_and_an_urgent_priority_goes_first(tenants):

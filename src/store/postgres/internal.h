@@ -85,7 +85,7 @@ pq_err pq__pg_job_end_leases(pq_conn *c, const char *worker_id, int64_t now);
 pq_err pq__pg_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n);
 pq_err pq__pg_job_cancel_requested(pq_conn *c, const char *worker_id, char ***ids, size_t *n);
 pq_err pq__pg_job_count(pq_conn *c, int state, int64_t *count);
-pq_err pq__pg_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead);
+pq_err pq__pg_job_ahead(pq_conn *c, const pq_job *job, bool same_owner, int64_t cap, int64_t *ahead);
 pq_err pq__pg_job_totals(pq_conn *c, const char *owner, int64_t *total, int64_t *completed, int64_t *tokens);
 pq_err pq__pg_job_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_job_state, int64_t), void *ctx);
 pq_err pq__pg_job_count_queued_by_owner(pq_conn *c, const char *owner, int64_t cap, int64_t *n);

@@ -48,6 +48,8 @@ static const char SQL_COUNT_STATE[] = "SELECT COUNT(*) FROM jobs WHERE state = $
 static const char SQL_COUNT_ALL[] = "SELECT COUNT(*) FROM jobs";
 static const char SQL_AHEAD[] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND model = $2 "
                                 "AND priority >= $3 AND number < $1 LIMIT $4) AS ahead";
+static const char SQL_AHEAD_OWNER[] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND model = $2 "
+                                      "AND priority >= $3 AND number < $1 AND owner = $5 LIMIT $4) AS ahead";
 static const char SQL_TOTALS_ALL[] =
     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END), 0), "
     "COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM jobs";
@@ -418,13 +420,14 @@ pq_err pq__pg_job_count(pq_conn *c, int state, int64_t *count) {
   return count_of(c, state >= 0 ? SQL_COUNT_STATE : SQL_COUNT_ALL, &p, count);
 }
 
-pq_err pq__pg_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead) {
+pq_err pq__pg_job_ahead(pq_conn *c, const pq_job *job, bool same_owner, int64_t cap, int64_t *ahead) {
   pq__pgp p = {0};
   pq__pg_int(&p, job->number);
   pq__pg_text(&p, job->model);
   pq__pg_int(&p, job->priority);
   pq__pg_int(&p, cap);
-  return count_of(c, SQL_AHEAD, &p, ahead);
+  if (same_owner) pq__pg_text(&p, job->owner ? job->owner : "");
+  return count_of(c, same_owner ? SQL_AHEAD_OWNER : SQL_AHEAD, &p, ahead);
 }
 
 pq_err pq__pg_job_count_queued_by_owner(pq_conn *c, const char *owner, int64_t cap, int64_t *n) {

@@ -49,6 +49,8 @@ static const char SQL_COUNT_ALL[] = "SELECT COUNT(*) FROM jobs";
 /* walks only queued jobs of the model at the same or a higher priority, and stops at the cap */
 static const char SQL_AHEAD[] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND model = ?2 "
                                 "AND priority >= ?3 AND number < ?1 LIMIT ?4) AS ahead";
+static const char SQL_AHEAD_OWNER[] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND model = ?2 "
+                                      "AND priority >= ?3 AND number < ?1 AND owner = ?5 LIMIT ?4) AS ahead";
 static const char SQL_TOTALS_ALL[] =
     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END), 0), "
     "COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM jobs";
@@ -376,9 +378,10 @@ pq_err pq__sq_job_count(pq_conn *c, int state, int64_t *count) {
   return pq__sq_count_one(c, st, count);
 }
 
-pq_err pq__sq_job_ahead(pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead) {
-  sqlite3_stmt *st = pq__sq_stmt(c, SQL_AHEAD);
+pq_err pq__sq_job_ahead(pq_conn *c, const pq_job *job, bool same_owner, int64_t cap, int64_t *ahead) {
+  sqlite3_stmt *st = pq__sq_stmt(c, same_owner ? SQL_AHEAD_OWNER : SQL_AHEAD);
   if (!st) return PQ_ERR_STORE_FAILED;
+  if (same_owner) pq__sq_bind_text(st, 5, job->owner ? job->owner : "");
   sqlite3_bind_int64(st, 1, job->number);
   pq__sq_bind_text(st, 2, job->model);
   sqlite3_bind_int(st, 3, job->priority);

@@ -105,7 +105,8 @@ FORWARD(job_cancel_requested, (pq_conn *c, const char *worker_id, char ***ids, s
 FORWARD(job_end_leases, (pq_conn *c, const char *worker_id, int64_t now), (FC(c)->inner, worker_id, now))
 FORWARD(job_leased_by, (pq_conn *c, const char *worker_id, pq_job ***out, size_t *n), (FC(c)->inner, worker_id, out, n))
 FORWARD(job_count, (pq_conn *c, int state, int64_t *count), (FC(c)->inner, state, count))
-FORWARD(job_ahead, (pq_conn *c, const pq_job *job, int64_t cap, int64_t *ahead), (FC(c)->inner, job, cap, ahead))
+FORWARD(job_ahead, (pq_conn *c, const pq_job *job, bool same_owner, int64_t cap, int64_t *ahead),
+        (FC(c)->inner, job, same_owner, cap, ahead))
 FORWARD(event_append,
         (pq_conn *c, int64_t job_number, int attempt, const char *kind, const char *const *data, size_t n,
          int64_t first_seq, int64_t now, int64_t *seq),

@@ -584,13 +584,15 @@ static void counts_and_totals(void **state) {
   pq_job *j = NULL;
   int64_t ahead = -1;
   ops->job_get(f->w, NULL, last, &j);
-  assert_int_equal(ops->job_ahead(f->w, j, 100, &ahead), PQ_OK);
+  assert_int_equal(ops->job_ahead(f->w, j, false, 100, &ahead), PQ_OK);
   assert_int_equal(ahead, 3); /* both older ones and the higher-priority one */
-  assert_int_equal(ops->job_ahead(f->w, j, 2, &ahead), PQ_OK);
+  assert_int_equal(ops->job_ahead(f->w, j, false, 2, &ahead), PQ_OK);
   assert_int_equal(ahead, 2); /* capped */
+  assert_int_equal(ops->job_ahead(f->w, j, true, 100, &ahead), PQ_OK);
+  assert_int_equal(ahead, 3); /* all of the same (no) owner */
   pq_job_free(j);
   ops->job_get(f->w, NULL, high, &j);
-  assert_int_equal(ops->job_ahead(f->w, j, 100, &ahead), PQ_OK);
+  assert_int_equal(ops->job_ahead(f->w, j, false, 100, &ahead), PQ_OK);
   assert_int_equal(ahead, 0); /* nothing older has its priority */
   pq_job_free(j);
   /* one completes with usage, one is leased */
@@ -641,6 +643,17 @@ static void counts_and_totals(void **state) {
   assert_string_equal(list[1]->models, "[\"x\"]");
   for (size_t i = 0; i < n; i++) pq_worker_free(list[i]);
   free(list);
+  /* an owner's own queue (the fair index's turns): ann's first job has none of hers before it */
+  pq_job *mine = make_job("m", 0, 6);
+  mine->owner = strdup("ann");
+  ops->begin(f->w, true);
+  assert_int_equal(ops->job_insert(f->w, mine), PQ_OK);
+  ops->commit(f->w);
+  assert_int_equal(ops->job_ahead(f->w, mine, true, 100, &ahead), PQ_OK);
+  assert_int_equal(ahead, 0);
+  assert_int_equal(ops->job_ahead(f->w, mine, false, 100, &ahead), PQ_OK);
+  assert_int_equal(ahead, 2); /* the two of m still queued */
+  pq_job_free(mine);
 }
 
 /* A job's kind is stored, and defaults to chat. */
