@@ -73,9 +73,9 @@ struct pq_coord {
 
 /* A job of model and owner moved from one state to another (-1: from nowhere). */
 void pq__count_move(pq_coord *c, const char *model, const char *owner, int from, pq_job_state to);
-/* A job of owner moved from one state to another: the leased count per owner
- * (--max-running-per-user) follows. Writer thread only. */
-void pq__running_move(pq_coord *c, const char *owner, int from, pq_job_state to);
+/* A job moved from one state to another: its owner's count of jobs workers
+ * hold (--max-running-per-user) follows. Writer thread only. */
+void pq__running_move(pq_coord *c, const pq_job *job, int from, pq_job_state to);
 /* May owner take one more job (its running limit)? For pq_sched_pop. */
 bool pq__may_run(void *coord, const char *owner);
 

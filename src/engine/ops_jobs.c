@@ -114,7 +114,7 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
     result = PQ_ERR_INTERNAL; /* its row is written, its money not: only the batch's rollback can undo it */
   if (result != PQ_OK) return result;
   pq__count_move(b->c, job->model, job->owner, (int)from, job->state);
-  pq__running_move(b->c, job->owner, (int)from, job->state);
+  pq__running_move(b->c, job, (int)from, job->state);
   if ((result = pq__publish(b, job->id)) != PQ_OK) return result;
   if (pq_job_state_terminal(job->state)) {
     count_terminal(b, job);
@@ -326,7 +326,8 @@ pq_err pq__run_lease(pq__batch *b, pq_op *op) {
     pq_sched_may_fn may = c->cfg.max_running_per_owner > 0 ? pq__may_run : NULL;
     while ((int)op->out.n_jobs < want && pq_sched_pop(c->sched, models, n_models, may, c, &item)) {
       result = try_lease(b, op, item.number);
-      if (result != PQ_OK && result != PQ_ERR_STALE) return result;
+      if (result == PQ_OK) pq_sched_charge(c->sched, &item); /* a stale hint costs its owner no turn */
+      else if (result != PQ_ERR_STALE) return result;
     }
   } else {
     /* the store picks: a job another coordinator took in the meantime fails its compare-and-set */

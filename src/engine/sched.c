@@ -1,5 +1,7 @@
 #include "engine/sched.h"
 
+#include "base/hash.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +38,11 @@ struct pq_sched {
   size_t n_models, cap_models;
   char **owners;
   int32_t *weights;
+  uint64_t *served;     /* per owner: when it last had a lease charged (a tick), for the choice between models */
   size_t n_owners, cap_owners;
+  int32_t *slots;       /* owner name -> index + 1, open addressing (0: empty); n_slots a power of two */
+  size_t n_slots;
+  uint64_t tick;
   int32_t urgent;
   heap delayed;
 };
@@ -121,6 +127,8 @@ void pq_sched_free(pq_sched *s) {
   for (size_t i = 0; i < s->n_owners; i++) free(s->owners[i]);
   free(s->owners);
   free(s->weights);
+  free(s->served);
+  free(s->slots);
   free(s->delayed.items);
   free(s);
 }
@@ -148,16 +156,34 @@ static int intern_model(pq_sched *s, const char *name) {
   return (int)s->n_models++;
 }
 
+/* Owners by name through a hash table: a restart pushes every queued job,
+ * and there may be thousands of tenants. */
 static int find_owner(const pq_sched *s, const char *name) {
-  for (size_t i = 0; i < s->n_owners; i++)
-    if (strcmp(s->owners[i], name) == 0) return (int)i;
-  return -1;
+  if (!s->n_slots) return -1;
+  for (size_t i = pq_fnv1a_str(name) & (s->n_slots - 1);; i = (i + 1) & (s->n_slots - 1)) {
+    if (!s->slots[i]) return -1;
+    if (strcmp(s->owners[s->slots[i] - 1], name) == 0) return s->slots[i] - 1;
+  }
 }
 
-/* Owners are few (tenants, not jobs): a list looked through is enough. */
+static void slot_in(pq_sched *s, int32_t idx) {
+  size_t i = pq_fnv1a_str(s->owners[idx]) & (s->n_slots - 1);
+  while (s->slots[i]) i = (i + 1) & (s->n_slots - 1);
+  s->slots[i] = idx + 1;
+}
+
 static int intern_owner(pq_sched *s, const char *name) {
   int idx = find_owner(s, name);
   if (idx >= 0) return idx;
+  if ((s->n_owners + 1) * 2 > s->n_slots) { /* at most half full */
+    size_t n = s->n_slots ? s->n_slots * 2 : 16;
+    int32_t *slots = calloc(n, sizeof *slots);
+    if (!slots) return -1;
+    free(s->slots);
+    s->slots = slots;
+    s->n_slots = n;
+    for (size_t i = 0; i < s->n_owners; i++) slot_in(s, (int32_t)i);
+  }
   if (s->n_owners == s->cap_owners) {
     size_t cap = s->cap_owners ? s->cap_owners * 2 : 8;
     char **grown = realloc(s->owners, cap * sizeof *grown);
@@ -166,10 +192,15 @@ static int intern_owner(pq_sched *s, const char *name) {
     int32_t *weights = realloc(s->weights, cap * sizeof *weights);
     if (!weights) return -1;
     s->weights = weights;
+    uint64_t *served = realloc(s->served, cap * sizeof *served);
+    if (!served) return -1;
+    s->served = served;
     s->cap_owners = cap;
   }
   if (!(s->owners[s->n_owners] = strdup(name))) return -1;
   s->weights[s->n_owners] = 1;
+  s->served[s->n_owners] = 0;
+  slot_in(s, (int32_t)s->n_owners);
   return (int)s->n_owners++;
 }
 
@@ -289,17 +320,34 @@ static const pq_sched_item *candidate(const pq_sched *s, const model_queue *m, p
 /* Takes model m's candidate and moves the round on: a turn lasts the
  * owner's weight in leases, or until its lane runs dry. Owners passed over
  * keep their place (their turn comes again next round). */
-static pq_sched_item take(pq_sched *s, model_queue *m, int32_t from) {
+/* Takes model m's candidate. Owners passed over (at their limit) wait for
+ * the next round, their turn spent; the turn itself moves on only when the
+ * lease is charged (pq_sched_charge), so a job that turned out stale costs
+ * its owner nothing. */
+static pq_sched_item take(model_queue *m, int32_t from) {
   m->ready--;
   if (from == -2) return heap_pop(&m->urgent, ready_before);
-  while (m->turn != from) next_turn(m); /* owners at their limit wait for the next round */
+  while (m->turn != from) {
+    m->lanes[m->turn].credit = 0;
+    next_turn(m);
+  }
   lane *l = &m->lanes[from];
-  if (l->credit <= 0) l->credit = s->weights[l->owner];
   pq_sched_item item = heap_pop(&l->ready, ready_before);
-  l->credit--;
-  if (l->ready.len == 0) leave_round(m);
-  else if (l->credit == 0) next_turn(m);
+  if (l->ready.len == 0) leave_round(m); /* its turn ends with its work */
   return item;
+}
+
+void pq_sched_charge(pq_sched *s, const pq_sched_item *item) {
+  if (item->model < 0 || (size_t)item->model >= s->n_models || item->owner < 0 || (size_t)item->owner >= s->n_owners)
+    return;
+  s->served[item->owner] = ++s->tick;
+  model_queue *m = &s->models[item->model];
+  if (item->priority >= s->urgent || (size_t)item->owner >= m->n_lane_of) return; /* urgent: before every turn */
+  int32_t idx = m->lane_of[item->owner];
+  if (idx < 0 || idx != m->turn) return; /* its work ran out with this job: its turn ended already */
+  lane *l = &m->lanes[idx];
+  if (l->credit <= 0) l->credit = s->weights[l->owner]; /* a turn starts with its first lease */
+  if (--l->credit == 0) next_turn(m);
 }
 
 int pq_sched_pop(pq_sched *s, const char *const *models, size_t n, pq_sched_may_fn may, void *ctx,
@@ -321,9 +369,13 @@ int pq_sched_pop(pq_sched *s, const char *const *models, size_t n, pq_sched_may_
     int32_t from;
     const pq_sched_item *it = candidate(s, m, may, ctx, &from);
     if (!it) continue;
-    /* between models: urgent first, then the better job */
-    bool better = !best || (from == -2 && best_from != -2) ||
-                  ((from == -2) == (best_from == -2) && ready_before(it, best_item));
+    /* between models: urgent first; then the owner served longest ago (fair across models too);
+     * then the better job */
+    bool better = !best || (from == -2 && best_from != -2);
+    if (best && (from == -2) == (best_from == -2)) {
+      uint64_t mine = s->served[it->owner], theirs = s->served[best_item->owner];
+      better = from != -2 && mine != theirs ? mine < theirs : ready_before(it, best_item);
+    }
     if (better) {
       best = m;
       best_item = it;
@@ -331,8 +383,18 @@ int pq_sched_pop(pq_sched *s, const char *const *models, size_t n, pq_sched_may_
     }
   }
   if (!best) return 0;
-  *out = take(s, best, best_from);
+  *out = take(best, best_from);
   return 1;
+}
+
+bool pq_sched_can_pop(const pq_sched *s, const char *const *models, size_t n, pq_sched_may_fn may, void *ctx) {
+  size_t count = n ? n : s->n_models;
+  for (size_t i = 0; i < count; i++) {
+    int idx = n ? find_model(s, models[i]) : (int)i;
+    int32_t from;
+    if (idx >= 0 && s->models[idx].ready && candidate(s, &s->models[idx], may, ctx, &from)) return true;
+  }
+  return false;
 }
 
 size_t pq_sched_promote(pq_sched *s, int64_t now) {

@@ -53,10 +53,15 @@ typedef bool (*pq_sched_may_fn)(void *ctx, const char *owner);
 /* Takes the next ready job among the given models (all models when n == 0):
  * per model the urgent one first, else the one whose owner's turn it is
  * (owners may() refuses are passed over, their jobs kept); between models,
- * the better of their candidates (priority, then age). Returns 1 and fills
- * *out, or 0 when none is ready. */
+ * the owner served longest ago, then the better job (priority, then age).
+ * Returns 1 and fills *out, or 0 when none is ready. Call pq_sched_charge
+ * once the job is really leased: a job found stale costs its owner nothing. */
 int pq_sched_pop(pq_sched *s, const char *const *models, size_t n, pq_sched_may_fn may, void *ctx,
                  pq_sched_item *out);
+/* The popped item was leased: it counts against its owner's turn. */
+void pq_sched_charge(pq_sched *s, const pq_sched_item *item);
+/* Would pq_sched_pop find a job (a waiting lease need not wait)? */
+bool pq_sched_can_pop(const pq_sched *s, const char *const *models, size_t n, pq_sched_may_fn may, void *ctx);
 
 /* An owner's weight: its turns are that many leases long (1 by default, at
  * most 1000). Returns 0, or -1 on OOM. */

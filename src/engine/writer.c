@@ -195,6 +195,9 @@ static bool lease_can_be_served(const pq_waiter *w, const void *arg) {
         if (strcmp(models[i], sc->b->ready_models[k]) == 0) return true;
     return false;
   }
+  /* with running limits, ready jobs may all be of owners at their limit: only a pop would find one */
+  if (sc->c->cfg.max_running_per_owner > 0)
+    return pq_sched_can_pop(sc->c->sched, models, n, pq__may_run, (void *)sc->c);
   if (n == 0) return pq_sched_ready(sc->c->sched, NULL) > 0;
   for (size_t i = 0; i < n; i++)
     if (pq_sched_ready(sc->c->sched, models[i]) > 0) return true;
@@ -202,7 +205,9 @@ static bool lease_can_be_served(const pq_waiter *w, const void *arg) {
 }
 
 static bool any_ready(const pq__batch *b) {
-  return b->c->sched ? pq_sched_ready(b->c->sched, NULL) > 0 : b->n_ready_models > 0 || b->all_ready;
+  if (!b->c->sched) return b->n_ready_models > 0 || b->all_ready;
+  if (b->c->cfg.max_running_per_owner > 0) return pq_sched_can_pop(b->c->sched, NULL, 0, pq__may_run, b->c);
+  return pq_sched_ready(b->c->sched, NULL) > 0;
 }
 
 /* Serves parked leases from jobs that became ready in this transaction. */
@@ -356,21 +361,33 @@ static struct pq__running *running_of(pq_coord *c, const char *owner, bool make)
   return r;
 }
 
-void pq__running_move(pq_coord *c, const char *owner, int from, pq_job_state to) {
-  if (c->cfg.max_running_per_owner <= 0 || (from == PQ_JOB_LEASED) == (to == PQ_JOB_LEASED)) return;
-  struct pq__running *r = running_of(c, owner ? owner : "", to == PQ_JOB_LEASED);
+/* What counts against a user's running limit: jobs a worker holds. A batch
+ * or council the coordinator runs itself is "leased" with no worker while
+ * its steps run, and must not take the slot its own steps need; an open
+ * server's jobs (owner "") have no user to limit. */
+static bool counts_as_running(const pq_job *job) {
+  return job->owner && *job->owner && !pq_job_kind_of(job)->on_submit;
+}
+
+void pq__running_move(pq_coord *c, const pq_job *job, int from, pq_job_state to) {
+  if (c->cfg.max_running_per_owner <= 0 || (from == PQ_JOB_LEASED) == (to == PQ_JOB_LEASED) ||
+      !counts_as_running(job))
+    return;
+  struct pq__running *r = running_of(c, job->owner, to == PQ_JOB_LEASED);
   if (r) r->n += to == PQ_JOB_LEASED ? 1 : -1; /* OOM: one lease uncounted until the next rebuild */
 }
 
 bool pq__may_run(void *coord, const char *owner) {
   pq_coord *c = coord;
+  if (!*owner) return true;
   const struct pq__running *r = running_of(c, owner, false);
   return !r || r->n < c->cfg.max_running_per_owner;
 }
 
 static int count_running(void *ctx, pq_job *j) {
   pq_coord *c = ctx;
-  struct pq__running *r = running_of(c, j->owner ? j->owner : "", true);
+  if (!counts_as_running(j)) return 0;
+  struct pq__running *r = running_of(c, j->owner, true);
   if (r) r->n++;
   return 0;
 }
@@ -384,6 +401,8 @@ static pq_err rebuild_running(pq_coord *c) {
   size_t n = 0;
   int64_t total;
   pq_err result = c->ops->job_list(c->wconn, &leased, &jobs, &n, &total);
+  if (result != PQ_OK) pq_error("coordinator: cannot count running jobs (%s): no running limit until the next rebuild",
+                                pq_err_code(result));
   for (size_t i = 0; result == PQ_OK && i < n; i++) count_running(c, jobs[i]);
   pq_job_free_array(jobs, n);
   return result;
@@ -640,8 +659,8 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
       pq_op_release(b.handed[i]);
       b.handed[i]->out.result = PQ_ERR_STORE_FAILED;
     }
-    if (rebuild_index(c) != PQ_OK || rebuild_counts(c) != PQ_OK || rebuild_running(c) != PQ_OK)
-      pq_error("coordinator: cannot rebuild the index");
+    pq_err index = rebuild_index(c), counts = rebuild_counts(c), running = rebuild_running(c); /* each, whatever the others do */
+    if (index != PQ_OK || counts != PQ_OK || running != PQ_OK) pq_error("coordinator: cannot rebuild the index");
   } else {
     if (n_ops) { /* reaper-only passes are not group commits */
       PQ__STAT_ADD(c, batches, 1);

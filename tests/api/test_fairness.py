@@ -147,6 +147,18 @@ def test_a_user_at_the_running_limit_waits_while_others_run(tenants):
     assert t.owners(again) == ["ann"]
 
 
+def test_a_waiting_lease_waits_quietly_while_every_ready_job_is_over_its_owners_limit(tenants):
+    t = tenants("--max-running-per-user", "1")
+    t.backlog("ann", 3)
+    assert t.owners(t.lease(5)) == ["ann"]
+    commits = lambda: int(next(line.split()[1] for line in requests.get(t.server.url + "/metrics", timeout=PATIENCE)
+                               .text.splitlines() if line.startswith("store_commits_total ")))
+    before = commits()
+    r = t.call("worker", "POST", f"/v1/workers/{t.worker}/lease", {"max_jobs": 1, "wait_s": 1})
+    assert r.json()["jobs"] == []  # its wait ran out: ann's jobs are ready, but ann may not run more
+    assert commits() - before < 20  # parked, not spinning through the writer
+
+
 def test_a_weight_for_a_user_who_does_not_exist_stops_the_server(tmpdir_path):
     s = Server(tmpdir_path, ["--fair-weights", "nobody=2"])
     with pytest.raises(AssertionError, match="exited"):

@@ -253,5 +253,6 @@ def test_a_queued_job_knows_its_position(server):
                 r.close()
                 return json.loads(line[6:])
 
-    assert [first_event(i)["position"] for i in ids] == [1, 2, 3]
-    assert first_event(urgent)["position"] == 1  # a higher priority runs first
+    # the higher-priority one, submitted last, is leased first: the others wait behind it too
+    assert [first_event(i)["position"] for i in ids] == [2, 3, 4]
+    assert first_event(urgent)["position"] == 1

@@ -47,9 +47,9 @@ static const char SQL_END_LEASES[] = "UPDATE jobs SET lease_expires_at = $2 WHER
 static const char SQL_COUNT_STATE[] = "SELECT COUNT(*) FROM jobs WHERE state = $1";
 static const char SQL_COUNT_ALL[] = "SELECT COUNT(*) FROM jobs";
 static const char SQL_AHEAD[] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND model = $2 "
-                                "AND priority >= $3 AND number < $1 LIMIT $4) AS ahead";
+                                "AND priority >= $3 AND (priority > $3 OR number < $1) LIMIT $4) AS ahead";
 static const char SQL_AHEAD_OWNER[] = "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' AND model = $2 "
-                                      "AND priority >= $3 AND number < $1 AND owner = $5 LIMIT $4) AS ahead";
+                                      "AND priority >= $3 AND (priority > $3 OR number < $1) AND owner = $5 LIMIT $4) AS ahead";
 static const char SQL_TOTALS_ALL[] =
     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END), 0), "
     "COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM jobs";

@@ -13,6 +13,7 @@ static int64_t pop_number(pq_sched *s, const char *model) {
   pq_sched_item it;
   const char *models[] = {model};
   if (!pq_sched_pop(s, model ? models : NULL, model ? 1 : 0, NULL, NULL, &it)) return -1;
+  pq_sched_charge(s, &it);
   return it.number;
 }
 
@@ -102,6 +103,7 @@ static const char *pop_owner(pq_sched *s, const char *model, pq_sched_may_fn may
   const char *models[] = {model};
   pq_sched_item it;
   if (!pq_sched_pop(s, models, 1, may, ctx, &it)) return NULL;
+  pq_sched_charge(s, &it);
   return pq_sched_owner_name(s, it.owner);
 }
 
@@ -214,6 +216,55 @@ static void a_million_jobs_of_a_hundred_owners(void **state) {
   pq_sched_free(s);
 }
 
+/* A worker of two models: one owner's backlog on one does not hold up
+ * another owner's job on the other (between models, the owner served longest ago). */
+static void fair_across_models(void **state) {
+  (void)state;
+  pq_sched *s = pq_sched_new();
+  for (int64_t n = 1; n <= 1000; n++) pq_sched_push(s, "x", "A", n, 5, 0, 0);
+  pq_sched_push(s, "y", "B", 1001, 0, 0, 0);
+  const char *xy[] = {"x", "y"};
+  pq_sched_item it;
+  int pops = 0;
+  do {
+    assert_int_equal(pq_sched_pop(s, xy, 2, NULL, NULL, &it), 1);
+    pq_sched_charge(s, &it);
+    pops++;
+  } while (strcmp(pq_sched_owner_name(s, it.owner), "B") != 0);
+  assert_true(pops <= 2);
+  pq_sched_free(s);
+}
+
+/* A popped job that turned out stale (cancelled in the store) is not
+ * charged: its owner keeps its turn. */
+static void a_stale_job_costs_no_turn(void **state) {
+  (void)state;
+  pq_sched *s = pq_sched_new();
+  for (int64_t n = 1; n <= 3; n++) pq_sched_push(s, "m", "A", n, 0, 0, 0);
+  pq_sched_push(s, "m", "B", 4, 0, 0, 0);
+  pq_sched_item it;
+  const char *m[] = {"m"};
+  assert_int_equal(pq_sched_pop(s, m, 1, NULL, NULL, &it), 1); /* A's 1: stale, not charged */
+  assert_int_equal(it.number, 1);
+  assert_string_equal(pop_owner(s, "m", NULL, NULL), "A"); /* still A's turn */
+  assert_string_equal(pop_owner(s, "m", NULL, NULL), "B");
+  pq_sched_free(s);
+}
+
+static void can_pop_asks_the_running_limit(void **state) {
+  (void)state;
+  pq_sched *s = pq_sched_new();
+  pq_sched_push(s, "m", "A", 1, 0, 0, 0);
+  int asked = 0;
+  const char *m[] = {"m"};
+  assert_false(pq_sched_can_pop(s, m, 1, not_a, &asked));
+  assert_true(pq_sched_can_pop(s, m, 1, NULL, NULL));
+  pq_sched_push(s, "m", "B", 2, 0, 0, 0);
+  assert_true(pq_sched_can_pop(s, NULL, 0, not_a, &asked));
+  assert_int_equal(pq_sched_ready(s, "m"), 2); /* asking takes nothing */
+  pq_sched_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(priority_then_oldest),
@@ -227,6 +278,9 @@ int main(void) {
       cmocka_unit_test(an_operators_urgent_priority_goes_before_every_turn),
       cmocka_unit_test(owners_at_their_limit_wait_and_keep_their_place),
       cmocka_unit_test(a_million_jobs_of_a_hundred_owners),
+      cmocka_unit_test(fair_across_models),
+      cmocka_unit_test(a_stale_job_costs_no_turn),
+      cmocka_unit_test(can_pop_asks_the_running_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
