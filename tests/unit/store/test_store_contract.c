@@ -653,6 +653,14 @@ static void counts_and_totals(void **state) {
   assert_int_equal(ahead, 0);
   assert_int_equal(ops->job_ahead(f->w, mine, false, 100, &ahead), PQ_OK);
   assert_int_equal(ahead, 2); /* the two of m still queued */
+  /* a younger job of higher priority is leased first: it is ahead too */
+  pq_job *younger = make_job("m", 9, 7);
+  ops->begin(f->w, true);
+  assert_int_equal(ops->job_insert(f->w, younger), PQ_OK);
+  ops->commit(f->w);
+  assert_int_equal(ops->job_ahead(f->w, mine, false, 100, &ahead), PQ_OK);
+  assert_int_equal(ahead, 3);
+  pq_job_free(younger);
   pq_job_free(mine);
 }
 
