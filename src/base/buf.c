@@ -42,3 +42,11 @@ void pq_buf_free(pq_buf *b) {
   b->data = NULL;
   b->len = b->cap = 0;
 }
+
+size_t pq_buf_take(pq_buf *b, size_t *off, char *out, size_t max) {
+  size_t n = b->len - *off < max ? b->len - *off : max;
+  if (n) memcpy(out, b->data + *off, n);
+  *off += n;
+  if (*off == b->len) *off = b->len = 0;
+  return n;
+}

@@ -13,5 +13,9 @@ typedef struct pq_buf {
 int pq_buf_add(pq_buf *b, const char *bytes, size_t n);
 int pq_buf_printf(pq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pq_buf_free(pq_buf *b);
+/* Copies up to max bytes from *off on into out and moves *off on; once all
+ * is taken the buffer is emptied (kept for reuse). Returns the count, 0 when
+ * nothing is left: a stream's pending answer handed out piece by piece. */
+size_t pq_buf_take(pq_buf *b, size_t *off, char *out, size_t max);
 
 #endif

@@ -200,13 +200,8 @@ static int append_snapshot(pq_req *req, feed *f) {
 static long feed_fill(pq_req *req, char *buf, size_t max) {
   feed *f = req->state;
   for (;;) {
-    if (f->off < f->pending.len) {
-      size_t n = f->pending.len - f->off < max ? f->pending.len - f->off : max;
-      memcpy(buf, f->pending.data + f->off, n);
-      f->off += n;
-      if (f->off == f->pending.len) f->off = f->pending.len = 0;
-      return (long)n;
-    }
+    size_t n = pq_buf_take(&f->pending, &f->off, buf, max);
+    if (n) return (long)n;
     if (pq_req_server_stopping(req) || pq_req_peer_gone(req)) return -1;
     pq_hub *hub = pq_coord_hub(req->coord);
     uint64_t version = pq_hub_version(hub, pq_coord_any_job_key());

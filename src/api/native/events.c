@@ -139,11 +139,8 @@ int pq_event_stream_append(pq_event_stream *s, const char *text, size_t n) {
 static long stream_fill(pq_req *req, char *buf, size_t max) {
   pq_event_stream *s = req->state;
   for (;;) {
-    if (s->off < s->pending.len) {
-      size_t n = s->pending.len - s->off < max ? s->pending.len - s->off : max;
-      memcpy(buf, s->pending.data + s->off, n);
-      s->off += n;
-      if (s->off == s->pending.len) s->off = s->pending.len = 0;
+    size_t n = pq_buf_take(&s->pending, &s->off, buf, max);
+    if (n) {
       s->last_write_ms = pq_mono_ms();
       return (long)n;
     }
