@@ -228,6 +228,26 @@ static size_t split_models(char *list, const char **out, size_t max) {
   return n;
 }
 
+/* --fair-weights NAME=W,...: split in place (the names stay in o's text). */
+#define MAX_FAIR_WEIGHTS 256
+static struct pq_fair_weight fair_weights[MAX_FAIR_WEIGHTS];
+
+static int parse_fair_weights(char *text, size_t *n) {
+  *n = 0;
+  for (char *save = NULL, *item = strtok_r(text, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+    char *eq = strchr(item, '='), *end = NULL;
+    long weight = eq ? strtol(eq + 1, &end, 10) : 0;
+    if (!eq || eq == item || !eq[1] || *end || weight < 1 || weight > 1000 || *n == MAX_FAIR_WEIGHTS) {
+      fprintf(stderr, "promptq serve: --fair-weights wants NAME=W,... (W from 1 to 1000, %d names at most): '%s'\n",
+              MAX_FAIR_WEIGHTS, item);
+      return -1;
+    }
+    *eq = '\0';
+    fair_weights[(*n)++] = (struct pq_fair_weight){.user = item, .weight = (int)weight};
+  }
+  return 0;
+}
+
 static int configure_council(serve_opts *o) {
   const char *members[PQ_COUNCIL_MAX_MEMBERS + 1], *synthesizers[9];
   pq_council_defaults d = {
@@ -388,6 +408,8 @@ int pq_cmd_serve(int argc, char **argv) {
   /* before any thread: the payment routes and the exchange's watcher call out with libcurl */
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
+  size_t n_fair_weights = 0;
+  if (parse_fair_weights(o.fair_weights, &n_fair_weights) != 0) goto out;
   pq_coord_config cc = {
       .store_url = url,
       .store = {.sync_full = sync_full, .busy_timeout_ms = 5000, .read_pool_size = 8, .pooled = o.store_poll},
@@ -401,7 +423,8 @@ int pq_cmd_serve(int argc, char **argv) {
       .batch_max = o.batch_max,
       .max_queued_per_owner = o.max_queued_per_user,
       .max_running_per_owner = o.max_running_per_user,
-      .fair_weights = o.fair_weights[0] ? o.fair_weights : NULL,
+      .fair_weights = fair_weights,
+      .n_fair_weights = n_fair_weights,
       .urgent_priority = o.urgent_priority,
       .hold_max_tokens = o.hold_max_tokens,
       .worker_share_percent = o.worker_share,

@@ -50,7 +50,9 @@ typedef struct pq_coord_config {
   int batch_max;                /* operations per transaction at most */
   int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
   int64_t max_running_per_owner; /* a user's leased jobs at most (others' jobs go first meanwhile); 0 = no limit */
-  const char *fair_weights;     /* "NAME=W,...": users whose turns are W leases long (engine/sched.h; default 1) */
+  const struct pq_fair_weight { const char *user; int weight; } *fair_weights; /* users (by name) whose turns
+                                 * are weight leases long (engine/sched.h; 1 to 1000, default 1); borrowed */
+  size_t n_fair_weights;
   int urgent_priority;          /* jobs of at least this priority (1..1000) go before every turn; 0 = none */
   int64_t hold_max_tokens;      /* a priced job without max_tokens holds this many output tokens */
   int worker_share_percent;     /* of each completed job's cost, paid from revenue to its worker's owner */

@@ -408,35 +408,24 @@ static pq_err rebuild_running(pq_coord *c) {
   return result;
 }
 
-/* Owners' turns: the weights the operator gave by user name, and the urgent priority. */
+/* Owners' turns: the weights the operator gave by user name (found here, as
+ * the index knows owners by id), and the urgent priority. */
 static pq_err apply_fairness(pq_coord *c) {
   if (!c->sched) return PQ_OK;
   if (c->cfg.urgent_priority > 0) pq_sched_set_urgent(c->sched, c->cfg.urgent_priority);
-  const char *p = c->cfg.fair_weights;
-  while (p && *p) {
-    const char *end = strchr(p, ','), *eq = strchr(p, '=');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    char name[256];
-    char *tail;
-    long weight = eq && eq < p + len ? strtol(eq + 1, &tail, 10) : 0;
-    if (!eq || eq >= p + len || (size_t)(eq - p) >= sizeof name || eq == p || weight < 1 || weight > 1000 ||
-        tail != p + len) {
-      pq_error("coordinator: --fair-weights wants NAME=W,... with W from 1 to 1000: '%.*s'", (int)len, p);
-      return PQ_ERR_INVALID_REQUEST;
-    }
-    snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+  if (!c->cfg.n_fair_weights) return PQ_OK;
+  if (!(c->weights = calloc(c->cfg.n_fair_weights, sizeof *c->weights))) return PQ_ERR_NO_MEMORY;
+  for (size_t i = 0; i < c->cfg.n_fair_weights; i++) {
+    const struct pq_fair_weight *w = &c->cfg.fair_weights[i];
     pq_user *u = NULL;
-    pq_err result = c->ops->user_get(c->wconn, NULL, name, &u);
-    if (result == PQ_ERR_NOT_FOUND) pq_error("coordinator: --fair-weights names %s, who is no user", name);
+    pq_err result = c->ops->user_get(c->wconn, NULL, w->user, &u);
+    if (result == PQ_ERR_NOT_FOUND) pq_error("coordinator: --fair-weights names %s, who is no user", w->user);
     if (result != PQ_OK) return result == PQ_ERR_NOT_FOUND ? PQ_ERR_INVALID_REQUEST : result;
-    int rc = pq_sched_set_weight(c->sched, u->id, (int)weight);
-    struct pq__weight *grown = realloc(c->weights, (c->n_weights + 1) * sizeof *grown);
-    if (grown) c->weights = grown;
-    if (rc != 0 || !grown || !(c->weights[c->n_weights].owner = strdup(u->id))) rc = -1;
-    else c->weights[c->n_weights++].weight = (int)weight;
+    bool ok = pq_sched_set_weight(c->sched, u->id, w->weight) == 0 && (c->weights[i].owner = strdup(u->id));
     pq_user_free(u);
-    if (rc != 0) return PQ_ERR_NO_MEMORY;
-    p = end ? end + 1 : p + len;
+    if (!ok) return PQ_ERR_NO_MEMORY;
+    c->weights[i].weight = w->weight;
+    c->n_weights = i + 1;
   }
   return PQ_OK;
 }
@@ -761,7 +750,7 @@ static pq_err start(pq_coord *c) {
   /* the relay numbers entries in memory: only where no other coordinator writes them */
   if (pq_store_single_coordinator(c->store) && !c->cfg.admin_only && !(c->relay = pq__relay_new()))
     return PQ_ERR_NO_MEMORY;
-  if (!c->sched && !c->cfg.admin_only && (c->cfg.max_running_per_owner > 0 || c->cfg.fair_weights || c->cfg.urgent_priority))
+  if (!c->sched && !c->cfg.admin_only && (c->cfg.max_running_per_owner > 0 || c->cfg.n_fair_weights || c->cfg.urgent_priority))
     pq_warn("coordinator: fair turns and running limits are kept by the single-coordinator index; on a shared "
             "store leases go by priority and age");
   if ((result = apply_fairness(c)) || (result = rebuild_index(c)) || (result = rebuild_counts(c)) ||

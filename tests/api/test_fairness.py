@@ -164,3 +164,11 @@ def test_a_weight_for_a_user_who_does_not_exist_stops_the_server(tmpdir_path):
     with pytest.raises(AssertionError, match="exited"):
         s.start()
     assert "--fair-weights names nobody, who is no user" in s.read_log()
+
+
+def test_a_malformed_weight_is_refused_before_the_server_starts(tmpdir_path):
+    for bad in ("ann=0", "ann", "=2", "ann=2x", "ann=1001"):
+        s = Server(tmpdir_path, ["--fair-weights", bad])
+        with pytest.raises(AssertionError, match="exited"):
+            s.start()
+        assert "--fair-weights wants NAME=W" in s.read_log()
