@@ -95,6 +95,12 @@ async function until(page, what, fn, ...args) {
   }
 }
 
+/* The test plays the worker: it leases what is queued (earlier tests leave jobs) and keeps id's lease token. */
+async function leaseToken(id) {
+  const leased = await call('POST', `/v1/workers/${workerId}/lease`, workerKey, { max_jobs: 10, wait_s: 5 });
+  return leased.body.jobs.find((j) => j.id === id).lease.token;
+}
+
 const text = (page, sel) => page.$eval(sel, (el) => el.textContent);
 
 test('the dashboard loads, signs in, and shows a job submitted through the API within a second', async () => {
@@ -121,8 +127,7 @@ test("a job's page streams its tokens as they arrive, then checks its receipt's 
   await signIn(page, 'ada', 'ada-password');
   await page.goto(`${base}/#/job/${job.body.id}`);
   await page.waitForSelector('#job-output');
-  const leased = await call('POST', `/v1/workers/${workerId}/lease`, workerKey, { max_jobs: 10, wait_s: 5 });
-  const lease = leased.body.jobs.find((j) => j.id === job.body.id).lease.token;
+  const lease = await leaseToken(job.body.id);
   await call('POST', `/v1/jobs/${job.body.id}/chunks`, workerKey, { lease, chunks: ['Hel', 'lo'] });
   await until(page, 'the first tokens', () => document.querySelector('#job-output')?.textContent === 'Hello');
   await call('POST', `/v1/jobs/${job.body.id}/chunks`, workerKey, { lease, chunks: [', world'] });
@@ -169,8 +174,7 @@ test('an admin cancels a job from its page; a read-only user gets no actions and
 
 test('an admin retries a failed job and revokes a key from the dashboard; every page renders without an error', async () => {
   const job = await call('POST', '/v1/jobs', adminKey, { model: 'echo', prompt: 'fail me' });
-  const leased = await call('POST', `/v1/workers/${workerId}/lease`, workerKey, { max_jobs: 10, wait_s: 5 });
-  const lease = leased.body.jobs.find((j) => j.id === job.body.id).lease.token;
+  const lease = await leaseToken(job.body.id);
   const failed = await call('POST', `/v1/jobs/${job.body.id}/fail`, workerKey,
                             { lease, error: { code: 'UPSTREAM_ERROR', message: 'it broke' }, retryable: false });
   assert.equal(failed.body.status, 'failed');

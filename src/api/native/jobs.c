@@ -380,13 +380,19 @@ pq_err pq_api_job_retry(pq_req *req) {
   if ((e = pq_api_their_job(req, id, &old)) == PQ_ERR_NOT_FOUND) return pq_api_no_such_job(req, id);
   if (e != PQ_OK) return e;
   const pq_job_kind *kind = pq_job_kind_of(old);
-  if (!pq_job_state_terminal(old->state) || old->state == PQ_JOB_COMPLETED || old->parent_id ||
-      kind->steps_from_submit) {
-    e = pq_req_fail(req, PQ_ERR_INVALID_STATE, json_pack("{s:s}", "status", pq_job_state_name(old->state)),
-                    old->parent_id             ? "a step is retried by the job it belongs to, not alone"
-                    : kind->steps_from_submit ? "a %s job's work came with its submit: submit it again"
-                                               : "only a job that ended without completing can be retried; this one is %s",
-                    kind->steps_from_submit ? kind->name : pq_job_state_name(old->state));
+  const char *state = pq_job_state_name(old->state);
+  json_t *status = json_pack("{s:s}", "status", state);
+  if (!pq_job_state_terminal(old->state) || old->state == PQ_JOB_COMPLETED)
+    e = pq_req_fail(req, PQ_ERR_INVALID_STATE, status,
+                    "only a job that ended without completing can be retried; this one is %s", state);
+  else if (old->parent_id)
+    e = pq_req_fail(req, PQ_ERR_INVALID_STATE, status, "a step is retried by the job it belongs to, not alone");
+  else if (kind->steps_from_submit)
+    e = pq_req_fail(req, PQ_ERR_INVALID_STATE, status, "a %s job's work came with its submit: submit it again",
+                    kind->name);
+  else
+    json_decref(status);
+  if (e != PQ_OK) {
     pq_job_free(old);
     return e;
   }
