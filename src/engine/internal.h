@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "engine/coord.h"
+#include "base/strtab.h"
 #include "engine/kind.h"
 #include "engine/relay.h"
 #include "engine/sched.h"
@@ -35,9 +36,10 @@ void pq__throughput_add(pq__throughput *t, int64_t now_ms, const char *model, in
 typedef struct pq__model_count {
   char *model;
   int64_t queued, leased;
-  /* queued per owner, kept with the fair index (queue positions follow its turns) */
-  struct pq__owner_count { char *owner; int64_t queued; } *owners;
-  size_t n_owners, cap_owners;
+  /* queued per owner (indexed as in owners), kept with the fair index: queue positions follow its turns */
+  pq_strtab owners;
+  int64_t *owner_queued;
+  size_t cap_owner_queued;
 } pq__model_count;
 
 struct pq_coord {

@@ -1,6 +1,6 @@
 #include "engine/sched.h"
 
-#include "base/hash.h"
+#include "base/strtab.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -36,12 +36,10 @@ typedef struct {
 struct pq_sched {
   model_queue *models;
   size_t n_models, cap_models;
-  char **owners;
-  int32_t *weights;
-  uint64_t *served;     /* per owner: when it last had a lease charged (a tick), for the choice between models */
-  size_t n_owners, cap_owners;
-  int32_t *slots;       /* owner name -> index + 1, open addressing (0: empty); n_slots a power of two */
-  size_t n_slots;
+  pq_strtab owners;     /* owner names -> indices: a restart pushes every queued job, of maybe thousands of tenants */
+  int32_t *weights;     /* by owner index */
+  uint64_t *served;     /* by owner index: when it last had a lease charged (a tick), for the choice between models */
+  size_t cap_owners;
   uint64_t tick;
   int32_t urgent;
   heap delayed;
@@ -124,11 +122,9 @@ void pq_sched_free(pq_sched *s) {
     free(m->lane_of);
   }
   free(s->models);
-  for (size_t i = 0; i < s->n_owners; i++) free(s->owners[i]);
-  free(s->owners);
+  pq_strtab_free(&s->owners);
   free(s->weights);
   free(s->served);
-  free(s->slots);
   free(s->delayed.items);
   free(s);
 }
@@ -156,52 +152,19 @@ static int intern_model(pq_sched *s, const char *name) {
   return (int)s->n_models++;
 }
 
-/* Owners by name through a hash table: a restart pushes every queued job,
- * and there may be thousands of tenants. */
-static int find_owner(const pq_sched *s, const char *name) {
-  if (!s->n_slots) return -1;
-  for (size_t i = pq_fnv1a_str(name) & (s->n_slots - 1);; i = (i + 1) & (s->n_slots - 1)) {
-    if (!s->slots[i]) return -1;
-    if (strcmp(s->owners[s->slots[i] - 1], name) == 0) return s->slots[i] - 1;
-  }
-}
-
-static void slot_in(pq_sched *s, int32_t idx) {
-  size_t i = pq_fnv1a_str(s->owners[idx]) & (s->n_slots - 1);
-  while (s->slots[i]) i = (i + 1) & (s->n_slots - 1);
-  s->slots[i] = idx + 1;
-}
-
 static int intern_owner(pq_sched *s, const char *name) {
-  int idx = find_owner(s, name);
-  if (idx >= 0) return idx;
-  if ((s->n_owners + 1) * 2 > s->n_slots) { /* at most half full */
-    size_t n = s->n_slots ? s->n_slots * 2 : 16;
-    int32_t *slots = calloc(n, sizeof *slots);
-    if (!slots) return -1;
-    free(s->slots);
-    s->slots = slots;
-    s->n_slots = n;
-    for (size_t i = 0; i < s->n_owners; i++) slot_in(s, (int32_t)i);
-  }
-  if (s->n_owners == s->cap_owners) {
-    size_t cap = s->cap_owners ? s->cap_owners * 2 : 8;
-    char **grown = realloc(s->owners, cap * sizeof *grown);
-    if (!grown) return -1;
-    s->owners = grown;
-    int32_t *weights = realloc(s->weights, cap * sizeof *weights);
-    if (!weights) return -1;
-    s->weights = weights;
-    uint64_t *served = realloc(s->served, cap * sizeof *served);
-    if (!served) return -1;
-    s->served = served;
-    s->cap_owners = cap;
-  }
-  if (!(s->owners[s->n_owners] = strdup(name))) return -1;
-  s->weights[s->n_owners] = 1;
-  s->served[s->n_owners] = 0;
-  slot_in(s, (int32_t)s->n_owners);
-  return (int)s->n_owners++;
+  int32_t idx = pq_strtab_intern(&s->owners, name);
+  if (idx < 0 || (size_t)idx < s->cap_owners) return idx;
+  size_t cap = s->owners.cap; /* new owner past the arrays: grow them with the table */
+  int32_t *weights = realloc(s->weights, cap * sizeof *weights);
+  if (!weights) return -1;
+  s->weights = weights;
+  uint64_t *served = realloc(s->served, cap * sizeof *served);
+  if (!served) return -1;
+  s->served = served;
+  for (size_t i = s->cap_owners; i < cap; i++) s->weights[i] = 1, s->served[i] = 0;
+  s->cap_owners = cap;
+  return idx;
 }
 
 /* The owner's lane in model m, made when first needed. */
@@ -302,14 +265,14 @@ void pq_sched_set_urgent(pq_sched *s, int32_t priority) { s->urgent = priority; 
  * lane index. NULL when nothing may be taken. */
 static const pq_sched_item *candidate(const pq_sched *s, const model_queue *m, pq_sched_may_fn may, void *ctx,
                                       int32_t *from) {
-  if (m->urgent.len && (!may || may(ctx, s->owners[m->urgent.items[0].owner]))) {
+  if (m->urgent.len && (!may || may(ctx, s->owners.names[m->urgent.items[0].owner]))) {
     *from = -2;
     return &m->urgent.items[0];
   }
   int32_t idx = m->turn;
   for (size_t steps = 0; idx >= 0 && steps < m->n_lanes; steps++, idx = m->lanes[idx].next) {
     const lane *l = &m->lanes[idx];
-    if (!may || may(ctx, s->owners[l->owner])) {
+    if (!may || may(ctx, s->owners.names[l->owner])) {
       *from = idx;
       return &l->ready.items[0];
     }
@@ -338,7 +301,7 @@ static pq_sched_item take(model_queue *m, int32_t from) {
 }
 
 void pq_sched_charge(pq_sched *s, const pq_sched_item *item) {
-  if (item->model < 0 || (size_t)item->model >= s->n_models || item->owner < 0 || (size_t)item->owner >= s->n_owners)
+  if (item->model < 0 || (size_t)item->model >= s->n_models || item->owner < 0 || (size_t)item->owner >= s->owners.n)
     return;
   s->served[item->owner] = ++s->tick;
   model_queue *m = &s->models[item->model];
@@ -428,5 +391,5 @@ const char *pq_sched_model_name(const pq_sched *s, int32_t model) {
 }
 
 const char *pq_sched_owner_name(const pq_sched *s, int32_t owner) {
-  return owner >= 0 && (size_t)owner < s->n_owners ? s->owners[owner] : NULL;
+  return owner >= 0 && (size_t)owner < s->owners.n ? s->owners.names[owner] : NULL;
 }

@@ -292,34 +292,28 @@ static pq__model_count *count_for(pq_coord *c, const char *model) {
 }
 
 static void free_owner_counts(pq__model_count *m) {
-  for (size_t i = 0; i < m->n_owners; i++) free(m->owners[i].owner);
-  free(m->owners);
-  m->owners = NULL;
-  m->n_owners = m->cap_owners = 0;
+  pq_strtab_free(&m->owners);
+  free(m->owner_queued);
+  m->owner_queued = NULL;
+  m->cap_owner_queued = 0;
 }
 
-/* Owner's queued count in m moves by delta; at 0 it leaves. OOM: uncounted
- * until the next rebuild (a position is an estimate). Under counts_mu. */
+/* Owner's queued count in m moves by delta (an owner stays in the table at
+ * 0). OOM: uncounted until the next rebuild (a position is an estimate).
+ * Under counts_mu; on the writer's path for every submit and lease, so the
+ * owner is found by hash, not by a scan of the tenants. */
 static void owner_count_add(pq__model_count *m, const char *owner, int64_t delta) {
-  size_t i = 0;
-  while (i < m->n_owners && strcmp(m->owners[i].owner, owner) != 0) i++;
-  if (i == m->n_owners) {
-    if (delta <= 0) return;
-    if (m->n_owners == m->cap_owners) {
-      size_t cap = m->cap_owners ? m->cap_owners * 2 : 4;
-      struct pq__owner_count *grown = realloc(m->owners, cap * sizeof *grown);
-      if (!grown) return;
-      m->owners = grown;
-      m->cap_owners = cap;
-    }
-    if (!(m->owners[i].owner = strdup(owner))) return;
-    m->owners[i].queued = 0;
-    m->n_owners++;
+  int32_t i = pq_strtab_intern(&m->owners, owner);
+  if (i < 0) return;
+  if ((size_t)i >= m->cap_owner_queued) {
+    size_t cap = m->owners.cap;
+    int64_t *grown = realloc(m->owner_queued, cap * sizeof *grown);
+    if (!grown) return;
+    memset(grown + m->cap_owner_queued, 0, (cap - m->cap_owner_queued) * sizeof *grown);
+    m->owner_queued = grown;
+    m->cap_owner_queued = cap;
   }
-  if ((m->owners[i].queued += delta) <= 0) {
-    free(m->owners[i].owner);
-    m->owners[i] = m->owners[--m->n_owners];
-  }
+  if ((m->owner_queued[i] += delta) < 0) m->owner_queued[i] = 0;
 }
 
 void pq__count_move(pq_coord *c, const char *model, const char *owner, int from, pq_job_state to) {
@@ -881,10 +875,10 @@ pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t 
   for (size_t i = 0; i < c->n_counts && total < cap; i++) {
     const pq__model_count *m = &c->counts[i];
     if (strcmp(m->model, job->model) != 0) continue;
-    for (size_t k = 0; k < m->n_owners && total < cap; k++) {
-      if (strcmp(m->owners[k].owner, owner) == 0) continue;
-      int64_t share = turns * weight_of(c, m->owners[k].owner);
-      total += m->owners[k].queued < share ? m->owners[k].queued : share;
+    for (size_t k = 0; k < m->owners.n && (size_t)k < m->cap_owner_queued && total < cap; k++) {
+      if (!m->owner_queued[k] || strcmp(m->owners.names[k], owner) == 0) continue;
+      int64_t share = turns * weight_of(c, m->owners.names[k]);
+      total += m->owner_queued[k] < share ? m->owner_queued[k] : share;
     }
   }
   pthread_mutex_unlock(&c->counts_mu);

@@ -33,7 +33,7 @@ static const struct {
   const char *name, *type;
   const char *embedded; /* under web/ */
   const char *package;  /* under --web-assets */
-} assets[] = { /* at most 16: the cache below has a place for each */
+} assets[] = {
     {"dashboard.js", JS, "dashboard/dashboard.js", NULL},
     {"dashboard.css", CSS, "dashboard/dashboard.css", NULL},
     {"swagger-init.js", JS, "docs/swagger-init.js", NULL},
@@ -66,7 +66,7 @@ typedef struct {
 } cached_file;
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static cached_file cache[16];
+static cached_file cache[sizeof assets / sizeof assets[0]]; /* by the asset's place in the table */
 
 static char *read_whole(const char *path, size_t *size) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
