@@ -64,8 +64,9 @@ struct pq_coord {
   pq__model_count *counts;
   size_t n_counts, cap_counts;
   pq__throughput *throughput; /* NULL when it could not be had: the chart is empty */
-  struct pq__running { char *owner; int64_t n; } *running; /* leased jobs per owner (writer thread only) */
-  size_t n_running, cap_running;
+  pq_strtab running_owners;  /* jobs workers hold per owner, indexed as running_owners (writer thread only) */
+  int64_t *running;
+  size_t cap_running;
   struct pq__weight { char *owner; int weight; } *weights; /* --fair-weights by owner id: set at start, then read-only */
   size_t n_weights;
   pthread_mutex_t live_mu; /* the live workers: written by the writer, read by anyone */

@@ -337,22 +337,19 @@ void pq__count_move(pq_coord *c, const char *model, const char *owner, int from,
 
 /* ---- leased jobs per owner, for --max-running-per-user (writer thread only) ---- */
 
-static struct pq__running *running_of(pq_coord *c, const char *owner, bool make) {
-  for (size_t i = 0; i < c->n_running; i++)
-    if (strcmp(c->running[i].owner, owner) == 0) return &c->running[i];
-  if (!make) return NULL;
-  if (c->n_running == c->cap_running) {
-    size_t cap = c->cap_running ? c->cap_running * 2 : 16;
-    struct pq__running *grown = realloc(c->running, cap * sizeof *grown);
+/* The owner's count, made when first needed (make); NULL when it has none, or on OOM. */
+static int64_t *running_of(pq_coord *c, const char *owner, bool make) {
+  int32_t i = make ? pq_strtab_intern(&c->running_owners, owner) : pq_strtab_find(&c->running_owners, owner);
+  if (i < 0) return NULL;
+  if ((size_t)i >= c->cap_running) {
+    size_t cap = c->running_owners.cap;
+    int64_t *grown = realloc(c->running, cap * sizeof *grown);
     if (!grown) return NULL;
+    memset(grown + c->cap_running, 0, (cap - c->cap_running) * sizeof *grown);
     c->running = grown;
     c->cap_running = cap;
   }
-  struct pq__running *r = &c->running[c->n_running];
-  if (!(r->owner = strdup(owner))) return NULL;
-  r->n = 0;
-  c->n_running++;
-  return r;
+  return &c->running[i];
 }
 
 /* What counts against a user's running limit: jobs a worker holds. A batch
@@ -367,29 +364,29 @@ void pq__running_move(pq_coord *c, const pq_job *job, int from, pq_job_state to)
   if (c->cfg.max_running_per_owner <= 0 || (from == PQ_JOB_LEASED) == (to == PQ_JOB_LEASED) ||
       !counts_as_running(job))
     return;
-  struct pq__running *r = running_of(c, job->owner, to == PQ_JOB_LEASED);
-  if (r) r->n += to == PQ_JOB_LEASED ? 1 : -1; /* OOM: one lease uncounted until the next rebuild */
+  int64_t *n = running_of(c, job->owner, to == PQ_JOB_LEASED);
+  if (n) *n += to == PQ_JOB_LEASED ? 1 : -1; /* OOM: one lease uncounted until the next rebuild */
 }
 
 bool pq__may_run(void *coord, const char *owner) {
   pq_coord *c = coord;
   if (!*owner) return true;
-  const struct pq__running *r = running_of(c, owner, false);
-  return !r || r->n < c->cfg.max_running_per_owner;
+  const int64_t *n = running_of(c, owner, false);
+  return !n || *n < c->cfg.max_running_per_owner;
 }
 
 static int count_running(void *ctx, pq_job *j) {
   pq_coord *c = ctx;
   if (!counts_as_running(j)) return 0;
-  struct pq__running *r = running_of(c, j->owner, true);
-  if (r) r->n++;
+  int64_t *n = running_of(c, j->owner, true);
+  if (n) ++*n;
   return 0;
 }
 
 /* From the store: at start, and after a rollback undid what was counted. */
 static pq_err rebuild_running(pq_coord *c) {
   if (c->cfg.max_running_per_owner <= 0) return PQ_OK;
-  for (size_t i = 0; i < c->n_running; i++) c->running[i].n = 0;
+  if (c->running) memset(c->running, 0, c->cap_running * sizeof *c->running);
   pq_job_filter leased = {.state = PQ_JOB_LEASED, .limit = INT32_MAX, .summary = true, .no_total = true};
   pq_job **jobs = NULL;
   size_t n = 0;
@@ -826,7 +823,7 @@ void pq_coord_close(pq_coord *c) {
   free(c->counts);
   pthread_mutex_destroy(&c->counts_mu);
   pq__throughput_free(c->throughput);
-  for (size_t i = 0; i < c->n_running; i++) free(c->running[i].owner);
+  pq_strtab_free(&c->running_owners);
   free(c->running);
   for (size_t i = 0; i < c->n_weights; i++) free(c->weights[i].owner);
   free(c->weights);
