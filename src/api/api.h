@@ -14,6 +14,7 @@ typedef struct pq_api_settings {
   const char *default_model; /* for dialects whose jobs name no model */
   int64_t challenge_ttl_ms;  /* wallet login: how long a challenge may be answered */
   const char *web_assets;    /* the npm packages the pages load (web/node_modules) */
+  bool webhook_allow_private; /* webhook URLs may name loopback and private addresses */
 } pq_api_settings;
 
 const pq_api_settings *pq_api_settings_of(pq_req *req);
@@ -43,6 +44,16 @@ pq_err pq_api_job_cancel(pq_req *req);
 pq_err pq_api_job_retry(pq_req *req);
 /* the dashboard's live feed (api/native/dashboard.c) */
 pq_err pq_api_dashboard_events(pq_req *req);
+
+/* completion webhooks (api/native/webhooks.c) */
+pq_err pq_api_webhooks_create(pq_req *req);
+pq_err pq_api_webhooks_list(pq_req *req);
+pq_err pq_api_webhooks_get(pq_req *req);
+pq_err pq_api_webhooks_delete(pq_req *req);
+pq_err pq_api_webhooks_secret(pq_req *req);
+pq_err pq_api_deliveries_list(pq_req *req);
+pq_err pq_api_deliveries_get(pq_req *req);
+pq_err pq_api_deliveries_redeliver(pq_req *req);
 
 /* jobs, for workers */
 pq_err pq_api_job_complete(pq_req *req);
@@ -134,6 +145,8 @@ char *pq_api_output_text(const pq_job *job);
 const char *pq_api_end_code(const pq_job *job);
 /* Validates a submit body and builds a job (the caller owns it). */
 pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out);
+/* A queued job no live worker can serve (its model, its requirements): why, for its status and events. */
+bool pq_api_waiting_reason(pq_coord *coord, const pq_job *job, char *why, size_t len);
 /* The same for one job of many in a request: its idempotency key is key
  * (NULL: none), never the request's Idempotency-Key header. */
 pq_err pq_api_parse_submit_keyed(pq_req *req, json_t *body, const char *key, pq_job **out);

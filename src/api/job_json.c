@@ -8,6 +8,8 @@
 #include "base/clock.h"
 #include "engine/kind.h"
 #include "http/json_in.h"
+#include "model/route.h"
+#include "webhook/address.h"
 
 #define MAX_MODEL_LEN 128
 
@@ -51,12 +53,22 @@ static json_t *job_fields(const pq_job *j) {
                    "worker_id", j->worker_id, "cancel_requested", j->cancel_requested, "usage", usage, "error",
                    error, "latency_ms", latency);
   if (obj && j->parent_id) json_object_set_new(obj, "parent_id", json_string(j->parent_id)); /* a step of that job */
+  if (obj && j->requirements) {
+    json_t *r = json_loads(j->requirements, 0, NULL);
+    if (r) json_object_set_new(obj, "requirements", r);
+  }
+  if (obj && j->webhook_url) json_object_set_new(obj, "webhook_url", json_string(j->webhook_url));
   if (obj) { /* what it cost its owner (once it ended) and what it holds meanwhile */
     json_object_set_new(obj, "cost", pq_api_money_json(j->cost_micros));
     if (j->held_micros && !pq_job_state_terminal(j->state))
       json_object_set_new(obj, "held", pq_api_money_json(j->held_micros));
   }
   return obj;
+}
+
+bool pq_api_waiting_reason(pq_coord *coord, const pq_job *job, char *why, size_t len) {
+  return job->state == PQ_JOB_QUEUED && !pq_job_kind_of(job)->on_submit &&
+         pq_coord_unservable(coord, job->model, job->requirements, why, len);
 }
 
 json_t *pq_api_job_json(const pq_job *j) {
@@ -151,9 +163,10 @@ static pq_err build_input(pq_req *req, const pq_job_kind *kind, json_t *src, con
 /* own_key: the job's idempotency key is key (NULL: none), not the request's header (a job of a batch). */
 static pq_err parse_submit(pq_req *req, json_t *body, bool own_key, const char *own, pq_job **out) {
   static const char *const job_fields[] = {"model", "kind", "input", "priority", "max_attempts", "ttl_s",
-                                           "lease_timeout_s", NULL};
+                                           "lease_timeout_s", "requirements", "webhook_url", NULL};
   static const char *const common_input[] = {"system", "prompt", "messages", "params", "embeddings", NULL};
-  const char *model = NULL;
+  const char *model = NULL, *webhook_url = NULL;
+  char *requirements = NULL, why[320];
   int64_t priority = 0, max_attempts = 0, ttl_s = 0, lease_s = 0;
   json_t *input = NULL;
   pq_job *job = NULL;
@@ -184,8 +197,18 @@ static pq_err parse_submit(pq_req *req, json_t *body, bool own_key, const char *
       (e = pq_json_int(req, body, "priority", false, -1000, 1000, &priority)) ||
       (e = pq_json_int(req, body, "max_attempts", false, 1, 100, &max_attempts)) ||
       (e = pq_json_int(req, body, "ttl_s", false, 1, 30 * 86400, &ttl_s)) ||
-      (e = pq_json_int(req, body, "lease_timeout_s", false, 1, 86400, &lease_s)))
+      (e = pq_json_int(req, body, "lease_timeout_s", false, 1, 86400, &lease_s)) ||
+      (e = pq_json_string(req, body, "webhook_url", false, 2048, &webhook_url)))
     goto out;
+  if (pq_route_require(json_object_get(body, "requirements"), &requirements, why, sizeof why) != 0) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "requirements"), "%s", why);
+    goto out;
+  }
+  if (webhook_url && pq_webhook_url_check(webhook_url, pq_api_settings_of(req)->webhook_allow_private, why,
+                                          sizeof why) != 0) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "webhook_url"), "%s", why);
+    goto out;
+  }
   if (!model) model = kind->default_model;
   else if (!kind->default_model && strcmp(model, PQ_COUNCIL_KIND) == 0) {
     e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "model"),
@@ -211,6 +234,12 @@ static pq_err parse_submit(pq_req *req, json_t *body, bool own_key, const char *
   }
   job->priority = (int)priority;
   job->max_attempts = (int)max_attempts;
+  job->requirements = requirements;
+  requirements = NULL;
+  if (webhook_url && !(job->webhook_url = strdup(webhook_url))) {
+    e = PQ_ERR_NO_MEMORY;
+    goto out;
+  }
   job->lease_timeout_ms = lease_s * 1000;
   if (ttl_s) job->expires_at = pq_now_ms() + ttl_s * 1000;
 
@@ -244,6 +273,7 @@ static pq_err parse_submit(pq_req *req, json_t *body, bool own_key, const char *
   job = NULL;
 out:
   json_decref(input);
+  free(requirements);
   pq_job_free(job);
   return e;
 }

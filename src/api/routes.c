@@ -53,6 +53,17 @@ static const pq_route native_routes[] = {
     ROUTE("GET", "/v1/keys", pq_api_keys_list, 0, PQ_ROLE_CLIENT, "keys.list"),
     ROUTE("DELETE", "/v1/keys/{id}", pq_api_keys_revoke, 0, PQ_ROLE_CLIENT, "keys.revoke"),
 
+    /* completion webhooks */
+    ROUTE("POST", "/v1/webhooks", pq_api_webhooks_create, JSON | BODY, PQ_ROLE_CLIENT, "webhooks.create"),
+    ROUTE("GET", "/v1/webhooks", pq_api_webhooks_list, 0, PQ_ROLE_CLIENT, "webhooks.list"),
+    ROUTE("GET", "/v1/webhooks/{id}", pq_api_webhooks_get, 0, PQ_ROLE_CLIENT, "webhooks.get"),
+    ROUTE("DELETE", "/v1/webhooks/{id}", pq_api_webhooks_delete, 0, PQ_ROLE_CLIENT, "webhooks.delete"),
+    ROUTE("GET", "/v1/webhook-secret", pq_api_webhooks_secret, 0, PQ_ROLE_CLIENT, "webhooks.secret"),
+    ROUTE("GET", "/v1/webhook-deliveries", pq_api_deliveries_list, 0, PQ_ROLE_CLIENT, "webhooks.deliveries.list"),
+    ROUTE("GET", "/v1/webhook-deliveries/{id}", pq_api_deliveries_get, 0, PQ_ROLE_CLIENT, "webhooks.deliveries.get"),
+    ROUTE("POST", "/v1/webhook-deliveries/{id}/redeliver", pq_api_deliveries_redeliver, JSON, PQ_ROLE_CLIENT,
+          "webhooks.deliveries.redeliver"),
+
     /* clients */
     ROUTE("POST", "/v1/jobs", pq_api_job_submit, JSON | BODY, PQ_ROLE_CLIENT, "jobs.submit"),
     ROUTE("POST", "/v1/jobs/batch", pq_api_job_submit_many, JSON | BODY, PQ_ROLE_CLIENT, "jobs.submit_many"),

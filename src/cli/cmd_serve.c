@@ -24,6 +24,7 @@
 #include "engine/kinds/council.h"
 #include "base/log.h"
 #include "http/server.h"
+#include "webhook/sender.h"
 
 typedef struct {
   char listen[128];
@@ -54,6 +55,10 @@ typedef struct {
   int rate_client, burst_client, rate_worker, burst_worker, rate_login, rate_user;
   int max_queued_per_user, max_streams_per_key, max_running_per_user, urgent_priority;
   char fair_weights[1024];
+  char model_aliases[2048], model_fallbacks[1024];
+  bool webhook_allow_private;
+  int64_t webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_for_ms;
+  int webhook_concurrency;
   char default_model[128];
   int64_t challenge_ttl_ms;
   char web_assets[1024];
@@ -147,6 +152,20 @@ static const pq_opt serve_options[] = {
      "NAME=W,...: users whose turns are W leases long, where every user with queued work takes turns (default 1)"},
     {"urgent-priority", "PROMPTQ_URGENT_PRIORITY", PQ_OPT_INT, O(urgent_priority), 0, "0", 0, 1000,
      "jobs of at least this priority go before every user's turn (0: none; priority orders one user's own jobs)"},
+    {"model-alias", "PROMPTQ_MODEL_ALIAS", PQ_OPT_STR, O(model_aliases), S(model_aliases), NULL, 0, 0,
+     "NAME=MODEL|MODEL,...: a public model name any worker of those models serves (it runs as the model it has)"},
+    {"model-fallback", "PROMPTQ_MODEL_FALLBACK", PQ_OPT_STR, O(model_fallbacks), S(model_fallbacks), NULL, 0, 0,
+     "MODEL=OTHER,...: a job whose model fails it with a retryable error is retried on OTHER"},
+    {"webhook-allow-private", "PROMPTQ_WEBHOOK_ALLOW_PRIVATE", PQ_OPT_BOOL, O(webhook_allow_private), 0, "false", 0, 0,
+     "webhooks may go to loopback, private and link-local addresses (refused by default: server-side request forgery)"},
+    {"webhook-timeout", "PROMPTQ_WEBHOOK_TIMEOUT", PQ_OPT_MS, O(webhook_timeout_ms), 0, "10s", 100, 300000,
+     "how long a webhook receiver may take to answer, connection included"},
+    {"webhook-concurrency", "PROMPTQ_WEBHOOK_CONCURRENCY", PQ_OPT_INT, O(webhook_concurrency), 0, "16", 1, 1024,
+     "webhook requests in flight at once (a slow receiver holds up only its own)"},
+    {"webhook-retry-base", "PROMPTQ_WEBHOOK_RETRY_BASE", PQ_OPT_MS, O(webhook_retry_base_ms), 0, "5s", 1, 3600000,
+     "the first webhook retry's delay; each next one waits 4 times longer (6 hours at most)"},
+    {"webhook-retry-for", "PROMPTQ_WEBHOOK_RETRY_FOR", PQ_OPT_MS, O(webhook_retry_for_ms), 0, "24h", 1000, 2592000000,
+     "a webhook delivery is retried until this long after its event, then given up"},
     {"default-model", "PROMPTQ_DEFAULT_MODEL", PQ_OPT_STR, O(default_model), S(default_model), "echo", 0, 0,
      "the model for jobs of APIs that name none (the prompt queue, the task API)"},
     {"web-assets", "PROMPTQ_WEB_ASSETS", PQ_OPT_STR, O(web_assets), S(web_assets), PQ_WEB_ASSETS_DIR, 0, 0,
@@ -244,6 +263,46 @@ static int parse_fair_weights(char *text, size_t *n) {
     }
     *eq = '\0';
     fair_weights[(*n)++] = (struct pq_fair_weight){.user = item, .weight = (int)weight};
+  }
+  return 0;
+}
+
+/* --model-alias NAME=MODEL|MODEL,... and --model-fallback MODEL=OTHER,...: split in place. */
+#define MAX_ROUTES 64
+#define MAX_TARGETS 16
+static struct pq_model_alias aliases[MAX_ROUTES];
+static const char *alias_targets[MAX_ROUTES][MAX_TARGETS];
+static struct pq_model_fallback fallbacks[MAX_ROUTES];
+
+static int parse_aliases(char *text, size_t *n) {
+  *n = 0;
+  for (char *save = NULL, *item = strtok_r(text, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+    char *eq = strchr(item, '=');
+    if (!eq || eq == item || !eq[1] || *n == MAX_ROUTES) {
+      fprintf(stderr, "promptq serve: --model-alias wants NAME=MODEL|MODEL,... (%d names at most): '%s'\n", MAX_ROUTES,
+              item);
+      return -1;
+    }
+    *eq = '\0';
+    size_t k = 0;
+    for (char *s2 = NULL, *t = strtok_r(eq + 1, "|", &s2); t && k < MAX_TARGETS; t = strtok_r(NULL, "|", &s2))
+      alias_targets[*n][k++] = t;
+    aliases[*n] = (struct pq_model_alias){.name = item, .targets = alias_targets[*n], .n_targets = k};
+    (*n)++;
+  }
+  return 0;
+}
+
+static int parse_fallbacks(char *text, size_t *n) {
+  *n = 0;
+  for (char *save = NULL, *item = strtok_r(text, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+    char *eq = strchr(item, '=');
+    if (!eq || eq == item || !eq[1] || strcmp(eq + 1, item) == 0 || *n == MAX_ROUTES) {
+      fprintf(stderr, "promptq serve: --model-fallback wants MODEL=OTHER,... (%d at most): '%s'\n", MAX_ROUTES, item);
+      return -1;
+    }
+    *eq = '\0';
+    fallbacks[(*n)++] = (struct pq_model_fallback){.model = item, .fallback = eq + 1};
   }
   return 0;
 }
@@ -395,6 +454,7 @@ int pq_cmd_serve(int argc, char **argv) {
   pq_coord *coord = NULL;
   pq_server *server = NULL;
   pq_access *access = NULL;
+  pq_webhook_sender *sender = NULL;
   unsigned char *secret = NULL;
   size_t secret_len = 0;
 
@@ -408,8 +468,10 @@ int pq_cmd_serve(int argc, char **argv) {
   /* before any thread: the payment routes and the exchange's watcher call out with libcurl */
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  size_t n_fair_weights = 0;
-  if (parse_fair_weights(o.fair_weights, &n_fair_weights) != 0) goto out;
+  size_t n_fair_weights = 0, n_aliases = 0, n_fallbacks = 0;
+  if (parse_fair_weights(o.fair_weights, &n_fair_weights) != 0 || parse_aliases(o.model_aliases, &n_aliases) != 0 ||
+      parse_fallbacks(o.model_fallbacks, &n_fallbacks) != 0)
+    goto out;
   pq_coord_config cc = {
       .store_url = url,
       .store = {.sync_full = sync_full, .busy_timeout_ms = 5000, .read_pool_size = 8, .pooled = o.store_poll},
@@ -429,6 +491,12 @@ int pq_cmd_serve(int argc, char **argv) {
       .hold_max_tokens = o.hold_max_tokens,
       .worker_share_percent = o.worker_share,
       .batch_discount_percent = o.batch_discount,
+      .aliases = aliases,
+      .n_aliases = n_aliases,
+      .fallbacks = fallbacks,
+      .n_fallbacks = n_fallbacks,
+      .webhook_retry_base_ms = o.webhook_retry_base_ms,
+      .webhook_retry_for_ms = o.webhook_retry_for_ms,
   };
   static pq_receipt_key receipt_key;
   char key_path[1100];
@@ -468,6 +536,14 @@ int pq_cmd_serve(int argc, char **argv) {
   settings.default_model = o.default_model;
   settings.challenge_ttl_ms = o.challenge_ttl_ms;
   settings.web_assets = o.web_assets;
+  settings.webhook_allow_private = o.webhook_allow_private;
+  pq_webhook_sender_config wc = {.allow_private = o.webhook_allow_private, .timeout_ms = o.webhook_timeout_ms,
+                                 .concurrency = o.webhook_concurrency};
+  if ((e = pq_webhook_sender_start(coord, &wc, &sender)) != PQ_OK) {
+    pq_error("cannot start the webhook sender: %s", pq_err_message(e));
+    goto out;
+  }
+  if (o.webhook_allow_private) pq_warn("webhooks may reach loopback, private and link-local addresses");
   pq_server_config sc = {
       .host = host,
       .port = port,
@@ -504,6 +580,8 @@ out:
   pq_server_stop(server);
   pq_dialects_stop(); /* their watchers submit to the engine: they stop first */
   pq_access_free(access);
+  if (coord) pq_coord_shutdown(coord); /* wakes the sender, which then stops */
+  pq_webhook_sender_stop(sender);
   pq_coord_close(coord);
   if (secret) sodium_memzero(secret, secret_len);
   free(secret);

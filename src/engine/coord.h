@@ -28,6 +28,7 @@
 #include "base/error.h"
 #include "engine/hub.h"
 #include "model/job.h"
+#include "model/webhook.h"
 #include "store/store.h"
 
 typedef struct pq_coord pq_coord;
@@ -58,6 +59,16 @@ typedef struct pq_coord_config {
   int worker_share_percent;     /* of each completed job's cost, paid from revenue to its worker's owner */
   int batch_discount_percent;   /* off the price of each step of a batch */
   const struct pq_receipt_key *receipt_key; /* signs receipts; borrowed, may be NULL */
+  /* routing (engine/routing.c): a public model name served by workers of any of its targets,
+   * and the model a job moves to when its model fails it with a retryable error; borrowed */
+  const struct pq_model_alias { const char *name; const char *const *targets; size_t n_targets; } *aliases;
+  size_t n_aliases;
+  const struct pq_model_fallback { const char *model, *fallback; } *fallbacks;
+  size_t n_fallbacks;
+  /* completion webhooks (engine/ops_webhooks.c): the first retry's delay (4 times longer each
+   * time, at most 6 hours) and for how long after the event a delivery is retried at all */
+  int64_t webhook_retry_base_ms; /* 0: 5 s */
+  int64_t webhook_retry_for_ms;  /* 0: a day */
 } pq_coord_config;
 
 typedef enum {
@@ -93,6 +104,13 @@ typedef enum {
   PQ_OP_FILE_PUT,     /* a file (created_at is the operation's time); PQ_ERR_ALREADY_EXISTS for its id */
   PQ_OP_FILE_DELETE,
   PQ_OP_JOB_DELETE,   /* an ended job and its event log; PQ_ERR_INVALID_STATE while it runs */
+  /* completion webhooks (engine/ops_webhooks.c) */
+  PQ_OP_WEBHOOK_ADD,      /* a subscription (id, secret and time filled in) */
+  PQ_OP_WEBHOOK_DELETE,   /* PQ_ERR_NOT_FOUND when absent or (owner given) not the owner's */
+  PQ_OP_WEBHOOK_SECRET,   /* the owner's secret for URLs its jobs name: made on first use */
+  PQ_OP_DELIVERY_CLAIM,   /* due deliveries for the sender, each held for hold_ms and counted as an attempt */
+  PQ_OP_DELIVERY_RESULT,  /* how an attempt went: delivered, retried later, or given up */
+  PQ_OP_DELIVERY_REDELIVER, /* a delivery goes out again now (same webhook-id) */
 } pq_op_kind;
 
 typedef struct pq_op pq_op;
@@ -140,6 +158,7 @@ struct pq_op {
       bool claims;
       const char *const *held;
       size_t n_held;
+      const char *capabilities; /* what the worker offers now (JSON object text, checked); NULL: unchanged */
     } heartbeat;
     struct { const char *job_id, *token; } release;
     struct { pq_worker *worker; } reg; /* borrowed; id and times are filled in */
@@ -196,6 +215,14 @@ struct pq_op {
     struct { pq_file *file; } file_put; /* borrowed */
     struct { const char *id; } file_delete;
     struct { const char *job_id; } job_delete;
+    struct { pq_webhook *webhook; } webhook_add; /* borrowed */
+    struct { const char *id, *owner; } webhook_delete; /* owner NULL: anyone's (an admin) */
+    struct { const char *owner; } webhook_secret;
+    struct { size_t limit; int64_t hold_ms; } delivery_claim;
+    /* status: the receiver's HTTP status (0: none); error: why it failed (NULL when delivered);
+     * retryable: a timeout, a refused connection, a 5xx, 408 or 429 */
+    struct { const char *id, *error; int status; bool retryable; } delivery_result;
+    struct { const char *id, *owner; } delivery_redeliver; /* owner NULL: anyone's */
   } in;
   struct {
     pq_err result;
@@ -211,6 +238,9 @@ struct pq_op {
     int reaped;         /* reap: jobs and workers it settled */
     int abandoned;      /* heartbeat: leases given back because the worker no longer claims them */
     int revoked;        /* keys_sync: keys no longer listed */
+    pq_webhook *webhook; /* webhook_secret: the owner's secret row */
+    pq_delivery **deliveries; /* delivery_claim (with secrets); delivery_redeliver, delivery_result: the one */
+    size_t n_deliveries;
     pq_btc_payment *btc; /* btc_create: the request; btc_observe: the one it paid (or NULL) */
     const char *btc_outcome; /* btc_observe: "credited", "seen" (too few confirmations), "late", "unmatched",
                               * or "known" (recorded before) */
@@ -230,6 +260,12 @@ struct pq_op {
   bool want_wait;
   char **worker_models; /* lease: the registered models, when none were given */
   size_t n_worker_models;
+  char **route_models;  /* lease: its models and the aliases they serve (routing.c) */
+  size_t n_route_models;
+  char **route_keys;    /* lease: the index's lanes it may take from: models and requirement classes it meets */
+  size_t n_route_keys;
+  char *route_offer;    /* lease: what its worker offers (capabilities text), for the store's pick */
+  uint64_t route_gen;   /* lease: the classes' generation route_keys were made in */
   bool touched_worker;  /* lease, heartbeat: the worker's liveness changed in the store */
   pq_op *next;
 };
@@ -306,6 +342,31 @@ pq_err pq_coord_ledger_sums(pq_coord *c, int64_t from, int64_t to,
                             void (*fn)(void *ctx, const char *kind, int64_t amount), void *ctx);
 pq_err pq_coord_job_report(pq_coord *c, int64_t from, int64_t to, pq_report_by by,
                            void (*fn)(void *ctx, const pq_report_row *row), void *ctx);
+
+/* Completion webhooks, read from the store (owner NULL: everyone's). */
+pq_err pq_coord_webhooks(pq_coord *c, const char *owner, pq_webhook ***out, size_t *n);
+pq_err pq_coord_webhook_get(pq_coord *c, const char *id, pq_webhook **out);
+pq_err pq_coord_deliveries(pq_coord *c, const char *owner, const char *job_id, int state, int64_t limit,
+                           pq_delivery ***out, size_t *n);
+pq_err pq_coord_delivery_get(pq_coord *c, const char *id, pq_delivery **out);
+/* The sender waits here until deliveries may be due: new ones committed,
+ * or until_ms (the clock's mono) passes. Returns at once after shutdown. */
+void pq_coord_webhook_wait(pq_coord *c, int64_t until_ms);
+/* When the soonest pending delivery is due (wall ms; INT64_MAX: none). */
+pq_err pq_coord_delivery_next_at(pq_coord *c, int64_t *at);
+
+/* Routing (routing.c): can some live worker take a job of this model with
+ * these requirements (canonical text, NULL: none)? When none can, says why
+ * in why ("no live worker serves model 'x'", "no live worker serving 'x'
+ * offers label gpu=h100") and returns true. */
+bool pq_coord_unservable(pq_coord *c, const char *model, const char *requirements, char *why, size_t why_len);
+/* Live slots per model, aliases included: fn(model, workers, slots) (slots: the sum
+ * of the workers' capabilities.max_concurrency or .slots, 1 each when unsaid). */
+void pq_coord_servable(pq_coord *c, void (*fn)(void *ctx, const char *model, int64_t workers, int64_t slots),
+                       void *ctx);
+/* The model name a job of model is run as by a worker serving models (an
+ * alias's first target among them; model itself otherwise). Borrowed. */
+const char *pq_coord_served_as(pq_coord *c, const char *model, const char *const *models, size_t n);
 
 /* The relay (relay.c; a store no other coordinator shares): a chunk post for
  * a job whose earlier post went through the writer is answered from memory:

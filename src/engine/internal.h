@@ -12,6 +12,7 @@
 #include "engine/kind.h"
 #include "engine/relay.h"
 #include "engine/sched.h"
+#include "model/route.h"
 
 #define PQ__KEY_LEASE 0 /* hub key under which waiting leases park */
 
@@ -23,6 +24,9 @@ typedef struct pq__live_worker {
   size_t n_models;
   char **params; /* the request parameters its backend honours (capabilities.params) */
   size_t n_params;
+  pq_capset offer; /* what it offers jobs' requirements (model/route.h) */
+  char *caps;     /* its capabilities text (the store's pick reads the offer from it) */
+  int64_t slots;  /* capabilities.max_concurrency or .slots; 1 when unsaid */
   int64_t created_at;
 } pq__live_worker;
 
@@ -69,6 +73,17 @@ struct pq_coord {
   size_t cap_running;
   struct pq__weight { char *owner; int weight; } *weights; /* --fair-weights by owner id: set at start, then read-only */
   size_t n_weights;
+  /* routing.c: the distinct requirements of queued jobs, each a lane class of the index (writer
+   * thread only); classes_gen counts additions, so a parked lease knows its lanes are stale */
+  struct pq__route_class { char *text; pq_capset req; } *classes;
+  size_t n_classes, cap_classes;
+  uint64_t classes_gen;
+  /* ops_webhooks.c: owners with subscriptions (a job's end looks for them only then; with
+   * other coordinators sharing the store, always), and the sender's wake-up */
+  pq_strtab webhook_owners;
+  pthread_mutex_t webhook_mu;
+  pthread_cond_t webhook_cv;
+  uint64_t webhook_seq; /* under webhook_mu: bumped after a commit that queued deliveries */
   pthread_mutex_t live_mu; /* the live workers: written by the writer, read by anyone */
   pq__live_worker *live;
   size_t n_live, cap_live;
@@ -100,6 +115,7 @@ struct pq__batch {
   size_t n_installs, cap_installs;
   struct pq__ended { char *model; int64_t tokens; } *ended; /* jobs that ended: the chart counts them after commit */
   size_t n_ended, cap_ended;
+  bool deliveries_queued; /* the sender is woken after commit */
 };
 typedef struct pq__batch pq__batch;
 
@@ -180,6 +196,31 @@ pq_err pq__ledger_settle(pq__batch *b, const pq_job *job, int64_t operator_cost)
 /* reaper.c: lapsed leases, ended ttls and silent workers, in b's transaction */
 pq_err pq__reap(pq__batch *b, int *settled);
 
+/* routing.c */
+/* Adds a queued job to the index, in its lane class (its model, or its model and requirements). */
+int pq__sched_push_job(pq_coord *c, const pq_job *job, int64_t not_before, int64_t now);
+/* A lease's models with the aliases they serve, and the index lanes its worker may take from
+ * (op->route_*), made again when classes were added since. */
+pq_err pq__lease_route(pq_coord *c, pq_op *op);
+/* A new requirement class may join the index: PQ_ERR_INVALID_REQUEST when there are too many. */
+pq_err pq__route_class_check(pq_coord *c, const char *requirements);
+/* The model a retryable failure of model moves its job to, or NULL. */
+const char *pq__fallback_of(const pq_coord *c, const char *model);
+void pq__route_free(pq_coord *c);
+void pq__lease_route_release(pq_op *op);
+
+/* ops_webhooks.c */
+pq_err pq__run_webhook_add(pq__batch *b, pq_op *op);
+pq_err pq__run_webhook_delete(pq__batch *b, pq_op *op);
+pq_err pq__run_webhook_secret(pq__batch *b, pq_op *op);
+pq_err pq__run_delivery_claim(pq__batch *b, pq_op *op);
+pq_err pq__run_delivery_result(pq__batch *b, pq_op *op);
+pq_err pq__run_delivery_redeliver(pq__batch *b, pq_op *op);
+/* A job reached a terminal state: deliveries for its webhook URL and its owner's subscriptions. */
+pq_err pq__webhooks_job_ended(pq__batch *b, const pq_job *job);
+pq_err pq__webhooks_load(pq_coord *c);
+void pq__webhooks_wake(pq_coord *c);
+
 /* live.c (the live set changes only after a commit, on the writer thread) */
 pq_err pq__live_load(pq_coord *c);
 /* The live set read again from the store (polling: nobody notifies us), on
@@ -191,6 +232,10 @@ void pq__live_reload(pq_coord *c);
 void pq__live_add(pq_coord *c, const pq_worker *w);
 void pq__live_remove(pq_coord *c, const char *worker_id);
 bool pq__live_has(pq_coord *c, const char *worker_id);
+/* Copies the worker's capabilities text (NULL when not live: offers nothing). */
+char *pq__live_caps_of(pq_coord *c, const char *worker_id);
+/* Copies what the worker offers into *out (nothing when not live; pq_capset_free). */
+void pq__live_offer_of(pq_coord *c, const char *worker_id, pq_capset *out);
 /* Copies the worker's models into *models (caller frees each and the array). */
 pq_err pq__live_models_of(pq_coord *c, const char *worker_id, char ***models, size_t *n);
 void pq__live_free(pq_coord *c);

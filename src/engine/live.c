@@ -50,6 +50,26 @@ static pq_err parse_params(const char *capabilities, char ***out, size_t *n) {
   return result;
 }
 
+/* A live entry's own memory. */
+static void live_clear(pq__live_worker *lw) {
+  free_models(lw->models, lw->n_models);
+  free_models(lw->params, lw->n_params);
+  pq_capset_free(&lw->offer);
+  free(lw->caps);
+  lw->models = lw->params = NULL;
+  lw->n_models = lw->n_params = 0;
+  lw->caps = NULL;
+}
+
+static int64_t slots_of(const char *capabilities) {
+  json_t *caps = json_loads(capabilities ? capabilities : "{}", 0, NULL);
+  json_t *slots = json_object_get(caps, "max_concurrency");
+  if (!json_is_integer(slots)) slots = json_object_get(caps, "slots");
+  int64_t n = json_is_integer(slots) && json_integer_value(slots) > 0 ? json_integer_value(slots) : 1;
+  json_decref(caps);
+  return n;
+}
+
 static pq__live_worker *find(pq_coord *c, const char *id) {
   for (size_t i = 0; i < c->n_live; i++)
     if (strcmp(c->live[i].id, id) == 0) return &c->live[i];
@@ -64,6 +84,10 @@ void pq__live_add(pq_coord *c, const pq_worker *w) {
     free_models(models, n);
     return;
   }
+  pq_capset offer;
+  pq_route_offer_text(w->capabilities, &offer);
+  char *caps = strdup(w->capabilities ? w->capabilities : "{}");
+  int64_t slots = slots_of(w->capabilities);
   pthread_mutex_lock(&c->live_mu);
   pq__live_worker *lw = find(c, w->id);
   if (!lw && c->n_live == c->cap_live) {
@@ -80,8 +104,12 @@ void pq__live_add(pq_coord *c, const pq_worker *w) {
     memcpy(lw->id, w->id, sizeof lw->id);
   }
   if (lw) {
-    free_models(lw->models, lw->n_models);
-    free_models(lw->params, lw->n_params);
+    live_clear(lw);
+    lw->offer = offer;
+    lw->caps = caps;
+    lw->slots = slots;
+    memset(&offer, 0, sizeof offer);
+    caps = NULL;
     snprintf(lw->owner, sizeof lw->owner, "%s", w->owner ? w->owner : "");
     lw->models = models;
     lw->n_models = n;
@@ -94,14 +122,15 @@ void pq__live_add(pq_coord *c, const pq_worker *w) {
   pthread_mutex_unlock(&c->live_mu);
   free_models(models, n);
   free_models(params, n_params);
+  pq_capset_free(&offer);
+  free(caps);
 }
 
 void pq__live_remove(pq_coord *c, const char *worker_id) {
   pthread_mutex_lock(&c->live_mu);
   pq__live_worker *lw = find(c, worker_id);
   if (lw) {
-    free_models(lw->models, lw->n_models);
-    free_models(lw->params, lw->n_params);
+    live_clear(lw);
     *lw = c->live[--c->n_live];
   }
   pthread_mutex_unlock(&c->live_mu);
@@ -112,6 +141,34 @@ bool pq__live_has(pq_coord *c, const char *worker_id) {
   bool has = find(c, worker_id) != NULL;
   pthread_mutex_unlock(&c->live_mu);
   return has;
+}
+
+char *pq__live_caps_of(pq_coord *c, const char *worker_id) {
+  pthread_mutex_lock(&c->live_mu);
+  pq__live_worker *lw = find(c, worker_id);
+  char *caps = lw && lw->caps ? strdup(lw->caps) : NULL;
+  pthread_mutex_unlock(&c->live_mu);
+  return caps;
+}
+
+void pq__live_offer_of(pq_coord *c, const char *worker_id, pq_capset *out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&c->live_mu);
+  pq__live_worker *lw = find(c, worker_id);
+  if (lw) {
+    out->context = lw->offer.context;
+    out->max_output_tokens = lw->offer.max_output_tokens;
+    for (size_t i = 0; i < lw->offer.n_labels; i++) {
+      out->keys[i] = strdup(lw->offer.keys[i]);
+      out->values[i] = strdup(lw->offer.values[i]);
+      out->n_labels = i + 1;
+      if (!out->keys[i] || !out->values[i]) { /* out of memory: it offers no labels */
+        pq_capset_free(out);
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&c->live_mu);
 }
 
 pq_err pq__live_models_of(pq_coord *c, const char *worker_id, char ***models, size_t *n) {
@@ -156,10 +213,7 @@ pq_err pq__live_load(pq_coord *c) {
 /* The live set becomes exactly these workers (taken and freed). */
 static void live_replace(pq_coord *c, pq_worker **workers, size_t n) {
   pthread_mutex_lock(&c->live_mu);
-  for (size_t i = 0; i < c->n_live; i++) {
-    free_models(c->live[i].models, c->live[i].n_models);
-    free_models(c->live[i].params, c->live[i].n_params);
-  }
+  for (size_t i = 0; i < c->n_live; i++) live_clear(&c->live[i]);
   c->n_live = 0;
   pthread_mutex_unlock(&c->live_mu);
   for (size_t i = 0; i < n; i++) {
@@ -189,10 +243,7 @@ void pq__live_reload(pq_coord *c) {
 }
 
 void pq__live_free(pq_coord *c) {
-  for (size_t i = 0; i < c->n_live; i++) {
-    free_models(c->live[i].models, c->live[i].n_models);
-    free_models(c->live[i].params, c->live[i].n_params);
-  }
+  for (size_t i = 0; i < c->n_live; i++) live_clear(&c->live[i]);
   free(c->live);
   c->live = NULL;
   c->n_live = c->cap_live = 0;
@@ -211,13 +262,22 @@ pq_err pq_coord_worker_owner(pq_coord *c, const char *worker_id, char owner[PQ_U
   return result;
 }
 
-bool pq_coord_model_served(pq_coord *c, const char *model) {
+static bool served_directly(pq_coord *c, const char *model) {
   bool served = false;
   pthread_mutex_lock(&c->live_mu);
   for (size_t i = 0; i < c->n_live && !served; i++)
     for (size_t k = 0; k < c->live[i].n_models && !served; k++) served = strcmp(c->live[i].models[k], model) == 0;
   pthread_mutex_unlock(&c->live_mu);
   return served;
+}
+
+bool pq_coord_model_served(pq_coord *c, const char *model) {
+  if (served_directly(c, model)) return true;
+  for (size_t a = 0; a < c->cfg.n_aliases; a++) /* an operator's alias: served when a target is */
+    if (strcmp(c->cfg.aliases[a].name, model) == 0)
+      for (size_t t = 0; t < c->cfg.aliases[a].n_targets; t++)
+        if (served_directly(c, c->cfg.aliases[a].targets[t])) return true;
+  return false;
 }
 
 bool pq_coord_model_honours(pq_coord *c, const char *model, const char *param) {

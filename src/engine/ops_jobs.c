@@ -120,6 +120,7 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
     count_terminal(b, job);
     const pq_job_kind *kind = pq_job_kind_of(job);
     if (kind->on_terminal) result = kind->on_terminal(b, job);
+    if (result == PQ_OK) result = pq__webhooks_job_ended(b, job);
     if (result == PQ_OK && job->parent_id) result = tell_parent(b, job);
     if (result != PQ_OK) {
       /* half of it is written: only the whole batch's rollback can undo it */
@@ -134,6 +135,25 @@ static int64_t backoff_ms(const pq_coord_config *cfg, int attempts) {
   int64_t d = cfg->retry_backoff_ms;
   for (int i = 1; i < attempts && d < cfg->retry_backoff_max_ms; i++) d *= 2;
   return d < cfg->retry_backoff_max_ms ? d : cfg->retry_backoff_max_ms;
+}
+
+/* A requeued job whose model failed it retryably goes to the operator's
+ * fallback model (--model-fallback): its row and the gauges follow. */
+static pq_err move_to_fallback(pq__batch *b, pq_job *job, const char *fallback) {
+  char *from = job->model;
+  if (!(job->model = strdup(fallback))) {
+    job->model = from;
+    return PQ_ERR_NO_MEMORY;
+  }
+  pq_err result = b->c->ops->job_update(b->c->wconn, job, PQ_JOB_QUEUED, NULL);
+  if (result == PQ_OK) {
+    pq_info("job %s: model '%s' failed it (%s), it moves to the fallback '%s'", job->id, from,
+            job->error_code ? job->error_code : "retryable", fallback);
+    pq__count_move(b->c, from, job->owner, PQ_JOB_QUEUED, PQ_JOB_CANCELLED); /* leaves from's queued count */
+    pq__count_move(b->c, job->model, job->owner, -1, PQ_JOB_QUEUED);
+  }
+  free(from);
+  return result;
 }
 
 pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const char *code, const char *message,
@@ -152,15 +172,17 @@ pq_err pq__settle_failure(pq__batch *b, pq_job *job, const char *token, const ch
   if (!requeue) job->finished_at = b->now;
   pq_set_str(&job->lease_token, NULL);
   job->lease_expires_at = 0;
+  const char *fallback = requeue ? pq__fallback_of(c, job->model) : NULL;
+  if (fallback) job->not_before = b->now; /* another model: no reason to wait */
   pq_err result = pq__transition(b, job, PQ_JOB_LEASED, token);
+  if (result == PQ_OK && fallback) result = move_to_fallback(b, job, fallback);
   if (result == PQ_OK && requeue) result = pq__requeued(b, job);
   return result;
 }
 
 pq_err pq__requeued(pq__batch *b, const pq_job *job) {
   pq_coord *c = b->c;
-  if (c->sched && pq_sched_push(c->sched, job->model, job->owner, job->number, job->priority, job->not_before, b->now))
-    return PQ_ERR_NO_MEMORY;
+  if (c->sched && pq__sched_push_job(c, job, job->not_before, b->now)) return PQ_ERR_NO_MEMORY;
   if (job->not_before <= b->now && pq__note_ready(b, job->model)) return PQ_ERR_NO_MEMORY;
   return PQ_OK;
 }
@@ -205,7 +227,12 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
       return result;
     }
   }
-  if ((result = pq__ledger_hold(b, op, job)) != PQ_OK) {
+  if (op->in.submit.key_id && *op->in.submit.key_id && !job->key_id && pq_set_str(&job->key_id, op->in.submit.key_id)) {
+    pq_job_free(job);
+    return PQ_ERR_NO_MEMORY;
+  }
+  if ((result = pq__route_class_check(c, job->requirements)) != PQ_OK ||
+      (result = pq__ledger_hold(b, op, job)) != PQ_OK) {
     pq_job_free(job);
     return result;
   }
@@ -257,7 +284,7 @@ pq_err pq__enqueue(pq__batch *b, pq_job *job) {
   if (published != PQ_OK) return published;
   PQ__STAT_ADD(c, submitted, 1);
   if (pq_job_kind_of(job)->on_submit) return PQ_OK; /* never queued for workers */
-  if ((c->sched && pq_sched_push(c->sched, job->model, job->owner, job->number, job->priority, 0, b->now)) ||
+  if ((c->sched && pq__sched_push_job(c, job, 0, b->now)) ||
       pq__note_ready(b, job->model))
     return PQ_ERR_NO_MEMORY;
   return PQ_OK;
@@ -266,6 +293,10 @@ pq_err pq__enqueue(pq__batch *b, pq_job *job) {
 /* ---- lease ---- */
 
 const char *const *pq__lease_models(const pq_op *op, size_t *n) {
+  if (op->route_models) {
+    *n = op->n_route_models;
+    return (const char *const *)op->route_models;
+  }
   if (op->in.lease.n_models) {
     *n = op->in.lease.n_models;
     return op->in.lease.models;
@@ -317,6 +348,7 @@ pq_err pq__run_lease(pq__batch *b, pq_op *op) {
   if (!op->in.lease.n_models && !op->worker_models &&
       (result = pq__live_models_of(c, op->in.lease.worker_id, &op->worker_models, &op->n_worker_models)))
     return result;
+  if ((result = pq__lease_route(c, op)) != PQ_OK) return result;
   size_t n_models;
   const char *const *models = pq__lease_models(op, &n_models);
   int want = op->in.lease.max_jobs > 0 ? op->in.lease.max_jobs : 1;
@@ -324,7 +356,8 @@ pq_err pq__run_lease(pq__batch *b, pq_op *op) {
   if (c->sched) {
     pq_sched_item item;
     pq_sched_may_fn may = c->cfg.max_running_per_owner > 0 ? pq__may_run : NULL;
-    while ((int)op->out.n_jobs < want && pq_sched_pop(c->sched, models, n_models, may, c, &item)) {
+    while ((int)op->out.n_jobs < want && op->n_route_keys > 0 && /* none: pop would take any lane */
+           pq_sched_pop(c->sched, (const char *const *)op->route_keys, op->n_route_keys, may, c, &item)) {
       result = try_lease(b, op, item.number);
       if (result == PQ_OK) pq_sched_charge(c->sched, &item); /* a stale hint costs its owner no turn */
       else if (result != PQ_ERR_STALE) return result;
@@ -337,13 +370,20 @@ pq_err pq__run_lease(pq__batch *b, pq_op *op) {
     while ((int)op->out.n_jobs < want && progress) {
       size_t ask = (size_t)want - op->out.n_jobs;
       if (ask > 64) ask = 64;
-      if ((result = c->ops->job_pick(c->wconn, models, n_models, b->now, ask, numbers, &n))) return result;
+      if ((result = c->ops->job_pick(c->wconn, models, n_models, op->route_offer, b->now, ask, numbers, &n))) return result;
       progress = n > 0;
       for (size_t i = 0; i < n; i++) {
         result = try_lease(b, op, numbers[i]);
         if (result != PQ_OK && result != PQ_ERR_STALE) return result;
       }
     }
+  }
+  /* a job of an alias runs as the model its worker serves */
+  const char *const *own = op->in.lease.n_models ? op->in.lease.models : (const char *const *)op->worker_models;
+  size_t n_own = op->in.lease.n_models ? op->in.lease.n_models : op->n_worker_models;
+  for (size_t i = 0; i < op->out.n_jobs; i++) {
+    const char *as = pq_coord_served_as(c, op->out.jobs[i]->model, own, n_own);
+    if (as != op->out.jobs[i]->model && pq_set_str(&op->out.jobs[i]->model, as)) return PQ_ERR_NO_MEMORY;
   }
   if (op->out.n_jobs == 0 && !op->last_try && op->in.lease.deadline_ms > 0) op->want_wait = true;
   return PQ_OK;

@@ -52,6 +52,8 @@ pq_err pq__run_heartbeat(pq__batch *b, pq_op *op) {
   const char *id = op->in.heartbeat.worker_id;
   pq_err result = c->ops->worker_touch(c->wconn, id, b->now);
   if (result == PQ_OK) op->touched_worker = true;
+  if (result == PQ_OK && op->in.heartbeat.capabilities)
+    result = c->ops->worker_set_capabilities(c->wconn, id, op->in.heartbeat.capabilities);
   if (result == PQ_OK) result = c->ops->job_extend_leases(c->wconn, id, b->now);
   if (result == PQ_OK && op->in.heartbeat.claims) result = give_back_unclaimed(b, op);
   if (result == PQ_OK) result = c->ops->job_cancel_requested(c->wconn, id, &op->out.cancel_ids, &op->out.n_cancel);

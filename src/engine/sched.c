@@ -386,6 +386,8 @@ size_t pq_sched_ready(const pq_sched *s, const char *model) {
 
 size_t pq_sched_total(const pq_sched *s) { return s->delayed.len + pq_sched_ready(s, NULL); }
 
+size_t pq_sched_models(const pq_sched *s) { return s->n_models; }
+
 const char *pq_sched_model_name(const pq_sched *s, int32_t model) {
   return model >= 0 && (size_t)model < s->n_models ? s->models[model].name : NULL;
 }

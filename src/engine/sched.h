@@ -80,6 +80,8 @@ int64_t pq_sched_next_due(const pq_sched *s);
 size_t pq_sched_ready(const pq_sched *s, const char *model);
 size_t pq_sched_total(const pq_sched *s);
 
+/* How many models (lane keys) the index has named so far; indices run from 0. */
+size_t pq_sched_models(const pq_sched *s);
 /* The name of model or owner index i (borrowed), for items returned by pop. */
 const char *pq_sched_model_name(const pq_sched *s, int32_t model);
 const char *pq_sched_owner_name(const pq_sched *s, int32_t owner);

@@ -82,6 +82,8 @@ pq_err pq_coord_call(pq_coord *c, pq_op *op) {
 void pq_op_release(pq_op *op) {
   pq_user_free(op->out.user);
   pq_btc_payment_free(op->out.btc);
+  pq_webhook_free(op->out.webhook);
+  pq_delivery_free_array(op->out.deliveries, op->out.n_deliveries);
   if (op->kind == PQ_OP_SUBMIT) { /* a submit that never ran still owns its job and its steps */
     pq_job_free(op->in.submit.job);
     op->in.submit.job = NULL;
@@ -93,6 +95,7 @@ void pq_op_release(pq_op *op) {
   pq_job_free_array(op->out.jobs, op->out.n_jobs);
   for (size_t i = 0; i < op->out.n_cancel; i++) free(op->out.cancel_ids[i]);
   free(op->out.cancel_ids);
+  pq__lease_route_release(op);
   for (size_t i = 0; i < op->n_worker_models; i++) free(op->worker_models[i]);
   free(op->worker_models);
   op->worker_models = NULL;
@@ -129,6 +132,12 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
     case PQ_OP_FILE_PUT: return pq__run_file_put(b, op);
     case PQ_OP_FILE_DELETE: return pq__run_file_delete(b, op);
     case PQ_OP_JOB_DELETE: return pq__run_job_delete(b, op);
+    case PQ_OP_WEBHOOK_ADD: return pq__run_webhook_add(b, op);
+    case PQ_OP_WEBHOOK_DELETE: return pq__run_webhook_delete(b, op);
+    case PQ_OP_WEBHOOK_SECRET: return pq__run_webhook_secret(b, op);
+    case PQ_OP_DELIVERY_CLAIM: return pq__run_delivery_claim(b, op);
+    case PQ_OP_DELIVERY_RESULT: return pq__run_delivery_result(b, op);
+    case PQ_OP_DELIVERY_REDELIVER: return pq__run_delivery_redeliver(b, op);
     case PQ_OP_REAP: {
       if (b->c->sched) pq_sched_promote(b->c->sched, b->now);
       b->all_ready = !b->c->sched;
@@ -195,12 +204,14 @@ static bool lease_can_be_served(const pq_waiter *w, const void *arg) {
         if (strcmp(models[i], sc->b->ready_models[k]) == 0) return true;
     return false;
   }
+  /* the index's lanes it may take from: classes added since it parked count too (writer thread) */
+  if (pq__lease_route((pq_coord *)sc->c, (pq_op *)op) != PQ_OK) return true; /* let the lease itself find out */
+  const char *const *keys = (const char *const *)op->route_keys;
   /* with running limits, ready jobs may all be of owners at their limit: only a pop would find one */
   if (sc->c->cfg.max_running_per_owner > 0)
-    return pq_sched_can_pop(sc->c->sched, models, n, pq__may_run, (void *)sc->c);
-  if (n == 0) return pq_sched_ready(sc->c->sched, NULL) > 0;
-  for (size_t i = 0; i < n; i++)
-    if (pq_sched_ready(sc->c->sched, models[i]) > 0) return true;
+    return op->n_route_keys > 0 && pq_sched_can_pop(sc->c->sched, keys, op->n_route_keys, pq__may_run, (void *)sc->c);
+  for (size_t i = 0; i < op->n_route_keys; i++)
+    if (pq_sched_ready(sc->c->sched, keys[i]) > 0) return true;
   return false;
 }
 
@@ -455,7 +466,7 @@ typedef struct {
 
 static int rebuild_one(void *ctx, pq_job *j) {
   rebuild_ctx *r = ctx;
-  if (pq_sched_push(r->sched, j->model, j->owner, j->number, j->priority, j->not_before, r->now) != 0) {
+  if (pq__sched_push_job(r->c, j, j->not_before, r->now) != 0) {
     r->failed = 1;
     return 1;
   }
@@ -579,7 +590,12 @@ static void update_live(pq_coord *c, pq__batch *b, pq_op *batch) {
   for (pq_op *op = batch; op; op = op->next) {
     if (op->out.result != PQ_OK) continue;
     if (op->kind == PQ_OP_REGISTER) pq__live_add(c, op->in.reg.worker);
-    else if (op->touched_worker && !pq__live_has(c, op->kind == PQ_OP_LEASE ? op->in.lease.worker_id
+    else if (op->kind == PQ_OP_HEARTBEAT && op->in.heartbeat.capabilities) { /* what it offers changed */
+      pq_worker *w = NULL;
+      if (c->ops->worker_get(c->wconn, op->in.heartbeat.worker_id, &w) == PQ_OK) pq__live_add(c, w);
+      pq_worker_free(w);
+      c->classes_gen++; /* its parked leases' lanes are made again */
+    } else if (op->touched_worker && !pq__live_has(c, op->kind == PQ_OP_LEASE ? op->in.lease.worker_id
                                                                            : op->in.heartbeat.worker_id)) {
       pq_worker *w = NULL;
       const char *id = op->kind == PQ_OP_LEASE ? op->in.lease.worker_id : op->in.heartbeat.worker_id;
@@ -656,6 +672,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
     if (b.n_published) pq_hub_publish(c->hub, pq_coord_any_job_key(), SIZE_MAX);
     for (size_t i = 0; i < b.n_ended; i++) pq__throughput_add(c->throughput, b.now, b.ended[i].model, b.ended[i].tokens);
     update_live(c, &b, batch);
+    if (b.deliveries_queued) pq__webhooks_wake(c);
     if (c->ops->notify && !c->cfg.poll_only) notify_others(c, &b, batch);
     if (c->cfg.poll_only && reap) pq__live_refresh(c); /* nobody tells us of other coordinators' workers */
   }
@@ -747,7 +764,7 @@ static pq_err start(pq_coord *c) {
   if ((result = apply_fairness(c)) || (result = rebuild_index(c)) || (result = rebuild_counts(c)) ||
       (result = rebuild_running(c)))
     return result;
-  if (!c->cfg.admin_only && (result = pq__live_load(c))) return result;
+  if (!c->cfg.admin_only && ((result = pq__live_load(c)) || (result = pq__webhooks_load(c)))) return result;
   if (!c->cfg.admin_only && !c->cfg.poll_only && c->ops->listen && (result = c->ops->listen(c->store, on_notify, c)))
     return result;
   if (c->sched) pq_info("coordinator: %zu queued jobs indexed", pq_sched_total(c->sched));
@@ -778,6 +795,8 @@ pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
   pthread_mutex_init(&c->counts_mu, NULL);
   c->throughput = pq__throughput_new();
   pthread_mutex_init(&c->live_mu, NULL);
+  pthread_mutex_init(&c->webhook_mu, NULL);
+  pthread_cond_init(&c->webhook_cv, &attr);
   pthread_cond_init(&c->cv, &attr);
   pthread_condattr_destroy(&attr);
   pq_err result = start(c);
@@ -795,6 +814,7 @@ void pq_coord_shutdown(pq_coord *c) {
   c->closing = true;
   pthread_cond_signal(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  pq__webhooks_wake(c); /* the sender sees closing */
 }
 
 void pq_coord_close(pq_coord *c) {
@@ -814,6 +834,10 @@ void pq_coord_close(pq_coord *c) {
   pq_store_close(c->store);
   pq__live_free(c);
   pthread_mutex_destroy(&c->live_mu);
+  pthread_mutex_destroy(&c->webhook_mu);
+  pthread_cond_destroy(&c->webhook_cv);
+  pq_strtab_free(&c->webhook_owners);
+  pq__route_free(c);
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
   for (size_t i = 0; i < c->n_counts; i++) {
@@ -1007,6 +1031,27 @@ bool pq_coord_ready(pq_coord *c) {
   bool running = !c->closing && !c->stopped;
   pthread_mutex_unlock(&c->mu);
   return result == PQ_OK && running && !__atomic_load_n(&c->writes_failing, __ATOMIC_RELAXED);
+}
+
+pq_err pq_coord_webhooks(pq_coord *c, const char *owner, pq_webhook ***out, size_t *n) {
+  READ_ONCE(c, webhook_list, owner, out, n);
+}
+pq_err pq_coord_webhook_get(pq_coord *c, const char *id, pq_webhook **out) { READ_ONCE(c, webhook_get, id, out); }
+pq_err pq_coord_deliveries(pq_coord *c, const char *owner, const char *job_id, int state, int64_t limit,
+                           pq_delivery ***out, size_t *n) {
+  READ_ONCE(c, delivery_list, owner, job_id, state, limit, out, n);
+}
+pq_err pq_coord_delivery_get(pq_coord *c, const char *id, pq_delivery **out) { READ_ONCE(c, delivery_get, id, out); }
+pq_err pq_coord_delivery_next_at(pq_coord *c, int64_t *at) { READ_ONCE(c, delivery_next_at, at); }
+
+void pq_coord_webhook_wait(pq_coord *c, int64_t until_ms) {
+  pthread_mutex_lock(&c->webhook_mu);
+  uint64_t seen = c->webhook_seq;
+  while (c->webhook_seq == seen && pq_clock_mono(c->clock) < until_ms && !__atomic_load_n(&c->closing, __ATOMIC_RELAXED)) {
+    struct timespec ts = pq_clock_wait_until(c->clock, until_ms, 1000);
+    pthread_cond_timedwait(&c->webhook_cv, &c->webhook_mu, &ts);
+  }
+  pthread_mutex_unlock(&c->webhook_mu);
 }
 
 pq_hub *pq_coord_hub(pq_coord *c) { return c->hub; }

@@ -52,6 +52,9 @@ void pq_job_free(pq_job *job) {
   free(job->request_hash);
   free(job->owner);
   free(job->worker_signature);
+  free(job->requirements);
+  free(job->webhook_url);
+  free(job->key_id);
   free(job);
 }
 

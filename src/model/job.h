@@ -68,6 +68,9 @@ typedef struct pq_job {
   char *parent_id;             /* the job this one is a step of (a council's); NULL: none. Set at insert */
   int64_t held_micros;         /* what its owner's hold reserved at submit (0: no price, no hold) */
   int64_t cost_micros;         /* what it cost its owner, once it ended (model/money.h) */
+  char *requirements;          /* what a worker must offer to lease it (model/route.h: canonical JSON); NULL: any */
+  char *webhook_url;           /* told when it ends (model/webhook.h); NULL: only its owner's subscriptions */
+  char *key_id;                /* the API key that submitted it (key-scoped subscriptions); NULL: none */
 } pq_job;
 
 pq_job *pq_job_new(void);      /* zeroed; NULL on OOM */

@@ -24,6 +24,7 @@
 #include "base/error.h"
 #include "model/job.h"
 #include "model/money.h"
+#include "model/webhook.h"
 
 typedef struct pq_store pq_store;
 typedef struct pq_conn pq_conn;
@@ -130,7 +131,9 @@ typedef struct pq_store_ops {
   /* Lease selection: numbers of queued jobs of these models that may run by
    * now (not_before <= now), in lease order (higher priority first, then
    * older), at most limit; *n gets how many. numbers holds limit entries. */
-  pq_err (*job_pick)(pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit,
+  /* offer: the worker's capabilities (JSON object text; NULL: it offers nothing): only jobs whose
+   * requirements it meets (model/route.h). */
+  pq_err (*job_pick)(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now, size_t limit,
                      int64_t *numbers, size_t *n);
   /* For a worker's heartbeat: push each of its leases to now plus that job's
    * lease timeout; list its leased job
@@ -162,6 +165,29 @@ typedef struct pq_store_ops {
                       size_t *n);
   pq_err (*file_delete)(pq_conn *c, const char *id); /* PQ_ERR_NOT_FOUND */
 
+  /* completion webhooks (model/webhook.h). An owner has at most one row
+   * without a url (the secret for URLs its jobs name): a second insert is
+   * PQ_ERR_ALREADY_EXISTS. Listings oldest first; delete cancels the
+   * webhook's pending deliveries. */
+  pq_err (*webhook_insert)(pq_conn *c, const pq_webhook *w);
+  pq_err (*webhook_get)(pq_conn *c, const char *id, pq_webhook **out);           /* PQ_ERR_NOT_FOUND */
+  pq_err (*webhook_job_secret)(pq_conn *c, const char *owner, pq_webhook **out); /* PQ_ERR_NOT_FOUND */
+  pq_err (*webhook_list)(pq_conn *c, const char *owner, pq_webhook ***out, size_t *n); /* owner NULL: all */
+  pq_err (*webhook_delete)(pq_conn *c, const char *id, int64_t now);             /* PQ_ERR_NOT_FOUND */
+  /* deliveries: get and due fill in the webhook's secret; due are pending ones
+   * whose next_at has come, soonest first (on a shared store, rows another
+   * writer holds are skipped); next_at: the soonest pending one's
+   * (INT64_MAX: none); list: newest first, without secrets (owner, job_id
+   * NULL and state -1: any) */
+  pq_err (*delivery_insert)(pq_conn *c, const pq_delivery *d);
+  pq_err (*delivery_get)(pq_conn *c, const char *id, pq_delivery **out);          /* PQ_ERR_NOT_FOUND */
+  pq_err (*delivery_due)(pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n);
+  pq_err (*delivery_next_at)(pq_conn *c, int64_t *at);
+  /* writes state, attempts, next_at, updated_at, last_status, last_error; PQ_ERR_NOT_FOUND */
+  pq_err (*delivery_update)(pq_conn *c, const pq_delivery *d);
+  pq_err (*delivery_list)(pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit,
+                          pq_delivery ***out, size_t *n);
+
   /* the event log: appends n entries numbered from first_seq (0: after the
    * last of (job, attempt)); *seq gets the last one's number */
   pq_err (*event_append)(pq_conn *c, int64_t job_number, int attempt, const char *kind,
@@ -174,6 +200,8 @@ typedef struct pq_store_ops {
   pq_err (*worker_insert)(pq_conn *c, const pq_worker *w);
   pq_err (*worker_get)(pq_conn *c, const char *id, pq_worker **out);
   pq_err (*worker_touch)(pq_conn *c, const char *id, int64_t now);
+  /* replaces what a worker offers (a heartbeat's update); PQ_ERR_NOT_FOUND */
+  pq_err (*worker_set_capabilities)(pq_conn *c, const char *id, const char *capabilities);
   /* Marks online workers unseen since before as offline; calls fn with each id. */
   pq_err (*worker_mark_offline)(pq_conn *c, int64_t before,
                                 void (*fn)(void *ctx, const char *id), void *ctx);

@@ -229,6 +229,13 @@ static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *jo
         json_object_set_new(data, "position", json_integer(ahead + 1)); /* 1: next to run */
         if (ahead >= POSITION_CAP) json_object_set_new(data, "more_ahead", json_true());
       }
+      char why[256];
+      const pq_job *full = job->model ? job : NULL; /* a peek has no model: the reason needs the job */
+      pq_job *read = NULL;
+      if (!full && pq_coord_get_job(s->coord, job->id, 0, &read) == PQ_OK) full = read;
+      if (full && pq_api_waiting_reason(s->coord, full, why, sizeof why))
+        json_object_set_new(data, "waiting_reason", json_string(why));
+      pq_job_free(read);
       return pq_event_stream_sse(s, "progress", id, data);
     }
     case PQ_EV_LEASED:

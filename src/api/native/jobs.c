@@ -250,7 +250,14 @@ static pq_err get_again(pq_req *req) {
     pq_req_wait_job(req, id, version, get_again);
     return PQ_OK;
   }
-  e = pq_api_reply_job(req, 200, job);
+  char why[256];
+  if (pq_api_waiting_reason(req->coord, job, why, sizeof why)) { /* the status detail of a job nobody can run */
+    json_t *obj = pq_api_job_json(job);
+    json_object_set_new(obj, "waiting_reason", json_string(why));
+    e = pq_req_reply(req, 200, obj);
+  } else {
+    e = pq_api_reply_job(req, 200, job);
+  }
   pq_job_free(job);
   return e;
 }

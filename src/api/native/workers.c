@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "model/route.h"
 #include "base/log.h"
 #include "engine/kind.h"
 #include "base/clock.h"
@@ -94,6 +95,19 @@ static pq_err register_done(pq_req *req) {
   return e;
 }
 
+/* What a worker offers: an object; its routing fields (model/route.h) well formed. */
+static pq_err check_capabilities(pq_req *req, json_t *caps) {
+  if (!json_is_object(caps))
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "capabilities"),
+                       "'capabilities' must be an object");
+  pq_capset offer;
+  char why[256];
+  if (pq_route_offer(caps, &offer, why, sizeof why) != 0)
+    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "capabilities"), "%s", why);
+  pq_capset_free(&offer);
+  return PQ_OK;
+}
+
 pq_err pq_api_worker_register(pq_req *req) {
   static const char *const fields[] = {"name", "models", "capabilities", "public_key", NULL};
   const char *name = NULL, *public_key = NULL;
@@ -109,9 +123,7 @@ pq_err pq_api_worker_register(pq_req *req) {
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "public_key"),
                        "'public_key' must be an Ed25519 public key in base64");
   if (models && (e = check_models(req, models))) return e;
-  if (caps && !json_is_object(caps))
-    return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "capabilities"),
-                       "'capabilities' must be an object");
+  if (caps && (e = check_capabilities(req, caps))) return e;
   pq_worker *w = calloc(1, sizeof *w);
   if (!w) return PQ_ERR_NO_MEMORY;
   w->name = strdup(name);
@@ -158,10 +170,20 @@ static pq_err heartbeat_done(pq_req *req) {
 /* An optional body {"jobs": [ids]}: the jobs the worker holds. Leases it
  * does not list (older than a heartbeat interval) are given back. */
 static pq_err heartbeat_claims(pq_req *req) {
-  static const char *const fields[] = {"jobs", NULL};
+  static const char *const fields[] = {"jobs", "capabilities", NULL};
   json_t *body = req->body, *jobs = body ? json_object_get(body, "jobs") : NULL;
+  json_t *caps = body ? json_object_get(body, "capabilities") : NULL;
   pq_err e;
   if (body && (e = pq_json_only(req, body, "the heartbeat", fields))) return e;
+  if (caps && !json_is_null(caps)) { /* what it offers now (a label added, a context grown) */
+    char *text = NULL;
+    if ((e = check_capabilities(req, caps)) || !(text = json_dumps(caps, JSON_COMPACT))) return e ? e : PQ_ERR_NO_MEMORY;
+    char *kept = pq_req_alloc(req, strlen(text) + 1);
+    if (kept) memcpy(kept, text, strlen(text) + 1);
+    free(text);
+    if (!kept) return PQ_ERR_NO_MEMORY;
+    req->op.in.heartbeat.capabilities = kept;
+  }
   if (!jobs || json_is_null(jobs)) return PQ_OK;
   if (!json_is_array(jobs) || json_array_size(jobs) > 1024)
     return pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "jobs"),

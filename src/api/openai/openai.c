@@ -34,21 +34,33 @@ json_t *pq__oa_error(pq_req *req, pq_err err, const char *message, json_t *detai
 
 /* ---- models ---- */
 
-static json_t *model_object(const char *id, json_t *created) {
-  return json_pack("{s:s,s:s,s:O,s:s}", "id", id, "object", "model", "created", created,
-                   "owned_by", "promptq");
+/* A model some live worker serves (an alias's by one of its targets), and by how many workers and slots. */
+typedef struct {
+  json_t *live, *out; /* {id: created}; out: [model objects] or, for one model, the object */
+  const char *only;
+} models_ctx;
+
+static void add_servable(void *ctx, const char *model, int64_t workers, int64_t slots) {
+  models_ctx *m = ctx;
+  if (workers == 0 || (m->only && strcmp(m->only, model) != 0)) return;
+  json_t *created = json_object_get(m->live, model);
+  json_t *obj = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "id", model, "object", "model", "created",
+                          (json_int_t)(created ? json_integer_value(created) : pq_now_ms() / 1000), "owned_by",
+                          "promptq", "workers", (json_int_t)workers, "slots", (json_int_t)slots);
+  if (m->only) m->out = obj;
+  else json_array_append_new(m->out, obj);
 }
 
 static pq_err openai_models(pq_req *req) {
-  json_t *models;
-  pq_err e = pq_api_live_models(req, &models);
-  if (e != PQ_OK) return e;
-  json_t *data = json_array();
-  const char *name;
-  json_t *created;
-  json_object_foreach(models, name, created) json_array_append_new(data, model_object(name, created));
-  json_decref(models);
-  return pq_req_reply(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+  models_ctx m = {.out = json_array()};
+  pq_err e = pq_api_live_models(req, &m.live);
+  if (e != PQ_OK) {
+    json_decref(m.out);
+    return e;
+  }
+  pq_coord_servable(req->coord, add_servable, &m);
+  json_decref(m.live);
+  return pq_req_reply(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", m.out));
 }
 
 pq_err pq__oa_model_not_found(pq_req *req, const char *model) {
@@ -58,13 +70,12 @@ pq_err pq__oa_model_not_found(pq_req *req, const char *model) {
 
 static pq_err openai_model(pq_req *req) {
   const char *id = pq_req_param(req, "model");
-  json_t *models;
-  pq_err e = pq_api_live_models(req, &models);
+  models_ctx m = {.only = id};
+  pq_err e = pq_api_live_models(req, &m.live);
   if (e != PQ_OK) return e;
-  json_t *created = json_object_get(models, id);
-  e = created ? pq_req_reply(req, 200, model_object(id, created)) : pq__oa_model_not_found(req, id);
-  json_decref(models);
-  return e;
+  pq_coord_servable(req->coord, add_servable, &m);
+  json_decref(m.live);
+  return m.out ? pq_req_reply(req, 200, m.out) : pq__oa_model_not_found(req, id);
 }
 
 /* ---- shared by the door's files ---- */

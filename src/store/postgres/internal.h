@@ -78,8 +78,8 @@ pq_err pq__pg_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
 pq_err pq__pg_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n, int64_t *total);
 pq_err pq__pg_job_scan_queued(pq_conn *c, pq_job_scan_fn fn, void *ctx);
 pq_err pq__pg_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
-pq_err pq__pg_job_pick(pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit,
-                       int64_t *numbers, size_t *n);
+pq_err pq__pg_job_pick(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now,
+                       size_t limit, int64_t *numbers, size_t *n);
 pq_err pq__pg_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now);
 pq_err pq__pg_job_end_leases(pq_conn *c, const char *worker_id, int64_t now);
 pq_err pq__pg_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n);
@@ -152,5 +152,21 @@ pq_err pq__pg_ledger_sums(pq_conn *c, int64_t from, int64_t to, void (*fn)(void 
 pq_err pq__pg_job_report(pq_conn *c, int64_t from, int64_t to, pq_report_by by,
                          void (*fn)(void *ctx, const pq_report_row *row), void *ctx);
 pq_err pq__pg_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now);
+
+
+/* webhooks.c */
+pq_err pq__pg_webhook_insert(pq_conn *c, const pq_webhook *w);
+pq_err pq__pg_webhook_get(pq_conn *c, const char *id, pq_webhook **out);
+pq_err pq__pg_webhook_job_secret(pq_conn *c, const char *owner, pq_webhook **out);
+pq_err pq__pg_webhook_list(pq_conn *c, const char *owner, pq_webhook ***out, size_t *n);
+pq_err pq__pg_webhook_delete(pq_conn *c, const char *id, int64_t now);
+pq_err pq__pg_delivery_insert(pq_conn *c, const pq_delivery *d);
+pq_err pq__pg_delivery_get(pq_conn *c, const char *id, pq_delivery **out);
+pq_err pq__pg_delivery_due(pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n);
+pq_err pq__pg_delivery_next_at(pq_conn *c, int64_t *at);
+pq_err pq__pg_delivery_update(pq_conn *c, const pq_delivery *d);
+pq_err pq__pg_delivery_list(pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit,
+                            pq_delivery ***out, size_t *n);
+pq_err pq__pg_worker_set_capabilities(pq_conn *c, const char *id, const char *capabilities);
 
 #endif

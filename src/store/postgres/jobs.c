@@ -11,8 +11,9 @@ static const char SQL_CHILDREN[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE pare
                                    "ORDER BY number LIMIT $3";
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, lease_timeout_ms, created_at, "
-    "updated_at, not_before, expires_at, idempotency_key, request_hash, owner, kind, parent_id, held_micros) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
+    "updated_at, not_before, expires_at, idempotency_key, request_hash, owner, kind, parent_id, held_micros, "
+    "requirements, webhook_url, key_id) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
     /* a duplicate (an idempotency key another coordinator just used) answers no row, and
      * leaves the transaction usable, as a failed statement does in SQLite */
     "ON CONFLICT DO NOTHING RETURNING number";
@@ -29,15 +30,20 @@ static const char SQL_UPDATE[] =
     "UPDATE jobs SET state = $1, attempts = $2, updated_at = $3, not_before = $4, leased_at = $5, finished_at = $6, "
     "worker_id = $7, lease_token = $8, lease_expires_at = $9, cancel_requested = $10, output = $11, "
     "prompt_tokens = $12, completion_tokens = $13, error_code = $14, error_message = $15, expires_at = $16, "
-    "worker_signature = $20, cost_micros = $21 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
+    "worker_signature = $20, cost_micros = $21, model = $22 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
 static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 static const char SQL_DUE_LEASES[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' AND lease_expires_at <= $1 "
                                      "ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' AND expires_at <= $1 "
                                   "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 /* rows another coordinator is leasing right now are skipped, not waited for */
-static const char SQL_PICK[] = "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = $1 "
-                               "AND not_before <= $2 ORDER BY priority DESC, number LIMIT $3 FOR UPDATE SKIP LOCKED";
+/* a job's requirements (model/route.h) against the worker's capabilities $4 */
+static const char SQL_PICK[] =
+    "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = $1 AND not_before <= $2 "
+    "AND (requirements IS NULL OR (COALESCE((requirements::jsonb->>'min_context')::bigint, 0) <= "
+    "COALESCE(($4::jsonb->>'context_length')::bigint, 0) AND COALESCE(requirements::jsonb->'labels', '{}'::jsonb) "
+    "<@ COALESCE($4::jsonb->'labels', '{}'::jsonb))) "
+    "ORDER BY priority DESC, number LIMIT $3 FOR UPDATE SKIP LOCKED";
 static const char SQL_EXTEND[] =
     "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, $2 + lease_timeout_ms) "
     "WHERE worker_id = $1 AND state = 'leased'";
@@ -99,6 +105,9 @@ static pq_job *row_to_job(const PGresult *r, int row) {
   bad |= pq__pg_dup(r, row, i++, &j->parent_id);
   j->held_micros = pq__pg_i64(r, row, i++);
   j->cost_micros = pq__pg_i64(r, row, i++);
+  bad |= pq__pg_dup(r, row, i++, &j->requirements);
+  bad |= pq__pg_dup(r, row, i++, &j->webhook_url);
+  bad |= pq__pg_dup(r, row, i++, &j->key_id);
   if (bad || !j->model || !j->input || !j->kind) {
     pq_job_free(j);
     return NULL;
@@ -160,6 +169,9 @@ pq_err pq__pg_job_insert(pq_conn *c, pq_job *j) {
   pq__pg_text(&p, j->kind ? j->kind : PQ_JOB_KIND_DEFAULT);
   pq__pg_text(&p, j->parent_id);
   pq__pg_int(&p, j->held_micros);
+  pq__pg_text(&p, j->requirements);
+  pq__pg_text(&p, j->webhook_url);
+  pq__pg_text(&p, j->key_id);
   pq_err err;
   PGresult *r = pq__pg_run(c, SQL_INSERT, &p, &err);
   if (!r) return err;
@@ -228,6 +240,7 @@ pq_err pq__pg_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
   pq__pg_text(&p, expect_token);
   pq__pg_text(&p, j->worker_signature);
   pq__pg_int(&p, j->cost_micros);
+  pq__pg_text(&p, j->model);
   int64_t changed = 0;
   pq_err err = pq__pg_command(c, SQL_UPDATE, &p, &changed);
   if (err != PQ_OK) return err;
@@ -319,8 +332,8 @@ pq_err pq__pg_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn
   return PQ_OK;
 }
 
-pq_err pq__pg_job_pick(pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit,
-                       int64_t *numbers, size_t *n) {
+pq_err pq__pg_job_pick(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now,
+                       size_t limit, int64_t *numbers, size_t *n) {
   int *priorities = limit ? calloc(limit, sizeof *priorities) : NULL;
   if (limit && !priorities) return PQ_ERR_NO_MEMORY;
   size_t len = 0;
@@ -330,6 +343,7 @@ pq_err pq__pg_job_pick(pq_conn *c, const char *const *models, size_t n_models, i
     pq__pg_text(&p, models[m]);
     pq__pg_int(&p, now);
     pq__pg_int(&p, (int64_t)limit);
+    pq__pg_text(&p, offer);
     PGresult *r = pq__pg_run(c, SQL_PICK, &p, &err);
     if (!r) break;
     for (int i = 0; i < PQntuples(r); i++) {

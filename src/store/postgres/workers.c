@@ -9,6 +9,7 @@ static const char SQL_INSERT[] = "INSERT INTO workers (id, name, models, capabil
                                  "last_seen_at, public_key, owner) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8) "
                                  "ON CONFLICT DO NOTHING";
 static const char SQL_GET[] = "SELECT " PQ__WORKER_COLS " FROM workers WHERE id = $1";
+static const char SQL_CAPS[] = "UPDATE workers SET capabilities = $2 WHERE id = $1";
 static const char SQL_TOUCH[] = "UPDATE workers SET last_seen_at = $2, online = 1 WHERE id = $1";
 static const char SQL_OFFLINE[] = "UPDATE workers SET online = 0 WHERE online = 1 AND last_seen_at < $1 RETURNING id";
 static const char SQL_COUNT[] = "SELECT COUNT(*) FROM workers WHERE online = 1";
@@ -108,4 +109,13 @@ pq_err pq__pg_worker_count_online(pq_conn *c, int64_t *count) {
   *count = pq__pg_i64(r, 0, 0);
   PQclear(r);
   return PQ_OK;
+}
+
+pq_err pq__pg_worker_set_capabilities(pq_conn *c, const char *id, const char *capabilities) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  pq__pg_text(&p, capabilities ? capabilities : "{}");
+  int64_t changed = 0;
+  pq_err err = pq__pg_command(c, SQL_CAPS, &p, &changed);
+  return err == PQ_OK && changed == 0 ? PQ_ERR_NOT_FOUND : err;
 }

@@ -13,7 +13,8 @@
 static const char SQL_INSERT[] =
     "INSERT INTO jobs (id, model, input, priority, state, attempts, max_attempts, "
     "lease_timeout_ms, created_at, updated_at, not_before, expires_at, idempotency_key, "
-    "request_hash, owner, kind, parent_id, held_micros) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+    "request_hash, owner, kind, parent_id, held_micros, requirements, webhook_url, key_id) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 static const char SQL_GET_ID[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE id = ?1";
 static const char SQL_GET_NUMBER[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE number = ?1";
 static const char SQL_GET_IDEM[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE owner = ?2 AND idempotency_key = ?1";
@@ -25,7 +26,7 @@ static const char SQL_UPDATE[] =
     "leased_at = ?5, finished_at = ?6, worker_id = ?7, lease_token = ?8, "
     "lease_expires_at = ?9, cancel_requested = ?10, output = ?11, prompt_tokens = ?12, "
     "completion_tokens = ?13, error_code = ?14, error_message = ?15, expires_at = ?16, "
-    "worker_signature = ?20, cost_micros = ?21 "
+    "worker_signature = ?20, cost_micros = ?21, model = ?22 "
     "WHERE number = ?17 AND state = ?18 AND (?19 IS NULL OR lease_token = ?19)";
 static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 /* the state leads jobs_lease_due and jobs_ttl_due, so these stay O(due rows) */
@@ -34,8 +35,13 @@ static const char SQL_DUE_LEASES[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE st
 static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' "
                                   "AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
 /* jobs_queued: one model's queued jobs in lease order */
-static const char SQL_PICK[] = "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = ?1 "
-                               "AND not_before <= ?2 ORDER BY priority DESC, number LIMIT ?3";
+/* a job's requirements (model/route.h) against the worker's capabilities ?4 */
+static const char SQL_PICK[] =
+    "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = ?1 AND not_before <= ?2 "
+    "AND (requirements IS NULL OR (COALESCE(json_extract(requirements, '$.min_context'), 0) <= "
+    "COALESCE(json_extract(?4, '$.context_length'), 0) AND NOT EXISTS (SELECT 1 FROM "
+    "json_each(requirements, '$.labels') AS l WHERE json_extract(?4, '$.labels.\"' || l.key || '\"') IS NOT l.value))) "
+    "ORDER BY priority DESC, number LIMIT ?3";
 static const char SQL_EXTEND[] =
     "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > ?2 + lease_timeout_ms "
     "THEN lease_expires_at ELSE ?2 + lease_timeout_ms END WHERE worker_id = ?1 AND state = 'leased'";
@@ -100,6 +106,9 @@ static pq_job *row_to_job(sqlite3_stmt *st) {
   bad |= pq__sq_col_dup(st, i++, &j->parent_id);
   j->held_micros = sqlite3_column_int64(st, i++);
   j->cost_micros = sqlite3_column_int64(st, i++);
+  bad |= pq__sq_col_dup(st, i++, &j->requirements);
+  bad |= pq__sq_col_dup(st, i++, &j->webhook_url);
+  bad |= pq__sq_col_dup(st, i++, &j->key_id);
   if (bad || !j->model || !j->input || !j->kind) {
     pq_job_free(j);
     return NULL;
@@ -135,6 +144,9 @@ pq_err pq__sq_job_insert(pq_conn *c, pq_job *j) {
   pq__sq_bind_text(st, 16, j->kind ? j->kind : PQ_JOB_KIND_DEFAULT);
   pq__sq_bind_text(st, 17, j->parent_id);
   sqlite3_bind_int64(st, 18, j->held_micros);
+  pq__sq_bind_text(st, 19, j->requirements);
+  pq__sq_bind_text(st, 20, j->webhook_url);
+  pq__sq_bind_text(st, 21, j->key_id);
   pq_err result = pq__sq_done_or_constraint(c, pq__sq_step_done(st), "insert job");
   if (result == PQ_OK) j->number = sqlite3_last_insert_rowid(c->db);
   return result;
@@ -202,6 +214,7 @@ pq_err pq__sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
   pq__sq_bind_text(st, 19, expect_token);
   pq__sq_bind_text(st, 20, j->worker_signature);
   sqlite3_bind_int64(st, 21, j->cost_micros);
+  pq__sq_bind_text(st, 22, j->model);
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "update job");
   return sqlite3_changes(c->db) == 1 ? PQ_OK : PQ_ERR_STALE;
 }
@@ -290,8 +303,8 @@ pq_err pq__sq_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn
   return PQ_OK;
 }
 
-pq_err pq__sq_job_pick(pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit,
-                       int64_t *numbers, size_t *n) {
+pq_err pq__sq_job_pick(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now,
+                       size_t limit, int64_t *numbers, size_t *n) {
   /* one indexed range per model, merged: ORDER BY over an IN list would sort them all */
   sqlite3_stmt *st = pq__sq_stmt(c, SQL_PICK);
   if (!st) return PQ_ERR_STORE_FAILED;
@@ -303,6 +316,7 @@ pq_err pq__sq_job_pick(pq_conn *c, const char *const *models, size_t n_models, i
     pq__sq_bind_text(st, 1, models[m]);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    pq__sq_bind_text(st, 4, offer);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
       int64_t number = sqlite3_column_int64(st, 0);

@@ -8,6 +8,7 @@
 static const char SQL_INSERT[] = "INSERT INTO workers (id, name, models, capabilities, online, "
                                  "created_at, last_seen_at, public_key, owner) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8)";
 static const char SQL_GET[] = "SELECT " PQ__WORKER_COLS " FROM workers WHERE id = ?1";
+static const char SQL_CAPS[] = "UPDATE workers SET capabilities = ?2 WHERE id = ?1";
 static const char SQL_TOUCH[] = "UPDATE workers SET last_seen_at = ?2, online = 1 WHERE id = ?1";
 static const char SQL_OFFLINE[] = "UPDATE workers SET online = 0 WHERE online = 1 AND last_seen_at < ?1 RETURNING id";
 static const char SQL_COUNT[] = "SELECT COUNT(*) FROM workers WHERE online = 1";
@@ -84,4 +85,13 @@ pq_err pq__sq_worker_count_online(pq_conn *c, int64_t *count) {
   sqlite3_stmt *st = pq__sq_stmt(c, SQL_COUNT);
   if (!st) return PQ_ERR_STORE_FAILED;
   return pq__sq_count_one(c, st, count);
+}
+
+pq_err pq__sq_worker_set_capabilities(pq_conn *c, const char *id, const char *capabilities) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_CAPS);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  pq__sq_bind_text(st, 2, capabilities ? capabilities : "{}");
+  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "set a worker's capabilities");
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
 }

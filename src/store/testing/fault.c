@@ -96,9 +96,9 @@ FORWARD(job_scan_queued, (pq_conn *c, pq_job_scan_fn fn, void *ctx), (FC(c)->inn
 FORWARD(job_scan_due, (pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx),
         (FC(c)->inner, now, limit, fn, ctx))
 FORWARD(job_pick,
-        (pq_conn *c, const char *const *models, size_t n_models, int64_t now, size_t limit, int64_t *numbers,
-         size_t *n),
-        (FC(c)->inner, models, n_models, now, limit, numbers, n))
+        (pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now, size_t limit,
+         int64_t *numbers, size_t *n),
+        (FC(c)->inner, models, n_models, offer, now, limit, numbers, n))
 FORWARD(job_extend_leases, (pq_conn *c, const char *worker_id, int64_t now), (FC(c)->inner, worker_id, now))
 FORWARD(job_cancel_requested, (pq_conn *c, const char *worker_id, char ***ids, size_t *n),
         (FC(c)->inner, worker_id, ids, n))
@@ -135,6 +135,21 @@ FORWARD(file_get, (pq_conn *c, const char *id, bool with_content, pq_file **out)
 FORWARD(file_list, (pq_conn *c, const char *owner, const char *purpose, int64_t limit, pq_file ***out, size_t *n),
         (FC(c)->inner, owner, purpose, limit, out, n))
 FORWARD(file_delete, (pq_conn *c, const char *id), (FC(c)->inner, id))
+FORWARD(worker_set_capabilities, (pq_conn *c, const char *id, const char *caps), (FC(c)->inner, id, caps))
+FORWARD(webhook_insert, (pq_conn *c, const pq_webhook *w), (FC(c)->inner, w))
+FORWARD(webhook_get, (pq_conn *c, const char *id, pq_webhook **out), (FC(c)->inner, id, out))
+FORWARD(webhook_job_secret, (pq_conn *c, const char *owner, pq_webhook **out), (FC(c)->inner, owner, out))
+FORWARD(webhook_list, (pq_conn *c, const char *owner, pq_webhook ***out, size_t *n), (FC(c)->inner, owner, out, n))
+FORWARD(webhook_delete, (pq_conn *c, const char *id, int64_t now), (FC(c)->inner, id, now))
+FORWARD(delivery_insert, (pq_conn *c, const pq_delivery *d), (FC(c)->inner, d))
+FORWARD(delivery_get, (pq_conn *c, const char *id, pq_delivery **out), (FC(c)->inner, id, out))
+FORWARD(delivery_due, (pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n),
+        (FC(c)->inner, now, limit, out, n))
+FORWARD(delivery_next_at, (pq_conn *c, int64_t *at), (FC(c)->inner, at))
+FORWARD(delivery_update, (pq_conn *c, const pq_delivery *d), (FC(c)->inner, d))
+FORWARD(delivery_list,
+        (pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit, pq_delivery ***out, size_t *n),
+        (FC(c)->inner, owner, job_id, state, limit, out, n))
 FORWARD(user_insert, (pq_conn *c, const pq_user *u), (FC(c)->inner, u))
 FORWARD(user_get, (pq_conn *c, const char *id, const char *name, pq_user **out), (FC(c)->inner, id, name, out))
 FORWARD(user_list, (pq_conn *c, pq_user ***out, size_t *n), (FC(c)->inner, out, n))
@@ -359,6 +374,8 @@ const pq_store_ops pq_store_fault_ops = {
     OP(payment_event_record), OP(subscription_apply), OP(subscription_get), OP(subscription_count_active),
     OP(btc_payment_insert), OP(btc_payment_get), OP(btc_payment_by_amount), OP(btc_payment_update),
     OP(btc_output_record), OP(btc_pending_count), OP(job_delete), OP(job_children), OP(file_insert), OP(file_get), OP(file_list),
-    OP(file_delete),
+    OP(file_delete), OP(worker_set_capabilities), OP(webhook_insert), OP(webhook_get), OP(webhook_job_secret),
+    OP(webhook_list), OP(webhook_delete), OP(delivery_insert), OP(delivery_get), OP(delivery_due), OP(delivery_next_at),
+    OP(delivery_update), OP(delivery_list),
 };
 #undef OP

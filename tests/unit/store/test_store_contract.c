@@ -557,20 +557,20 @@ static void pick_in_lease_order(void **state) {
   int64_t numbers[8];
   size_t n = 0;
   const char *a[] = {"a"}, *ab[] = {"a", "b"}, *none[] = {"zzz"};
-  assert_int_equal(ops->job_pick(f->w, a, 1, 500, 8, numbers, &n), PQ_OK);
+  assert_int_equal(ops->job_pick(f->w, a, 1, NULL, 500, 8, numbers, &n), PQ_OK);
   assert_int_equal(n, 3);
   assert_int_equal(numbers[0], a2);
   assert_int_equal(numbers[1], a1);
   assert_int_equal(numbers[2], a3);
-  assert_int_equal(ops->job_pick(f->w, ab, 2, 500, 3, numbers, &n), PQ_OK);
+  assert_int_equal(ops->job_pick(f->w, ab, 2, NULL, 500, 3, numbers, &n), PQ_OK);
   assert_int_equal(n, 3);
   assert_int_equal(numbers[0], a2);
   assert_int_equal(numbers[1], b1);
   assert_int_equal(numbers[2], a1);
-  assert_int_equal(ops->job_pick(f->w, a, 1, 1000, 1, numbers, &n), PQ_OK); /* its time came */
+  assert_int_equal(ops->job_pick(f->w, a, 1, NULL, 1000, 1, numbers, &n), PQ_OK); /* its time came */
   assert_int_equal(n, 1);
   assert_int_equal(numbers[0], delayed);
-  assert_int_equal(ops->job_pick(f->w, none, 1, 500, 8, numbers, &n), PQ_OK);
+  assert_int_equal(ops->job_pick(f->w, none, 1, NULL, 500, 8, numbers, &n), PQ_OK);
   assert_int_equal(n, 0);
 }
 

@@ -1,0 +1,252 @@
+/* The webhooks family: subscriptions, the deliveries a job's end queues,
+ * and the sender's claims and results, inside the writer's transaction.
+ *
+ * A delivery is queued in the same transaction that ends its job, so a
+ * job that ended is a delivery stored, whatever crashes next. The sender
+ * (webhook/sender.c) claims due deliveries (each claim holds one for a
+ * while and counts an attempt: a sender killed mid-request leaves it to be
+ * claimed again when the hold ends) and reports each attempt; the retry
+ * policy lives here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "engine/internal.h"
+
+#define MAX_SUBSCRIPTIONS 20          /* per owner */
+#define OUTPUT_MAX (64 * 1024)        /* a larger output is left out of the body (the job has it) */
+#define DEFAULT_RETRY_BASE_MS 5000
+#define DEFAULT_RETRY_FOR_MS (24LL * 3600 * 1000)
+#define MAX_RETRY_DELAY_MS (6LL * 3600 * 1000)
+
+static const char *event_of(const pq_job *job) {
+  if (job->kind && strcmp(job->kind, "batch") == 0) return "batch.finished";
+  switch (job->state) {
+    case PQ_JOB_COMPLETED: return "job.completed";
+    case PQ_JOB_FAILED: return "job.failed";
+    case PQ_JOB_DEAD: return "job.dead";
+    case PQ_JOB_EXPIRED: return "job.expired";
+    case PQ_JOB_CANCELLED: return "job.cancelled";
+    default: return NULL;
+  }
+}
+
+static json_t *time_json(int64_t ms) {
+  char buf[40];
+  return ms ? json_string(pq_format_time(ms, buf, sizeof buf)) : json_null();
+}
+
+/* The body: Standard Webhooks' {type, timestamp, data}, data the job as it ended. */
+static char *payload_of(const pq_job *job, const char *event, int64_t now) {
+  json_t *data = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:o,s:o,s:{s:I,s:I},s:I}", "id", job->id, "object", "job",
+                           "kind", job->kind ? job->kind : PQ_JOB_KIND_DEFAULT, "model", job->model, "status",
+                           pq_job_state_name(job->state), "attempts", job->attempts, "created_at",
+                           time_json(job->created_at), "finished_at", time_json(job->finished_at), "usage",
+                           "prompt_tokens", (json_int_t)job->prompt_tokens, "completion_tokens",
+                           (json_int_t)job->completion_tokens, "cost_micros", (json_int_t)job->cost_micros);
+  if (!data) return NULL;
+  if (job->error_code)
+    json_object_set_new(data, "error", json_pack("{s:s,s:s?}", "code", job->error_code, "message", job->error_message));
+  if (job->output && strlen(job->output) <= OUTPUT_MAX) {
+    json_t *output = json_loads(job->output, JSON_DECODE_ANY, NULL);
+    json_object_set_new(data, "output", output ? output : json_string(job->output));
+  } else if (job->output) {
+    json_object_set_new(data, "output_omitted", json_true()); /* GET /v1/jobs/{id} has it */
+  }
+  json_t *body = json_pack("{s:s,s:o,s:o}", "type", event, "timestamp", time_json(now), "data", data);
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  return text;
+}
+
+static pq_err queue_delivery(pq__batch *b, const char *webhook_id, const pq_job *job, const char *url,
+                             const char *event, const char *payload) {
+  char id[PQ_UUID_LEN + 5] = "msg_";
+  pq_uuid7(b->now, id + 4);
+  pq_delivery d = {.id = id, .webhook_id = (char *)webhook_id, .owner = job->owner ? job->owner : "",
+                   .job_id = (char *)job->id, .url = (char *)url, .event_type = (char *)event,
+                   .payload = (char *)payload, .state = PQ_DELIVERY_PENDING, .next_at = b->now,
+                   .created_at = b->now, .updated_at = b->now};
+  pq_err result = b->c->ops->delivery_insert(b->c->wconn, &d);
+  if (result == PQ_OK) b->deliveries_queued = true;
+  return result;
+}
+
+/* The owner's secret for the URLs its jobs name, made on first use. */
+static pq_err job_secret(pq__batch *b, const char *owner, pq_webhook **out) {
+  pq_err result = b->c->ops->webhook_job_secret(b->c->wconn, owner, out);
+  if (result != PQ_ERR_NOT_FOUND) return result;
+  char id[PQ_UUID_LEN + 4] = "wh_", secret[PQ_WEBHOOK_SECRET_LEN + 1];
+  pq_uuid7(b->now, id + 3);
+  pq_webhook_secret_new(secret);
+  pq_webhook w = {.id = id, .owner = (char *)owner, .secret = secret, .events = "*", .created_at = b->now};
+  if ((result = b->c->ops->webhook_insert(b->c->wconn, &w)) != PQ_OK) return result;
+  return b->c->ops->webhook_job_secret(b->c->wconn, owner, out);
+}
+
+pq_err pq__webhooks_job_ended(pq__batch *b, const pq_job *job) {
+  pq_coord *c = b->c;
+  if (job->parent_id) return PQ_OK; /* a step of a batch or council: its parent tells */
+  const char *owner = job->owner ? job->owner : "";
+  bool subscribed = !c->ops->single_coordinator || pq_strtab_find(&c->webhook_owners, owner) >= 0;
+  const char *event = event_of(job);
+  if ((!job->webhook_url && !subscribed) || !event) return PQ_OK;
+  char *payload = payload_of(job, event, b->now);
+  if (!payload) return PQ_ERR_NO_MEMORY;
+  pq_err result = PQ_OK;
+  if (job->webhook_url) {
+    pq_webhook *secret = NULL;
+    if ((result = job_secret(b, owner, &secret)) == PQ_OK)
+      result = queue_delivery(b, secret->id, job, job->webhook_url, event, payload);
+    pq_webhook_free(secret);
+  }
+  pq_webhook **subs = NULL;
+  size_t n = 0;
+  if (result == PQ_OK && subscribed) result = c->ops->webhook_list(c->wconn, owner, &subs, &n);
+  for (size_t i = 0; result == PQ_OK && i < n; i++) {
+    const pq_webhook *w = subs[i];
+    if (!w->url || !pq_webhook_wants(w->events, event)) continue;
+    if (w->key_id && (!job->key_id || strcmp(w->key_id, job->key_id) != 0)) continue;
+    result = queue_delivery(b, w->id, job, w->url, event, payload);
+  }
+  pq_webhook_free_array(subs, n);
+  free(payload);
+  return result;
+}
+
+pq_err pq__webhooks_load(pq_coord *c) {
+  pq_webhook **all = NULL;
+  size_t n = 0;
+  pq_err result = c->ops->webhook_list(c->wconn, NULL, &all, &n);
+  for (size_t i = 0; result == PQ_OK && i < n; i++)
+    if (all[i]->url && pq_strtab_intern(&c->webhook_owners, all[i]->owner) < 0) result = PQ_ERR_NO_MEMORY;
+  pq_webhook_free_array(all, n);
+  return result;
+}
+
+void pq__webhooks_wake(pq_coord *c) {
+  pthread_mutex_lock(&c->webhook_mu);
+  c->webhook_seq++;
+  pthread_cond_broadcast(&c->webhook_cv);
+  pthread_mutex_unlock(&c->webhook_mu);
+}
+
+/* ---- subscriptions ---- */
+
+pq_err pq__run_webhook_add(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  pq_webhook *w = op->in.webhook_add.webhook;
+  pq_webhook **mine = NULL;
+  size_t n = 0, subscriptions = 0;
+  pq_err result = c->ops->webhook_list(c->wconn, w->owner, &mine, &n);
+  for (size_t i = 0; i < n; i++) subscriptions += mine[i]->url != NULL;
+  pq_webhook_free_array(mine, n);
+  if (result != PQ_OK) return result;
+  if (subscriptions >= MAX_SUBSCRIPTIONS) return PQ_ERR_QUEUE_QUOTA_EXCEEDED;
+  char id[PQ_UUID_LEN + 4] = "wh_", secret[PQ_WEBHOOK_SECRET_LEN + 1];
+  pq_uuid7(b->now, id + 3);
+  pq_webhook_secret_new(secret);
+  if (pq_set_str(&w->id, id) || pq_set_str(&w->secret, secret)) return PQ_ERR_NO_MEMORY;
+  w->created_at = b->now;
+  if ((result = c->ops->webhook_insert(c->wconn, w)) != PQ_OK) return result;
+  /* kept even if the batch rolls back: one more look at the store, no harm */
+  return pq_strtab_intern(&c->webhook_owners, w->owner ? w->owner : "") < 0 ? PQ_ERR_NO_MEMORY : PQ_OK;
+}
+
+pq_err pq__run_webhook_delete(pq__batch *b, pq_op *op) {
+  pq_webhook *w = NULL;
+  pq_err result = b->c->ops->webhook_get(b->c->wconn, op->in.webhook_delete.id, &w);
+  if (result == PQ_OK && (!w->url || (op->in.webhook_delete.owner && strcmp(w->owner, op->in.webhook_delete.owner) != 0)))
+    result = PQ_ERR_NOT_FOUND; /* the job secret is not a subscription; another's is not there for this caller */
+  pq_webhook_free(w);
+  return result == PQ_OK ? b->c->ops->webhook_delete(b->c->wconn, op->in.webhook_delete.id, b->now) : result;
+}
+
+pq_err pq__run_webhook_secret(pq__batch *b, pq_op *op) {
+  return job_secret(b, op->in.webhook_secret.owner ? op->in.webhook_secret.owner : "", &op->out.webhook);
+}
+
+/* ---- the sender's side ---- */
+
+pq_err pq__run_delivery_claim(pq__batch *b, pq_op *op) {
+  pq_coord *c = b->c;
+  pq_err result = c->ops->delivery_due(c->wconn, b->now, op->in.delivery_claim.limit, &op->out.deliveries,
+                                       &op->out.n_deliveries);
+  for (size_t i = 0; result == PQ_OK && i < op->out.n_deliveries; i++) {
+    pq_delivery *d = op->out.deliveries[i];
+    d->attempts++;
+    d->next_at = b->now + op->in.delivery_claim.hold_ms; /* claimed again only if no result came by then */
+    d->updated_at = b->now;
+    result = c->ops->delivery_update(c->wconn, d);
+  }
+  return result;
+}
+
+static int64_t retry_delay(const pq_coord_config *cfg, int attempts) {
+  int64_t d = cfg->webhook_retry_base_ms > 0 ? cfg->webhook_retry_base_ms : DEFAULT_RETRY_BASE_MS;
+  for (int i = 1; i < attempts && d < MAX_RETRY_DELAY_MS; i++) d *= 4;
+  return d < MAX_RETRY_DELAY_MS ? d : MAX_RETRY_DELAY_MS;
+}
+
+static pq_err one_delivery(pq__batch *b, pq_op *op, const char *id) {
+  pq_delivery *d = NULL;
+  pq_err result = b->c->ops->delivery_get(b->c->wconn, id, &d);
+  if (result != PQ_OK) return result;
+  free(d->secret); /* results and redeliveries hand back no secret */
+  d->secret = NULL;
+  if (!(op->out.deliveries = calloc(1, sizeof *op->out.deliveries))) {
+    pq_delivery_free(d);
+    return PQ_ERR_NO_MEMORY;
+  }
+  op->out.deliveries[0] = d;
+  op->out.n_deliveries = 1;
+  return PQ_OK;
+}
+
+pq_err pq__run_delivery_result(pq__batch *b, pq_op *op) {
+  const pq_coord_config *cfg = &b->c->cfg;
+  pq_err result = one_delivery(b, op, op->in.delivery_result.id);
+  if (result != PQ_OK) return result;
+  pq_delivery *d = op->out.deliveries[0];
+  if (d->state != PQ_DELIVERY_PENDING) return PQ_OK; /* cancelled (its webhook deleted) while in flight */
+  const char *error = op->in.delivery_result.error;
+  d->last_status = op->in.delivery_result.status;
+  d->updated_at = b->now;
+  char gave_up[512];
+  if (!error) {
+    d->state = PQ_DELIVERY_DELIVERED;
+  } else if (op->in.delivery_result.retryable) {
+    int64_t delay = retry_delay(cfg, d->attempts);
+    int64_t retry_for = cfg->webhook_retry_for_ms > 0 ? cfg->webhook_retry_for_ms : DEFAULT_RETRY_FOR_MS;
+    if (b->now + delay <= d->created_at + retry_for) {
+      d->next_at = b->now + delay;
+    } else {
+      d->state = PQ_DELIVERY_FAILED;
+      snprintf(gave_up, sizeof gave_up, "gave up after %d attempts: %s", d->attempts, error);
+      error = gave_up;
+    }
+  } else {
+    d->state = PQ_DELIVERY_FAILED;
+  }
+  if (pq_set_str(&d->last_error, error)) return PQ_ERR_NO_MEMORY;
+  return b->c->ops->delivery_update(b->c->wconn, d);
+}
+
+pq_err pq__run_delivery_redeliver(pq__batch *b, pq_op *op) {
+  pq_err result = one_delivery(b, op, op->in.delivery_redeliver.id);
+  if (result != PQ_OK) return result;
+  pq_delivery *d = op->out.deliveries[0];
+  if (op->in.delivery_redeliver.owner && strcmp(d->owner, op->in.delivery_redeliver.owner) != 0)
+    return PQ_ERR_NOT_FOUND;
+  if (d->state == PQ_DELIVERY_CANCELLED) return PQ_ERR_INVALID_STATE; /* its webhook is gone */
+  d->state = PQ_DELIVERY_PENDING;
+  d->next_at = b->now;
+  d->updated_at = b->now;
+  if ((result = b->c->ops->delivery_update(b->c->wconn, d)) == PQ_OK) b->deliveries_queued = true;
+  return result;
+}

@@ -1,0 +1,40 @@
+-- routing by capability: what a job requires of its worker (model/route.h,
+-- canonical JSON; NULL: nothing); completion webhooks: the URL a job names,
+-- and the API key that submitted it (key-scoped subscriptions)
+ALTER TABLE jobs ADD COLUMN requirements TEXT;
+ALTER TABLE jobs ADD COLUMN webhook_url TEXT;
+ALTER TABLE jobs ADD COLUMN key_id TEXT;
+
+-- endpoints and their secrets (url NULL: the owner's secret for URLs jobs name)
+CREATE TABLE webhooks (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  key_id TEXT,
+  url TEXT,
+  secret TEXT NOT NULL,
+  events TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX webhooks_owner ON webhooks(owner);
+CREATE UNIQUE INDEX webhooks_job_secret ON webhooks(owner) WHERE url IS NULL;
+
+-- each message to each URL, kept until delivered or given up
+CREATE TABLE webhook_deliveries (
+  id TEXT PRIMARY KEY,
+  webhook_id TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  job_id TEXT,
+  url TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_status INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_owner ON webhook_deliveries(owner, created_at);
+CREATE INDEX webhook_deliveries_job ON webhook_deliveries(job_id);
