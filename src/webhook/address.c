@@ -33,7 +33,7 @@ bool pq_webhook_addr_blocked(const struct sockaddr *addr) {
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (memcmp(b, mapped, 12) == 0 || memcmp(b, zeros, 12) == 0) /* IPv4-mapped and -compatible */
     return v4_blocked((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
-  if (b[0] == 0x64 && b[1] == 0xff && b[2] == 0x9b) /* 64:ff9b::/96 NAT64 of an IPv4 address */
+  if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) /* 64:ff9b::/96 NAT64 of an IPv4 address */
     return v4_blocked((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
   return (b[0] & 0xfe) == 0xfc ||               /* fc00::/7 unique local */
          (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */

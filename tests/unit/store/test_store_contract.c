@@ -574,6 +574,150 @@ static void pick_in_lease_order(void **state) {
   assert_int_equal(n, 0);
 }
 
+/* Lease selection by capability: a job's requirements (model/route.h)
+ * against what the leasing worker offers; the fields routing and webhooks
+ * add to a job are kept; a fallback's new model is written. */
+static void pick_by_capability(void **state) {
+  fixture *f = *state;
+  int64_t plain = insert(f, "m", 0, 1);
+  pq_job *j = make_job("m", 5, 2);
+  j->requirements = strdup("{\"labels\":{\"gpu\":\"h100\",\"region\":\"eu\"},\"min_context\":32768}");
+  j->webhook_url = strdup("https://example.com/hook");
+  j->key_id = strdup("k1");
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t needy = j->number;
+  pq_job_free(j);
+  int64_t numbers[4];
+  size_t n = 0;
+  const char *m[] = {"m"};
+  /* nothing offered, too short a context, a label missing or different: only the plain job */
+  const char *short_of[] = {NULL, "{}", "{\"context_length\":8192,\"labels\":{\"gpu\":\"h100\",\"region\":\"eu\"}}",
+                            "{\"context_length\":65536,\"labels\":{\"gpu\":\"h100\"}}",
+                            "{\"context_length\":65536,\"labels\":{\"gpu\":\"a10\",\"region\":\"eu\"}}"};
+  for (size_t i = 0; i < sizeof short_of / sizeof *short_of; i++) {
+    assert_int_equal(ops->job_pick(f->w, m, 1, short_of[i], 100, 4, numbers, &n), PQ_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(numbers[0], plain);
+  }
+  const char *enough = "{\"context_length\":32768,\"max_output_tokens\":4096,\"labels\":{\"gpu\":\"h100\","
+                       "\"region\":\"eu\",\"zone\":\"b\"}}";
+  assert_int_equal(ops->job_pick(f->w, m, 1, enough, 100, 4, numbers, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(numbers[0], needy); /* a higher priority: first */
+  assert_int_equal(numbers[1], plain);
+  pq_job *back = NULL;
+  assert_int_equal(ops->job_get(f->w, NULL, needy, &back), PQ_OK);
+  assert_string_equal(back->webhook_url, "https://example.com/hook");
+  assert_string_equal(back->key_id, "k1");
+  assert_non_null(strstr(back->requirements, "h100"));
+  free(back->model);
+  back->model = strdup("other");
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_update(f->w, back, PQ_JOB_QUEUED, NULL), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_job_free(back);
+  assert_int_equal(ops->job_get(f->w, NULL, needy, &back), PQ_OK);
+  assert_string_equal(back->model, "other");
+  pq_job_free(back);
+}
+
+/* Webhooks: subscriptions, the one job-URL secret per owner, deliveries
+ * due by time with their secret, updates, the log's filters, and a
+ * deleted webhook's pending deliveries cancelled. */
+static void webhooks_and_deliveries(void **state) {
+  fixture *f = *state;
+  pq_webhook sub = {.id = "wh_1", .owner = "u1", .url = "https://a.example/h", .secret = "whsec_AAAA",
+                    .events = "job.completed", .created_at = 10};
+  pq_webhook secret = {.id = "wh_2", .owner = "u1", .secret = "whsec_BBBB", .events = "*", .created_at = 11};
+  pq_webhook again = {.id = "wh_3", .owner = "u1", .secret = "whsec_CCCC", .events = "*", .created_at = 12};
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->webhook_insert(f->w, &sub), PQ_OK);
+  assert_int_equal(ops->webhook_insert(f->w, &secret), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->webhook_insert(f->w, &again), PQ_ERR_ALREADY_EXISTS); /* one job secret per owner */
+  ops->rollback(f->w);
+  pq_webhook *w = NULL;
+  assert_int_equal(ops->webhook_job_secret(f->w, "u1", &w), PQ_OK);
+  assert_string_equal(w->id, "wh_2");
+  assert_null(w->url);
+  pq_webhook_free(w);
+  assert_int_equal(ops->webhook_job_secret(f->w, "u2", &w), PQ_ERR_NOT_FOUND);
+  pq_webhook **list = NULL;
+  size_t n = 0;
+  assert_int_equal(ops->webhook_list(f->w, "u1", &list, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_string_equal(list[0]->id, "wh_1");
+  assert_string_equal(list[0]->events, "job.completed");
+  pq_webhook_free_array(list, n);
+
+  pq_delivery d1 = {.id = "msg_1", .webhook_id = "wh_1", .owner = "u1", .job_id = "j1", .url = "https://a.example/h",
+                    .event_type = "job.completed", .payload = "{\"type\":\"job.completed\"}",
+                    .state = PQ_DELIVERY_PENDING, .next_at = 100, .created_at = 100, .updated_at = 100};
+  pq_delivery d2 = d1, d3 = d1;
+  d2.id = "msg_2", d2.webhook_id = "wh_2", d2.job_id = "j2", d2.next_at = 50;
+  d3.id = "msg_3", d3.next_at = 500;
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->delivery_insert(f->w, &d1), PQ_OK);
+  assert_int_equal(ops->delivery_insert(f->w, &d2), PQ_OK);
+  assert_int_equal(ops->delivery_insert(f->w, &d3), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t next = 0;
+  assert_int_equal(ops->delivery_next_at(f->w, &next), PQ_OK);
+  assert_int_equal(next, 50);
+  pq_delivery **due = NULL;
+  assert_int_equal(ops->begin(f->w, false), PQ_OK);
+  assert_int_equal(ops->delivery_due(f->w, 200, 10, &due, &n), PQ_OK);
+  assert_int_equal(n, 2); /* msg_3 is not due */
+  assert_string_equal(due[0]->id, "msg_2"); /* soonest first */
+  assert_string_equal(due[0]->secret, "whsec_BBBB");
+  assert_string_equal(due[1]->secret, "whsec_AAAA");
+  due[0]->state = PQ_DELIVERY_DELIVERED;
+  due[0]->attempts = 1;
+  due[0]->last_status = 204;
+  due[0]->updated_at = 201;
+  assert_int_equal(ops->delivery_update(f->w, due[0]), PQ_OK);
+  due[1]->attempts = 2;
+  due[1]->next_at = 900;
+  due[1]->last_status = 503;
+  due[1]->last_error = strdup("the receiver answered 503");
+  assert_int_equal(ops->delivery_update(f->w, due[1]), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_delivery_free_array(due, n);
+  pq_delivery *d = NULL;
+  assert_int_equal(ops->delivery_get(f->w, "msg_1", &d), PQ_OK);
+  assert_int_equal(d->attempts, 2);
+  assert_int_equal(d->last_status, 503);
+  assert_string_equal(d->last_error, "the receiver answered 503");
+  assert_int_equal(d->next_at, 900);
+  pq_delivery_free(d);
+  assert_int_equal(ops->delivery_get(f->w, "msg_9", &d), PQ_ERR_NOT_FOUND);
+  pq_delivery **log = NULL;
+  assert_int_equal(ops->delivery_list(f->w, "u1", NULL, PQ_DELIVERY_DELIVERED, 10, &log, &n), PQ_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(log[0]->id, "msg_2");
+  assert_null(log[0]->secret); /* a listing has none */
+  pq_delivery_free_array(log, n);
+  assert_int_equal(ops->delivery_list(f->w, NULL, "j1", -1, 10, &log, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  pq_delivery_free_array(log, n);
+  assert_int_equal(ops->delivery_list(f->w, "u2", NULL, -1, 10, &log, &n), PQ_OK);
+  assert_int_equal(n, 0);
+  pq_delivery_free_array(log, n);
+  /* a deleted webhook: its pending deliveries are cancelled, delivered ones stay */
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->webhook_delete(f->w, "wh_1", 1000), PQ_OK);
+  assert_int_equal(ops->webhook_delete(f->w, "wh_1", 1000), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->delivery_get(f->w, "msg_3", &d), PQ_OK);
+  assert_int_equal(d->state, PQ_DELIVERY_CANCELLED);
+  pq_delivery_free(d);
+  assert_int_equal(ops->delivery_next_at(f->w, &next), PQ_OK);
+  assert_int_equal(next, INT64_MAX);
+}
+
 /* Queue position, totals, the gauges' counts and the online workers. */
 static void counts_and_totals(void **state) {
   fixture *f = *state;
@@ -1130,6 +1274,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(users_keys_and_owners, setup, teardown),
       cmocka_unit_test_setup_teardown(workers, setup, teardown),
       cmocka_unit_test_setup_teardown(pick_in_lease_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(pick_by_capability, setup, teardown),
+      cmocka_unit_test_setup_teardown(webhooks_and_deliveries, setup, teardown),
       cmocka_unit_test_setup_teardown(counts_and_totals, setup, teardown),
       cmocka_unit_test_setup_teardown(kinds_are_stored, setup, teardown),
       cmocka_unit_test_setup_teardown(scan_stops_when_asked, setup, teardown),
