@@ -208,6 +208,7 @@ static void *sender_main(void *arg) {
         if (s->active[k] == t) s->active[k] = NULL;
       transfer_free(t);
       active--;
+      next_due = 0; /* its retry may be due soon: look again */
     }
     if (active > 0) curl_multi_poll(s->multi, NULL, 0, 100, NULL);
   }
