@@ -145,6 +145,9 @@ char *pq_api_output_text(const pq_job *job);
 const char *pq_api_end_code(const pq_job *job);
 /* Validates a submit body and builds a job (the caller owns it). */
 pq_err pq_api_parse_submit(pq_req *req, json_t *body, pq_job **out);
+/* The OpenAI door's way to name a job's webhook: metadata.webhook_url (a
+ * string) becomes the native body's webhook_url, checked as any other. */
+void pq_api_webhook_from_metadata(json_t *metadata, json_t *native);
 /* A queued job no live worker can serve (its model, its requirements): why, for its status and events. */
 bool pq_api_waiting_reason(pq_coord *coord, const pq_job *job, char *why, size_t len);
 /* The same for one job of many in a request: its idempotency key is key

@@ -66,6 +66,11 @@ static json_t *job_fields(const pq_job *j) {
   return obj;
 }
 
+void pq_api_webhook_from_metadata(json_t *metadata, json_t *native) {
+  json_t *url = json_object_get(metadata, "webhook_url");
+  if (native && json_is_string(url)) json_object_set(native, "webhook_url", url);
+}
+
 bool pq_api_waiting_reason(pq_coord *coord, const pq_job *job, char *why, size_t len) {
   return job->state == PQ_JOB_QUEUED && !pq_job_kind_of(job)->on_submit &&
          pq_coord_unservable(coord, job->model, job->requirements, why, len);

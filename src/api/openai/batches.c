@@ -353,6 +353,7 @@ pq_err pq__oa_batches_create(pq_req *req) {
                        b.rejected);
     json_t *metadata = json_object_get(body, "metadata");
     if (native && metadata && !json_is_null(metadata)) json_object_set(native, "metadata", metadata);
+    pq_api_webhook_from_metadata(metadata, native);
     if (!native) e = PQ_ERR_NO_MEMORY;
   }
   if (e == PQ_OK) {

@@ -491,6 +491,7 @@ pq_err pq__oa_responses_create(pq_req *req) {
   memset(st, 0, sizeof *st);
   st->stream = stream;
   req->state = st;
+  pq_api_webhook_from_metadata(json_object_get(req->body, "metadata"), native);
   e = pq_api_submit_for_caller(req, native, submitted);
   json_decref(native);
   return e;

@@ -142,7 +142,8 @@ static pq_err submitted(pq_req *req) {
 
 /* The document's body onto the council kind's input. */
 static pq_err d002_submit(pq_req *req) {
-  static const char *const fields[] = {"query", "sessionId", "streaming", "synthesisStrategy", "council", NULL};
+  static const char *const fields[] = {"query", "sessionId", "streaming", "synthesisStrategy", "council", "webhookUrl",
+                                       NULL};
   static const char *const strategy_fields[] = {"type", "config", NULL};
   static const char *const council_fields[] = {"members", "synthesizers", "quorum", "memberTimeoutMs", "maxTokens",
                                                "maxTotalTokens", NULL};
@@ -188,6 +189,8 @@ static pq_err d002_submit(pq_req *req) {
     json_object_update(input, council);
   }
   json_t *native = json_pack("{s:s,s:O}", "kind", PQ_COUNCIL_KIND, "input", input);
+  json_t *hook = json_object_get(req->body, "webhookUrl"); /* the document's planned webhooks: promptq's */
+  if (native && hook && !json_is_null(hook)) json_object_set(native, "webhook_url", hook);
   e = pq_api_submit_for_caller(req, native, submitted);
   json_decref(native);
   goto out;
