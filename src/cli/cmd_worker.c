@@ -45,6 +45,10 @@ static const pq_opt worker_options[] = {
     {"prefetch", "PROMPTQ_PREFETCH", PQ_OPT_INT, O(agent.prefetch), 0, "0", 0, 999,
      "jobs leased ahead, in the same lease call, for the next free slot (fewer calls for short jobs; "
      "they wait here while other workers may be idle)"},
+    {"labels", "PROMPTQ_LABELS", PQ_OPT_STR, O(agent.labels), S(agent.labels), NULL, 0, 0,
+     "KEY=VALUE,...: labels jobs may require (gpu=h100,region=eu; docs/routing.md)"},
+    {"context-length", "PROMPTQ_CONTEXT_LENGTH", PQ_OPT_INT, O(agent.context_length), 0, "0", 0, 100000000,
+     "the longest context the model takes, in tokens (jobs may require a minimum; 0: not said)"},
     {"signing-key", "PROMPTQ_SIGNING_KEY", PQ_OPT_STR, O(agent.signing_key), S(agent.signing_key), NULL, 0, 0,
      "sign results with the Ed25519 key in this file (made if missing): receipts carry the worker's signature"},
     {"log-level", "PROMPTQ_LOG_LEVEL", PQ_OPT_STR, O(log_level), S(log_level), "info", 0, 0,

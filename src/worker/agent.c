@@ -62,6 +62,22 @@ static void sleep_ms(agent *a, int64_t ms) {
 
 static int64_t next_backoff(int64_t d) { return d < 5000 ? d * 2 : 5000; }
 
+/* What jobs' requirements are matched against: --context-length and --labels K=V,... (the
+ * coordinator checks them and refuses a registration that is not well formed). */
+static void add_routing(const pq_agent_config *cfg, json_t *caps) {
+  if (cfg->context_length > 0) json_object_set_new(caps, "context_length", json_integer(cfg->context_length));
+  if (!cfg->labels[0]) return;
+  json_t *labels = json_object();
+  char copy[sizeof cfg->labels];
+  snprintf(copy, sizeof copy, "%s", cfg->labels);
+  for (char *save = NULL, *item = strtok_r(copy, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+    char *eq = strchr(item, '=');
+    if (eq) *eq = '\0';
+    json_object_set_new(labels, item, json_string(eq ? eq + 1 : ""));
+  }
+  json_object_set_new(caps, "labels", labels);
+}
+
 /* Registers (again, when stale_id names the id that stopped working). */
 static int ensure_registered(agent *a, pq_client *c, const char *stale_id) {
   pthread_mutex_lock(&a->mu);
@@ -75,6 +91,7 @@ static int ensure_registered(agent *a, pq_client *c, const char *stale_id) {
                            "capabilities", "max_concurrency", a->cfg->concurrency, "backend",
                            a->backend->name, "params", params);
   if (a->signs) json_object_set_new(body, "public_key", json_string(a->public_key));
+  add_routing(a->cfg, json_object_get(body, "capabilities"));
   int64_t delay = 100;
   int result = -1;
   while (!*a->stop) {

@@ -22,6 +22,8 @@ typedef struct pq_agent_config {
   char upstream_model[256];
   int64_t request_timeout_ms;
   char signing_key[1024]; /* a file with an Ed25519 key (made if missing): results are signed */
+  char labels[1024];      /* "KEY=VALUE,...": what jobs' requirements are matched against (docs/routing.md) */
+  int context_length;     /* the longest context the model takes, in tokens; 0: not said */
 } pq_agent_config;
 
 /* Runs until *stop becomes non-zero. Returns 0, or 1 when it could not start. */

@@ -3,11 +3,14 @@
 lease hands out only what its worker meets, a job nobody can serve says why,
 operators' aliases and fallbacks, /v1/models with slots, and a restart."""
 import json
+import os
+import signal
+import subprocess
 import threading
 
 import requests
 
-from conftest import PATIENCE, Worker, assert_error, wait_until
+from conftest import BIN, PATIENCE, Worker, assert_error, wait_until
 
 H100 = {"labels": {"gpu": "h100"}, "min_context": 32768}
 
@@ -143,3 +146,19 @@ def test_requirements_survive_a_restart(tmpdir_path, make_server):
     assert [j["id"] for j in lacking.lease(max_jobs=5)] == [plain]
     able = register(server, "able", ["m"], {"context_length": 32768, "labels": {"gpu": "h100"}})
     assert [j["id"] for j in able.lease(max_jobs=5)] == [needy]
+
+
+def test_promptq_worker_advertises_its_labels_and_context(server):
+    log = open(os.path.join(server.data_dir, "worker.log"), "w")
+    proc = subprocess.Popen([BIN, "worker", "--coordinator", server.url, "--model", "m", "--labels",
+                             "gpu=h100,region=eu", "--context-length", "32768"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        job = submit(server, requirements={"min_context": 32768, "labels": {"region": "eu"}})
+        done = wait_until(lambda: server.job(job)["status"] == "completed" and server.job(job),
+                          what="the labelled worker to run the job")
+        caps = server.get(f"/v1/workers/{done['worker_id']}").json()["capabilities"]
+        assert caps["labels"] == {"gpu": "h100", "region": "eu"} and caps["context_length"] == 32768
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=PATIENCE) == 0
+        log.close()
