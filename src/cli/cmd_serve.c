@@ -54,6 +54,7 @@ typedef struct {
   char jwt_issuer[128], jwt_audience[128];
   int rate_client, burst_client, rate_worker, burst_worker, rate_login, rate_user;
   int max_queued_per_user, max_streams_per_key, max_running_per_user, urgent_priority;
+  int max_queued_per_user_model, max_running_per_user_model;
   char fair_weights[1024];
   char model_aliases[2048], model_fallbacks[1024];
   bool webhook_allow_private;
@@ -148,6 +149,10 @@ static const pq_opt serve_options[] = {
      "10000", 0, 100000000, "a user's queued jobs at most (0: unlimited)"},
     {"max-running-per-user", "PROMPTQ_MAX_RUNNING_PER_USER", PQ_OPT_INT, O(max_running_per_user), 0, "0", 0,
      100000000, "a user's jobs held by workers at once at most; the rest wait while others' run (0: unlimited)"},
+    {"max-queued-per-user-model", "PROMPTQ_MAX_QUEUED_PER_USER_MODEL", PQ_OPT_INT, O(max_queued_per_user_model), 0,
+     "0", 0, 100000000, "a user's queued jobs of one model at most (0: unlimited)"},
+    {"max-running-per-user-model", "PROMPTQ_MAX_RUNNING_PER_USER_MODEL", PQ_OPT_INT, O(max_running_per_user_model), 0,
+     "0", 0, 100000000, "a user's jobs of one model held by workers at once at most (0: unlimited)"},
     {"fair-weights", "PROMPTQ_FAIR_WEIGHTS", PQ_OPT_STR, O(fair_weights), S(fair_weights), NULL, 0, 0,
      "NAME=W,...: users whose turns are W leases long, where every user with queued work takes turns (default 1)"},
     {"urgent-priority", "PROMPTQ_URGENT_PRIORITY", PQ_OPT_INT, O(urgent_priority), 0, "0", 0, 1000,
@@ -485,6 +490,8 @@ int pq_cmd_serve(int argc, char **argv) {
       .batch_max = o.batch_max,
       .max_queued_per_owner = o.max_queued_per_user,
       .max_running_per_owner = o.max_running_per_user,
+      .max_queued_per_owner_model = o.max_queued_per_user_model,
+      .max_running_per_owner_model = o.max_running_per_user_model,
       .fair_weights = fair_weights,
       .n_fair_weights = n_fair_weights,
       .urgent_priority = o.urgent_priority,

@@ -51,6 +51,8 @@ typedef struct pq_coord_config {
   int batch_max;                /* operations per transaction at most */
   int64_t max_queued_per_owner; /* a user's queued jobs at most; 0 = no limit */
   int64_t max_running_per_owner; /* a user's leased jobs at most (others' jobs go first meanwhile); 0 = no limit */
+  int64_t max_queued_per_owner_model;  /* the same, per model (kept by the single-coordinator index) */
+  int64_t max_running_per_owner_model;
   const struct pq_fair_weight { const char *user; int weight; } *fair_weights; /* users (by name) whose turns
                                  * are weight leases long (engine/sched.h; 1 to 1000, default 1); borrowed */
   size_t n_fair_weights;

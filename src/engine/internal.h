@@ -95,7 +95,9 @@ void pq__count_move(pq_coord *c, const char *model, const char *owner, int from,
  * hold (--max-running-per-user) follows. Writer thread only. */
 void pq__running_move(pq_coord *c, const pq_job *job, int from, pq_job_state to);
 /* May owner take one more job (its running limit)? For pq_sched_pop. */
-bool pq__may_run(void *coord, const char *owner);
+bool pq__may_run(void *coord, const char *owner, const char *key);
+/* Owner's queued jobs of model, from the index's counts (0 without an index). */
+int64_t pq__queued_in(pq_coord *c, const char *model, const char *owner);
 
 /* One transaction's worth of work, on the writer thread. Kinds see it as
  * their pq_kind_ctx. */

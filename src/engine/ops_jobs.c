@@ -231,6 +231,14 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
     pq_job_free(job);
     return PQ_ERR_NO_MEMORY;
   }
+  if (c->cfg.max_queued_per_owner_model > 0 && c->sched && job->owner && *job->owner) {
+    int64_t more = 1; /* this job and its steps of the same model */
+    for (size_t i = 0; i < op->in.submit.n_steps; i++) more += strcmp(op->in.submit.steps[i]->model, job->model) == 0;
+    if (pq__queued_in(c, job->model, job->owner) + more > c->cfg.max_queued_per_owner_model) {
+      pq_job_free(job);
+      return PQ_ERR_QUEUE_QUOTA_EXCEEDED;
+    }
+  }
   if ((result = pq__route_class_check(c, job->requirements)) != PQ_OK ||
       (result = pq__ledger_hold(b, op, job)) != PQ_OK) {
     pq_job_free(job);
@@ -355,7 +363,7 @@ pq_err pq__run_lease(pq__batch *b, pq_op *op) {
   if (!op->out.jobs && !(op->out.jobs = calloc((size_t)want, sizeof(pq_job *)))) return PQ_ERR_NO_MEMORY;
   if (c->sched) {
     pq_sched_item item;
-    pq_sched_may_fn may = c->cfg.max_running_per_owner > 0 ? pq__may_run : NULL;
+    pq_sched_may_fn may = c->cfg.max_running_per_owner > 0 || c->cfg.max_running_per_owner_model > 0 ? pq__may_run : NULL;
     while ((int)op->out.n_jobs < want && op->n_route_keys > 0 && /* none: pop would take any lane */
            pq_sched_pop(c->sched, (const char *const *)op->route_keys, op->n_route_keys, may, c, &item)) {
       result = try_lease(b, op, item.number);

@@ -265,14 +265,14 @@ void pq_sched_set_urgent(pq_sched *s, int32_t priority) { s->urgent = priority; 
  * lane index. NULL when nothing may be taken. */
 static const pq_sched_item *candidate(const pq_sched *s, const model_queue *m, pq_sched_may_fn may, void *ctx,
                                       int32_t *from) {
-  if (m->urgent.len && (!may || may(ctx, s->owners.names[m->urgent.items[0].owner]))) {
+  if (m->urgent.len && (!may || may(ctx, s->owners.names[m->urgent.items[0].owner], m->name))) {
     *from = -2;
     return &m->urgent.items[0];
   }
   int32_t idx = m->turn;
   for (size_t steps = 0; idx >= 0 && steps < m->n_lanes; steps++, idx = m->lanes[idx].next) {
     const lane *l = &m->lanes[idx];
-    if (!may || may(ctx, s->owners.names[l->owner])) {
+    if (!may || may(ctx, s->owners.names[l->owner], m->name)) {
       *from = idx;
       return &l->ready.items[0];
     }

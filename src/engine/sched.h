@@ -47,8 +47,9 @@ void pq_sched_clear(pq_sched *s);
 int pq_sched_push(pq_sched *s, const char *model, const char *owner, int64_t number, int priority,
                   int64_t not_before, int64_t now);
 
-/* May this owner take one more job now (its running limit)? NULL: anyone may. */
-typedef bool (*pq_sched_may_fn)(void *ctx, const char *owner);
+/* May this owner take one more job of this lane now (its running limits)? NULL: anyone may.
+ * key: the lane's model as pushed (engine/routing.c: a model, or a model and a requirement class). */
+typedef bool (*pq_sched_may_fn)(void *ctx, const char *owner, const char *key);
 
 /* Takes the next ready job among the given models (all models when n == 0):
  * per model the urgent one first, else the one whose owner's turn it is

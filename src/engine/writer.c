@@ -147,6 +147,8 @@ pq_err pq__op_run(pq__batch *b, pq_op *op) {
   return PQ_ERR_INTERNAL;
 }
 
+static bool limits_running(const pq_coord *c);
+
 /* ---- waiting leases ---- */
 
 /* Hub thread: a waiting lease timed out (or the hub is shutting down). It
@@ -208,7 +210,7 @@ static bool lease_can_be_served(const pq_waiter *w, const void *arg) {
   if (pq__lease_route((pq_coord *)sc->c, (pq_op *)op) != PQ_OK) return true; /* let the lease itself find out */
   const char *const *keys = (const char *const *)op->route_keys;
   /* with running limits, ready jobs may all be of owners at their limit: only a pop would find one */
-  if (sc->c->cfg.max_running_per_owner > 0)
+  if (limits_running(sc->c))
     return op->n_route_keys > 0 && pq_sched_can_pop(sc->c->sched, keys, op->n_route_keys, pq__may_run, (void *)sc->c);
   for (size_t i = 0; i < op->n_route_keys; i++)
     if (pq_sched_ready(sc->c->sched, keys[i]) > 0) return true;
@@ -217,7 +219,7 @@ static bool lease_can_be_served(const pq_waiter *w, const void *arg) {
 
 static bool any_ready(const pq__batch *b) {
   if (!b->c->sched) return b->n_ready_models > 0 || b->all_ready;
-  if (b->c->cfg.max_running_per_owner > 0) return pq_sched_can_pop(b->c->sched, NULL, 0, pq__may_run, b->c);
+  if (limits_running(b->c)) return pq_sched_can_pop(b->c->sched, NULL, 0, pq__may_run, b->c);
   return pq_sched_ready(b->c->sched, NULL) > 0;
 }
 
@@ -371,32 +373,63 @@ static bool counts_as_running(const pq_job *job) {
   return job->owner && *job->owner && !pq_job_kind_of(job)->on_submit;
 }
 
-void pq__running_move(pq_coord *c, const pq_job *job, int from, pq_job_state to) {
-  if (c->cfg.max_running_per_owner <= 0 || (from == PQ_JOB_LEASED) == (to == PQ_JOB_LEASED) ||
-      !counts_as_running(job))
-    return;
-  int64_t *n = running_of(c, job->owner, to == PQ_JOB_LEASED);
-  if (n) *n += to == PQ_JOB_LEASED ? 1 : -1; /* OOM: one lease uncounted until the next rebuild */
+/* Per model, an owner's count is kept under "owner<0x1f>model" in the same table. */
+static int64_t *running_in(pq_coord *c, const char *owner, const char *model, size_t model_len, bool make) {
+  char key[PQ_UUID_LEN + 1 + 512];
+  if (strlen(owner) + 1 + model_len >= sizeof key) return NULL; /* a model name that long is not limited */
+  int n = snprintf(key, sizeof key, "%s\x1f%.*s", owner, (int)model_len, model);
+  return n > 0 ? running_of(c, key, make) : NULL;
 }
 
-bool pq__may_run(void *coord, const char *owner) {
+static bool limits_running(const pq_coord *c) {
+  return c->cfg.max_running_per_owner > 0 || c->cfg.max_running_per_owner_model > 0;
+}
+
+static void running_add(pq_coord *c, const pq_job *job, int delta) {
+  int64_t *n; /* OOM: one lease uncounted until the next rebuild */
+  if (c->cfg.max_running_per_owner > 0 && (n = running_of(c, job->owner, delta > 0))) *n += delta;
+  if (c->cfg.max_running_per_owner_model > 0 &&
+      (n = running_in(c, job->owner, job->model, strlen(job->model), delta > 0)))
+    *n += delta;
+}
+
+void pq__running_move(pq_coord *c, const pq_job *job, int from, pq_job_state to) {
+  if (!limits_running(c) || (from == PQ_JOB_LEASED) == (to == PQ_JOB_LEASED) || !counts_as_running(job)) return;
+  running_add(c, job, to == PQ_JOB_LEASED ? 1 : -1);
+}
+
+bool pq__may_run(void *coord, const char *owner, const char *key) {
   pq_coord *c = coord;
   if (!*owner) return true;
-  const int64_t *n = running_of(c, owner, false);
-  return !n || *n < c->cfg.max_running_per_owner;
+  const int64_t *n;
+  if (c->cfg.max_running_per_owner > 0 && (n = running_of(c, owner, false)) && *n >= c->cfg.max_running_per_owner)
+    return false;
+  size_t model_len = strcspn(key, "\x1f"); /* the lane's model, its requirement class aside */
+  return c->cfg.max_running_per_owner_model <= 0 || !(n = running_in(c, owner, key, model_len, false)) ||
+         *n < c->cfg.max_running_per_owner_model;
 }
 
 static int count_running(void *ctx, pq_job *j) {
-  pq_coord *c = ctx;
-  if (!counts_as_running(j)) return 0;
-  int64_t *n = running_of(c, j->owner, true);
-  if (n) ++*n;
+  if (counts_as_running(j)) running_add(ctx, j, 1);
   return 0;
+}
+
+int64_t pq__queued_in(pq_coord *c, const char *model, const char *owner) {
+  int64_t n = 0;
+  pthread_mutex_lock(&c->counts_mu);
+  for (size_t i = 0; i < c->n_counts; i++)
+    if (strcmp(c->counts[i].model, model) == 0) {
+      int32_t k = pq_strtab_find(&c->counts[i].owners, owner);
+      if (k >= 0 && (size_t)k < c->counts[i].cap_owner_queued) n = c->counts[i].owner_queued[k];
+      break;
+    }
+  pthread_mutex_unlock(&c->counts_mu);
+  return n;
 }
 
 /* From the store: at start, and after a rollback undid what was counted. */
 static pq_err rebuild_running(pq_coord *c) {
-  if (c->cfg.max_running_per_owner <= 0) return PQ_OK;
+  if (!limits_running(c)) return PQ_OK;
   if (c->running) memset(c->running, 0, c->cap_running * sizeof *c->running);
   pq_job_filter leased = {.state = PQ_JOB_LEASED, .limit = INT32_MAX, .summary = true, .no_total = true};
   pq_job **jobs = NULL;
@@ -758,7 +791,8 @@ static pq_err start(pq_coord *c) {
   /* the relay numbers entries in memory: only where no other coordinator writes them */
   if (pq_store_single_coordinator(c->store) && !c->cfg.admin_only && !(c->relay = pq__relay_new()))
     return PQ_ERR_NO_MEMORY;
-  if (!c->sched && !c->cfg.admin_only && (c->cfg.max_running_per_owner > 0 || c->cfg.n_fair_weights || c->cfg.urgent_priority))
+  if (!c->sched && !c->cfg.admin_only && (limits_running(c) || c->cfg.max_queued_per_owner_model > 0 ||
+                                          c->cfg.n_fair_weights || c->cfg.urgent_priority))
     pq_warn("coordinator: fair turns and running limits are kept by the single-coordinator index; on a shared "
             "store leases go by priority and age");
   if ((result = apply_fairness(c)) || (result = rebuild_index(c)) || (result = rebuild_counts(c)) ||

@@ -147,6 +147,25 @@ def test_a_user_at_the_running_limit_waits_while_others_run(tenants):
     assert t.owners(again) == ["ann"]
 
 
+def test_limits_per_model(tenants):
+    t = tenants("--max-running-per-user-model", "1", "--max-queued-per-user-model", "3")
+    both = t.call("worker", "POST", "/v1/workers", {"name": "both", "models": ["m", "m2"]}).json()["id"]
+    for i in range(3):
+        t.call("ann", "POST", "/v1/jobs", {"model": "m", "prompt": f"ann {i}"})
+    refused = requests.post(t.server.url + "/v1/jobs", json={"model": "m", "prompt": "ann 3"}, timeout=PATIENCE,
+                            headers={"Authorization": "Bearer " + t.keys["ann"]})
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "QUEUE_QUOTA_EXCEEDED", refused.text
+    t.call("ann", "POST", "/v1/jobs", {"model": "m2", "prompt": "ann other"})  # another model: its own limit
+    t.call("bob", "POST", "/v1/jobs", {"model": "m", "prompt": "bob 0"})
+    got = t.call("worker", "POST", f"/v1/workers/{both}/lease", {"max_jobs": 10}).json()["jobs"]
+    # one of ann's per model at a time; bob's runs beside them
+    assert sorted((j["model"], t.owners([j])[0]) for j in got) == [("m", "ann"), ("m", "bob"), ("m2", "ann")]
+    assert t.lease(10) == []
+    ann_m = next(j for j in got if j["model"] == "m" and t.owners([j]) == ["ann"])
+    t.call("worker", "POST", f"/v1/jobs/{ann_m['id']}/complete", {"lease": ann_m["lease"]["token"], "output": "ok"})
+    assert [(j["model"], t.owners([j])[0]) for j in t.lease(10)] == [("m", "ann")]  # her next one of m may run
+
+
 def test_a_waiting_lease_waits_quietly_while_every_ready_job_is_over_its_owners_limit(tenants):
     t = tenants("--max-running-per-user", "1")
     t.backlog("ann", 3)

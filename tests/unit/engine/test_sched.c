@@ -176,7 +176,8 @@ static void an_operators_urgent_priority_goes_before_every_turn(void **state) {
   pq_sched_free(s);
 }
 
-static bool not_a(void *ctx, const char *owner) {
+static bool not_a(void *ctx, const char *owner, const char *key) {
+  (void)key;
   (*(int *)ctx)++;
   return strcmp(owner, "A") != 0;
 }
