@@ -78,6 +78,7 @@ struct pq_coord {
   struct pq__route_class { char *text; pq_capset req; } *classes;
   size_t n_classes, cap_classes;
   uint64_t classes_gen;
+  size_t pick_rotor; /* leases picked by the store: the model the next one looks at first (writer thread) */
   /* ops_webhooks.c: owners with subscriptions (a job's end looks for them only then; with
    * other coordinators sharing the store, always), and the sender's wake-up */
   pq_strtab webhook_owners;
@@ -96,6 +97,8 @@ void pq__count_move(pq_coord *c, const char *model, const char *owner, int from,
 void pq__running_move(pq_coord *c, const pq_job *job, int from, pq_job_state to);
 /* May owner take one more job (its running limit)? For pq_sched_pop. */
 bool pq__may_run(void *coord, const char *owner, const char *key);
+/* An owner's --fair-weights weight (1 when none was given). */
+int pq__weight_of(const pq_coord *c, const char *owner);
 /* Owner's queued jobs of model, from the index's counts (0 without an index). */
 int64_t pq__queued_in(pq_coord *c, const char *model, const char *owner);
 
@@ -118,6 +121,7 @@ struct pq__batch {
   struct pq__ended { char *model; int64_t tokens; } *ended; /* jobs that ended: the chart counts them after commit */
   size_t n_ended, cap_ended;
   bool deliveries_queued; /* the sender is woken after commit */
+  int turns; /* leases charged to owners' turns in the store (ops_jobs.c), ordering them within the transaction */
 };
 typedef struct pq__batch pq__batch;
 

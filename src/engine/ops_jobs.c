@@ -348,6 +348,38 @@ static pq_err try_lease(pq__batch *b, pq_op *op, int64_t number) {
   return result;
 }
 
+/* Where other coordinators share the store, it picks (job_pick: urgent jobs, then users' turns, kept
+ * in the store for all of them); a job another took in the meantime fails its compare-and-set. Each
+ * lease starts at the next of its models, so one with work cannot keep the others waiting. */
+static pq_err lease_from_store(pq__batch *b, pq_op *op, const char *const *models, size_t n_models, int want) {
+  pq_coord *c = b->c;
+  int64_t numbers[64];
+  char owners[64][PQ_UUID_LEN + 1];
+  bool limited = c->cfg.max_running_per_owner > 0 || c->cfg.max_running_per_owner_model > 0;
+  size_t start = n_models ? c->pick_rotor++ % n_models : 0;
+  for (size_t k = 0; k < n_models && (int)op->out.n_jobs < want; k++) {
+    pq_pick pick = {.model = models[(start + k) % n_models], .offer = op->route_offer, .now = b->now,
+                    .urgent = c->cfg.urgent_priority, .max_running = c->cfg.max_running_per_owner,
+                    .max_running_model = c->cfg.max_running_per_owner_model};
+    size_t n = 1;
+    while ((int)op->out.n_jobs < want && n > 0) {
+      size_t ask = (size_t)want - op->out.n_jobs;
+      if (ask > 64) ask = 64;
+      if (limited) ask = 1; /* a limit is checked per pick: one job at a time, so none passes it */
+      pq_err result = c->ops->job_pick(c->wconn, &pick, ask, numbers, owners, &n);
+      for (size_t i = 0; result == PQ_OK && i < n; i++) {
+        result = try_lease(b, op, numbers[i]);
+        if (result == PQ_OK) /* the turn moves on; later leases in this transaction come later */
+          result = c->ops->turn_charge(c->wconn, pick.model, owners[i], b->now * 1000 + (b->turns++ % 1000),
+                                       pq__weight_of(c, owners[i]));
+        else if (result == PQ_ERR_STALE) result = PQ_OK;
+      }
+      if (result != PQ_OK) return result;
+    }
+  }
+  return PQ_OK;
+}
+
 pq_err pq__run_lease(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
   pq_err result = c->ops->worker_touch(c->wconn, op->in.lease.worker_id, b->now);
@@ -370,21 +402,8 @@ pq_err pq__run_lease(pq__batch *b, pq_op *op) {
       if (result == PQ_OK) pq_sched_charge(c->sched, &item); /* a stale hint costs its owner no turn */
       else if (result != PQ_ERR_STALE) return result;
     }
-  } else {
-    /* the store picks: a job another coordinator took in the meantime fails its compare-and-set */
-    int64_t numbers[64];
-    size_t n;
-    bool progress = true;
-    while ((int)op->out.n_jobs < want && progress) {
-      size_t ask = (size_t)want - op->out.n_jobs;
-      if (ask > 64) ask = 64;
-      if ((result = c->ops->job_pick(c->wconn, models, n_models, op->route_offer, b->now, ask, numbers, &n))) return result;
-      progress = n > 0;
-      for (size_t i = 0; i < n; i++) {
-        result = try_lease(b, op, numbers[i]);
-        if (result != PQ_OK && result != PQ_ERR_STALE) return result;
-      }
-    }
+  } else if ((result = lease_from_store(b, op, models, n_models, want)) != PQ_OK) {
+    return result;
   }
   /* a job of an alias runs as the model its worker serves */
   const char *const *own = op->in.lease.n_models ? op->in.lease.models : (const char *const *)op->worker_models;

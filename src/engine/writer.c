@@ -446,8 +446,8 @@ static pq_err rebuild_running(pq_coord *c) {
 /* Owners' turns: the weights the operator gave by user name (found here, as
  * the index knows owners by id), and the urgent priority. */
 static pq_err apply_fairness(pq_coord *c) {
-  if (!c->sched) return PQ_OK;
-  if (c->cfg.urgent_priority > 0) pq_sched_set_urgent(c->sched, c->cfg.urgent_priority);
+  if (c->cfg.admin_only) return PQ_OK;
+  if (c->sched && c->cfg.urgent_priority > 0) pq_sched_set_urgent(c->sched, c->cfg.urgent_priority);
   if (!c->cfg.n_fair_weights) return PQ_OK;
   if (!(c->weights = calloc(c->cfg.n_fair_weights, sizeof *c->weights))) return PQ_ERR_NO_MEMORY;
   for (size_t i = 0; i < c->cfg.n_fair_weights; i++) {
@@ -456,7 +456,7 @@ static pq_err apply_fairness(pq_coord *c) {
     pq_err result = c->ops->user_get(c->wconn, NULL, w->user, &u);
     if (result == PQ_ERR_NOT_FOUND) pq_error("coordinator: --fair-weights names %s, who is no user", w->user);
     if (result != PQ_OK) return result == PQ_ERR_NOT_FOUND ? PQ_ERR_INVALID_REQUEST : result;
-    bool ok = pq_sched_set_weight(c->sched, u->id, w->weight) == 0 && (c->weights[i].owner = strdup(u->id));
+    bool ok = (!c->sched || pq_sched_set_weight(c->sched, u->id, w->weight) == 0) && (c->weights[i].owner = strdup(u->id));
     pq_user_free(u);
     if (!ok) return PQ_ERR_NO_MEMORY;
     c->weights[i].weight = w->weight;
@@ -791,10 +791,9 @@ static pq_err start(pq_coord *c) {
   /* the relay numbers entries in memory: only where no other coordinator writes them */
   if (pq_store_single_coordinator(c->store) && !c->cfg.admin_only && !(c->relay = pq__relay_new()))
     return PQ_ERR_NO_MEMORY;
-  if (!c->sched && !c->cfg.admin_only && (limits_running(c) || c->cfg.max_queued_per_owner_model > 0 ||
-                                          c->cfg.n_fair_weights || c->cfg.urgent_priority))
-    pq_warn("coordinator: fair turns and running limits are kept by the single-coordinator index; on a shared "
-            "store leases go by priority and age");
+  if (!c->sched && !c->cfg.admin_only && c->cfg.max_queued_per_owner_model > 0)
+    pq_warn("coordinator: --max-queued-per-user-model is kept by the single-coordinator index: on a shared store "
+            "only --max-queued-per-user holds");
   if ((result = apply_fairness(c)) || (result = rebuild_index(c)) || (result = rebuild_counts(c)) ||
       (result = rebuild_running(c)))
     return result;
@@ -902,7 +901,7 @@ pq_err pq_coord_get_job(pq_coord *c, const char *id, int64_t number, pq_job **ou
   READ_ONCE(c, job_get, id, number, out);
 }
 
-static int weight_of(const pq_coord *c, const char *owner) {
+int pq__weight_of(const pq_coord *c, const char *owner) {
   for (size_t i = 0; i < c->n_weights; i++)
     if (strcmp(c->weights[i].owner, owner) == 0) return c->weights[i].weight;
   return 1;
@@ -925,14 +924,14 @@ pq_err pq_coord_jobs_ahead(pq_coord *c, const pq_job *job, int64_t cap, int64_t 
   int64_t mine = 0;
   pq_err result = owners_jobs_ahead(c, job, cap, &mine);
   if (result != PQ_OK) return result;
-  int64_t turns = mine / weight_of(c, owner) + 1, total = mine;
+  int64_t turns = mine / pq__weight_of(c, owner) + 1, total = mine;
   pthread_mutex_lock(&c->counts_mu);
   for (size_t i = 0; i < c->n_counts && total < cap; i++) {
     const pq__model_count *m = &c->counts[i];
     if (strcmp(m->model, job->model) != 0) continue;
     for (size_t k = 0; k < m->owners.n && (size_t)k < m->cap_owner_queued && total < cap; k++) {
       if (!m->owner_queued[k] || strcmp(m->owners.names[k], owner) == 0) continue;
-      int64_t share = turns * weight_of(c, m->owners.names[k]);
+      int64_t share = turns * pq__weight_of(c, m->owners.names[k]);
       total += m->owner_queued[k] < share ? m->owner_queued[k] : share;
     }
   }

@@ -59,6 +59,16 @@ typedef struct pq_job_filter {
   bool no_total;         /* *total is not counted (0): a look at the first rows only */
 } pq_job_filter;
 
+/* What a fair pick is asked for (job_pick). */
+typedef struct pq_pick {
+  const char *model;
+  const char *offer;        /* the worker's capabilities (JSON text); NULL: nothing offered */
+  int64_t now;
+  int urgent;               /* jobs of at least this priority go before every turn; 0: none */
+  int64_t max_running;      /* per owner, overall; 0: no limit */
+  int64_t max_running_model; /* per owner, of this model; 0: no limit */
+} pq_pick;
+
 /* One entry of a job's event log: what a worker streamed (kind "chunk",
  * data: JSON text). Entries are numbered per attempt from 1. */
 typedef struct pq_job_event {
@@ -128,13 +138,24 @@ typedef struct pq_store_ops {
   pq_err (*job_scan_queued)(pq_conn *c, pq_job_scan_fn fn, void *ctx);
   /* Leased jobs whose lease ended by now, and queued jobs whose ttl ended. */
   pq_err (*job_scan_due)(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
-  /* Lease selection: numbers of queued jobs of these models that may run by
-   * now (not_before <= now), in lease order (higher priority first, then
-   * older), at most limit; *n gets how many. numbers holds limit entries. */
-  /* offer: the worker's capabilities (JSON object text; NULL: it offers nothing): only jobs whose
-   * requirements it meets (model/route.h). */
-  pq_err (*job_pick)(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now, size_t limit,
-                     int64_t *numbers, size_t *n);
+  /* Lease selection where several coordinators share the store (the
+   * single-coordinator index does the same in memory: engine/sched.h): up to
+   * limit queued jobs of one model that may run by now (not_before <= now)
+   * and whose requirements the worker's offer meets (model/route.h; offer:
+   * its capabilities as JSON text, NULL: it offers nothing). Jobs at or above
+   * the urgent priority first (by priority, then age); then users take turns,
+   * the one served longest ago (turn_charge) first, one job each round, each
+   * user's own by priority, then age. Users at a running limit (jobs workers
+   * hold, overall or of this model; 0: none; an open server's "" has none)
+   * are passed over. numbers and owners hold limit entries; *n gets how many:
+   * each user gives at most its share (limit over users, rounded up), so a
+   * pick may come back short while more is queued (ask again). Rows another
+   * writer is leasing are skipped. */
+  pq_err (*job_pick)(pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, char (*owners)[PQ_UUID_LEN + 1],
+                     size_t *n);
+  /* A job of model was leased for owner: its turn moves on. tick orders turns (later: served later);
+   * weight: an owner's turn lasts that many leases. */
+  pq_err (*turn_charge)(pq_conn *c, const char *model, const char *owner, int64_t tick, int weight);
   /* For a worker's heartbeat: push each of its leases to now plus that job's
    * lease timeout; list its leased job
    * ids that a client asked to cancel (caller frees the array and strings). */

@@ -287,3 +287,47 @@ def test_coordinators_sharing_a_database_cannot_overspend_together(tmpdir_path):
         assert credits["available"]["micros"] == 0 and credits["held"]["micros"] == needed * 10
     finally:
         stop_all(servers)
+
+
+def test_users_take_turns_and_routing_holds_across_coordinators(tmpdir_path):
+    """Fair turns kept in the database: ann's backlog submitted on one coordinator, bob's single job on
+    another; leases alternating between the two coordinators give bob's job within one turn of each
+    user with work. A job requiring a label goes only to the worker with it."""
+    url, _ = pgutil.fresh_database()
+
+    def cli(*args, stdin=None):
+        r = subprocess.run([BIN, *args, "--store", url], input=stdin, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    keys = {}
+    for name in ("ann", "bob"):
+        cli("user", "add", name, stdin=f"{name}-password\n")
+        keys[name] = cli("key", "create", "--user", name)
+    keys["worker"] = cli("key", "create", "--user", "ann", "--scope", "worker")
+    servers = [Server(tmpdir_path, ["--store", url, "--jwt-secret", SECRET, "--rate-client", "0", "--rate-worker", "0"],
+                      secured=True).start() for _ in range(2)]
+    try:
+        def call(i, who, method, path, body=None):
+            r = requests.request(method, servers[i].url + path, json=body, timeout=PATIENCE,
+                                 headers={"Authorization": "Bearer " + keys[who]})
+            assert r.status_code < 400, r.text
+            return r.json()
+
+        call(0, "ann", "POST", "/v1/jobs/batch", {"jobs": [{"model": "m", "prompt": f"ann {i}"} for i in range(30)]})
+        wid = call(1, "worker", "POST", "/v1/workers", {"name": "w", "models": ["m"]})["id"]
+        first = call(0, "worker", "POST", f"/v1/workers/{wid}/lease", {})["jobs"]
+        assert first[0]["input"]["prompt"].startswith("ann")
+        bob = call(1, "bob", "POST", "/v1/jobs", {"model": "m", "prompt": "bob 0"})["id"]
+        nxt = call(1, "worker", "POST", f"/v1/workers/{wid}/lease", {})["jobs"]
+        assert [j["id"] for j in nxt] == [bob]  # ann had her turn (on the other coordinator): bob's comes now
+        # routing on the shared store: the label's job skips the worker without it
+        needy = call(0, "ann", "POST", "/v1/jobs", {"model": "m2", "prompt": "x",
+                                                     "requirements": {"labels": {"gpu": "h100"}}})["id"]
+        plain_w = call(0, "worker", "POST", "/v1/workers", {"name": "plain", "models": ["m2"]})["id"]
+        gpu_w = call(1, "worker", "POST", "/v1/workers", {"name": "gpu", "models": ["m2"],
+                                                          "capabilities": {"labels": {"gpu": "h100"}}})["id"]
+        assert call(0, "worker", "POST", f"/v1/workers/{plain_w}/lease", {})["jobs"] == []
+        assert [j["id"] for j in call(1, "worker", "POST", f"/v1/workers/{gpu_w}/lease", {})["jobs"]] == [needy]
+    finally:
+        stop_all(servers)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/columns.h"
+#include "store/pick.h"
 #include "store/postgres/internal.h"
 
 static const char SQL_CHILDREN[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE parent_id = $1 AND number > $2 "
@@ -38,12 +39,36 @@ static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state
                                   "ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 /* rows another coordinator is leasing right now are skipped, not waited for */
 /* a job's requirements (model/route.h) against the worker's capabilities $4 */
-static const char SQL_PICK[] =
-    "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = $1 AND not_before <= $2 "
-    "AND (requirements IS NULL OR (COALESCE((requirements::jsonb->>'min_context')::bigint, 0) <= "
-    "COALESCE(($4::jsonb->>'context_length')::bigint, 0) AND COALESCE(requirements::jsonb->'labels', '{}'::jsonb) "
-    "<@ COALESCE($4::jsonb->'labels', '{}'::jsonb))) "
-    "ORDER BY priority DESC, number LIMIT $3 FOR UPDATE SKIP LOCKED";
+#define MEETS                                                                                                     \
+  "(j.requirements IS NULL OR (COALESCE((j.requirements::jsonb->>'min_context')::bigint, 0) <= "                 \
+  "COALESCE(($4::jsonb->>'context_length')::bigint, 0) AND COALESCE(j.requirements::jsonb->'labels', '{}'::jsonb) " \
+  "<@ COALESCE($4::jsonb->'labels', '{}'::jsonb)))"
+/* an owner (x) under its running limits (overall, of model $1): jobs workers hold */
+#define MAY_RUN(x, all, one)                                                                                          \
+  "(" x " = '' OR ((" all "::bigint = 0 OR (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = " x \
+  " AND r.worker_id IS NOT NULL) < " all ") AND (" one "::bigint = 0 OR (SELECT COUNT(*) FROM jobs r WHERE "        \
+  "r.state = 'leased' AND r.owner = " x " AND r.model = $1 AND r.worker_id IS NOT NULL) < " one ")))"
+/* rows another coordinator is leasing right now are skipped, not waited for */
+static const char SQL_PICK_URGENT[] = "SELECT j.number, j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = $1 "
+                                      "AND j.priority >= $7 AND j.not_before <= $2 AND " MEETS " AND "
+                                      MAY_RUN("j.owner", "$5", "$6")
+                                      " ORDER BY j.priority DESC, j.number LIMIT $3 FOR UPDATE OF j SKIP LOCKED";
+/* jobs_owner_lane walked one owner at a time (a loose index scan), then ordered by their turns */
+static const char SQL_PICK_OWNERS[] =
+    "WITH RECURSIVE o(owner) AS (SELECT (SELECT owner FROM jobs WHERE state = 'queued' AND model = $1 ORDER BY owner LIMIT 1) "
+    "UNION ALL SELECT (SELECT j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = $1 AND j.owner > o.owner "
+    "ORDER BY j.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL) "
+    "SELECT o.owner FROM o LEFT JOIN owner_turns t ON t.model = $1 AND t.owner = o.owner "
+    "WHERE o.owner IS NOT NULL AND " MAY_RUN("o.owner", "$3", "$4") " ORDER BY COALESCE(t.served, 0), o.owner LIMIT $2";
+static const char SQL_PICK_OWNER[] = "SELECT j.number FROM jobs j WHERE j.state = 'queued' AND j.model = $1 AND "
+                                     "j.owner = $5 AND j.not_before <= $2 AND " MEETS
+                                     " ORDER BY j.priority DESC, j.number LIMIT $3 FOR UPDATE OF j SKIP LOCKED";
+static const char SQL_TURN[] =
+    "INSERT INTO owner_turns (model, owner, served, streak) VALUES ($1, $2, CASE WHEN $4::int <= 1 THEN $3::bigint "
+    "ELSE 0 END, CASE WHEN $4::int <= 1 THEN 0 ELSE 1 END) ON CONFLICT (model, owner) DO UPDATE SET "
+    "served = CASE WHEN owner_turns.streak + 1 >= $4::int THEN GREATEST(owner_turns.served, $3::bigint) "
+    "ELSE owner_turns.served END, "
+    "streak = CASE WHEN owner_turns.streak + 1 >= $4::int THEN 0 ELSE owner_turns.streak + 1 END";
 static const char SQL_EXTEND[] =
     "UPDATE jobs SET lease_expires_at = GREATEST(lease_expires_at, $2 + lease_timeout_ms) "
     "WHERE worker_id = $1 AND state = 'leased'";
@@ -332,39 +357,76 @@ pq_err pq__pg_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn
   return PQ_OK;
 }
 
-pq_err pq__pg_job_pick(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now,
-                       size_t limit, int64_t *numbers, size_t *n) {
-  int *priorities = limit ? calloc(limit, sizeof *priorities) : NULL;
-  if (limit && !priorities) return PQ_ERR_NO_MEMORY;
-  size_t len = 0;
-  pq_err err = PQ_OK;
-  for (size_t m = 0; err == PQ_OK && m < n_models; m++) {
-    pq__pgp p = {0};
-    pq__pg_text(&p, models[m]);
-    pq__pg_int(&p, now);
-    pq__pg_int(&p, (int64_t)limit);
-    pq__pg_text(&p, offer);
-    PGresult *r = pq__pg_run(c, SQL_PICK, &p, &err);
-    if (!r) break;
-    for (int i = 0; i < PQntuples(r); i++) {
-      int64_t number = pq__pg_i64(r, i, 0);
-      int priority = (int)pq__pg_i64(r, i, 1);
-      size_t at = len;
-      while (at > 0 && (priorities[at - 1] < priority || (priorities[at - 1] == priority && numbers[at - 1] > number)))
-        at--;
-      if (at >= limit) continue;
-      size_t last = len < limit ? len : limit - 1;
-      memmove(numbers + at + 1, numbers + at, (last - at) * sizeof *numbers);
-      memmove(priorities + at + 1, priorities + at, (last - at) * sizeof *priorities);
-      numbers[at] = number;
-      priorities[at] = priority;
-      if (len < limit) len++;
-    }
-    PQclear(r);
+typedef struct {
+  pq_conn *c;
+  const pq_pick *p;
+} pick_ctx;
+
+/* Runs one of the pick statements; rows of (number[, owner]) into the arrays. */
+static pq_err pick_rows(pick_ctx *x, const char *sql, pq__pgp *p, size_t max, int64_t *numbers, pq__owner_id *owners,
+                        size_t *n) {
+  pq_err err;
+  PGresult *r = pq__pg_run(x->c, sql, p, &err);
+  *n = 0;
+  if (!r) return err;
+  for (int i = 0; i < PQntuples(r) && *n < max; i++, (*n)++) {
+    if (numbers) numbers[*n] = pq__pg_i64(r, i, 0);
+    if (owners) snprintf(owners[*n], sizeof *owners, "%s", pq__pg_col(r, i, numbers ? 1 : 0) ?: "");
   }
-  free(priorities);
-  *n = err == PQ_OK ? len : 0;
-  return err;
+  PQclear(r);
+  return PQ_OK;
+}
+
+static void pick_terms(pq__pgp *p, const pick_ctx *x, size_t limit) { /* $1..$4 of the job queries */
+  pq__pg_text(p, x->p->model);
+  pq__pg_int(p, x->p->now);
+  pq__pg_int(p, (int64_t)limit);
+  pq__pg_text(p, x->p->offer);
+}
+
+static pq_err pick_urgent(void *ctx, size_t limit, int64_t *numbers, pq__owner_id *owners, size_t *n) {
+  pick_ctx *x = ctx;
+  pq__pgp p = {0};
+  pick_terms(&p, x, limit);
+  pq__pg_int(&p, x->p->max_running);
+  pq__pg_int(&p, x->p->max_running_model);
+  pq__pg_int(&p, x->p->urgent);
+  return pick_rows(x, SQL_PICK_URGENT, &p, limit, numbers, owners, n);
+}
+
+static pq_err pick_owners(void *ctx, pq__owner_id *owners, size_t max, size_t *n) {
+  pick_ctx *x = ctx;
+  pq__pgp p = {0};
+  pq__pg_text(&p, x->p->model);
+  pq__pg_int(&p, (int64_t)max);
+  pq__pg_int(&p, x->p->max_running);
+  pq__pg_int(&p, x->p->max_running_model);
+  return pick_rows(x, SQL_PICK_OWNERS, &p, max, NULL, owners, n);
+}
+
+static pq_err pick_of_owner(void *ctx, const char *owner, size_t limit, int64_t *numbers, size_t *n) {
+  pick_ctx *x = ctx;
+  pq__pgp p = {0};
+  pick_terms(&p, x, limit);
+  pq__pg_text(&p, owner);
+  return pick_rows(x, SQL_PICK_OWNER, &p, limit, numbers, NULL, n);
+}
+
+static const pq__pick_queries PICK = {pick_urgent, pick_owners, pick_of_owner};
+
+pq_err pq__pg_job_pick(pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, pq__owner_id *owners,
+                       size_t *n) {
+  pick_ctx x = {.c = c, .p = pick};
+  return pq__pick_fair(&PICK, &x, pick->urgent, limit, numbers, owners, n);
+}
+
+pq_err pq__pg_turn_charge(pq_conn *c, const char *model, const char *owner, int64_t tick, int weight) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, model);
+  pq__pg_text(&p, owner ? owner : "");
+  pq__pg_int(&p, tick);
+  pq__pg_int(&p, weight);
+  return pq__pg_command(c, SQL_TURN, &p, NULL);
 }
 
 static pq_err worker_jobs(pq_conn *c, const char *sql, const char *worker_id, int64_t t) {

@@ -63,8 +63,9 @@ pq_err pq__sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
 pq_err pq__sq_job_list(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n, int64_t *total);
 pq_err pq__sq_job_scan_queued(pq_conn *c, pq_job_scan_fn fn, void *ctx);
 pq_err pq__sq_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
-pq_err pq__sq_job_pick(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now,
-                       size_t limit, int64_t *numbers, size_t *n);
+pq_err pq__sq_job_pick(pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, char (*owners)[PQ_UUID_LEN + 1],
+                       size_t *n);
+pq_err pq__sq_turn_charge(pq_conn *c, const char *model, const char *owner, int64_t tick, int weight);
 pq_err pq__sq_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now);
 pq_err pq__sq_job_end_leases(pq_conn *c, const char *worker_id, int64_t now);
 pq_err pq__sq_job_leased_by(pq_conn *c, const char *worker_id, pq_job ***out, size_t *n);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/columns.h"
+#include "store/pick.h"
 #include "store/sqlite/internal.h"
 
 /* the same columns, the input and output left out (what a listing needs) */
@@ -36,12 +37,34 @@ static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state
                                   "AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2";
 /* jobs_queued: one model's queued jobs in lease order */
 /* a job's requirements (model/route.h) against the worker's capabilities ?4 */
-static const char SQL_PICK[] =
-    "SELECT number, priority FROM jobs WHERE state = 'queued' AND model = ?1 AND not_before <= ?2 "
-    "AND (requirements IS NULL OR (COALESCE(json_extract(requirements, '$.min_context'), 0) <= "
-    "COALESCE(json_extract(?4, '$.context_length'), 0) AND NOT EXISTS (SELECT 1 FROM "
-    "json_each(requirements, '$.labels') AS l WHERE json_extract(?4, '$.labels.\"' || l.key || '\"') IS NOT l.value))) "
-    "ORDER BY priority DESC, number LIMIT ?3";
+#define MEETS                                                                                                        \
+  "(j.requirements IS NULL OR (COALESCE(json_extract(j.requirements, '$.min_context'), 0) <= "                      \
+  "COALESCE(json_extract(?4, '$.context_length'), 0) AND NOT EXISTS (SELECT 1 FROM "                                 \
+  "json_each(j.requirements, '$.labels') AS l WHERE json_extract(?4, '$.labels.\"' || l.key || '\"') IS NOT l.value)))"
+/* an owner (x) under its running limits ?5 (overall) and ?6 (of model ?1): jobs workers hold */
+#define MAY_RUN(x)                                                                                                    \
+  "(" x " = '' OR ((?5 = 0 OR (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = " x                 \
+  " AND r.worker_id IS NOT NULL) < ?5) AND (?6 = 0 OR (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND "    \
+  "r.owner = " x " AND r.model = ?1 AND r.worker_id IS NOT NULL) < ?6)))"
+/* jobs_queued: the model's queued jobs in lease order, from the urgent priority ?7 up */
+static const char SQL_PICK_URGENT[] = "SELECT j.number, j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = ?1 "
+                                      "AND j.priority >= ?7 AND j.not_before <= ?2 AND " MEETS " AND " MAY_RUN("j.owner")
+                                      " ORDER BY j.priority DESC, j.number LIMIT ?3";
+/* jobs_owner_lane walked one owner at a time (a loose index scan), then ordered by their turns */
+static const char SQL_PICK_OWNERS[] =
+    "WITH RECURSIVE o(owner) AS (SELECT (SELECT owner FROM jobs WHERE state = 'queued' AND model = ?1 ORDER BY owner LIMIT 1) "
+    "UNION ALL SELECT (SELECT j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = ?1 AND j.owner > o.owner "
+    "ORDER BY j.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL) "
+    "SELECT o.owner FROM o LEFT JOIN owner_turns t ON t.model = ?1 AND t.owner = o.owner "
+    "WHERE o.owner IS NOT NULL AND " MAY_RUN("o.owner") " ORDER BY COALESCE(t.served, 0), o.owner LIMIT ?3";
+static const char SQL_PICK_OWNER[] = "SELECT j.number FROM jobs j WHERE j.state = 'queued' AND j.model = ?1 AND "
+                                     "j.owner = ?8 AND j.not_before <= ?2 AND " MEETS
+                                     " ORDER BY j.priority DESC, j.number LIMIT ?3";
+static const char SQL_TURN[] =
+    "INSERT INTO owner_turns (model, owner, served, streak) VALUES (?1, ?2, CASE WHEN ?4 <= 1 THEN ?3 ELSE 0 END, "
+    "CASE WHEN ?4 <= 1 THEN 0 ELSE 1 END) ON CONFLICT (model, owner) DO UPDATE SET "
+    "served = CASE WHEN owner_turns.streak + 1 >= ?4 THEN MAX(owner_turns.served, ?3) ELSE owner_turns.served END, "
+    "streak = CASE WHEN owner_turns.streak + 1 >= ?4 THEN 0 ELSE owner_turns.streak + 1 END";
 static const char SQL_EXTEND[] =
     "UPDATE jobs SET lease_expires_at = CASE WHEN lease_expires_at > ?2 + lease_timeout_ms "
     "THEN lease_expires_at ELSE ?2 + lease_timeout_ms END WHERE worker_id = ?1 AND state = 'leased'";
@@ -303,44 +326,80 @@ pq_err pq__sq_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn
   return PQ_OK;
 }
 
-pq_err pq__sq_job_pick(pq_conn *c, const char *const *models, size_t n_models, const char *offer, int64_t now,
-                       size_t limit, int64_t *numbers, size_t *n) {
-  /* one indexed range per model, merged: ORDER BY over an IN list would sort them all */
-  sqlite3_stmt *st = pq__sq_stmt(c, SQL_PICK);
-  if (!st) return PQ_ERR_STORE_FAILED;
-  int *priorities = limit ? calloc(limit, sizeof *priorities) : NULL;
-  if (limit && !priorities) return PQ_ERR_NO_MEMORY;
-  size_t len = 0;
-  pq_err result = PQ_OK;
-  for (size_t m = 0; result == PQ_OK && m < n_models; m++) {
-    pq__sq_bind_text(st, 1, models[m]);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-    pq__sq_bind_text(st, 4, offer);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      int64_t number = sqlite3_column_int64(st, 0);
-      int priority = sqlite3_column_int(st, 1);
-      /* insert in lease order (priority high first, then oldest); keep the best `limit` */
-      size_t at = len;
-      while (at > 0 && (priorities[at - 1] < priority ||
-                        (priorities[at - 1] == priority && numbers[at - 1] > number)))
-        at--;
-      if (at >= limit) continue;
-      size_t last = len < limit ? len : limit - 1;
-      memmove(numbers + at + 1, numbers + at, (last - at) * sizeof *numbers);
-      memmove(priorities + at + 1, priorities + at, (last - at) * sizeof *priorities);
-      numbers[at] = number;
-      priorities[at] = priority;
-      if (len < limit) len++;
-    }
-    if (rc != SQLITE_DONE) result = pq__sq_fail(c->db, "pick queued jobs");
+typedef struct {
+  pq_conn *c;
+  const pq_pick *p;
+} pick_ctx;
+
+/* Binds the pick's terms (?1..?7) and limit ?3 to one of the pick statements. */
+static sqlite3_stmt *pick_stmt(pick_ctx *x, const char *sql, size_t limit) {
+  sqlite3_stmt *st = pq__sq_stmt(x->c, sql);
+  if (!st) return NULL;
+  int n = sqlite3_bind_parameter_count(st);
+  pq__sq_bind_text(st, 1, x->p->model);
+  sqlite3_bind_int64(st, 2, x->p->now);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+  if (n >= 4) pq__sq_bind_text(st, 4, x->p->offer);
+  if (n >= 5) sqlite3_bind_int64(st, 5, x->p->max_running);
+  if (n >= 6) sqlite3_bind_int64(st, 6, x->p->max_running_model);
+  if (n >= 7) sqlite3_bind_int(st, 7, x->p->urgent);
+  return st;
+}
+
+/* Reads rows of (number[, owner]) into the arrays; done: resets the statement. */
+static pq_err pick_rows(pick_ctx *x, sqlite3_stmt *st, size_t max, int64_t *numbers, pq__owner_id *owners,
+                        size_t *n) {
+  int rc;
+  *n = 0;
+  while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const unsigned char *text = sqlite3_column_text(st, owners && numbers ? 1 : 0);
+    if (numbers) numbers[*n] = sqlite3_column_int64(st, 0);
+    if (owners) snprintf(owners[*n], sizeof *owners, "%s", text ? (const char *)text : "");
+    (*n)++;
+  }
+  if (*n < max && rc != SQLITE_DONE) {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return pq__sq_fail(x->c->db, "pick queued jobs");
   }
-  free(priorities);
-  *n = result == PQ_OK ? len : 0;
-  return result;
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return PQ_OK;
+}
+
+static pq_err pick_urgent(void *ctx, size_t limit, int64_t *numbers, pq__owner_id *owners, size_t *n) {
+  sqlite3_stmt *st = pick_stmt(ctx, SQL_PICK_URGENT, limit);
+  return st ? pick_rows(ctx, st, limit, numbers, owners, n) : PQ_ERR_STORE_FAILED;
+}
+
+static pq_err pick_owners(void *ctx, pq__owner_id *owners, size_t max, size_t *n) {
+  sqlite3_stmt *st = pick_stmt(ctx, SQL_PICK_OWNERS, max);
+  return st ? pick_rows(ctx, st, max, NULL, owners, n) : PQ_ERR_STORE_FAILED;
+}
+
+static pq_err pick_of_owner(void *ctx, const char *owner, size_t limit, int64_t *numbers, size_t *n) {
+  sqlite3_stmt *st = pick_stmt(ctx, SQL_PICK_OWNER, limit);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 8, owner);
+  return pick_rows(ctx, st, limit, numbers, NULL, n);
+}
+
+static const pq__pick_queries PICK = {pick_urgent, pick_owners, pick_of_owner};
+
+pq_err pq__sq_job_pick(pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, pq__owner_id *owners,
+                       size_t *n) {
+  pick_ctx x = {.c = c, .p = pick};
+  return pq__pick_fair(&PICK, &x, pick->urgent, limit, numbers, owners, n);
+}
+
+pq_err pq__sq_turn_charge(pq_conn *c, const char *model, const char *owner, int64_t tick, int weight) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_TURN);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, model);
+  pq__sq_bind_text(st, 2, owner ? owner : "");
+  sqlite3_bind_int64(st, 3, tick);
+  sqlite3_bind_int(st, 4, weight);
+  return pq__sq_step_done(st) == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "charge a turn");
 }
 
 static pq_err worker_jobs_update(pq_conn *c, const char *sql, const char *worker_id, int64_t t) {

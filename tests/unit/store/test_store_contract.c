@@ -540,12 +540,22 @@ static void workers(void **state) {
 }
 
 
-/* Lease selection: per model, higher priority first, then older; retries
- * not yet due are skipped; several models merge in one order. */
+/* The store's pick with the usual terms (no limits, nothing urgent). */
+static size_t pick(fixture *f, const char *model, const char *offer, int64_t now, size_t limit, int64_t *numbers) {
+  pq_pick p = {.model = model, .offer = offer, .now = now};
+  char owners[16][PQ_UUID_LEN + 1];
+  size_t n = 99;
+  assert_true(limit <= 16);
+  assert_int_equal(ops->job_pick(f->w, &p, limit, numbers, owners, &n), PQ_OK);
+  return n;
+}
+
+/* Lease selection: one user's jobs by priority, then age; retries not yet
+ * due are skipped; other models are not looked at. */
 static void pick_in_lease_order(void **state) {
   fixture *f = *state;
-  int64_t a1 = insert(f, "a", 0, 1), a2 = insert(f, "a", 5, 2), b1 = insert(f, "b", 1, 3), a3 = insert(f, "a", 0, 4);
-  insert(f, "c", 9, 5);
+  int64_t a1 = insert(f, "a", 0, 1), a2 = insert(f, "a", 5, 2), a3 = insert(f, "a", 0, 4);
+  insert(f, "b", 9, 3);
   int64_t delayed = insert(f, "a", 9, 6);
   pq_job *d = NULL;
   ops->job_get(f->w, NULL, delayed, &d);
@@ -555,23 +565,98 @@ static void pick_in_lease_order(void **state) {
   ops->commit(f->w);
   pq_job_free(d);
   int64_t numbers[8];
-  size_t n = 0;
-  const char *a[] = {"a"}, *ab[] = {"a", "b"}, *none[] = {"zzz"};
-  assert_int_equal(ops->job_pick(f->w, a, 1, NULL, 500, 8, numbers, &n), PQ_OK);
-  assert_int_equal(n, 3);
+  assert_int_equal(pick(f, "a", NULL, 500, 8, numbers), 3);
   assert_int_equal(numbers[0], a2);
   assert_int_equal(numbers[1], a1);
   assert_int_equal(numbers[2], a3);
-  assert_int_equal(ops->job_pick(f->w, ab, 2, NULL, 500, 3, numbers, &n), PQ_OK);
-  assert_int_equal(n, 3);
-  assert_int_equal(numbers[0], a2);
-  assert_int_equal(numbers[1], b1);
-  assert_int_equal(numbers[2], a1);
-  assert_int_equal(ops->job_pick(f->w, a, 1, NULL, 1000, 1, numbers, &n), PQ_OK); /* its time came */
-  assert_int_equal(n, 1);
+  assert_int_equal(pick(f, "a", NULL, 500, 2, numbers), 2);
+  assert_int_equal(pick(f, "a", NULL, 1000, 1, numbers), 1); /* its time came */
   assert_int_equal(numbers[0], delayed);
-  assert_int_equal(ops->job_pick(f->w, none, 1, NULL, 500, 8, numbers, &n), PQ_OK);
-  assert_int_equal(n, 0);
+  assert_int_equal(pick(f, "zzz", NULL, 500, 8, numbers), 0);
+}
+
+static int64_t insert_for(fixture *f, const char *model, const char *owner, int priority, int64_t now) {
+  pq_job *j = make_job(model, priority, now);
+  j->owner = strdup(owner);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t n = j->number;
+  pq_job_free(j);
+  return n;
+}
+
+/* Fair turns kept in the store: users served longest ago first, one job
+ * each per round, priority only within a user's own; weights lengthen a
+ * turn; urgent jobs first; running limits pass a user over. */
+static void pick_takes_turns(void **state) {
+  fixture *f = *state;
+  int64_t ann[3], bob, cy;
+  for (int i = 0; i < 3; i++) ann[i] = insert_for(f, "m", "ann", i == 2 ? 7 : 0, 1 + i);
+  bob = insert_for(f, "m", "bob", 0, 10);
+  cy = insert_for(f, "m", "cy", 0, 11);
+  int64_t numbers[8];
+  char owners[8][PQ_UUID_LEN + 1];
+  size_t n = 0;
+  pq_pick p = {.model = "m", .now = 100};
+  /* nobody served yet: by name; a round takes one of each, then the next round (each user gives
+   * at most its share, 2 of 5 here: the pick comes back short, the caller asks again) */
+  assert_int_equal(ops->job_pick(f->w, &p, 5, numbers, owners, &n), PQ_OK);
+  assert_int_equal(n, 4);
+  assert_int_equal(numbers[0], ann[2]); /* her best first: priority orders her own */
+  assert_string_equal(owners[0], "ann");
+  assert_int_equal(numbers[1], bob);
+  assert_int_equal(numbers[2], cy);
+  assert_int_equal(numbers[3], ann[0]);
+  /* ann and then bob were served: cy (never served) comes first, then ann, then bob */
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->turn_charge(f->w, "m", "ann", 1000, 1), PQ_OK);
+  assert_int_equal(ops->turn_charge(f->w, "m", "bob", 1001, 1), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->job_pick(f->w, &p, 3, numbers, owners, &n), PQ_OK);
+  assert_int_equal(n, 3);
+  assert_string_equal(owners[0], "cy");
+  assert_string_equal(owners[1], "ann");
+  assert_string_equal(owners[2], "bob");
+  /* a weight of 2: the first of her two leases leaves her turn where it was */
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->turn_charge(f->w, "m", "cy", 1002, 1), PQ_OK);
+  assert_int_equal(ops->turn_charge(f->w, "m", "ann", 1003, 2), PQ_OK); /* one of two */
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->job_pick(f->w, &p, 1, numbers, owners, &n), PQ_OK);
+  assert_string_equal(owners[0], "ann");
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->turn_charge(f->w, "m", "ann", 1004, 2), PQ_OK); /* two of two: her turn ends */
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->job_pick(f->w, &p, 1, numbers, owners, &n), PQ_OK);
+  assert_string_equal(owners[0], "bob");
+  /* urgent: at or above the priority, before every turn */
+  p.urgent = 5;
+  assert_int_equal(ops->job_pick(f->w, &p, 2, numbers, owners, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(numbers[0], ann[2]);
+  assert_string_equal(owners[1], "bob"); /* then the turns, without taking ann[2] twice */
+  p.urgent = 0;
+  /* a running limit: ann holds one job of m (a worker's): at 1 she is passed over */
+  pq_job *held = NULL;
+  assert_int_equal(ops->job_get(f->w, NULL, ann[0], &held), PQ_OK);
+  held->state = PQ_JOB_LEASED;
+  held->worker_id = strdup("w1");
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_update(f->w, held, PQ_JOB_QUEUED, NULL), PQ_OK);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  pq_job_free(held);
+  p.max_running = 1;
+  assert_int_equal(ops->job_pick(f->w, &p, 8, numbers, owners, &n), PQ_OK);
+  for (size_t i = 0; i < n; i++) assert_string_not_equal(owners[i], "ann");
+  assert_int_equal(n, 2);
+  p.max_running = 0;
+  p.max_running_model = 1;
+  assert_int_equal(ops->job_pick(f->w, &p, 8, numbers, owners, &n), PQ_OK);
+  assert_int_equal(n, 2);
+  p.max_running_model = 2;
+  assert_int_equal(ops->job_pick(f->w, &p, 8, numbers, owners, &n), PQ_OK);
+  assert_int_equal(n, 4); /* bob, cy and ann's two left */
 }
 
 /* Lease selection by capability: a job's requirements (model/route.h)
@@ -590,21 +675,17 @@ static void pick_by_capability(void **state) {
   int64_t needy = j->number;
   pq_job_free(j);
   int64_t numbers[4];
-  size_t n = 0;
-  const char *m[] = {"m"};
   /* nothing offered, too short a context, a label missing or different: only the plain job */
   const char *short_of[] = {NULL, "{}", "{\"context_length\":8192,\"labels\":{\"gpu\":\"h100\",\"region\":\"eu\"}}",
                             "{\"context_length\":65536,\"labels\":{\"gpu\":\"h100\"}}",
                             "{\"context_length\":65536,\"labels\":{\"gpu\":\"a10\",\"region\":\"eu\"}}"};
   for (size_t i = 0; i < sizeof short_of / sizeof *short_of; i++) {
-    assert_int_equal(ops->job_pick(f->w, m, 1, short_of[i], 100, 4, numbers, &n), PQ_OK);
-    assert_int_equal(n, 1);
+    assert_int_equal(pick(f, "m", short_of[i], 100, 4, numbers), 1);
     assert_int_equal(numbers[0], plain);
   }
   const char *enough = "{\"context_length\":32768,\"max_output_tokens\":4096,\"labels\":{\"gpu\":\"h100\","
                        "\"region\":\"eu\",\"zone\":\"b\"}}";
-  assert_int_equal(ops->job_pick(f->w, m, 1, enough, 100, 4, numbers, &n), PQ_OK);
-  assert_int_equal(n, 2);
+  assert_int_equal(pick(f, "m", enough, 100, 4, numbers), 2);
   assert_int_equal(numbers[0], needy); /* a higher priority: first */
   assert_int_equal(numbers[1], plain);
   pq_job *back = NULL;
@@ -1274,6 +1355,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(users_keys_and_owners, setup, teardown),
       cmocka_unit_test_setup_teardown(workers, setup, teardown),
       cmocka_unit_test_setup_teardown(pick_in_lease_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(pick_takes_turns, setup, teardown),
       cmocka_unit_test_setup_teardown(pick_by_capability, setup, teardown),
       cmocka_unit_test_setup_teardown(webhooks_and_deliveries, setup, teardown),
       cmocka_unit_test_setup_teardown(counts_and_totals, setup, teardown),

@@ -1,3 +1,13 @@
+-- fair turns on a store several coordinators share (store.h: job_pick): when each
+-- user last had a lease of a model, and how far into a weighted turn it is
+CREATE TABLE owner_turns (
+  model TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  served INTEGER NOT NULL DEFAULT 0,
+  streak INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (model, owner)
+);
+
 -- routing by capability: what a job requires of its worker (model/route.h,
 -- canonical JSON; NULL: nothing); completion webhooks: the URL a job names,
 -- and the API key that submitted it (key-scoped subscriptions)
