@@ -351,9 +351,11 @@ pq_err pq_coord_webhook_get(pq_coord *c, const char *id, pq_webhook **out);
 pq_err pq_coord_deliveries(pq_coord *c, const char *owner, const char *job_id, int state, int64_t limit,
                            pq_delivery ***out, size_t *n);
 pq_err pq_coord_delivery_get(pq_coord *c, const char *id, pq_delivery **out);
-/* The sender waits here until deliveries may be due: new ones committed,
- * or until_ms (the clock's mono) passes. Returns at once after shutdown. */
-void pq_coord_webhook_wait(pq_coord *c, int64_t until_ms);
+/* The sender waits here until deliveries may be due: new ones committed
+ * since it read pq_coord_webhook_seq() as seen, or until_ms (the clock's
+ * mono) passes. Returns at once after shutdown. */
+uint64_t pq_coord_webhook_seq(pq_coord *c);
+void pq_coord_webhook_wait(pq_coord *c, uint64_t seen, int64_t until_ms);
 /* When the soonest pending delivery is due (wall ms; INT64_MAX: none). */
 pq_err pq_coord_delivery_next_at(pq_coord *c, int64_t *at);
 

@@ -1077,9 +1077,15 @@ pq_err pq_coord_deliveries(pq_coord *c, const char *owner, const char *job_id, i
 pq_err pq_coord_delivery_get(pq_coord *c, const char *id, pq_delivery **out) { READ_ONCE(c, delivery_get, id, out); }
 pq_err pq_coord_delivery_next_at(pq_coord *c, int64_t *at) { READ_ONCE(c, delivery_next_at, at); }
 
-void pq_coord_webhook_wait(pq_coord *c, int64_t until_ms) {
+uint64_t pq_coord_webhook_seq(pq_coord *c) {
   pthread_mutex_lock(&c->webhook_mu);
-  uint64_t seen = c->webhook_seq;
+  uint64_t seq = c->webhook_seq;
+  pthread_mutex_unlock(&c->webhook_mu);
+  return seq;
+}
+
+void pq_coord_webhook_wait(pq_coord *c, uint64_t seen, int64_t until_ms) {
+  pthread_mutex_lock(&c->webhook_mu);
   while (c->webhook_seq == seen && pq_clock_mono(c->clock) < until_ms && !__atomic_load_n(&c->closing, __ATOMIC_RELAXED)) {
     struct timespec ts = pq_clock_wait_until(c->clock, until_ms, 1000);
     pthread_cond_timedwait(&c->webhook_cv, &c->webhook_mu, &ts);

@@ -180,16 +180,18 @@ static void *sender_main(void *arg) {
   pq_webhook_sender *s = arg;
   int active = 0;
   int64_t next_due = 0; /* wall ms; 0: look now */
+  uint64_t seen = 0;    /* deliveries queued up to here were looked for */
   while (!stopping(s)) {
     int64_t now = pq_now_ms();
     if (active < s->cfg.concurrency && now >= next_due) {
+      seen = pq_coord_webhook_seq(s->coord); /* read first: one queued while we claim wakes the wait below */
       active += claim(s, s->cfg.concurrency - active);
       if (pq_coord_delivery_next_at(s->coord, &next_due) != PQ_OK) next_due = now + 1000;
     }
     if (active == 0) {
       int64_t wait = next_due - pq_now_ms();
       if (wait > IDLE_WAIT_MS) wait = IDLE_WAIT_MS;
-      if (wait > 0 && !stopping(s)) pq_coord_webhook_wait(s->coord, pq_mono_ms() + wait);
+      if (wait > 0 && !stopping(s)) pq_coord_webhook_wait(s->coord, seen, pq_mono_ms() + wait);
       next_due = 0; /* woken: new deliveries may be due */
       continue;
     }
