@@ -145,7 +145,7 @@ static pq_err move_to_fallback(pq__batch *b, pq_job *job, const char *fallback) 
     job->model = from;
     return PQ_ERR_NO_MEMORY;
   }
-  pq_err result = b->c->ops->job_update(b->c->wconn, job, PQ_JOB_QUEUED, NULL);
+  pq_err result = b->c->ops->job_set_model(b->c->wconn, job->number, job->model);
   if (result == PQ_OK) {
     pq_info("job %s: model '%s' failed it (%s), it moves to the fallback '%s'", job->id, from,
             job->error_code ? job->error_code : "retryable", fallback);

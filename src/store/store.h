@@ -132,6 +132,8 @@ typedef struct pq_store_ops {
    * PQ_ERR_STALE when the row moved on. */
   pq_err (*job_update)(pq_conn *c, const pq_job *job, pq_job_state expect_state,
                        const char *expect_token);
+  /* A queued job moves to another model (an operator's fallback); PQ_ERR_STALE when it is not queued. */
+  pq_err (*job_set_model)(pq_conn *c, int64_t number, const char *model);
   pq_err (*job_list)(pq_conn *c, const pq_job_filter *f, pq_job ***out, size_t *n,
                      int64_t *total);
   /* Queued jobs, oldest first (index rebuild). */

@@ -31,7 +31,9 @@ static const char SQL_UPDATE[] =
     "UPDATE jobs SET state = $1, attempts = $2, updated_at = $3, not_before = $4, leased_at = $5, finished_at = $6, "
     "worker_id = $7, lease_token = $8, lease_expires_at = $9, cancel_requested = $10, output = $11, "
     "prompt_tokens = $12, completion_tokens = $13, error_code = $14, error_message = $15, expires_at = $16, "
-    "worker_signature = $20, cost_micros = $21, model = $22 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
+    "worker_signature = $20, cost_micros = $21 WHERE number = $17 AND state = $18 AND ($19::text IS NULL OR lease_token = $19)";
+/* its own statement: job_update leaves the model alone, so the indexes led by it are not touched */
+static const char SQL_SET_MODEL[] = "UPDATE jobs SET model = $2 WHERE number = $1 AND state = 'queued'";
 static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 static const char SQL_DUE_LEASES[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' AND lease_expires_at <= $1 "
                                      "ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
@@ -265,7 +267,6 @@ pq_err pq__pg_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
   pq__pg_text(&p, expect_token);
   pq__pg_text(&p, j->worker_signature);
   pq__pg_int(&p, j->cost_micros);
-  pq__pg_text(&p, j->model);
   int64_t changed = 0;
   pq_err err = pq__pg_command(c, SQL_UPDATE, &p, &changed);
   if (err != PQ_OK) return err;
@@ -536,4 +537,13 @@ pq_err pq__pg_job_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_j
   }
   PQclear(r);
   return PQ_OK;
+}
+
+pq_err pq__pg_job_set_model(pq_conn *c, int64_t number, const char *model) {
+  pq__pgp p = {0};
+  pq__pg_int(&p, number);
+  pq__pg_text(&p, model);
+  int64_t changed = 0;
+  pq_err err = pq__pg_command(c, SQL_SET_MODEL, &p, &changed);
+  return err == PQ_OK && changed == 0 ? PQ_ERR_STALE : err;
 }

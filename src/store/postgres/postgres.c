@@ -526,6 +526,7 @@ const pq_store_ops pq_store_postgres_ops = {
     .job_scan_due = pq__pg_job_scan_due,
     .job_pick = pq__pg_job_pick,
     .turn_charge = pq__pg_turn_charge,
+    .job_set_model = pq__pg_job_set_model,
     .job_extend_leases = pq__pg_job_extend_leases,
     .job_cancel_requested = pq__pg_job_cancel_requested,
     .job_leased_by = pq__pg_job_leased_by,

@@ -65,6 +65,7 @@ pq_err pq__sq_job_scan_queued(pq_conn *c, pq_job_scan_fn fn, void *ctx);
 pq_err pq__sq_job_scan_due(pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn, void *ctx);
 pq_err pq__sq_job_pick(pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, char (*owners)[PQ_UUID_LEN + 1],
                        size_t *n);
+pq_err pq__sq_job_set_model(pq_conn *c, int64_t number, const char *model);
 pq_err pq__sq_turn_charge(pq_conn *c, const char *model, const char *owner, int64_t tick, int weight);
 pq_err pq__sq_job_extend_leases(pq_conn *c, const char *worker_id, int64_t now);
 pq_err pq__sq_job_end_leases(pq_conn *c, const char *worker_id, int64_t now);

@@ -27,8 +27,10 @@ static const char SQL_UPDATE[] =
     "leased_at = ?5, finished_at = ?6, worker_id = ?7, lease_token = ?8, "
     "lease_expires_at = ?9, cancel_requested = ?10, output = ?11, prompt_tokens = ?12, "
     "completion_tokens = ?13, error_code = ?14, error_message = ?15, expires_at = ?16, "
-    "worker_signature = ?20, cost_micros = ?21, model = ?22 "
+    "worker_signature = ?20, cost_micros = ?21 "
     "WHERE number = ?17 AND state = ?18 AND (?19 IS NULL OR lease_token = ?19)";
+/* its own statement: job_update leaves the model alone, so the indexes led by it are not touched */
+static const char SQL_SET_MODEL[] = "UPDATE jobs SET model = ?2 WHERE number = ?1 AND state = 'queued'";
 static const char SQL_SCAN_QUEUED[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY number";
 /* the state leads jobs_lease_due and jobs_ttl_due, so these stay O(due rows) */
 static const char SQL_DUE_LEASES[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state = 'leased' "
@@ -237,7 +239,6 @@ pq_err pq__sq_job_update(pq_conn *c, const pq_job *j, pq_job_state expect_state,
   pq__sq_bind_text(st, 19, expect_token);
   pq__sq_bind_text(st, 20, j->worker_signature);
   sqlite3_bind_int64(st, 21, j->cost_micros);
-  pq__sq_bind_text(st, 22, j->model);
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "update job");
   return sqlite3_changes(c->db) == 1 ? PQ_OK : PQ_ERR_STALE;
 }
@@ -496,4 +497,13 @@ pq_err pq__sq_job_count_active(pq_conn *c, void (*fn)(void *, const char *, pq_j
   }
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "count active jobs");
+}
+
+pq_err pq__sq_job_set_model(pq_conn *c, int64_t number, const char *model) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_SET_MODEL);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, number);
+  pq__sq_bind_text(st, 2, model);
+  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "move a job to another model");
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_STALE;
 }

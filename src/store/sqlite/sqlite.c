@@ -362,6 +362,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .job_scan_due = pq__sq_job_scan_due,
     .job_pick = pq__sq_job_pick,
     .turn_charge = pq__sq_turn_charge,
+    .job_set_model = pq__sq_job_set_model,
     .job_extend_leases = pq__sq_job_extend_leases,
     .job_cancel_requested = pq__sq_job_cancel_requested,
     .job_end_leases = pq__sq_job_end_leases,

@@ -98,6 +98,7 @@ FORWARD(job_scan_due, (pq_conn *c, int64_t now, size_t limit, pq_job_scan_fn fn,
 FORWARD(job_pick,
         (pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, char (*owners)[PQ_UUID_LEN + 1], size_t *n),
         (FC(c)->inner, pick, limit, numbers, owners, n))
+FORWARD(job_set_model, (pq_conn *c, int64_t number, const char *model), (FC(c)->inner, number, model))
 FORWARD(turn_charge, (pq_conn *c, const char *model, const char *owner, int64_t tick, int weight),
         (FC(c)->inner, model, owner, tick, weight))
 FORWARD(job_extend_leases, (pq_conn *c, const char *worker_id, int64_t now), (FC(c)->inner, worker_id, now))
@@ -363,7 +364,7 @@ const pq_store_ops pq_store_fault_ops = {
     .release = f_release,
     OP(begin), OP(commit), OP(rollback), OP(notify), OP(listen), OP(lead),
     OP(job_insert), OP(job_get), OP(job_get_by_idempotency_key), OP(job_peek), OP(job_update), OP(job_list),
-    OP(job_scan_queued), OP(job_scan_due), OP(job_pick), OP(turn_charge), OP(job_extend_leases), OP(job_cancel_requested),
+    OP(job_scan_queued), OP(job_scan_due), OP(job_pick), OP(turn_charge), OP(job_set_model), OP(job_extend_leases), OP(job_cancel_requested),
     OP(job_end_leases), OP(job_leased_by), OP(job_count), OP(job_ahead), OP(event_append), OP(event_list), OP(worker_insert),
     OP(worker_get), OP(worker_touch), OP(worker_mark_offline), OP(worker_count_online), OP(worker_list_online),
     OP(job_totals), OP(job_count_active), OP(job_count_queued_by_owner), OP(user_insert), OP(user_get),

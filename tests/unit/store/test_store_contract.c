@@ -693,8 +693,12 @@ static void pick_by_capability(void **state) {
   assert_string_equal(back->webhook_url, "https://example.com/hook");
   assert_string_equal(back->key_id, "k1");
   assert_non_null(strstr(back->requirements, "h100"));
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->job_set_model(f->w, needy, "other"), PQ_OK);
+  assert_int_equal(ops->job_set_model(f->w, 999999, "other"), PQ_ERR_STALE);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
   free(back->model);
-  back->model = strdup("other");
+  back->model = strdup("m"); /* a whole-row update leaves the model alone */
   assert_int_equal(ops->begin(f->w, true), PQ_OK);
   assert_int_equal(ops->job_update(f->w, back, PQ_JOB_QUEUED, NULL), PQ_OK);
   assert_int_equal(ops->commit(f->w), PQ_OK);
