@@ -230,6 +230,11 @@ static pq_err parse_submit(pq_req *req, json_t *body, bool own_key, const char *
                     "'model' must not be empty");
     goto out;
   }
+  if (!pq_job_model_name_ok(model)) {
+    e = pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "model"),
+                    "'model' must not hold control characters");
+    goto out;
+  }
   if ((e = build_input(req, kind, nested ? nested : body, input_fields, &input))) goto out;
   if (strcmp(kind->name, PQ_COUNCIL_KIND) == 0 && (e = pq_api_council_prepare(req, input))) goto out;
   if (!(job = pq_job_new()) || !(job->model = strdup(model)) || !(job->kind = strdup(kind->name)) ||

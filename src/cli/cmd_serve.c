@@ -58,7 +58,7 @@ typedef struct {
   char fair_weights[1024];
   char model_aliases[2048], model_fallbacks[1024];
   bool webhook_allow_private;
-  int64_t webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_for_ms;
+  int64_t webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_for_ms, webhook_log_for_ms;
   int webhook_concurrency;
   char default_model[128];
   int64_t challenge_ttl_ms;
@@ -166,9 +166,12 @@ static const pq_opt serve_options[] = {
     {"webhook-timeout", "PROMPTQ_WEBHOOK_TIMEOUT", PQ_OPT_MS, O(webhook_timeout_ms), 0, "10s", 100, 300000,
      "how long a webhook receiver may take to answer, connection included"},
     {"webhook-concurrency", "PROMPTQ_WEBHOOK_CONCURRENCY", PQ_OPT_INT, O(webhook_concurrency), 0, "16", 1, 1024,
-     "webhook requests in flight at once (a slow receiver holds up only its own)"},
+     "webhook requests in flight at once, a quarter of them at most for one user (whose slow receivers hold up "
+     "only their own deliveries)"},
     {"webhook-retry-base", "PROMPTQ_WEBHOOK_RETRY_BASE", PQ_OPT_MS, O(webhook_retry_base_ms), 0, "5s", 1, 3600000,
      "the first webhook retry's delay; each next one waits 4 times longer (6 hours at most)"},
+    {"webhook-log-for", "PROMPTQ_WEBHOOK_LOG_FOR", PQ_OPT_MS, O(webhook_log_for_ms), 0, "30d", 60000, 31536000000,
+     "delivered, failed and cancelled webhook deliveries stay in the log this long"},
     {"webhook-retry-for", "PROMPTQ_WEBHOOK_RETRY_FOR", PQ_OPT_MS, O(webhook_retry_for_ms), 0, "24h", 1000, 2592000000,
      "a webhook delivery is retried until this long after its event, then given up"},
     {"default-model", "PROMPTQ_DEFAULT_MODEL", PQ_OPT_STR, O(default_model), S(default_model), "echo", 0, 0,
@@ -504,6 +507,7 @@ int pq_cmd_serve(int argc, char **argv) {
       .n_fallbacks = n_fallbacks,
       .webhook_retry_base_ms = o.webhook_retry_base_ms,
       .webhook_retry_for_ms = o.webhook_retry_for_ms,
+      .webhook_log_for_ms = o.webhook_log_for_ms,
   };
   static pq_receipt_key receipt_key;
   char key_path[1100];

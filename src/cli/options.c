@@ -25,6 +25,7 @@ int pq_parse_ms(const char *s, int64_t *out) {
   else if (strcmp(unit, "ms") == 0) mul = 1;
   else if (strcmp(unit, "m") == 0) mul = 60000;
   else if (strcmp(unit, "h") == 0) mul = 3600000;
+  else if (strcmp(unit, "d") == 0) mul = 86400000;
   else return -1;
   if (v > INT64_MAX / mul) return -1;
   *out = v * mul;

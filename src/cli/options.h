@@ -15,7 +15,7 @@
 typedef enum {
   PQ_OPT_STR,      /* char[size] */
   PQ_OPT_INT,      /* int */
-  PQ_OPT_MS,       /* int64_t milliseconds; "30" = seconds, or 500ms, 2s, 5m, 1h */
+  PQ_OPT_MS,       /* int64_t milliseconds; "30" = seconds, or 500ms, 2s, 5m, 1h, 30d */
   PQ_OPT_SIZE,     /* int64_t bytes; "1048576", 64k, 1m */
   PQ_OPT_BOOL,     /* bool; a bare --flag means true */
 } pq_opt_type;

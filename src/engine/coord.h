@@ -71,6 +71,7 @@ typedef struct pq_coord_config {
    * time, at most 6 hours) and for how long after the event a delivery is retried at all */
   int64_t webhook_retry_base_ms; /* 0: 5 s */
   int64_t webhook_retry_for_ms;  /* 0: a day */
+  int64_t webhook_log_for_ms;    /* deliveries that ended are kept this long in the log (0: 30 days) */
 } pq_coord_config;
 
 typedef enum {
@@ -220,7 +221,16 @@ struct pq_op {
     struct { pq_webhook *webhook; } webhook_add; /* borrowed */
     struct { const char *id, *owner; } webhook_delete; /* owner NULL: anyone's (an admin) */
     struct { const char *owner; } webhook_secret;
-    struct { size_t limit; int64_t hold_ms; } delivery_claim;
+    /* per_owner: in flight at most for one owner (0: no cap), counting busy, the owners of the
+     * deliveries the sender holds now (one entry per delivery), so one owner's slow receivers
+     * cannot take every slot */
+    struct {
+      size_t limit;
+      int64_t hold_ms;
+      int per_owner;
+      const char *const *busy;
+      size_t n_busy;
+    } delivery_claim;
     /* status: the receiver's HTTP status (0: none); error: why it failed (NULL when delivered);
      * retryable: a timeout, a refused connection, a 5xx, 408 or 429 */
     struct { const char *id, *error; int status; bool retryable; } delivery_result;

@@ -75,7 +75,7 @@ struct pq_coord {
   size_t n_weights;
   /* routing.c: the distinct requirements of queued jobs, each a lane class of the index (writer
    * thread only); classes_gen counts additions, so a parked lease knows its lanes are stale */
-  struct pq__route_class { char *text; pq_capset req; } *classes;
+  struct pq__route_class { char *text; pq_capset req; int64_t refs; /* its queued jobs */ } *classes;
   size_t n_classes, cap_classes;
   uint64_t classes_gen;
   size_t pick_rotor; /* leases picked by the store: the model the next one looks at first (writer thread) */
@@ -208,8 +208,14 @@ int pq__sched_push_job(pq_coord *c, const pq_job *job, int64_t not_before, int64
 /* A lease's models with the aliases they serve, and the index lanes its worker may take from
  * (op->route_*), made again when classes were added since. */
 pq_err pq__lease_route(pq_coord *c, pq_op *op);
-/* A new requirement class may join the index: PQ_ERR_INVALID_REQUEST when there are too many. */
+/* A new requirement class may join the index: PQ_ERR_QUEUE_QUOTA_EXCEEDED when as many as the
+ * index holds have jobs queued (classes without any are reclaimed first). */
 pq_err pq__route_class_check(pq_coord *c, const char *requirements);
+/* A queued job left the queue (leased, cancelled, expired): its class may be reclaimed once no
+ * queued job has it (a stale index entry it leaves behind does not count). */
+void pq__route_left(pq_coord *c, const pq_job *job);
+/* The index was emptied (to be rebuilt): no class has jobs in it. */
+void pq__route_cleared(pq_coord *c);
 /* The model a retryable failure of model moves its job to, or NULL. */
 const char *pq__fallback_of(const pq_coord *c, const char *model);
 void pq__route_free(pq_coord *c);

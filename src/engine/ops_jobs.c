@@ -115,6 +115,7 @@ pq_err pq__transition(pq__batch *b, pq_job *job, pq_job_state from, const char *
   if (result != PQ_OK) return result;
   pq__count_move(b->c, job->model, job->owner, (int)from, job->state);
   pq__running_move(b->c, job, (int)from, job->state);
+  if (from == PQ_JOB_QUEUED && job->state != PQ_JOB_QUEUED) pq__route_left(b->c, job);
   if ((result = pq__publish(b, job->id)) != PQ_OK) return result;
   if (pq_job_state_terminal(job->state)) {
     count_terminal(b, job);
@@ -207,6 +208,21 @@ static pq_err replay_by_key(pq__batch *b, pq_op *op, pq_job *job) {
   return PQ_OK;
 }
 
+/* Would the job and its steps (a batch's requests: any models) put its owner past
+ * --max-queued-per-user-model on one of their models? */
+static bool over_model_limit(pq_coord *c, const pq_job *job, pq_job *const *steps, size_t n_steps) {
+  for (size_t k = 0; k <= n_steps; k++) {
+    const char *model = k == 0 ? job->model : steps[k - 1]->model;
+    bool seen = strcmp(model, job->model) == 0 && k > 0;
+    for (size_t i = 0; !seen && i + 1 < k; i++) seen = strcmp(steps[i]->model, model) == 0;
+    if (seen) continue; /* counted with its first */
+    int64_t more = strcmp(job->model, model) == 0;
+    for (size_t i = 0; i < n_steps; i++) more += strcmp(steps[i]->model, model) == 0;
+    if (pq__queued_in(c, model, job->owner) + more > c->cfg.max_queued_per_owner_model) return true;
+  }
+  return false;
+}
+
 pq_err pq__run_submit(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
   pq_job *job = op->in.submit.job;
@@ -231,13 +247,10 @@ pq_err pq__run_submit(pq__batch *b, pq_op *op) {
     pq_job_free(job);
     return PQ_ERR_NO_MEMORY;
   }
-  if (c->cfg.max_queued_per_owner_model > 0 && c->sched && job->owner && *job->owner) {
-    int64_t more = 1; /* this job and its steps of the same model */
-    for (size_t i = 0; i < op->in.submit.n_steps; i++) more += strcmp(op->in.submit.steps[i]->model, job->model) == 0;
-    if (pq__queued_in(c, job->model, job->owner) + more > c->cfg.max_queued_per_owner_model) {
-      pq_job_free(job);
-      return PQ_ERR_QUEUE_QUOTA_EXCEEDED;
-    }
+  if (c->cfg.max_queued_per_owner_model > 0 && c->sched && job->owner && *job->owner &&
+      over_model_limit(c, job, op->in.submit.steps, op->in.submit.n_steps)) {
+    pq_job_free(job);
+    return PQ_ERR_QUEUE_QUOTA_EXCEEDED;
   }
   if ((result = pq__route_class_check(c, job->requirements)) != PQ_OK ||
       (result = pq__ledger_hold(b, op, job)) != PQ_OK) {

@@ -246,10 +246,44 @@ pq_err pq__run_btc_observe(pq__batch *b, pq_op *op) {
 
 /* ---- a job's worst case ---- */
 
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* An operator's alias (--model-alias) without a price of its own costs what its dearest target
+ * costs, field by field: whichever target runs it, nobody gets a priced model for free. */
+static pq_err alias_price(pq__batch *b, const char *model, pq_price **out) {
+  const pq_coord_config *cfg = &b->c->cfg;
+  pq_err result = PQ_OK;
+  for (size_t a = 0; a < cfg->n_aliases && result == PQ_OK; a++) {
+    if (strcmp(cfg->aliases[a].name, model) != 0) continue;
+    for (size_t t = 0; t < cfg->aliases[a].n_targets && result == PQ_OK; t++) {
+      pq_price *p = NULL;
+      result = b->c->ops->price_get(b->c->wconn, cfg->aliases[a].targets[t], &p);
+      if (result == PQ_ERR_NOT_FOUND) result = PQ_OK;
+      if (result != PQ_OK || !p) continue;
+      if (!*out) {
+        *out = p;
+        continue;
+      }
+      (*out)->input_per_mtok = max64((*out)->input_per_mtok, p->input_per_mtok);
+      (*out)->output_per_mtok = max64((*out)->output_per_mtok, p->output_per_mtok);
+      (*out)->cost_input_per_mtok = max64((*out)->cost_input_per_mtok, p->cost_input_per_mtok);
+      (*out)->cost_output_per_mtok = max64((*out)->cost_output_per_mtok, p->cost_output_per_mtok);
+      pq_price_free(p);
+    }
+    break;
+  }
+  if (result != PQ_OK) {
+    pq_price_free(*out);
+    *out = NULL;
+  }
+  return result;
+}
+
 static pq_err price_of(pq__batch *b, const char *model, pq_price **out) {
   pq_err result = b->c->ops->price_get(b->c->wconn, model, out);
-  if (result == PQ_ERR_NOT_FOUND) *out = NULL;
-  return result == PQ_ERR_NOT_FOUND ? PQ_OK : result;
+  if (result != PQ_ERR_NOT_FOUND) return result;
+  *out = NULL;
+  return alias_price(b, model, out);
 }
 
 static int64_t sat_add(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }

@@ -71,7 +71,7 @@ static pq_err queue_delivery(pq__batch *b, const char *webhook_id, const pq_job 
   pq_delivery d = {.id = id, .webhook_id = (char *)webhook_id, .owner = job->owner ? job->owner : "",
                    .job_id = (char *)job->id, .url = (char *)url, .event_type = (char *)event,
                    .payload = (char *)payload, .state = PQ_DELIVERY_PENDING, .next_at = b->now,
-                   .created_at = b->now, .updated_at = b->now};
+                   .created_at = b->now, .updated_at = b->now, .retry_from = b->now};
   pq_err result = b->c->ops->delivery_insert(b->c->wconn, &d);
   if (result == PQ_OK) b->deliveries_queued = true;
   return result;
@@ -85,7 +85,8 @@ static pq_err job_secret(pq__batch *b, const char *owner, pq_webhook **out) {
   pq_uuid7(b->now, id + 3);
   pq_webhook_secret_new(secret);
   pq_webhook w = {.id = id, .owner = (char *)owner, .secret = secret, .events = "*", .created_at = b->now};
-  if ((result = b->c->ops->webhook_insert(b->c->wconn, &w)) != PQ_OK) return result;
+  result = b->c->ops->webhook_insert(b->c->wconn, &w);
+  if (result != PQ_OK && result != PQ_ERR_ALREADY_EXISTS) return result; /* exists: another coordinator's, just made */
   return b->c->ops->webhook_job_secret(b->c->wconn, owner, out);
 }
 
@@ -173,17 +174,61 @@ pq_err pq__run_webhook_secret(pq__batch *b, pq_op *op) {
 
 /* ---- the sender's side ---- */
 
+static int64_t retry_window(const pq_coord_config *cfg) {
+  return cfg->webhook_retry_for_ms > 0 ? cfg->webhook_retry_for_ms : DEFAULT_RETRY_FOR_MS;
+}
+
+/* How many deliveries of owner the sender holds, or this claim has taken (the first `taken` of due). */
+static int in_flight(const pq_op *op, pq_delivery **due, size_t taken, const char *owner) {
+  int n = 0;
+  for (size_t i = 0; i < op->in.delivery_claim.n_busy; i++) n += strcmp(op->in.delivery_claim.busy[i], owner) == 0;
+  for (size_t i = 0; i < taken; i++) n += strcmp(due[i]->owner, owner) == 0;
+  return n;
+}
+
 pq_err pq__run_delivery_claim(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
-  pq_err result = c->ops->delivery_due(c->wconn, b->now, op->in.delivery_claim.limit, &op->out.deliveries,
-                                       &op->out.n_deliveries);
-  for (size_t i = 0; result == PQ_OK && i < op->out.n_deliveries; i++) {
-    pq_delivery *d = op->out.deliveries[i];
+  size_t limit = op->in.delivery_claim.limit, looked = limit * 4 > 256 ? (limit > 256 ? limit : 256) : limit * 4;
+  int cap = op->in.delivery_claim.per_owner;
+  pq_delivery **due = NULL;
+  size_t n = 0, taken = 0;
+  pq_err result = c->ops->delivery_due(c->wconn, b->now, cap > 0 ? looked : limit, &due, &n);
+  if (result != PQ_OK) return result;
+  /* soonest first, but an owner at its cap is passed over: its deliveries wait, untouched */
+  for (size_t i = 0; i < n && taken < limit; i++) {
+    if (cap > 0 && in_flight(op, due, taken, due[i]->owner) >= cap) continue;
+    pq_delivery *d = due[i];
+    due[i] = due[taken];
+    due[taken++] = d;
+  }
+  for (size_t i = taken; i < n; i++) pq_delivery_free(due[i]);
+  /* what cannot go out any more ends here: its webhook is gone (no secret to sign with), or its
+   * retries outlived the window (a sender that keeps dying mid-request) */
+  size_t kept = 0, i = 0;
+  for (; result == PQ_OK && i < taken; i++) {
+    pq_delivery *d = due[i];
+    bool gone = !d->secret, late = d->attempts > 0 && b->now > d->retry_from + retry_window(&c->cfg);
+    d->updated_at = b->now;
+    if (gone || late) {
+      d->state = gone ? PQ_DELIVERY_CANCELLED : PQ_DELIVERY_FAILED;
+      if (pq_set_str(&d->last_error, gone ? "its webhook was deleted" : "gave up: no answer within the retry window"))
+        result = PQ_ERR_NO_MEMORY;
+      if (result == PQ_OK) result = c->ops->delivery_update(c->wconn, d);
+      pq_delivery_free(d);
+      continue;
+    }
     d->attempts++;
     d->next_at = b->now + op->in.delivery_claim.hold_ms; /* claimed again only if no result came by then */
-    d->updated_at = b->now;
     result = c->ops->delivery_update(c->wconn, d);
+    due[kept++] = d;
   }
+  for (; i < taken; i++) pq_delivery_free(due[i]); /* not looked at: a failure stopped the loop */
+  if (result != PQ_OK) { /* the batch rolls back: nothing was claimed */
+    for (size_t k = 0; k < kept; k++) pq_delivery_free(due[k]);
+    kept = 0;
+  }
+  op->out.deliveries = due;
+  op->out.n_deliveries = kept;
   return result;
 }
 

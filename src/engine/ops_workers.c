@@ -1,5 +1,6 @@
 /* The workers family: registration and heartbeats, inside the writer's
  * transaction. The live set (live.c) follows after the commit. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,13 +48,33 @@ static pq_err give_back_unclaimed(pq__batch *b, pq_op *op) {
   return result;
 }
 
+/* A heartbeat's capabilities update what the worker registered, field by field: a label set
+ * given replaces its labels, and what is not named (its params, its slots) stays. */
+static pq_err update_capabilities(pq__batch *b, const char *id, const char *update) {
+  pq_worker *w = NULL;
+  pq_err result = b->c->ops->worker_get(b->c->wconn, id, &w);
+  if (result != PQ_OK) return result;
+  json_t *caps = json_loads(w->capabilities ? w->capabilities : "{}", 0, NULL), *changes = json_loads(update, 0, NULL);
+  if (!json_is_object(caps)) {
+    json_decref(caps);
+    caps = json_object();
+  }
+  char *merged = NULL;
+  if (caps && json_is_object(changes) && json_object_update(caps, changes) == 0) merged = json_dumps(caps, JSON_COMPACT);
+  result = merged ? b->c->ops->worker_set_capabilities(b->c->wconn, id, merged) : PQ_ERR_NO_MEMORY;
+  free(merged);
+  json_decref(caps);
+  json_decref(changes);
+  pq_worker_free(w);
+  return result;
+}
+
 pq_err pq__run_heartbeat(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
   const char *id = op->in.heartbeat.worker_id;
   pq_err result = c->ops->worker_touch(c->wconn, id, b->now);
   if (result == PQ_OK) op->touched_worker = true;
-  if (result == PQ_OK && op->in.heartbeat.capabilities)
-    result = c->ops->worker_set_capabilities(c->wconn, id, op->in.heartbeat.capabilities);
+  if (result == PQ_OK && op->in.heartbeat.capabilities) result = update_capabilities(b, id, op->in.heartbeat.capabilities);
   if (result == PQ_OK) result = c->ops->job_extend_leases(c->wconn, id, b->now);
   if (result == PQ_OK && op->in.heartbeat.claims) result = give_back_unclaimed(b, op);
   if (result == PQ_OK) result = c->ops->job_cancel_requested(c->wconn, id, &op->out.cancel_ids, &op->out.n_cancel);

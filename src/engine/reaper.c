@@ -97,6 +97,9 @@ pq_err pq__reap(pq__batch *b, int *settled) {
     result = c->ops->job_end_leases(c->wconn, b->offline[i], b->now);
   }
   if (result == PQ_OK) result = c->ops->challenge_sweep(c->wconn, b->now); /* spent logins' leftovers */
+  if (result == PQ_OK) /* the delivery log keeps what ended for a while */
+    result = c->ops->delivery_sweep(c->wconn, b->now - (c->cfg.webhook_log_for_ms > 0 ? c->cfg.webhook_log_for_ms
+                                                                                    : 30LL * 86400 * 1000));
   if (result != PQ_OK) return result;
   reap_ctx r = {.b = b, .result = PQ_OK};
   result = c->ops->job_scan_due(c->wconn, b->now, REAP_BATCH, reap_one, &r);

@@ -6,7 +6,9 @@
  * for the keys its worker may take: each of its models (and each alias one
  * of them serves), with each class whose requirements the worker's offer
  * meets. So a lease looks at classes, never at the jobs queued in them;
- * classes are few (one per distinct requirement set, at most MAX_CLASSES).
+ * classes are few (one per distinct requirement set with jobs in the index,
+ * at most MAX_CLASSES; one whose jobs are all gone is reclaimed when room
+ * is needed).
  *
  * Writer thread only, except pq_coord_unservable, pq_coord_servable and
  * pq_coord_served_as, which read the live set and the configuration. */
@@ -25,9 +27,25 @@ static struct pq__route_class *class_find(pq_coord *c, const char *text) {
   return NULL;
 }
 
+/* Classes without jobs in the index go (leases make their keys again). */
+static void reclaim(pq_coord *c) {
+  size_t kept = 0;
+  for (size_t i = 0; i < c->n_classes; i++) {
+    if (c->classes[i].refs > 0) {
+      c->classes[kept++] = c->classes[i];
+      continue;
+    }
+    free(c->classes[i].text);
+    pq_capset_free(&c->classes[i].req);
+  }
+  if (kept != c->n_classes) c->classes_gen++;
+  c->n_classes = kept;
+}
+
 static struct pq__route_class *class_add(pq_coord *c, const char *text) {
   struct pq__route_class *k = class_find(c, text);
   if (k) return k;
+  if (c->n_classes == MAX_CLASSES) reclaim(c);
   if (c->n_classes == MAX_CLASSES) return NULL;
   if (c->n_classes == c->cap_classes) {
     size_t cap = c->cap_classes ? c->cap_classes * 2 : 8;
@@ -38,6 +56,7 @@ static struct pq__route_class *class_add(pq_coord *c, const char *text) {
   }
   k = &c->classes[c->n_classes];
   if (!(k->text = strdup(text))) return NULL;
+  k->refs = 0;
   pq_route_require_text(text, &k->req);
   c->n_classes++;
   c->classes_gen++;
@@ -46,7 +65,17 @@ static struct pq__route_class *class_add(pq_coord *c, const char *text) {
 
 pq_err pq__route_class_check(pq_coord *c, const char *requirements) {
   if (!requirements || !c->sched || class_find(c, requirements)) return PQ_OK;
-  return c->n_classes < MAX_CLASSES ? PQ_OK : PQ_ERR_INVALID_REQUEST;
+  if (c->n_classes == MAX_CLASSES) reclaim(c);
+  return c->n_classes < MAX_CLASSES ? PQ_OK : PQ_ERR_QUEUE_QUOTA_EXCEEDED;
+}
+
+void pq__route_left(pq_coord *c, const pq_job *job) {
+  struct pq__route_class *k = c->sched && job->requirements ? class_find(c, job->requirements) : NULL;
+  if (k && k->refs > 0) k->refs--;
+}
+
+void pq__route_cleared(pq_coord *c) {
+  for (size_t i = 0; i < c->n_classes; i++) c->classes[i].refs = 0;
 }
 
 static char *key_of(const char *model, const char *requirements) {
@@ -61,8 +90,10 @@ static char *key_of(const char *model, const char *requirements) {
 
 int pq__sched_push_job(pq_coord *c, const pq_job *job, int64_t not_before, int64_t now) {
   if (!job->requirements) return pq_sched_push(c->sched, job->model, job->owner, job->number, job->priority, not_before, now);
-  char *key = class_add(c, job->requirements) ? key_of(job->model, job->requirements) : NULL;
+  struct pq__route_class *k = class_add(c, job->requirements);
+  char *key = k ? key_of(job->model, job->requirements) : NULL;
   int rc = key ? pq_sched_push(c->sched, key, job->owner, job->number, job->priority, not_before, now) : -1;
+  if (rc == 0) k->refs++;
   free(key);
   return rc;
 }
@@ -199,6 +230,7 @@ const char *pq_coord_served_as(pq_coord *c, const char *model, const char *const
 
 /* Does this live worker serve model (itself, or as a target of the alias model)? */
 static bool live_serves(const pq_coord *c, const pq__live_worker *lw, const char *model) {
+  if (lw->n_models == 0) return true; /* a worker that named no models takes any */
   for (size_t k = 0; k < lw->n_models; k++)
     if (strcmp(lw->models[k], model) == 0) return true;
   for (size_t a = 0; a < c->cfg.n_aliases; a++)

@@ -23,7 +23,7 @@ typedef struct {
 } lane;
 
 typedef struct {
-  char *name;
+  const char *name;     /* the model table's copy */
   heap urgent;          /* jobs at or above the urgent priority, before every turn */
   lane *lanes;          /* one per owner that ever had work here */
   size_t n_lanes, cap_lanes;
@@ -34,8 +34,9 @@ typedef struct {
 } model_queue;
 
 struct pq_sched {
-  model_queue *models;
+  model_queue *models;  /* by index in model_names */
   size_t n_models, cap_models;
+  pq_strtab model_names; /* lane keys -> indices: a model and each requirement class is one (engine/routing.c) */
   pq_strtab owners;     /* owner names -> indices: a restart pushes every queued job, of maybe thousands of tenants */
   int32_t *weights;     /* by owner index */
   uint64_t *served;     /* by owner index: when it last had a lease charged (a tick), for the choice between models */
@@ -115,13 +116,13 @@ void pq_sched_free(pq_sched *s) {
   if (!s) return;
   for (size_t i = 0; i < s->n_models; i++) {
     model_queue *m = &s->models[i];
-    free(m->name);
     free(m->urgent.items);
     for (size_t k = 0; k < m->n_lanes; k++) free(m->lanes[k].ready.items);
     free(m->lanes);
     free(m->lane_of);
   }
   free(s->models);
+  pq_strtab_free(&s->model_names);
   pq_strtab_free(&s->owners);
   free(s->weights);
   free(s->served);
@@ -129,11 +130,7 @@ void pq_sched_free(pq_sched *s) {
   free(s);
 }
 
-static int find_model(const pq_sched *s, const char *name) {
-  for (size_t i = 0; i < s->n_models; i++)
-    if (strcmp(s->models[i].name, name) == 0) return (int)i;
-  return -1;
-}
+static int find_model(const pq_sched *s, const char *name) { return pq_strtab_find(&s->model_names, name); }
 
 static int intern_model(pq_sched *s, const char *name) {
   int idx = find_model(s, name);
@@ -145,10 +142,11 @@ static int intern_model(pq_sched *s, const char *name) {
     s->models = grown;
     s->cap_models = cap;
   }
-  model_queue *m = &s->models[s->n_models];
+  if ((idx = pq_strtab_intern(&s->model_names, name)) < 0) return -1;
+  model_queue *m = &s->models[s->n_models]; /* the table's next index is this one's */
   memset(m, 0, sizeof *m);
   m->turn = m->last = -1;
-  if (!(m->name = strdup(name))) return -1;
+  m->name = s->model_names.names[idx];
   return (int)s->n_models++;
 }
 

@@ -511,6 +511,7 @@ static int rebuild_one(void *ctx, pq_job *j) {
 static pq_err rebuild_index(pq_coord *c) {
   if (!c->sched) return PQ_OK;
   pq_sched_clear(c->sched);
+  pq__route_cleared(c);
   rebuild_ctx r = {.c = c, .sched = c->sched, .now = pq_clock_wall(c->clock)};
   pthread_mutex_lock(&c->counts_mu);
   for (size_t i = 0; i < c->n_counts; i++) free_owner_counts(&c->counts[i]);

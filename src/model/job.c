@@ -64,6 +64,13 @@ void pq_job_free_array(pq_job **jobs, size_t n) {
   free(jobs);
 }
 
+bool pq_job_model_name_ok(const char *name) {
+  if (!name || !*name) return false;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) return false;
+  return true;
+}
+
 int pq_set_str(char **field, const char *value) {
   char *copy = NULL;
   if (value && !(copy = strdup(value))) return -1;

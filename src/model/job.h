@@ -89,6 +89,9 @@ void pq_job_free_array(pq_job **jobs, size_t n);
  * tools, logprobs, n choices); any other JSON as itself. NULL for none.
  * malloc'd. */
 char *pq_job_output_text(const char *output);
+/* A model name anyone may give: no control characters (the scheduler's lane
+ * keys join a model and a requirement class with one, engine/routing.c). */
+bool pq_job_model_name_ok(const char *name);
 /* Replaces *field with a copy of value (NULL clears). Returns 0, or -1 on OOM. */
 int pq_set_str(char **field, const char *value);
 

@@ -65,6 +65,7 @@ typedef struct pq_delivery {
   int64_t created_at, updated_at;
   int last_status;   /* the receiver's last HTTP status; 0: none (no answer) */
   char *last_error;  /* why the last attempt failed; NULL after a success */
+  int64_t retry_from; /* retries go on until the retry window after this (the event; a redelivery) */
   char *secret;      /* the webhook's secret: filled by the reads the sender uses (due, get) */
 } pq_delivery;
 

@@ -26,7 +26,7 @@
 #define PQ__WEBHOOK_COLS "id, owner, key_id, url, secret, events, created_at"
 #define PQ__DELIVERY_COLS                                                                  \
   "d.id, d.webhook_id, d.owner, d.job_id, d.url, d.event_type, d.payload, d.state, d.attempts, " \
-  "d.next_at, d.created_at, d.updated_at, d.last_status, d.last_error"
+  "d.next_at, d.created_at, d.updated_at, d.last_status, d.last_error, d.retry_from"
 #define PQ__KEY_COLS "id, user_id, prefix, hash, scope, name, created_at, expires_at, revoked_at"
 
 #endif

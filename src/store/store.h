@@ -210,6 +210,8 @@ typedef struct pq_store_ops {
   pq_err (*delivery_update)(pq_conn *c, const pq_delivery *d);
   pq_err (*delivery_list)(pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit,
                           pq_delivery ***out, size_t *n);
+  /* Removes deliveries that ended (delivered, failed, cancelled) before `before`: the log's retention. */
+  pq_err (*delivery_sweep)(pq_conn *c, int64_t before);
 
   /* the event log: appends n entries numbered from first_seq (0: after the
    * last of (job, attempt)); *seq gets the last one's number */

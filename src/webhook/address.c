@@ -35,6 +35,9 @@ bool pq_webhook_addr_blocked(const struct sockaddr *addr) {
     return v4_blocked((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
   if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) /* 64:ff9b::/96 NAT64 of an IPv4 address */
     return v4_blocked((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
+  if (b[0] == 0x20 && b[1] == 0x02) /* 2002::/16 6to4: the IPv4 address it tunnels to */
+    return v4_blocked((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5]);
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) return true; /* 2001::/32 Teredo: a tunnel to anywhere */
   return (b[0] & 0xfe) == 0xfc ||               /* fc00::/7 unique local */
          (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
          (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) || /* fec0::/10 site-local (old) */

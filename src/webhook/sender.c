@@ -111,6 +111,17 @@ static transfer *transfer_new(pq_webhook_sender *s, pq_delivery *d) {
   return h ? t : (t->delivery = NULL, transfer_free(t), NULL);
 }
 
+/* A receiver's words, made safe to keep and to log: printable ASCII only (its bytes are not
+ * known to be UTF-8, and a newline would forge a log line), at most 200 characters. */
+static void printable(const char *in, size_t len, char *out, size_t size) {
+  size_t n = 0;
+  for (size_t i = 0; i < len && n + 1 < size && n < 200; i++) {
+    unsigned char ch = (unsigned char)in[i];
+    out[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?';
+  }
+  out[n] = '\0';
+}
+
 /* What an attempt came to, for the writer. */
 static void report(pq_webhook_sender *s, const transfer *t, CURLcode code) {
   long status = 0;
@@ -118,7 +129,7 @@ static void report(pq_webhook_sender *s, const transfer *t, CURLcode code) {
   char error[512];
   const char *why = NULL;
   bool retryable = false;
-  if (t->refused[0]) {
+  if (t->refused[0] && code != CURLE_OK) { /* a blocked address, and no other one answered */
     snprintf(error, sizeof error,
              "refused: %s is a loopback, private or link-local address (the operator may allow them with "
              "--webhook-allow-private)",
@@ -129,7 +140,9 @@ static void report(pq_webhook_sender *s, const transfer *t, CURLcode code) {
     why = error;
     retryable = true; /* a timeout, a refused or reset connection, a name that did not resolve */
   } else if (status < 200 || status > 299) {
-    snprintf(error, sizeof error, "the receiver answered %ld%s%.200s", status, t->answer_len ? ": " : "", t->answer);
+    char said[256];
+    printable(t->answer, t->answer_len, said, sizeof said);
+    snprintf(error, sizeof error, "the receiver answered %ld%s%s", status, *said ? ": " : "", said);
     why = error;
     retryable = status >= 500 || status == 408 || status == 429;
   }
@@ -147,13 +160,22 @@ static void report(pq_webhook_sender *s, const transfer *t, CURLcode code) {
   pq_op_release(&op);
 }
 
-/* Claims up to room due deliveries and starts them. Returns how many started. */
+/* Claims up to room due deliveries and starts them. Returns how many started, or -1 when the
+ * claim failed (the store is failing: the caller waits a while). */
 static int claim(pq_webhook_sender *s, int room) {
+  const char *busy[s->cfg.concurrency > 0 ? s->cfg.concurrency : 1];
+  size_t n_busy = 0;
+  for (int k = 0; k < s->cfg.concurrency; k++)
+    if (s->active[k]) busy[n_busy++] = s->active[k]->delivery->owner;
   pq_op op = {.kind = PQ_OP_DELIVERY_CLAIM};
   op.in.delivery_claim.limit = (size_t)room;
   op.in.delivery_claim.hold_ms = s->cfg.timeout_ms + CLAIM_SLACK_MS;
+  op.in.delivery_claim.per_owner = s->cfg.per_owner;
+  op.in.delivery_claim.busy = busy;
+  op.in.delivery_claim.n_busy = n_busy;
   int started = 0;
-  if (pq_coord_call(s->coord, &op) == PQ_OK) {
+  pq_err result = pq_coord_call(s->coord, &op);
+  if (result == PQ_OK) {
     for (size_t i = 0; i < op.out.n_deliveries; i++) {
       transfer *t = transfer_new(s, op.out.deliveries[i]);
       if (!t) {
@@ -171,7 +193,7 @@ static int claim(pq_webhook_sender *s, int room) {
     }
   }
   pq_op_release(&op);
-  return started;
+  return result == PQ_OK ? started : -1;
 }
 
 static bool stopping(pq_webhook_sender *s) { return __atomic_load_n(&s->stop, __ATOMIC_RELAXED) != 0; }
@@ -185,8 +207,13 @@ static void *sender_main(void *arg) {
     int64_t now = pq_now_ms();
     if (active < s->cfg.concurrency && now >= next_due) {
       seen = pq_coord_webhook_seq(s->coord); /* read first: one queued while we claim wakes the wait below */
-      active += claim(s, s->cfg.concurrency - active);
-      if (pq_coord_delivery_next_at(s->coord, &next_due) != PQ_OK) next_due = now + 1000;
+      int started = claim(s, s->cfg.concurrency - active);
+      if (started >= 0) active += started;
+      if (started < 0 || pq_coord_delivery_next_at(s->coord, &next_due) != PQ_OK) next_due = now + 1000;
+      /* owners at their cap leave due deliveries behind: look again when a slot frees (below) */
+      if (started >= 0 && active > 0 && next_due <= now) next_due = now + IDLE_WAIT_MS;
+    } else if (active > 0 && pq_coord_webhook_seq(s->coord) != seen) {
+      next_due = 0; /* new deliveries while others are in flight: look now */
     }
     if (active == 0) {
       int64_t wait = next_due - pq_now_ms();
@@ -231,6 +258,7 @@ pq_err pq_webhook_sender_start(pq_coord *c, const pq_webhook_sender_config *cfg,
   s->cfg = *cfg;
   if (s->cfg.timeout_ms <= 0) s->cfg.timeout_ms = DEFAULT_TIMEOUT_MS;
   if (s->cfg.concurrency <= 0) s->cfg.concurrency = DEFAULT_CONCURRENCY;
+  if (s->cfg.per_owner <= 0) s->cfg.per_owner = s->cfg.concurrency / 4 > 1 ? s->cfg.concurrency / 4 : 1;
   if (!(s->multi = curl_multi_init()) || !(s->active = calloc((size_t)s->cfg.concurrency, sizeof *s->active))) {
     if (s->multi) curl_multi_cleanup(s->multi);
     free(s);

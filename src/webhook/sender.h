@@ -1,7 +1,8 @@
 /* The webhook sender: one thread that works through the coordinator's due
  * deliveries (engine/ops_webhooks.c) with libcurl's multi interface, so
- * that up to `concurrency` receivers are waited on at once and one slow
- * receiver holds up no other.
+ * that up to `concurrency` receivers are waited on at once, at most
+ * `per_owner` of them for one owner: one tenant's slow receivers hold up
+ * only that tenant's deliveries.
  *
  * Each request carries the Standard Webhooks headers (webhook-id,
  * webhook-timestamp, webhook-signature), has a bounded time
@@ -27,6 +28,7 @@ typedef struct pq_webhook_sender_config {
   bool allow_private;  /* loopback, private and link-local receivers too */
   int64_t timeout_ms;  /* per request, connection included (0: 10 s) */
   int concurrency;     /* requests in flight at most (0: 16) */
+  int per_owner;       /* of them, for one owner at most (0: a quarter of concurrency, at least 1) */
 } pq_webhook_sender_config;
 
 pq_err pq_webhook_sender_start(pq_coord *c, const pq_webhook_sender_config *cfg, pq_webhook_sender **out);

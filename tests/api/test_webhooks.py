@@ -24,11 +24,12 @@ FAST = ["--webhook-allow-private", "--webhook-retry-base", "20ms"]
 class Receiver:
     """Records each POST; answers from a script of statuses (then 200)."""
 
-    def __init__(self, statuses=()):
+    def __init__(self, statuses=(), body=b"ok", hold=None):
         self.statuses = list(statuses)
         self.got = []
         self.lock = threading.Lock()
         receiver = self
+        answer = body
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
@@ -36,10 +37,12 @@ class Receiver:
                 with receiver.lock:
                     receiver.got.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if hold is not None:  # a receiver that keeps the request until the test lets it go
+                    hold.wait(PATIENCE * 2)
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
@@ -61,8 +64,8 @@ class Receiver:
 def receiver():
     made = []
 
-    def make(*statuses):
-        made.append(Receiver(statuses))
+    def make(*statuses, **kw):
+        made.append(Receiver(statuses, **kw))
         return made[-1]
 
     yield make
@@ -257,4 +260,48 @@ def test_a_delivery_pending_when_the_coordinator_is_killed_goes_out_after_restar
                                 if x["status"] == "delivered"], what="delivered after the restart")[0]
         assert d["attempts"] == 2
     finally:
+        assert server.stop() == 0
+
+
+def test_a_receivers_answer_is_kept_as_plain_text(make_server, receiver):
+    server = make_server(*FAST)
+    rx = receiver(400, body=b"\xff\xfe bad\nforged log line \x00 " + b"x" * 500)
+    job = run_job(server, Worker(server), webhook_url=rx.url)
+    d = wait_until(lambda: [x for x in server.get(f"/v1/webhook-deliveries?job_id={job}").json()["data"]
+                            if x["status"] == "failed"], what="the 400 to be recorded")[0]
+    error = d["last_error"]
+    assert error.startswith("the receiver answered 400: ") and "\n" not in error and len(error) < 260, error
+    assert all(32 <= ord(ch) < 127 for ch in error), error
+    assert "forged log line" in error
+    assert "\nforged" not in server.read_log()
+
+
+def test_one_users_slow_receiver_does_not_hold_up_another(tmpdir_path, receiver):
+    for name in ("ann", "bob"):
+        cli("user", "add", name, "--data", tmpdir_path, stdin=f"{name}-password\n")
+    keys = {n: cli("key", "create", "--user", n, "--data", tmpdir_path) for n in ("ann", "bob")}
+    keys["worker"] = cli("key", "create", "--user", "bob", "--scope", "worker", "--data", tmpdir_path)
+    # four slots, one per user at most: ann's hanging receiver may hold one of them
+    server = Server(tmpdir_path, [*FAST, "--rate-client", "0", "--webhook-concurrency", "4", "--webhook-timeout", "60s"],
+                    secured=True).start()
+    release = threading.Event()
+    try:
+        def call(who, method, path, body=None):
+            r = requests.request(method, server.url + path, json=body, timeout=PATIENCE,
+                                 headers={"Authorization": "Bearer " + keys[who]})
+            assert r.status_code < 400, r.text
+            return r.json()
+
+        stuck, fine = receiver(hold=release), receiver()
+        for i in range(6):  # ann's ends pile up on a receiver that never answers
+            job = call("ann", "POST", "/v1/jobs", {"model": "m", "prompt": f"ann {i}", "webhook_url": stuck.url})
+            call("ann", "POST", f"/v1/jobs/{job['id']}/cancel")
+        stuck.wait_for(1)
+        bob = call("bob", "POST", "/v1/jobs", {"model": "m", "prompt": "bob", "webhook_url": fine.url})
+        call("bob", "POST", f"/v1/jobs/{bob['id']}/cancel")
+        [d] = fine.wait_for(1)  # within the test's patience, while ann's first request still hangs
+        assert json.loads(d["body"])["data"]["id"] == bob["id"]
+        assert len(stuck.got) == 1  # one of ann's at a time
+    finally:
+        release.set()
         assert server.stop() == 0

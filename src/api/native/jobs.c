@@ -406,7 +406,8 @@ pq_err pq_api_job_retry(pq_req *req) {
   pq_job *job = pq_job_new();
   if (!job || pq_set_str(&job->kind, old->kind) || pq_set_str(&job->model, old->model) ||
       pq_set_str(&job->input, old->input) || pq_set_str(&job->owner, old->owner ? old->owner : "") ||
-      !(req->state = pq_req_strndup(req, old->id, strlen(old->id)))) {
+      pq_set_str(&job->requirements, old->requirements) || pq_set_str(&job->webhook_url, old->webhook_url) ||
+      pq_set_str(&job->key_id, old->key_id) || !(req->state = pq_req_strndup(req, old->id, strlen(old->id)))) {
     pq_job_free(job);
     pq_job_free(old);
     return PQ_ERR_NO_MEMORY;

@@ -58,10 +58,13 @@ static pq_err check_models(pq_req *req, json_t *models) {
   size_t i;
   json_t *m;
   json_array_foreach(models, i, m) ok &= json_is_string(m) && json_string_length(m) > 0 &&
-                                         json_string_length(m) <= 128;
+                                         json_string_length(m) <= 128 &&
+                                         strlen(json_string_value(m)) == json_string_length(m) &&
+                                         pq_job_model_name_ok(json_string_value(m));
   return ok ? PQ_OK
             : pq_req_fail(req, PQ_ERR_INVALID_REQUEST, json_pack("{s:s}", "field", "models"),
-                          "'models' must be an array of up to %d model names", MAX_MODELS);
+                          "'models' must be an array of up to %d model names (without control characters)",
+                          MAX_MODELS);
 }
 
 /* The models live workers serve now: {id: created (earliest worker)}. */

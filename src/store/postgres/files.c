@@ -13,6 +13,9 @@ static const char SQL_FILE_LIST[] = "SELECT " FILE_COLS ", NULL FROM files WHERE
                                     "($2::text IS NULL OR purpose = $2) ORDER BY created_at DESC, id DESC LIMIT $3";
 static const char SQL_FILE_DELETE[] = "DELETE FROM files WHERE id = $1";
 static const char SQL_JOB_DELETE_EVENTS[] = "DELETE FROM job_events WHERE job_number = $1";
+/* what its webhooks were told holds its output: it goes with the job */
+static const char SQL_JOB_DELETE_DELIVERIES[] =
+    "DELETE FROM webhook_deliveries WHERE job_id = (SELECT id FROM jobs WHERE number = $1)";
 static const char SQL_JOB_DELETE[] = "DELETE FROM jobs WHERE number = $1";
 
 static void free_file(void *f) { pq_file_free(f); }
@@ -69,6 +72,7 @@ pq_err pq__pg_job_delete(pq_conn *c, int64_t number) {
   pq__pg_int(&p, number);
   int64_t changed = 0;
   pq_err err = pq__pg_command(c, SQL_JOB_DELETE_EVENTS, &p, NULL);
+  if (err == PQ_OK) err = pq__pg_command(c, SQL_JOB_DELETE_DELIVERIES, &p, NULL);
   if (err == PQ_OK) err = pq__pg_command(c, SQL_JOB_DELETE, &p, &changed);
   return err == PQ_OK && changed == 0 ? PQ_ERR_NOT_FOUND : err;
 }

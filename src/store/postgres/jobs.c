@@ -43,7 +43,8 @@ static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state
 /* a job's requirements (model/route.h) against the worker's capabilities $4 */
 #define MEETS                                                                                                     \
   "(j.requirements IS NULL OR (COALESCE((j.requirements::jsonb->>'min_context')::bigint, 0) <= "                 \
-  "COALESCE(($4::jsonb->>'context_length')::bigint, 0) AND COALESCE(j.requirements::jsonb->'labels', '{}'::jsonb) " \
+  "(CASE WHEN jsonb_typeof($4::jsonb->'context_length') = 'number' THEN ($4::jsonb->>'context_length')::numeric " \
+  "ELSE 0 END) AND COALESCE(j.requirements::jsonb->'labels', '{}'::jsonb) " \
   "<@ COALESCE($4::jsonb->'labels', '{}'::jsonb)))"
 /* an owner (x) under its running limits (overall, of model $1): jobs workers hold */
 #define MAY_RUN(x, all, one)                                                                                          \

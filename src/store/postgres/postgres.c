@@ -559,6 +559,7 @@ const pq_store_ops pq_store_postgres_ops = {
     .delivery_next_at = pq__pg_delivery_next_at,
     .delivery_update = pq__pg_delivery_update,
     .delivery_list = pq__pg_delivery_list,
+    .delivery_sweep = pq__pg_delivery_sweep,
     .worker_set_capabilities = pq__pg_worker_set_capabilities,
     .job_count_active = pq__pg_job_count_active,
     .job_totals = pq__pg_job_totals,

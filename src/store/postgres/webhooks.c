@@ -7,7 +7,10 @@
 #include "store/columns.h"
 #include "store/postgres/internal.h"
 
-static const char SQL_WH_INSERT[] = "INSERT INTO webhooks (" PQ__WEBHOOK_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/* a second job secret for an owner (another coordinator's, a moment earlier) answers no row and
+ * leaves the transaction usable, as a failed statement does in SQLite */
+static const char SQL_WH_INSERT[] = "INSERT INTO webhooks (" PQ__WEBHOOK_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                                    "ON CONFLICT DO NOTHING RETURNING id";
 static const char SQL_WH_GET[] = "SELECT " PQ__WEBHOOK_COLS " FROM webhooks WHERE id = $1";
 static const char SQL_WH_JOB_SECRET[] = "SELECT " PQ__WEBHOOK_COLS " FROM webhooks WHERE owner = $1 AND url IS NULL";
 static const char SQL_WH_LIST[] = "SELECT " PQ__WEBHOOK_COLS " FROM webhooks WHERE ($1::text IS NULL OR owner = $1) "
@@ -17,8 +20,8 @@ static const char SQL_WH_CANCEL[] = "UPDATE webhook_deliveries SET state = 'canc
 static const char SQL_WH_DELETE[] = "DELETE FROM webhooks WHERE id = $1";
 static const char SQL_DL_INSERT[] =
     "INSERT INTO webhook_deliveries (id, webhook_id, owner, job_id, url, event_type, payload, state, attempts, "
-    "next_at, created_at, updated_at, last_status, last_error) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    "next_at, created_at, updated_at, last_status, last_error, retry_from) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 static const char SQL_DL_GET[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM webhook_deliveries d "
                                  "LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1";
 static const char SQL_DL_DUE[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM webhook_deliveries d "
@@ -27,10 +30,12 @@ static const char SQL_DL_DUE[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM we
 static const char SQL_DL_NEXT[] = "SELECT COALESCE(MIN(next_at), 9223372036854775807) FROM webhook_deliveries "
                                   "WHERE state = 'pending'";
 static const char SQL_DL_UPDATE[] = "UPDATE webhook_deliveries SET state = $2, attempts = $3, next_at = $4, "
-                                    "updated_at = $5, last_status = $6, last_error = $7 WHERE id = $1";
+                                    "updated_at = $5, last_status = $6, last_error = $7, retry_from = $8 WHERE id = $1";
 static const char SQL_DL_LIST[] = "SELECT " PQ__DELIVERY_COLS ", NULL FROM webhook_deliveries d "
                                   "WHERE ($1::text IS NULL OR d.owner = $1) AND ($2::text IS NULL OR d.job_id = $2) AND "
                                   "($3::text IS NULL OR d.state = $3) ORDER BY d.created_at DESC, d.id DESC LIMIT $4";
+
+static const char SQL_DL_SWEEP[] = "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < $1";
 
 static void free_webhook(void *w) { pq_webhook_free(w); }
 static void free_delivery(void *d) { pq_delivery_free(d); }
@@ -51,7 +56,7 @@ static void *make_delivery(const PGresult *r, int row) {
   if (!d || pq__pg_dup(r, row, 0, &d->id) || pq__pg_dup(r, row, 1, &d->webhook_id) || pq__pg_dup(r, row, 2, &d->owner) ||
       pq__pg_dup(r, row, 3, &d->job_id) || pq__pg_dup(r, row, 4, &d->url) || pq__pg_dup(r, row, 5, &d->event_type) ||
       pq__pg_dup(r, row, 6, &d->payload) || pq__pg_dup(r, row, 13, &d->last_error) ||
-      pq__pg_dup(r, row, 14, &d->secret)) {
+      pq__pg_dup(r, row, 15, &d->secret)) {
     pq_delivery_free(d);
     return NULL;
   }
@@ -62,6 +67,7 @@ static void *make_delivery(const PGresult *r, int row) {
   d->created_at = pq__pg_i64(r, row, 10);
   d->updated_at = pq__pg_i64(r, row, 11);
   d->last_status = (int)pq__pg_i64(r, row, 12);
+  d->retry_from = pq__pg_i64(r, row, 14);
   return d;
 }
 
@@ -80,7 +86,12 @@ pq_err pq__pg_webhook_insert(pq_conn *c, const pq_webhook *w) {
   pq__pg_text(&p, w->secret);
   pq__pg_text(&p, w->events ? w->events : "*");
   pq__pg_int(&p, w->created_at);
-  return pq__pg_command(c, SQL_WH_INSERT, &p, NULL);
+  pq_err err;
+  PGresult *r = pq__pg_run(c, SQL_WH_INSERT, &p, &err);
+  if (!r) return err;
+  err = PQntuples(r) == 1 ? PQ_OK : PQ_ERR_ALREADY_EXISTS;
+  PQclear(r);
+  return err;
 }
 
 pq_err pq__pg_webhook_get(pq_conn *c, const char *id, pq_webhook **out) {
@@ -127,6 +138,7 @@ pq_err pq__pg_delivery_insert(pq_conn *c, const pq_delivery *d) {
   pq__pg_int(&p, d->updated_at);
   pq__pg_int(&p, d->last_status);
   pq__pg_text(&p, d->last_error);
+  pq__pg_int(&p, d->retry_from ? d->retry_from : d->created_at);
   return pq__pg_command(c, SQL_DL_INSERT, &p, NULL);
 }
 
@@ -161,6 +173,7 @@ pq_err pq__pg_delivery_update(pq_conn *c, const pq_delivery *d) {
   pq__pg_int(&p, d->updated_at);
   pq__pg_int(&p, d->last_status);
   pq__pg_text(&p, d->last_error);
+  pq__pg_int(&p, d->retry_from);
   return changed_one(c, SQL_DL_UPDATE, &p);
 }
 
@@ -172,4 +185,10 @@ pq_err pq__pg_delivery_list(pq_conn *c, const char *owner, const char *job_id, i
   pq__pg_text(&p, state < 0 ? NULL : pq_delivery_state_name((pq_delivery_state)state));
   pq__pg_int(&p, limit);
   return pq__pg_rows(c, SQL_DL_LIST, &p, make_delivery, free_delivery, (void ***)out, n);
+}
+
+pq_err pq__pg_delivery_sweep(pq_conn *c, int64_t before) {
+  pq__pgp p = {0};
+  pq__pg_int(&p, before);
+  return pq__pg_command(c, SQL_DL_SWEEP, &p, NULL);
 }

@@ -13,6 +13,9 @@ static const char SQL_FILE_LIST[] = "SELECT " FILE_COLS ", NULL FROM files WHERE
                                     "(?2 IS NULL OR purpose = ?2) ORDER BY created_at DESC, id DESC LIMIT ?3";
 static const char SQL_FILE_DELETE[] = "DELETE FROM files WHERE id = ?1";
 static const char SQL_JOB_DELETE_EVENTS[] = "DELETE FROM job_events WHERE job_number = ?1";
+/* what its webhooks were told holds its output: it goes with the job */
+static const char SQL_JOB_DELETE_DELIVERIES[] =
+    "DELETE FROM webhook_deliveries WHERE job_id = (SELECT id FROM jobs WHERE number = ?1)";
 static const char SQL_JOB_DELETE[] = "DELETE FROM jobs WHERE number = ?1";
 
 static void free_file(void *f) { pq_file_free(f); }
@@ -72,6 +75,9 @@ pq_err pq__sq_job_delete(pq_conn *c, int64_t number) {
   if (!st) return PQ_ERR_STORE_FAILED;
   sqlite3_bind_int64(st, 1, number);
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "delete a job's events");
+  if (!(st = pq__sq_stmt(c, SQL_JOB_DELETE_DELIVERIES))) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, number);
+  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "delete a job's deliveries");
   if (!(st = pq__sq_stmt(c, SQL_JOB_DELETE))) return PQ_ERR_STORE_FAILED;
   sqlite3_bind_int64(st, 1, number);
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "delete a job");

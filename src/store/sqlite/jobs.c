@@ -41,7 +41,8 @@ static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state
 /* a job's requirements (model/route.h) against the worker's capabilities ?4 */
 #define MEETS                                                                                                        \
   "(j.requirements IS NULL OR (COALESCE(json_extract(j.requirements, '$.min_context'), 0) <= "                      \
-  "COALESCE(json_extract(?4, '$.context_length'), 0) AND NOT EXISTS (SELECT 1 FROM "                                 \
+  "(CASE WHEN json_type(?4, '$.context_length') IN ('integer', 'real') THEN json_extract(?4, '$.context_length') " \
+  "ELSE 0 END) AND NOT EXISTS (SELECT 1 FROM "                                 \
   "json_each(j.requirements, '$.labels') AS l WHERE json_extract(?4, '$.labels.\"' || l.key || '\"') IS NOT l.value)))"
 /* an owner (x) under its running limits ?5 (overall) and ?6 (of model ?1): jobs workers hold */
 #define MAY_RUN(x)                                                                                                    \

@@ -395,6 +395,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .delivery_next_at = pq__sq_delivery_next_at,
     .delivery_update = pq__sq_delivery_update,
     .delivery_list = pq__sq_delivery_list,
+    .delivery_sweep = pq__sq_delivery_sweep,
     .worker_set_capabilities = pq__sq_worker_set_capabilities,
     .job_count_active = pq__sq_job_count_active,
     .job_totals = pq__sq_job_totals,

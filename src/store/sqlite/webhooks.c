@@ -16,8 +16,8 @@ static const char SQL_WH_CANCEL[] = "UPDATE webhook_deliveries SET state = 'canc
 static const char SQL_WH_DELETE[] = "DELETE FROM webhooks WHERE id = ?1";
 static const char SQL_DL_INSERT[] =
     "INSERT INTO webhook_deliveries (id, webhook_id, owner, job_id, url, event_type, payload, state, attempts, "
-    "next_at, created_at, updated_at, last_status, last_error) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    "next_at, created_at, updated_at, last_status, last_error, retry_from) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 static const char SQL_DL_GET[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM webhook_deliveries d "
                                  "LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?1";
 /* webhook_deliveries_due: only pending rows, by time */
@@ -27,10 +27,12 @@ static const char SQL_DL_DUE[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM we
 static const char SQL_DL_NEXT[] = "SELECT COALESCE(MIN(next_at), 9223372036854775807) FROM webhook_deliveries "
                                   "WHERE state = 'pending'";
 static const char SQL_DL_UPDATE[] = "UPDATE webhook_deliveries SET state = ?2, attempts = ?3, next_at = ?4, "
-                                    "updated_at = ?5, last_status = ?6, last_error = ?7 WHERE id = ?1";
+                                    "updated_at = ?5, last_status = ?6, last_error = ?7, retry_from = ?8 WHERE id = ?1";
 static const char SQL_DL_LIST[] = "SELECT " PQ__DELIVERY_COLS ", NULL FROM webhook_deliveries d "
                                   "WHERE (?1 IS NULL OR d.owner = ?1) AND (?2 IS NULL OR d.job_id = ?2) AND "
                                   "(?3 IS NULL OR d.state = ?3) ORDER BY d.created_at DESC, d.id DESC LIMIT ?4";
+
+static const char SQL_DL_SWEEP[] = "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < ?1";
 
 static void free_webhook(void *w) { pq_webhook_free(w); }
 static void free_delivery(void *d) { pq_delivery_free(d); }
@@ -51,7 +53,7 @@ static void *make_delivery(sqlite3_stmt *st) {
   if (!d || pq__sq_col_dup(st, 0, &d->id) || pq__sq_col_dup(st, 1, &d->webhook_id) || pq__sq_col_dup(st, 2, &d->owner) ||
       pq__sq_col_dup(st, 3, &d->job_id) || pq__sq_col_dup(st, 4, &d->url) || pq__sq_col_dup(st, 5, &d->event_type) ||
       pq__sq_col_dup(st, 6, &d->payload) || pq__sq_col_dup(st, 13, &d->last_error) ||
-      pq__sq_col_dup(st, 14, &d->secret)) {
+      pq__sq_col_dup(st, 15, &d->secret)) {
     pq_delivery_free(d);
     return NULL;
   }
@@ -62,6 +64,7 @@ static void *make_delivery(sqlite3_stmt *st) {
   d->created_at = sqlite3_column_int64(st, 10);
   d->updated_at = sqlite3_column_int64(st, 11);
   d->last_status = sqlite3_column_int(st, 12);
+  d->retry_from = sqlite3_column_int64(st, 14);
   return d;
 }
 
@@ -128,6 +131,7 @@ pq_err pq__sq_delivery_insert(pq_conn *c, const pq_delivery *d) {
   sqlite3_bind_int64(st, 12, d->updated_at);
   sqlite3_bind_int(st, 13, d->last_status);
   pq__sq_bind_text(st, 14, d->last_error);
+  sqlite3_bind_int64(st, 15, d->retry_from ? d->retry_from : d->created_at);
   return pq__sq_done_or_constraint(c, pq__sq_step_done(st), "insert a delivery");
 }
 
@@ -162,6 +166,7 @@ pq_err pq__sq_delivery_update(pq_conn *c, const pq_delivery *d) {
   sqlite3_bind_int64(st, 5, d->updated_at);
   sqlite3_bind_int(st, 6, d->last_status);
   pq__sq_bind_text(st, 7, d->last_error);
+  sqlite3_bind_int64(st, 8, d->retry_from);
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "update a delivery");
   return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
 }
@@ -175,4 +180,11 @@ pq_err pq__sq_delivery_list(pq_conn *c, const char *owner, const char *job_id, i
   pq__sq_bind_text(st, 3, state < 0 ? NULL : pq_delivery_state_name((pq_delivery_state)state));
   sqlite3_bind_int64(st, 4, limit);
   return pq__sq_collect_rows(c, st, make_delivery, free_delivery, (void ***)out, n);
+}
+
+pq_err pq__sq_delivery_sweep(pq_conn *c, int64_t before) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_DL_SWEEP);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  sqlite3_bind_int64(st, 1, before);
+  return pq__sq_step_done(st) == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "sweep the delivery log");
 }

@@ -38,6 +38,8 @@ static void units(void **state) {
   assert_int_equal(v, 120000);
   assert_int_equal(pq_parse_ms("1h", &v), 0);
   assert_int_equal(v, 3600000);
+  assert_int_equal(pq_parse_ms("30d", &v), 0);
+  assert_int_equal(v, 2592000000LL);
   assert_int_equal(pq_parse_ms("5x", &v), -1);
   assert_int_equal(pq_parse_ms("-1", &v), -1);
   assert_int_equal(pq_parse_size("64k", &v), 0);

@@ -105,6 +105,15 @@ static void hot_queries_use_their_indexes(void **state) {
       {"SELECT id FROM jobs WHERE worker_id = 'w' AND state = 'leased' AND cancel_requested = 1", "jobs_worker"},
       {"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE owner = 'o' AND state = 'queued' LIMIT 9) AS queued",
        "jobs_owner_queued"},
+      /* every reaper beat: the delivery log's sweep, and the sender's claims */
+      {"DELETE FROM webhook_deliveries WHERE state <> 'pending' AND updated_at < 1", "webhook_deliveries_ended"},
+      {"SELECT d.id FROM webhook_deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' "
+       "AND d.next_at <= 1 ORDER BY d.next_at, d.id LIMIT 9",
+       "webhook_deliveries_due"},
+      /* the store's fair pick: one user's lane */
+      {"SELECT j.number FROM jobs j WHERE j.state = 'queued' AND j.model = 'm' AND j.owner = 'o' AND j.not_before <= 1 "
+       "ORDER BY j.priority DESC, j.number LIMIT 9",
+       "jobs_owner_lane"},
   };
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);

@@ -801,6 +801,13 @@ static void webhooks_and_deliveries(void **state) {
   pq_delivery_free(d);
   assert_int_equal(ops->delivery_next_at(f->w, &next), PQ_OK);
   assert_int_equal(next, INT64_MAX);
+  /* the log's retention: what ended before the time goes, the rest stays */
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->delivery_sweep(f->w, 500), PQ_OK); /* delivered at 201 */
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  assert_int_equal(ops->delivery_get(f->w, "msg_2", &d), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->delivery_get(f->w, "msg_3", &d), PQ_OK); /* cancelled at 1000 */
+  pq_delivery_free(d);
 }
 
 /* Queue position, totals, the gauges' counts and the online workers. */

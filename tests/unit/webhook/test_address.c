@@ -22,12 +22,12 @@ static void private_addresses_are_blocked(void **state) {
   const char *refused[] = {"127.0.0.1", "127.9.9.9", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
                            "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "198.18.0.1",
                            "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe",
-                           "ff02::1"};
+                           "ff02::1", "2002:7f00:1::", "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2"};
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
     if (!blocked(refused[i])) fail_msg("%s is not blocked", refused[i]);
   }
   const char *allowed[] = {"1.1.1.1", "8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1", "198.20.0.1",
-                           "2606:4700::1111", "::ffff:8.8.8.8"};
+                           "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1"};
   for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++) {
     if (blocked(allowed[i])) fail_msg("%s is blocked", allowed[i]);
   }

@@ -43,8 +43,11 @@ CREATE TABLE webhook_deliveries (
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
   last_status BIGINT NOT NULL DEFAULT 0,
-  last_error TEXT
+  last_error TEXT,
+  retry_from BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_owner ON webhook_deliveries(owner, created_at);
 CREATE INDEX webhook_deliveries_job ON webhook_deliveries(job_id);
+-- the reaper's sweep of what ended (the log's retention)
+CREATE INDEX webhook_deliveries_ended ON webhook_deliveries(updated_at) WHERE state <> 'pending';
