@@ -89,7 +89,9 @@ def test_clients_cannot_write_into_metrics(server):
     """A model name is a client's text: it is escaped where it is shown, and a
     model no worker serves gets no series of its own (no minted series, no
     other tenant's model names)."""
-    forged = 'x"} 1\nadmin_pwned_total{a="b'
+    # control characters (a newline to start a line of its own) are refused at the door
+    assert server.post("/v1/jobs", {"model": 'x"} 1\nadmin_pwned_total{a="b', "prompt": "x"}).status_code == 400
+    forged = 'x"} 1 \\ admin_pwned_total{a="b'
     server.submit("one", model=forged)
     for i in range(50):
         server.submit("spam", model=f"made-up-{i}")
