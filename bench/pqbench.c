@@ -12,7 +12,10 @@
  *                                           another coordinator when WORKER_URL is given)
  *   pqbench lease    URL SAMPLES            lease latency at the queue's current depth
  *   pqbench fill     DATA_DIR JOBS          put JOBS queued jobs straight into a store
- *                                           (of PQBENCH_OWNERS owners, 100 by default)
+ *                                           (of PQBENCH_OWNERS owners, 100 by default;
+ *                                           PQBENCH_CLASSES=K, up to 16: jobs spread over K
+ *                                           requirement classes and none, and the lease's
+ *                                           worker meets them all)
  *   pqbench relay    URL PID STREAMS TOKENS_PER_S SECONDS   token relay: latency and CPU
  *   pqbench idle     URL PID SUBSCRIBERS   memory per idle event-stream subscriber
  *   pqbench council  URL COUNCILS          the coordinator's own time per council step (see cmd_council)
@@ -260,10 +263,18 @@ static void *drain_submitter(void *arg) {
   return NULL;
 }
 
+/* PQBENCH_CLASSES: how many requirement classes fill spreads jobs over (0..16). */
+static long bench_classes(void) {
+  long k = getenv("PQBENCH_CLASSES") ? atol(getenv("PQBENCH_CLASSES")) : 0;
+  return k < 0 ? 0 : k > 16 ? 16 : k;
+}
+
 static int register_worker(conn *c, char id[64]) {
-  char *body;
-  if (http(c, "POST", "/v1/workers", "{\"name\":\"bench\",\"models\":[\"echo\"]}", &body) != 201)
-    return -1;
+  char *body, req[1024];
+  int at = snprintf(req, sizeof req, "{\"name\":\"bench\",\"models\":[\"echo\"],\"capabilities\":{\"labels\":{");
+  for (long k = 0; k < bench_classes(); k++) at += snprintf(req + at, sizeof req - (size_t)at, "%s\"k%ld\":\"y\"", k ? "," : "", k);
+  snprintf(req + at, sizeof req - (size_t)at, "}}}");
+  if (http(c, "POST", "/v1/workers", req, &body) != 201) return -1;
   json_t *j = json_loads(body, 0, NULL);
   snprintf(id, 64, "%s", json_string_value(json_object_get(j, "id")));
   json_decref(j);
@@ -474,9 +485,12 @@ static int cmd_fill(const char *dir, long n) {
   for (long i = 0; i < n; i++) {
     char owner[32];
     snprintf(owner, sizeof owner, "tenant-%ld", i % owners);
+    char requirements[64];
+    long k = bench_classes() ? i % (bench_classes() + 1) : 0; /* class k, or none at 0 */
+    snprintf(requirements, sizeof requirements, "{\"labels\":{\"k%ld\":\"y\"}}", k - 1);
     pq_job j = {.model = "echo", .input = "{\"prompt\":\"depth\"}", .state = PQ_JOB_QUEUED,
                 .priority = (int)(i % 3), .max_attempts = 3, .lease_timeout_ms = 60000,
-                .created_at = now, .updated_at = now, .owner = owner};
+                .created_at = now, .updated_at = now, .owner = owner, .requirements = k ? requirements : NULL};
     pq_uuid7(now, j.id);
     if (ops->job_insert(w, &j) != PQ_OK) return 1;
   }

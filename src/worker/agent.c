@@ -401,7 +401,9 @@ static void *slot_main(void *arg) {
     snprintf(path, sizeof path, "/v1/workers/%s/lease", id);
     long status;
     json_t *resp = NULL;
-    pq_client_set_abort(c, a->stop); /* a stop ends a waiting lease at once */
+    /* a stop ends a waiting lease at once; one that does not wait is read to its end, since the
+     * jobs in its answer are leased to this worker already (dropping it would strand them) */
+    pq_client_set_abort(c, lease_body == lease_one ? a->stop : NULL);
     pq_err e = pq_client_call(c, "POST", path, lease_body, wait_s * 1000 + 10000, &status, &resp);
     pq_client_set_abort(c, NULL);
     if (e != PQ_OK || status >= 500) {
