@@ -221,14 +221,14 @@ struct pq_op {
     struct { pq_webhook *webhook; } webhook_add; /* borrowed */
     struct { const char *id, *owner; } webhook_delete; /* owner NULL: anyone's (an admin) */
     struct { const char *owner; } webhook_secret;
-    /* per_owner: in flight at most for one owner (0: no cap), counting busy, the owners of the
-     * deliveries the sender holds now (one entry per delivery), so one owner's slow receivers
-     * cannot take every slot */
+    /* per_owner, per_host: in flight at most for one owner, and to one receiving host (0: no
+     * cap), counting the deliveries the sender holds now (busy_owners[i], busy_urls[i]), so a
+     * slow receiver holds up only its own deliveries and one tenant cannot take every slot */
     struct {
       size_t limit;
       int64_t hold_ms;
-      int per_owner;
-      const char *const *busy;
+      int per_owner, per_host;
+      const char *const *busy_owners, *const *busy_urls;
       size_t n_busy;
     } delivery_claim;
     /* status: the receiver's HTTP status (0: none); error: why it failed (NULL when delivered);

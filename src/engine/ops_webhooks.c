@@ -178,25 +178,50 @@ static int64_t retry_window(const pq_coord_config *cfg) {
   return cfg->webhook_retry_for_ms > 0 ? cfg->webhook_retry_for_ms : DEFAULT_RETRY_FOR_MS;
 }
 
-/* How many deliveries of owner the sender holds, or this claim has taken (the first `taken` of due). */
-static int in_flight(const pq_op *op, pq_delivery **due, size_t taken, const char *owner) {
-  int n = 0;
-  for (size_t i = 0; i < op->in.delivery_claim.n_busy; i++) n += strcmp(op->in.delivery_claim.busy[i], owner) == 0;
-  for (size_t i = 0; i < taken; i++) n += strcmp(due[i]->owner, owner) == 0;
-  return n;
+/* The host[:port] of a URL (what one receiver is), into out. */
+static void host_of(const char *url, char *out, size_t size) {
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 : url;
+  size_t n = strcspn(p, "/?#");
+  const char *at = memchr(p, '@', n);
+  if (at) n -= (size_t)(at + 1 - p), p = at + 1;
+  snprintf(out, size, "%.*s", (int)n, p);
+}
+
+static bool same_host(const char *url, const char *host) {
+  char h[300];
+  host_of(url, h, sizeof h);
+  return strcmp(h, host) == 0;
+}
+
+/* Would one more delivery of d's owner, or to d's host, pass a cap? Counting what the sender
+ * holds and what this claim has taken (the first `taken` of due). */
+static bool at_cap(const pq_op *op, pq_delivery **due, size_t taken, const pq_delivery *d) {
+  int owner = 0, host = 0, per_owner = op->in.delivery_claim.per_owner, per_host = op->in.delivery_claim.per_host;
+  char h[300];
+  host_of(d->url, h, sizeof h);
+  for (size_t i = 0; i < op->in.delivery_claim.n_busy; i++) {
+    owner += strcmp(op->in.delivery_claim.busy_owners[i], d->owner) == 0;
+    host += same_host(op->in.delivery_claim.busy_urls[i], h);
+  }
+  for (size_t i = 0; i < taken; i++) {
+    owner += strcmp(due[i]->owner, d->owner) == 0;
+    host += same_host(due[i]->url, h);
+  }
+  return (per_owner > 0 && owner >= per_owner) || (per_host > 0 && host >= per_host);
 }
 
 pq_err pq__run_delivery_claim(pq__batch *b, pq_op *op) {
   pq_coord *c = b->c;
   size_t limit = op->in.delivery_claim.limit, looked = limit * 4 > 256 ? (limit > 256 ? limit : 256) : limit * 4;
-  int cap = op->in.delivery_claim.per_owner;
+  bool cap = op->in.delivery_claim.per_owner > 0 || op->in.delivery_claim.per_host > 0;
   pq_delivery **due = NULL;
   size_t n = 0, taken = 0;
-  pq_err result = c->ops->delivery_due(c->wconn, b->now, cap > 0 ? looked : limit, &due, &n);
+  pq_err result = c->ops->delivery_due(c->wconn, b->now, cap ? looked : limit, &due, &n);
   if (result != PQ_OK) return result;
-  /* soonest first, but an owner at its cap is passed over: its deliveries wait, untouched */
+  /* soonest first, but an owner or a host at its cap is passed over: its deliveries wait, untouched */
   for (size_t i = 0; i < n && taken < limit; i++) {
-    if (cap > 0 && in_flight(op, due, taken, due[i]->owner) >= cap) continue;
+    if (cap && at_cap(op, due, taken, due[i])) continue;
     pq_delivery *d = due[i];
     due[i] = due[taken];
     due[taken++] = d;

@@ -163,15 +163,20 @@ static void report(pq_webhook_sender *s, const transfer *t, CURLcode code) {
 /* Claims up to room due deliveries and starts them. Returns how many started, or -1 when the
  * claim failed (the store is failing: the caller waits a while). */
 static int claim(pq_webhook_sender *s, int room) {
-  const char *busy[s->cfg.concurrency > 0 ? s->cfg.concurrency : 1];
+  const char *owners[s->cfg.concurrency > 0 ? s->cfg.concurrency : 1], *urls[s->cfg.concurrency > 0 ? s->cfg.concurrency : 1];
   size_t n_busy = 0;
   for (int k = 0; k < s->cfg.concurrency; k++)
-    if (s->active[k]) busy[n_busy++] = s->active[k]->delivery->owner;
+    if (s->active[k]) {
+      owners[n_busy] = s->active[k]->delivery->owner;
+      urls[n_busy++] = s->active[k]->delivery->url;
+    }
   pq_op op = {.kind = PQ_OP_DELIVERY_CLAIM};
   op.in.delivery_claim.limit = (size_t)room;
   op.in.delivery_claim.hold_ms = s->cfg.timeout_ms + CLAIM_SLACK_MS;
   op.in.delivery_claim.per_owner = s->cfg.per_owner;
-  op.in.delivery_claim.busy = busy;
+  op.in.delivery_claim.per_host = s->cfg.per_host;
+  op.in.delivery_claim.busy_owners = owners;
+  op.in.delivery_claim.busy_urls = urls;
   op.in.delivery_claim.n_busy = n_busy;
   int started = 0;
   pq_err result = pq_coord_call(s->coord, &op);
@@ -258,7 +263,8 @@ pq_err pq_webhook_sender_start(pq_coord *c, const pq_webhook_sender_config *cfg,
   s->cfg = *cfg;
   if (s->cfg.timeout_ms <= 0) s->cfg.timeout_ms = DEFAULT_TIMEOUT_MS;
   if (s->cfg.concurrency <= 0) s->cfg.concurrency = DEFAULT_CONCURRENCY;
-  if (s->cfg.per_owner <= 0) s->cfg.per_owner = s->cfg.concurrency / 4 > 1 ? s->cfg.concurrency / 4 : 1;
+  if (s->cfg.per_owner <= 0) s->cfg.per_owner = s->cfg.concurrency / 2 > 1 ? s->cfg.concurrency / 2 : 1;
+  if (s->cfg.per_host <= 0) s->cfg.per_host = s->cfg.concurrency / 4 > 1 ? s->cfg.concurrency / 4 : 1;
   if (!(s->multi = curl_multi_init()) || !(s->active = calloc((size_t)s->cfg.concurrency, sizeof *s->active))) {
     if (s->multi) curl_multi_cleanup(s->multi);
     free(s);

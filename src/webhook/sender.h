@@ -1,8 +1,9 @@
 /* The webhook sender: one thread that works through the coordinator's due
  * deliveries (engine/ops_webhooks.c) with libcurl's multi interface, so
  * that up to `concurrency` receivers are waited on at once, at most
- * `per_owner` of them for one owner: one tenant's slow receivers hold up
- * only that tenant's deliveries.
+ * `per_host` of them on one receiving host and `per_owner` for one owner: a
+ * slow receiver holds up only its own deliveries, and one tenant cannot take
+ * every slot.
  *
  * Each request carries the Standard Webhooks headers (webhook-id,
  * webhook-timestamp, webhook-signature), has a bounded time
@@ -28,7 +29,8 @@ typedef struct pq_webhook_sender_config {
   bool allow_private;  /* loopback, private and link-local receivers too */
   int64_t timeout_ms;  /* per request, connection included (0: 10 s) */
   int concurrency;     /* requests in flight at most (0: 16) */
-  int per_owner;       /* of them, for one owner at most (0: a quarter of concurrency, at least 1) */
+  int per_owner;       /* of them, for one owner at most (0: half of concurrency, at least 1) */
+  int per_host;        /* and to one receiving host (0: a quarter of concurrency, at least 1) */
 } pq_webhook_sender_config;
 
 pq_err pq_webhook_sender_start(pq_coord *c, const pq_webhook_sender_config *cfg, pq_webhook_sender **out);

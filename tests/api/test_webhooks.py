@@ -281,7 +281,7 @@ def test_one_users_slow_receiver_does_not_hold_up_another(tmpdir_path, receiver)
         cli("user", "add", name, "--data", tmpdir_path, stdin=f"{name}-password\n")
     keys = {n: cli("key", "create", "--user", n, "--data", tmpdir_path) for n in ("ann", "bob")}
     keys["worker"] = cli("key", "create", "--user", "bob", "--scope", "worker", "--data", tmpdir_path)
-    # four slots, one per user at most: ann's hanging receiver may hold one of them
+    # four slots: one at a time to a host, two for a user: ann's hanging receiver holds one of them
     server = Server(tmpdir_path, [*FAST, "--rate-client", "0", "--webhook-concurrency", "4", "--webhook-timeout", "60s"],
                     secured=True).start()
     release = threading.Event()
@@ -301,7 +301,12 @@ def test_one_users_slow_receiver_does_not_hold_up_another(tmpdir_path, receiver)
         call("bob", "POST", f"/v1/jobs/{bob['id']}/cancel")
         [d] = fine.wait_for(1)  # within the test's patience, while ann's first request still hangs
         assert json.loads(d["body"])["data"]["id"] == bob["id"]
-        assert len(stuck.got) == 1  # one of ann's at a time
+        # and ann's own other receiver is not held up by her hanging one either
+        other = receiver()
+        mine = call("ann", "POST", "/v1/jobs", {"model": "m", "prompt": "ann fast", "webhook_url": other.url})
+        call("ann", "POST", f"/v1/jobs/{mine['id']}/cancel")
+        assert json.loads(other.wait_for(1)[0]["body"])["data"]["id"] == mine["id"]
+        assert len(stuck.got) == 1  # one at a time to the hanging host
     finally:
         release.set()
         assert server.stop() == 0
