@@ -51,6 +51,8 @@ pq_err pq_api_webhooks_list(pq_req *req);
 pq_err pq_api_webhooks_get(pq_req *req);
 pq_err pq_api_webhooks_delete(pq_req *req);
 pq_err pq_api_webhooks_secret(pq_req *req);
+pq_err pq_api_webhooks_secret_rotate(pq_req *req);
+pq_err pq_api_webhooks_rotate(pq_req *req);
 pq_err pq_api_deliveries_list(pq_req *req);
 pq_err pq_api_deliveries_get(pq_req *req);
 pq_err pq_api_deliveries_redeliver(pq_req *req);

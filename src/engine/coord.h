@@ -110,7 +110,7 @@ typedef enum {
   /* completion webhooks (engine/ops_webhooks.c) */
   PQ_OP_WEBHOOK_ADD,      /* a subscription (id, secret and time filled in) */
   PQ_OP_WEBHOOK_DELETE,   /* PQ_ERR_NOT_FOUND when absent or (owner given) not the owner's */
-  PQ_OP_WEBHOOK_SECRET,   /* the owner's secret for URLs its jobs name: made on first use */
+  PQ_OP_WEBHOOK_SECRET,   /* the owner's secret for URLs its jobs name: made on first use (rotate: anew) */
   PQ_OP_DELIVERY_CLAIM,   /* due deliveries for the sender, each held for hold_ms and counted as an attempt */
   PQ_OP_DELIVERY_RESULT,  /* how an attempt went: delivered, retried later, or given up */
   PQ_OP_DELIVERY_REDELIVER, /* a delivery goes out again now (same webhook-id) */
@@ -220,7 +220,8 @@ struct pq_op {
     struct { const char *job_id; } job_delete;
     struct { pq_webhook *webhook; } webhook_add; /* borrowed */
     struct { const char *id, *owner; } webhook_delete; /* owner NULL: anyone's (an admin) */
-    struct { const char *owner; } webhook_secret;
+    /* id NULL: the owner's job secret; rotate: a new secret from now on (pending deliveries are signed with it) */
+    struct { const char *owner, *id; bool rotate; } webhook_secret;
     /* per_owner, per_host: in flight at most for one owner, and to one receiving host (0: no
      * cap), counting the deliveries the sender holds now (busy_owners[i], busy_urls[i]), so a
      * slow receiver holds up only its own deliveries and one tenant cannot take every slot */

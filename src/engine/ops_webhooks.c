@@ -169,7 +169,16 @@ pq_err pq__run_webhook_delete(pq__batch *b, pq_op *op) {
 }
 
 pq_err pq__run_webhook_secret(pq__batch *b, pq_op *op) {
-  return job_secret(b, op->in.webhook_secret.owner ? op->in.webhook_secret.owner : "", &op->out.webhook);
+  const char *owner = op->in.webhook_secret.owner;
+  pq_err result = op->in.webhook_secret.id ? b->c->ops->webhook_get(b->c->wconn, op->in.webhook_secret.id, &op->out.webhook)
+                                           : job_secret(b, owner ? owner : "", &op->out.webhook);
+  if (result == PQ_OK && op->in.webhook_secret.id && (!op->out.webhook->url || (owner && strcmp(op->out.webhook->owner, owner) != 0)))
+    result = PQ_ERR_NOT_FOUND; /* the job secret has its own route; another's is not there for this caller */
+  if (result != PQ_OK || !op->in.webhook_secret.rotate) return result;
+  char secret[PQ_WEBHOOK_SECRET_LEN + 1];
+  pq_webhook_secret_new(secret);
+  if (pq_set_str(&op->out.webhook->secret, secret)) return PQ_ERR_NO_MEMORY;
+  return b->c->ops->webhook_set_secret(b->c->wconn, op->out.webhook->id, secret);
 }
 
 /* ---- the sender's side ---- */

@@ -197,6 +197,7 @@ typedef struct pq_store_ops {
   pq_err (*webhook_job_secret)(pq_conn *c, const char *owner, pq_webhook **out); /* PQ_ERR_NOT_FOUND */
   pq_err (*webhook_list)(pq_conn *c, const char *owner, pq_webhook ***out, size_t *n); /* owner NULL: all */
   pq_err (*webhook_delete)(pq_conn *c, const char *id, int64_t now);             /* PQ_ERR_NOT_FOUND */
+  pq_err (*webhook_set_secret)(pq_conn *c, const char *id, const char *secret);  /* PQ_ERR_NOT_FOUND */
   /* deliveries: get and due fill in the webhook's secret; due are pending ones
    * whose next_at has come, soonest first (on a shared store, rows another
    * writer holds are skipped); next_at: the soonest pending one's

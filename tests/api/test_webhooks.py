@@ -310,3 +310,21 @@ def test_one_users_slow_receiver_does_not_hold_up_another(tmpdir_path, receiver)
     finally:
         release.set()
         assert server.stop() == 0
+
+
+def test_secrets_rotate(make_server, receiver):
+    server = make_server(*FAST)
+    rx = receiver()
+    old = server.get("/v1/webhook-secret").json()["secret"]
+    new = server.post("/v1/webhook-secret/rotate").json()["secret"]
+    assert new != old and server.get("/v1/webhook-secret").json()["secret"] == new
+    run_job(server, Worker(server), webhook_url=rx.url)
+    [d] = rx.wait_for(1)
+    verify(new, d)  # signed with the secret as it is now
+    with pytest.raises(AssertionError):
+        verify(old, d)
+    sub = server.post("/v1/webhooks", {"url": rx.url}).json()
+    turned = server.post(f"/v1/webhooks/{sub['id']}/rotate")
+    assert turned.status_code == 200 and turned.json()["secret"] not in (sub["secret"], new)
+    assert server.get(f"/v1/webhooks/{sub['id']}").json()["secret"] == turned.json()["secret"]
+    assert_error(server.post("/v1/webhooks/wh_nope/rotate"), 404, "NOT_FOUND")

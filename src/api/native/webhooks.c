@@ -151,6 +151,29 @@ pq_err pq_api_webhooks_secret(pq_req *req) {
   return PQ_OK;
 }
 
+pq_err pq_api_webhooks_secret_rotate(pq_req *req) {
+  req->op.kind = PQ_OP_WEBHOOK_SECRET;
+  req->op.in.webhook_secret.owner = pq_api_owner(req);
+  req->op.in.webhook_secret.rotate = true;
+  pq_req_run_op(req, secret_read);
+  return PQ_OK;
+}
+
+static pq_err rotated(pq_req *req) {
+  if (req->op.out.result == PQ_ERR_NOT_FOUND) return no_webhook(req, pq_req_param(req, "id"));
+  if (req->op.out.result != PQ_OK) return req->op.out.result;
+  return pq_req_reply(req, 200, webhook_json(req->op.out.webhook, true));
+}
+
+pq_err pq_api_webhooks_rotate(pq_req *req) {
+  req->op.kind = PQ_OP_WEBHOOK_SECRET;
+  req->op.in.webhook_secret.id = pq_req_param(req, "id");
+  req->op.in.webhook_secret.owner = req->caller.admin ? NULL : pq_api_owner(req);
+  req->op.in.webhook_secret.rotate = true;
+  pq_req_run_op(req, rotated);
+  return PQ_OK;
+}
+
 /* ---- the delivery log ---- */
 
 static json_t *delivery_json(const pq_delivery *d) {

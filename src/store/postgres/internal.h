@@ -169,6 +169,7 @@ pq_err pq__pg_delivery_next_at(pq_conn *c, int64_t *at);
 pq_err pq__pg_delivery_update(pq_conn *c, const pq_delivery *d);
 pq_err pq__pg_delivery_list(pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit,
                             pq_delivery ***out, size_t *n);
+pq_err pq__pg_webhook_set_secret(pq_conn *c, const char *id, const char *secret);
 pq_err pq__pg_delivery_sweep(pq_conn *c, int64_t before);
 pq_err pq__pg_worker_set_capabilities(pq_conn *c, const char *id, const char *capabilities);
 

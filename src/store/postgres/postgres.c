@@ -553,6 +553,7 @@ const pq_store_ops pq_store_postgres_ops = {
     .webhook_job_secret = pq__pg_webhook_job_secret,
     .webhook_list = pq__pg_webhook_list,
     .webhook_delete = pq__pg_webhook_delete,
+    .webhook_set_secret = pq__pg_webhook_set_secret,
     .delivery_insert = pq__pg_delivery_insert,
     .delivery_get = pq__pg_delivery_get,
     .delivery_due = pq__pg_delivery_due,

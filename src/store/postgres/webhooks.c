@@ -18,6 +18,7 @@ static const char SQL_WH_LIST[] = "SELECT " PQ__WEBHOOK_COLS " FROM webhooks WHE
 static const char SQL_WH_CANCEL[] = "UPDATE webhook_deliveries SET state = 'cancelled', updated_at = $2 "
                                     "WHERE webhook_id = $1 AND state = 'pending'";
 static const char SQL_WH_DELETE[] = "DELETE FROM webhooks WHERE id = $1";
+static const char SQL_WH_SECRET[] = "UPDATE webhooks SET secret = $2 WHERE id = $1";
 static const char SQL_DL_INSERT[] =
     "INSERT INTO webhook_deliveries (id, webhook_id, owner, job_id, url, event_type, payload, state, attempts, "
     "next_at, created_at, updated_at, last_status, last_error, retry_from) "
@@ -191,4 +192,11 @@ pq_err pq__pg_delivery_sweep(pq_conn *c, int64_t before) {
   pq__pgp p = {0};
   pq__pg_int(&p, before);
   return pq__pg_command(c, SQL_DL_SWEEP, &p, NULL);
+}
+
+pq_err pq__pg_webhook_set_secret(pq_conn *c, const char *id, const char *secret) {
+  pq__pgp p = {0};
+  pq__pg_text(&p, id);
+  pq__pg_text(&p, secret);
+  return changed_one(c, SQL_WH_SECRET, &p);
 }

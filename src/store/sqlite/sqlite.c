@@ -389,6 +389,7 @@ const pq_store_ops pq_store_sqlite_ops = {
     .webhook_job_secret = pq__sq_webhook_job_secret,
     .webhook_list = pq__sq_webhook_list,
     .webhook_delete = pq__sq_webhook_delete,
+    .webhook_set_secret = pq__sq_webhook_set_secret,
     .delivery_insert = pq__sq_delivery_insert,
     .delivery_get = pq__sq_delivery_get,
     .delivery_due = pq__sq_delivery_due,

@@ -14,6 +14,7 @@ static const char SQL_WH_LIST[] = "SELECT " PQ__WEBHOOK_COLS " FROM webhooks WHE
 static const char SQL_WH_CANCEL[] = "UPDATE webhook_deliveries SET state = 'cancelled', updated_at = ?2 "
                                     "WHERE webhook_id = ?1 AND state = 'pending'";
 static const char SQL_WH_DELETE[] = "DELETE FROM webhooks WHERE id = ?1";
+static const char SQL_WH_SECRET[] = "UPDATE webhooks SET secret = ?2 WHERE id = ?1";
 static const char SQL_DL_INSERT[] =
     "INSERT INTO webhook_deliveries (id, webhook_id, owner, job_id, url, event_type, payload, state, attempts, "
     "next_at, created_at, updated_at, last_status, last_error, retry_from) "
@@ -187,4 +188,13 @@ pq_err pq__sq_delivery_sweep(pq_conn *c, int64_t before) {
   if (!st) return PQ_ERR_STORE_FAILED;
   sqlite3_bind_int64(st, 1, before);
   return pq__sq_step_done(st) == SQLITE_DONE ? PQ_OK : pq__sq_fail(c->db, "sweep the delivery log");
+}
+
+pq_err pq__sq_webhook_set_secret(pq_conn *c, const char *id, const char *secret) {
+  sqlite3_stmt *st = pq__sq_stmt(c, SQL_WH_SECRET);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 1, id);
+  pq__sq_bind_text(st, 2, secret);
+  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "set a webhook's secret");
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
 }

@@ -147,6 +147,7 @@ FORWARD(delivery_insert, (pq_conn *c, const pq_delivery *d), (FC(c)->inner, d))
 FORWARD(delivery_get, (pq_conn *c, const char *id, pq_delivery **out), (FC(c)->inner, id, out))
 FORWARD(delivery_due, (pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n),
         (FC(c)->inner, now, limit, out, n))
+FORWARD(webhook_set_secret, (pq_conn *c, const char *id, const char *secret), (FC(c)->inner, id, secret))
 FORWARD(delivery_sweep, (pq_conn *c, int64_t before), (FC(c)->inner, before))
 FORWARD(delivery_next_at, (pq_conn *c, int64_t *at), (FC(c)->inner, at))
 FORWARD(delivery_update, (pq_conn *c, const pq_delivery *d), (FC(c)->inner, d))
@@ -379,6 +380,6 @@ const pq_store_ops pq_store_fault_ops = {
     OP(btc_output_record), OP(btc_pending_count), OP(job_delete), OP(job_children), OP(file_insert), OP(file_get), OP(file_list),
     OP(file_delete), OP(worker_set_capabilities), OP(webhook_insert), OP(webhook_get), OP(webhook_job_secret),
     OP(webhook_list), OP(webhook_delete), OP(delivery_insert), OP(delivery_get), OP(delivery_due), OP(delivery_next_at),
-    OP(delivery_update), OP(delivery_list), OP(delivery_sweep),
+    OP(delivery_update), OP(delivery_list), OP(delivery_sweep), OP(webhook_set_secret),
 };
 #undef OP

@@ -730,6 +730,10 @@ static void webhooks_and_deliveries(void **state) {
   assert_null(w->url);
   pq_webhook_free(w);
   assert_int_equal(ops->webhook_job_secret(f->w, "u2", &w), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  assert_int_equal(ops->webhook_set_secret(f->w, "wh_2", "whsec_DDDD"), PQ_OK); /* rotated */
+  assert_int_equal(ops->webhook_set_secret(f->w, "wh_9", "whsec_DDDD"), PQ_ERR_NOT_FOUND);
+  assert_int_equal(ops->commit(f->w), PQ_OK);
   pq_webhook **list = NULL;
   size_t n = 0;
   assert_int_equal(ops->webhook_list(f->w, "u1", &list, &n), PQ_OK);
@@ -757,7 +761,7 @@ static void webhooks_and_deliveries(void **state) {
   assert_int_equal(ops->delivery_due(f->w, 200, 10, &due, &n), PQ_OK);
   assert_int_equal(n, 2); /* msg_3 is not due */
   assert_string_equal(due[0]->id, "msg_2"); /* soonest first */
-  assert_string_equal(due[0]->secret, "whsec_BBBB");
+  assert_string_equal(due[0]->secret, "whsec_DDDD"); /* the secret as it is now */
   assert_string_equal(due[1]->secret, "whsec_AAAA");
   due[0]->state = PQ_DELIVERY_DELIVERED;
   due[0]->attempts = 1;
