@@ -166,7 +166,7 @@ static const pq_opt serve_options[] = {
     {"webhook-timeout", "PROMPTQ_WEBHOOK_TIMEOUT", PQ_OPT_MS, O(webhook_timeout_ms), 0, "10s", 100, 300000,
      "how long a webhook receiver may take to answer, connection included"},
     {"webhook-concurrency", "PROMPTQ_WEBHOOK_CONCURRENCY", PQ_OPT_INT, O(webhook_concurrency), 0, "16", 1, 1024,
-     "webhook requests in flight at once: a quarter of them at most to one receiving host, half for one user (a slow "
+     "webhook requests in flight at once: a quarter of them at most to one receiver (URL), half for one user (a slow "
      "receiver holds up only its own deliveries)"},
     {"webhook-retry-base", "PROMPTQ_WEBHOOK_RETRY_BASE", PQ_OPT_MS, O(webhook_retry_base_ms), 0, "5s", 1, 3600000,
      "the first webhook retry's delay; each next one waits 4 times longer (6 hours at most)"},

@@ -122,6 +122,10 @@ struct pq__batch {
   size_t n_ended, cap_ended;
   bool deliveries_queued; /* the sender is woken after commit */
   int turns; /* leases charged to owners' turns in the store (ops_jobs.c), ordering them within the transaction */
+  /* those charges, written just before the commit in (model, owner) order: coordinators that lock
+   * the same users' rows in one order cannot deadlock */
+  struct pq__charge { char *model; char owner[PQ_UUID_LEN + 1]; int64_t tick; int weight; } *charges;
+  size_t n_charges, cap_charges;
 };
 typedef struct pq__batch pq__batch;
 
@@ -135,6 +139,8 @@ static inline bool pq__fatal(pq_err e) {
 pq_err pq__op_run(pq__batch *b, pq_op *op);
 
 /* ops_jobs.c */
+/* The turns charged to owners in this transaction, written to the store (before its commit). */
+pq_err pq__turns_flush(pq__batch *b);
 pq_err pq__run_submit(pq__batch *b, pq_op *op);
 pq_err pq__run_lease(pq__batch *b, pq_op *op);
 pq_err pq__run_complete(pq__batch *b, pq_op *op);

@@ -361,6 +361,43 @@ static pq_err try_lease(pq__batch *b, pq_op *op, int64_t number) {
   return result;
 }
 
+static pq_err charge(pq__batch *b, const char *model, const char *owner) {
+  if (b->n_charges == b->cap_charges) {
+    size_t cap = b->cap_charges ? b->cap_charges * 2 : 16;
+    void *grown = realloc(b->charges, cap * sizeof *b->charges);
+    if (!grown) return PQ_ERR_NO_MEMORY;
+    b->charges = grown;
+    b->cap_charges = cap;
+  }
+  struct pq__charge *ch = &b->charges[b->n_charges];
+  if (!(ch->model = strdup(model))) return PQ_ERR_NO_MEMORY;
+  size_t len = strnlen(owner, PQ_UUID_LEN); /* a user id: a UUID (or "" on an open server) */
+  memcpy(ch->owner, owner, len);
+  ch->owner[len] = '\0';
+  ch->tick = b->now * 1000 + (b->turns++ % 1000);
+  ch->weight = pq__weight_of(b->c, owner);
+  b->n_charges++;
+  return PQ_OK;
+}
+
+static int charge_order(const void *x, const void *y) {
+  const struct pq__charge *a = x, *b = y;
+  int by_model = strcmp(a->model, b->model);
+  if (by_model) return by_model;
+  int by_owner = strcmp(a->owner, b->owner);
+  return by_owner ? by_owner : (a->tick > b->tick) - (a->tick < b->tick);
+}
+
+pq_err pq__turns_flush(pq__batch *b) {
+  if (!b->n_charges) return PQ_OK;
+  qsort(b->charges, b->n_charges, sizeof *b->charges, charge_order);
+  pq_err result = PQ_OK;
+  for (size_t i = 0; result == PQ_OK && i < b->n_charges; i++)
+    result = b->c->ops->turn_charge(b->c->wconn, b->charges[i].model, b->charges[i].owner, b->charges[i].tick,
+                                    b->charges[i].weight);
+  return result;
+}
+
 /* Where other coordinators share the store, it picks (job_pick: urgent jobs, then users' turns, kept
  * in the store for all of them); a job another took in the meantime fails its compare-and-set. Each
  * lease starts at the next of its models, so one with work cannot keep the others waiting. */
@@ -383,8 +420,7 @@ static pq_err lease_from_store(pq__batch *b, pq_op *op, const char *const *model
       for (size_t i = 0; result == PQ_OK && i < n; i++) {
         result = try_lease(b, op, numbers[i]);
         if (result == PQ_OK) /* the turn moves on; later leases in this transaction come later */
-          result = c->ops->turn_charge(c->wconn, pick.model, owners[i], b->now * 1000 + (b->turns++ % 1000),
-                                       pq__weight_of(c, owners[i]));
+          result = charge(b, pick.model, owners[i]);
         else if (result == PQ_ERR_STALE) result = PQ_OK;
       }
       if (result != PQ_OK) return result;

@@ -187,37 +187,43 @@ static int64_t retry_window(const pq_coord_config *cfg) {
   return cfg->webhook_retry_for_ms > 0 ? cfg->webhook_retry_for_ms : DEFAULT_RETRY_FOR_MS;
 }
 
-/* The host[:port] of a URL (what one receiver is), into out. */
-static void host_of(const char *url, char *out, size_t size) {
-  const char *p = strstr(url, "://");
-  p = p ? p + 3 : url;
-  size_t n = strcspn(p, "/?#");
-  const char *at = memchr(p, '@', n);
-  if (at) n -= (size_t)(at + 1 - p), p = at + 1;
-  snprintf(out, size, "%.*s", (int)n, p);
-}
-
-static bool same_host(const char *url, const char *host) {
-  char h[300];
-  host_of(url, h, sizeof h);
-  return strcmp(h, host) == 0;
-}
-
-/* Would one more delivery of d's owner, or to d's host, pass a cap? Counting what the sender
- * holds and what this claim has taken (the first `taken` of due). */
+/* Would one more delivery of d's owner, or to d's URL (one receiver), pass a cap? Counting what
+ * the sender holds and what this claim has taken (the first `taken` of due). */
 static bool at_cap(const pq_op *op, pq_delivery **due, size_t taken, const pq_delivery *d) {
-  int owner = 0, host = 0, per_owner = op->in.delivery_claim.per_owner, per_host = op->in.delivery_claim.per_host;
-  char h[300];
-  host_of(d->url, h, sizeof h);
+  int owner = 0, url = 0, per_owner = op->in.delivery_claim.per_owner, per_url = op->in.delivery_claim.per_host;
   for (size_t i = 0; i < op->in.delivery_claim.n_busy; i++) {
     owner += strcmp(op->in.delivery_claim.busy_owners[i], d->owner) == 0;
-    host += same_host(op->in.delivery_claim.busy_urls[i], h);
+    url += strcmp(op->in.delivery_claim.busy_urls[i], d->url) == 0;
   }
   for (size_t i = 0; i < taken; i++) {
     owner += strcmp(due[i]->owner, d->owner) == 0;
-    host += same_host(due[i]->url, h);
+    url += strcmp(due[i]->url, d->url) == 0;
   }
-  return (per_owner > 0 && owner >= per_owner) || (per_host > 0 && host >= per_host);
+  return (per_owner > 0 && owner >= per_owner) || (per_url > 0 && url >= per_url);
+}
+
+/* The owners and URLs at their caps already, as JSON arrays for the store to skip (NULL: none),
+ * so a capped one's backlog does not fill the rows a claim reads. */
+static pq_err capped(const pq_op *op, char **owners, char **urls) {
+  json_t *o = json_array(), *u = json_array();
+  for (size_t i = 0; o && u && i < op->in.delivery_claim.n_busy; i++) {
+    const char *owner = op->in.delivery_claim.busy_owners[i], *url = op->in.delivery_claim.busy_urls[i];
+    int n_owner = 0, n_url = 0;
+    for (size_t k = 0; k < op->in.delivery_claim.n_busy; k++) {
+      n_owner += strcmp(op->in.delivery_claim.busy_owners[k], owner) == 0;
+      n_url += strcmp(op->in.delivery_claim.busy_urls[k], url) == 0;
+    }
+    if (op->in.delivery_claim.per_owner > 0 && n_owner >= op->in.delivery_claim.per_owner)
+      json_array_append_new(o, json_string(owner));
+    if (op->in.delivery_claim.per_host > 0 && n_url >= op->in.delivery_claim.per_host)
+      json_array_append_new(u, json_string(url));
+  }
+  *owners = o && json_array_size(o) ? json_dumps(o, JSON_COMPACT) : NULL;
+  *urls = u && json_array_size(u) ? json_dumps(u, JSON_COMPACT) : NULL;
+  bool failed = !o || !u || (json_array_size(o) && !*owners) || (json_array_size(u) && !*urls);
+  json_decref(o);
+  json_decref(u);
+  return failed ? PQ_ERR_NO_MEMORY : PQ_OK;
 }
 
 pq_err pq__run_delivery_claim(pq__batch *b, pq_op *op) {
@@ -226,9 +232,14 @@ pq_err pq__run_delivery_claim(pq__batch *b, pq_op *op) {
   bool cap = op->in.delivery_claim.per_owner > 0 || op->in.delivery_claim.per_host > 0;
   pq_delivery **due = NULL;
   size_t n = 0, taken = 0;
-  pq_err result = c->ops->delivery_due(c->wconn, b->now, cap ? looked : limit, &due, &n);
+  char *skip_owners = NULL, *skip_urls = NULL;
+  pq_err result = capped(op, &skip_owners, &skip_urls);
+  if (result == PQ_OK)
+    result = c->ops->delivery_due(c->wconn, b->now, cap ? looked : limit, skip_owners, skip_urls, &due, &n);
+  free(skip_owners);
+  free(skip_urls);
   if (result != PQ_OK) return result;
-  /* soonest first, but an owner or a host at its cap is passed over: its deliveries wait, untouched */
+  /* soonest first, but an owner or a URL at its cap is passed over: its deliveries wait, untouched */
   for (size_t i = 0; i < n && taken < limit; i++) {
     if (cap && at_cap(op, due, taken, due[i])) continue;
     pq_delivery *d = due[i];
@@ -301,8 +312,7 @@ pq_err pq__run_delivery_result(pq__batch *b, pq_op *op) {
     d->state = PQ_DELIVERY_DELIVERED;
   } else if (op->in.delivery_result.retryable) {
     int64_t delay = retry_delay(cfg, d->attempts);
-    int64_t retry_for = cfg->webhook_retry_for_ms > 0 ? cfg->webhook_retry_for_ms : DEFAULT_RETRY_FOR_MS;
-    if (b->now + delay <= d->created_at + retry_for) {
+    if (b->now + delay <= d->retry_from + retry_window(cfg)) {
       d->next_at = b->now + delay;
     } else {
       d->state = PQ_DELIVERY_FAILED;
@@ -322,10 +332,17 @@ pq_err pq__run_delivery_redeliver(pq__batch *b, pq_op *op) {
   pq_delivery *d = op->out.deliveries[0];
   if (op->in.delivery_redeliver.owner && strcmp(d->owner, op->in.delivery_redeliver.owner) != 0)
     return PQ_ERR_NOT_FOUND;
-  if (d->state == PQ_DELIVERY_CANCELLED) return PQ_ERR_INVALID_STATE; /* its webhook is gone */
+  pq_webhook *w = NULL;
+  if (d->state == PQ_DELIVERY_CANCELLED ||
+      (result = b->c->ops->webhook_get(b->c->wconn, d->webhook_id, &w)) == PQ_ERR_NOT_FOUND)
+    return PQ_ERR_INVALID_STATE; /* its webhook is gone: nothing could sign it */
+  pq_webhook_free(w);
+  if (result != PQ_OK) return result;
+  /* one in flight now (pending, held by a claim) goes again when its claim ends, not twice at once */
+  if (d->state != PQ_DELIVERY_PENDING || d->next_at <= b->now) d->next_at = b->now;
   d->state = PQ_DELIVERY_PENDING;
-  d->next_at = b->now;
   d->updated_at = b->now;
+  d->retry_from = b->now; /* a redelivery has a retry window of its own */
   if ((result = b->c->ops->delivery_update(b->c->wconn, d)) == PQ_OK) b->deliveries_queued = true;
   return result;
 }

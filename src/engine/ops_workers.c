@@ -61,7 +61,8 @@ static pq_err update_capabilities(pq__batch *b, const char *id, const char *upda
   }
   char *merged = NULL;
   if (caps && json_is_object(changes) && json_object_update(caps, changes) == 0) merged = json_dumps(caps, JSON_COMPACT);
-  result = merged ? b->c->ops->worker_set_capabilities(b->c->wconn, id, merged) : PQ_ERR_NO_MEMORY;
+  if (merged && strlen(merged) > 16384) result = PQ_ERR_INVALID_REQUEST; /* what merging keys never bounded */
+  else result = merged ? b->c->ops->worker_set_capabilities(b->c->wconn, id, merged) : PQ_ERR_NO_MEMORY;
   free(merged);
   json_decref(caps);
   json_decref(changes);

@@ -27,6 +27,16 @@ static struct pq__route_class *class_find(pq_coord *c, const char *text) {
   return NULL;
 }
 
+/* The index's lanes of a class no queued job has: whatever they hold is stale, and their memory
+ * (arrays sized by the number of users) goes. */
+static void forget_lanes(pq_coord *c, const char *text) {
+  size_t len = strlen(text);
+  for (size_t i = 0; i < pq_sched_models(c->sched); i++) {
+    const char *key = pq_sched_model_name(c->sched, (int32_t)i), *sep = strchr(key, KEY_SEP);
+    if (sep && strlen(sep + 1) == len && memcmp(sep + 1, text, len) == 0) pq_sched_forget(c->sched, key);
+  }
+}
+
 /* Classes without jobs in the index go (leases make their keys again). */
 static void reclaim(pq_coord *c) {
   size_t kept = 0;
@@ -35,6 +45,7 @@ static void reclaim(pq_coord *c) {
       c->classes[kept++] = c->classes[i];
       continue;
     }
+    forget_lanes(c, c->classes[i].text);
     free(c->classes[i].text);
     pq_capset_free(&c->classes[i].req);
   }
@@ -70,7 +81,9 @@ pq_err pq__route_class_check(pq_coord *c, const char *requirements) {
 }
 
 void pq__route_left(pq_coord *c, const pq_job *job) {
-  struct pq__route_class *k = c->sched && job->requirements ? class_find(c, job->requirements) : NULL;
+  /* a kind the coordinator runs itself (a council, a batch) was never in the index */
+  struct pq__route_class *k =
+      c->sched && job->requirements && !pq_job_kind_of(job)->on_submit ? class_find(c, job->requirements) : NULL;
   if (k && k->refs > 0) k->refs--;
 }
 
@@ -175,13 +188,21 @@ pq_err pq__lease_route(pq_coord *c, pq_op *op) {
       if (pq_route_meets(&offer, &c->classes[k].req, NULL, 0))
         list_take(&keys, key_of(names.items[i], c->classes[k].text));
   }
-  /* a worker that named no models takes any: every lane the index has, whose class it meets */
+  /* a worker that named no models takes any: each model the index has, with the classes it meets */
+  list any = {0}; /* the models the index has lanes of (a class's lane names its model first) */
   for (size_t i = 0; c->sched && n == 0 && i < pq_sched_models(c->sched); i++) {
     const char *key = pq_sched_model_name(c->sched, (int32_t)i);
-    const char *sep = strchr(key, KEY_SEP);
-    struct pq__route_class *k = sep ? class_find(c, sep + 1) : NULL;
-    if (!sep || (k && pq_route_meets(&offer, &k->req, NULL, 0))) list_take(&keys, strdup(key));
+    char *model = strndup(key, strcspn(key, "\x1f"));
+    if (model && list_has(&any, model)) free(model);
+    else list_take(&any, model);
   }
+  for (size_t i = 0; i < any.n; i++) {
+    list_take(&keys, strdup(any.items[i]));
+    for (size_t k = 0; k < c->n_classes; k++)
+      if (pq_route_meets(&offer, &c->classes[k].req, NULL, 0)) list_take(&keys, key_of(any.items[i], c->classes[k].text));
+  }
+  if (any.failed) keys.failed = true;
+  free_list(any.items, any.n);
   pq_capset_free(&offer);
   if (!c->sched) op->route_offer = pq__live_caps_of(c, op->in.lease.worker_id);
   if (names.failed || keys.failed) {

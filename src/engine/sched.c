@@ -386,6 +386,20 @@ size_t pq_sched_total(const pq_sched *s) { return s->delayed.len + pq_sched_read
 
 size_t pq_sched_models(const pq_sched *s) { return s->n_models; }
 
+void pq_sched_forget(pq_sched *s, const char *key) {
+  int idx = find_model(s, key);
+  if (idx < 0) return;
+  model_queue *m = &s->models[idx];
+  free(m->urgent.items);
+  for (size_t k = 0; k < m->n_lanes; k++) free(m->lanes[k].ready.items);
+  free(m->lanes);
+  free(m->lane_of);
+  const char *name = m->name;
+  memset(m, 0, sizeof *m);
+  m->name = name;
+  m->turn = m->last = -1;
+}
+
 const char *pq_sched_model_name(const pq_sched *s, int32_t model) {
   return model >= 0 && (size_t)model < s->n_models ? s->models[model].name : NULL;
 }

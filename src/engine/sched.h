@@ -81,6 +81,11 @@ int64_t pq_sched_next_due(const pq_sched *s);
 size_t pq_sched_ready(const pq_sched *s, const char *model);
 size_t pq_sched_total(const pq_sched *s);
 
+/* Drops what a lane key's queue holds and the memory of its lanes, when the
+ * caller knows every job in it is gone (a requirement class with no queued
+ * job: engine/routing.c). The key's name stays, so it may come back; a
+ * delayed entry of it that comes due later makes its lane again. */
+void pq_sched_forget(pq_sched *s, const char *key);
 /* How many models (lane keys) the index has named so far; indices run from 0. */
 size_t pq_sched_models(const pq_sched *s);
 /* The name of model or owner index i (borrowed), for items returned by pop. */

@@ -534,6 +534,8 @@ static void batch_free(pq__batch *b) {
   free(b->installs);
   for (size_t i = 0; i < b->n_ended; i++) free(b->ended[i].model);
   free(b->ended);
+  for (size_t i = 0; i < b->n_charges; i++) free(b->charges[i].model);
+  free(b->charges);
 }
 
 /* Must this operation be on stable storage before it is acknowledged? A lease
@@ -671,6 +673,7 @@ static void run_batch(pq_coord *c, pq_op *batch, bool reap) {
       b.all_ready = !c->sched && (leader || c->cfg.poll_only);
     }
     if (result == PQ_OK) result = hand_off(&b);
+    if (result == PQ_OK) result = pq__turns_flush(&b);
     if (result == PQ_OK) result = c->ops->commit(c->wconn);
   }
   if (batch) __atomic_store_n(&c->writes_failing, result != PQ_OK, __ATOMIC_RELAXED);
@@ -845,7 +848,7 @@ pq_err pq_coord_open(const pq_coord_config *cfg, pq_coord **out) {
 void pq_coord_shutdown(pq_coord *c) {
   if (c->hub) pq_hub_shutdown(c->hub); /* parked leases go back to the writer for a last try */
   pthread_mutex_lock(&c->mu);
-  c->closing = true;
+  __atomic_store_n(&c->closing, true, __ATOMIC_RELAXED); /* the sender reads it without the lock */
   pthread_cond_signal(&c->cv);
   pthread_mutex_unlock(&c->mu);
   pq__webhooks_wake(c); /* the sender sees closing */

@@ -4,6 +4,7 @@
 #ifndef PQ_STORE_PICK_H
 #define PQ_STORE_PICK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,9 +22,13 @@ typedef struct pq__pick_queries {
   pq_err (*owners)(void *ctx, pq__owner_id *owners, size_t max, size_t *n);
   /* one user's ready jobs the offer meets, best first */
   pq_err (*of_owner)(void *ctx, const char *owner, size_t limit, int64_t *numbers, size_t *n);
+  /* may the user take one more job (its running limits)? Only asked when there are limits; a
+   * store several writers share takes a lock on the user first, so two cannot both pass */
+  pq_err (*may_run)(void *ctx, const char *owner, bool *may);
 } pq__pick_queries;
 
-pq_err pq__pick_fair(const pq__pick_queries *q, void *ctx, int urgent, size_t limit, int64_t *numbers,
+/* limited: the pick has running limits (may_run is asked for each user it takes from). */
+pq_err pq__pick_fair(const pq__pick_queries *q, void *ctx, int urgent, bool limited, size_t limit, int64_t *numbers,
                      pq__owner_id *owners, size_t *n);
 
 #endif

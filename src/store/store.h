@@ -199,13 +199,15 @@ typedef struct pq_store_ops {
   pq_err (*webhook_delete)(pq_conn *c, const char *id, int64_t now);             /* PQ_ERR_NOT_FOUND */
   pq_err (*webhook_set_secret)(pq_conn *c, const char *id, const char *secret);  /* PQ_ERR_NOT_FOUND */
   /* deliveries: get and due fill in the webhook's secret; due are pending ones
-   * whose next_at has come, soonest first (on a shared store, rows another
+   * whose next_at has come (of owners and URLs not skipped), soonest first (on a shared store, rows another
    * writer holds are skipped); next_at: the soonest pending one's
    * (INT64_MAX: none); list: newest first, without secrets (owner, job_id
    * NULL and state -1: any) */
   pq_err (*delivery_insert)(pq_conn *c, const pq_delivery *d);
   pq_err (*delivery_get)(pq_conn *c, const char *id, pq_delivery **out);          /* PQ_ERR_NOT_FOUND */
-  pq_err (*delivery_due)(pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n);
+  /* skip_owners, skip_urls: JSON arrays of strings (NULL: none) whose deliveries wait (their caps) */
+  pq_err (*delivery_due)(pq_conn *c, int64_t now, size_t limit, const char *skip_owners, const char *skip_urls,
+                         pq_delivery ***out, size_t *n);
   pq_err (*delivery_next_at)(pq_conn *c, int64_t *at);
   /* writes state, attempts, next_at, updated_at, last_status, last_error; PQ_ERR_NOT_FOUND */
   pq_err (*delivery_update)(pq_conn *c, const pq_delivery *d);

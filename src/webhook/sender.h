@@ -30,7 +30,7 @@ typedef struct pq_webhook_sender_config {
   int64_t timeout_ms;  /* per request, connection included (0: 10 s) */
   int concurrency;     /* requests in flight at most (0: 16) */
   int per_owner;       /* of them, for one owner at most (0: half of concurrency, at least 1) */
-  int per_host;        /* and to one receiving host (0: a quarter of concurrency, at least 1) */
+  int per_host;        /* and to one receiver, one URL (0: a quarter of concurrency, at least 1) */
 } pq_webhook_sender_config;
 
 pq_err pq_webhook_sender_start(pq_coord *c, const pq_webhook_sender_config *cfg, pq_webhook_sender **out);

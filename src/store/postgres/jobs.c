@@ -46,26 +46,30 @@ static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state
   "(CASE WHEN jsonb_typeof($4::jsonb->'context_length') = 'number' THEN ($4::jsonb->>'context_length')::numeric " \
   "ELSE 0 END) AND COALESCE(j.requirements::jsonb->'labels', '{}'::jsonb) " \
   "<@ COALESCE($4::jsonb->'labels', '{}'::jsonb)))"
-/* an owner (x) under its running limits (overall, of model $1): jobs workers hold */
-#define MAY_RUN(x, all, one)                                                                                          \
-  "(" x " = '' OR ((" all "::bigint = 0 OR (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = " x \
-  " AND r.worker_id IS NOT NULL) < " all ") AND (" one "::bigint = 0 OR (SELECT COUNT(*) FROM jobs r WHERE "        \
-  "r.state = 'leased' AND r.owner = " x " AND r.model = $1 AND r.worker_id IS NOT NULL) < " one ")))"
 /* rows another coordinator is leasing right now are skipped, not waited for */
 static const char SQL_PICK_URGENT[] = "SELECT j.number, j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = $1 "
-                                      "AND j.priority >= $7 AND j.not_before <= $2 AND " MEETS " AND "
-                                      MAY_RUN("j.owner", "$5", "$6")
+                                      "AND j.priority >= $5 AND j.not_before <= $2 AND " MEETS
                                       " ORDER BY j.priority DESC, j.number LIMIT $3 FOR UPDATE OF j SKIP LOCKED";
-/* jobs_owner_lane walked one owner at a time (a loose index scan), then ordered by their turns */
+/* jobs_model_owner_queued walked one owner at a time (a loose index scan: its first column is not
+ * the state, which a partial index's planner drops from the condition); those with a job this
+ * worker may take now, ordered by their turns */
 static const char SQL_PICK_OWNERS[] =
     "WITH RECURSIVE o(owner) AS (SELECT (SELECT owner FROM jobs WHERE state = 'queued' AND model = $1 ORDER BY owner LIMIT 1) "
     "UNION ALL SELECT (SELECT j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = $1 AND j.owner > o.owner "
     "ORDER BY j.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL) "
     "SELECT o.owner FROM o LEFT JOIN owner_turns t ON t.model = $1 AND t.owner = o.owner "
-    "WHERE o.owner IS NOT NULL AND " MAY_RUN("o.owner", "$3", "$4") " ORDER BY COALESCE(t.served, 0), o.owner LIMIT $2";
+    "WHERE o.owner IS NOT NULL AND EXISTS (SELECT 1 FROM jobs j WHERE j.state = 'queued' AND j.model = $1 AND "
+    "j.owner = o.owner AND j.not_before <= $2 AND " MEETS ") ORDER BY COALESCE(t.served, 0), o.owner LIMIT $3";
 static const char SQL_PICK_OWNER[] = "SELECT j.number FROM jobs j WHERE j.state = 'queued' AND j.model = $1 AND "
                                      "j.owner = $5 AND j.not_before <= $2 AND " MEETS
                                      " ORDER BY j.priority DESC, j.number LIMIT $3 FOR UPDATE OF j SKIP LOCKED";
+/* the owner's running count is read under a lock of the owner's, held to the commit: two
+ * coordinators cannot both see it below the limit. Tried, not waited for: a lock another holds
+ * passes the owner over in this pick (no two coordinators can wait on each other) */
+static const char SQL_PICK_LOCK[] = "SELECT pg_try_advisory_xact_lock(hashtext('promptq.running:' || $1))";
+static const char SQL_PICK_RUNNING[] =
+    "SELECT (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = $1 AND r.worker_id IS NOT NULL), "
+    "(SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = $1 AND r.model = $2 AND r.worker_id IS NOT NULL)";
 static const char SQL_TURN[] =
     "INSERT INTO owner_turns (model, owner, served, streak) VALUES ($1, $2, CASE WHEN $4::int <= 1 THEN $3::bigint "
     "ELSE 0 END, CASE WHEN $4::int <= 1 THEN 0 ELSE 1 END) ON CONFLICT (model, owner) DO UPDATE SET "
@@ -390,8 +394,6 @@ static pq_err pick_urgent(void *ctx, size_t limit, int64_t *numbers, pq__owner_i
   pick_ctx *x = ctx;
   pq__pgp p = {0};
   pick_terms(&p, x, limit);
-  pq__pg_int(&p, x->p->max_running);
-  pq__pg_int(&p, x->p->max_running_model);
   pq__pg_int(&p, x->p->urgent);
   return pick_rows(x, SQL_PICK_URGENT, &p, limit, numbers, owners, n);
 }
@@ -399,11 +401,30 @@ static pq_err pick_urgent(void *ctx, size_t limit, int64_t *numbers, pq__owner_i
 static pq_err pick_owners(void *ctx, pq__owner_id *owners, size_t max, size_t *n) {
   pick_ctx *x = ctx;
   pq__pgp p = {0};
-  pq__pg_text(&p, x->p->model);
-  pq__pg_int(&p, (int64_t)max);
-  pq__pg_int(&p, x->p->max_running);
-  pq__pg_int(&p, x->p->max_running_model);
+  pick_terms(&p, x, max);
   return pick_rows(x, SQL_PICK_OWNERS, &p, max, NULL, owners, n);
+}
+
+static pq_err pick_may_run(void *ctx, const char *owner, bool *may) {
+  pick_ctx *x = ctx;
+  if (!*owner) return *may = true, PQ_OK;
+  pq__pgp lock = {0}, p = {0};
+  pq__pg_text(&lock, owner);
+  pq_err err;
+  PGresult *locked = pq__pg_run(x->c, SQL_PICK_LOCK, &lock, &err);
+  if (!locked) return err;
+  bool mine = PQntuples(locked) == 1 && strcmp(PQgetvalue(locked, 0, 0), "t") == 0;
+  PQclear(locked);
+  if (!mine) return *may = false, PQ_OK; /* another coordinator is leasing for this owner right now */
+  pq__pg_text(&p, owner);
+  pq__pg_text(&p, x->p->model);
+  PGresult *r = pq__pg_run(x->c, SQL_PICK_RUNNING, &p, &err);
+  if (!r) return err;
+  int64_t all = pq__pg_i64(r, 0, 0), of_model = pq__pg_i64(r, 0, 1);
+  PQclear(r);
+  *may = (x->p->max_running <= 0 || all < x->p->max_running) &&
+         (x->p->max_running_model <= 0 || of_model < x->p->max_running_model);
+  return PQ_OK;
 }
 
 static pq_err pick_of_owner(void *ctx, const char *owner, size_t limit, int64_t *numbers, size_t *n) {
@@ -414,12 +435,13 @@ static pq_err pick_of_owner(void *ctx, const char *owner, size_t limit, int64_t 
   return pick_rows(x, SQL_PICK_OWNER, &p, limit, numbers, NULL, n);
 }
 
-static const pq__pick_queries PICK = {pick_urgent, pick_owners, pick_of_owner};
+static const pq__pick_queries PICK = {pick_urgent, pick_owners, pick_of_owner, pick_may_run};
 
 pq_err pq__pg_job_pick(pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, pq__owner_id *owners,
                        size_t *n) {
   pick_ctx x = {.c = c, .p = pick};
-  return pq__pick_fair(&PICK, &x, pick->urgent, limit, numbers, owners, n);
+  bool limited = pick->max_running > 0 || pick->max_running_model > 0;
+  return pq__pick_fair(&PICK, &x, pick->urgent, limited, limit, numbers, owners, n);
 }
 
 pq_err pq__pg_turn_charge(pq_conn *c, const char *model, const char *owner, int64_t tick, int weight) {

@@ -27,7 +27,9 @@ static const char SQL_DL_GET[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM we
                                  "LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1";
 static const char SQL_DL_DUE[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM webhook_deliveries d "
                                  "LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' "
-                                 "AND d.next_at <= $1 ORDER BY d.next_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED";
+                                 "AND d.next_at <= $1 AND ($3::text IS NULL OR d.owner <> ALL(ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))) "
+                                 "AND ($4::text IS NULL OR d.url <> ALL(ARRAY(SELECT jsonb_array_elements_text($4::jsonb)))) "
+                                 "ORDER BY d.next_at, d.id LIMIT $2 FOR UPDATE OF d SKIP LOCKED";
 static const char SQL_DL_NEXT[] = "SELECT COALESCE(MIN(next_at), 9223372036854775807) FROM webhook_deliveries "
                                   "WHERE state = 'pending'";
 static const char SQL_DL_UPDATE[] = "UPDATE webhook_deliveries SET state = $2, attempts = $3, next_at = $4, "
@@ -149,10 +151,13 @@ pq_err pq__pg_delivery_get(pq_conn *c, const char *id, pq_delivery **out) {
   return pq__pg_one(c, SQL_DL_GET, &p, make_delivery, free_delivery, (void **)out);
 }
 
-pq_err pq__pg_delivery_due(pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n) {
+pq_err pq__pg_delivery_due(pq_conn *c, int64_t now, size_t limit, const char *skip_owners, const char *skip_urls,
+                           pq_delivery ***out, size_t *n) {
   pq__pgp p = {0};
   pq__pg_int(&p, now);
   pq__pg_int(&p, (int64_t)limit);
+  pq__pg_text(&p, skip_owners);
+  pq__pg_text(&p, skip_urls);
   return pq__pg_rows(c, SQL_DL_DUE, &p, make_delivery, free_delivery, (void ***)out, n);
 }
 

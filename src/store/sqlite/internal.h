@@ -151,7 +151,8 @@ pq_err pq__sq_webhook_list(pq_conn *c, const char *owner, pq_webhook ***out, siz
 pq_err pq__sq_webhook_delete(pq_conn *c, const char *id, int64_t now);
 pq_err pq__sq_delivery_insert(pq_conn *c, const pq_delivery *d);
 pq_err pq__sq_delivery_get(pq_conn *c, const char *id, pq_delivery **out);
-pq_err pq__sq_delivery_due(pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n);
+pq_err pq__sq_delivery_due(pq_conn *c, int64_t now, size_t limit, const char *skip_owners, const char *skip_urls,
+                         pq_delivery ***out, size_t *n);
 pq_err pq__sq_delivery_next_at(pq_conn *c, int64_t *at);
 pq_err pq__sq_delivery_update(pq_conn *c, const pq_delivery *d);
 pq_err pq__sq_delivery_list(pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit,

@@ -44,25 +44,26 @@ static const char SQL_DUE_TTL[] = "SELECT " PQ__JOB_COLS " FROM jobs WHERE state
   "(CASE WHEN json_type(?4, '$.context_length') IN ('integer', 'real') THEN json_extract(?4, '$.context_length') " \
   "ELSE 0 END) AND NOT EXISTS (SELECT 1 FROM "                                 \
   "json_each(j.requirements, '$.labels') AS l WHERE json_extract(?4, '$.labels.\"' || l.key || '\"') IS NOT l.value)))"
-/* an owner (x) under its running limits ?5 (overall) and ?6 (of model ?1): jobs workers hold */
-#define MAY_RUN(x)                                                                                                    \
-  "(" x " = '' OR ((?5 = 0 OR (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = " x                 \
-  " AND r.worker_id IS NOT NULL) < ?5) AND (?6 = 0 OR (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND "    \
-  "r.owner = " x " AND r.model = ?1 AND r.worker_id IS NOT NULL) < ?6)))"
 /* jobs_queued: the model's queued jobs in lease order, from the urgent priority ?7 up */
 static const char SQL_PICK_URGENT[] = "SELECT j.number, j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = ?1 "
-                                      "AND j.priority >= ?7 AND j.not_before <= ?2 AND " MEETS " AND " MAY_RUN("j.owner")
+                                      "AND j.priority >= ?7 AND j.not_before <= ?2 AND " MEETS
                                       " ORDER BY j.priority DESC, j.number LIMIT ?3";
-/* jobs_owner_lane walked one owner at a time (a loose index scan), then ordered by their turns */
+/* jobs_owner_lane walked one owner at a time (a loose index scan); those with a job this worker
+ * may take now, ordered by their turns */
 static const char SQL_PICK_OWNERS[] =
     "WITH RECURSIVE o(owner) AS (SELECT (SELECT owner FROM jobs WHERE state = 'queued' AND model = ?1 ORDER BY owner LIMIT 1) "
     "UNION ALL SELECT (SELECT j.owner FROM jobs j WHERE j.state = 'queued' AND j.model = ?1 AND j.owner > o.owner "
     "ORDER BY j.owner LIMIT 1) FROM o WHERE o.owner IS NOT NULL) "
     "SELECT o.owner FROM o LEFT JOIN owner_turns t ON t.model = ?1 AND t.owner = o.owner "
-    "WHERE o.owner IS NOT NULL AND " MAY_RUN("o.owner") " ORDER BY COALESCE(t.served, 0), o.owner LIMIT ?3";
+    "WHERE o.owner IS NOT NULL AND EXISTS (SELECT 1 FROM jobs j WHERE j.state = 'queued' AND j.model = ?1 AND "
+    "j.owner = o.owner AND j.not_before <= ?2 AND " MEETS ") ORDER BY COALESCE(t.served, 0), o.owner LIMIT ?3";
 static const char SQL_PICK_OWNER[] = "SELECT j.number FROM jobs j WHERE j.state = 'queued' AND j.model = ?1 AND "
                                      "j.owner = ?8 AND j.not_before <= ?2 AND " MEETS
                                      " ORDER BY j.priority DESC, j.number LIMIT ?3";
+/* jobs_owner_leased: what workers hold of the owner's ?8, overall and of the model ?1 */
+static const char SQL_PICK_RUNNING[] =
+    "SELECT (SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = ?8 AND r.worker_id IS NOT NULL), "
+    "(SELECT COUNT(*) FROM jobs r WHERE r.state = 'leased' AND r.owner = ?8 AND r.model = ?1 AND r.worker_id IS NOT NULL)";
 static const char SQL_TURN[] =
     "INSERT INTO owner_turns (model, owner, served, streak) VALUES (?1, ?2, CASE WHEN ?4 <= 1 THEN ?3 ELSE 0 END, "
     "CASE WHEN ?4 <= 1 THEN 0 ELSE 1 END) ON CONFLICT (model, owner) DO UPDATE SET "
@@ -386,12 +387,31 @@ static pq_err pick_of_owner(void *ctx, const char *owner, size_t limit, int64_t 
   return pick_rows(ctx, st, limit, numbers, NULL, n);
 }
 
-static const pq__pick_queries PICK = {pick_urgent, pick_owners, pick_of_owner};
+static pq_err pick_may_run(void *ctx, const char *owner, bool *may) {
+  pick_ctx *x = ctx;
+  sqlite3_stmt *st = pick_stmt(x, SQL_PICK_RUNNING, 0);
+  if (!st) return PQ_ERR_STORE_FAILED;
+  pq__sq_bind_text(st, 8, owner);
+  pq_err result = PQ_OK;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    int64_t all = sqlite3_column_int64(st, 0), of_model = sqlite3_column_int64(st, 1);
+    *may = !*owner || ((x->p->max_running <= 0 || all < x->p->max_running) &&
+                       (x->p->max_running_model <= 0 || of_model < x->p->max_running_model));
+  } else {
+    result = pq__sq_fail(x->c->db, "count running jobs");
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return result;
+}
+
+static const pq__pick_queries PICK = {pick_urgent, pick_owners, pick_of_owner, pick_may_run};
 
 pq_err pq__sq_job_pick(pq_conn *c, const pq_pick *pick, size_t limit, int64_t *numbers, pq__owner_id *owners,
                        size_t *n) {
   pick_ctx x = {.c = c, .p = pick};
-  return pq__pick_fair(&PICK, &x, pick->urgent, limit, numbers, owners, n);
+  bool limited = pick->max_running > 0 || pick->max_running_model > 0;
+  return pq__pick_fair(&PICK, &x, pick->urgent, limited, limit, numbers, owners, n);
 }
 
 pq_err pq__sq_turn_charge(pq_conn *c, const char *model, const char *owner, int64_t tick, int weight) {

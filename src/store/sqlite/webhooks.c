@@ -24,7 +24,9 @@ static const char SQL_DL_GET[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM we
 /* webhook_deliveries_due: only pending rows, by time */
 static const char SQL_DL_DUE[] = "SELECT " PQ__DELIVERY_COLS ", w.secret FROM webhook_deliveries d "
                                  "LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' "
-                                 "AND d.next_at <= ?1 ORDER BY d.next_at, d.id LIMIT ?2";
+                                 "AND d.next_at <= ?1 AND (?3 IS NULL OR d.owner NOT IN (SELECT value FROM json_each(?3))) "
+                                 "AND (?4 IS NULL OR d.url NOT IN (SELECT value FROM json_each(?4))) "
+                                 "ORDER BY d.next_at, d.id LIMIT ?2";
 static const char SQL_DL_NEXT[] = "SELECT COALESCE(MIN(next_at), 9223372036854775807) FROM webhook_deliveries "
                                   "WHERE state = 'pending'";
 static const char SQL_DL_UPDATE[] = "UPDATE webhook_deliveries SET state = ?2, attempts = ?3, next_at = ?4, "
@@ -143,11 +145,14 @@ pq_err pq__sq_delivery_get(pq_conn *c, const char *id, pq_delivery **out) {
   return pq__sq_one_row(c, st, make_delivery, free_delivery, (void **)out);
 }
 
-pq_err pq__sq_delivery_due(pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n) {
+pq_err pq__sq_delivery_due(pq_conn *c, int64_t now, size_t limit, const char *skip_owners, const char *skip_urls,
+                           pq_delivery ***out, size_t *n) {
   sqlite3_stmt *st = pq__sq_stmt(c, SQL_DL_DUE);
   if (!st) return PQ_ERR_STORE_FAILED;
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+  pq__sq_bind_text(st, 3, skip_owners);
+  pq__sq_bind_text(st, 4, skip_urls);
   return pq__sq_collect_rows(c, st, make_delivery, free_delivery, (void ***)out, n);
 }
 

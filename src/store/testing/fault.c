@@ -145,8 +145,10 @@ FORWARD(webhook_list, (pq_conn *c, const char *owner, pq_webhook ***out, size_t 
 FORWARD(webhook_delete, (pq_conn *c, const char *id, int64_t now), (FC(c)->inner, id, now))
 FORWARD(delivery_insert, (pq_conn *c, const pq_delivery *d), (FC(c)->inner, d))
 FORWARD(delivery_get, (pq_conn *c, const char *id, pq_delivery **out), (FC(c)->inner, id, out))
-FORWARD(delivery_due, (pq_conn *c, int64_t now, size_t limit, pq_delivery ***out, size_t *n),
-        (FC(c)->inner, now, limit, out, n))
+FORWARD(delivery_due,
+        (pq_conn *c, int64_t now, size_t limit, const char *skip_owners, const char *skip_urls, pq_delivery ***out,
+         size_t *n),
+        (FC(c)->inner, now, limit, skip_owners, skip_urls, out, n))
 FORWARD(webhook_set_secret, (pq_conn *c, const char *id, const char *secret), (FC(c)->inner, id, secret))
 FORWARD(delivery_sweep, (pq_conn *c, int64_t before), (FC(c)->inner, before))
 FORWARD(delivery_next_at, (pq_conn *c, int64_t *at), (FC(c)->inner, at))

@@ -157,7 +157,54 @@ static void a_4xx_is_final_and_redelivery_sends_again(void **state) {
   assert_int_equal(now->attempts, 2);
   assert_null(now->last_error);
   pq_delivery_free(now);
+  /* long after its retry window: a redelivery goes out all the same, and retries in a window of its own */
+  pq_manual_clock_advance(&f->clock, 10 * WINDOW);
+  mine = (pq_op){.kind = PQ_OP_DELIVERY_REDELIVER, .in.delivery_redeliver = {.id = d->id, .owner = "u"}};
+  assert_int_equal(pq_coord_call(f->coord, &mine), PQ_OK);
+  pq_op_release(&mine);
+  assert_int_equal(claim(f, NULL), 1);
+  result(f, d->id, 503, "down", true);
+  now = stored(f, d->id);
+  assert_int_equal(now->state, PQ_DELIVERY_PENDING);
+  assert_int_equal(now->next_at, pq_clock_wall(&f->clock.clock) + BASE * 4 * 4); /* its fourth attempt's delay */
+  pq_delivery_free(now);
   pq_delivery_free(d);
+}
+
+/* One owner's backlog cannot keep another's deliveries out of the claims: at most its cap is
+ * in flight, and a claim made while it is at its cap reads past its backlog. */
+static void a_capped_owner_does_not_starve_others(void **state) {
+  fixture *f = *state;
+  pq_webhook subs[] = {{.owner = "u", .url = "https://example.com/u", .events = "*"},
+                       {.owner = "", .url = "https://example.com/open", .events = "*"}};
+  pq_op add = {.kind = PQ_OP_WEBHOOK_ADD, .in.webhook_add.webhook = &subs[1]};
+  assert_int_equal(pq_coord_call(f->coord, &add), PQ_OK);
+  pq_op_release(&add);
+  char job[PQ_UUID_LEN + 1];
+  for (int i = 0; i < 40; i++) run_job(f, "https://example.com/u", false, job); /* u's backlog: 40 */
+  pq_job *other = pq_job_new(); /* one of the open server's owner (""), told through its subscription */
+  other->model = strdup("m");
+  other->input = strdup("{}");
+  other->owner = strdup("");
+  pq_op submit = {.kind = PQ_OP_SUBMIT, .in.submit.job = other};
+  assert_int_equal(pq_coord_call(f->coord, &submit), PQ_OK);
+  char oid[PQ_UUID_LEN + 1];
+  memcpy(oid, submit.out.job->id, sizeof oid);
+  pq_op_release(&submit);
+  pq_op cancel = {.kind = PQ_OP_CANCEL, .in.cancel.job_id = oid};
+  assert_int_equal(pq_coord_call(f->coord, &cancel), PQ_OK);
+  pq_op_release(&cancel);
+  const char *busy_owners[4] = {"u", "u", "u", "u"}, *busy_urls[4] = {"https://example.com/u", "https://example.com/u",
+                                                                      "https://example.com/u", "https://example.com/u"};
+  pq_op op = {.kind = PQ_OP_DELIVERY_CLAIM,
+              .in.delivery_claim = {.limit = 4, .hold_ms = 5000, .per_owner = 4, .per_host = 4,
+                                    .busy_owners = busy_owners, .busy_urls = busy_urls, .n_busy = 4}};
+  assert_int_equal(pq_coord_call(f->coord, &op), PQ_OK);
+  assert_int_equal(op.out.n_deliveries, 1); /* u at its cap: the other owner's, from behind u's 40 */
+  assert_string_equal(op.out.deliveries[0]->owner, "");
+  pq_op_release(&op);
+  free(subs[1].id);
+  free(subs[1].secret);
 }
 
 static void subscriptions_by_event_and_a_deleted_one_in_flight(void **state) {
@@ -205,6 +252,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(retries_back_off_and_give_up, setup, teardown),
       cmocka_unit_test_setup_teardown(a_4xx_is_final_and_redelivery_sends_again, setup, teardown),
       cmocka_unit_test_setup_teardown(subscriptions_by_event_and_a_deleted_one_in_flight, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_capped_owner_does_not_starve_others, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

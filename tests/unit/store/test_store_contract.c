@@ -659,6 +659,32 @@ static void pick_takes_turns(void **state) {
   assert_int_equal(n, 4); /* bob, cy and ann's two left */
 }
 
+/* Users whose queued jobs this worker cannot take (requirements, a retry not yet due) do not
+ * take up the users a pick looks at: more of them than one pick looks at, never served, and the
+ * one user this worker can serve still gets its job. */
+static void pick_passes_users_it_cannot_serve(void **state) {
+  fixture *f = *state;
+  assert_int_equal(ops->begin(f->w, true), PQ_OK);
+  for (int i = 0; i < 300; i++) {
+    char owner[32];
+    snprintf(owner, sizeof owner, "gpu-user-%03d", i);
+    pq_job *j = make_job("m", 0, 1 + i);
+    j->owner = strdup(owner);
+    j->requirements = strdup("{\"labels\":{\"gpu\":\"h100\"}}");
+    assert_int_equal(ops->job_insert(f->w, j), PQ_OK);
+    pq_job_free(j);
+  }
+  assert_int_equal(ops->turn_charge(f->w, "m", "zed", 5, 1), PQ_OK); /* served once: last in line */
+  assert_int_equal(ops->commit(f->w), PQ_OK);
+  int64_t mine = insert_for(f, "m", "zed", 0, 1000), numbers[4];
+  char owners[4][PQ_UUID_LEN + 1];
+  size_t n = 0;
+  pq_pick p = {.model = "m", .now = 2000};
+  assert_int_equal(ops->job_pick(f->w, &p, 1, numbers, owners, &n), PQ_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(numbers[0], mine);
+}
+
 /* Lease selection by capability: a job's requirements (model/route.h)
  * against what the leasing worker offers; the fields routing and webhooks
  * add to a job are kept; a fallback's new model is written. */
@@ -758,11 +784,19 @@ static void webhooks_and_deliveries(void **state) {
   assert_int_equal(next, 50);
   pq_delivery **due = NULL;
   assert_int_equal(ops->begin(f->w, false), PQ_OK);
-  assert_int_equal(ops->delivery_due(f->w, 200, 10, &due, &n), PQ_OK);
+  assert_int_equal(ops->delivery_due(f->w, 200, 10, "[\"u9\"]", "[\"https://b.example/h\"]", &due, &n), PQ_OK);
   assert_int_equal(n, 2); /* msg_3 is not due */
   assert_string_equal(due[0]->id, "msg_2"); /* soonest first */
   assert_string_equal(due[0]->secret, "whsec_DDDD"); /* the secret as it is now */
   assert_string_equal(due[1]->secret, "whsec_AAAA");
+  pq_delivery **none = NULL;
+  size_t n_none = 9;
+  assert_int_equal(ops->delivery_due(f->w, 200, 10, "[\"u1\"]", NULL, &none, &n_none), PQ_OK); /* u1 skipped */
+  assert_int_equal(n_none, 0);
+  free(none);
+  assert_int_equal(ops->delivery_due(f->w, 200, 10, NULL, "[\"https://a.example/h\"]", &none, &n_none), PQ_OK);
+  assert_int_equal(n_none, 0); /* both to that URL */
+  free(none);
   due[0]->state = PQ_DELIVERY_DELIVERED;
   due[0]->attempts = 1;
   due[0]->last_status = 204;
@@ -1371,6 +1405,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(workers, setup, teardown),
       cmocka_unit_test_setup_teardown(pick_in_lease_order, setup, teardown),
       cmocka_unit_test_setup_teardown(pick_takes_turns, setup, teardown),
+      cmocka_unit_test_setup_teardown(pick_passes_users_it_cannot_serve, setup, teardown),
       cmocka_unit_test_setup_teardown(pick_by_capability, setup, teardown),
       cmocka_unit_test_setup_teardown(webhooks_and_deliveries, setup, teardown),
       cmocka_unit_test_setup_teardown(counts_and_totals, setup, teardown),

@@ -8,6 +8,12 @@ CREATE TABLE owner_turns (
   PRIMARY KEY (model, owner)
 );
 
+-- the store's fair pick (several coordinators): what workers hold of one user, for running limits
+CREATE INDEX jobs_owner_leased ON jobs(owner, model) WHERE state = 'leased';
+-- and the users with queued work of a model, one index probe each (PostgreSQL drops the state
+-- from a partial index's condition, so jobs_owner_lane, led by it, would be walked from its start)
+CREATE INDEX jobs_model_owner_queued ON jobs(model, owner, priority DESC, number) WHERE state = 'queued';
+
 -- routing by capability: what a job requires of its worker (model/route.h,
 -- canonical JSON; NULL: nothing); completion webhooks: the URL a job names,
 -- and the API key that submitted it (key-scoped subscriptions)

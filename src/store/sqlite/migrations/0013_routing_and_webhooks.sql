@@ -8,6 +8,9 @@ CREATE TABLE owner_turns (
   PRIMARY KEY (model, owner)
 );
 
+-- the store's fair pick (several coordinators): what workers hold of one user, for running limits
+CREATE INDEX jobs_owner_leased ON jobs(owner, model) WHERE state = 'leased';
+
 -- routing by capability: what a job requires of its worker (model/route.h,
 -- canonical JSON; NULL: nothing); completion webhooks: the URL a job names,
 -- and the API key that submitted it (key-scoped subscriptions)
