@@ -134,7 +134,11 @@ json_t *pq_api_job_json(const pq_job *job);
  * is what listings and lookups answer with. 0, or -1 on OOM. */
 int pq_api_job_text(const pq_job *job, pq_buf *out);
 /* The shape without input and output (a listing's row). */
-int pq_api_job_summary_text(const pq_job *job, pq_buf *out);
+/* coord: a queued job's position in the real lease order (pq_api_add_position); NULL: none */
+int pq_api_job_summary_text(pq_coord *coord, const pq_job *job, pq_buf *out);
+/* A queued job's place in the order leases take jobs (1: next; fair turns counted): "position",
+ * and "more_ahead" past 1,000. Nothing for other jobs. */
+void pq_api_add_position(pq_coord *coord, const pq_job *job, json_t *obj);
 /* Answers with one job (pq_api_job_text). */
 pq_err pq_api_reply_job(pq_req *req, int status, const pq_job *job);
 json_t *pq_api_time(int64_t ms); /* RFC 3339 string, or null for 0 */

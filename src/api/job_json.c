@@ -97,8 +97,20 @@ int pq_api_job_text(const pq_job *j, pq_buf *out) {
   return rc;
 }
 
-int pq_api_job_summary_text(const pq_job *j, pq_buf *out) {
+#define POSITION_CAP 1000
+
+void pq_api_add_position(pq_coord *coord, const pq_job *job, json_t *obj) {
+  int64_t ahead = 0;
+  if (!obj || job->state != PQ_JOB_QUEUED || pq_job_kind_of(job)->on_submit ||
+      pq_coord_jobs_ahead(coord, job, POSITION_CAP, &ahead) != PQ_OK)
+    return;
+  json_object_set_new(obj, "position", json_integer(ahead + 1)); /* 1: next to run */
+  if (ahead >= POSITION_CAP) json_object_set_new(obj, "more_ahead", json_true());
+}
+
+int pq_api_job_summary_text(pq_coord *coord, const pq_job *j, pq_buf *out) {
   json_t *obj = job_fields(j);
+  if (coord) pq_api_add_position(coord, j, obj);
   char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
   json_decref(obj);
   int rc = text ? pq_buf_add(out, text, strlen(text)) : -1;

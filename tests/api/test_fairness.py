@@ -108,7 +108,17 @@ def test_queue_positions_follow_the_turns(tenants):
     assert t.position("bob", bobs_second) == 5  # a turn each for ann and cy before bob's second turn
     anns = t.submit("ann")
     assert t.position("ann", anns) == 1001  # capped at 1,000 ahead (with more_ahead): ann's own 1,500 come first
+    # the job itself and the listings say what the events say (now that cy has work too, bob's first
+    # is estimated behind a turn of each other user: the estimate does not know where the round stands)
+    listed = {j["id"]: j for j in t.call("bob", "GET", "/v1/jobs?status=queued").json()["data"]}
+    for job in (bobs, bobs_second):
+        now = t.position("bob", job)
+        assert t.call("bob", "GET", f"/v1/jobs/{job}").json()["position"] == now == listed[job]["position"]
+    assert listed[bobs]["position"] == 3 and listed[bobs_second]["position"] == 5
+    mine = t.call("ann", "GET", f"/v1/jobs/{anns}").json()
+    assert mine["position"] == 1001 and mine["more_ahead"] is True
     assert [t.lease()[0]["input"]["prompt"].split()[0] for _ in range(3)] == ["ann", "bob", "cy"]
+    assert "position" not in t.call("bob", "GET", f"/v1/jobs/{bobs}").json()  # leased: no place in the queue
 
 
 def test_priority_orders_a_users_own_jobs_and_an_urgent_priority_goes_first(tenants):

@@ -216,23 +216,17 @@ int pq_event_stream_sse(pq_event_stream *s, const char *name, const char *id, js
   return rc;
 }
 
-#define POSITION_CAP 1000
-
 static int sse_emit(void *ctx, pq_ev_kind kind, const char *id, const pq_job *job,
                     const pq_job_event *ev) {
   pq_event_stream *s = ctx;
   switch (kind) {
     case PQ_EV_QUEUED: {
       json_t *data = json_pack("{s:s,s:s}", "status", "queued", "id", job->id);
-      int64_t ahead = 0;
-      if (job->state == PQ_JOB_QUEUED && pq_coord_jobs_ahead(s->coord, job, POSITION_CAP, &ahead) == PQ_OK) {
-        json_object_set_new(data, "position", json_integer(ahead + 1)); /* 1: next to run */
-        if (ahead >= POSITION_CAP) json_object_set_new(data, "more_ahead", json_true());
-      }
       char why[256];
-      const pq_job *full = job->model ? job : NULL; /* a peek has no model: the reason needs the job */
+      const pq_job *full = job->model ? job : NULL; /* a peek has no model: the position and the reason need it */
       pq_job *read = NULL;
       if (!full && pq_coord_get_job(s->coord, job->id, 0, &read) == PQ_OK) full = read;
+      if (full) pq_api_add_position(s->coord, full, data);
       if (full && pq_api_waiting_reason(s->coord, full, why, sizeof why))
         json_object_set_new(data, "waiting_reason", json_string(why));
       pq_job_free(read);

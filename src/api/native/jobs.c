@@ -251,9 +251,11 @@ static pq_err get_again(pq_req *req) {
     return PQ_OK;
   }
   char why[256];
-  if (pq_api_waiting_reason(req->coord, job, why, sizeof why)) { /* the status detail of a job nobody can run */
+  if (job->state == PQ_JOB_QUEUED) { /* where it stands, and why it waits when nobody can run it */
     json_t *obj = pq_api_job_json(job);
-    json_object_set_new(obj, "waiting_reason", json_string(why));
+    pq_api_add_position(req->coord, job, obj);
+    if (pq_api_waiting_reason(req->coord, job, why, sizeof why))
+      json_object_set_new(obj, "waiting_reason", json_string(why));
     e = pq_req_reply(req, 200, obj);
   } else {
     e = pq_api_reply_job(req, 200, job);
@@ -312,7 +314,7 @@ pq_err pq_api_job_list(pq_req *req) {
     if (written) rc = pq_buf_add(&b, ",", 1);
     if (rc != 0) break;
     if (!full) {
-      rc = pq_api_job_summary_text(jobs[written], &b);
+      rc = pq_api_job_summary_text(req->coord, jobs[written], &b);
       continue;
     }
     pq_job *whole = NULL;
