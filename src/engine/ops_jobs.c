@@ -211,16 +211,19 @@ static pq_err replay_by_key(pq__batch *b, pq_op *op, pq_job *job) {
 /* Would the job and its steps (a batch's requests: any models) put its owner past
  * --max-queued-per-user-model on one of their models? */
 static bool over_model_limit(pq_coord *c, const pq_job *job, pq_job *const *steps, size_t n_steps) {
-  for (size_t k = 0; k <= n_steps; k++) {
-    const char *model = k == 0 ? job->model : steps[k - 1]->model;
-    bool seen = strcmp(model, job->model) == 0 && k > 0;
-    for (size_t i = 0; !seen && i + 1 < k; i++) seen = strcmp(steps[i]->model, model) == 0;
-    if (seen) continue; /* counted with its first */
-    int64_t more = strcmp(job->model, model) == 0;
-    for (size_t i = 0; i < n_steps; i++) more += strcmp(steps[i]->model, model) == 0;
-    if (pq__queued_in(c, model, job->owner) + more > c->cfg.max_queued_per_owner_model) return true;
+  pq_strtab models = {0}; /* the models named, each counted once: a batch may hold 50,000 requests */
+  int64_t *more = calloc(n_steps + 1, sizeof *more);
+  bool over = !more;
+  for (size_t k = 0; !over && k <= n_steps; k++) {
+    int32_t i = pq_strtab_intern(&models, k == 0 ? job->model : steps[k - 1]->model);
+    if (i < 0) over = true; /* out of memory: refused rather than let past its limit */
+    else more[i]++;
   }
-  return false;
+  for (size_t i = 0; !over && i < models.n; i++)
+    over = pq__queued_in(c, models.names[i], job->owner) + more[i] > c->cfg.max_queued_per_owner_model;
+  free(more);
+  pq_strtab_free(&models);
+  return over;
 }
 
 pq_err pq__run_submit(pq__batch *b, pq_op *op) {
