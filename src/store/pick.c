@@ -27,9 +27,11 @@ pq_err pq__pick_fair(const pq__pick_queries *q, void *ctx, int urgent, bool limi
                      pq__owner_id *owners, size_t *n) {
   size_t got = 0, n_users = 0, n_asked = 0;
   *n = 0;
-  pq__owner_id *users = calloc(PQ__PICK_OWNERS_MAX, sizeof *users), *asked = calloc(PQ__PICK_OWNERS_MAX * 2, sizeof *asked);
-  bool *answers = calloc(PQ__PICK_OWNERS_MAX * 2, sizeof *answers);
-  pq_err result = users && asked && answers ? PQ_OK : PQ_ERR_NO_MEMORY;
+  /* the running limits' answers, per user, only when there are limits to ask about */
+  pq__owner_id *users = calloc(PQ__PICK_OWNERS_MAX, sizeof *users),
+               *asked = limited ? calloc(PQ__PICK_OWNERS_MAX * 2, sizeof *asked) : NULL;
+  bool *answers = limited ? calloc(PQ__PICK_OWNERS_MAX * 2, sizeof *answers) : NULL;
+  pq_err result = users && (!limited || (asked && answers)) ? PQ_OK : PQ_ERR_NO_MEMORY;
   if (result == PQ_OK && urgent > 0 && limit) {
     size_t found = 0;
     result = q->urgent(ctx, limit, numbers, owners, &found);
