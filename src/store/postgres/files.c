@@ -62,9 +62,7 @@ pq_err pq__pg_file_list(pq_conn *c, const char *owner, const char *purpose, int6
 pq_err pq__pg_file_delete(pq_conn *c, const char *id) {
   pq__pgp p = {0};
   pq__pg_text(&p, id);
-  int64_t changed = 0;
-  pq_err err = pq__pg_command(c, SQL_FILE_DELETE, &p, &changed);
-  return err == PQ_OK && changed == 0 ? PQ_ERR_NOT_FOUND : err;
+  return pq__pg_changed_one(c, SQL_FILE_DELETE, &p);
 }
 
 pq_err pq__pg_job_delete(pq_conn *c, int64_t number) {

@@ -56,15 +56,6 @@ static void *make_key(const PGresult *r, int row) {
 static void free_user(void *u) { pq_user_free(u); }
 static void free_key(void *k) { pq_api_key_free(k); }
 
-static pq_err changed_one(pq_conn *c, const char *sql, pq__pgp *p) {
-  pq_err err;
-  PGresult *r = pq__pg_run(c, sql, p, &err);
-  if (!r) return err;
-  err = pq__pg_changed(r) ? PQ_OK : PQ_ERR_NOT_FOUND;
-  PQclear(r);
-  return err;
-}
-
 pq_err pq__pg_user_insert(pq_conn *c, const pq_user *u) {
   pq__pgp p = {0};
   pq__pg_text(&p, u->id);
@@ -94,7 +85,7 @@ pq_err pq__pg_user_set_disabled(pq_conn *c, const char *name, bool disabled) {
   pq__pgp p = {0};
   pq__pg_text(&p, name);
   pq__pg_int(&p, disabled);
-  return changed_one(c, SQL_USER_DISABLE, &p);
+  return pq__pg_changed_one(c, SQL_USER_DISABLE, &p);
 }
 
 pq_err pq__pg_key_insert(pq_conn *c, const pq_api_key *k) {
@@ -132,7 +123,7 @@ pq_err pq__pg_key_rebind(pq_conn *c, const char *hash, const char *user_id, cons
   pq__pg_text(&p, user_id);
   pq__pg_text(&p, scope);
   pq__pg_text(&p, name);
-  return changed_one(c, SQL_KEY_REBIND, &p);
+  return pq__pg_changed_one(c, SQL_KEY_REBIND, &p);
 }
 
 pq_err pq__pg_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now) {
@@ -140,7 +131,7 @@ pq_err pq__pg_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_
   pq__pg_text(&p, id_or_prefix);
   pq__pg_text(&p, user_id);
   pq__pg_int(&p, now);
-  return changed_one(c, SQL_KEY_REVOKE, &p);
+  return pq__pg_changed_one(c, SQL_KEY_REVOKE, &p);
 }
 
 /* ---- wallet login challenges ---- */
@@ -167,7 +158,7 @@ pq_err pq__pg_challenge_take(pq_conn *c, const char *challenge, const char *wall
   pq__pg_text(&p, challenge);
   pq__pg_text(&p, wallet);
   pq__pg_int(&p, now);
-  return changed_one(c, SQL_CHALLENGE_TAKE, &p);
+  return pq__pg_changed_one(c, SQL_CHALLENGE_TAKE, &p);
 }
 
 pq_err pq__pg_challenge_sweep(pq_conn *c, int64_t now) {

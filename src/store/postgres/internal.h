@@ -60,6 +60,8 @@ pq_err pq__pg_one(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const P
                   void (*free_one)(void *), void **out);
 /* Runs a statement that returns no rows; *changed (when not NULL) gets how many it changed. */
 pq_err pq__pg_command(pq_conn *c, const char *sql, pq__pgp *p, int64_t *changed);
+/* The same, for a statement that should change a row: PQ_ERR_NOT_FOUND when it changed none. */
+pq_err pq__pg_changed_one(pq_conn *c, const char *sql, pq__pgp *p);
 /* Rows a statement changed. */
 int64_t pq__pg_changed(const PGresult *r);
 

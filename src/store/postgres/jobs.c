@@ -566,7 +566,6 @@ pq_err pq__pg_job_set_model(pq_conn *c, int64_t number, const char *model) {
   pq__pgp p = {0};
   pq__pg_int(&p, number);
   pq__pg_text(&p, model);
-  int64_t changed = 0;
-  pq_err err = pq__pg_command(c, SQL_SET_MODEL, &p, &changed);
-  return err == PQ_OK && changed == 0 ? PQ_ERR_STALE : err;
+  pq_err err = pq__pg_changed_one(c, SQL_SET_MODEL, &p);
+  return err == PQ_ERR_NOT_FOUND ? PQ_ERR_STALE : err;
 }

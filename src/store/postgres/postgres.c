@@ -492,6 +492,12 @@ pq_err pq__pg_one(pq_conn *c, const char *sql, pq__pgp *p, void *(*make)(const P
   return n ? PQ_OK : PQ_ERR_NOT_FOUND;
 }
 
+pq_err pq__pg_changed_one(pq_conn *c, const char *sql, pq__pgp *p) {
+  int64_t changed = 0;
+  pq_err err = pq__pg_command(c, sql, p, &changed);
+  return err == PQ_OK && changed == 0 ? PQ_ERR_NOT_FOUND : err;
+}
+
 pq_err pq__pg_command(pq_conn *c, const char *sql, pq__pgp *p, int64_t *changed) {
   pq_err err;
   PGresult *r = pq__pg_run(c, sql, p, &err);

@@ -74,12 +74,6 @@ static void *make_delivery(const PGresult *r, int row) {
   return d;
 }
 
-static pq_err changed_one(pq_conn *c, const char *sql, pq__pgp *p) {
-  int64_t changed = 0;
-  pq_err err = pq__pg_command(c, sql, p, &changed);
-  return err == PQ_OK && changed == 0 ? PQ_ERR_NOT_FOUND : err;
-}
-
 pq_err pq__pg_webhook_insert(pq_conn *c, const pq_webhook *w) {
   pq__pgp p = {0};
   pq__pg_text(&p, w->id);
@@ -122,7 +116,7 @@ pq_err pq__pg_webhook_delete(pq_conn *c, const char *id, int64_t now) {
   pq_err err = pq__pg_command(c, SQL_WH_CANCEL, &p, NULL);
   pq__pgp q = {0};
   pq__pg_text(&q, id);
-  return err == PQ_OK ? changed_one(c, SQL_WH_DELETE, &q) : err;
+  return err == PQ_OK ? pq__pg_changed_one(c, SQL_WH_DELETE, &q) : err;
 }
 
 pq_err pq__pg_delivery_insert(pq_conn *c, const pq_delivery *d) {
@@ -180,7 +174,7 @@ pq_err pq__pg_delivery_update(pq_conn *c, const pq_delivery *d) {
   pq__pg_int(&p, d->last_status);
   pq__pg_text(&p, d->last_error);
   pq__pg_int(&p, d->retry_from);
-  return changed_one(c, SQL_DL_UPDATE, &p);
+  return pq__pg_changed_one(c, SQL_DL_UPDATE, &p);
 }
 
 pq_err pq__pg_delivery_list(pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit,
@@ -203,5 +197,5 @@ pq_err pq__pg_webhook_set_secret(pq_conn *c, const char *id, const char *secret)
   pq__pgp p = {0};
   pq__pg_text(&p, id);
   pq__pg_text(&p, secret);
-  return changed_one(c, SQL_WH_SECRET, &p);
+  return pq__pg_changed_one(c, SQL_WH_SECRET, &p);
 }

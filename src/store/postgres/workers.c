@@ -115,7 +115,5 @@ pq_err pq__pg_worker_set_capabilities(pq_conn *c, const char *id, const char *ca
   pq__pgp p = {0};
   pq__pg_text(&p, id);
   pq__pg_text(&p, capabilities ? capabilities : "{}");
-  int64_t changed = 0;
-  pq_err err = pq__pg_command(c, SQL_CAPS, &p, &changed);
-  return err == PQ_OK && changed == 0 ? PQ_ERR_NOT_FOUND : err;
+  return pq__pg_changed_one(c, SQL_CAPS, &p);
 }

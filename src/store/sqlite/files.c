@@ -66,8 +66,7 @@ pq_err pq__sq_file_delete(pq_conn *c, const char *id) {
   sqlite3_stmt *st = pq__sq_stmt(c, SQL_FILE_DELETE);
   if (!st) return PQ_ERR_STORE_FAILED;
   pq__sq_bind_text(st, 1, id);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "delete a file");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "delete a file");
 }
 
 pq_err pq__sq_job_delete(pq_conn *c, int64_t number) {
@@ -80,6 +79,5 @@ pq_err pq__sq_job_delete(pq_conn *c, int64_t number) {
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "delete a job's deliveries");
   if (!(st = pq__sq_stmt(c, SQL_JOB_DELETE))) return PQ_ERR_STORE_FAILED;
   sqlite3_bind_int64(st, 1, number);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "delete a job");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "delete a job");
 }

@@ -84,8 +84,7 @@ pq_err pq__sq_user_set_disabled(pq_conn *c, const char *name, bool disabled) {
   if (!st) return PQ_ERR_STORE_FAILED;
   pq__sq_bind_text(st, 1, name);
   sqlite3_bind_int(st, 2, disabled);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "disable user");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "disable user");
 }
 
 pq_err pq__sq_key_insert(pq_conn *c, const pq_api_key *k) {
@@ -123,8 +122,7 @@ pq_err pq__sq_key_rebind(pq_conn *c, const char *hash, const char *user_id, cons
   pq__sq_bind_text(st, 2, user_id);
   pq__sq_bind_text(st, 3, scope);
   pq__sq_bind_text(st, 4, name);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "rebind key");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "rebind key");
 }
 
 pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_id, int64_t now) {
@@ -133,8 +131,7 @@ pq_err pq__sq_key_revoke(pq_conn *c, const char *id_or_prefix, const char *user_
   pq__sq_bind_text(st, 1, id_or_prefix);
   pq__sq_bind_text(st, 2, user_id);
   sqlite3_bind_int64(st, 3, now);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "revoke key");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "revoke key");
 }
 
 /* ---- wallet login challenges ---- */
@@ -158,8 +155,7 @@ pq_err pq__sq_challenge_take(pq_conn *c, const char *challenge, const char *wall
   pq__sq_bind_text(st, 1, challenge);
   pq__sq_bind_text(st, 2, wallet);
   sqlite3_bind_int64(st, 3, now);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "take challenge");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "take challenge");
 }
 
 pq_err pq__sq_challenge_sweep(pq_conn *c, int64_t now) {

@@ -36,6 +36,8 @@ void pq__sq_bind_ms(sqlite3_stmt *st, int i, int64_t v);       /* 0 binds NULL *
 int pq__sq_col_dup(sqlite3_stmt *st, int i, char **out);        /* -1 on OOM */
 /* Runs a statement that returns no rows and readies it for reuse. */
 int pq__sq_step_done(sqlite3_stmt *st);
+/* Runs a statement that changes rows: PQ_ERR_NOT_FOUND when it changed none. */
+pq_err pq__sq_changed_one(pq_conn *c, sqlite3_stmt *st, const char *what);
 /* The first column of the one row a statement returns. */
 pq_err pq__sq_count_one(pq_conn *c, sqlite3_stmt *st, int64_t *count);
 /* Every row of a statement, each built by make(); free_one frees one. */

@@ -525,6 +525,6 @@ pq_err pq__sq_job_set_model(pq_conn *c, int64_t number, const char *model) {
   if (!st) return PQ_ERR_STORE_FAILED;
   sqlite3_bind_int64(st, 1, number);
   pq__sq_bind_text(st, 2, model);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "move a job to another model");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_STALE;
+  pq_err result = pq__sq_changed_one(c, st, "move a job to another model");
+  return result == PQ_ERR_NOT_FOUND ? PQ_ERR_STALE : result;
 }

@@ -278,6 +278,11 @@ int pq__sq_step_done(sqlite3_stmt *st) {
   return rc;
 }
 
+pq_err pq__sq_changed_one(pq_conn *c, sqlite3_stmt *st, const char *what) {
+  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, what);
+  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+}
+
 pq_err pq__sq_count_one(pq_conn *c, sqlite3_stmt *st, int64_t *count) {
   int rc = sqlite3_step(st);
   *count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;

@@ -113,8 +113,7 @@ pq_err pq__sq_webhook_delete(pq_conn *c, const char *id, int64_t now) {
   if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "cancel a webhook's deliveries");
   if (!(st = pq__sq_stmt(c, SQL_WH_DELETE))) return PQ_ERR_STORE_FAILED;
   pq__sq_bind_text(st, 1, id);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "delete a webhook");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "delete a webhook");
 }
 
 pq_err pq__sq_delivery_insert(pq_conn *c, const pq_delivery *d) {
@@ -173,8 +172,7 @@ pq_err pq__sq_delivery_update(pq_conn *c, const pq_delivery *d) {
   sqlite3_bind_int(st, 6, d->last_status);
   pq__sq_bind_text(st, 7, d->last_error);
   sqlite3_bind_int64(st, 8, d->retry_from);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "update a delivery");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "update a delivery");
 }
 
 pq_err pq__sq_delivery_list(pq_conn *c, const char *owner, const char *job_id, int state, int64_t limit,
@@ -200,6 +198,5 @@ pq_err pq__sq_webhook_set_secret(pq_conn *c, const char *id, const char *secret)
   if (!st) return PQ_ERR_STORE_FAILED;
   pq__sq_bind_text(st, 1, id);
   pq__sq_bind_text(st, 2, secret);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "set a webhook's secret");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "set a webhook's secret");
 }

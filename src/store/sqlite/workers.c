@@ -66,8 +66,7 @@ pq_err pq__sq_worker_touch(pq_conn *c, const char *id, int64_t now) {
   if (!st) return PQ_ERR_STORE_FAILED;
   pq__sq_bind_text(st, 1, id);
   sqlite3_bind_int64(st, 2, now);
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "touch worker");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "touch worker");
 }
 
 pq_err pq__sq_worker_mark_offline(pq_conn *c, int64_t before, void (*fn)(void *ctx, const char *id), void *ctx) {
@@ -92,6 +91,5 @@ pq_err pq__sq_worker_set_capabilities(pq_conn *c, const char *id, const char *ca
   if (!st) return PQ_ERR_STORE_FAILED;
   pq__sq_bind_text(st, 1, id);
   pq__sq_bind_text(st, 2, capabilities ? capabilities : "{}");
-  if (pq__sq_step_done(st) != SQLITE_DONE) return pq__sq_fail(c->db, "set a worker's capabilities");
-  return sqlite3_changes(c->db) ? PQ_OK : PQ_ERR_NOT_FOUND;
+  return pq__sq_changed_one(c, st, "set a worker's capabilities");
 }
