@@ -222,6 +222,8 @@ pq_err pq__route_class_check(pq_coord *c, const char *requirements);
 void pq__route_left(pq_coord *c, const pq_job *job);
 /* The index was emptied (to be rebuilt): no class has jobs in it. */
 void pq__route_cleared(pq_coord *c);
+/* The operator's alias named model (--model-alias), or NULL. */
+const struct pq_model_alias *pq__alias_of(const pq_coord *c, const char *model);
 /* The model a retryable failure of model moves its job to, or NULL. */
 const char *pq__fallback_of(const pq_coord *c, const char *model);
 void pq__route_free(pq_coord *c);

@@ -43,12 +43,7 @@ static pq_err parse_models(const char *json, char ***out, size_t *n) {
   return result;
 }
 
-static pq_err parse_params(const char *capabilities, char ***out, size_t *n) {
-  json_t *caps = json_loads(capabilities ? capabilities : "{}", 0, NULL);
-  pq_err result = parse_list(json_object_get(caps, "params"), out, n);
-  json_decref(caps);
-  return result;
-}
+
 
 /* A live entry's own memory. */
 static void live_clear(pq__live_worker *lw) {
@@ -61,13 +56,10 @@ static void live_clear(pq__live_worker *lw) {
   lw->caps = NULL;
 }
 
-static int64_t slots_of(const char *capabilities) {
-  json_t *caps = json_loads(capabilities ? capabilities : "{}", 0, NULL);
+static int64_t slots_of(const json_t *caps) {
   json_t *slots = json_object_get(caps, "max_concurrency");
   if (!json_is_integer(slots)) slots = json_object_get(caps, "slots");
-  int64_t n = json_is_integer(slots) && json_integer_value(slots) > 0 ? json_integer_value(slots) : 1;
-  json_decref(caps);
-  return n;
+  return json_is_integer(slots) && json_integer_value(slots) > 0 ? json_integer_value(slots) : 1;
 }
 
 static pq__live_worker *find(pq_coord *c, const char *id) {
@@ -80,14 +72,19 @@ void pq__live_add(pq_coord *c, const pq_worker *w) {
   char **models, **params;
   size_t n, n_params;
   if (parse_models(w->models, &models, &n) != PQ_OK) return; /* it serves leases from the store meanwhile */
-  if (parse_params(w->capabilities, &params, &n_params) != PQ_OK) {
+  /* its capabilities read once: the params its backend honours, what it offers, its slots */
+  json_t *capabilities = json_loads(w->capabilities ? w->capabilities : "{}", 0, NULL);
+  if (parse_list(json_object_get(capabilities, "params"), &params, &n_params) != PQ_OK) {
+    json_decref(capabilities);
     free_models(models, n);
     return;
   }
   pq_capset offer;
-  pq_route_offer_text(w->capabilities, &offer);
+  char why[160];
+  pq_route_offer(json_is_object(capabilities) ? capabilities : NULL, &offer, why, sizeof why); /* bad: offers nothing */
+  int64_t slots = slots_of(capabilities);
+  json_decref(capabilities);
   char *caps = strdup(w->capabilities ? w->capabilities : "{}");
-  int64_t slots = slots_of(w->capabilities);
   pthread_mutex_lock(&c->live_mu);
   pq__live_worker *lw = find(c, w->id);
   if (!lw && c->n_live == c->cap_live) {
@@ -273,10 +270,9 @@ static bool served_directly(pq_coord *c, const char *model) {
 
 bool pq_coord_model_served(pq_coord *c, const char *model) {
   if (served_directly(c, model)) return true;
-  for (size_t a = 0; a < c->cfg.n_aliases; a++) /* an operator's alias: served when a target is */
-    if (strcmp(c->cfg.aliases[a].name, model) == 0)
-      for (size_t t = 0; t < c->cfg.aliases[a].n_targets; t++)
-        if (served_directly(c, c->cfg.aliases[a].targets[t])) return true;
+  const struct pq_model_alias *al = pq__alias_of(c, model); /* an operator's alias: served when a target is */
+  for (size_t t = 0; al && t < al->n_targets; t++)
+    if (served_directly(c, al->targets[t])) return true;
   return false;
 }
 

@@ -251,26 +251,22 @@ static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 /* An operator's alias (--model-alias) without a price of its own costs what its dearest target
  * costs, field by field: whichever target runs it, nobody gets a priced model for free. */
 static pq_err alias_price(pq__batch *b, const char *model, pq_price **out) {
-  const pq_coord_config *cfg = &b->c->cfg;
+  const struct pq_model_alias *al = pq__alias_of(b->c, model);
   pq_err result = PQ_OK;
-  for (size_t a = 0; a < cfg->n_aliases && result == PQ_OK; a++) {
-    if (strcmp(cfg->aliases[a].name, model) != 0) continue;
-    for (size_t t = 0; t < cfg->aliases[a].n_targets && result == PQ_OK; t++) {
-      pq_price *p = NULL;
-      result = b->c->ops->price_get(b->c->wconn, cfg->aliases[a].targets[t], &p);
-      if (result == PQ_ERR_NOT_FOUND) result = PQ_OK;
-      if (result != PQ_OK || !p) continue;
-      if (!*out) {
-        *out = p;
-        continue;
-      }
-      (*out)->input_per_mtok = max64((*out)->input_per_mtok, p->input_per_mtok);
-      (*out)->output_per_mtok = max64((*out)->output_per_mtok, p->output_per_mtok);
-      (*out)->cost_input_per_mtok = max64((*out)->cost_input_per_mtok, p->cost_input_per_mtok);
-      (*out)->cost_output_per_mtok = max64((*out)->cost_output_per_mtok, p->cost_output_per_mtok);
-      pq_price_free(p);
+  for (size_t t = 0; al && t < al->n_targets && result == PQ_OK; t++) {
+    pq_price *p = NULL;
+    result = b->c->ops->price_get(b->c->wconn, al->targets[t], &p);
+    if (result == PQ_ERR_NOT_FOUND) result = PQ_OK;
+    if (result != PQ_OK || !p) continue;
+    if (!*out) {
+      *out = p;
+      continue;
     }
-    break;
+    (*out)->input_per_mtok = max64((*out)->input_per_mtok, p->input_per_mtok);
+    (*out)->output_per_mtok = max64((*out)->output_per_mtok, p->output_per_mtok);
+    (*out)->cost_input_per_mtok = max64((*out)->cost_input_per_mtok, p->cost_input_per_mtok);
+    (*out)->cost_output_per_mtok = max64((*out)->cost_output_per_mtok, p->cost_output_per_mtok);
+    pq_price_free(p);
   }
   if (result != PQ_OK) {
     pq_price_free(*out);

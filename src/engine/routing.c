@@ -228,6 +228,12 @@ void pq__route_free(pq_coord *c) {
   c->n_classes = c->cap_classes = 0;
 }
 
+const struct pq_model_alias *pq__alias_of(const pq_coord *c, const char *model) {
+  for (size_t a = 0; a < c->cfg.n_aliases; a++)
+    if (strcmp(c->cfg.aliases[a].name, model) == 0) return &c->cfg.aliases[a];
+  return NULL;
+}
+
 const char *pq__fallback_of(const pq_coord *c, const char *model) {
   for (size_t i = 0; i < c->cfg.n_fallbacks; i++)
     if (strcmp(c->cfg.fallbacks[i].model, model) == 0) return c->cfg.fallbacks[i].fallback;
@@ -237,13 +243,10 @@ const char *pq__fallback_of(const pq_coord *c, const char *model) {
 const char *pq_coord_served_as(pq_coord *c, const char *model, const char *const *models, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (strcmp(models[i], model) == 0) return model;
-  for (size_t a = 0; a < c->cfg.n_aliases; a++) {
-    const struct pq_model_alias *al = &c->cfg.aliases[a];
-    if (strcmp(al->name, model) != 0) continue;
-    for (size_t t = 0; t < al->n_targets; t++)
-      for (size_t i = 0; i < n; i++)
-        if (strcmp(models[i], al->targets[t]) == 0) return al->targets[t];
-  }
+  const struct pq_model_alias *al = pq__alias_of(c, model);
+  for (size_t t = 0; al && t < al->n_targets; t++)
+    for (size_t i = 0; i < n; i++)
+      if (strcmp(models[i], al->targets[t]) == 0) return al->targets[t];
   return model;
 }
 
@@ -254,11 +257,8 @@ static bool live_serves(const pq_coord *c, const pq__live_worker *lw, const char
   if (lw->n_models == 0) return true; /* a worker that named no models takes any */
   for (size_t k = 0; k < lw->n_models; k++)
     if (strcmp(lw->models[k], model) == 0) return true;
-  for (size_t a = 0; a < c->cfg.n_aliases; a++)
-    if (strcmp(c->cfg.aliases[a].name, model) == 0 &&
-        serves_any((const char *const *)lw->models, lw->n_models, &c->cfg.aliases[a]))
-      return true;
-  return false;
+  const struct pq_model_alias *al = pq__alias_of(c, model);
+  return al && serves_any((const char *const *)lw->models, lw->n_models, al);
 }
 
 bool pq_coord_unservable(pq_coord *c, const char *model, const char *requirements, char *why, size_t why_len) {

@@ -80,13 +80,6 @@ int pq_route_offer(const json_t *caps, pq_capset *out, char *err, size_t err_len
   return 0;
 }
 
-void pq_route_offer_text(const char *caps_json, pq_capset *out) {
-  json_t *caps = caps_json ? json_loads(caps_json, 0, NULL) : NULL;
-  char err[160];
-  if (pq_route_offer(json_is_object(caps) ? caps : NULL, out, err, sizeof err) != 0) memset(out, 0, sizeof *out);
-  json_decref(caps);
-}
-
 int pq_route_require(const json_t *req, char **canonical, char *err, size_t err_len) {
   *canonical = NULL;
   if (!req || json_is_null(req)) return 0;

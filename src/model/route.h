@@ -36,11 +36,9 @@ typedef struct pq_capset {
 void pq_capset_free(pq_capset *r); /* its strings; the struct is the caller's */
 
 /* Checks a worker's capabilities object (the fields above; others are
- * left alone) and reads them into *out. Returns 0, or -1 with a message in err
+ * left alone) and reads them into *out. Returns 0, or -1 (*out offering nothing) with a message in err
  * naming the field ("capabilities.labels.gpu ..."). caps NULL: nothing offered. */
 int pq_route_offer(const json_t *caps, pq_capset *out, char *err, size_t err_len);
-/* The same from the stored text (bad or missing fields: nothing offered). */
-void pq_route_offer_text(const char *caps_json, pq_capset *out);
 
 /* Checks a job's requirements object and writes its canonical text into
  * *canonical (malloc'd; NULL when it requires nothing). Returns 0, or -1 with
