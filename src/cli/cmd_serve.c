@@ -259,17 +259,28 @@ static size_t split_models(char *list, const char **out, size_t max) {
 #define MAX_FAIR_WEIGHTS 256
 static struct pq_fair_weight fair_weights[MAX_FAIR_WEIGHTS];
 
+/* The lists of NAME=VALUE items (--fair-weights, --model-alias, --model-fallback): item is split
+ * in place at its '='; the value, or NULL when a side is empty or there is none. */
+static char *split_pair(char *item) {
+  char *eq = strchr(item, '=');
+  if (!eq || eq == item || !eq[1]) return NULL;
+  *eq = '\0';
+  return eq + 1;
+}
+
+#define EACH_ITEM(text, item) \
+  for (char *save_ = NULL, *item = strtok_r(text, ", ", &save_); item; item = strtok_r(NULL, ", ", &save_))
+
 static int parse_fair_weights(char *text, size_t *n) {
   *n = 0;
-  for (char *save = NULL, *item = strtok_r(text, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
-    char *eq = strchr(item, '='), *end = NULL;
-    long weight = eq ? strtol(eq + 1, &end, 10) : 0;
-    if (!eq || eq == item || !eq[1] || *end || weight < 1 || weight > 1000 || *n == MAX_FAIR_WEIGHTS) {
-      fprintf(stderr, "promptq serve: --fair-weights wants NAME=W,... (W from 1 to 1000, %d names at most): '%s'\n",
-              MAX_FAIR_WEIGHTS, item);
+  EACH_ITEM(text, item) {
+    char *value = split_pair(item), *end = NULL;
+    long weight = value ? strtol(value, &end, 10) : 0;
+    if (!value || *end || weight < 1 || weight > 1000 || *n == MAX_FAIR_WEIGHTS) {
+      fprintf(stderr, "promptq serve: --fair-weights wants NAME=W,... (W from 1 to 1000, %d names at most): '%s%s%s'\n",
+              MAX_FAIR_WEIGHTS, item, value ? "=" : "", value ? value : "");
       return -1;
     }
-    *eq = '\0';
     fair_weights[(*n)++] = (struct pq_fair_weight){.user = item, .weight = (int)weight};
   }
   return 0;
@@ -284,16 +295,15 @@ static struct pq_model_fallback fallbacks[MAX_ROUTES];
 
 static int parse_aliases(char *text, size_t *n) {
   *n = 0;
-  for (char *save = NULL, *item = strtok_r(text, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
-    char *eq = strchr(item, '=');
-    if (!eq || eq == item || !eq[1] || *n == MAX_ROUTES) {
+  EACH_ITEM(text, item) {
+    char *value = split_pair(item);
+    if (!value || *n == MAX_ROUTES) {
       fprintf(stderr, "promptq serve: --model-alias wants NAME=MODEL|MODEL,... (%d names at most): '%s'\n", MAX_ROUTES,
               item);
       return -1;
     }
-    *eq = '\0';
     size_t k = 0;
-    for (char *s2 = NULL, *t = strtok_r(eq + 1, "|", &s2); t && k < MAX_TARGETS; t = strtok_r(NULL, "|", &s2))
+    for (char *s2 = NULL, *t = strtok_r(value, "|", &s2); t && k < MAX_TARGETS; t = strtok_r(NULL, "|", &s2))
       alias_targets[*n][k++] = t;
     aliases[*n] = (struct pq_model_alias){.name = item, .targets = alias_targets[*n], .n_targets = k};
     (*n)++;
@@ -303,14 +313,14 @@ static int parse_aliases(char *text, size_t *n) {
 
 static int parse_fallbacks(char *text, size_t *n) {
   *n = 0;
-  for (char *save = NULL, *item = strtok_r(text, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
-    char *eq = strchr(item, '=');
-    if (!eq || eq == item || !eq[1] || strcmp(eq + 1, item) == 0 || *n == MAX_ROUTES) {
-      fprintf(stderr, "promptq serve: --model-fallback wants MODEL=OTHER,... (%d at most): '%s'\n", MAX_ROUTES, item);
+  EACH_ITEM(text, item) {
+    char *value = split_pair(item); /* a model its own fallback would move its jobs in place */
+    if (!value || strcmp(value, item) == 0 || *n == MAX_ROUTES) {
+      fprintf(stderr, "promptq serve: --model-fallback wants MODEL=OTHER,... (%d at most): '%s%s%s'\n", MAX_ROUTES, item,
+              value ? "=" : "", value ? value : "");
       return -1;
     }
-    *eq = '\0';
-    fallbacks[(*n)++] = (struct pq_model_fallback){.model = item, .fallback = eq + 1};
+    fallbacks[(*n)++] = (struct pq_model_fallback){.model = item, .fallback = value};
   }
   return 0;
 }

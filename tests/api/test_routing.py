@@ -162,3 +162,13 @@ def test_promptq_worker_advertises_its_labels_and_context(server):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=PATIENCE) == 0
         log.close()
+
+
+def test_a_model_that_falls_back_to_itself_is_refused_before_the_server_starts(tmpdir_path):
+    import pytest
+    from conftest import Server
+    for bad in ("big=big", "big=", "=small", "big"):
+        s = Server(tmpdir_path, ["--model-fallback", bad])
+        with pytest.raises(AssertionError, match="exited"):
+            s.start()
+        assert "--model-fallback wants MODEL=OTHER" in s.read_log()
